@@ -1,0 +1,29 @@
+// What running a scenario under one policy produced: the JSON report's shape (SCENARIO.md).
+import type { StepKind } from '../scenario/types.js';
+
+export interface StepResult {
+  readonly index: number;
+  readonly kind: StepKind;
+  /** "ok" or an errno name; for a connect step the accepting socket, "refused", "unreachable" or "timeout". */
+  readonly result: string;
+  /** Connect steps: one result per connection (count). */
+  readonly results?: readonly string[];
+  /**
+   * Connect steps: for each connection, every socket that could have received it under this
+   * policy (the SO_REUSEPORT group the pick was made in); equal to [result] when there was no choice.
+   */
+  readonly candidates?: readonly (readonly string[])[];
+  /** One line: the rule that decided, with its citation. */
+  readonly reason?: string;
+  /** Whether the step's expectation held; absent when nothing is expected for this policy. */
+  readonly expected?: readonly string[];
+  readonly passed?: boolean;
+}
+
+export interface PolicyRun {
+  readonly policy: string;
+  readonly steps: readonly StepResult[];
+  readonly expectations: { readonly passed: number; readonly failed: number };
+  /** Path of the capture written, when one was. */
+  output?: string;
+}

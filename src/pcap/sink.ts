@@ -1,0 +1,26 @@
+// Where the emulator's frames go. The capture writers implement it; they know nothing of
+// scenarios or policies.
+
+export const LINKTYPE_ETHERNET = 1;
+
+export interface CaptureInterface {
+  /** if_name in pcapng (the link's name). */
+  readonly name: string;
+  readonly linkType: number;
+  readonly snaplen: number;
+  /** if_description, optional. */
+  readonly description?: string;
+}
+
+export interface PacketSink {
+  /** Declares an interface before its first packet; returns its id (0, 1, ...). */
+  addInterface(iface: CaptureInterface): number;
+  /** A name resolution entry (pcapng NRB); may be called at any time, written before the next packet. */
+  addName(addr: { readonly family: 4 | 6; readonly bytes: Uint8Array }, name: string): void;
+  /**
+   * One frame: bytes frame[0..len) seen on interface ifaceId at timeNs (nanoseconds since the
+   * Unix epoch). The sink copies what it needs before returning; frame is reused by the caller.
+   * comment becomes the packet's opt_comment (pcapng) and is dropped in classic pcap.
+   */
+  packet(ifaceId: number, timeNs: bigint | number, frame: Uint8Array, len: number, comment?: string): void;
+}

@@ -1,0 +1,197 @@
+// A scenario after loading and validation (see shared SCENARIO.md, version 1).
+// Everything here is already checked: names resolve, addresses parse, numbers are in range.
+
+import type { Cidr, Endpoint, IpAddr } from '../emu/addr.js';
+
+/** 1-based line and column in the scenario file. */
+export interface SourcePos {
+  readonly line: number;
+  readonly col: number;
+}
+
+export interface SockOptions {
+  SO_REUSEADDR?: boolean;
+  SO_REUSEPORT?: boolean;
+  SO_REUSEPORT_LB?: boolean;
+  SO_EXCLUSIVEADDRUSE?: boolean;
+  IPV6_V6ONLY?: boolean;
+  IP_FREEBIND?: boolean;
+  /** An interface name of the socket's host. */
+  SO_BINDTODEVICE?: string;
+}
+
+export const OPTION_NAMES = [
+  'SO_REUSEADDR',
+  'SO_REUSEPORT',
+  'SO_REUSEPORT_LB',
+  'SO_EXCLUSIVEADDRUSE',
+  'IPV6_V6ONLY',
+  'IP_FREEBIND',
+  'SO_BINDTODEVICE',
+] as const;
+export type OptionName = (typeof OPTION_NAMES)[number];
+
+export interface Sysctl {
+  ipNonlocalBind: boolean;
+  /** Inclusive range of automatic ports. */
+  ipLocalPortRange: readonly [number, number];
+  ipUnprivilegedPortStart: number;
+}
+
+export interface Interface {
+  readonly name: string;
+  /** "aa:bb:cc:dd:ee:ff" as given, "arp" (look up in this machine's ARP table), or undefined (derive from seed). */
+  readonly mac?: string;
+  readonly addresses: readonly Cidr[];
+  readonly link: string;
+}
+
+export interface Process {
+  readonly name: string;
+  readonly uid: number;
+}
+
+export interface Host {
+  readonly name: string;
+  readonly interfaces: readonly Interface[];
+  readonly processes: readonly Process[];
+  readonly sysctl: Sysctl;
+}
+
+export interface Link {
+  readonly name: string;
+  /** One-way latency in nanoseconds. */
+  readonly latencyNs: number;
+}
+
+/**
+ * Expected outcome of a step. Each value is a set of acceptable results:
+ * "ok" or an errno name for socket calls; a socket name, "refused", "unreachable"
+ * or "timeout" for connections.
+ */
+export interface Expectation {
+  readonly byPolicy: ReadonlyMap<string, readonly string[]>;
+  readonly fallback?: readonly string[];
+  readonly pos: SourcePos;
+}
+
+interface StepBase {
+  /** 0-based position in the steps list. */
+  readonly index: number;
+  readonly pos: SourcePos;
+  readonly expect?: Expectation;
+  readonly note?: string;
+}
+
+export interface SocketStep extends StepBase {
+  readonly kind: 'socket';
+  readonly socket: string;
+  readonly host: string;
+  readonly process: string;
+  readonly family: 'inet' | 'inet6';
+  readonly options: SockOptions;
+}
+
+export interface SetsockoptStep extends StepBase {
+  readonly kind: 'setsockopt';
+  readonly socket: string;
+  readonly options: SockOptions;
+}
+
+export interface BindStep extends StepBase {
+  readonly kind: 'bind';
+  readonly socket: string;
+  readonly address: Endpoint;
+}
+
+export interface ListenStep extends StepBase {
+  readonly kind: 'listen';
+  readonly socket: string;
+  readonly backlog: number;
+}
+
+export interface CloseStep extends StepBase {
+  readonly kind: 'close';
+  readonly socket: string;
+}
+
+export interface ConnectStep extends StepBase {
+  readonly kind: 'connect';
+  readonly from: string;
+  /** The client process (for its uid), when "HOST/PROC" was given. */
+  readonly fromProcess?: string;
+  readonly to: Endpoint;
+  readonly source?: { readonly addr: IpAddr; readonly port?: number };
+  readonly send?: string;
+  readonly close: 'client' | 'server' | 'none';
+  readonly count: number;
+}
+
+export interface WaitStep extends StepBase {
+  readonly kind: 'wait';
+  readonly durationNs: number;
+}
+
+export interface AddressStep extends StepBase {
+  readonly kind: 'address';
+  readonly host: string;
+  readonly interface: string;
+  readonly add?: Cidr;
+  readonly del?: Cidr;
+}
+
+export type Step =
+  | SocketStep
+  | SetsockoptStep
+  | BindStep
+  | ListenStep
+  | CloseStep
+  | ConnectStep
+  | WaitStep
+  | AddressStep;
+
+export type StepKind = Step['kind'];
+
+export interface Scenario {
+  /** The path as given by the user (used in error messages and reports). */
+  readonly file: string;
+  readonly name: string;
+  readonly description?: string;
+  readonly seed: number;
+  /** Policy names from the file; undefined means every built-in policy. */
+  readonly policies?: readonly string[];
+  readonly hosts: readonly Host[];
+  readonly links: readonly Link[];
+  readonly steps: readonly Step[];
+}
+
+/** Results of connect steps besides socket names. */
+export const CONNECT_OUTCOMES = ['refused', 'unreachable', 'timeout'] as const;
+
+/** Errno names a socket-call step may expect. */
+export const ERRNO_NAMES = [
+  'EADDRINUSE',
+  'EADDRNOTAVAIL',
+  'EACCES',
+  'EINVAL',
+  'ENOPROTOOPT',
+  'EIO',
+  'EBADF',
+  'ENODEV',
+  'EAFNOSUPPORT',
+  'EOPNOTSUPP',
+  'EPERM',
+] as const;
+
+/** A scenario problem with its position, printed as "file:line:col: message". */
+export class ScenarioError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly col: number,
+    readonly detail: string,
+  ) {
+    super(`${file}:${line}:${col}: ${detail}`);
+    this.name = 'ScenarioError';
+  }
+}

@@ -18,9 +18,10 @@ export interface PacketSink {
   /** A name resolution entry (pcapng NRB); may be called at any time, written before the next packet. */
   addName(addr: { readonly family: 4 | 6; readonly bytes: Uint8Array }, name: string): void;
   /**
-   * One frame: bytes frame[0..len) seen on interface ifaceId at timeNs (nanoseconds since the
-   * Unix epoch). The sink copies what it needs before returning; frame is reused by the caller.
+   * One frame: bytes frame[0..len) seen on interface ifaceId at timeNs, nanoseconds since the
+   * writer's start time (its `startEpochSeconds` option; a float64 holds 104 days of ns exactly).
+   * The sink copies what it needs before returning; frame is reused by the caller.
    * comment becomes the packet's opt_comment (pcapng) and is dropped in classic pcap.
    */
-  packet(ifaceId: number, timeNs: bigint | number, frame: Uint8Array, len: number, comment?: string): void;
+  packet(ifaceId: number, timeNs: number, frame: Uint8Array, len: number, comment?: string): void;
 }

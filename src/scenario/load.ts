@@ -1,0 +1,427 @@
+// Reads a scenario file: YAML → position-carrying tree → structural check against
+// SCENARIO_SCHEMA (schema.ts) → cross-reference checks → the typed Scenario of types.ts.
+// Every problem is a ScenarioError naming file:line:col of the node at fault.
+
+import { readFileSync } from 'node:fs';
+import {
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  type Document,
+  type Node as YamlNode,
+} from 'yaml';
+import { parseCidr, parseEndpoint, type Cidr, type Endpoint } from '../emu/addr.js';
+import {
+  DEFAULT_FORMAT_CONTEXT,
+  parseDuration,
+  parsePortRange,
+  parseSource,
+  validateTree,
+  type FormatContext,
+  type TreeMap,
+  type TreeNode,
+} from './schema.js';
+import {
+  CONNECT_OUTCOMES,
+  OPTION_NAMES,
+  ScenarioError,
+  type Expectation,
+  type Host,
+  type Interface,
+  type Link,
+  type Scenario,
+  type SockOptions,
+  type SourcePos,
+  type Step,
+} from './types.js';
+
+export interface LoadOptions {
+  /** Policy names the file may list and expect on; default: the built-in policies. */
+  readonly policies?: readonly string[];
+}
+
+/** The link every interface is on when the file declares no links. */
+export const DEFAULT_LINK: Link = { name: 'lan', latencyNs: 100_000 };
+
+/** Reads and parses a scenario file; an unreadable file is a ScenarioError at 1:1. */
+export function loadScenarioFile(path: string, options: LoadOptions = {}): Scenario {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT'
+      ? 'no such file'
+      : (err as Error).message;
+    throw new ScenarioError(path, 1, 1, `cannot read scenario: ${reason}`);
+  }
+  return parseScenario(text, path, options);
+}
+
+/** Parses scenario text; `file` is used in messages and kept in the result. */
+export function parseScenario(text: string, file: string, options: LoadOptions = {}): Scenario {
+  const ctx: FormatContext = { policies: options.policies ?? DEFAULT_FORMAT_CONTEXT.policies };
+  const root = validateTree(yamlTree(text, file), file, ctx);
+  return new Resolver(file).scenario(root);
+}
+
+// ---------------------------------------------------------------------------------------------
+// YAML → tree
+
+function yamlTree(text: string, file: string): TreeNode {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const posAt = (offset: number): SourcePos => {
+    const { line, col } = lines.linePos(offset);
+    return { line, col };
+  };
+  const problem = doc.errors[0];
+  if (problem) {
+    const { line, col } = posAt(problem.pos[0]);
+    throw new ScenarioError(file, line, col, `YAML: ${problem.message}`);
+  }
+  const convert = (node: unknown): TreeNode => {
+    if (isAlias(node)) return convert(node.resolve(doc as Document));
+    const at = posAt((node as YamlNode | null)?.range?.[0] ?? 0);
+    if (isMap(node)) {
+      return {
+        kind: 'map',
+        pos: at,
+        entries: node.items.map((pair) => {
+          const key = isAlias(pair.key) ? pair.key.resolve(doc as Document) : pair.key;
+          const keyPos = posAt((key as YamlNode | null)?.range?.[0] ?? at.line);
+          if (!isScalar(key) || typeof key.value !== 'string') {
+            throw new ScenarioError(file, keyPos.line, keyPos.col, `keys must be strings, got ${isScalar(key) ? JSON.stringify(key.value) : 'a collection'}`);
+          }
+          // A key without a value ("bind:") is null; give it the key's position.
+          const value = pair.value === null ? { kind: 'scalar' as const, value: null, pos: keyPos } : convert(pair.value);
+          return { key: key.value, keyPos, value };
+        }),
+      };
+    }
+    if (isSeq(node)) return { kind: 'list', pos: at, items: node.items.map(convert) };
+    if (isScalar(node)) {
+      const v = node.value;
+      if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {
+        return { kind: 'scalar', value: v, pos: at };
+      }
+      return { kind: 'scalar', value: String(v), pos: at };
+    }
+    return { kind: 'scalar', value: null, pos: at };
+  };
+  if (doc.contents === null) {
+    throw new ScenarioError(file, 1, 1, 'the scenario is empty; expected a map with keys name, hosts and steps');
+  }
+  return convert(doc.contents);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tree access, for trees that already passed validateTree.
+
+function entry(map: TreeMap, key: string): TreeNode | undefined {
+  return map.entries.find((e) => e.key === key)?.value;
+}
+function text(node: TreeNode): string {
+  return (node as { value: string }).value;
+}
+function num(node: TreeNode): number {
+  return (node as { value: number }).value;
+}
+function asMap(node: TreeNode): TreeMap {
+  return node as TreeMap;
+}
+function items(node: TreeNode | undefined): readonly TreeNode[] {
+  return node && node.kind === 'list' ? node.items : [];
+}
+const quoteList = (names: Iterable<string>): string => {
+  const all = [...names];
+  return all.length ? all.join(', ') : '(none)';
+};
+
+// ---------------------------------------------------------------------------------------------
+// Cross-references and conversion.
+
+interface SocketInfo {
+  readonly host: string;
+  readonly family: 'inet' | 'inet6';
+  readonly pos: SourcePos;
+}
+
+class Resolver {
+  private hosts: Host[] = [];
+  private readonly sockets = new Map<string, SocketInfo>();
+
+  constructor(readonly file: string) {}
+
+  private fail(pos: SourcePos, message: string): never {
+    throw new ScenarioError(this.file, pos.line, pos.col, message);
+  }
+
+  scenario(root: TreeMap): Scenario {
+    const description = entry(root, 'description');
+    const policiesNode = entry(root, 'policies');
+    const policies = policiesNode ? this.policies(policiesNode) : undefined;
+    this.hosts = asMap(entry(root, 'hosts')!).entries.map((e) => this.host(e.key, asMap(e.value)));
+    const linksNode = entry(root, 'links');
+    const links = linksNode
+      ? asMap(linksNode).entries.map((e) => ({
+          name: e.key,
+          latencyNs: parseDuration(text(entry(asMap(e.value), 'latency')!))!,
+        }))
+      : [DEFAULT_LINK];
+    this.checkLinks(asMap(entry(root, 'hosts')!), links, linksNode !== undefined);
+    const stepNodes = items(entry(root, 'steps'));
+    const connectResults = this.socketNames(stepNodes);
+    const steps = stepNodes.map((n, i) => this.step(asMap(n), i, connectResults));
+    return {
+      file: this.file,
+      name: text(entry(root, 'name')!),
+      ...(description ? { description: text(description) } : {}),
+      seed: num(entry(root, 'seed')!),
+      ...(policies ? { policies } : {}),
+      hosts: this.hosts,
+      links,
+      steps,
+    };
+  }
+
+  private policies(node: TreeNode): string[] {
+    const seen = new Set<string>();
+    for (const item of items(node)) {
+      if (seen.has(text(item))) this.fail(item.pos, `policy "${text(item)}" is listed twice`);
+      seen.add(text(item));
+    }
+    return [...seen];
+  }
+
+  private host(name: string, node: TreeMap): Host {
+    const interfaces = asMap(entry(node, 'interfaces')!).entries.map((e): Interface => {
+      const m = asMap(e.value);
+      const mac = entry(m, 'mac');
+      return {
+        name: e.key,
+        ...(mac ? { mac: text(mac).toLowerCase() } : {}),
+        addresses: items(entry(m, 'addresses')).map((a) => parseCidr(text(a))!),
+        link: text(entry(m, 'link')!),
+      };
+    });
+    const processes = asMap(entry(node, 'processes')!).entries.map((e) => ({
+      name: e.key,
+      uid: num(entry(asMap(e.value), 'uid')!),
+    }));
+    const sysctl = asMap(entry(node, 'sysctl')!);
+    const nonlocal = entry(sysctl, 'ip_nonlocal_bind')! as { value: boolean | number };
+    const rangeNode = entry(sysctl, 'ip_local_port_range')!;
+    const range = parsePortRange(text(rangeNode))!;
+    if (range[0] > range[1]) {
+      this.fail(rangeNode.pos, `ip_local_port_range "${text(rangeNode)}": the low port ${range[0]} is above the high port ${range[1]}`);
+    }
+    return {
+      name,
+      interfaces,
+      processes,
+      sysctl: {
+        ipNonlocalBind: nonlocal.value === true || nonlocal.value === 1,
+        ipLocalPortRange: range,
+        ipUnprivilegedPortStart: num(entry(sysctl, 'ip_unprivileged_port_start')!),
+      },
+    };
+  }
+
+  private checkLinks(hostsNode: TreeMap, links: readonly Link[], declared: boolean): void {
+    const names = links.map((l) => l.name);
+    for (const h of hostsNode.entries) {
+      for (const i of asMap(entry(asMap(h.value), 'interfaces')!).entries) {
+        const linkNode = entry(asMap(i.value), 'link')!;
+        const link = text(linkNode);
+        if (names.includes(link)) continue;
+        this.fail(
+          linkNode.pos,
+          declared
+            ? `interface "${i.key}" of host "${h.key}" is on link "${link}", which is not declared in links; declared: ${quoteList(names)}`
+            : `interface "${i.key}" of host "${h.key}" is on link "${link}", but without a links map the only link is "lan"`,
+        );
+      }
+    }
+  }
+
+  /** Every socket name any step creates: what a connect step may expect. */
+  private socketNames(steps: readonly TreeNode[]): Set<string> {
+    const names = new Set<string>();
+    for (const s of steps) {
+      const socket = entry(asMap(s), 'socket');
+      if (socket) names.add(text(socket));
+    }
+    return names;
+  }
+
+  private findHost(name: string, pos: SourcePos, what: string): Host {
+    const host = this.hosts.find((h) => h.name === name);
+    if (!host) this.fail(pos, `${what}: no host "${name}"; hosts are: ${quoteList(this.hosts.map((h) => h.name))}`);
+    return host;
+  }
+
+  private findProcess(host: Host, name: string, pos: SourcePos, what: string): void {
+    if (!host.processes.some((p) => p.name === name)) {
+      this.fail(pos, `${what}: host "${host.name}" has no process "${name}"; its processes are: ${quoteList(host.processes.map((p) => p.name))}`);
+    }
+  }
+
+  private findInterface(host: Host, name: string, pos: SourcePos, what: string): void {
+    if (!host.interfaces.some((i) => i.name === name)) {
+      this.fail(pos, `${what} "${name}": host "${host.name}" has no interface "${name}"; its interfaces are: ${quoteList(host.interfaces.map((i) => i.name))}`);
+    }
+  }
+
+  /** A socket named by setsockopt/bind/listen/close must have been created by an earlier step. */
+  private existingSocket(node: TreeNode, kind: string): SocketInfo {
+    const name = text(node);
+    const info = this.sockets.get(name);
+    if (!info) {
+      this.fail(node.pos, `${kind} names socket "${name}", which no earlier socket step creates; sockets so far: ${quoteList(this.sockets.keys())}`);
+    }
+    return info;
+  }
+
+  private options(node: TreeNode | undefined, host: string): SockOptions {
+    if (!node) return {};
+    const out: Record<string, boolean | string> = {};
+    for (const e of asMap(node).entries) {
+      if (e.key === 'SO_BINDTODEVICE') {
+        this.findInterface(this.findHost(host, e.value.pos, 'SO_BINDTODEVICE'), text(e.value), e.value.pos, 'SO_BINDTODEVICE');
+      }
+      out[e.key] = (e.value as { value: boolean | string }).value;
+    }
+    // Keep the C order of OPTION_NAMES, whatever order the file used.
+    return Object.fromEntries(OPTION_NAMES.filter((o) => o in out).map((o) => [o, out[o]])) as SockOptions;
+  }
+
+  private step(node: TreeMap, index: number, connectResults: ReadonlySet<string>): Step {
+    const base = { index, pos: node.pos };
+    const note = entry(node, 'note');
+    const expectNode = entry(node, 'expect');
+    const extra = {
+      ...(note ? { note: text(note) } : {}),
+      ...(expectNode ? { expect: this.expectation(expectNode, connectResults, entry(node, 'connect') !== undefined) } : {}),
+    };
+    const kind = ['socket', 'setsockopt', 'bind', 'listen', 'close', 'connect', 'wait', 'address']
+      .find((k) => entry(node, k) !== undefined && !(k === 'address' && entry(node, 'bind') !== undefined))!;
+    const kindNode = entry(node, kind)!;
+    switch (kind) {
+      case 'socket': {
+        const name = text(kindNode);
+        const earlier = this.sockets.get(name);
+        if (earlier) this.fail(kindNode.pos, `socket "${name}" already exists (created at line ${earlier.pos.line})`);
+        if ((CONNECT_OUTCOMES as readonly string[]).includes(name)) {
+          this.fail(kindNode.pos, `socket name "${name}" is reserved: it is a connect outcome`);
+        }
+        const procNode = entry(node, 'process')!;
+        const [hostName, procName] = text(procNode).split('/') as [string, string];
+        const host = this.findHost(hostName, procNode.pos, `process "${text(procNode)}"`);
+        this.findProcess(host, procName, procNode.pos, `process "${text(procNode)}"`);
+        const family = text(entry(node, 'family')!) as 'inet' | 'inet6';
+        this.sockets.set(name, { host: hostName, family, pos: kindNode.pos });
+        const options = this.options(entry(node, 'options'), hostName);
+        return { ...base, kind, socket: name, host: hostName, process: procName, family, options, ...extra };
+      }
+      case 'setsockopt': {
+        const info = this.existingSocket(kindNode, kind);
+        return { ...base, kind, socket: text(kindNode), options: this.options(entry(node, 'options'), info.host), ...extra };
+      }
+      case 'bind': {
+        const info = this.existingSocket(kindNode, kind);
+        const addrNode = entry(node, 'address')!;
+        const address = parseEndpoint(text(addrNode))!;
+        this.checkFamily(address, info, text(kindNode), text(addrNode), addrNode.pos);
+        return { ...base, kind, socket: text(kindNode), address, ...extra };
+      }
+      case 'listen':
+        this.existingSocket(kindNode, kind);
+        return { ...base, kind, socket: text(kindNode), backlog: num(entry(node, 'backlog')!), ...extra };
+      case 'close':
+        this.existingSocket(kindNode, kind);
+        return { ...base, kind, socket: text(kindNode), ...extra };
+      case 'connect':
+        return { ...base, ...this.connect(asMap(kindNode)), ...extra };
+      case 'wait':
+        return { ...base, kind, durationNs: parseDuration(text(kindNode))!, ...extra };
+      default: {
+        const m = asMap(kindNode);
+        const hostNode = entry(m, 'host')!;
+        const ifNode = entry(m, 'interface')!;
+        const host = this.findHost(text(hostNode), hostNode.pos, 'address step');
+        this.findInterface(host, text(ifNode), ifNode.pos, 'interface');
+        const add = entry(m, 'add');
+        const del = entry(m, 'del');
+        const cidr = (n: TreeNode | undefined): Cidr | undefined => (n ? parseCidr(text(n))! : undefined);
+        return {
+          ...base,
+          kind: 'address',
+          host: host.name,
+          interface: text(ifNode),
+          ...(add ? { add: cidr(add) } : {}),
+          ...(del ? { del: cidr(del) } : {}),
+          ...extra,
+        };
+      }
+    }
+  }
+
+  private checkFamily(address: Endpoint, info: SocketInfo, socket: string, given: string, pos: SourcePos): void {
+    if (info.family === 'inet' && address.addr.family === 6) {
+      this.fail(pos, `bind address "${given}" is IPv6 but socket "${socket}" is inet (IPv4)`);
+    }
+    if (info.family === 'inet6' && address.addr.family === 4) {
+      this.fail(pos, `bind address "${given}" is IPv4 but socket "${socket}" is inet6; write it v4-mapped: "[::ffff:${address.addr.text}]:${address.port}"`);
+    }
+  }
+
+  private connect(m: TreeMap): Omit<Extract<Step, { kind: 'connect' }>, 'index' | 'pos'> {
+    const fromNode = entry(m, 'from')!;
+    const [hostName, procName] = text(fromNode).split('/') as [string, string | undefined];
+    const host = this.findHost(hostName, fromNode.pos, `connect from "${text(fromNode)}"`);
+    if (procName !== undefined) this.findProcess(host, procName, fromNode.pos, `connect from "${text(fromNode)}"`);
+    const toNode = entry(m, 'to')!;
+    const to = parseEndpoint(text(toNode))!;
+    const sourceNode = entry(m, 'source');
+    const source = sourceNode ? parseSource(text(sourceNode))! : undefined;
+    if (sourceNode && source && source.addr.family !== to.addr.family) {
+      this.fail(sourceNode.pos, `connect source "${text(sourceNode)}" is IPv${source.addr.family} but the destination "${text(toNode)}" is IPv${to.addr.family}`);
+    }
+    const send = entry(m, 'send');
+    return {
+      kind: 'connect',
+      from: hostName,
+      ...(procName !== undefined ? { fromProcess: procName } : {}),
+      to,
+      ...(source ? { source } : {}),
+      ...(send ? { send: text(send) } : {}),
+      close: text(entry(m, 'close')!) as 'client' | 'server' | 'none',
+      count: num(entry(m, 'count')!),
+    };
+  }
+
+  private expectation(node: TreeNode, connectResults: ReadonlySet<string>, isConnect: boolean): Expectation {
+    const values = (n: TreeNode): string[] => {
+      const list = n.kind === 'list' ? n.items : [n];
+      for (const v of list) {
+        const result = text(v);
+        // Socket-call results were checked by the schema's enum; connect results name sockets.
+        if (isConnect && !connectResults.has(result) && !(CONNECT_OUTCOMES as readonly string[]).includes(result)) {
+          this.fail(v.pos, `expected connect result "${result}" is neither a socket of this scenario (${quoteList(connectResults)}) nor one of: ${CONNECT_OUTCOMES.join(', ')}`);
+        }
+      }
+      return list.map(text);
+    };
+    if (node.kind !== 'map') return { byPolicy: new Map(), fallback: values(node), pos: node.pos };
+    const byPolicy = new Map<string, readonly string[]>();
+    let fallback: string[] | undefined;
+    for (const e of node.entries) {
+      if (e.key === 'default') fallback = values(e.value);
+      else byPolicy.set(e.key, values(e.value));
+    }
+    return { byPolicy, ...(fallback ? { fallback } : {}), pos: node.pos };
+  }
+}

@@ -1,0 +1,701 @@
+// The scenario format (shared SCENARIO.md, version 1) written once, as data.
+// Both the structural validator below and the JSON Schema (write-schema.ts) are derived from
+// SCENARIO_SCHEMA, so the two cannot disagree. Cross-references (a bind naming an earlier
+// socket, a process naming a declared host) are checked afterwards in load.ts.
+
+import { parseCidr, parseEndpoint, parseIp, type IpAddr } from '../emu/addr.js';
+import { BUILTIN_POLICIES } from '../emu/policy/names.js';
+import {
+  CONNECT_OUTCOMES,
+  ERRNO_NAMES,
+  OPTION_NAMES,
+  ScenarioError,
+  type SourcePos,
+} from './types.js';
+
+// ---------------------------------------------------------------------------------------------
+// The input tree: YAML reduced to what the format uses, with 1-based positions.
+
+export type TreeNode = TreeScalar | TreeList | TreeMap;
+export interface TreeScalar {
+  readonly kind: 'scalar';
+  readonly value: string | number | boolean | null;
+  readonly pos: SourcePos;
+}
+export interface TreeList {
+  readonly kind: 'list';
+  readonly items: readonly TreeNode[];
+  readonly pos: SourcePos;
+}
+export interface TreeEntry {
+  readonly key: string;
+  readonly keyPos: SourcePos;
+  readonly value: TreeNode;
+}
+export interface TreeMap {
+  readonly kind: 'map';
+  readonly entries: readonly TreeEntry[];
+  readonly pos: SourcePos;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The schema DSL.
+
+export type FormatName =
+  | 'name'
+  | 'line'
+  | 'process-ref'
+  | 'host-ref'
+  | 'cidr'
+  | 'ip'
+  | 'endpoint'
+  | 'source'
+  | 'duration'
+  | 'mac-or-arp'
+  | 'port-range'
+  | 'policy'
+  | 'policy-or-default';
+
+interface Described {
+  readonly description?: string;
+}
+export interface StringSchema extends Described {
+  readonly type: 'string';
+  readonly format?: FormatName;
+  /** How a format error names the value, e.g. "bind address"; default: the path. */
+  readonly label?: string;
+}
+export interface IntegerSchema extends Described {
+  readonly type: 'integer';
+  readonly min: number;
+  readonly max: number;
+}
+export interface BooleanSchema extends Described {
+  readonly type: 'boolean';
+}
+export interface EnumSchema extends Described {
+  readonly type: 'enum';
+  readonly values: readonly string[];
+}
+export interface ListSchema extends Described {
+  readonly type: 'list';
+  readonly items: Schema;
+  readonly minItems?: number;
+}
+/** A map from names the user chooses (hosts, links, expect's policies) to values. */
+export interface MapSchema extends Described {
+  readonly type: 'map';
+  readonly keyFormat: FormatName;
+  /** How a key format error names the key, e.g. "host name". */
+  readonly keyLabel: string;
+  readonly values: Schema;
+  readonly minEntries?: number;
+}
+export interface Field {
+  readonly schema: Schema;
+  readonly required?: boolean;
+  /** Filled in by the validator when the key is absent (and validated like a given value). */
+  readonly default?: unknown;
+}
+/** A map with known keys. */
+export interface ObjectSchema extends Described {
+  readonly type: 'object';
+  /** What the object is called in messages: "step", "interface", ... */
+  readonly noun: string;
+  readonly fields: Readonly<Record<string, Field>>;
+  /** Exactly one of these keys must be present. */
+  readonly exactlyOneOf?: readonly string[];
+}
+/** An object whose kind is named by which one of the variants' keys it has (steps). */
+export interface KeyedUnionSchema extends Described {
+  readonly type: 'keyed';
+  readonly noun: string;
+  /** Each variant's fields include its kind key. */
+  readonly variants: Readonly<Record<string, ObjectSchema>>;
+}
+export interface AnyOfSchema extends Described {
+  readonly type: 'anyOf';
+  readonly options: readonly Schema[];
+  /** What a message says was expected, e.g. "a boolean or 0/1". */
+  readonly expected: string;
+}
+export type Schema =
+  | StringSchema
+  | IntegerSchema
+  | BooleanSchema
+  | EnumSchema
+  | ListSchema
+  | MapSchema
+  | ObjectSchema
+  | KeyedUnionSchema
+  | AnyOfSchema;
+
+/** What formats may depend on besides the text. */
+export interface FormatContext {
+  /** Policy names a scenario may list and expect on. */
+  readonly policies: readonly string[];
+}
+
+interface Format {
+  /** Completes `LABEL "TEXT" is not ...`. */
+  readonly is: string;
+  readonly test: (text: string, ctx: FormatContext) => boolean;
+  /** Overrides the usual message. */
+  readonly problem?: (label: string, text: string, ctx: FormatContext) => string;
+  /** The JSON Schema keywords that approximate the format. */
+  readonly json: (ctx: FormatContext) => Record<string, unknown>;
+}
+
+const NAME_RE = /^[^/\s]+$/;
+const DURATION_RE = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$/;
+const MAC_RE = /^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$/;
+const PORT_RANGE_RE = /^(\d{1,5})\s+(\d{1,5})$/;
+const NS_PER_UNIT: Readonly<Record<string, number>> = {
+  ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9,
+};
+
+/** "500ms" → 500000000; null when the text is not a duration of whole nanoseconds. */
+export function parseDuration(text: string): number | null {
+  const m = DURATION_RE.exec(text);
+  if (!m) return null;
+  const ns = Number(m[1]) * NS_PER_UNIT[m[2]!]!;
+  const rounded = Math.round(ns);
+  // Decimal fractions are inexact in binary; accept what is within rounding of a whole ns.
+  if (Math.abs(ns - rounded) > 1e-6 * Math.max(1, ns) || !Number.isSafeInteger(rounded)) return null;
+  return rounded;
+}
+
+/** "32768 60999" → [32768, 60999]; null unless two ports in 1..65535 (order is checked later). */
+export function parsePortRange(text: string): [number, number] | null {
+  const m = PORT_RANGE_RE.exec(text);
+  if (!m) return null;
+  const low = Number(m[1]);
+  const high = Number(m[2]);
+  const ok = (p: number): boolean => p >= 1 && p <= 65535;
+  return ok(low) && ok(high) ? [low, high] : null;
+}
+
+/** "10.0.0.1" or "10.0.0.1:5000" or "[fd00::1]:5000" or "fd00::1". */
+export function parseSource(text: string): { addr: IpAddr; port?: number } | null {
+  const ep = parseEndpoint(text);
+  if (ep) return { addr: ep.addr, port: ep.port };
+  const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
+  const addr = parseIp(bare);
+  return addr ? { addr } : null;
+}
+
+const V4_OR_BRACKETED_V6 = String.raw`(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\])`;
+
+export const FORMATS: Readonly<Record<FormatName, Format>> = {
+  name: {
+    is: 'a name (no spaces or "/")',
+    test: (s) => NAME_RE.test(s),
+    json: () => ({ pattern: NAME_RE.source }),
+  },
+  line: {
+    is: 'a single line',
+    test: (s) => !/[\r\n]/.test(s),
+    json: () => ({ pattern: String.raw`^[^\r\n]*$` }),
+  },
+  'process-ref': {
+    is: 'HOST/PROCESS',
+    test: (s) => /^[^/\s]+\/[^/\s]+$/.test(s),
+    json: () => ({ pattern: String.raw`^[^/\s]+/[^/\s]+$` }),
+  },
+  'host-ref': {
+    is: 'HOST or HOST/PROCESS',
+    test: (s) => /^[^/\s]+(\/[^/\s]+)?$/.test(s),
+    json: () => ({ pattern: String.raw`^[^/\s]+(/[^/\s]+)?$` }),
+  },
+  cidr: {
+    is: 'an IPv4 or IPv6 address with an optional /prefix',
+    test: (s) => parseCidr(s) !== null,
+    json: () => ({ pattern: String.raw`^[0-9a-fA-F:.]+(/\d{1,3})?$` }),
+  },
+  ip: {
+    is: 'an IPv4 or IPv6 address',
+    test: (s) => parseIp(s) !== null,
+    json: () => ({ pattern: String.raw`^[0-9a-fA-F:.]+$` }),
+  },
+  endpoint: {
+    is: 'an IPv4 or IPv6 address with a port',
+    test: (s) => parseEndpoint(s) !== null,
+    json: () => ({ pattern: `^${V4_OR_BRACKETED_V6}:\\d{1,5}$` }),
+  },
+  source: {
+    is: 'an IPv4 or IPv6 address with an optional port',
+    test: (s) => parseSource(s) !== null,
+    json: () => ({ pattern: `^(${V4_OR_BRACKETED_V6}(:\\d{1,5})?|[0-9a-fA-F:.]+)$` }),
+  },
+  duration: {
+    is: 'a duration such as 250ns, 100us, 500ms, 61s, 4m or 1h',
+    test: (s) => parseDuration(s) !== null,
+    json: () => ({ pattern: DURATION_RE.source }),
+  },
+  'mac-or-arp': {
+    is: 'a MAC address like 02:00:00:00:00:01, or "arp"',
+    test: (s) => s === 'arp' || MAC_RE.test(s),
+    json: () => ({ pattern: `^(arp|${MAC_RE.source.slice(1, -1)})$` }),
+  },
+  'port-range': {
+    is: 'two ports in 1..65535, "LOW HIGH"',
+    test: (s) => parsePortRange(s) !== null,
+    json: () => ({ pattern: PORT_RANGE_RE.source }),
+  },
+  policy: {
+    is: 'a known policy',
+    test: (s, ctx) => ctx.policies.includes(s),
+    problem: (label, s, ctx) => `${label} "${s}" is not a known policy; known policies: ${ctx.policies.join(', ')}`,
+    json: (ctx) => ({ enum: [...ctx.policies] }),
+  },
+  'policy-or-default': {
+    is: 'a known policy or "default"',
+    test: (s, ctx) => s === 'default' || ctx.policies.includes(s),
+    problem: (label, s, ctx) =>
+      `${label} "${s}" is not a known policy or "default"; known policies: ${ctx.policies.join(', ')}`,
+    json: (ctx) => ({ enum: [...ctx.policies, 'default'] }),
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// The format itself.
+
+const str = (description: string, format?: FormatName, label?: string): StringSchema => ({
+  type: 'string', description, ...(format ? { format } : {}), ...(label ? { label } : {}),
+});
+
+/** An expected result, or a list of acceptable ones, for every policy or per policy. */
+function expectation(value: Schema, what: string): AnyOfSchema {
+  const one: AnyOfSchema = {
+    type: 'anyOf',
+    expected: `${what}, or a list of them`,
+    options: [value, { type: 'list', items: value, minItems: 1 }],
+  };
+  return {
+    type: 'anyOf',
+    description:
+      'Expected result: one value (or a list meaning any of them) for every policy, ' +
+      'or a map of policy name (or "default") to such a value.',
+    expected: `${what}, a list of them, or a map of policy name to them`,
+    options: [
+      ...one.options,
+      {
+        type: 'map', keyFormat: 'policy-or-default', keyLabel: 'expect key', values: one,
+        description: 'Per-policy expectations; "default" covers policies without an entry.',
+      },
+    ],
+  };
+}
+
+const SOCKET_CALL_RESULT: EnumSchema = {
+  type: 'enum', values: ['ok', ...ERRNO_NAMES], description: '"ok" or the errno the call fails with',
+};
+const CONNECT_RESULT: StringSchema = str(
+  `The name of the socket that accepts the connection, or one of: ${CONNECT_OUTCOMES.join(', ')}`,
+  'name',
+  'expected connect result',
+);
+
+const OPTIONS: ObjectSchema = {
+  type: 'object',
+  noun: 'options',
+  description: 'Socket options by their C names.',
+  fields: Object.fromEntries(
+    OPTION_NAMES.map((o): [string, Field] => [
+      o,
+      {
+        schema: o === 'SO_BINDTODEVICE'
+          ? str('Interface name of the socket\'s host', 'name', 'SO_BINDTODEVICE')
+          : { type: 'boolean', description: o },
+      },
+    ]),
+  ),
+};
+
+const NOTE: Field = { schema: str('Free text shown with the step') };
+const SOCKET_NAME = (what: string): Field => ({ schema: str(what, 'name', 'socket name'), required: true });
+
+function step(
+  kind: string,
+  description: string,
+  fields: Record<string, Field>,
+  expect: Schema | null,
+): ObjectSchema {
+  return {
+    type: 'object',
+    noun: `${kind} step`,
+    description,
+    fields: { ...fields, ...(expect ? { expect: { schema: expect } } : {}), note: NOTE },
+  };
+}
+
+const socketCallExpect = expectation(SOCKET_CALL_RESULT, '"ok" or an errno name');
+
+const STEP: KeyedUnionSchema = {
+  type: 'keyed',
+  noun: 'step',
+  description: 'One step; exactly one of its keys names its kind.',
+  variants: {
+    socket: step('socket', 'Creates a TCP socket owned by a process.', {
+      socket: SOCKET_NAME('Name of the new socket, unique in the scenario'),
+      process: { schema: str('Owner, HOST/PROCESS', 'process-ref', 'process'), required: true },
+      family: { schema: { type: 'enum', values: ['inet', 'inet6'], description: 'Address family' }, default: 'inet' },
+      options: { schema: OPTIONS },
+    }, socketCallExpect),
+    setsockopt: step('setsockopt', 'Sets options on an existing socket.', {
+      setsockopt: SOCKET_NAME('The socket'),
+      options: { schema: OPTIONS, required: true },
+    }, socketCallExpect),
+    bind: step('bind', 'bind(2).', {
+      bind: SOCKET_NAME('The socket'),
+      address: { schema: str('ADDR:PORT, e.g. 0.0.0.0:80 or [::]:80; port 0 is ephemeral', 'endpoint', 'bind address'), required: true },
+    }, socketCallExpect),
+    listen: step('listen', 'listen(2), with auto-bind.', {
+      listen: SOCKET_NAME('The socket'),
+      backlog: { schema: { type: 'integer', min: 0, max: 2147483647, description: 'listen backlog' }, default: 128 },
+    }, socketCallExpect),
+    close: step('close', 'close(2).', {
+      close: SOCKET_NAME('The socket'),
+    }, socketCallExpect),
+    connect: step('connect', 'A client opens TCP connections.', {
+      connect: {
+        required: true,
+        schema: {
+          type: 'object',
+          noun: 'connect',
+          description: 'The connection to open.',
+          fields: {
+            from: { schema: str('Client HOST or HOST/PROCESS', 'host-ref', 'connect from'), required: true },
+            to: { schema: str('Destination ADDR:PORT', 'endpoint', 'connect address'), required: true },
+            source: { schema: str('Source ADDR or ADDR:PORT', 'source', 'connect source') },
+            send: { schema: str('Data the client sends') },
+            close: {
+              schema: { type: 'enum', values: ['client', 'server', 'none'], description: 'Who closes first; none leaves it established' },
+              default: 'client',
+            },
+            count: { schema: { type: 'integer', min: 1, max: 2147483647, description: 'Number of connections' }, default: 1 },
+          },
+        },
+      },
+    }, expectation(CONNECT_RESULT, 'a socket name or connect outcome')),
+    wait: step('wait', 'Advances the virtual clock.', {
+      wait: { schema: str('How long, e.g. 500ms, 61s, 4m', 'duration', 'wait duration'), required: true },
+    }, null),
+    address: step('address', 'An alias appears or disappears.', {
+      address: {
+        required: true,
+        schema: {
+          type: 'object',
+          noun: 'address step',
+          description: 'Which interface, and the CIDR to add or delete.',
+          fields: {
+            host: { schema: str('Host name', 'name', 'host'), required: true },
+            interface: { schema: str('Interface name', 'name', 'interface'), required: true },
+            add: { schema: str('CIDR to add', 'cidr', 'address to add') },
+            del: { schema: str('CIDR to delete', 'cidr', 'address to delete') },
+          },
+          exactlyOneOf: ['add', 'del'],
+        },
+      },
+    }, null),
+  },
+};
+
+const SYSCTL: ObjectSchema = {
+  type: 'object',
+  noun: 'sysctl',
+  description: 'Per-host kernel settings.',
+  fields: {
+    ip_nonlocal_bind: {
+      schema: {
+        type: 'anyOf', expected: 'a boolean or 0/1', description: 'net.ipv4.ip_nonlocal_bind',
+        options: [{ type: 'boolean' }, { type: 'integer', min: 0, max: 1 }],
+      },
+      default: false,
+    },
+    ip_local_port_range: {
+      schema: str('net.ipv4.ip_local_port_range, "LOW HIGH"', 'port-range', 'ip_local_port_range'),
+      default: '32768 60999',
+    },
+    ip_unprivileged_port_start: {
+      schema: { type: 'integer', min: 0, max: 65536, description: 'net.ipv4.ip_unprivileged_port_start' },
+      default: 1024,
+    },
+  },
+};
+
+const HOST: ObjectSchema = {
+  type: 'object',
+  noun: 'host',
+  description: 'A machine with interfaces and processes.',
+  fields: {
+    interfaces: {
+      required: true,
+      schema: {
+        type: 'map', keyFormat: 'name', keyLabel: 'interface name', minEntries: 1,
+        description: 'Interfaces by name, in order.',
+        values: {
+          type: 'object',
+          noun: 'interface',
+          description: 'A network interface; the first address of each family is the primary.',
+          fields: {
+            mac: { schema: str('MAC address, or "arp"; derived from the seed when absent', 'mac-or-arp', 'mac') },
+            addresses: {
+              required: true,
+              schema: { type: 'list', items: str('CIDR, e.g. 10.0.0.1/24', 'cidr', 'interface address'), description: 'Addresses, primary first' },
+            },
+            link: { schema: str('Link name', 'name', 'link'), default: 'lan' },
+          },
+        },
+      },
+    },
+    processes: {
+      default: {},
+      schema: {
+        type: 'map', keyFormat: 'name', keyLabel: 'process name',
+        description: 'Processes by name.',
+        values: {
+          type: 'object',
+          noun: 'process',
+          fields: {
+            uid: { schema: { type: 'integer', min: 0, max: 4294967295, description: 'User id' }, default: 0 },
+          },
+        },
+      },
+    },
+    sysctl: { schema: SYSCTL, default: {} },
+  },
+};
+
+/** The whole scenario format. */
+export const SCENARIO_SCHEMA: ObjectSchema = {
+  type: 'object',
+  noun: 'scenario',
+  description: 'A bindlab scenario (format version 1).',
+  fields: {
+    name: { schema: str('One line naming the scenario', 'line', 'name'), required: true },
+    description: { schema: str('Free text, shown in reports') },
+    seed: {
+      schema: { type: 'integer', min: 0, max: 4294967295, description: 'Seed for MACs, ISNs, ephemeral ports and reuseport picks' },
+      default: 1,
+    },
+    policies: {
+      schema: {
+        type: 'list', minItems: 1, items: str('Policy name', 'policy', 'policy'),
+        description: 'Policies to run; default: every built-in policy.',
+      },
+    },
+    hosts: {
+      required: true,
+      schema: { type: 'map', keyFormat: 'name', keyLabel: 'host name', values: HOST, minEntries: 1, description: 'Hosts by name.' },
+    },
+    links: {
+      schema: {
+        type: 'map', keyFormat: 'name', keyLabel: 'link name', minEntries: 1,
+        description: 'Links by name; default: one link "lan" of 100us joining every interface.',
+        values: {
+          type: 'object',
+          noun: 'link',
+          fields: { latency: { schema: str('One-way latency, e.g. 1ms', 'duration', 'link latency'), default: '100us' } },
+        },
+      },
+    },
+    steps: {
+      required: true,
+      schema: { type: 'list', items: STEP, minItems: 1, description: 'Steps, run in order for each policy.' },
+    },
+  },
+};
+
+export const DEFAULT_FORMAT_CONTEXT: FormatContext = { policies: BUILTIN_POLICIES };
+
+// ---------------------------------------------------------------------------------------------
+// The validator: checks a tree against a schema, fills defaults, throws the first problem.
+
+function describe(node: TreeNode): string {
+  if (node.kind === 'list') return 'a list';
+  if (node.kind === 'map') return 'a map';
+  const v = node.value;
+  if (v === null) return 'nothing (null)';
+  if (typeof v === 'string') return `string ${JSON.stringify(v)}`;
+  if (typeof v === 'boolean') return `boolean ${v}`;
+  return `number ${v}`;
+}
+
+function expectedOf(schema: Schema): string {
+  switch (schema.type) {
+    case 'string': return 'a string';
+    case 'integer': return 'an integer';
+    case 'boolean': return 'a boolean';
+    case 'enum': return `one of ${schema.values.join(', ')}`;
+    case 'list': return 'a list';
+    case 'map':
+    case 'object':
+    case 'keyed': return 'a map';
+    case 'anyOf': return schema.expected;
+  }
+}
+
+/** Builds a tree for a default value, placed at the position of the object that lacks it. */
+function treeOf(value: unknown, pos: SourcePos): TreeNode {
+  if (Array.isArray(value)) return { kind: 'list', items: value.map((v) => treeOf(v, pos)), pos };
+  if (value !== null && typeof value === 'object') {
+    return {
+      kind: 'map',
+      entries: Object.entries(value).map(([key, v]) => ({ key, keyPos: pos, value: treeOf(v, pos) })),
+      pos,
+    };
+  }
+  return { kind: 'scalar', value: value as string | number | boolean | null, pos };
+}
+
+/** The path of a key: "seed" at the top, "hosts.server.interfaces" below. */
+const sub = (path: string, key: string): string => (path ? `${path}.${key}` : key);
+
+class Validator {
+  constructor(
+    readonly file: string,
+    readonly ctx: FormatContext,
+  ) {}
+
+  fail(pos: SourcePos, message: string): never {
+    throw new ScenarioError(this.file, pos.line, pos.col, message);
+  }
+
+  /** Returns the node (with defaults filled in) when it conforms, else throws. */
+  check(node: TreeNode, schema: Schema, path: string): TreeNode {
+    const wrongType = (): never => this.fail(node.pos, `${path}: expected ${expectedOf(schema)}, got ${describe(node)}`);
+    switch (schema.type) {
+      case 'string': {
+        if (node.kind !== 'scalar' || typeof node.value !== 'string') return wrongType();
+        if (schema.format) this.checkFormat(node.value, schema.format, schema.label ?? path, node.pos);
+        return node;
+      }
+      case 'integer': {
+        if (node.kind !== 'scalar' || typeof node.value !== 'number' || !Number.isInteger(node.value)) return wrongType();
+        if (node.value < schema.min || node.value > schema.max) {
+          this.fail(node.pos, `${path}: ${node.value} is out of range ${schema.min}..${schema.max}`);
+        }
+        return node;
+      }
+      case 'boolean':
+        if (node.kind !== 'scalar' || typeof node.value !== 'boolean') return wrongType();
+        return node;
+      case 'enum':
+        if (node.kind !== 'scalar' || typeof node.value !== 'string' || !schema.values.includes(node.value)) return wrongType();
+        return node;
+      case 'list': {
+        if (node.kind !== 'list') return wrongType();
+        if (node.items.length < (schema.minItems ?? 0)) {
+          this.fail(node.pos, `${path}: expected at least ${schema.minItems} item${schema.minItems === 1 ? '' : 's'}`);
+        }
+        return { ...node, items: node.items.map((item, i) => this.check(item, schema.items, `${path}[${i}]`)) };
+      }
+      case 'map': {
+        if (node.kind !== 'map') return wrongType();
+        if (node.entries.length < (schema.minEntries ?? 0)) {
+          this.fail(node.pos, `${path}: expected at least ${schema.minEntries} entr${schema.minEntries === 1 ? 'y' : 'ies'}`);
+        }
+        return {
+          ...node,
+          entries: node.entries.map((e) => {
+            this.checkFormat(e.key, schema.keyFormat, schema.keyLabel, e.keyPos);
+            return { ...e, value: this.check(e.value, schema.values, sub(path, e.key)) };
+          }),
+        };
+      }
+      case 'object':
+        if (node.kind !== 'map') return wrongType();
+        return this.checkObject(node, schema, path);
+      case 'keyed':
+        if (node.kind !== 'map') return wrongType();
+        return this.checkObject(node, this.variantOf(node, schema), path);
+      case 'anyOf': {
+        for (const option of schema.options) {
+          if (this.conformsInShape(node, option)) return this.check(node, option, path);
+        }
+        return wrongType();
+      }
+    }
+  }
+
+  /** For anyOf: the first option whose outer shape fits is the one to validate against. */
+  private conformsInShape(node: TreeNode, schema: Schema): boolean {
+    switch (schema.type) {
+      case 'string': return node.kind === 'scalar' && typeof node.value === 'string';
+      case 'enum': return node.kind === 'scalar' && typeof node.value === 'string';
+      case 'integer': return node.kind === 'scalar' && typeof node.value === 'number';
+      case 'boolean': return node.kind === 'scalar' && typeof node.value === 'boolean';
+      case 'list': return node.kind === 'list';
+      case 'map':
+      case 'object':
+      case 'keyed': return node.kind === 'map';
+      case 'anyOf': return schema.options.some((o) => this.conformsInShape(node, o));
+    }
+  }
+
+  private checkFormat(text: string, format: FormatName, label: string, pos: SourcePos): void {
+    const f = FORMATS[format];
+    if (f.test(text, this.ctx)) return;
+    this.fail(pos, f.problem ? f.problem(label, text, this.ctx) : `${label} ${JSON.stringify(text)} is not ${f.is}`);
+  }
+
+  /** The variant named by the one kind key the step has. */
+  private variantOf(node: TreeMap, schema: KeyedUnionSchema): ObjectSchema {
+    const kinds = Object.keys(schema.variants);
+    const present = node.entries.filter((e) => kinds.includes(e.key));
+    // "address" is a step kind and also a key of bind steps: a kind key that is a field of
+    // the other present kind is that field.
+    const fits = present.filter((k) =>
+      present.every((o) => o === k || o.key in schema.variants[k.key]!.fields));
+    if (fits.length === 1) return schema.variants[fits[0]!.key]!;
+    if (present.length === 0) {
+      const common = new Set(kinds.flatMap((k) => Object.keys(schema.variants[k]!.fields)));
+      const stray = node.entries.find((e) => !common.has(e.key));
+      if (stray) {
+        this.fail(stray.keyPos, `unknown key "${stray.key}" in ${schema.noun}; expected one of: ${kinds.join(', ')}`);
+      }
+      this.fail(node.pos, `${schema.noun} has no kind; expected one of: ${kinds.join(', ')}`);
+    }
+    this.fail(
+      present[1]!.keyPos,
+      `${schema.noun} has two kinds, "${present[0]!.key}" and "${present[1]!.key}"; a ${schema.noun} has exactly one of: ${kinds.join(', ')}`,
+    );
+  }
+
+  private checkObject(node: TreeMap, schema: ObjectSchema, path: string): TreeMap {
+    const known = Object.keys(schema.fields);
+    for (const e of node.entries) {
+      if (!known.includes(e.key)) {
+        this.fail(e.keyPos, `unknown key "${e.key}" in ${schema.noun}; expected one of: ${known.join(', ')}`);
+      }
+    }
+    for (const [key, field] of Object.entries(schema.fields)) {
+      if (field.required && !node.entries.some((e) => e.key === key)) {
+        this.fail(node.pos, `missing required key "${key}" in ${schema.noun}`);
+      }
+    }
+    if (schema.exactlyOneOf) {
+      const given = schema.exactlyOneOf.filter((k) => node.entries.some((e) => e.key === k));
+      if (given.length !== 1) {
+        this.fail(node.pos, `${schema.noun} needs exactly one of: ${schema.exactlyOneOf.join(', ')}`);
+      }
+    }
+    const entries = node.entries.map((e) => ({ ...e, value: this.check(e.value, schema.fields[e.key]!.schema, sub(path, e.key)) }));
+    for (const [key, field] of Object.entries(schema.fields)) {
+      if (field.default !== undefined && !node.entries.some((e) => e.key === key)) {
+        entries.push({ key, keyPos: node.pos, value: this.check(treeOf(field.default, node.pos), field.schema, sub(path, key)) });
+      }
+    }
+    return { ...node, entries };
+  }
+}
+
+/** Checks the whole document against SCENARIO_SCHEMA; returns it with defaults filled in. */
+export function validateTree(root: TreeNode, file: string, ctx: FormatContext = DEFAULT_FORMAT_CONTEXT): TreeMap {
+  const v = new Validator(file, ctx);
+  if (root.kind !== 'map') {
+    v.fail(root.pos, `a scenario is a map with keys ${Object.keys(SCENARIO_SCHEMA.fields).join(', ')}; got ${describe(root)}`);
+  }
+  return v.check(root, SCENARIO_SCHEMA, '') as TreeMap;
+}

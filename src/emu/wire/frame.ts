@@ -1,0 +1,140 @@
+// Whole Ethernet frames for the emulator's hot path, written at buf[0] with valid checksums.
+// writeTcpFrame runs millions of times per second: it creates no objects and sums the
+// checksum straight from the bytes it has just written.
+
+import { makeIp, type IpAddr } from '../addr.js';
+import { WireError } from './errors.js';
+import { foldChecksum, pseudoHeaderSumV4, pseudoHeaderSumV6, sumWords } from './checksum.js';
+import { ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, writeEthernetHeader } from './ethernet.js';
+import { writeArp } from './arp.js';
+import { IPPROTO_ICMPV6, IPPROTO_TCP, IPV4_HEADER_LEN, writeIpv4Header } from './ipv4.js';
+import { IPV6_HEADER_LEN, writeIpv6Header } from './ipv6.js';
+import { ICMPV6_NEIGHBOR_ADVERTISEMENT, ICMPV6_NEIGHBOR_SOLICITATION, NDP_OPT_SOURCE_LL, NDP_OPT_TARGET_LL, writeNdp } from './icmpv6.js';
+import { writeTcpHeader, type TcpSegment } from './tcp.js';
+
+export interface TcpFrameSpec {
+  readonly srcMac: Uint8Array;
+  readonly dstMac: Uint8Array;
+  /** Its family picks IPv4 or IPv6; dst must be of the same family. */
+  readonly src: IpAddr;
+  readonly dst: IpAddr;
+  /** TTL for IPv4, hop limit for IPv6. */
+  readonly ttl: number;
+  /** IPv4 identification; unused for IPv6. */
+  readonly ipId: number;
+  /** IPv4 DF; unused for IPv6. */
+  readonly dontFragment: boolean;
+  /** IPv6 flow label (default 0); unused for IPv4. */
+  readonly flowLabel?: number;
+  readonly seg: TcpSegment;
+}
+
+/** Writes Ethernet + IPv4/IPv6 + TCP at buf[0]; returns the frame length. */
+export function writeTcpFrame(buf: Uint8Array, f: TcpFrameSpec): number {
+  const seg = f.seg;
+  const src = f.src.bytes;
+  const dst = f.dst.bytes;
+  const v6 = f.src.family === 6;
+  if (f.dst.family !== f.src.family) throw new WireError('malformed', ETHERNET_HEADER_LEN, 'source and destination families differ');
+  const tcpAt = ETHERNET_HEADER_LEN + (v6 ? IPV6_HEADER_LEN : IPV4_HEADER_LEN);
+  // Writes past the end of a Uint8Array are dropped, so the size check can follow the header.
+  const hlen = writeTcpHeader(seg, buf, tcpAt);
+  const payload = seg.payload;
+  const plen = payload.length;
+  const tcpLen = hlen + plen;
+  const end = tcpAt + tcpLen;
+  if (end > buf.length) throw new WireError('truncated', 0, `frame needs ${end} bytes, buffer has ${buf.length}`);
+  if (plen <= 32) {
+    const p = tcpAt + hlen;
+    for (let i = 0; i < plen; i++) buf[p + i] = payload[i]!;
+  } else {
+    buf.set(payload, tcpAt + hlen);
+  }
+  let sum: number;
+  if (v6) {
+    writeEthernetHeader(buf, 0, f.dstMac, f.srcMac, ETHERTYPE_IPV6);
+    writeIpv6Header(buf, ETHERNET_HEADER_LEN, src, dst, IPPROTO_TCP, f.ttl, f.flowLabel ?? 0, tcpLen);
+    sum = pseudoHeaderSumV6(src, dst, IPPROTO_TCP, tcpLen);
+  } else {
+    writeEthernetHeader(buf, 0, f.dstMac, f.srcMac, ETHERTYPE_IPV4);
+    writeIpv4Header(buf, ETHERNET_HEADER_LEN, src, dst, IPPROTO_TCP, f.ttl, f.ipId, f.dontFragment, tcpLen);
+    sum = pseudoHeaderSumV4(src, dst, IPPROTO_TCP, tcpLen);
+  }
+  const ck = foldChecksum(sumWords(buf, tcpAt, end, sum)); // checksum field is still zero
+  buf[tcpAt + 16] = ck >>> 8;
+  buf[tcpAt + 17] = ck & 0xff;
+  return end;
+}
+
+export interface ArpFrameSpec {
+  readonly op: 1 | 2;
+  readonly senderMac: Uint8Array;
+  readonly senderIp: IpAddr;
+  /** Zero in a request. */
+  readonly targetMac: Uint8Array;
+  readonly targetIp: IpAddr;
+  /** Ethernet destination: broadcast for a request, the asker for a reply. */
+  readonly dstMac: Uint8Array;
+}
+
+/** Writes Ethernet + ARP (42 bytes, unpadded, as the sender's own capture shows it). */
+export function writeArpFrame(buf: Uint8Array, a: ArpFrameSpec): number {
+  const len = ETHERNET_HEADER_LEN + 28;
+  if (len > buf.length) throw new WireError('truncated', 0, `frame needs ${len} bytes`);
+  if (a.senderIp.family !== 4 || a.targetIp.family !== 4) throw new WireError('malformed', 0, 'ARP needs IPv4 addresses');
+  writeEthernetHeader(buf, 0, a.dstMac, a.senderMac, ETHERTYPE_ARP);
+  writeArp(buf, ETHERNET_HEADER_LEN, a.op, a.senderMac, a.senderIp.bytes, a.targetMac, a.targetIp.bytes);
+  return len;
+}
+
+export interface NdpFrameSpec {
+  readonly type: 'ns' | 'na';
+  readonly srcMac: Uint8Array;
+  /** Default: for NS the target's solicited-node group's MAC, for NA all-nodes 33:33:00:00:00:01. */
+  readonly dstMac?: Uint8Array;
+  readonly src: IpAddr;
+  /** Default: for NS the target's solicited-node group, for NA ff02::1. */
+  readonly dst?: IpAddr;
+  readonly target: IpAddr;
+  readonly solicited?: boolean;
+  readonly override?: boolean;
+  readonly router?: boolean;
+}
+
+const ALL_NODES = makeIp(6, Uint8Array.of(0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1));
+
+/** ff02::1:ffXX:XXXX from the low 24 bits of ip (RFC 4291 §2.7.1). */
+export function solicitedNodeMulticast(ip: IpAddr): IpAddr {
+  if (ip.family !== 6) throw new WireError('malformed', 0, 'solicited-node groups are IPv6');
+  const b = Uint8Array.of(0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, ip.bytes[13]!, ip.bytes[14]!, ip.bytes[15]!);
+  return makeIp(6, b);
+}
+
+/** The Ethernet MAC of a multicast group: 33:33 + low 32 bits (RFC 2464 §7), or 01:00:5e + low 23 bits (RFC 1112 §6.4). */
+export function multicastMac(ip: IpAddr): Uint8Array {
+  const b = ip.bytes;
+  if (ip.family === 6) return Uint8Array.of(0x33, 0x33, b[12]!, b[13]!, b[14]!, b[15]!);
+  return Uint8Array.of(0x01, 0x00, 0x5e, b[1]! & 0x7f, b[2]!, b[3]!);
+}
+
+/**
+ * Writes Ethernet + IPv6 (hop limit 255, RFC 4861 §7.1) + NS with a source link-layer option
+ * (omitted when src is "::", a DAD probe) or NA with a target link-layer option.
+ */
+export function writeNdpFrame(buf: Uint8Array, n: NdpFrameSpec): number {
+  if (n.src.family !== 6 || n.target.family !== 6) throw new WireError('malformed', 0, 'NDP needs IPv6 addresses');
+  const ns = n.type === 'ns';
+  const dst = n.dst ?? (ns ? solicitedNodeMulticast(n.target) : ALL_NODES);
+  const dstMac = n.dstMac ?? multicastMac(dst);
+  const unspecified = n.src.bytes.every((x) => x === 0);
+  const bodyLen = 24 + (ns && unspecified ? 0 : 8);
+  const len = ETHERNET_HEADER_LEN + IPV6_HEADER_LEN + bodyLen;
+  if (len > buf.length) throw new WireError('truncated', 0, `frame needs ${len} bytes`);
+  writeEthernetHeader(buf, 0, dstMac, n.srcMac, ETHERTYPE_IPV6);
+  writeIpv6Header(buf, ETHERNET_HEADER_LEN, n.src.bytes, dst.bytes, IPPROTO_ICMPV6, 255, 0, bodyLen);
+  const flags = (n.router ? 0x80 : 0) | (n.solicited ? 0x40 : 0) | (n.override ? 0x20 : 0);
+  writeNdp(buf, ETHERNET_HEADER_LEN + IPV6_HEADER_LEN,
+    ns ? ICMPV6_NEIGHBOR_SOLICITATION : ICMPV6_NEIGHBOR_ADVERTISEMENT, ns ? 0 : flags, n.target.bytes,
+    bodyLen > 24 ? (ns ? NDP_OPT_SOURCE_LL : NDP_OPT_TARGET_LL) : 0, n.srcMac, n.src.bytes, dst.bytes);
+  return len;
+}

@@ -1,0 +1,269 @@
+// pcapng writer (draft-ietf-opsawg-pcapng): one section, little-endian, streamed through one
+// preallocated buffer into a temporary file that finish() renames into place.
+// Blocks: SHB, then an IDB per interface, an NRB before the next packet whenever names were
+// added, and an EPB per packet. The packet path allocates nothing.
+
+import * as fs from 'node:fs';
+import type { CaptureInterface, PacketSink } from './sink.js';
+
+export interface PcapngWriterOptions {
+  /** Wall-clock time (Unix seconds) of timeNs 0. */
+  readonly startEpochSeconds: number;
+  /** Timestamp resolution of every interface (if_tsresol 6 or 9). Default 'ns'. */
+  readonly tsresol?: 'us' | 'ns';
+  /** shb_userappl. Default "bindlab". */
+  readonly application?: string;
+  /** Output buffer size, flushed with one write when full. Default 1 MiB. */
+  readonly chunkBytes?: number;
+}
+
+const BT_SHB = 0x0a0d0d0a;
+const BT_IDB = 0x00000001;
+const BT_NRB = 0x00000004;
+const BT_EPB = 0x00000006;
+const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
+const OPT_ENDOFOPT = 0;
+const OPT_COMMENT = 1;
+const SHB_USERAPPL = 4;
+const IF_NAME = 2;
+const IF_DESCRIPTION = 3;
+const IF_TSRESOL = 9;
+const NRB_RECORD_END = 0;
+const NRB_RECORD_IPV4 = 1;
+const NRB_RECORD_IPV6 = 2;
+const TWO_32 = 4294967296;
+const MAX_OPTION_BYTES = 0xffff;
+
+const utf8 = new TextEncoder();
+
+const pad4 = (n: number): number => (n + 3) & ~3;
+
+interface PendingName {
+  readonly family: 4 | 6;
+  readonly bytes: Uint8Array;
+  readonly name: string;
+}
+
+export class PcapngWriter implements PacketSink {
+  /** Where bytes go until finish() renames it to finalPath. */
+  readonly tmpPath: string;
+  private fd: number;
+  private buf: Uint8Array;
+  private view: DataView;
+  private pos = 0;
+  private closed = false;
+  private readonly snaplens: number[] = [];
+  private pendingNames: PendingName[] = [];
+  /** Timestamp units per nanosecond divisor: 1 for ns, 1000 for us. */
+  private readonly nsPerUnit: number;
+  /** startEpochSeconds in timestamp units, as two 32-bit halves. */
+  private readonly baseHi: number;
+  private readonly baseLo: number;
+
+  constructor(readonly finalPath: string, opts: PcapngWriterOptions) {
+    const chunk = Math.max(opts.chunkBytes ?? 1 << 20, 4096);
+    this.buf = Buffer.allocUnsafe(chunk);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    const ns = (opts.tsresol ?? 'ns') === 'ns';
+    this.nsPerUnit = ns ? 1 : 1000;
+    // BigInt once here so the epoch in ns (about 2^61) never passes through a float64.
+    const unitsPerSec = ns ? 1_000_000_000n : 1_000_000n;
+    const whole = Math.floor(opts.startEpochSeconds);
+    if (!Number.isFinite(whole) || whole < 0) throw new RangeError(`startEpochSeconds ${opts.startEpochSeconds}`);
+    const base = BigInt(whole) * unitsPerSec +
+      BigInt(Math.round((opts.startEpochSeconds - whole) * Number(unitsPerSec)));
+    this.baseHi = Number(base >> 32n);
+    this.baseLo = Number(base & 0xffffffffn);
+    this.tmpPath = `${finalPath}.${process.pid}.tmp`;
+    this.fd = fs.openSync(this.tmpPath, 'w');
+    this.writeShb(opts.application ?? 'bindlab');
+  }
+
+  addInterface(iface: CaptureInterface): number {
+    this.assertOpen();
+    const name = utf8.encode(iface.name);
+    const desc = iface.description !== undefined ? utf8.encode(iface.description) : null;
+    const len = 16 + 4 + pad4(name.length) + (desc ? 4 + pad4(desc.length) : 0) + 8 + 4 + 4;
+    this.reserve(len);
+    const v = this.view;
+    let p = this.pos;
+    v.setUint32(p, BT_IDB, true);
+    v.setUint32(p + 4, len, true);
+    v.setUint16(p + 8, iface.linkType, true);
+    v.setUint16(p + 10, 0, true);
+    v.setUint32(p + 12, iface.snaplen, true);
+    p = this.putOption(p + 16, IF_NAME, name);
+    if (desc) p = this.putOption(p, IF_DESCRIPTION, desc);
+    p = this.putOption(p, IF_TSRESOL, Uint8Array.of(this.nsPerUnit === 1 ? 9 : 6));
+    v.setUint32(p, OPT_ENDOFOPT, true);
+    v.setUint32(p + 4, len, true);
+    this.pos = p + 8;
+    this.snaplens.push(iface.snaplen > 0 ? iface.snaplen : 0x7fffffff);
+    return this.snaplens.length - 1;
+  }
+
+  addName(addr: { readonly family: 4 | 6; readonly bytes: Uint8Array }, name: string): void {
+    this.assertOpen();
+    this.pendingNames.push({ family: addr.family, bytes: Uint8Array.from(addr.bytes), name });
+  }
+
+  packet(ifaceId: number, timeNs: number, frame: Uint8Array, len: number, comment?: string): void {
+    if (this.closed) this.assertOpen();
+    const snaplen = this.snaplens[ifaceId];
+    if (snaplen === undefined) throw new RangeError(`packet on undeclared interface ${ifaceId}`);
+    if (!(timeNs >= 0)) throw new RangeError(`timeNs ${timeNs}`);
+    if (this.pendingNames.length !== 0) this.writeNrb();
+    const cap = len < snaplen ? len : snaplen;
+    const capPad = (cap + 3) & ~3;
+    // Worst case: header 28 + data + comment option (4 + 3 bytes per UTF-16 unit + pad) + end 4 + trailer 4.
+    const worst = 28 + capPad + (comment !== undefined ? 8 + comment.length * 3 + 4 : 0) + 4;
+    if (this.pos + worst > this.buf.length) this.makeRoom(worst);
+    const buf = this.buf;
+    const v = this.view;
+    const p = this.pos;
+
+    const units = this.nsPerUnit === 1 ? Math.floor(timeNs) : Math.floor(timeNs / 1000);
+    let lo = this.baseLo + (units % TWO_32);
+    let hi = this.baseHi + Math.floor(units / TWO_32);
+    if (lo >= TWO_32) { lo -= TWO_32; hi += 1; }
+
+    v.setUint32(p, BT_EPB, true);
+    v.setUint32(p + 8, ifaceId, true);
+    v.setUint32(p + 12, hi, true);
+    v.setUint32(p + 16, lo, true);
+    v.setUint32(p + 20, cap, true);
+    v.setUint32(p + 24, len, true);
+    const d = p + 28;
+    if (cap <= 128) {
+      for (let i = 0; i < cap; i++) buf[d + i] = frame[i]!;
+    } else {
+      buf.set(cap === frame.length ? frame : frame.subarray(0, cap), d);
+    }
+    let q = d + cap;
+    while (q < d + capPad) buf[q++] = 0;
+    if (comment !== undefined) {
+      const start = q + 4;
+      let n = 0;
+      // ASCII is written byte by byte; anything else goes through encodeInto.
+      let i = 0;
+      const cl = comment.length;
+      for (; i < cl; i++) {
+        const c = comment.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[start + i] = c;
+      }
+      if (i === cl) n = cl;
+      else n = utf8.encodeInto(comment, buf.subarray(start, start + cl * 3)).written;
+      if (n > MAX_OPTION_BYTES) throw new RangeError(`comment of ${n} bytes exceeds 65535`);
+      v.setUint16(q, OPT_COMMENT, true);
+      v.setUint16(q + 2, n, true);
+      q = start + n;
+      while (((q - p) & 3) !== 0) buf[q++] = 0;
+      v.setUint32(q, OPT_ENDOFOPT, true);
+      q += 4;
+    }
+    const total = q + 4 - p;
+    v.setUint32(p + 4, total, true);
+    v.setUint32(q, total, true);
+    this.pos = q + 4;
+  }
+
+  /** Flushes, closes and atomically renames the temporary file to finalPath. */
+  finish(): void {
+    this.assertOpen();
+    this.flush();
+    this.closed = true;
+    fs.fsyncSync(this.fd);
+    fs.closeSync(this.fd);
+    fs.renameSync(this.tmpPath, this.finalPath);
+  }
+
+  /** Closes and removes the temporary file; finalPath is left untouched. */
+  abort(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try { fs.closeSync(this.fd); } catch { /* already gone */ }
+    try { fs.unlinkSync(this.tmpPath); } catch { /* already gone */ }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error(`pcapng writer for ${this.finalPath} is already finished or aborted`);
+  }
+
+  private writeShb(application: string): void {
+    const app = utf8.encode(application);
+    const len = 28 + 4 + pad4(app.length) + 4 + 4;
+    this.reserve(len);
+    const v = this.view;
+    const p = this.pos;
+    v.setUint32(p, BT_SHB, true);
+    v.setUint32(p + 4, len, true);
+    v.setUint32(p + 8, BYTE_ORDER_MAGIC, true);
+    v.setUint16(p + 12, 1, true); // major
+    v.setUint16(p + 14, 0, true); // minor
+    v.setInt32(p + 16, -1, true); // section length unknown (-1 as 64 bits)
+    v.setInt32(p + 20, -1, true);
+    const q = this.putOption(p + 24, SHB_USERAPPL, app);
+    v.setUint32(q, OPT_ENDOFOPT, true);
+    v.setUint32(q + 4, len, true);
+    this.pos = q + 8;
+  }
+
+  private writeNrb(): void {
+    const names = this.pendingNames;
+    this.pendingNames = [];
+    const encoded = names.map((n) => utf8.encode(n.name));
+    let len = 8 + 4 + 4; // header, end record, trailer
+    for (let i = 0; i < names.length; i++) len += 4 + pad4(names[i]!.bytes.length + encoded[i]!.length + 1);
+    this.reserve(len);
+    const v = this.view;
+    const buf = this.buf;
+    let p = this.pos;
+    v.setUint32(p, BT_NRB, true);
+    v.setUint32(p + 4, len, true);
+    p += 8;
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i]!;
+      const bodyLen = n.bytes.length + encoded[i]!.length + 1;
+      v.setUint16(p, n.family === 4 ? NRB_RECORD_IPV4 : NRB_RECORD_IPV6, true);
+      v.setUint16(p + 2, bodyLen, true);
+      buf.set(n.bytes, p + 4);
+      buf.set(encoded[i]!, p + 4 + n.bytes.length);
+      buf.fill(0, p + 4 + n.bytes.length + encoded[i]!.length, p + 4 + pad4(bodyLen)); // NUL and padding
+      p += 4 + pad4(bodyLen);
+    }
+    v.setUint32(p, (NRB_RECORD_END << 16) | 0, true);
+    v.setUint32(p + 4, len, true);
+    this.pos = p + 8;
+  }
+
+  /** Writes option code/length/value with zero padding at p; returns the next offset. */
+  private putOption(p: number, code: number, value: Uint8Array): number {
+    if (value.length > MAX_OPTION_BYTES) throw new RangeError(`option ${code} of ${value.length} bytes exceeds 65535`);
+    this.view.setUint16(p, code, true);
+    this.view.setUint16(p + 2, value.length, true);
+    this.buf.set(value, p + 4);
+    const end = p + 4 + pad4(value.length);
+    this.buf.fill(0, p + 4 + value.length, end);
+    return end;
+  }
+
+  private reserve(n: number): void {
+    if (this.pos + n > this.buf.length) this.makeRoom(n);
+  }
+
+  /** Flushes, and grows the buffer when one block is larger than all of it. */
+  private makeRoom(n: number): void {
+    this.flush();
+    if (n > this.buf.length) {
+      this.buf = Buffer.allocUnsafe(pad4(n));
+      this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    }
+  }
+
+  private flush(): void {
+    let off = 0;
+    while (off < this.pos) off += fs.writeSync(this.fd, this.buf, off, this.pos - off);
+    this.pos = 0;
+  }
+}

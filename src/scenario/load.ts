@@ -13,7 +13,7 @@ import {
   type Document,
   type Node as YamlNode,
 } from 'yaml';
-import { parseCidr, parseEndpoint, type Cidr, type Endpoint } from '../emu/addr.js';
+import { isV4Mapped, parseCidr, parseEndpoint, type Cidr, type Endpoint, type IpAddr } from '../emu/addr.js';
 import {
   DEFAULT_FORMAT_CONTEXT,
   parseDuration,
@@ -52,9 +52,8 @@ export function loadScenarioFile(path: string, options: LoadOptions = {}): Scena
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT'
-      ? 'no such file'
-      : (err as Error).message;
+    // "ENOENT: no such file or directory, open 'x.yaml'" → the part before the path.
+    const reason = (err as Error).message.replace(/, \w+ '.*'$/, '');
     throw new ScenarioError(path, 1, 1, `cannot read scenario: ${reason}`);
   }
   return parseScenario(text, path, options);
@@ -84,14 +83,15 @@ function yamlTree(text: string, file: string): TreeNode {
   }
   const convert = (node: unknown): TreeNode => {
     if (isAlias(node)) return convert(node.resolve(doc as Document));
-    const at = posAt((node as YamlNode | null)?.range?.[0] ?? 0);
+    const offset = (node as YamlNode | null)?.range?.[0] ?? 0;
+    const at = posAt(offset);
     if (isMap(node)) {
       return {
         kind: 'map',
         pos: at,
         entries: node.items.map((pair) => {
           const key = isAlias(pair.key) ? pair.key.resolve(doc as Document) : pair.key;
-          const keyPos = posAt((key as YamlNode | null)?.range?.[0] ?? at.line);
+          const keyPos = posAt((key as YamlNode | null)?.range?.[0] ?? offset);
           if (!isScalar(key) || typeof key.value !== 'string') {
             throw new ScenarioError(file, keyPos.line, keyPos.col, `keys must be strings, got ${isScalar(key) ? JSON.stringify(key.value) : 'a collection'}`);
           }
@@ -387,8 +387,10 @@ class Resolver {
     const to = parseEndpoint(text(toNode))!;
     const sourceNode = entry(m, 'source');
     const source = sourceNode ? parseSource(text(sourceNode))! : undefined;
-    if (sourceNode && source && source.addr.family !== to.addr.family) {
-      this.fail(sourceNode.pos, `connect source "${text(sourceNode)}" is IPv${source.addr.family} but the destination "${text(toNode)}" is IPv${to.addr.family}`);
+    // A v4-mapped address is IPv4 on the wire.
+    const wireFamily = (a: IpAddr): number => (isV4Mapped(a) ? 4 : a.family);
+    if (source && wireFamily(source.addr) !== wireFamily(to.addr)) {
+      this.fail(sourceNode!.pos, `connect source "${text(sourceNode!)}" is IPv${wireFamily(source.addr)} but the destination "${text(toNode)}" is IPv${wireFamily(to.addr)}`);
     }
     const send = entry(m, 'send');
     return {

@@ -44,12 +44,7 @@ export function writeTcpFrame(buf: Uint8Array, f: TcpFrameSpec): number {
   const tcpLen = hlen + plen;
   const end = tcpAt + tcpLen;
   if (end > buf.length) throw new WireError('truncated', 0, `frame needs ${end} bytes, buffer has ${buf.length}`);
-  if (plen <= 32) {
-    const p = tcpAt + hlen;
-    for (let i = 0; i < plen; i++) buf[p + i] = payload[i]!;
-  } else {
-    buf.set(payload, tcpAt + hlen);
-  }
+  if (plen !== 0) buf.set(payload, tcpAt + hlen); // set() beats a byte loop even for 64 bytes
   let sum: number;
   if (v6) {
     writeEthernetHeader(buf, 0, f.dstMac, f.srcMac, ETHERTYPE_IPV6);

@@ -1,0 +1,649 @@
+// Runs a scenario under one policy on a virtual clock: the socket layer (socket, setsockopt,
+// bind, listen, close with the policy's decisions), the hosts' neighbour discovery, and every
+// connection's packets, which go to a PacketSink. No file system, no real clock.
+
+import { IPV4_ANY, IPV6_ANY, formatEndpoint, inSubnet, isV4Mapped, isWildcard, v4ToMapped, type IpAddr } from './addr.js';
+import { HostState, type IfaceState, type LinkState } from './host.js';
+import { describe } from './policy/common.js';
+import { getPolicy } from './policy/index.js';
+import type { Errno, LookupResult, Policy, Sock, SockOpts } from './policy/types.js';
+import type { PolicyRun, StepResult } from './results.js';
+import { Rng, hashString, hashTuple, mix32 } from './rng.js';
+import { writeArpFrame, writeNdpFrame, writeTcpFrame, multicastMac } from './wire/frame.js';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpOption } from './wire/tcp.js';
+import { LINKTYPE_ETHERNET, type PacketSink } from '../pcap/sink.js';
+import type {
+  ConnectStep, Expectation, OptionName, Scenario, SockOptions, Step,
+} from '../scenario/types.js';
+
+/** Captures start at the date of the 1999 post: Mon, 15 Feb 1999 00:17:44 -0800. */
+export const START_EPOCH_SECONDS = Date.UTC(1999, 1, 15, 8, 17, 44) / 1000;
+
+/** The Linux client's ARP: 3 requests 1 s apart, then EHOSTUNREACH [net/ipv4/arp.c, neigh mcast_solicit]. */
+const ARP_TRIES = 3;
+const ARP_RETRANS_NS = 1e9;
+/** SYN retransmissions shown before the emulated client gives up (initial RTO 1 s, doubling). */
+const SYN_TRIES = 3;
+const SYN_RTO_NS = 1e9;
+/** Gap between the connections of one step. */
+const CONNECT_GAP_NS = 100_000;
+const BROADCAST: Uint8Array = new Uint8Array([255, 255, 255, 255, 255, 255]);
+const ZERO_MAC: Uint8Array = new Uint8Array(6);
+
+export interface RunOptions {
+  /** Where the frames go; without one only decisions are made (faster). */
+  readonly sink?: PacketSink;
+  /** MACs for interfaces declared `mac: arp`, keyed "HOST/IFACE". */
+  readonly macs?: ReadonlyMap<string, string>;
+}
+
+/** Runs every step of the scenario under one policy. */
+export function runPolicy(scenario: Scenario, policy: string | Policy, options: RunOptions = {}): PolicyRun {
+  const p = typeof policy === 'string' ? getPolicy(policy) : policy;
+  return new Run(scenario, p, options).execute();
+}
+
+interface TimeWaitEntry { readonly host: HostState; readonly sock: Sock; readonly until: number }
+
+interface CachedLookup { readonly version: number; readonly result: LookupResult; readonly comment: string }
+
+/** What one connection attempt came to. */
+interface ConnectOutcome { readonly result: string; readonly candidates: readonly string[] }
+
+class Run {
+  private readonly hosts = new Map<string, HostState>();
+  private readonly links = new Map<string, LinkState>();
+  private readonly sockets = new Map<string, Sock>();
+  private readonly sink: PacketSink | undefined;
+  private now = 0;
+  private seq = 1;
+  private nextSockId = 1;
+  private connIndex = 0;
+  private readonly timeWaits: TimeWaitEntry[] = [];
+  private timeWaitHead = 0;
+  private readonly lookupCache = new Map<string, CachedLookup>();
+  private readonly perturb = new Map<string, number>();
+  private readonly frame = new Uint8Array(65536);
+  private readonly encoder = new TextEncoder();
+  private readonly bannerCache = new Map<Sock, Uint8Array<ArrayBufferLike>>();
+  // One mutable segment, option list and frame spec, reused for every packet.
+  private readonly ts = { kind: 'timestamps' as const, tsval: 0, tsecr: 0 };
+  private readonly synOpts: TcpOption[];
+  private readonly synAckOpts: TcpOption[];
+  private readonly dataOpts: TcpOption[];
+  private readonly seg = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, urgent: 0, options: [] as readonly TcpOption[], payload: new Uint8Array(0) as Uint8Array };
+  private readonly spec = { srcMac: ZERO_MAC as Uint8Array, dstMac: ZERO_MAC as Uint8Array, src: IPV4_ANY, dst: IPV4_ANY, ttl: 64, ipId: 0, dontFragment: true, seg: this.seg };
+
+  constructor(private readonly scenario: Scenario, private readonly policy: Policy, private readonly options: RunOptions) {
+    this.sink = options.sink;
+    const fp = policy.fingerprint;
+    const build = (kinds: readonly string[]): TcpOption[] => kinds.map((k): TcpOption => {
+      switch (k) {
+        case 'mss': return { kind: 'mss', mss: fp.mss };
+        case 'sackPermitted': return { kind: 'sackPermitted' };
+        case 'timestamps': return this.ts;
+        case 'windowScale': return { kind: 'windowScale', shift: fp.windowScale };
+        default: return { kind: 'nop' };
+      }
+    });
+    this.synOpts = build(fp.synOptions);
+    this.synAckOpts = build(fp.synAckOptions);
+    this.dataOpts = fp.synOptions.includes('timestamps') ? [{ kind: 'nop' }, { kind: 'nop' }, this.ts] : [];
+    this.buildNetwork();
+  }
+
+  private buildNetwork(): void {
+    const sc = this.scenario;
+    const linkSpecs = sc.links.length > 0 ? sc.links : [{ name: 'lan', latencyNs: 100_000 }];
+    for (const l of linkSpecs) {
+      const link: LinkState = { name: l.name, latencyNs: l.latencyNs, captureId: -1, members: [] };
+      this.links.set(l.name, link);
+      if (this.sink) link.captureId = this.sink.addInterface({ name: l.name, linkType: LINKTYPE_ETHERNET, snaplen: 262144, description: `bindlab link ${l.name}, ${this.policy.name}` });
+    }
+    for (const h of sc.hosts) {
+      const host = new HostState(h, new Rng(sc.seed, hashString(sc.seed, `ports/${h.name}`)));
+      this.hosts.set(h.name, host);
+      for (const i of h.interfaces) {
+        const link = this.links.get(i.link);
+        if (!link) throw new Error(`interface ${h.name}/${i.name} is on unknown link ${i.link}`);
+        const macText = this.macFor(h.name, i.name, i.mac);
+        const iface: IfaceState = { host, name: i.name, mac: parseMac(macText), macText, addresses: [...i.addresses], link };
+        host.ifaces.push(iface);
+        link.members.push(iface);
+        for (const c of i.addresses) this.sink?.addName(c.addr, h.name);
+      }
+    }
+  }
+
+  private macFor(host: string, iface: string, given: string | undefined): string {
+    if (given === 'arp') {
+      const m = this.options.macs?.get(`${host}/${iface}`);
+      if (!m) throw new Error(`interface ${host}/${iface} has mac: arp but no MAC was resolved from the ARP table`);
+      return m;
+    }
+    if (given) return given;
+    // Locally administered unicast (02:...), derived from the seed and the interface's name.
+    const h = hashString(this.scenario.seed, `mac/${host}/${iface}`);
+    const h2 = mix32(h ^ 0x5bd1e995);
+    const b = [0x02, h >>> 24, (h >>> 16) & 0xff, (h >>> 8) & 0xff, h & 0xff, h2 & 0xff];
+    return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+  }
+
+  execute(): PolicyRun {
+    const steps: StepResult[] = [];
+    let passed = 0;
+    let failed = 0;
+    for (const step of this.scenario.steps) {
+      this.expireTimeWaits();
+      const r = this.runStep(step);
+      const expected = expectationFor(step.expect, this.policy.name);
+      let res: StepResult = r;
+      if (expected) {
+        const all = r.results ?? [r.result];
+        const ok = all.every((x) => expected.includes(x));
+        if (ok) passed++; else failed++;
+        res = { ...r, expected, passed: ok };
+      }
+      steps.push(res);
+    }
+    return { policy: this.policy.name, steps, expectations: { passed, failed } };
+  }
+
+  private runStep(step: Step): StepResult {
+    const base = { index: step.index, kind: step.kind };
+    switch (step.kind) {
+      case 'socket': {
+        const d = this.socket(step.socket, step.host, step.process, step.family, step.options);
+        return { ...base, ...d };
+      }
+      case 'setsockopt': {
+        const sk = this.sockets.get(step.socket);
+        if (!sk) return { ...base, result: 'EBADF', reason: `socket ${step.socket} is not open` };
+        return { ...base, ...this.setOptions(sk, step.options) };
+      }
+      case 'bind': return { ...base, ...this.bind(step.socket, step.address.addr, step.address.port) };
+      case 'listen': return { ...base, ...this.listen(step.socket) };
+      case 'close': return { ...base, ...this.close(step.socket) };
+      case 'wait':
+        this.now += step.durationNs;
+        this.expireTimeWaits();
+        return { ...base, result: 'ok' };
+      case 'address': return { ...base, ...this.address(step.host, step.interface, step.add, step.del) };
+      case 'connect': {
+        const outcomes: ConnectOutcome[] = [];
+        let reason = '';
+        for (let i = 0; i < step.count; i++) {
+          const o = this.connect(step);
+          outcomes.push(o.outcome);
+          if (i === 0) reason = o.reason;
+          this.now += CONNECT_GAP_NS;
+          if (i % 1024 === 1023) this.expireTimeWaits();
+        }
+        return {
+          ...base, result: outcomes[0]!.result, results: outcomes.map((o) => o.result),
+          candidates: outcomes.map((o) => o.candidates), reason,
+        };
+      }
+    }
+  }
+
+  // ---- socket layer -------------------------------------------------------------------------
+
+  private socket(name: string, hostName: string, processName: string, family: 'inet' | 'inet6', options: SockOptions): { result: string; reason: string } {
+    const host = this.hosts.get(hostName)!;
+    if (!this.policy.families.includes(family)) {
+      return { result: 'EAFNOSUPPORT', reason: `${this.policy.name} has no ${family} sockets` };
+    }
+    const opts: SockOpts = { reuseaddr: false, reuseport: false, reuseportLb: false, exclusive: false, v6only: false, freebind: false, device: null };
+    const sk: Sock = {
+      id: this.nextSockId++, name, kind: 'socket', hostName, processName, uid: host.uids.get(processName) ?? 0, family, opts,
+      state: 'CLOSE', local: null, port: 0, ipv6only: false, listener: null, createdSeq: this.seq++, boundSeq: 0, listenSeq: 0,
+      group: null, remote: null,
+    };
+    this.sockets.set(name, sk);
+    const d = this.setOptions(sk, options);
+    return d.result === 'ok' ? { result: 'ok', reason: `socket ${name} created` } : d;
+  }
+
+  private setOptions(sk: Sock, options: SockOptions): { result: string; reason: string } {
+    const host = this.hosts.get(sk.hostName)!;
+    for (const [k, v] of Object.entries(options)) {
+      if (v === undefined) continue;
+      const d = this.policy.setsockopt(sk, k as OptionName, v as boolean | string, host);
+      if (d.errno) return { result: d.errno, reason: d.rule };
+    }
+    return { result: 'ok', reason: 'options set' };
+  }
+
+  private bind(name: string, addr: IpAddr, port: number): { result: string; reason: string } {
+    const sk = this.sockets.get(name);
+    if (!sk) return { result: 'EBADF', reason: `socket ${name} is not open` };
+    const host = this.hosts.get(sk.hostName)!;
+    const d = this.policy.bind(sk, addr, port, host);
+    if (d.errno) return { result: d.errno, reason: d.rule };
+    sk.local = addr;
+    sk.port = d.port ?? port;
+    sk.boundSeq = this.seq++;
+    host.addOwner(sk);
+    host.addBound(sk);
+    return { result: 'ok', reason: `bound ${formatEndpoint({ addr, port: sk.port })}: ${d.rule}` };
+  }
+
+  private listen(name: string): { result: string; reason: string } {
+    const sk = this.sockets.get(name);
+    if (!sk) return { result: 'EBADF', reason: `socket ${name} is not open` };
+    if (sk.state === 'LISTEN') return { result: 'ok', reason: 'already listening: only the backlog changes' };
+    const host = this.hosts.get(sk.hostName)!;
+    const d = this.policy.listen(sk, host);
+    if (d.errno) return { result: d.errno, reason: d.rule };
+    if (sk.port === 0) {
+      sk.local = sk.family === 'inet6' ? IPV6_ANY : IPV4_ANY;
+      sk.port = d.port!;
+      sk.boundSeq = this.seq++;
+      host.addOwner(sk);
+    } else {
+      host.removeBound(sk);
+    }
+    sk.state = 'LISTEN';
+    sk.listenSeq = this.seq++;
+    if (this.policy.groupsReuseport(sk)) {
+      const peer = this.policy.reuseportPeer(sk, host.listeners(sk.port));
+      if (peer?.group) { peer.group.members.push(sk); sk.group = peer.group; }
+      else sk.group = { id: sk.id, members: [sk] };
+    }
+    host.addListener(sk, this.policy.listenerOrder(sk));
+    return { result: 'ok', reason: `listening on ${formatEndpoint({ addr: sk.local!, port: sk.port })}${sk.group && sk.group.members.length > 1 ? ` in a SO_REUSEPORT group of ${sk.group.members.length}` : ''}: ${d.rule}` };
+  }
+
+  private close(name: string): { result: string; reason: string } {
+    const sk = this.sockets.get(name);
+    if (!sk) return { result: 'EBADF', reason: `socket ${name} is not open` };
+    const host = this.hosts.get(sk.hostName)!;
+    this.sockets.delete(name);
+    let closed = 0;
+    if (sk.state === 'LISTEN') {
+      host.removeListener(sk);
+      if (sk.group) {
+        // The last member takes the leaver's slot [net/core/sock_reuseport.c reuseport_detach_sock]
+        const m = sk.group.members;
+        const i = m.indexOf(sk);
+        const last = m.pop()!;
+        if (last !== sk) m[i] = last;
+        sk.group = null;
+      }
+      // Its established connections are closed by the server side first (SCENARIO.md close step).
+      for (const child of [...host.owners(sk.port)]) {
+        if (child.kind === 'child' && child.listener === sk && child.state === 'ESTABLISHED') {
+          this.serverCloses(host, child);
+          closed++;
+        }
+      }
+    }
+    if (sk.port !== 0) { host.removeOwner(sk); host.removeBound(sk); }
+    sk.state = 'CLOSE';
+    return { result: 'ok', reason: closed ? `closed; ${closed} established connection(s) closed by the server first` : 'closed' };
+  }
+
+  private address(hostName: string, ifName: string, add: Scenario['hosts'][number]['interfaces'][number]['addresses'][number] | undefined,
+    del: typeof add): { result: string; reason: string } {
+    const host = this.hosts.get(hostName)!;
+    const iface = host.ifaces.find((i) => i.name === ifName)!;
+    if (add) {
+      if (!iface.addresses.some((c) => c.addr.text === add.addr.text)) iface.addresses.push(add);
+      this.sink?.addName(add.addr, hostName);
+      host.listenerVersion++;
+      return { result: 'ok', reason: `${add.text} added to ${hostName}/${ifName}` };
+    }
+    const i = iface.addresses.findIndex((c) => c.addr.text === del!.addr.text);
+    if (i < 0) return { result: 'EADDRNOTAVAIL', reason: `${del!.text} is not on ${hostName}/${ifName}` };
+    iface.addresses.splice(i, 1);
+    // Neighbours forget the address's owner (as after the ARP entry goes stale).
+    for (const h of this.hosts.values()) h.neighbours.delete(del!.addr.text);
+    host.listenerVersion++;
+    return { result: 'ok', reason: `${del!.text} removed from ${hostName}/${ifName}` };
+  }
+
+  private expireTimeWaits(): void {
+    const q = this.timeWaits;
+    while (this.timeWaitHead < q.length && q[this.timeWaitHead]!.until <= this.now) {
+      const e = q[this.timeWaitHead++]!;
+      if (e.sock.state === 'TIME_WAIT') e.host.removeOwner(e.sock);
+    }
+    if (this.timeWaitHead > 4096 && this.timeWaitHead * 2 > q.length) { q.splice(0, this.timeWaitHead); this.timeWaitHead = 0; }
+  }
+
+  private enterTimeWait(host: HostState, sk: Sock, at: number): void {
+    sk.state = 'TIME_WAIT';
+    this.timeWaits.push({ host, sock: sk, until: at + this.policy.timeWaitNs });
+  }
+
+  // ---- connections ------------------------------------------------------------------------
+
+  private connect(step: ConnectStep): { outcome: ConnectOutcome; reason: string } {
+    const client = this.hosts.get(step.from)!;
+    const dst = step.to.addr;
+    const out = this.egress(client, dst);
+    if (!out) return { outcome: { result: 'unreachable', candidates: [] }, reason: `host ${client.name} has no address of the destination's family` };
+    const { iface: cif } = out;
+    let src = out.src;
+    const uid = step.fromProcess ? client.uids.get(step.fromProcess) ?? 0 : 0;
+    if (step.source) {
+      src = step.source.addr;
+      if (!client.isLocal(src)) return { outcome: { result: 'EADDRNOTAVAIL', candidates: [] }, reason: `${src.text} is not an address of ${client.name}` };
+    }
+    const t0 = this.now;
+    const lat = cif.link.latencyNs;
+    // Neighbour discovery first.
+    const hop = this.resolve(client, cif, src, dst);
+    if (!hop) {
+      return { outcome: { result: 'unreachable', candidates: [] }, reason: `nobody on link ${cif.link.name} answers for ${dst.text}` };
+    }
+    const { server, sif } = hop;
+    // The client's local port.
+    let sport = step.source?.port ?? 0;
+    if (sport !== 0) {
+      const probe = this.clientSock(client, step.from, step.fromProcess ?? '', uid, src, 0, dst, step.to.port);
+      const d = this.policy.bind(probe, src, sport, client);
+      if (d.errno) return { outcome: { result: d.errno, candidates: [] }, reason: d.rule };
+    } else {
+      sport = this.pickClientPort(client, src, dst, step.to.port);
+      if (sport === 0) return { outcome: { result: 'EADDRNOTAVAIL', candidates: [] }, reason: 'no free local port for the connection [net/ipv4/inet_hashtables.c __inet_hash_connect]' };
+    }
+    const csock = this.clientSock(client, step.from, step.fromProcess ?? '', uid, src, sport, dst, step.to.port);
+    client.addOwner(csock);
+
+    // The server's decision.
+    const dport = step.to.port;
+    const decision = this.decide(server, sif, src, sport, dst, dport);
+    const { result: lk, comment } = decision;
+    const cmac = cif.mac;
+    const smac = sif.mac;
+    const cIsn = mix32(hashString(this.scenario.seed, 'isn') ^ this.connIndex * 2 + 1);
+    const sIsn = mix32(hashString(this.scenario.seed, 'isn') ^ this.connIndex * 2 + 2);
+    const cTs = mix32(cIsn ^ 0xa5a5a5a5);
+    const sTs = mix32(sIsn ^ 0x5a5a5a5a);
+    this.connIndex++;
+    const fp = this.policy.fingerprint;
+    let t = this.now;
+    const link = cif.link;
+
+    if (lk.action !== 'accept') {
+      if (lk.action === 'rst') {
+        this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs, 0, comment);
+        t += lat;
+        this.tcp(link, t, smac, cmac, dst, src, dport, sport, 0, cIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, comment);
+        this.now = t + lat;
+        client.removeOwner(csock);
+        return { outcome: { result: 'refused', candidates: [] }, reason: lk.rule };
+      }
+      // Dropped silently: the client retransmits its SYN, then gives up.
+      let rto = SYN_RTO_NS;
+      for (let i = 0; i < SYN_TRIES; i++) {
+        this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs + Math.floor((t - t0) / 1e6), 0,
+          i === 0 ? comment : `${comment} (retransmission ${i})`);
+        t += rto;
+        rto *= 2;
+      }
+      this.now = t;
+      client.removeOwner(csock);
+      return { outcome: { result: 'timeout', candidates: [] }, reason: lk.rule };
+    }
+
+    const listener = lk.sock!;
+    const child = this.accept(server, listener, dst, dport, src, sport);
+    const ms = (x: number): number => Math.floor((x - t0) / 1e6);
+    // Handshake.
+    this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs, 0, comment);
+    t += lat;
+    this.tcp(link, t, smac, cmac, dst, src, dport, sport, sIsn, cIsn + 1, TCP_SYN | TCP_ACK, fp.synAckWindow, this.synAckOpts, EMPTY, sTs + ms(t), cTs, comment);
+    t += lat;
+    let cNext = cIsn + 1;
+    let sNext = sIsn + 1;
+    this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + ms(t), sTs + ms(t - lat), undefined);
+    if (step.send !== undefined && step.send.length > 0) {
+      const data = this.payloadFor(step.send);
+      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_PSH | TCP_ACK, fp.window, this.dataOpts, data, cTs + ms(t), sTs + ms(t - lat), undefined);
+      cNext += data.length;
+    }
+    t += lat;
+    // The accepting socket's banner says who answered.
+    const banner = this.bannerFor(listener);
+    this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext, cNext, TCP_PSH | TCP_ACK, fp.window, this.dataOpts, banner, sTs + ms(t), cTs + ms(t - lat), undefined);
+    sNext += banner.length;
+    if (step.close === 'server') {
+      this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext, cNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + ms(t), cTs + ms(t - lat), undefined);
+      t += lat;
+      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + ms(t), sTs + ms(t - lat), undefined);
+      t += lat;
+      this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext + 1, cNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + ms(t), cTs + ms(t - lat), undefined);
+      this.enterTimeWait(server, child, t);
+      client.removeOwner(csock);
+      t += lat;
+    } else if (step.close === 'client') {
+      t += lat;
+      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + ms(t), sTs + ms(t - lat), undefined);
+      t += lat;
+      this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext, cNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + ms(t), cTs + ms(t - lat), undefined);
+      t += lat;
+      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext + 1, sNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + ms(t), sTs + ms(t - lat), undefined);
+      this.enterTimeWait(client, csock, t);
+      server.removeOwner(child);
+      t += lat;
+    } else {
+      t += lat;
+      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + ms(t), sTs + ms(t - lat), undefined);
+      this.open.set(child, { link, cmac, smac, src, dst, sport, dport, cNext, sNext, cTs, sTs, t0, client, csock });
+    }
+    this.now = t;
+    return { outcome: { result: listener.name, candidates: lk.candidates.map((s) => s.name) }, reason: lk.rule };
+  }
+
+  /** Established connections left open (close: none), for a later close of their listener. */
+  private readonly open = new Map<Sock, OpenConn>();
+
+  /** The server closes an established connection first: FIN, the client's FIN, the last ACK; then TIME_WAIT. */
+  private serverCloses(server: HostState, child: Sock): void {
+    const c = this.open.get(child);
+    this.open.delete(child);
+    if (!c) { server.removeOwner(child); return; }
+    const fp = this.policy.fingerprint;
+    const lat = c.link.latencyNs;
+    let t = this.now;
+    const ms = (x: number): number => Math.floor((x - c.t0) / 1e6);
+    this.tcp(c.link, t, c.smac, c.cmac, c.dst, c.src, c.dport, c.sport, c.sNext, c.cNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, c.sTs + ms(t), c.cTs + ms(t), undefined);
+    t += lat;
+    this.tcp(c.link, t, c.cmac, c.smac, c.src, c.dst, c.sport, c.dport, c.cNext, c.sNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, c.cTs + ms(t), c.sTs + ms(t - lat), undefined);
+    t += lat;
+    this.tcp(c.link, t, c.smac, c.cmac, c.dst, c.src, c.dport, c.sport, c.sNext + 1, c.cNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, c.sTs + ms(t), c.cTs + ms(t - lat), undefined);
+    this.enterTimeWait(server, child, t);
+    c.client.removeOwner(c.csock);
+    this.now = t + lat;
+  }
+
+  /** The decision for a SYN, cached while the host's listeners stay the same. */
+  private decide(server: HostState, sif: IfaceState, src: IpAddr, sport: number, dst: IpAddr, dport: number): CachedLookup {
+    // A SYN for a 4-tuple in TIME_WAIT ends that TIME_WAIT and goes on to the listeners
+    // [net/ipv4/tcp_minisocks.c tcp_timewait_state_process: TCP_TW_SYN].
+    for (const o of server.owners(dport)) {
+      if (o.state === 'TIME_WAIT' && o.remote && o.remote.port === sport && o.remote.addr.text === src.text && o.local && sameAddr(o.local, dst)) {
+        server.removeOwner(o);
+        break;
+      }
+    }
+    const key = `${dst.text}|${dport}|${sif.name}`;
+    const hit = this.lookupCache.get(key);
+    if (hit && hit.version === server.listenerVersion && hit.result.candidates.length <= 1) return hit;
+    const hash = hashTuple(this.scenario.seed, src.bytes, sport, dst.bytes, dport);
+    const result = this.policy.lookup({ dst, dport, src, sport, inDevice: sif.name, hash }, server.listeners(dport), server.boundOnly(dport), server);
+    const to = `${dst.family === 6 ? `[${dst.text}]` : dst.text}:${dport}`;
+    const what = result.action === 'accept' ? `accepted by ${server.name}/${result.sock!.processName}/${result.sock!.name}`
+      : result.action === 'rst' ? 'refused (RST)' : 'dropped silently';
+    const comment = `bindlab ${this.policy.name}: SYN to ${to} ${what}. ${result.rule}`;
+    const entry = { version: server.listenerVersion, result, comment };
+    this.lookupCache.set(key, entry);
+    return entry;
+  }
+
+  /** An accepted connection: a child of the listener holding the port, with its options and owner. */
+  private accept(server: HostState, listener: Sock, dst: IpAddr, dport: number, src: IpAddr, sport: number): Sock {
+    const local = listener.family === 'inet6' && dst.family === 4 ? v4ToMapped(dst) : dst;
+    const child: Sock = {
+      id: this.nextSockId++, name: listener.name, kind: 'child', hostName: server.name, processName: listener.processName,
+      uid: listener.uid, family: listener.family, opts: { ...listener.opts }, state: 'ESTABLISHED', local, port: dport,
+      ipv6only: listener.ipv6only, listener, createdSeq: this.seq++, boundSeq: this.seq, listenSeq: 0, group: null,
+      remote: { addr: src, port: sport },
+    };
+    server.addOwner(child);
+    return child;
+  }
+
+  private clientSock(host: HostState, hostName: string, proc: string, uid: number, src: IpAddr, sport: number, dst: IpAddr, dport: number): Sock {
+    return {
+      id: this.nextSockId++, name: `${hostName}:${sport}`, kind: 'client', hostName, processName: proc, uid,
+      family: src.family === 6 ? 'inet6' : 'inet',
+      opts: { reuseaddr: false, reuseport: false, reuseportLb: false, exclusive: false, v6only: false, freebind: false, device: null },
+      state: 'ESTABLISHED', local: src, port: sport, ipv6only: src.family === 6, listener: null, createdSeq: this.seq++, boundSeq: 0,
+      listenSeq: 0, group: null, remote: { addr: dst, port: dport },
+    };
+  }
+
+  /**
+   * The client's local port: a keyed hash of (saddr, daddr, dport) plus a per-destination
+   * perturbation, even ports first; never a port a bind() holds, and a unique 4-tuple
+   * [net/ipv4/inet_hashtables.c __inet_hash_connect].
+   */
+  private pickClientPort(host: HostState, src: IpAddr, dst: IpAddr, dport: number): number {
+    const [low, high] = host.sysctl.ipLocalPortRange;
+    const n = high - low + 1;
+    const key = `${src.text}|${dst.text}|${dport}`;
+    const step = this.perturb.get(key) ?? 0;
+    const offset = ((hashString(this.scenario.seed, key) + step) % n) & ~1;
+    for (let parity = 0; parity < 2; parity++) {
+      for (let i = 0; i < n; i += 2) {
+        const port = low + ((offset + i + parity) % n);
+        if (this.clientPortFree(host, port, src, dst, dport)) {
+          this.perturb.set(key, step + i + 2);
+          return port;
+        }
+      }
+    }
+    return 0;
+  }
+
+  private clientPortFree(host: HostState, port: number, src: IpAddr, dst: IpAddr, dport: number): boolean {
+    for (const o of host.owners(port)) {
+      if (o.kind !== 'client') return false;
+      if (o.remote!.port === dport && o.remote!.addr.text === dst.text && o.local!.text === src.text) return false;
+    }
+    return true;
+  }
+
+  /** The interface a host leaves by for dst, and its primary address of dst's family (SCENARIO.md). */
+  private egress(host: HostState, dst: IpAddr): { iface: IfaceState; src: IpAddr } | null {
+    let iface = host.ifaces.find((i) => i.addresses.some((c) => inSubnet(c, dst)));
+    iface ??= host.ifaces[0];
+    if (!iface) return null;
+    const src = iface.addresses.find((c) => c.addr.family === dst.family)?.addr;
+    return src ? { iface, src } : null;
+  }
+
+  /**
+   * ARP (IPv4) or neighbour solicitation (IPv6) for dst on the client's link. Any host on the link
+   * that owns dst answers, IPv4 from the interface on that link whatever interface holds the
+   * address (arp_ignore=0), IPv6 only for the receiving interface's own addresses.
+   */
+  private resolve(client: HostState, cif: IfaceState, src: IpAddr, dst: IpAddr): { server: HostState; sif: IfaceState } | null {
+    const link = cif.link;
+    let owner: IfaceState | undefined;
+    for (const m of link.members) {
+      if (m.host === client) continue;
+      if (dst.family === 4 ? m.host.ifaceOwning(dst) !== undefined : m.addresses.some((c) => c.addr.text === dst.text)) { owner = m; break; }
+    }
+    if (owner && client.neighbours.has(dst.text)) return { server: owner.host, sif: owner };
+    let t = this.now;
+    const lat = link.latencyNs;
+    const tries = owner ? 1 : ARP_TRIES;
+    for (let i = 0; i < tries; i++) {
+      const note = owner ? undefined : `bindlab ${this.policy.name}: no host on link ${link.name} has ${dst.text}; unanswered`;
+      if (dst.family === 4) {
+        this.raw(link, t, writeArpFrame(this.frame, { op: 1, senderMac: cif.mac, senderIp: src, targetMac: ZERO_MAC, targetIp: dst, dstMac: BROADCAST }), note);
+      } else {
+        this.raw(link, t, writeNdpFrame(this.frame, { type: 'ns', srcMac: cif.mac, src, target: dst }), note);
+      }
+      if (!owner) t += ARP_RETRANS_NS;
+    }
+    if (!owner) { this.now = t; return null; }
+    t += lat;
+    if (dst.family === 4) {
+      this.raw(link, t, writeArpFrame(this.frame, { op: 2, senderMac: owner.mac, senderIp: dst, targetMac: cif.mac, targetIp: src, dstMac: cif.mac }), undefined);
+    } else {
+      this.raw(link, t, writeNdpFrame(this.frame, { type: 'na', srcMac: owner.mac, dstMac: cif.mac, src: dst, dst: src, target: dst, solicited: true, override: true }), undefined);
+    }
+    client.neighbours.set(dst.text, owner.mac);
+    owner.host.neighbours.set(src.text, cif.mac);
+    this.now = t + lat;
+    return { server: owner.host, sif: owner };
+  }
+
+  private raw(link: LinkState, t: number, len: number, comment: string | undefined): void {
+    this.sink?.packet(link.captureId, t, this.frame, len, comment);
+  }
+
+  private tcp(link: LinkState, t: number, srcMac: Uint8Array, dstMac: Uint8Array, src: IpAddr, dst: IpAddr, sport: number, dport: number,
+    seq: number, ack: number, flags: number, window: number, options: readonly TcpOption[], payload: Uint8Array,
+    tsval: number, tsecr: number, comment: string | undefined): void {
+    const sink = this.sink;
+    if (!sink) return;
+    const seg = this.seg;
+    seg.srcPort = sport; seg.dstPort = dport; seg.seq = seq >>> 0; seg.ack = ack >>> 0; seg.flags = flags; seg.window = window;
+    seg.options = options; seg.payload = payload;
+    this.ts.tsval = tsval >>> 0; this.ts.tsecr = tsecr >>> 0;
+    const spec = this.spec;
+    spec.srcMac = srcMac; spec.dstMac = dstMac; spec.src = src; spec.dst = dst;
+    spec.ttl = src.family === 6 ? this.policy.fingerprint.hopLimit : this.policy.fingerprint.ttl;
+    spec.ipId = (seq ^ (seq >>> 16)) & 0xffff;
+    const len = writeTcpFrame(this.frame, spec);
+    sink.packet(link.captureId, t, this.frame, len, comment);
+  }
+
+  private readonly payloads = new Map<string, Uint8Array<ArrayBufferLike>>();
+  private payloadFor(text: string): Uint8Array {
+    let b = this.payloads.get(text);
+    if (!b) this.payloads.set(text, (b = this.encoder.encode(text)));
+    return b;
+  }
+
+  private bannerFor(listener: Sock): Uint8Array {
+    let b = this.bannerCache.get(listener);
+    if (!b) this.bannerCache.set(listener, (b = this.encoder.encode(`bindlab ${listener.hostName}/${listener.processName}/${listener.name}\r\n`)));
+    return b;
+  }
+}
+
+interface OpenConn {
+  readonly link: LinkState; readonly cmac: Uint8Array; readonly smac: Uint8Array; readonly src: IpAddr; readonly dst: IpAddr;
+  readonly sport: number; readonly dport: number; readonly cNext: number; readonly sNext: number; readonly cTs: number;
+  readonly sTs: number; readonly t0: number; readonly client: HostState; readonly csock: Sock;
+}
+
+const EMPTY: Uint8Array = new Uint8Array(0);
+const NO_OPTS: readonly TcpOption[] = [];
+
+function parseMac(text: string): Uint8Array {
+  return Uint8Array.from(text.split(':').map((x) => parseInt(x, 16)));
+}
+
+/** Compares a socket's local address with a packet's destination (a v4-mapped local equals the IPv4 one). */
+function sameAddr(local: IpAddr, dst: IpAddr): boolean {
+  if (local.text === dst.text) return true;
+  return isV4Mapped(local) && dst.family === 4 && local.text === `::ffff:${dst.text}`;
+}
+
+/** The acceptable results of a step for a policy, or undefined when nothing is expected of it. */
+export function expectationFor(e: Expectation | undefined, policy: string): readonly string[] | undefined {
+  if (!e) return undefined;
+  return e.byPolicy.get(policy) ?? e.fallback;
+}
+
+export { describe as describeSocket, isWildcard };
+export type { Errno };

@@ -1,0 +1,303 @@
+// Policy `linux`: Linux 3.9 and later (current 6.x), checked against the real 6.18 kernel.
+// Rules restated from net/ipv4/af_inet.c, net/ipv6/af_inet6.c, net/ipv4/inet_connection_sock.c,
+// net/ipv4/inet_hashtables.c, net/ipv6/inet6_hashtables.c, net/core/sock_reuseport.c.
+
+import { isLinkLocal6, isMulticast, isV4Mapped, isWildcard, v4FromMapped, type IpAddr } from '../addr.js';
+import type { OptionName } from '../../scenario/types.js';
+import { applyOption, describe, fail, lacksPrivilege, ok, v4View, v6Class } from './common.js';
+import type { Decision, Fingerprint, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+
+const LINUX_OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>([
+  'SO_REUSEADDR', 'SO_REUSEPORT', 'IPV6_V6ONLY', 'IP_FREEBIND', 'SO_BINDTODEVICE',
+]);
+
+/** TCP_TIMEWAIT_LEN (60 s) [include/net/tcp.h]; verified on 6.18. */
+export const LINUX_TIME_WAIT_NS = 60e9;
+
+/** What a Linux 6.x SYN and SYN-ACK look like (MSS, SACK_PERM, TS, NOP, WS) [net/ipv4/tcp_output.c tcp_options_write]. */
+export const LINUX_FINGERPRINT: Fingerprint = {
+  ttl: 64, hopLimit: 64, mss: 1460, synWindow: 64240, synAckWindow: 65160, window: 502, windowScale: 7,
+  synOptions: ['mss', 'sackPermitted', 'timestamps', 'nop', 'windowScale'],
+  synAckOptions: ['mss', 'sackPermitted', 'timestamps', 'nop', 'windowScale'],
+};
+
+/**
+ * Address overlap with wildcard matching (inet_rcv_saddr_equal(sk, sk2, true))
+ * [net/ipv4/inet_connection_sock.c inet_rcv_saddr_equal, ipv4_rcv_saddr_equal, ipv6_rcv_saddr_equal].
+ */
+export function rcvSaddrEqual(sk: Sock, sk2: Sock, matchWildcard: boolean): boolean {
+  if (sk.family === 'inet6') return ipv6RcvSaddrEqual(sk, sk2, matchWildcard);
+  return ipv4RcvSaddrEqual(v4View(sk), v4View(sk2), sk2.ipv6only, matchWildcard);
+}
+
+// ipv4_rcv_saddr_equal: an IPv6-only sk2 never matches; else equal, or either wildcard.
+function ipv4RcvSaddrEqual(a: number, b: number, sk2Ipv6only: boolean, wild: boolean): boolean {
+  if (sk2Ipv6only) return false;
+  if (a === b) return true;
+  return wild && (a === 0 || b === 0);
+}
+
+// ipv6_rcv_saddr_equal: sk2 of family inet counts as a v4-mapped address.
+function ipv6RcvSaddrEqual(sk: Sock, sk2: Sock, wild: boolean): boolean {
+  const t1 = v6Class(sk.local);
+  const t2 = sk2.family === 'inet6' ? v6Class(sk2.local) : 'mapped';
+  if (t1 === 'mapped' && t2 === 'mapped') return ipv4RcvSaddrEqual(v4View(sk), v4View(sk2), sk2.ipv6only, wild);
+  if (t1 === 'any' && t2 === 'any') return true;
+  if (t2 === 'any' && wild && !(sk2.ipv6only && t1 === 'mapped')) return true;
+  if (t1 === 'any' && wild && !(sk.ipv6only && t2 === 'mapped')) return true;
+  return sk2.family === 'inet6' && sk.local !== null && sk2.local !== null && sk.local.text === sk2.local.text;
+}
+
+/**
+ * The bind-conflict test for one pair (inet_bind_conflict with relax, reuseport_ok as given)
+ * [net/ipv4/inet_connection_sock.c inet_bind_conflict, inet_csk_bind_conflict].
+ * Returns the rule that let them share, or null when they conflict (if their addresses overlap).
+ */
+function shareRule(sk: Sock, sk2: Sock, relax: boolean, reuseportOk: boolean): string | null {
+  if (sk.opts.reuseaddr && sk2.opts.reuseaddr && sk2.state !== 'LISTEN') {
+    // Both SO_REUSEADDR and the other is not listening: shared when relaxed (explicit bind/listen).
+    return relax ? 'both have SO_REUSEADDR and the other is not listening' : null;
+  }
+  if (reuseportOk && sk.opts.reuseport && sk2.opts.reuseport && (sk2.state === 'TIME_WAIT' || sk.uid === sk2.uid)) {
+    return sk2.state === 'TIME_WAIT' ? 'both have SO_REUSEPORT (TIME_WAIT is exempt from the uid test)' : 'both have SO_REUSEPORT and the same effective uid';
+  }
+  return null;
+}
+
+/** The first owner of port that conflicts with sk, or null [inet_csk_bind_conflict]. */
+export function findConflict(sk: Sock, port: number, host: HostView, relax: boolean, reuseportOk: boolean): Sock | null {
+  for (const sk2 of host.owners(port)) {
+    if (sk2 === sk) continue;
+    // Sockets bound to different devices never conflict [inet_bind_conflict: sk_bound_dev_if test]
+    if (sk.opts.device && sk2.opts.device && sk.opts.device !== sk2.opts.device) continue;
+    if (shareRule(sk, sk2, relax, reuseportOk) !== null) continue;
+    if (rcvSaddrEqual(sk, sk2, true)) return sk2;
+  }
+  return null;
+}
+
+/** Why a conflict is one, in words, for explain and capture comments. */
+function conflictRule(sk: Sock, sk2: Sock): string {
+  const why = !sk.opts.reuseaddr || !sk2.opts.reuseaddr
+    ? (sk.opts.reuseaddr ? 'the other socket lacks SO_REUSEADDR (both need it)' : 'this socket lacks SO_REUSEADDR')
+    : 'the other socket is listening (SO_REUSEADDR never overlaps a listener)';
+  const rp = sk.opts.reuseport && sk2.opts.reuseport && sk.uid !== sk2.uid ? '; SO_REUSEPORT needs the same uid' : '';
+  return `address overlaps ${describe(sk2)}: ${why}${rp} [net/ipv4/inet_connection_sock.c inet_csk_bind_conflict]`;
+}
+
+/**
+ * bind(0) and listen() auto-bind: random start, odd offsets first, then even; with SO_REUSEADDR the
+ * lower half of the range first; a port qualifies only if nothing overlaps (relax = false)
+ * [net/ipv4/inet_connection_sock.c inet_csk_find_open_port].
+ */
+export function linuxFindOpenPort(sk: Sock, host: HostView): number {
+  const [rangeLow, rangeHigh] = host.sysctl.ipLocalPortRange;
+  let attemptHalf = sk.opts.reuseaddr ? 1 : 0;
+  for (;;) {
+    let low = rangeLow;
+    let high = rangeHigh + 1;
+    if (high - low < 4) attemptHalf = 0;
+    if (attemptHalf) {
+      const half = low + (((high - low) >> 2) << 1);
+      if (attemptHalf === 1) high = half; else low = half;
+    }
+    let remaining = high - low;
+    if (remaining > 1) remaining &= ~1;
+    let offset = host.random(Math.max(remaining, 1)) | 1;
+    for (let parity = 0; parity < 2; parity++, offset--) {
+      let port = low + offset;
+      for (let i = 0; i < remaining; i += 2, port += 2) {
+        if (port >= high) port -= remaining;
+        if (!findConflict(sk, port, host, false, false)) return port;
+      }
+    }
+    if (attemptHalf === 1) { attemptHalf = 2; continue; }
+    return 0;
+  }
+}
+
+function isLocal4(addr: IpAddr, sk: Sock, host: HostView): boolean {
+  return host.isLocal(addr) || host.sysctl.ipNonlocalBind || sk.opts.freebind;
+}
+
+function bindPort(sk: Sock, port: number, host: HostView, what: string): Decision {
+  if (port === 0) {
+    const chosen = linuxFindOpenPort(sk, host);
+    if (chosen === 0) return fail('EADDRINUSE', 'no free port in ip_local_port_range [net/ipv4/inet_connection_sock.c inet_csk_find_open_port]');
+    return ok(`${what} picked free port ${chosen} from ip_local_port_range [net/ipv4/inet_connection_sock.c inet_csk_find_open_port]`, { port: chosen });
+  }
+  const sk2 = findConflict(sk, port, host, true, true);
+  if (sk2) return fail('EADDRINUSE', conflictRule(sk, sk2), { conflict: sk2 });
+  return ok(`${what}: no owner of port ${port} conflicts [net/ipv4/inet_connection_sock.c inet_csk_get_port]`);
+}
+
+/** Runs `check` with sk temporarily bound to addr (and IPv6-only as bind would make it), restoring after. */
+function withTentativeAddress<T>(sk: Sock, addr: IpAddr, ipv6only: boolean, check: () => T): T {
+  const saved = [sk.local, sk.ipv6only] as const;
+  sk.local = addr;
+  sk.ipv6only = ipv6only;
+  try {
+    return check();
+  } finally {
+    [sk.local, sk.ipv6only] = saved;
+  }
+}
+
+function bind4(sk: Sock, addr: IpAddr, port: number, host: HostView): Decision {
+  // Non-local address unless ip_nonlocal_bind / IP_FREEBIND [net/ipv4/af_inet.c __inet_bind, inet_addr_valid_or_nonlocal]
+  if (!isWildcard(addr) && !isLocal4(addr, sk, host)) {
+    return fail('EADDRNOTAVAIL', `${addr.text} is not an address of host ${host.name} [net/ipv4/af_inet.c __inet_bind]`);
+  }
+  // Privileged ports need CAP_NET_BIND_SERVICE [net/ipv4/af_inet.c __inet_bind, inet_port_requires_bind_service]
+  if (lacksPrivilege(sk, port, host.sysctl.ipUnprivilegedPortStart)) {
+    return fail('EACCES', `port ${port} < ip_unprivileged_port_start ${host.sysctl.ipUnprivilegedPortStart} and uid ${sk.uid} lacks CAP_NET_BIND_SERVICE [net/ipv4/af_inet.c __inet_bind]`);
+  }
+  // Already bound or not CLOSE [net/ipv4/af_inet.c __inet_bind]
+  if (sk.port !== 0 || sk.state !== 'CLOSE') return fail('EINVAL', 'the socket is already bound [net/ipv4/af_inet.c __inet_bind]');
+  return withTentativeAddress(sk, addr, false, () => bindPort(sk, port, host, 'bind'));
+}
+
+function bind6(sk: Sock, addr: IpAddr, port: number, host: HostView): Decision {
+  // Multicast on a stream socket [net/ipv6/af_inet6.c __inet6_bind]
+  if (isMulticast(addr) && !isV4Mapped(addr)) return fail('EINVAL', 'a TCP socket cannot bind a multicast address [net/ipv6/af_inet6.c __inet6_bind]');
+  // Privileged ports, checked first for IPv6 [net/ipv6/af_inet6.c __inet6_bind]
+  if (lacksPrivilege(sk, port, host.sysctl.ipUnprivilegedPortStart)) {
+    return fail('EACCES', `port ${port} < ip_unprivileged_port_start ${host.sysctl.ipUnprivilegedPortStart} and uid ${sk.uid} lacks CAP_NET_BIND_SERVICE [net/ipv6/af_inet6.c __inet6_bind]`);
+  }
+  if (sk.port !== 0 || sk.state !== 'CLOSE') return fail('EINVAL', 'the socket is already bound [net/ipv6/af_inet6.c __inet6_bind]');
+  let ipv6only = sk.opts.v6only;
+  if (isV4Mapped(addr)) {
+    // A v4-mapped address on an IPv6-only socket [net/ipv6/af_inet6.c __inet6_bind]
+    if (sk.opts.v6only) return fail('EINVAL', 'IPV6_V6ONLY socket cannot bind a v4-mapped address [net/ipv6/af_inet6.c __inet6_bind]');
+    const v4 = v4FromMapped(addr);
+    if (!isWildcard(v4) && !isLocal4(v4, sk, host)) {
+      return fail('EADDRNOTAVAIL', `${v4.text} is not an address of host ${host.name} [net/ipv6/af_inet6.c __inet6_bind]`);
+    }
+  } else if (!isWildcard(addr)) {
+    // Link-local needs a scope (a bound device) [net/ipv6/af_inet6.c __inet6_bind]
+    if (isLinkLocal6(addr) && !sk.opts.device) return fail('EINVAL', 'a link-local address needs a scope id or SO_BINDTODEVICE [net/ipv6/af_inet6.c __inet6_bind]');
+    if (!host.isLocal(addr) && !sk.opts.freebind) {
+      return fail('EADDRNOTAVAIL', `${addr.text} is not an address of host ${host.name} [net/ipv6/af_inet6.c __inet6_bind]`);
+    }
+    // A specific IPv6 address makes the socket IPv6-only [net/ipv6/af_inet6.c __inet6_bind]
+    ipv6only = true;
+  }
+  const d = withTentativeAddress(sk, addr, ipv6only, () => bindPort(sk, port, host, 'bind'));
+  if (d.errno === null) sk.ipv6only = ipv6only;
+  return d;
+}
+
+/**
+ * Listener lookup for a SYN: exact-address listeners, then wildcard ones; the highest score wins,
+ * and the first reuseport listener that raises the score answers from its group at once
+ * [net/ipv4/inet_hashtables.c __inet_lookup_listener, inet_lhash2_lookup, compute_score;
+ * net/ipv6/inet6_hashtables.c inet6_lookup_listener, compute_score].
+ */
+function lookup(syn: SynInfo, listeners: readonly Sock[]): LookupResult {
+  const v4 = syn.dst.family === 4;
+  const dst4 = v4 ? ((syn.dst.bytes[0]! << 24) | (syn.dst.bytes[1]! << 16) | (syn.dst.bytes[2]! << 8) | syn.dst.bytes[3]!) >>> 0 : 0;
+  for (let pass = 0; pass < 2; pass++) {
+    let best: Sock | null = null;
+    let hiscore = 0;
+    for (const sk of listeners) {
+      let score: number;
+      if (v4) {
+        // compute_score: IPv4 sees inet sockets and dual-stack inet6 ones
+        if (sk.ipv6only) continue;
+        const rcv = v4View(sk);
+        if (rcv !== (pass === 0 ? dst4 : 0)) continue;
+        if (sk.opts.device && sk.opts.device !== syn.inDevice) continue;
+        score = (sk.opts.device ? 2 : 1) + (sk.family === 'inet' ? 1 : 0);
+      } else {
+        if (sk.family !== 'inet6' || !sk.local) continue;
+        const want = pass === 0 ? syn.dst.text : '::';
+        if (sk.local.text !== want) continue;
+        if (sk.opts.device && sk.opts.device !== syn.inDevice) continue;
+        score = sk.opts.device ? 2 : 1;
+      }
+      if (score > hiscore) {
+        if (sk.opts.reuseport && sk.group) {
+          const members = sk.group.members;
+          // reciprocal_scale(hash, n) [net/core/sock_reuseport.c reuseport_select_sock_by_hash]
+          const pick = members[Math.floor((syn.hash * members.length) / 4294967296)]!;
+          return {
+            sock: pick, candidates: members.slice(), action: 'accept',
+            rule: `${pass === 0 ? 'exact-address' : 'wildcard'} listener ${describe(sk)} is in a SO_REUSEPORT group of ${members.length}; the connection hash picked ${pick.name} [net/ipv4/inet_hashtables.c inet_lhash2_lookup, net/core/sock_reuseport.c reuseport_select_sock]`,
+          };
+        }
+        best = sk;
+        hiscore = score;
+      }
+    }
+    if (best) {
+      return {
+        sock: best, candidates: [best], action: 'accept',
+        rule: `${pass === 0 ? 'exact-address listener' : 'no exact-address listener; wildcard listener'} ${describe(best)} scored highest [net/ipv4/inet_hashtables.c __inet_lookup_listener, compute_score]`,
+      };
+    }
+  }
+  return { sock: null, candidates: [], action: 'rst', rule: `no listener on ${syn.dst.text}:${syn.dport}: RST [net/ipv4/tcp_ipv4.c tcp_v4_rcv no_tcp_socket]` };
+}
+
+export const linux: Policy = {
+  name: 'linux',
+  title: 'Linux 3.9 and later (current 6.x): SO_REUSEADDR never overlaps a listener; SO_REUSEPORT for the same uid',
+  sources: [
+    'net/ipv4/af_inet.c __inet_bind; net/ipv6/af_inet6.c __inet6_bind',
+    'net/ipv4/inet_connection_sock.c inet_csk_bind_conflict, inet_csk_get_port, inet_csk_find_open_port, inet_csk_listen_start',
+    'net/ipv4/inet_hashtables.c __inet_hash, inet_reuseport_add_sock, __inet_lookup_listener, compute_score',
+    'net/ipv6/inet6_hashtables.c inet6_lookup_listener; net/core/sock_reuseport.c',
+    'checked against the real Linux 6.18 kernel (test/kernel)',
+  ],
+  timeWaitNs: LINUX_TIME_WAIT_NS,
+  fingerprint: LINUX_FINGERPRINT,
+  families: ['inet', 'inet6'],
+
+  setsockopt(sk, option, value, host) {
+    return applyOption(sk, option, value, host, LINUX_OPTIONS, 'Linux has no such option: net/core/sock.c sk_setsockopt');
+  },
+
+  bind(sk, addr, port, host) {
+    return sk.family === 'inet6' ? bind6(sk, addr, port, host) : bind4(sk, addr, port, host);
+  },
+
+  listen(sk, host) {
+    // listen() re-validates the port with the socket already in LISTEN state; auto-binds when unbound
+    // [net/ipv4/inet_connection_sock.c inet_csk_listen_start]
+    const prev = sk.state;
+    sk.state = 'LISTEN';
+    try {
+      if (sk.port === 0) {
+        const wild = sk.family === 'inet6' ? '::' : '0.0.0.0';
+        const d = withTentativeAddress(sk, sk.local ?? wildcardOf(sk), sk.ipv6only, () => bindPort(sk, 0, host, `listen auto-bind of ${wild}`));
+        return d;
+      }
+      const sk2 = findConflict(sk, sk.port, host, true, true);
+      if (sk2) return fail('EADDRINUSE', `listen re-check: ${conflictRule(sk, sk2)}; [inet_csk_listen_start]`, { conflict: sk2 });
+      return ok('listen re-check found no conflict [net/ipv4/inet_connection_sock.c inet_csk_listen_start]');
+    } finally {
+      sk.state = prev;
+    }
+  },
+
+  // IPv6 reuseport listeners go to the tail, everything else to the head [net/ipv4/inet_hashtables.c __inet_hash]
+  listenerOrder: (sk) => (sk.family === 'inet6' && sk.opts.reuseport ? 'tail' : 'head'),
+
+  groupsReuseport: (sk) => sk.opts.reuseport,
+
+  // Join only a listener of the same family, v6only, device, uid and exactly the same address
+  // [net/ipv4/inet_hashtables.c inet_reuseport_add_sock]
+  reuseportPeer(sk, listeners) {
+    for (const sk2 of listeners) {
+      if (sk2 !== sk && sk2.family === sk.family && sk2.ipv6only === sk.ipv6only && sk2.opts.device === sk.opts.device
+        && sk2.opts.reuseport && sk2.group && sk2.uid === sk.uid && rcvSaddrEqual(sk, sk2, false)) return sk2;
+    }
+    return null;
+  },
+
+  lookup: (syn, listeners) => lookup(syn, listeners),
+};
+
+function wildcardOf(sk: Sock): IpAddr {
+  return sk.family === 'inet6' ? { family: 6, bytes: new Uint8Array(16), text: '::' } : { family: 4, bytes: new Uint8Array(4), text: '0.0.0.0' };
+}

@@ -1,0 +1,173 @@
+// What a policy is: an OS's bind-conflict, listen and listener-lookup rules as data plus
+// small pure functions over a view of the host's sockets. No I/O, no packets, no clock.
+
+import type { IpAddr } from '../addr.js';
+import type { OptionName } from '../../scenario/types.js';
+
+export type SockState = 'CLOSE' | 'LISTEN' | 'ESTABLISHED' | 'TIME_WAIT';
+
+/**
+ * How a socket came to be: created by a socket step, accepted on a listener (it stays a child
+ * through TIME_WAIT), or a client's connected socket made by a connect step.
+ */
+export type SockKind = 'socket' | 'child' | 'client';
+
+export interface SockOpts {
+  reuseaddr: boolean;
+  reuseport: boolean;
+  reuseportLb: boolean;
+  exclusive: boolean;
+  v6only: boolean;
+  freebind: boolean;
+  /** SO_BINDTODEVICE interface name, or null. */
+  device: string | null;
+}
+
+/** A socket as policies see it. The socket layer owns and mutates it. */
+export interface Sock {
+  readonly id: number;
+  /** Scenario name; children carry their listener's name (they answer as it). */
+  readonly name: string;
+  readonly kind: SockKind;
+  readonly hostName: string;
+  readonly processName: string;
+  readonly uid: number;
+  readonly family: 'inet' | 'inet6';
+  readonly opts: SockOpts;
+  state: SockState;
+  /** Bound local address (IPv4 for inet; IPv6, possibly v4-mapped or ::, for inet6); null when unbound. */
+  local: IpAddr | null;
+  /** Local port; 0 when unbound. */
+  port: number;
+  /** IPv6-only for address matching: IPV6_V6ONLY, or an inet6 socket bound to a specific non-mapped address. */
+  ipv6only: boolean;
+  /** The socket a child was accepted on. */
+  readonly listener: Sock | null;
+  /** Order counters: when socket(), bind() and listen() happened (0 = not yet). */
+  readonly createdSeq: number;
+  boundSeq: number;
+  listenSeq: number;
+  /** The SO_REUSEPORT group this listener belongs to, if any. */
+  group: ReuseportGroup | null;
+  /** Connected sockets: the remote end. */
+  remote: { addr: IpAddr; port: number } | null;
+}
+
+export interface ReuseportGroup {
+  readonly id: number;
+  /** Members in slot order; a leaving member's slot is taken by the last one. */
+  readonly members: Sock[];
+}
+
+/** What a policy asks of the host while deciding. */
+export interface HostView {
+  readonly name: string;
+  /** Interface names. */
+  readonly interfaces: readonly string[];
+  /** The host's configured addresses of a family (loopback not included). */
+  addresses(family: 4 | 6): readonly IpAddr[];
+  /** An address this host may bind: one of its own, loopback, or (IPv4) a broadcast/multicast address of its subnets. */
+  isLocal(addr: IpAddr): boolean;
+  readonly sysctl: {
+    readonly ipNonlocalBind: boolean;
+    readonly ipLocalPortRange: readonly [number, number];
+    readonly ipUnprivilegedPortStart: number;
+  };
+  /** Every socket holding this local port: bound, listening, accepted children, TIME_WAIT. */
+  owners(port: number): Iterable<Sock>;
+  /** True when anything holds the port. */
+  portHeld(port: number): boolean;
+  /** Deterministic random integer in [0, n) from the run's seed. */
+  random(n: number): number;
+}
+
+export type Errno =
+  | 'EADDRINUSE'
+  | 'EADDRNOTAVAIL'
+  | 'EACCES'
+  | 'EINVAL'
+  | 'ENOPROTOOPT'
+  | 'EIO'
+  | 'EBADF'
+  | 'ENODEV'
+  | 'EOPNOTSUPP'
+  | 'EAFNOSUPPORT';
+
+/** The outcome of a socket call: ok (errno null) or an error, with the rule that decided. */
+export interface Decision {
+  readonly errno: Errno | null;
+  /** One line in words, ending with the citation in brackets. */
+  readonly rule: string;
+  /** The socket the call conflicted with, for explain. */
+  readonly conflict?: Sock;
+  /** bind with port 0, or listen's auto-bind: the port chosen. */
+  readonly port?: number;
+}
+
+export interface LookupResult {
+  /** The socket that gets the connection; null: RST or drop. */
+  readonly sock: Sock | null;
+  /** Everyone who could have got it (the reuseport group picked from); [sock] when there was no choice. */
+  readonly candidates: readonly Sock[];
+  /** What the server does with the SYN. */
+  readonly action: 'accept' | 'rst' | 'drop';
+  readonly rule: string;
+}
+
+export interface SynInfo {
+  readonly dst: IpAddr;
+  readonly dport: number;
+  readonly src: IpAddr;
+  readonly sport: number;
+  /** Interface the SYN arrived on. */
+  readonly inDevice: string;
+  /** Seeded hash of the 4-tuple (uint32), for reuseport picks. */
+  readonly hash: number;
+}
+
+/** How a policy's packets look, so its capture resembles that OS in Wireshark. */
+export interface Fingerprint {
+  readonly ttl: number;
+  readonly hopLimit: number;
+  readonly mss: number;
+  readonly synWindow: number;
+  readonly synAckWindow: number;
+  /** Window after the handshake (unscaled value on the wire). */
+  readonly window: number;
+  readonly windowScale: number;
+  /** TCP option kinds in the order the OS puts them in a SYN / SYN-ACK. */
+  readonly synOptions: readonly TcpOptionKind[];
+  readonly synAckOptions: readonly TcpOptionKind[];
+}
+
+export type TcpOptionKind = 'mss' | 'sackPermitted' | 'timestamps' | 'windowScale' | 'nop';
+
+export interface Policy {
+  readonly name: string;
+  /** One line: which OS and versions. */
+  readonly title: string;
+  /** Primary sources, one per line. */
+  readonly sources: readonly string[];
+  readonly timeWaitNs: number;
+  readonly fingerprint: Fingerprint;
+  /** Socket families the OS has; socket() of another is EAFNOSUPPORT. */
+  readonly families: readonly ('inet' | 'inet6')[];
+
+  /** setsockopt (also the options of a socket step, in order). */
+  setsockopt(sock: Sock, option: OptionName, value: boolean | string, host: HostView): Decision;
+  /** bind(2); the socket layer records the address and port when errno is null. */
+  bind(sock: Sock, addr: IpAddr, port: number, host: HostView): Decision;
+  /** listen(2) on a socket not yet listening: auto-bind and any re-check. */
+  listen(sock: Sock, host: HostView): Decision;
+  /** Where a new listener goes in the port's listener list. */
+  listenerOrder(sock: Sock): 'head' | 'tail';
+  /** The listener a new reuseport listener joins, or null to start a group (or none). */
+  reuseportPeer(sock: Sock, listeners: readonly Sock[]): Sock | null;
+  /** Whether a reuseport group is made at all for this listener. */
+  groupsReuseport(sock: Sock): boolean;
+  /**
+   * Who gets a SYN. listeners: the port's listeners in list order; bound: unconnected
+   * non-listening sockets on the port, newest first.
+   */
+  lookup(syn: SynInfo, listeners: readonly Sock[], bound: readonly Sock[], host: HostView): LookupResult;
+}

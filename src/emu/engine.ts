@@ -555,8 +555,10 @@ class Run {
   private resolve(client: HostState, cif: IfaceState, src: IpAddr, dst: IpAddr): { server: HostState; sif: IfaceState } | null {
     const link = cif.link;
     let owner: IfaceState | undefined;
+    // A kernel without IPv6 (policy families) does not answer neighbour solicitations.
+    const speaks = dst.family === 4 || this.policy.families.includes('inet6');
     for (const m of link.members) {
-      if (m.host === client) continue;
+      if (m.host === client || !speaks) continue;
       if (dst.family === 4 ? m.host.ifaceOwning(dst) !== undefined : m.addresses.some((c) => c.addr.text === dst.text)) { owner = m; break; }
     }
     if (owner && client.neighbours.has(dst.text)) return { server: owner.host, sif: owner };

@@ -1,0 +1,14 @@
+// bindlab as a library: load a scenario, run it under policies, get the JSON report's shape back.
+// Nothing here prints or exits.
+export { loadScenarioFile as loadScenario, loadScenarioFile, parseScenario } from './scenario/load.js';
+export { runScenario, resolveArpMacs, capturePath, policiesFor, allPassed } from './runner.js';
+export type { RunScenarioOptions, ScenarioReport, CaptureFormat } from './runner.js';
+export { runPolicy, START_EPOCH_SECONDS } from './emu/engine.js';
+export type { RunOptions } from './emu/engine.js';
+export { getPolicy, allPolicies } from './emu/policy/index.js';
+export { BUILTIN_POLICIES } from './emu/policy/names.js';
+export type { Policy } from './emu/policy/types.js';
+export type { PolicyRun, StepResult } from './emu/results.js';
+export * from './scenario/types.js';
+export { PcapngWriter, PcapWriter } from './pcap/index.js';
+export type { PacketSink, CaptureInterface } from './pcap/sink.js';

@@ -77,11 +77,13 @@ export class PcapWriter implements PacketSink {
     return 0;
   }
 
-  addName(): void {
+  /** Dropped: classic pcap has no name resolution block. */
+  addName(_addr: { readonly family: 4 | 6; readonly bytes: Uint8Array }, _name: string): void {
     this.assertOpen();
   }
 
-  packet(ifaceId: number, timeNs: number, frame: Uint8Array, len: number): void {
+  /** comment is dropped: classic pcap records have no options. */
+  packet(ifaceId: number, timeNs: number, frame: Uint8Array, len: number, _comment?: string): void {
     if (this.closed) this.assertOpen();
     if (ifaceId !== 0 || this.interfaces === 0) throw new RangeError(`packet on undeclared interface ${ifaceId}`);
     if (!(timeNs >= 0)) throw new RangeError(`timeNs ${timeNs}`);

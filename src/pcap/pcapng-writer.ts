@@ -189,7 +189,7 @@ export class PcapngWriter implements PacketSink {
 
   private writeShb(application: string): void {
     const app = utf8.encode(application);
-    const len = 28 + 4 + pad4(app.length) + 4 + 4;
+    const len = 24 + 4 + pad4(app.length) + 4 + 4;
     this.reserve(len);
     const v = this.view;
     const p = this.pos;

@@ -308,6 +308,7 @@ class Run {
     while (this.timeWaitHead < q.length && q[this.timeWaitHead]!.until <= this.now) {
       const e = q[this.timeWaitHead++]!;
       if (e.sock.state === 'TIME_WAIT') e.host.removeOwner(e.sock);
+      if (e.sock.kind === 'child') this.serverTimeWaits.delete(tupleKey(e.host.name, e.sock.local!, e.sock.port, e.sock.remote!.addr, e.sock.remote!.port));
     }
     if (this.timeWaitHead > 4096 && this.timeWaitHead * 2 > q.length) { q.splice(0, this.timeWaitHead); this.timeWaitHead = 0; }
   }
@@ -315,7 +316,11 @@ class Run {
   private enterTimeWait(host: HostState, sk: Sock, at: number): void {
     sk.state = 'TIME_WAIT';
     this.timeWaits.push({ host, sock: sk, until: at + this.policy.timeWaitNs });
+    if (sk.kind === 'child') this.serverTimeWaits.set(tupleKey(host.name, sk.local!, sk.port, sk.remote!.addr, sk.remote!.port), sk);
   }
+
+  /** Server-side TIME_WAIT connections by 4-tuple, so a SYN that reuses one finds it without a scan. */
+  private readonly serverTimeWaits = new Map<string, Sock>();
 
   // ---- connections ------------------------------------------------------------------------
 
@@ -464,13 +469,14 @@ class Run {
   private decide(server: HostState, sif: IfaceState, src: IpAddr, sport: number, dst: IpAddr, dport: number): CachedLookup {
     // A SYN for a 4-tuple in TIME_WAIT ends that TIME_WAIT and goes on to the listeners
     // [net/ipv4/tcp_minisocks.c tcp_timewait_state_process: TCP_TW_SYN].
-    for (const o of server.owners(dport)) {
-      if (o.state === 'TIME_WAIT' && o.remote && o.remote.port === sport && o.remote.addr.text === src.text && o.local && sameAddr(o.local, dst)) {
-        server.removeOwner(o);
-        break;
+    if (this.serverTimeWaits.size > 0) {
+      const tw = this.serverTimeWaits.get(tupleKey(server.name, dst, dport, src, sport));
+      if (tw && tw.state === 'TIME_WAIT') {
+        server.removeOwner(tw);
+        tw.state = 'CLOSE';
       }
     }
-    const key = `${dst.text}|${dport}|${sif.name}`;
+    const key = `${server.name}|${dst.text}|${dport}|${sif.name}`;
     const hit = this.lookupCache.get(key);
     if (hit && hit.version === server.listenerVersion && hit.result.candidates.length <= 1) return hit;
     const hash = hashTuple(this.scenario.seed, src.bytes, sport, dst.bytes, dport);
@@ -635,10 +641,10 @@ function parseMac(text: string): Uint8Array {
   return Uint8Array.from(text.split(':').map((x) => parseInt(x, 16)));
 }
 
-/** Compares a socket's local address with a packet's destination (a v4-mapped local equals the IPv4 one). */
-function sameAddr(local: IpAddr, dst: IpAddr): boolean {
-  if (local.text === dst.text) return true;
-  return isV4Mapped(local) && dst.family === 4 && local.text === `::ffff:${dst.text}`;
+/** A server connection's 4-tuple as a key; a v4-mapped local address counts as its IPv4 address. */
+function tupleKey(host: string, local: IpAddr, lport: number, remote: IpAddr, rport: number): string {
+  const l = isV4Mapped(local) ? local.text.slice(7) : local.text;
+  return `${host}|${l}|${lport}|${remote.text}|${rport}`;
 }
 
 /** The acceptable results of a step for a policy, or undefined when nothing is expected of it. */

@@ -107,8 +107,16 @@ export function writeTcpHeader(seg: TcpSegment, buf: Uint8Array, at: number): nu
   buf[at + 17] = 0;
   buf[at + 18] = (seg.urgent >>> 8) & 0xff;
   buf[at + 19] = seg.urgent & 0xff;
-  let p = at + TCP_HEADER_LEN;
-  const options = seg.options;
+  writeTcpOptions(seg.options, buf, at + TCP_HEADER_LEN);
+  return hlen;
+}
+
+/**
+ * Writes options in order from buf[at], EOL-padded to a 4-byte multiple; returns the end offset.
+ * Does not check the 40-byte limit: callers compare the result with at + 40.
+ */
+export function writeTcpOptions(options: readonly TcpOption[], buf: Uint8Array, at: number): number {
+  let p = at;
   for (let i = 0; i < options.length; i++) {
     const o = options[i]!;
     switch (o.kind) {
@@ -149,8 +157,8 @@ export function writeTcpHeader(seg: TcpSegment, buf: Uint8Array, at: number): nu
       }
     }
   }
-  while (p < at + hlen) buf[p++] = TCPOPT_EOL;
-  return hlen;
+  while (((p - at) & 3) !== 0) buf[p++] = TCPOPT_EOL;
+  return p;
 }
 
 /** Stores the checksum of buf[at..end) (a whole segment) with the given pseudo header sum. */

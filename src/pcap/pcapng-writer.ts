@@ -59,6 +59,9 @@ export class PcapngWriter implements PacketSink {
   /** startEpochSeconds in timestamp units, as two 32-bit halves. */
   private readonly baseHi: number;
   private readonly baseLo: number;
+  /** The last packet comment and its UTF-8 bytes. */
+  private lastComment: string | undefined = undefined;
+  private lastCommentBytes: Uint8Array = new Uint8Array(0);
 
   constructor(readonly finalPath: string, opts: PcapngWriterOptions) {
     const chunk = Math.max(opts.chunkBytes ?? 1 << 20, 4096);
@@ -140,17 +143,14 @@ export class PcapngWriter implements PacketSink {
     while (q < d + capPad) buf[q++] = 0;
     if (comment !== undefined) {
       const start = q + 4;
-      let n = 0;
-      // ASCII is written byte by byte; anything else goes through encodeInto.
-      let i = 0;
-      const cl = comment.length;
-      for (; i < cl; i++) {
-        const c = comment.charCodeAt(i);
-        if (c >= 0x80) break;
-        buf[start + i] = c;
+      // Consecutive packets mostly carry the same comment (a SYN and its answer, the connections
+      // of one step): encode it once and copy the bytes after.
+      if (comment !== this.lastComment) {
+        this.lastCommentBytes = utf8.encode(comment);
+        this.lastComment = comment;
       }
-      if (i === cl) n = cl;
-      else n = utf8.encodeInto(comment, buf.subarray(start, start + cl * 3)).written;
+      const n = this.lastCommentBytes.length;
+      buf.set(this.lastCommentBytes, start);
       if (n > MAX_OPTION_BYTES) throw new RangeError(`comment of ${n} bytes exceeds 65535`);
       v.setUint16(q, OPT_COMMENT, true);
       v.setUint16(q + 2, n, true);

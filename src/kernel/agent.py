@@ -1,0 +1,347 @@
+#!/usr/bin/env python3
+"""bindlab real-kernel agent: makes the socket calls of one scenario process inside a netns.
+
+Run as `python3 agent.py --mode server --uid U --name HOST/PROC` (or `--mode client`).
+It drops to uid U (gid U, no supplementary groups) right after start, so capabilities are
+those of a real unprivileged process; uid 0 stays root. It reads JSON lines on stdin,
+{"id": n, "op": ..., ...}, and answers one JSON line per request, {"id": n, ...}.
+Errors are errno names (errno.errorcode). Only the standard library is used.
+"""
+import argparse
+import ctypes
+import errno
+import json
+import os
+import select
+import socket
+import struct
+import sys
+import time
+
+SOL_IP = 0
+IP_FREEBIND = 15
+SO_REUSEPORT = getattr(socket, "SO_REUSEPORT", 15)
+SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+TCP_INFO = getattr(socket, "TCP_INFO", 11)
+TCP_CLOSE = 7
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def ename(code):
+    return errno.errorcode.get(code, "E%d" % code)
+
+
+class Agent:
+    def __init__(self, name):
+        self.name = name  # HOST/PROC
+        self.socks = {}  # socket name -> socket.socket
+        self.listening = set()
+        self.held = {}  # socket name -> [accepted sockets kept open (close: none)]
+        self.client_conns = {}  # connection id -> client socket kept open
+        self.inbuf = b""
+        self.eof = False
+
+    # ---- stdin, read without Python's buffering so select() sees pending lines
+    def fill(self, timeout):
+        if b"\n" in self.inbuf or self.eof:
+            return True
+        r, _, _ = select.select([0], [], [], timeout)
+        if not r:
+            return False
+        chunk = os.read(0, 65536)
+        if not chunk:
+            self.eof = True
+        self.inbuf += chunk
+        return True
+
+    def next_line(self):
+        while b"\n" not in self.inbuf:
+            if self.eof:
+                return None
+            self.fill(None)
+        line, self.inbuf = self.inbuf.split(b"\n", 1)
+        return line
+
+    def stdin_pending(self):
+        if b"\n" in self.inbuf or self.eof:
+            return True
+        return self.fill(0) and (b"\n" in self.inbuf or self.eof)
+
+    # ---- socket calls
+    def set_options(self, s, options):
+        """Applies [[name, value], ...] in order; returns 'ok' or the first errno name."""
+        for name, value in options:
+            try:
+                if name in ("SO_REUSEPORT_LB", "SO_EXCLUSIVEADDRUSE"):
+                    return "ENOPROTOOPT"  # Linux has neither option; no syscall
+                elif name == "SO_REUSEADDR":
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1 if value else 0)
+                elif name == "SO_REUSEPORT":
+                    s.setsockopt(socket.SOL_SOCKET, SO_REUSEPORT, 1 if value else 0)
+                elif name == "IPV6_V6ONLY":
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1 if value else 0)
+                elif name == "IP_FREEBIND":
+                    s.setsockopt(SOL_IP, IP_FREEBIND, 1 if value else 0)
+                elif name == "SO_BINDTODEVICE":
+                    dev = (value or "").encode() if isinstance(value, str) else b""
+                    s.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, dev)
+                else:
+                    return "ENOPROTOOPT"
+            except OSError as e:
+                return ename(e.errno)
+        return "ok"
+
+    def op_socket(self, req):
+        fam = socket.AF_INET6 if req.get("family") == "inet6" else socket.AF_INET
+        old = self.socks.pop(req["name"], None)
+        if old is not None:
+            self.drop(req["name"], old)
+        try:
+            s = socket.socket(fam, socket.SOCK_STREAM)
+        except OSError as e:
+            return {"result": ename(e.errno)}
+        self.socks[req["name"]] = s
+        return {"result": self.set_options(s, req.get("options", []))}
+
+    def op_setsockopt(self, req):
+        s = self.socks.get(req["name"])
+        if s is None:
+            return {"result": "EBADF"}
+        return {"result": self.set_options(s, req.get("options", []))}
+
+    def op_bind(self, req):
+        s = self.socks.get(req["name"])
+        if s is None:
+            return {"result": "EBADF"}
+        # A raw bind(2) with the sockaddr of the address's own family, so that a
+        # family mismatch is judged by the kernel, not by Python.
+        addr, port = req["addr"], int(req["port"])
+        if ":" in addr:
+            packed = socket.inet_pton(socket.AF_INET6, addr)
+            sa = struct.pack("=H", socket.AF_INET6) + struct.pack("!HI", port, 0) + packed + struct.pack("=I", 0)
+        else:
+            packed = socket.inet_pton(socket.AF_INET, addr)
+            sa = struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + packed + b"\0" * 8
+        buf = ctypes.create_string_buffer(sa, len(sa))
+        rc = _libc.bind(s.fileno(), buf, len(sa))
+        if rc != 0:
+            return {"result": ename(ctypes.get_errno())}
+        return {"result": "ok", "local": list(s.getsockname()[:2])}
+
+    def op_listen(self, req):
+        s = self.socks.get(req["name"])
+        if s is None:
+            return {"result": "EBADF"}
+        try:
+            s.listen(int(req.get("backlog", 128)))
+        except OSError as e:
+            return {"result": ename(e.errno)}
+        s.setblocking(False)
+        self.listening.add(req["name"])
+        return {"result": "ok", "local": list(s.getsockname()[:2])}
+
+    def drop(self, name, s):
+        # Established connections are closed by the server side first, then the socket.
+        for c in self.held.pop(name, []):
+            try:
+                c.close()
+            except OSError:
+                pass
+        self.listening.discard(name)
+        s.close()
+
+    def op_close(self, req):
+        s = self.socks.pop(req["name"], None)
+        if s is None:
+            return {"result": "EBADF"}
+        n = len(self.held.get(req["name"], []))
+        self.drop(req["name"], s)
+        return {"result": "ok", "closed_connections": n}
+
+    def op_accept_poll(self, req):
+        """Accepts at most one connection on a listening socket of this process.
+
+        Waits up to wait_ms (0: one non-blocking try), and stops early when another
+        request arrives on stdin (the runner's way to cancel).
+        """
+        names = req.get("names") or sorted(self.listening)
+        socks = {self.socks[n]: n for n in names if n in self.socks and n in self.listening}
+        deadline = time.monotonic() + req.get("wait_ms", 0) / 1000.0
+        while True:
+            for s, n in socks.items():
+                try:
+                    c, peer = s.accept()
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError as e:
+                    return {"accepted": None, "error": ename(e.errno)}
+                return self.serve(n, c, peer, req)
+            left = deadline - time.monotonic()
+            if left <= 0 or self.stdin_pending():
+                return {"accepted": None}
+            rl = list(socks) + [0]
+            select.select(rl, [], [], min(left, 0.5))
+
+    def serve(self, name, c, peer, req):
+        c.setblocking(True)
+        c.settimeout(2.0)
+        host, proc = self.name.split("/", 1)
+        banner = "bindlab %s/%s/%s\r\n" % (host, proc, name)
+        got = b""
+        err = None
+        try:
+            c.sendall(banner.encode())
+            want = int(req.get("expect_bytes", 0))
+            while len(got) < want:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except OSError as e:
+            err = ename(e.errno) if e.errno else "timeout"
+        mode = req.get("close", "client")
+        local = list(c.getsockname()[:2])
+        if mode == "server":
+            c.close()  # server first: this side keeps TIME_WAIT
+        elif mode == "client":
+            try:
+                while c.recv(65536):
+                    pass
+            except OSError as e:
+                err = err or (ename(e.errno) if e.errno else "timeout")
+            c.close()
+        else:
+            self.held.setdefault(name, []).append(c)
+        out = {"accepted": name, "peer": list(peer[:2]), "local": local,
+               "received": got.decode("utf-8", "replace")}
+        if err:
+            out["error"] = err
+        return out
+
+    # ---- client side
+    def op_connect(self, req):
+        to = req["to"]
+        fam = socket.AF_INET6 if ":" in to else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        try:
+            if req.get("source"):
+                s.bind((req["source"], int(req.get("source_port") or 0)))
+        except OSError as e:
+            s.close()
+            return {"result": "bind:" + ename(e.errno)}
+        s.setblocking(False)
+        timeout = req.get("timeout_ms", 1000) / 1000.0
+        rc = s.connect_ex((to, int(req["port"])))
+        if rc not in (0, errno.EINPROGRESS):
+            s.close()
+            return {"result": self.connect_error(rc)}
+        _, w, _ = select.select([], [s], [], timeout)
+        if not w:
+            s.close()
+            return {"result": "timeout"}
+        rc = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if rc != 0:
+            s.close()
+            return {"result": self.connect_error(rc)}
+        s.setblocking(True)
+        s.settimeout(max(timeout, 2.0))
+        local = list(s.getsockname()[:2])
+        banner = b""
+        try:
+            if req.get("send"):
+                s.sendall(req["send"].encode())
+            while b"\r\n" not in banner:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                banner += chunk
+        except OSError:
+            pass
+        mode = req.get("close", "client")
+        if mode == "none":
+            self.client_conns[req.get("conn")] = s
+        elif mode == "server":
+            self.finish(s)
+        else:
+            # Client first: FIN, then wait until the server's FIN has come (we are then in
+            # TIME_WAIT and have acked it), so the server side is closed when we answer.
+            try:
+                s.shutdown(socket.SHUT_WR)
+                while s.recv(4096):
+                    pass
+            except OSError:
+                pass
+            s.close()
+        return {"result": "connected", "banner": banner.decode("utf-8", "replace"), "local": local}
+
+    def connect_error(self, rc):
+        if rc == errno.ECONNREFUSED:
+            return "refused"
+        if rc in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT):
+            return "unreachable"
+        return ename(rc)
+
+    def finish(self, s):
+        """The server closed first: read to its FIN, send ours, wait for its last ACK."""
+        try:
+            s.settimeout(2.0)
+            while s.recv(4096):
+                pass
+            s.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:
+                info = s.getsockopt(socket.IPPROTO_TCP, TCP_INFO, 8)
+                if info[0] == TCP_CLOSE:
+                    break
+                time.sleep(0.001)
+        except OSError:
+            pass
+        s.close()
+
+    def op_finish(self, req):
+        """Connections kept open (close: none) whose server side has just closed them."""
+        for cid in req.get("conns", []):
+            s = self.client_conns.pop(cid, None)
+            if s is not None:
+                self.finish(s)
+        return {"result": "ok"}
+
+    def op_nop(self, req):
+        return {"result": "ok"}
+
+    def run(self):
+        while True:
+            line = self.next_line()
+            if line is None:
+                return
+            if not line.strip():
+                continue
+            req = json.loads(line)
+            fn = getattr(self, "op_" + req.get("op", ""), None)
+            try:
+                out = fn(req) if fn else {"error": "unknown op %r" % req.get("op")}
+            except Exception as e:  # report, keep serving
+                out = {"error": "%s: %s" % (type(e).__name__, e)}
+            out["id"] = req.get("id")
+            sys.stdout.write(json.dumps(out) + "\n")
+            sys.stdout.flush()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--uid", type=int, default=0)
+    ap.add_argument("--name", default="host/proc")
+    ap.add_argument("--mode", choices=["server", "client"], default="server")
+    a = ap.parse_args()
+    if a.uid != 0:
+        os.setgroups([])
+        os.setresgid(a.uid, a.uid, a.uid)
+        os.setresuid(a.uid, a.uid, a.uid)
+    sys.stdout.write(json.dumps({"id": 0, "ready": True, "uid": os.geteuid(), "pid": os.getpid()}) + "\n")
+    sys.stdout.flush()
+    Agent(a.name).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,613 @@
+// The real-kernel oracle: runs a scenario on this machine's Linux kernel, one network
+// namespace per scenario host, and reports the results in the emulator's vocabulary.
+// Topology: each interface is a veth whose peer sits on a bridge (one per scenario link)
+// in a private "switch" namespace; nothing leaves the namespaces this run creates.
+// Each scenario process is a Python agent (agent.py) running as the process's uid.
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { isLoopback, type IpAddr } from '../emu/addr.js';
+import type { ConnectStep, Host, Scenario, SockOptions, Step, StepKind } from '../scenario/types.js';
+
+export interface KernelStepResult {
+  readonly index: number;
+  readonly kind: StepKind;
+  /** "ok" or an errno name; for a connect: the accepting socket, "refused", "unreachable" or "timeout". */
+  readonly result: string;
+  /** Connect steps: one result per connection (count). */
+  readonly results?: readonly string[];
+  /** Bind/listen: the local address the kernel reports ("10.0.0.1:8080", "[::]:33017"). */
+  readonly local?: string;
+}
+
+export interface KernelRunOptions {
+  /** How long a connect waits for SYN-ACK or RST before it counts as unanswered (default 1000 ms). */
+  timeoutMs?: number;
+  /** Keep the namespaces and agents after the run (for poking with `ip netns exec`). */
+  keep?: boolean;
+  /** Upper bound for each `wait` step's real sleep (default: no bound; TIME_WAIT needs 61 s). */
+  maxWaitMs?: number;
+  /** Called with progress lines (topology commands, agent errors). */
+  log?: (line: string) => void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Availability
+
+let available: { ok: true } | { ok: false; why: string } | undefined;
+
+/** Whether this machine can run the oracle: Linux, root, `ip`, python3 and netns creation. */
+export function kernelAvailable(): { ok: true } | { ok: false; why: string } {
+  if (available) return available;
+  available = probe();
+  return available;
+}
+
+function probe(): { ok: true } | { ok: false; why: string } {
+  if (process.platform !== 'linux') return { ok: false, why: `platform is ${process.platform}, not linux` };
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    return { ok: false, why: 'not running as root (network namespaces need CAP_SYS_ADMIN)' };
+  }
+  try {
+    execFileSync('ip', ['-V'], { stdio: 'pipe' });
+  } catch {
+    return { ok: false, why: 'the `ip` command (iproute2) is not installed' };
+  }
+  try {
+    pythonPath();
+  } catch {
+    return { ok: false, why: 'python3 is not installed' };
+  }
+  const ns = `blprobe${process.pid}`;
+  try {
+    execFileSync('ip', ['netns', 'add', ns], { stdio: 'pipe' });
+  } catch (e) {
+    return { ok: false, why: `cannot create a network namespace: ${firstLine(e)}` };
+  }
+  try {
+    execFileSync('ip', ['netns', 'del', ns], { stdio: 'pipe' });
+  } catch {
+    /* best effort */
+  }
+  return { ok: true };
+}
+
+function firstLine(e: unknown): string {
+  const err = e as { stderr?: Buffer | string; message?: string };
+  const text = err.stderr ? String(err.stderr) : String(err.message ?? e);
+  return text.trim().split('\n')[0] ?? '';
+}
+
+let python: string | undefined;
+function pythonPath(): string {
+  // Resolved once: version-manager shims (pyenv) are slow to start inside `ip netns exec`.
+  python ??= execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { stdio: 'pipe' })
+    .toString()
+    .trim();
+  return python;
+}
+
+function agentPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const p of [resolve(here, 'agent.py'), resolve(here, '../../src/kernel/agent.py')]) {
+    if (existsSync(p)) return p;
+  }
+  throw new Error(`agent.py not found next to ${here}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cleanup on exit: every run registers its namespaces and agents until it has cleaned up.
+
+const liveRuns = new Set<Topology>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const t of liveRuns) t.destroySync();
+  });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      for (const t of liveRuns) t.destroySync();
+      process.kill(process.pid, sig);
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running commands
+
+function run(cmd: string, args: readonly string[], input?: string): Promise<void> {
+  return new Promise((resolveP, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolveP();
+      else reject(new Error(`${cmd} ${args.join(' ')} failed (${code}): ${err.trim()}`));
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** Maps an `ip` error message to an errno name. */
+function ipErrno(message: string): string {
+  const table: [RegExp, string][] = [
+    [/File exists/, 'EEXIST'],
+    [/Cannot assign requested address/, 'EADDRNOTAVAIL'],
+    [/No such device/, 'ENODEV'],
+    [/Invalid argument/, 'EINVAL'],
+    [/Operation not permitted/, 'EPERM'],
+    [/Permission denied/, 'EACCES'],
+  ];
+  for (const [re, name] of table) if (re.test(message)) return name;
+  return 'EINVAL';
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+// Agents
+
+type Json = Record<string, unknown>;
+
+class Agent {
+  private readonly child: ChildProcess;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: Json) => void; reject: (e: Error) => void }>();
+  private stderr = '';
+  private exited = false;
+  readonly ready: Promise<Json>;
+  /** Names of this agent's sockets that listen (for accept polling). */
+  readonly listening = new Set<string>();
+
+  constructor(
+    readonly label: string,
+    ns: string,
+    uid: number,
+    mode: 'server' | 'client',
+  ) {
+    this.child = spawn(
+      'ip',
+      ['netns', 'exec', ns, pythonPath(), '-u', agentPath(), '--mode', mode, '--uid', String(uid), '--name', label],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    let readyResolve!: (v: Json) => void;
+    let readyReject!: (e: Error) => void;
+    this.ready = new Promise((res, rej) => ((readyResolve = res), (readyReject = rej)));
+    this.pending.set(0, { resolve: readyResolve, reject: readyReject });
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      let msg: Json;
+      try {
+        msg = JSON.parse(line) as Json;
+      } catch {
+        this.stderr += `unparsable: ${line}\n`;
+        return;
+      }
+      const id = Number(msg['id']);
+      const p = this.pending.get(id);
+      if (p) {
+        this.pending.delete(id);
+        p.resolve(msg);
+      }
+    });
+    this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.child.stdin!.on('error', () => {});
+    this.child.on('exit', (code, signal) => {
+      this.exited = true;
+      const err = new Error(`agent ${label} exited (${code ?? signal}): ${this.stderr.trim()}`);
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    });
+  }
+
+  request(op: string, args: Json, timeoutMs = 15000): Promise<Json> {
+    if (this.exited) return Promise.reject(new Error(`agent ${this.label} is gone: ${this.stderr.trim()}`));
+    const id = this.nextId++;
+    return new Promise((resolveP, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`agent ${this.label}: no answer to ${op} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          if (typeof v['error'] === 'string' && v['result'] === undefined && v['accepted'] === undefined) {
+            reject(new Error(`agent ${this.label}: ${op}: ${v['error']}`));
+          } else resolveP(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.child.stdin!.write(JSON.stringify({ id, op, ...args }) + '\n');
+    });
+  }
+
+  kill(): void {
+    if (!this.exited) this.child.kill('SIGKILL');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Topology
+
+let runCounter = 0;
+
+function sanitize(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
+
+class Topology {
+  readonly prefix: string;
+  readonly switchNs: string;
+  readonly hostNs = new Map<string, string>();
+  readonly agents: Agent[] = [];
+  private created: string[] = [];
+  private destroyed = false;
+
+  constructor(readonly scenario: Scenario, private readonly log: (l: string) => void) {
+    this.prefix = `bl${process.pid}x${++runCounter}`;
+    this.switchNs = `${this.prefix}-sw`;
+    for (const h of scenario.hosts) this.hostNs.set(h.name, `${this.prefix}-${sanitize(h.name)}`);
+  }
+
+  async build(): Promise<void> {
+    const all = [this.switchNs, ...this.hostNs.values()];
+    this.created = all;
+    await run('ip', ['-batch', '-'], all.map((n) => `netns add ${n}\n`).join(''));
+
+    // The switch: one bridge per link, one veth per interface; the peer lands in the host.
+    const links = new Map<string, string>();
+    const linkName = (l: string) => {
+      if (!links.has(l)) links.set(l, `br${links.size}`);
+      return links.get(l)!;
+    };
+    for (const l of this.scenario.links) linkName(l.name);
+    const sw: string[] = [
+      'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6',
+      'echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6',
+    ];
+    const swIp: string[] = [];
+    this.scenario.hosts.forEach((h, hi) =>
+      h.interfaces.forEach((ifc, ii) => {
+        const br = linkName(ifc.link);
+        swIp.push(`link add v${hi}x${ii} type veth peer name ${ifc.name} netns ${this.hostNs.get(h.name)}`);
+        swIp.push(`link set v${hi}x${ii} master ${br} up`);
+      }),
+    );
+    const bridges = [...links.values()].flatMap((br) => [
+      `link add ${br} type bridge stp_state 0 forward_delay 0 mcast_snooping 0`,
+      `link set ${br} up`,
+    ]);
+    await run('ip', ['netns', 'exec', this.switchNs, 'sh', '-ec', sw.join('\n')]);
+    await run('ip', ['-n', this.switchNs, '-batch', '-'], [...bridges, ...swIp].join('\n') + '\n');
+
+    await Promise.all(this.scenario.hosts.map((h) => this.setupHost(h)));
+  }
+
+  private async setupHost(h: Host): Promise<void> {
+    const ns = this.hostNs.get(h.name)!;
+    const w = (path: string, v: string | number) => `echo '${v}' > /proc/sys/${path}`;
+    const sc = h.sysctl;
+    const sys = [
+      w('net/ipv4/ip_nonlocal_bind', sc.ipNonlocalBind ? 1 : 0),
+      w('net/ipv6/ip_nonlocal_bind', sc.ipNonlocalBind ? 1 : 0),
+      w('net/ipv4/ip_local_port_range', `${sc.ipLocalPortRange[0]} ${sc.ipLocalPortRange[1]}`),
+      w('net/ipv4/ip_unprivileged_port_start', sc.ipUnprivilegedPortStart),
+      // Fast failures: one SYN retry, short neighbour resolution, no DAD.
+      w('net/ipv4/tcp_syn_retries', 1),
+      'for f in /proc/sys/net/ipv4/neigh/*/retrans_time_ms /proc/sys/net/ipv6/neigh/*/retrans_time_ms; do echo 200 > $f; done',
+      'for f in /proc/sys/net/ipv6/conf/*/accept_dad; do echo 0 > $f; done',
+    ];
+    const ipc: string[] = ['link set lo up'];
+    for (const ifc of h.interfaces) {
+      if (ifc.mac && /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(ifc.mac)) {
+        ipc.push(`link set ${ifc.name} address ${ifc.mac}`);
+      }
+      for (const c of ifc.addresses) {
+        ipc.push(`addr add ${c.text} dev ${ifc.name}${c.addr.family === 6 ? ' nodad' : ''}`);
+      }
+      ipc.push(`link set ${ifc.name} up`);
+    }
+    // A destination in no connected subnet leaves by the first interface (SCENARIO.md).
+    const first = h.interfaces[0];
+    if (first) {
+      ipc.push(`route add 0.0.0.0/0 dev ${first.name}`);
+      ipc.push(`route add ::/0 dev ${first.name}`);
+    }
+    const script = `${sys.join('\n')}\nip -batch - <<'EOF'\n${ipc.join('\n')}\nEOF\n`;
+    this.log(`[${ns}]\n${script}`);
+    await run('ip', ['netns', 'exec', ns, 'sh', '-ec', script]);
+  }
+
+  spawnAgent(host: string, label: string, uid: number, mode: 'server' | 'client'): Agent {
+    const a = new Agent(label, this.hostNs.get(host)!, uid, mode);
+    this.agents.push(a);
+    return a;
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const a of this.agents) a.kill();
+    if (this.created.length) {
+      await run('ip', ['-batch', '-', '-force'], this.created.map((n) => `netns del ${n}\n`).join('')).catch((e) =>
+        this.log(String(e)),
+      );
+    }
+  }
+
+  destroySync(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const a of this.agents) a.kill();
+    for (const n of this.created) {
+      try {
+        execFileSync('ip', ['netns', 'del', n], { stdio: 'ignore' });
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+}
+
+/**
+ * TIME_WAIT lasts TCP_TIMEWAIT_LEN (60 s), but its timer sits in a coarse timer-wheel level
+ * (HZ=250: 2.048 s granularity), so the socket really goes away 0-2 s late (measured 60.4 to
+ * 61.8 s; docs/kernel-observations.md). After a wait step, TIME_WAIT sockets whose 60 s are
+ * over are given up to 3 s to disappear, so the run agrees with the 60 s of the model.
+ */
+async function settleTimeWait(ns: string): Promise<void> {
+  const deadline = Date.now() + 3000;
+  for (;;) {
+    const out = await capture('ip', ['netns', 'exec', ns, 'ss', '-tanoH', 'state', 'time-wait']).catch(() => '');
+    const expired = out
+      .split('\n')
+      .map((l) => /timer:\(timewait,([^,]*),/.exec(l)?.[1])
+      .filter((t): t is string => t !== undefined)
+      .filter((t) => remainingMs(t) <= 50);
+    if (!expired.length || Date.now() > deadline) return;
+    await sleep(100);
+  }
+}
+
+/** ss prints timers as "8.408ms", "58sec", "1min2sec" or "" (already due). */
+function remainingMs(t: string): number {
+  let ms = 0;
+  for (const m of t.matchAll(/(\d+(?:\.\d+)?)(ms|sec|min)/g)) {
+    ms += Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'sec' ? 1000 : 60000);
+  }
+  return ms;
+}
+
+function capture(cmd: string, args: readonly string[]): Promise<string> {
+  return new Promise((resolveP, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolveP(out) : reject(new Error(`${cmd} failed (${code})`))));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+function optionList(o: SockOptions): [string, boolean | string][] {
+  // Object key order is the file's order: options apply in the order given.
+  return Object.entries(o).filter(([, v]) => v !== undefined) as [string, boolean | string][];
+}
+
+function epText(addr: string, port: number): string {
+  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
+interface HeldConnection {
+  readonly id: number;
+  readonly client: Agent;
+  readonly socket: string;
+}
+
+/**
+ * Runs the scenario's steps on the real kernel and returns one result per step.
+ * Namespaces and agents are removed afterwards (unless opts.keep), also when a step throws.
+ */
+export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {}): Promise<KernelStepResult[]> {
+  const avail = kernelAvailable();
+  if (!avail.ok) throw new Error(`real-kernel run impossible: ${avail.why}`);
+  installExitHook();
+  const log = opts.log ?? (() => {});
+  const timeoutMs = opts.timeoutMs ?? 1000;
+  const topo = new Topology(scenario, log);
+  liveRuns.add(topo);
+  try {
+    await topo.build();
+
+    // One agent per scenario process, one client agent per connecting (host, uid).
+    const procAgents = new Map<string, Agent>();
+    for (const h of scenario.hosts) {
+      for (const p of h.processes) {
+        procAgents.set(`${h.name}/${p.name}`, topo.spawnAgent(h.name, `${h.name}/${p.name}`, p.uid, 'server'));
+      }
+    }
+    const clientAgents = new Map<string, Agent>();
+    const clientFor = (step: ConnectStep): Agent => {
+      const host = scenario.hosts.find((h) => h.name === step.from)!;
+      const uid = step.fromProcess ? (host.processes.find((p) => p.name === step.fromProcess)?.uid ?? 0) : 0;
+      const key = `${step.from}#${uid}`;
+      let a = clientAgents.get(key);
+      if (!a) {
+        a = topo.spawnAgent(step.from, `${step.from}/client-uid${uid}`, uid, 'client');
+        clientAgents.set(key, a);
+      }
+      return a;
+    };
+    for (const s of scenario.steps) if (s.kind === 'connect') clientFor(s);
+    await Promise.all(topo.agents.map((a) => a.ready));
+
+    // Addresses each host owns now (for telling "unreachable" from "timeout").
+    const owned = new Map<string, Set<string>>();
+    for (const h of scenario.hosts) {
+      owned.set(h.name, new Set(h.interfaces.flatMap((i) => i.addresses.map((c) => c.addr.text))));
+    }
+    const isOwned = (a: IpAddr) => isLoopback(a) || [...owned.values()].some((s) => s.has(a.text));
+
+    const socketAgent = new Map<string, Agent>();
+    const held: HeldConnection[] = [];
+    let connId = 0;
+    const results: KernelStepResult[] = [];
+
+    const oneConnect = async (step: ConnectStep, client: Agent): Promise<string> => {
+      const id = ++connId;
+      const servers = [...procAgents.values()].filter((a) => a.listening.size > 0);
+      const send = step.send ?? '';
+      const accepts = servers.map((a) =>
+        a
+          .request(
+            'accept_poll',
+            { wait_ms: timeoutMs + 4000, expect_bytes: Buffer.byteLength(send), close: step.close },
+            timeoutMs + 10000,
+          )
+          .then((r) => ({ agent: a, r })),
+      );
+      const c = await client.request(
+        'connect',
+        {
+          to: step.to.addr.text,
+          port: step.to.port,
+          source: step.source?.addr.text,
+          source_port: step.source?.port,
+          send,
+          close: step.close,
+          timeout_ms: timeoutMs,
+          conn: id,
+        },
+        timeoutMs + 10000,
+      );
+      // Any request ends an accept wait that saw nothing; the answers come in order.
+      const cancels = servers.map((a) => a.request('nop', {}));
+      const got = await Promise.all(accepts);
+      await Promise.all(cancels);
+      const acc = got.find((g) => typeof g.r['accepted'] === 'string');
+      const result = String(c['result']);
+      if (result === 'connected') {
+        if (!acc) {
+          log(`connect ${step.index}: connected but no agent accepted (banner ${JSON.stringify(c['banner'])})`);
+          const m = /^bindlab [^/]+\/[^/]+\/(.+)\r\n/.exec(String(c['banner'] ?? ''));
+          return m ? m[1]! : 'timeout';
+        }
+        const name = String(acc.r['accepted']);
+        if (step.close === 'none') held.push({ id, client, socket: name });
+        // Let the last ACK of the closing handshake land before the next step looks at ports.
+        await sleep(5);
+        return name;
+      }
+      if (result === 'refused') return 'refused';
+      if (result === 'timeout' || result === 'unreachable') return isOwned(step.to.addr) ? 'timeout' : 'unreachable';
+      return result.replace(/^bind:/, ''); // e.g. the source address could not be bound
+    };
+
+    const doStep = async (step: Step): Promise<KernelStepResult> => {
+      const base = { index: step.index, kind: step.kind };
+      switch (step.kind) {
+        case 'socket': {
+          const a = procAgents.get(`${step.host}/${step.process}`)!;
+          const old = socketAgent.get(step.socket);
+          if (old && old !== a) await closeSocket(step.socket, old);
+          socketAgent.set(step.socket, a);
+          a.listening.delete(step.socket);
+          const r = await a.request('socket', { name: step.socket, family: step.family, options: optionList(step.options) });
+          return { ...base, result: String(r['result']) };
+        }
+        case 'setsockopt': {
+          const a = socketAgent.get(step.socket);
+          if (!a) return { ...base, result: 'EBADF' };
+          const r = await a.request('setsockopt', { name: step.socket, options: optionList(step.options) });
+          return { ...base, result: String(r['result']) };
+        }
+        case 'bind': {
+          const a = socketAgent.get(step.socket);
+          if (!a) return { ...base, result: 'EBADF' };
+          const r = await a.request('bind', { name: step.socket, addr: step.address.addr.text, port: step.address.port });
+          const local = Array.isArray(r['local']) ? epText(String(r['local'][0]), Number(r['local'][1])) : undefined;
+          return { ...base, result: String(r['result']), ...(local ? { local } : {}) };
+        }
+        case 'listen': {
+          const a = socketAgent.get(step.socket);
+          if (!a) return { ...base, result: 'EBADF' };
+          const r = await a.request('listen', { name: step.socket, backlog: step.backlog });
+          if (r['result'] === 'ok') a.listening.add(step.socket);
+          const local = Array.isArray(r['local']) ? epText(String(r['local'][0]), Number(r['local'][1])) : undefined;
+          return { ...base, result: String(r['result']), ...(local ? { local } : {}) };
+        }
+        case 'close': {
+          const a = socketAgent.get(step.socket);
+          if (!a) return { ...base, result: 'EBADF' };
+          return { ...base, result: await closeSocket(step.socket, a) };
+        }
+        case 'connect': {
+          const client = clientFor(step);
+          const all: string[] = [];
+          for (let i = 0; i < step.count; i++) all.push(await oneConnect(step, client));
+          return { ...base, result: all[0] ?? 'timeout', results: all };
+        }
+        case 'wait': {
+          await sleep(Math.min(step.durationNs / 1e6, opts.maxWaitMs ?? Infinity));
+          await Promise.all([...topo.hostNs.values()].map((ns) => settleTimeWait(ns)));
+          return { ...base, result: 'ok' };
+        }
+        case 'address': {
+          const ns = topo.hostNs.get(step.host)!;
+          const cidr = (step.add ?? step.del)!;
+          const verb = step.add ? 'add' : 'del';
+          const args = ['-n', ns, 'addr', verb, cidr.text, 'dev', step.interface];
+          if (step.add && cidr.addr.family === 6) args.push('nodad');
+          try {
+            await run('ip', args);
+          } catch (e) {
+            return { ...base, result: ipErrno(String(e)) };
+          }
+          const set = owned.get(step.host)!;
+          if (step.add) set.add(cidr.addr.text);
+          else set.delete(cidr.addr.text);
+          return { ...base, result: 'ok' };
+        }
+      }
+    };
+
+    // close(2) of a socket: its established connections are closed by the server first,
+    // then their clients answer the FIN, which leaves the server side in TIME_WAIT.
+    const closeSocket = async (name: string, a: Agent): Promise<string> => {
+      const r = await a.request('close', { name });
+      a.listening.delete(name);
+      socketAgent.delete(name);
+      const mine = held.filter((h) => h.socket === name);
+      for (const h of mine) held.splice(held.indexOf(h), 1);
+      const byClient = new Map<Agent, number[]>();
+      for (const h of mine) byClient.set(h.client, [...(byClient.get(h.client) ?? []), h.id]);
+      await Promise.all([...byClient].map(([c, ids]) => c.request('finish', { conns: ids })));
+      if (mine.length) await sleep(5);
+      return String(r['result']);
+    };
+
+    for (const step of scenario.steps) results.push(await doStep(step));
+    return results;
+  } finally {
+    if (!opts.keep) {
+      await topo.destroy();
+      liveRuns.delete(topo);
+    } else {
+      for (const a of topo.agents) a.kill();
+      liveRuns.delete(topo);
+      log(`kept namespaces ${[...topo.hostNs.values(), topo.switchNs].join(' ')}`);
+    }
+  }
+}

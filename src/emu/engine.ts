@@ -45,7 +45,11 @@ export function runPolicy(scenario: Scenario, policy: string | Policy, options: 
 
 interface TimeWaitEntry { readonly host: HostState; readonly sock: Sock; readonly until: number }
 
-interface CachedLookup { readonly version: number; readonly result: LookupResult; readonly comment: string }
+interface CachedLookup {
+  readonly version: number; readonly result: LookupResult; readonly comment: string;
+  /** result.candidates' names, made once per lookup rather than once per connection. */
+  readonly names: readonly string[];
+}
 
 /** What one connection attempt came to. */
 interface ConnectOutcome { readonly result: string; readonly candidates: readonly string[] }
@@ -59,6 +63,8 @@ class Run {
   private seq = 1;
   private nextSockId = 1;
   private connIndex = 0;
+  /** hashString(seed, 'isn'), made on the first connection. */
+  private isnKey: number | undefined;
   private readonly timeWaits: TimeWaitEntry[] = [];
   private timeWaitHead = 0;
   private readonly lookupCache = new Map<string, CachedLookup>();
@@ -363,8 +369,9 @@ class Run {
     const { result: lk, comment } = decision;
     const cmac = cif.mac;
     const smac = sif.mac;
-    const cIsn = mix32(hashString(this.scenario.seed, 'isn') ^ this.connIndex * 2 + 1);
-    const sIsn = mix32(hashString(this.scenario.seed, 'isn') ^ this.connIndex * 2 + 2);
+    const isnKey = (this.isnKey ??= hashString(this.scenario.seed, 'isn'));
+    const cIsn = mix32(isnKey ^ this.connIndex * 2 + 1);
+    const sIsn = mix32(isnKey ^ this.connIndex * 2 + 2);
     const cTs = mix32(cIsn ^ 0xa5a5a5a5);
     const sTs = mix32(sIsn ^ 0x5a5a5a5a);
     this.connIndex++;
@@ -440,7 +447,7 @@ class Run {
       this.open.set(child, { link, cmac, smac, src, dst, sport, dport, cNext, sNext, cTs, sTs, t0, client, csock });
     }
     this.now = t;
-    return { outcome: { result: listener.name, candidates: lk.candidates.map((s) => s.name) }, reason: lk.rule };
+    return { outcome: { result: listener.name, candidates: decision.names }, reason: lk.rule };
   }
 
   /** Established connections left open (close: none), for a later close of their listener. */
@@ -485,7 +492,7 @@ class Run {
     const what = result.action === 'accept' ? `accepted by ${server.name}/${result.sock!.processName}/${result.sock!.name}`
       : result.action === 'rst' ? 'refused (RST)' : 'dropped silently';
     const comment = `bindlab ${this.policy.name}: SYN to ${to} ${what}. ${result.rule}`;
-    const entry = { version: server.listenerVersion, result, comment };
+    const entry = { version: server.listenerVersion, result, comment, names: result.candidates.map((s) => s.name) };
     this.lookupCache.set(key, entry);
     return entry;
   }

@@ -429,6 +429,15 @@ export const FACTS: readonly Fact[] = [
 `),
   },
   {
+    name: 'observed: an unprivileged process may set SO_BINDTODEVICE once; setting it again is EPERM',
+    yaml: fact('bindtodevice-twice', `
+  - { socket: a, process: server/alice, options: { SO_BINDTODEVICE: eth0 }, expect: ok }
+  - { setsockopt: a, options: { SO_BINDTODEVICE: eth0 }, expect: EPERM }
+  - { socket: b, process: server/root, options: { SO_BINDTODEVICE: eth0 }, expect: ok }
+  - { setsockopt: b, options: { SO_BINDTODEVICE: eth0 }, expect: ok }
+`),
+  },
+  {
     name: 'SO_REUSEPORT_LB and SO_EXCLUSIVEADDRUSE do not exist on Linux: ENOPROTOOPT',
     yaml: fact('no-such-option', `
   - { socket: a, process: server/root, options: { SO_REUSEPORT_LB: true }, expect: ENOPROTOOPT }
@@ -505,7 +514,8 @@ export function diffRuns(label: string, s: Scenario, text: string, kernel: Kerne
     const kr = k.results ?? [k.result];
     const er = e.results ?? [e.result];
     kr.forEach((got, i) => {
-      const cands = e.candidates?.[i] ?? [er[i] ?? e.result];
+      const c0 = e.candidates?.[i];
+      const cands = c0 && c0.length ? c0 : [er[i] ?? e.result];
       if (!cands.includes(got)) {
         out.push(`${where} connection ${i + 1}: kernel ${got} vs emulator ${er[i]} (candidates ${cands.join(',')})`);
       }

@@ -133,7 +133,10 @@ export function randomProgram(seed: number): string {
     pending.push([() => bindAndListen(s)]);
   }
   // An occasional second bind on an already bound socket (EINVAL).
-  if (chance(0.1)) pending.push([() => step(`{ bind: ${pick(socks).name}, address: 0.0.0.0:${pick(PORTS)} }`)]);
+  if (chance(0.1)) {
+    const s = pick(socks);
+    pending.push([() => step(`{ bind: ${s.name}, address: ${s.family === 'inet' ? '0.0.0.0' : '"[::]'}:${pick(PORTS)}${s.family === 'inet' ? '' : '"'} }`)]);
+  }
   while (pending.length) {
     const i = Math.floor(rnd() * pending.length);
     pending[i]!.shift()!();

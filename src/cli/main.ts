@@ -71,6 +71,9 @@ export async function main(args: string[]): Promise<number> {
       .positional('files', { type: 'string', array: true, demandOption: true })
       .example('$0 validate scenarios/*.yaml', ''),
     (argv) => { code = validateCommand(argv as never); })
+    .example('$0 run scenarios/pajari-1999.yaml', 'the 1999 question under every policy; captures in out/')
+    .example('$0 run scenarios/hijack.yaml -p linux -p pajari-1999 --json', 'two policies, the JSON report on stdout')
+    .example('$0 validate scenarios/*.yaml', 'check files; errors name file:line:col')
     .demandCommand(1, 'name a command: run or validate')
     .strict()
     .recommendCommands()

@@ -380,7 +380,7 @@ const STEP: KeyedUnionSchema = {
     }, expectation(CONNECT_RESULT, 'a socket name or connect outcome')),
     wait: step('wait', 'Advances the virtual clock.', {
       wait: { schema: str('How long, e.g. 500ms, 61s, 4m', 'duration', 'wait duration'), required: true },
-    }, null),
+    }, socketCallExpect),
     address: step('address', 'An alias appears or disappears.', {
       address: {
         required: true,
@@ -397,7 +397,7 @@ const STEP: KeyedUnionSchema = {
           exactlyOneOf: ['add', 'del'],
         },
       },
-    }, null),
+    }, socketCallExpect),
   },
 };
 

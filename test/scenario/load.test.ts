@@ -127,8 +127,9 @@ describe('parseScenario rejects bad input with file:line:col', () => {
     ['unknown key in bind step', HEAD + SOCK + '  - bind: s\n    adress: 10.0.0.1:80\n',
       'x.yaml:15:5: unknown key "adress" in bind step; expected one of: bind, address, expect, note'],
     ['missing bind address', HEAD + SOCK + '  - bind: s\n', 'x.yaml:14:5: missing required key "address" in bind step'],
-    ['expect on a wait step', HEAD + '  - wait: 1s\n    expect: ok\n',
-      'x.yaml:13:5: unknown key "expect" in wait step; expected one of: wait, note'],
+    // SCENARIO.md: "expect and note may go on any step"; a wait expects a socket-call result
+    ['a connect result expected of a wait step', HEAD + '  - wait: 1s\n    expect: refused\n',
+      'x.yaml:13:13: steps[0].expect: expected one of ok, EADDRINUSE, EADDRNOTAVAIL, EACCES, EINVAL, ENOPROTOOPT, EIO, EBADF, ENODEV, EAFNOSUPPORT, EOPNOTSUPP, EPERM, got string "refused"'],
     // socket steps
     ['process not HOST/PROC', HEAD + '  - socket: s\n    process: srv\n', 'x.yaml:13:14: process "srv" is not HOST/PROCESS'],
     ['process on unknown host', HEAD + '  - socket: s\n    process: srv2/p\n',
@@ -332,7 +333,7 @@ describe('the JSON Schema', () => {
     ['a bad errno', HEAD + SOCK + '    expect: EADRINUSE\n'],
     ['a seed string', 'seed: x\n' + HEAD + SOCK],
     ['an unknown policy', 'policies: [bsd]\n' + HEAD + SOCK],
-    ['expect on a wait', HEAD + '  - wait: 1s\n    expect: ok\n'],
+    ['a connect result on a wait', HEAD + '  - wait: 1s\n    expect: refused\n'],
     ['a bad duration', HEAD + '  - wait: 5 sec\n'],
     ['add and del', HEAD + '  - address: { host: srv, interface: eth0, add: 10.0.0.9/24, del: 10.0.0.1/24 }\n'],
     ['a missing name', HEAD.replace('name: t\n', '') + SOCK],

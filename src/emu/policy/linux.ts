@@ -254,6 +254,11 @@ export const linux: Policy = {
   families: ['inet', 'inet6'],
 
   setsockopt(sk, option, value, host) {
+    // Changing a device binding once set needs CAP_NET_RAW; verified on 6.18 even for the same device
+    // [net/core/sock.c sock_bindtoindex_locked: "if (sk->sk_bound_dev_if && !ns_capable(..., CAP_NET_RAW))"]
+    if (option === 'SO_BINDTODEVICE' && sk.opts.device !== null && sk.uid !== 0) {
+      return fail('EPERM', `uid ${sk.uid} lacks CAP_NET_RAW to change the device binding of ${sk.name} [net/core/sock.c sock_bindtoindex_locked]`);
+    }
     return applyOption(sk, option, value, host, LINUX_OPTIONS, 'Linux has no such option: net/core/sock.c sk_setsockopt');
   },
 

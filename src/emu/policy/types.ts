@@ -91,7 +91,8 @@ export type Errno =
   | 'EBADF'
   | 'ENODEV'
   | 'EOPNOTSUPP'
-  | 'EAFNOSUPPORT';
+  | 'EAFNOSUPPORT'
+  | 'EPERM';
 
 /** The outcome of a socket call: ok (errno null) or an error, with the rule that decided. */
 export interface Decision {

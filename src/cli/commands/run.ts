@@ -1,0 +1,40 @@
+// bindlab run FILE...: every scenario under its policies; the matrix or the JSON report; captures.
+import type { Argv } from 'yargs';
+import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
+import { allPassed, resolveArpMacs, runScenario, type CaptureFormat, type ScenarioReport } from '../../runner.js';
+import { loadScenarioFile } from '../../scenario/load.js';
+import type { Scenario } from '../../scenario/types.js';
+import { checkPolicies, UsageError, useColor, type ExitCode } from '../common.js';
+import { renderMatrix } from '../matrix.js';
+
+export interface RunArgs { files: string[]; policy?: string[]; out: string; format: CaptureFormat; json: boolean; capture: boolean }
+
+export function runBuilder(y: Argv): Argv<RunArgs> {
+  return y
+    .positional('files', { type: 'string', array: true, demandOption: true, describe: 'scenario YAML files' })
+    .option('policy', { alias: 'p', type: 'string', array: true, describe: `policies to run (default: the scenario's, else all: ${BUILTIN_POLICIES.join(', ')})` })
+    .option('out', { alias: 'o', type: 'string', default: 'out', describe: 'directory for the captures' })
+    .option('format', { choices: ['pcapng', 'pcap'] as const, default: 'pcapng' as const, describe: 'capture format' })
+    .option('json', { type: 'boolean', default: false, describe: 'print the JSON report instead of the matrix' })
+    .option('capture', { type: 'boolean', default: true, describe: 'write captures (--no-capture: decisions only)' })
+    .example('$0 run scenarios/pajari-1999.yaml', 'all policies; captures in out/')
+    .example('$0 run scenarios/reuseport.yaml -p linux --json', 'one policy, the JSON report on stdout')
+    .example('$0 run scenarios/*.yaml --format pcap -o /tmp/caps', 'classic pcap files elsewhere') as unknown as Argv<RunArgs>;
+}
+
+export async function runCommand(argv: RunArgs): Promise<ExitCode> {
+  checkPolicies(argv.policy);
+  const scenarios: Scenario[] = argv.files.map((f) => loadScenarioFile(f));
+  const reports: ScenarioReport[] = [];
+  for (const sc of scenarios) {
+    const macs = await resolveArpMacs(sc).catch((e: Error) => { throw new UsageError(e.message); });
+    reports.push(runScenario(sc, { policies: argv.policy, outDir: argv.capture ? argv.out : null, format: argv.format, macs }));
+  }
+  if (argv.json) {
+    process.stdout.write(`${JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2)}\n`);
+  } else {
+    const color = useColor();
+    process.stdout.write(`${reports.map((r, i) => renderMatrix(scenarios[i]!, r, { color })).join('\n\n')}\n`);
+  }
+  return reports.every(allPassed) ? 0 : 1;
+}

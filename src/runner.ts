@@ -9,6 +9,7 @@ import { BUILTIN_POLICIES } from './emu/policy/names.js';
 import type { PolicyRun } from './emu/results.js';
 import { PcapngWriter } from './pcap/pcapng-writer.js';
 import { PcapWriter } from './pcap/pcap-writer.js';
+import type { CaptureInterface, PacketSink } from './pcap/sink.js';
 import type { Scenario } from './scenario/types.js';
 
 export type CaptureFormat = 'pcapng' | 'pcap';
@@ -21,6 +22,11 @@ export interface RunScenarioOptions {
   readonly format?: CaptureFormat;
   /** MACs for `mac: arp` interfaces, keyed "HOST/IFACE" (see resolveArpMacs). */
   readonly macs?: ReadonlyMap<string, string>;
+  /**
+   * An extra sink per policy that sees every packet as well (the HTML report's recorder); the
+   * decisions, the report and the capture bytes are the same with or without it.
+   */
+  readonly observe?: (policy: string) => PacketSink | undefined;
 }
 
 export interface ScenarioReport {
@@ -49,8 +55,9 @@ export function runScenario(scenario: Scenario, options: RunScenarioOptions = {}
   if (options.outDir) mkdirSync(options.outDir, { recursive: true });
   for (const name of policiesFor(scenario, options.policies)) {
     const policy = getPolicy(name);
+    const observer = options.observe?.(name);
     if (!options.outDir) {
-      policies[name] = runPolicy(scenario, policy, { macs: options.macs });
+      policies[name] = runPolicy(scenario, policy, { sink: observer, macs: options.macs });
       continue;
     }
     const path = capturePath(options.outDir, scenario.file, name, format);
@@ -58,7 +65,7 @@ export function runScenario(scenario: Scenario, options: RunScenarioOptions = {}
     const writer = format === 'pcap' ? new PcapWriter(path, writerOpts) : new PcapngWriter(path, writerOpts);
     let run: PolicyRun;
     try {
-      run = runPolicy(scenario, policy, { sink: writer, macs: options.macs });
+      run = runPolicy(scenario, policy, { sink: observer ? tee(writer, observer) : writer, macs: options.macs });
     } catch (e) {
       writer.abort();
       throw e;
@@ -70,6 +77,26 @@ export function runScenario(scenario: Scenario, options: RunScenarioOptions = {}
   const report: ScenarioReport = { scenario: scenario.name, file: scenario.file, policies };
   if (scenario.description) (report as { description?: string }).description = scenario.description;
   return report;
+}
+
+/** A sink that hands everything to the capture writer first, then to the observer (with its own interface ids). */
+function tee(first: PacketSink, second: PacketSink): PacketSink {
+  const secondIds: number[] = [];
+  return {
+    addInterface(iface: CaptureInterface): number {
+      const id = first.addInterface(iface);
+      secondIds[id] = second.addInterface(iface);
+      return id;
+    },
+    addName(addr, name): void {
+      first.addName(addr, name);
+      second.addName(addr, name);
+    },
+    packet(ifaceId, timeNs, frame, len, comment): void {
+      first.packet(ifaceId, timeNs, frame, len, comment);
+      second.packet(secondIds[ifaceId]!, timeNs, frame, len, comment);
+    },
+  };
 }
 
 /** Looks up the MAC of every `mac: arp` interface (by its first address) in this machine's ARP table. */

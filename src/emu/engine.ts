@@ -51,8 +51,6 @@ interface CachedLookup {
   readonly names: readonly string[];
 }
 
-/** What one connection attempt came to. */
-interface ConnectOutcome { readonly result: string; readonly candidates: readonly string[] }
 
 class Run {
   private readonly hosts = new Map<string, HostState>();
@@ -69,6 +67,7 @@ class Run {
   private timeWaitHead = 0;
   private readonly lookupCache = new Map<string, CachedLookup>();
   private readonly perturb = new Map<string, number>();
+  private portMemo: { step: ConnectStep | null; src: IpAddr | null; key: string; hash: number } = { step: null, src: null, key: '', hash: 0 };
   private readonly frame = new Uint8Array(65536);
   private readonly encoder = new TextEncoder();
   private readonly bannerCache = new Map<Sock, Uint8Array<ArrayBufferLike>>();
@@ -176,19 +175,17 @@ class Run {
         return { ...base, result: 'ok' };
       case 'address': return { ...base, ...this.address(step.host, step.interface, step.add, step.del) };
       case 'connect': {
-        const outcomes: ConnectOutcome[] = [];
+        const results: string[] = new Array<string>(step.count);
+        const candidates: (readonly string[])[] = new Array<readonly string[]>(step.count);
         let reason = '';
         for (let i = 0; i < step.count; i++) {
-          const o = this.connect(step);
-          outcomes.push(o.outcome);
-          if (i === 0) reason = o.reason;
+          results[i] = this.connect(step);
+          candidates[i] = this.lastCandidates;
+          if (i === 0) reason = this.lastReason;
           this.now += CONNECT_GAP_NS;
-          if (i % 1024 === 1023) this.expireTimeWaits();
+          if ((i & 1023) === 1023) this.expireTimeWaits();
         }
-        return {
-          ...base, result: outcomes[0]!.result, results: outcomes.map((o) => o.result),
-          candidates: outcomes.map((o) => o.candidates), reason,
-        };
+        return { ...base, result: results[0]!, results, candidates, reason };
       }
     }
   }
@@ -330,24 +327,35 @@ class Run {
 
   // ---- connections ------------------------------------------------------------------------
 
-  private connect(step: ConnectStep): { outcome: ConnectOutcome; reason: string } {
+  /** Candidates and reason of the last connect() (kept in fields: connect runs per connection). */
+  private lastCandidates: readonly string[] = NONE;
+  private lastReason = '';
+
+  private outcome(result: string, candidates: readonly string[], reason: string): string {
+    this.lastCandidates = candidates;
+    this.lastReason = reason;
+    return result;
+  }
+
+  /** One connection attempt of a connect step; returns its result. */
+  private connect(step: ConnectStep): string {
     const client = this.hosts.get(step.from)!;
     const dst = step.to.addr;
     const out = this.egress(client, dst);
-    if (!out) return { outcome: { result: 'unreachable', candidates: [] }, reason: `host ${client.name} has no address of the destination's family` };
+    if (!out) return this.outcome('unreachable', NONE, `host ${client.name} has no address of the destination's family`);
     const { iface: cif } = out;
     let src = out.src;
     const uid = step.fromProcess ? client.uids.get(step.fromProcess) ?? 0 : 0;
     if (step.source) {
       src = step.source.addr;
-      if (!client.isLocal(src)) return { outcome: { result: 'EADDRNOTAVAIL', candidates: [] }, reason: `${src.text} is not an address of ${client.name}` };
+      if (!client.isLocal(src)) return this.outcome('EADDRNOTAVAIL', NONE, `${src.text} is not an address of ${client.name}`);
     }
     const t0 = this.now;
     const lat = cif.link.latencyNs;
     // Neighbour discovery first.
     const hop = this.resolve(client, cif, src, dst);
     if (!hop) {
-      return { outcome: { result: 'unreachable', candidates: [] }, reason: `nobody on link ${cif.link.name} answers for ${dst.text}` };
+      return this.outcome('unreachable', NONE, `nobody on link ${cif.link.name} answers for ${dst.text}`);
     }
     const { server, sif } = hop;
     // The client's local port.
@@ -355,10 +363,10 @@ class Run {
     if (sport !== 0) {
       const probe = this.clientSock(client, step.from, step.fromProcess ?? '', uid, src, 0, dst, step.to.port);
       const d = this.policy.bind(probe, src, sport, client);
-      if (d.errno) return { outcome: { result: d.errno, candidates: [] }, reason: d.rule };
+      if (d.errno) return this.outcome(d.errno, NONE, d.rule);
     } else {
-      sport = this.pickClientPort(client, src, dst, step.to.port);
-      if (sport === 0) return { outcome: { result: 'EADDRNOTAVAIL', candidates: [] }, reason: 'no free local port for the connection [net/ipv4/inet_hashtables.c __inet_hash_connect]' };
+      sport = this.pickClientPort(client, src, dst, step.to.port, step);
+      if (sport === 0) return this.outcome('EADDRNOTAVAIL', NONE, 'no free local port for the connection [net/ipv4/inet_hashtables.c __inet_hash_connect]');
     }
     const csock = this.clientSock(client, step.from, step.fromProcess ?? '', uid, src, sport, dst, step.to.port);
     client.addOwner(csock);
@@ -386,7 +394,7 @@ class Run {
         this.tcp(link, t, smac, cmac, dst, src, dport, sport, 0, cIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, comment);
         this.now = t + lat;
         client.removeOwner(csock);
-        return { outcome: { result: 'refused', candidates: [] }, reason: lk.rule };
+        return this.outcome('refused', NONE, lk.rule);
       }
       // Dropped silently: the client retransmits its SYN, then gives up.
       let rto = SYN_RTO_NS;
@@ -398,56 +406,55 @@ class Run {
       }
       this.now = t;
       client.removeOwner(csock);
-      return { outcome: { result: 'timeout', candidates: [] }, reason: lk.rule };
+      return this.outcome('timeout', NONE, lk.rule);
     }
 
     const listener = lk.sock!;
     const child = this.accept(server, listener, dst, dport, src, sport);
-    const ms = (x: number): number => Math.floor((x - t0) / 1e6);
     // Handshake.
     this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs, 0, comment);
     t += lat;
-    this.tcp(link, t, smac, cmac, dst, src, dport, sport, sIsn, cIsn + 1, TCP_SYN | TCP_ACK, fp.synAckWindow, this.synAckOpts, EMPTY, sTs + ms(t), cTs, comment);
+    this.tcp(link, t, smac, cmac, dst, src, dport, sport, sIsn, cIsn + 1, TCP_SYN | TCP_ACK, fp.synAckWindow, this.synAckOpts, EMPTY, sTs + msSince(t0, t), cTs, comment);
     t += lat;
     let cNext = cIsn + 1;
     let sNext = sIsn + 1;
-    this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + ms(t), sTs + ms(t - lat), undefined);
+    this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
     if (step.send !== undefined && step.send.length > 0) {
       const data = this.payloadFor(step.send);
-      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_PSH | TCP_ACK, fp.window, this.dataOpts, data, cTs + ms(t), sTs + ms(t - lat), undefined);
+      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_PSH | TCP_ACK, fp.window, this.dataOpts, data, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
       cNext += data.length;
     }
     t += lat;
     // The accepting socket's banner says who answered.
     const banner = this.bannerFor(listener);
-    this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext, cNext, TCP_PSH | TCP_ACK, fp.window, this.dataOpts, banner, sTs + ms(t), cTs + ms(t - lat), undefined);
+    this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext, cNext, TCP_PSH | TCP_ACK, fp.window, this.dataOpts, banner, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
     sNext += banner.length;
     if (step.close === 'server') {
-      this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext, cNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + ms(t), cTs + ms(t - lat), undefined);
+      this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext, cNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
       t += lat;
-      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + ms(t), sTs + ms(t - lat), undefined);
+      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
       t += lat;
-      this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext + 1, cNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + ms(t), cTs + ms(t - lat), undefined);
+      this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext + 1, cNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
       this.enterTimeWait(server, child, t);
       client.removeOwner(csock);
       t += lat;
     } else if (step.close === 'client') {
       t += lat;
-      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + ms(t), sTs + ms(t - lat), undefined);
+      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
       t += lat;
-      this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext, cNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + ms(t), cTs + ms(t - lat), undefined);
+      this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext, cNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
       t += lat;
-      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext + 1, sNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + ms(t), sTs + ms(t - lat), undefined);
+      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext + 1, sNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
       this.enterTimeWait(client, csock, t);
       server.removeOwner(child);
       t += lat;
     } else {
       t += lat;
-      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + ms(t), sTs + ms(t - lat), undefined);
+      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
       this.open.set(child, { link, cmac, smac, src, dst, sport, dport, cNext, sNext, cTs, sTs, t0, client, csock });
     }
     this.now = t;
-    return { outcome: { result: listener.name, candidates: decision.names }, reason: lk.rule };
+    return this.outcome(listener.name, decision.names, lk.rule);
   }
 
   /** Established connections left open (close: none), for a later close of their listener. */
@@ -461,12 +468,11 @@ class Run {
     const fp = this.policy.fingerprint;
     const lat = c.link.latencyNs;
     let t = this.now;
-    const ms = (x: number): number => Math.floor((x - c.t0) / 1e6);
-    this.tcp(c.link, t, c.smac, c.cmac, c.dst, c.src, c.dport, c.sport, c.sNext, c.cNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, c.sTs + ms(t), c.cTs + ms(t), undefined);
+    this.tcp(c.link, t, c.smac, c.cmac, c.dst, c.src, c.dport, c.sport, c.sNext, c.cNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, c.sTs + msSince(c.t0, t), c.cTs + msSince(c.t0, t), undefined);
     t += lat;
-    this.tcp(c.link, t, c.cmac, c.smac, c.src, c.dst, c.sport, c.dport, c.cNext, c.sNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, c.cTs + ms(t), c.sTs + ms(t - lat), undefined);
+    this.tcp(c.link, t, c.cmac, c.smac, c.src, c.dst, c.sport, c.dport, c.cNext, c.sNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, c.cTs + msSince(c.t0, t), c.sTs + msSince(c.t0, t - lat), undefined);
     t += lat;
-    this.tcp(c.link, t, c.smac, c.cmac, c.dst, c.src, c.dport, c.sport, c.sNext + 1, c.cNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, c.sTs + ms(t), c.cTs + ms(t - lat), undefined);
+    this.tcp(c.link, t, c.smac, c.cmac, c.dst, c.src, c.dport, c.sport, c.sNext + 1, c.cNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, c.sTs + msSince(c.t0, t), c.cTs + msSince(c.t0, t - lat), undefined);
     this.enterTimeWait(server, child, t);
     c.client.removeOwner(c.csock);
     this.now = t + lat;
@@ -514,7 +520,7 @@ class Run {
     return {
       id: this.nextSockId++, name: `${hostName}:${sport}`, kind: 'client', hostName, processName: proc, uid,
       family: src.family === 6 ? 'inet6' : 'inet',
-      opts: { reuseaddr: false, reuseport: false, reuseportLb: false, exclusive: false, v6only: false, freebind: false, device: null },
+      opts: CLIENT_OPTS,
       state: 'ESTABLISHED', local: src, port: sport, ipv6only: src.family === 6, listener: null, createdSeq: this.seq++, boundSeq: 0,
       listenSeq: 0, group: null, remote: { addr: dst, port: dport },
     };
@@ -525,12 +531,18 @@ class Run {
    * perturbation, even ports first; never a port a bind() holds, and a unique 4-tuple
    * [net/ipv4/inet_hashtables.c __inet_hash_connect].
    */
-  private pickClientPort(host: HostState, src: IpAddr, dst: IpAddr, dport: number): number {
+  private pickClientPort(host: HostState, src: IpAddr, dst: IpAddr, dport: number, from: ConnectStep): number {
     const [low, high] = host.sysctl.ipLocalPortRange;
     const n = high - low + 1;
-    const key = `${src.text}|${dst.text}|${dport}`;
+    // The key and its hash are the same for every connection of a step: made once per step.
+    let memo = this.portMemo;
+    if (memo.step !== from || memo.src !== src) {
+      const k = `${src.text}|${dst.text}|${dport}`;
+      memo = this.portMemo = { step: from, src, key: k, hash: hashString(this.scenario.seed, k) };
+    }
+    const key = memo.key;
     const step = this.perturb.get(key) ?? 0;
-    const offset = ((hashString(this.scenario.seed, key) + step) % n) & ~1;
+    const offset = ((memo.hash + step) % n) & ~1;
     for (let parity = 0; parity < 2; parity++) {
       for (let i = 0; i < n; i += 2) {
         const port = low + ((offset + i + parity) % n);
@@ -642,6 +654,14 @@ interface OpenConn {
 }
 
 const EMPTY: Uint8Array = new Uint8Array(0);
+const NONE: readonly string[] = [];
+/** A connect()ed client socket sets no options; one shared, frozen record serves them all. */
+const CLIENT_OPTS: SockOpts = Object.freeze({ reuseaddr: false, reuseport: false, reuseportLb: false, exclusive: false, v6only: false, freebind: false, device: null }) as SockOpts;
+
+/** Milliseconds of virtual time since t0 (TCP timestamps tick in ms). */
+function msSince(t0: number, t: number): number {
+  return Math.floor((t - t0) / 1e6);
+}
 const NO_OPTS: readonly TcpOption[] = [];
 
 function parseMac(text: string): Uint8Array {

@@ -43,7 +43,6 @@ export function runPolicy(scenario: Scenario, policy: string | Policy, options: 
   return new Run(scenario, p, options).execute();
 }
 
-interface TimeWaitEntry { readonly host: HostState; readonly sock: Sock; readonly until: number }
 
 interface CachedLookup {
   readonly version: number; readonly result: LookupResult; readonly comment: string;
@@ -63,9 +62,13 @@ class Run {
   private connIndex = 0;
   /** hashString(seed, 'isn'), made on the first connection. */
   private isnKey: number | undefined;
-  private readonly timeWaits: TimeWaitEntry[] = [];
+  /** TIME_WAIT expiry queue in parallel arrays (expiries are added in time order, so a FIFO suffices). */
+  private twSocks: Sock[] = [];
+  private twHosts: HostState[] = [];
+  private twUntil: number[] = [];
   private timeWaitHead = 0;
   private readonly lookupCache = new Map<string, CachedLookup>();
+  private lastDecide: { server: HostState | null; dst: IpAddr | null; dport: number; sif: IfaceState | null; key: string } = { server: null, dst: null, dport: -1, sif: null, key: '' };
   private readonly perturb = new Map<string, number>();
   private portMemo: { step: ConnectStep | null; src: IpAddr | null; key: string; hash: number } = { step: null, src: null, key: '', hash: 0 };
   private readonly frame = new Uint8Array(65536);
@@ -307,18 +310,29 @@ class Run {
   }
 
   private expireTimeWaits(): void {
-    const q = this.timeWaits;
-    while (this.timeWaitHead < q.length && q[this.timeWaitHead]!.until <= this.now) {
-      const e = q[this.timeWaitHead++]!;
-      if (e.sock.state === 'TIME_WAIT') e.host.removeOwner(e.sock);
-      if (e.sock.kind === 'child') this.serverTimeWaits.delete(tupleKey(e.host.name, e.sock.local!, e.sock.port, e.sock.remote!.addr, e.sock.remote!.port));
+    const until = this.twUntil;
+    let head = this.timeWaitHead;
+    while (head < until.length && until[head]! <= this.now) {
+      const sk = this.twSocks[head]!;
+      const host = this.twHosts[head]!;
+      head++;
+      if (sk.state === 'TIME_WAIT') host.removeOwner(sk);
+      if (sk.kind === 'child') this.serverTimeWaits.delete(tupleKey(host.name, sk.local!, sk.port, sk.remote!.addr, sk.remote!.port));
     }
-    if (this.timeWaitHead > 4096 && this.timeWaitHead * 2 > q.length) { q.splice(0, this.timeWaitHead); this.timeWaitHead = 0; }
+    this.timeWaitHead = head;
+    if (head > 4096 && head * 2 > until.length) {
+      this.twSocks = this.twSocks.slice(head);
+      this.twHosts = this.twHosts.slice(head);
+      this.twUntil = until.slice(head);
+      this.timeWaitHead = 0;
+    }
   }
 
   private enterTimeWait(host: HostState, sk: Sock, at: number): void {
     sk.state = 'TIME_WAIT';
-    this.timeWaits.push({ host, sock: sk, until: at + this.policy.timeWaitNs });
+    this.twSocks.push(sk);
+    this.twHosts.push(host);
+    this.twUntil.push(at + this.policy.timeWaitNs);
     if (sk.kind === 'child') this.serverTimeWaits.set(tupleKey(host.name, sk.local!, sk.port, sk.remote!.addr, sk.remote!.port), sk);
   }
 
@@ -489,7 +503,14 @@ class Run {
         tw.state = 'CLOSE';
       }
     }
-    const key = `${server.name}|${dst.text}|${dport}|${sif.name}`;
+    // The same destination as the previous SYN (a connect step's count): skip making the key.
+    let key: string;
+    if (this.lastDecide.server === server && this.lastDecide.dst === dst && this.lastDecide.dport === dport && this.lastDecide.sif === sif) {
+      key = this.lastDecide.key;
+    } else {
+      key = `${server.name}|${dst.text}|${dport}|${sif.name}`;
+      this.lastDecide = { server, dst, dport, sif, key };
+    }
     const hit = this.lookupCache.get(key);
     if (hit && hit.version === server.listenerVersion && hit.result.candidates.length <= 1) return hit;
     const hash = hashTuple(this.scenario.seed, src.bytes, sport, dst.bytes, dport);
@@ -518,7 +539,7 @@ class Run {
 
   private clientSock(host: HostState, hostName: string, proc: string, uid: number, src: IpAddr, sport: number, dst: IpAddr, dport: number): Sock {
     return {
-      id: this.nextSockId++, name: `${hostName}:${sport}`, kind: 'client', hostName, processName: proc, uid,
+      id: this.nextSockId++, name: hostName, kind: 'client', hostName, processName: proc, uid,
       family: src.family === 6 ? 'inet6' : 'inet',
       opts: CLIENT_OPTS,
       state: 'ESTABLISHED', local: src, port: sport, ipv6only: src.family === 6, listener: null, createdSeq: this.seq++, boundSeq: 0,

@@ -34,7 +34,7 @@ export class HostState implements HostView {
   /** IPv4/IPv6 neighbour cache: address text -> MAC. */
   readonly neighbours = new Map<string, Uint8Array>();
   /** Every socket holding a local port. */
-  private readonly byPort = new Map<number, Set<Sock>>();
+  private readonly byPort = new Map<number, Sock[]>();
   /** Listening sockets per port, in the kernel's list order. */
   private readonly listenersByPort = new Map<number, Sock[]>();
   /** Bound, unconnected, non-listening sockets per port. */
@@ -76,29 +76,30 @@ export class HostState implements HostView {
   }
 
   owners(port: number): Iterable<Sock> {
-    return this.byPort.get(port) ?? EMPTY;
+    return this.byPort.get(port) ?? EMPTY_LIST;
   }
 
   portHeld(port: number): boolean {
-    const s = this.byPort.get(port);
-    return s !== undefined && s.size > 0;
+    return this.byPort.has(port);
   }
 
   random(n: number): number {
     return this.rng.below(n);
   }
 
+  // Owners per port are short arrays (a Set costs more to make than it saves for a handful).
   addOwner(sk: Sock): void {
-    let s = this.byPort.get(sk.port);
-    if (!s) this.byPort.set(sk.port, (s = new Set()));
-    s.add(sk);
+    const l = this.byPort.get(sk.port);
+    if (l) l.push(sk); else this.byPort.set(sk.port, [sk]);
   }
 
   removeOwner(sk: Sock): void {
-    const s = this.byPort.get(sk.port);
-    if (!s) return;
-    s.delete(sk);
-    if (s.size === 0) this.byPort.delete(sk.port);
+    const l = this.byPort.get(sk.port);
+    if (!l) return;
+    const i = l.indexOf(sk);
+    if (i < 0) return;
+    l.splice(i, 1);
+    if (l.length === 0) this.byPort.delete(sk.port);
   }
 
   listeners(port: number): readonly Sock[] {
@@ -145,7 +146,6 @@ export class HostState implements HostView {
   }
 }
 
-const EMPTY: Iterable<Sock> = [];
 const EMPTY_LIST: readonly Sock[] = [];
 
 function isBroadcastOf(c: Cidr, addr: IpAddr): boolean {

@@ -170,7 +170,8 @@ export class PcapngWriter implements PacketSink {
     this.assertOpen();
     this.flush();
     this.closed = true;
-    fs.fsyncSync(this.fd);
+    // No fsync: the rename is what makes the file appear only when whole; surviving a power cut
+    // is not a capture tool's job (tcpdump does not fsync either) and it cost ~15% of a bench run.
     fs.closeSync(this.fd);
     fs.renameSync(this.tmpPath, this.finalPath);
   }

@@ -3,3 +3,9 @@
 export { PcapngWriter, type PcapngWriterOptions } from './pcapng-writer.js';
 export { PcapWriter, type PcapWriterOptions, PCAP_MAGIC_NS, PCAP_MAGIC_US, PCAP_SNAPLEN } from './pcap-writer.js';
 export { LINKTYPE_ETHERNET, type CaptureInterface, type PacketSink } from './sink.js';
+// The capture readers: stream one packet at a time through one buffer (see capture-reader.ts).
+export { CaptureFormatError, MAX_CAPLEN, type CaptureReader, type CaptureReaderOptions } from './capture-reader.js';
+export { PcapReader } from './pcap-reader.js';
+export { PcapngReader, type PcapngInterface } from './pcapng-reader.js';
+export { openCapture, readCaptureBytes } from './open-capture.js';
+export * from './linktypes.js';

@@ -1,0 +1,134 @@
+// Classic libpcap reader (draft-ietf-opsawg-pcap): either byte order, microsecond (a1b2c3d4)
+// or nanosecond (a1b23c4d) timestamps, one link type per file. Streams through one buffer.
+//
+//   const r = PcapReader.open('x.pcap');            // or new PcapReader(bytes, { name })
+//   try { while (r.next()) use(r.data, r.offset, r.caplen, r.tsSec, r.tsNsec); } finally { r.close(); }
+
+import {
+  CaptureFormatError, ChunkedInput, MAX_CAPLEN, hex32, type CaptureReader, type CaptureReaderOptions,
+} from './capture-reader.js';
+
+export const PCAP_GLOBAL_HEADER_LEN = 24;
+export const PCAP_RECORD_HEADER_LEN = 16;
+const MAGIC_US = 0xa1b2c3d4;
+const MAGIC_NS = 0xa1b23c4d;
+/** The link type sits in the low bits; the top ones carry FCS information [pcap-linktype LT_LINKTYPE]. */
+const LINKTYPE_MASK = 0x03ffffff;
+
+export class PcapReader implements CaptureReader {
+  readonly format = 'pcap' as const;
+  readonly file: string;
+  /** True when the file is big-endian (magic read as a1b2c3d4 in network order). */
+  readonly bigEndian: boolean;
+  /** True for the nanosecond magic a1b23c4d. */
+  readonly nanosecond: boolean;
+  readonly versionMajor: number;
+  readonly versionMinor: number;
+  readonly linkType: number;
+  /** As in the header; a header value of 0 is reported as MAX_CAPLEN. */
+  readonly snaplen: number;
+  readonly interfaceId = 0;
+  readonly section = 0;
+
+  data: Uint8Array;
+  offset = 0;
+  caplen = 0;
+  origLen = 0;
+  tsSec = 0;
+  tsNsec = 0;
+  recordOffset = 0;
+  index = -1;
+
+  private readonly in: ChunkedInput;
+  private readonly little: boolean;
+  private readonly fracToNs: number;
+
+  /** Opens a file; the caller must close() it (also after an error). */
+  static open(path: string, options: CaptureReaderOptions = {}): PcapReader {
+    return new PcapReader(path, options);
+  }
+
+  /** Reads from a path (streamed) or from bytes already in memory. */
+  constructor(source: string | Uint8Array, options: CaptureReaderOptions = {}) {
+    this.file = typeof source === 'string' ? source : options.name ?? '<memory>';
+    this.in = new ChunkedInput(this.file, source, options.bufferBytes);
+    try {
+      const inp = this.in;
+      if (!inp.ensure(4)) throw this.error(0, `file too short for a pcap header (${inp.available} of 24 bytes)`);
+      const be = inp.view.getUint32(0, false);
+      const le = inp.view.getUint32(0, true);
+      if (be === MAGIC_US || be === MAGIC_NS) this.little = false;
+      else if (le === MAGIC_US || le === MAGIC_NS) this.little = true;
+      else throw this.error(0, `bad magic ${hex32(be)}: not a classic pcap file (want a1b2c3d4 or a1b23c4d in either byte order)`);
+      this.bigEndian = !this.little;
+      this.nanosecond = (this.little ? le : be) === MAGIC_NS;
+      this.fracToNs = this.nanosecond ? 1 : 1000;
+      if (!inp.ensure(PCAP_GLOBAL_HEADER_LEN)) throw this.error(0, `truncated pcap header (${inp.available} of 24 bytes)`);
+      const v = inp.view;
+      this.versionMajor = v.getUint16(4, this.little);
+      this.versionMinor = v.getUint16(6, this.little);
+      if (this.versionMajor !== 2) throw this.error(4, `unsupported pcap version ${this.versionMajor}.${this.versionMinor} (want 2.x)`);
+      const snap = v.getUint32(16, this.little);
+      this.snaplen = snap === 0 ? MAX_CAPLEN : snap;
+      this.linkType = v.getUint32(20, this.little) & LINKTYPE_MASK;
+      if (options.linkTypes && !options.linkTypes.includes(this.linkType)) {
+        throw this.error(20, `unknown link type ${this.linkType} (this reader takes ${options.linkTypes.join(', ')})`);
+      }
+      inp.start = PCAP_GLOBAL_HEADER_LEN;
+      this.data = inp.buf;
+    } catch (e) {
+      this.in.close();
+      throw e;
+    }
+  }
+
+  get position(): number {
+    return this.in.position;
+  }
+
+  get size(): number {
+    return this.in.size;
+  }
+
+  next(): boolean {
+    const inp = this.in;
+    if (!inp.ensure(PCAP_RECORD_HEADER_LEN)) {
+      if (inp.available === 0) return false;
+      throw this.error(inp.position, `truncated record header (${inp.available} of 16 bytes)`);
+    }
+    const v = inp.view;
+    const p = inp.start;
+    const little = this.little;
+    const caplen = v.getUint32(p + 8, little);
+    const at = inp.position;
+    if (caplen > this.snaplen) throw this.error(at, `captured length ${caplen} exceeds the snapshot length ${this.snaplen}`);
+    if (caplen > MAX_CAPLEN) throw this.error(at, `captured length ${caplen} exceeds 262144 (256 KiB)`);
+    const frac = v.getUint32(p + 4, little);
+    if (frac >= 1e9 / this.fracToNs) {
+      throw this.error(at + 4, `timestamp fraction ${frac} is not below one second (${this.nanosecond ? 'ns' : 'µs'})`);
+    }
+    this.tsSec = v.getUint32(p, little);
+    this.tsNsec = frac * this.fracToNs;
+    this.origLen = v.getUint32(p + 12, little);
+    this.caplen = caplen;
+    const need = PCAP_RECORD_HEADER_LEN + caplen;
+    if (!inp.ensure(need)) {
+      throw this.error(at, `truncated packet: record of ${caplen} bytes, the file ends after ${inp.available - PCAP_RECORD_HEADER_LEN}`);
+    }
+    // ensure() may have moved the window: read positions again.
+    this.recordOffset = at;
+    this.data = inp.buf;
+    this.offset = inp.start + PCAP_RECORD_HEADER_LEN;
+    inp.start += need;
+    this.index++;
+    return true;
+  }
+
+  close(): void {
+    this.in.close();
+  }
+
+  private error(offset: number, detail: string): CaptureFormatError {
+    return new CaptureFormatError(this.file, offset, detail);
+  }
+}

@@ -8,8 +8,11 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ScenarioError } from '../scenario/types.js';
 import { UsageError } from './common.js';
+import { initBuilder, initCommand } from './commands/init.js';
 import { runBuilder, runCommand } from './commands/run.js';
+import { testBuilder, testCommand } from './commands/test.js';
 import { validateBuilder, validateCommand } from './commands/validate.js';
+import { verifyKernelBuilder, verifyKernelCommand } from './commands/verify-kernel.js';
 
 export async function main(args: string[]): Promise<number> {
   let code = 0;
@@ -17,8 +20,11 @@ export async function main(args: string[]): Promise<number> {
     .scriptName('bindlab')
     .usage('$0 <command> [options]\n\nEmulates how each OS decides bind() conflicts and which listener gets a connection,\nand writes the packets as pcapng per policy.')
     // One line per command: keep this list in alphabetical order of the files.
+    .command('init [dir]', 'write a commented starter scenario (DIR/starter.yaml)', initBuilder, (a) => { code = initCommand(a); })
     .command('run <files..>', 'run scenarios under each policy: matrix, JSON report, captures', runBuilder, async (a) => { code = await runCommand(a); })
+    .command('test [paths..]', 'check every expectation of scenario files or directories; JUnit, golden captures, --update', testBuilder, async (a) => { code = await testCommand(a); })
     .command('validate <files..>', 'check scenario files without running them', validateBuilder, (a) => { code = validateCommand(a); })
+    .command('verify-kernel <files..>', 'run scenarios on the live Linux kernel (root) beside the linux policy', verifyKernelBuilder, async (a) => { code = await verifyKernelCommand(a); })
     .example('$0 run scenarios/pajari-1999.yaml', 'the 1999 question under every policy; captures in out/')
     .example('$0 run scenarios/hijack.yaml -p linux -p pajari-1999 --json', 'two policies, the JSON report on stdout')
     .example('$0 validate scenarios/*.yaml', 'check files; errors name file:line:col')

@@ -1,0 +1,72 @@
+// bindlab test [PATH...]: every scenario under the paths, every expectation checked; a test
+// runner's summary, JUnit XML, golden captures, and --update to accept the current results.
+import { writeFileSync } from 'node:fs';
+import type { Argv } from 'yargs';
+import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
+import { renderJUnit, describeFailure } from '../../testing/junit.js';
+import { scenarioPassed, summaryExitCode, testScenarios, type ScenarioOutcome, type TestSummary } from '../../testing/suite.js';
+import { checkPolicies, useColor, type ExitCode } from '../common.js';
+
+export interface TestArgs { paths: string[]; policy?: string[]; junit?: string; golden?: string; update: boolean }
+
+export function testBuilder(y: Argv): Argv<TestArgs> {
+  return y
+    .positional('paths', { type: 'string', array: true, default: ['scenarios'], describe: 'scenario files or directories (searched for *.yaml)' })
+    .option('policy', { alias: 'p', type: 'string', array: true, describe: `policies to run (default: each scenario's, else all: ${BUILTIN_POLICIES.join(', ')})` })
+    .option('junit', { type: 'string', describe: 'also write JUnit XML to this file' })
+    .option('golden', { type: 'string', describe: 'compare each capture byte for byte with DIR/<scenario>.<policy>.pcapng' })
+    .option('update', { type: 'boolean', default: false, describe: 'write the current results into failing expectations (and, with --golden, the golden captures)' })
+    .example('$0 test', 'every scenario under scenarios/')
+    .example('$0 test scenarios --junit out/junit.xml', 'JUnit XML for CI')
+    .example('$0 test scenarios --golden test/golden', 'captures must equal the stored ones')
+    .example('$0 test scenarios/hijack.yaml --update', 'accept the current results into the file') as unknown as Argv<TestArgs>;
+}
+
+function paint(color: boolean, code: string, text: string): string {
+  return color ? `\u001b[${code}m${text}\u001b[0m` : text;
+}
+
+function scenarioLines(o: ScenarioOutcome, color: boolean): string[] {
+  if (o.error) return [`${paint(color, '31', 'ERROR')} ${o.error}`];
+  const mark = scenarioPassed(o) ? paint(color, '32', 'PASS') : paint(color, '31', 'FAIL');
+  const exp = o.expectations;
+  const out = [`${mark} ${o.file} (${o.policies.length} policies, ${o.steps} steps, ${exp.passed + exp.failed} expectations)`];
+  for (const f of o.failures) out.push(`  ${describeFailure(f)}`);
+  for (const g of o.golden) {
+    if (g.status === 'different') out.push(`  golden ${g.golden}: ${g.difference!.message}`);
+    else if (g.status === 'missing') out.push(`  golden: ${g.message}`);
+    else if (g.status === 'updated') out.push(`  golden ${g.golden}: updated`);
+  }
+  for (const c of o.changes) out.push(`  updated step ${c.index} (line ${c.line}) ${c.policy}: ${c.from.join('|')} → ${c.to.join('|')}`);
+  return out;
+}
+
+export function renderSummary(s: TestSummary, color = false): string {
+  const lines = s.scenarios.flatMap((o) => scenarioLines(o, color));
+  const ran = s.scenarios.filter((o) => !o.error);
+  const passed = ran.filter(scenarioPassed).length;
+  const invalid = s.scenarios.length - ran.length;
+  const sum = (f: (o: ScenarioOutcome) => number) => ran.reduce((n, o) => n + f(o), 0);
+  const golden = ran.flatMap((o) => o.golden);
+  lines.push('');
+  lines.push(`Scenarios:    ${passed} passed, ${ran.length - passed} failed${invalid ? `, ${invalid} invalid` : ''} (${s.scenarios.length})`);
+  lines.push(`Steps:        ${sum((o) => o.steps)} steps in ${sum((o) => o.policies.length)} policy runs`);
+  lines.push(`Expectations: ${sum((o) => o.expectations.passed)} passed, ${sum((o) => o.expectations.failed)} failed`);
+  if (golden.length) {
+    const n = (st: string) => golden.filter((g) => g.status === st).length;
+    lines.push(`Golden:       ${n('same')} same, ${n('different')} different, ${n('missing')} missing${n('updated') ? `, ${n('updated')} updated` : ''}`);
+  }
+  const changes = sum((o) => o.changes.length);
+  if (changes) lines.push(`Updated:      ${changes} expectations rewritten`);
+  lines.push(`Time:         ${(s.timeMs / 1000).toFixed(2)} s`);
+  if (s.scenarios.length === 0) lines.push('no scenario files found');
+  return lines.join('\n');
+}
+
+export async function testCommand(argv: TestArgs): Promise<ExitCode> {
+  checkPolicies(argv.policy);
+  const summary = await testScenarios(argv.paths, { policies: argv.policy, golden: argv.golden, update: argv.update });
+  process.stdout.write(`${renderSummary(summary, useColor())}\n`);
+  if (argv.junit) writeFileSync(argv.junit, renderJUnit(summary));
+  return summaryExitCode(summary);
+}

@@ -1,0 +1,43 @@
+// bindlab verify-kernel FILE...: the scenario's socket program on the live Linux kernel beside
+// the `linux` policy, step by step. Root on Linux only (network namespaces, a veth per interface).
+import { readFileSync } from 'node:fs';
+import type { Argv } from 'yargs';
+import { kernelAvailable } from '../../kernel/run-kernel.js';
+import { parseScenario } from '../../scenario/load.js';
+import { compareWithKernel, renderSideBySide } from '../../testing/kernel-compare.js';
+import { UsageError, type ExitCode } from '../common.js';
+
+export interface VerifyKernelArgs { files: string[]; keep: boolean; verbose: boolean }
+
+export function verifyKernelBuilder(y: Argv): Argv<VerifyKernelArgs> {
+  return y
+    .positional('files', { type: 'string', array: true, demandOption: true, describe: 'scenario YAML files' })
+    .option('keep', { type: 'boolean', default: false, describe: 'leave the network namespaces in place afterwards (ip netns list)' })
+    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print the namespace set-up commands on stderr' })
+    .example('sudo $0 verify-kernel scenarios/reuseport.yaml', 'kernel and emulator side by side; exit 1 on any difference') as unknown as Argv<VerifyKernelArgs>;
+}
+
+export async function verifyKernelCommand(argv: VerifyKernelArgs): Promise<ExitCode> {
+  const avail = kernelAvailable();
+  if (!avail.ok) throw new UsageError(`verify-kernel needs root on Linux: ${avail.why}`);
+  // Load every file first, so that a typo fails before namespaces are made.
+  const scenarios = argv.files.map((f) => {
+    let text: string;
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch (e) {
+      throw new UsageError(`${f}: cannot read scenario: ${(e as Error).message.replace(/, \w+ '.*'$/, '')}`);
+    }
+    return { text, scenario: parseScenario(text, f) };
+  });
+  let differ = false;
+  for (const { text, scenario } of scenarios) {
+    const log = argv.verbose ? (l: string) => process.stderr.write(`${l}\n`) : undefined;
+    const cmp = await compareWithKernel(scenario, text, { keep: argv.keep, log });
+    process.stdout.write(`${renderSideBySide(cmp)}\n`);
+    for (const d of cmp.differences) process.stdout.write(`  ${d}\n`);
+    process.stdout.write('\n');
+    if (cmp.differences.length) differ = true;
+  }
+  return differ ? 1 : 0;
+}

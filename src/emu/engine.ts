@@ -666,6 +666,90 @@ class Run {
     if (!b) this.bannerCache.set(listener, (b = this.encoder.encode(`bindlab ${listener.hostName}/${listener.processName}/${listener.name}\r\n`)));
     return b;
   }
+
+  // ---- replay (src/replay): connection attempts from a real capture, delivered to the hosts ------
+
+  /** Runs steps [0, end) (a replay's setup: the steps before the first connect) and returns their results. */
+  replaySetup(end: number): StepResult[] {
+    const out: StepResult[] = [];
+    for (const step of this.scenario.steps.slice(0, end)) out.push(this.runStep(step));
+    return out;
+  }
+
+  /** The host that owns addr now, with the interface holding it, or undefined. */
+  replayOwner(addr: IpAddr): { readonly host: string; readonly iface: string } | undefined {
+    for (const h of this.hosts.values()) {
+      const i = h.ifaceOwning(addr);
+      if (i) return { host: h.name, iface: i.name };
+    }
+    return undefined;
+  }
+
+  /**
+   * A captured SYN src:sport -> dst:dport delivered at timeNs: the policy's decision, and the
+   * server's answer (SYN-ACK or RST) emitted one link latency later from wireDst (the address the
+   * client really used, before --map). Nothing is registered: replayed connections hold no ports.
+   */
+  replaySyn(timeNs: number, clientMac: Uint8Array, src: IpAddr, sport: number, dst: IpAddr, wireDst: IpAddr, dport: number,
+    clientIsn: number, clientTsval: number): ReplayedSyn | undefined {
+    let server: HostState | undefined;
+    let sif: IfaceState | undefined;
+    for (const h of this.hosts.values()) {
+      sif = h.ifaceOwning(dst);
+      if (sif) { server = h; break; }
+    }
+    if (!server || !sif) return undefined;
+    this.now = timeNs;
+    const decision = this.decide(server, sif, src, sport, dst, dport);
+    const lk = decision.result;
+    const link = sif.link;
+    const t = timeNs + link.latencyNs;
+    const sIsn = mix32(hashTuple(this.scenario.seed, src.bytes, sport, dst.bytes, dport) ^ 0x1f1f1f1f);
+    const sTs = mix32(sIsn ^ 0x5a5a5a5a);
+    const fp = this.policy.fingerprint;
+    const result = lk.action === 'accept' ? lk.sock!.name : lk.action === 'rst' ? 'refused' : 'timeout';
+    if (lk.action === 'accept') {
+      this.tcp(link, t, sif.mac, clientMac, wireDst, src, dport, sport, sIsn, clientIsn + 1, TCP_SYN | TCP_ACK, fp.synAckWindow, this.synAckOpts, EMPTY, sTs, clientTsval, decision.comment);
+    } else if (lk.action === 'rst') {
+      this.tcp(link, t, sif.mac, clientMac, wireDst, src, dport, sport, 0, clientIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, decision.comment);
+    }
+    return {
+      result, candidates: decision.names, comment: decision.comment, reason: lk.rule, captureId: link.captureId, serverMac: sif.mac,
+      serverIsn: sIsn, serverTsval: sTs, t0: timeNs, banner: lk.action === 'accept' ? this.bannerFor(lk.sock!) : EMPTY,
+    };
+  }
+
+  /** The emulated server's next segment on an accepted replayed connection (banner, ACK, FIN). */
+  replayServerSegment(c: ReplayedSyn, timeNs: number, clientMac: Uint8Array, src: IpAddr, sport: number, wireDst: IpAddr, dport: number,
+    seq: number, ack: number, flags: number, payload: Uint8Array, tsecr: number, comment: string | undefined): void {
+    const fp = this.policy.fingerprint;
+    const opts = tsecr !== 0 ? this.dataOpts : NO_OPTS;
+    this.tcp(this.linkOf(c.captureId), timeNs, c.serverMac, clientMac, wireDst, src, dport, sport, seq, ack, flags, fp.window, opts, payload,
+      c.serverTsval + Math.floor((timeNs - c.t0) / 1e6), tsecr, comment);
+  }
+
+  private linkOf(captureId: number): LinkState {
+    for (const l of this.links.values()) if (l.captureId === captureId) return l;
+    return this.links.values().next().value!;
+  }
+}
+
+/** What replaySyn decided and what the replay needs to go on answering for the server. */
+export interface ReplayedSyn {
+  /** The accepting socket's name, "refused" or "timeout". */
+  readonly result: string;
+  readonly candidates: readonly string[];
+  /** The packet comment of the decision (as `run` writes it). */
+  readonly comment: string;
+  readonly reason: string;
+  /** The sink interface of the server's link. */
+  readonly captureId: number;
+  readonly serverMac: Uint8Array;
+  readonly serverIsn: number;
+  readonly serverTsval: number;
+  readonly t0: number;
+  /** The accepting socket's banner; empty unless accepted. */
+  readonly banner: Uint8Array;
 }
 
 interface OpenConn {
@@ -703,3 +787,6 @@ export function expectationFor(e: Expectation | undefined, policy: string): read
 
 export { describe as describeSocket, isWildcard };
 export type { Errno };
+
+/** The engine of one policy's run, for replay (src/replay), which drives it packet by packet. */
+export { Run };

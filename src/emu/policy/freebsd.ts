@@ -1,0 +1,144 @@
+// Policy `freebsd`: current FreeBSD (14/15, the SMR / inp_hash_wild era). 4.4BSD's newcomer-only
+// SO_REUSEADDR, plus the anti-stealing uid rule for non-root binds, SO_REUSEPORT_LB load-balancing
+// groups, and the ordered "wild" chain for listener lookup. Rules restated from FreeBSD
+// sys/netinet/in_pcb.c (in_pcbbind_setup, in_pcblookup_local, in_pcblookup_lbgroup,
+// in_pcblookup_hash_wild_smr, _in_pcbinshash_wild, in_pcbinslbgrouphash, in_pcb_lport_dest).
+// IPv6 binds and lookups follow the IPv4 code by analogy: in6_pcb.c was not read (UNCONFIRMED).
+
+import { isWildcard } from '../addr.js';
+import type { OptionName } from '../../scenario/types.js';
+import { applyOption, describe, v4View } from './common.js';
+import { addr4, bsdBind, bsdListen, deliver, isDualWildcard, v4Capable, v6Capable, type BsdFlavour } from './bsd44.js';
+import type { Fingerprint, LookupResult, Policy, Sock, SynInfo } from './types.js';
+
+const OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR', 'SO_REUSEPORT', 'SO_REUSEPORT_LB', 'IPV6_V6ONLY']);
+
+/** 2*MSL, net.inet.tcp.msl 30 s [sys/netinet/tcp_timer.h TCPTV_MSL]. */
+export const FREEBSD_TIME_WAIT_NS = 60e9;
+
+/** FreeBSD SYN: MSS, NOP, WS, SACK_PERM, TS; window 65535, scale 6 [sys/netinet/tcp_output.c tcp_addoptions]. */
+export const FREEBSD_FINGERPRINT: Fingerprint = {
+  ttl: 64, hopLimit: 64, mss: 1460, synWindow: 65535, synAckWindow: 65535, window: 1026, windowScale: 6,
+  synOptions: ['mss', 'nop', 'windowScale', 'sackPermitted', 'timestamps'],
+  synAckOptions: ['mss', 'nop', 'windowScale', 'sackPermitted', 'timestamps'],
+};
+
+/** net.inet.ip.portrange.first..last: IPPORT_EPHEMERALFIRST..IPPORT_EPHEMERALLAST [sys/netinet/in_pcb.c ipport_firstauto]. */
+const EPHEMERAL: readonly [number, number] = [10000, 65535];
+
+/**
+ * Newest bind first: in_pcbinshash puts a PCB at the head of its port list, and dual-stack ::
+ * PCBs sort after IPv4 ones of the same address in the wild chain
+ * [sys/netinet/in_pcb.c in_pcbinshash: CK_LIST_INSERT_HEAD(&phd->phd_pcblist ...), _in_pcbinshash_wild].
+ */
+const newestBoundFirst = (a: Sock, b: Sock): number => Number(isDualWildcard(a)) - Number(isDualWildcard(b)) || b.boundSeq - a.boundSeq;
+
+/** Sockets whose IPV6_V6ONLY default has been applied; IPV6_V6ONLY defaults to net.inet6.ip6.v6only (1). */
+const seen = new WeakSet<Sock>();
+
+/** IPV6_V6ONLY starts as net.inet6.ip6.v6only, default 1 (UNCONFIRMED) [sys/netinet/in_pcb.c in_pcballoc: V_ip6_v6only]. */
+function initSock(sk: Sock): void {
+  if (seen.has(sk)) return;
+  seen.add(sk);
+  if (sk.family === 'inet6' && sk.port === 0) { sk.opts.v6only = true; sk.ipv6only = true; }
+}
+
+export const FREEBSD: BsdFlavour = {
+  name: 'freebsd',
+  bindCite: 'sys/netinet/in_pcb.c in_pcbbind_setup',
+  lookupCite: 'sys/netinet/in_pcb.c in_pcblookup_local',
+  order: newestBoundFirst,
+  mappedCost: 3,
+  hasLb: true,
+  // reservedlow..reservedhigh (0..1023) need PRIV_NETINET_RESERVEDPORT [sys/netinet/in_pcb.c in_pcbbind_setup]
+  privileged: (sk, _specific, port) => (port <= 1023 && sk.uid !== 0
+    ? `port ${port} is in net.inet.ip.portrange.reservedlow..reservedhigh (0..1023) and uid ${sk.uid} lacks PRIV_NETINET_RESERVEDPORT [sys/netinet/in_pcb.c in_pcbbind_setup]` : null),
+  // A non-root bind may not overlap an unconnected socket of another uid, unless both are wildcard and the
+  // other has SO_REUSEPORT_LB without SO_REUSEPORT [sys/netinet/in_pcb.c in_pcbbind_setup: PRIV_NETINET_REUSEPORT block]
+  uidGuard(sk, t, specific, tSpecific) {
+    if (t.remote) return null;
+    if (!(specific || tSpecific || t.opts.reuseport || !t.opts.reuseportLb)) return null;
+    if (t.uid === sk.uid) return null;
+    return `freebsd: ${describe(t)} belongs to uid ${t.uid}; a bind by uid ${sk.uid} (not root) may not overlap it, whatever the options [sys/netinet/in_pcb.c in_pcbbind_setup]`;
+  },
+  // Random start, then upwards with wrap-around, in portrange.first..last [sys/netinet/in_pcb.c in_pcb_lport_dest]
+  ephemeral(host, inUse) {
+    const [first, last] = EPHEMERAL;
+    const count = last - first + 1;
+    let port = first + host.random(last - first);
+    for (let i = 0; i < count; i++) {
+      port++;
+      if (port < first || port > last) port = first;
+      if (!inUse(port)) return port;
+    }
+    return 0;
+  },
+  ephemeralCite: 'sys/netinet/in_pcb.c in_pcb_lport_dest (portrange.first..last 10000..65535, random start)',
+};
+
+/** A SO_REUSEPORT_LB group: PCBs of one family and exactly one local address, in bind order [in_pcbinslbgrouphash]. */
+function lbGroup(all: readonly Sock[], pick: (s: Sock) => boolean): Sock[] {
+  // Joined at bind in the version read (in_pcbinshash); a dual-stack :: PCB never joins ("Don't allow IPv4 mapped INET6 wild socket")
+  return all.filter((s) => s.opts.reuseportLb && !isDualWildcard(s) && pick(s)).sort((a, b) => a.boundSeq - b.boundSeq);
+}
+
+/**
+ * The SYN lookup: SO_REUSEPORT_LB groups first (exact address, then wildcard; member by a hash of
+ * the connection modulo the group size), then the first match in the wild chain: specific
+ * addresses, then wildcard, then dual-stack ::, newest bind first in each
+ * [sys/netinet/in_pcb.c in_pcblookup_hash_smr, in_pcblookup_lbgroup, in_pcblookup_hash_wild_smr, _in_pcbinshash_wild].
+ * (The locked fallback in_pcblookup_hash_wild_locked keeps the LAST wildcard match instead: the two paths disagree.)
+ */
+function lookupFreebsd(syn: SynInfo, listeners: readonly Sock[], bound: readonly Sock[]): LookupResult {
+  const cite = 'sys/netinet/in_pcb.c in_pcblookup_hash_smr; sys/netinet/tcp_input.c (CLOSED TCB: drop, UNCONFIRMED)';
+  const all = [...listeners, ...bound];
+  const v4 = syn.dst.family === 4;
+  const dst4 = v4 ? addr4(syn.dst) : 0;
+  const exact = (s: Sock): boolean => (v4 ? v4Capable(s) && v4View(s) === dst4 : v6Capable(s) && s.local!.text === syn.dst.text);
+  const wild = (s: Sock): boolean => (v4 ? v4Capable(s) && v4View(s) === 0 : v6Capable(s) && isWildcard(s.local!));
+  for (const [kind, match] of [['exact-address', exact], ['wildcard', wild]] as const) {
+    const group = lbGroup(all, match);
+    if (group.length > 0) {
+      const pick = group[syn.hash % group.length]!;
+      return deliver(pick, syn, `${kind} SO_REUSEPORT_LB group of ${group.length}: the connection hash picked`, group,
+        'sys/netinet/in_pcb.c in_pcblookup_lbgroup: INP_PCBLBGROUP_PKTHASH % il_inpcnt');
+    }
+  }
+  const chain = all.filter((s) => s.local !== null).sort(newestBoundFirst);
+  const best = chain.find(exact) ?? chain.find(wild) ?? null;
+  const why = best && exact(best) ? 'first exact-address PCB in the wild chain (newest bind first):'
+    : 'first wildcard PCB in the wild chain (newest bind first; dual-stack :: last):';
+  return deliver(best, syn, why, [], cite);
+}
+
+export const freebsd: Policy = {
+  name: 'freebsd',
+  title: "FreeBSD 14/15: the newcomer's SO_REUSEADDR, a uid rule against stealing, SO_REUSEPORT_LB groups",
+  sources: [
+    'FreeBSD sys/netinet/in_pcb.c (mirror fel1x-developer/freebsd-src 2d614aa2) in_pcbbind_setup, in_pcblookup_local, in_pcblookup_lbgroup, in_pcblookup_hash_wild_smr, in_pcblookup_hash_wild_locked, in_pcbinshash, in_pcbinslbgrouphash, in_pcbremlbgrouphash, ipport_* defaults',
+    '4.4BSD heritage for listen (no re-check; tcp_usr_listen not read: UNCONFIRMED)',
+    'UNCONFIRMED: IPv6 bind and lookup (in6_pcb.c not read; modelled on the IPv4 code and tcp6_usr_bind); IPV6_V6ONLY default 1 (net.inet6.ip6.v6only)',
+    'UNCONFIRMED: a SYN to a bound-only PCB is dropped (tcp_input CLOSED TCB, believed drop); LB groups joined at bind as in the version read (later FreeBSD restricts them to listeners)',
+    'sources disagree: the SMR lookup takes the newest wildcard PCB, the locked fallback (in_pcblookup_hash_wild_locked) the oldest; modelled: SMR',
+  ],
+  timeWaitNs: FREEBSD_TIME_WAIT_NS,
+  fingerprint: FREEBSD_FINGERPRINT,
+  families: ['inet', 'inet6'],
+  setsockopt(sk, option, value, host) {
+    initSock(sk);
+    return applyOption(sk, option, value, host, OPTIONS, 'FreeBSD sys/kern/uipc_socket.c sosetopt');
+  },
+  bind(sk, addr, port, host) {
+    initSock(sk);
+    return bsdBind(sk, addr, port, host, FREEBSD);
+  },
+  listen(sk, host) {
+    initSock(sk);
+    return bsdListen(sk, host, FREEBSD, 'sys/netinet/tcp_usrreq.c tcp_usr_listen (UNCONFIRMED: no re-check)');
+  },
+  listenerOrder: () => 'head',
+  groupsReuseport: () => false,
+  reuseportPeer: () => null,
+  lookup: (syn, listeners, bound) => lookupFreebsd(syn, listeners, bound),
+};
+

@@ -1,0 +1,116 @@
+// Policy `macos`: XNU (macOS 10.14 and later). 4.4BSD's bind with Apple's changes: privileged ports
+// need privilege only for a specific address, a uid guard against stealing that exempts two wildcard
+// binds, no SO_REUSEPORT_LB; the listener lookup takes the newest exact-address PCB but the OLDEST
+// wildcard one. Rules restated from apple-oss-distributions/xnu bsd/netinet/in_pcb.c (in_pcbbind,
+// in_pcblookup_local, in_pcblookup_hash_locked, in_pcbinshash) and bsd/netinet6/in6_pcb.c in6_pcbbind (older copy).
+
+import { isWildcard } from '../addr.js';
+import type { OptionName } from '../../scenario/types.js';
+import { applyOption, describe, v4View } from './common.js';
+import { addr4, bsdBind, bsdListen, deliver, isDualWildcard, v4Capable, v6Capable, type BsdFlavour } from './bsd44.js';
+import type { Fingerprint, LookupResult, Policy, Sock, SynInfo } from './types.js';
+
+// No SO_REUSEPORT_LB on XNU: ENOPROTOOPT [bsd/kern/uipc_socket.c sosetoptlock]
+const OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR', 'SO_REUSEPORT', 'IPV6_V6ONLY']);
+
+/** 2*MSL with TCPTV_MSL = 15 s (net.inet.tcp.msl 15000) [bsd/netinet/tcp_timer.h TCPTV_MSL]. */
+export const MACOS_TIME_WAIT_NS = 30e9;
+
+/**
+ * macOS SYN: MSS, NOP, WS, NOP, NOP, TS, SACK_PERM, EOL; window 65535, scale 6 [bsd/netinet/tcp_output.c tcp_output].
+ * The trailing EOL is the writer's padding to a 4-byte multiple (23 option bytes + 1 EOL), so no 'eol' kind is needed.
+ */
+export const MACOS_FINGERPRINT: Fingerprint = {
+  ttl: 64, hopLimit: 64, mss: 1460, synWindow: 65535, synAckWindow: 65535, window: 2058, windowScale: 6,
+  synOptions: ['mss', 'nop', 'windowScale', 'nop', 'nop', 'timestamps', 'sackPermitted'],
+  synAckOptions: ['mss', 'nop', 'windowScale', 'nop', 'nop', 'timestamps', 'sackPermitted'],
+};
+
+/** net.inet.ip.portrange.first..last (49152..65535, UNCONFIRMED default) [bsd/netinet/in_pcb.c ipport_firstauto]. */
+const EPHEMERAL: readonly [number, number] = [49152, 65535];
+
+/** Newest bind first: in_pcbinshash inserts at the head of the port's list [bsd/netinet/in_pcb.c in_pcbinshash]. */
+const newestBoundFirst = (a: Sock, b: Sock): number => b.boundSeq - a.boundSeq;
+
+export const MACOS: BsdFlavour = {
+  name: 'macos',
+  bindCite: 'bsd/netinet/in_pcb.c in_pcbbind',
+  lookupCite: 'bsd/netinet/in_pcb.c in_pcblookup_local',
+  order: newestBoundFirst,
+  // KAME's extra cost for dual-stack :: PCBs; assumed as in FreeBSD (UNCONFIRMED for XNU)
+  mappedCost: 3,
+  hasLb: false,
+  // Only a SPECIFIC address below 1024 needs PRIV_NETINET_RESERVEDPORT: "ntohs(lport) < IPPORT_RESERVED &&
+  // SIN(nam)->sin_addr.s_addr != 0" [bsd/netinet/in_pcb.c in_pcbbind]; IPv6 assumed the same (UNCONFIRMED:
+  // an older in6_pcbbind checks every address)
+  privileged: (sk, specific, port) => (port < 1024 && specific && sk.uid !== 0
+    ? `port ${port} < IPPORT_RESERVED on a specific address needs PRIV_NETINET_RESERVEDPORT; uid ${sk.uid} [bsd/netinet/in_pcb.c in_pcbbind]` : null),
+  // Non-root: another uid's best match blocks unless both are wildcard; connected PCBs are not exempt
+  // (SO_REUSESHAREUID not modelled) [bsd/netinet/in_pcb.c in_pcbbind: kauth_cred_getuid block]
+  uidGuard(sk, t, specific, tSpecific) {
+    if (!(specific || tSpecific)) return null;
+    if (t.uid === sk.uid) return null;
+    return `macos: ${describe(t)} belongs to uid ${t.uid}; a non-root bind by uid ${sk.uid} may not overlap it unless both are wildcard [bsd/netinet/in_pcb.c in_pcbbind]`;
+  },
+  // Random start, then upwards with wrap-around (ipport_randomized; UNCONFIRMED detail) [bsd/netinet/in_pcb.c in_pcbbind]
+  ephemeral(host, inUse) {
+    const [first, last] = EPHEMERAL;
+    const count = last - first + 1;
+    let port = first + host.random(count);
+    for (let i = 0; i < count; i++) {
+      port++;
+      if (port < first || port > last) port = first;
+      if (!inUse(port)) return port;
+    }
+    return 0;
+  },
+  ephemeralCite: 'bsd/netinet/in_pcb.c in_pcbbind (portrange.first..last 49152..65535, random start; UNCONFIRMED)',
+};
+
+/**
+ * The SYN lookup: the first PCB in the port's chain (newest bind first) bound to the destination
+ * address; otherwise the LAST wildcard IPv4 PCB met, i.e. the oldest; otherwise the last dual-stack
+ * :: PCB [bsd/netinet/in_pcb.c in_pcblookup_hash_locked, in_pcbinshash/in_pcbrehash (insert at head)].
+ */
+function lookupMacos(syn: SynInfo, listeners: readonly Sock[], bound: readonly Sock[]): LookupResult {
+  const cite = 'bsd/netinet/in_pcb.c in_pcblookup_hash_locked; bsd/netinet/tcp_input.c (CLOSED TCB: drop, UNCONFIRMED)';
+  const v4 = syn.dst.family === 4;
+  const dst4 = v4 ? addr4(syn.dst) : 0;
+  const chain = [...listeners, ...bound].filter((s) => s.local !== null).sort(newestBoundFirst);
+  let exact: Sock | null = null;
+  let wild: Sock | null = null;
+  let dual: Sock | null = null;
+  for (const s of chain) {
+    if (v4 ? !v4Capable(s) : !v6Capable(s)) continue;
+    const specific = v4 ? v4View(s) !== 0 : !isWildcard(s.local!);
+    if (specific) {
+      if ((v4 ? v4View(s) === dst4 : s.local!.text === syn.dst.text) && !exact) exact = s;
+    } else if (v4 && isDualWildcard(s)) dual = s;
+    else wild = s;
+  }
+  if (exact) return deliver(exact, syn, 'first exact-address PCB in the chain (newest bind first):', [], cite);
+  const best = wild ?? dual;
+  return deliver(best, syn, `last wildcard${best && best === dual ? ' dual-stack ::' : ''} PCB in the chain (the oldest bind):`, [], cite);
+}
+
+export const macos: Policy = {
+  name: 'macos',
+  title: 'macOS (XNU): newcomer SO_REUSEADDR, unprivileged low ports on the wildcard, oldest wildcard duplicate wins',
+  sources: [
+    'apple-oss-distributions/xnu bsd/netinet/in_pcb.c (0f4c859e and index id 57046288705) in_pcbbind, in_pcblookup_local, in_pcblookup_hash_locked, in_pcbinshash, in_pcbrehash',
+    'bsd/netinet/tcp_timer.h TCPTV_MSL (15 s): TIME_WAIT 30 s',
+    'older XNU bsd/netinet6/in6_pcb.c in6_pcbbind (index id 833099757): the dual-stack :: bind also checks the IPv4 wildcard',
+    'UNCONFIRMED: IPv6 details of current XNU; listen (no re-check assumed); SYN to a bound-only PCB (drop assumed); IPV6_V6ONLY default 0; mapped-PCB cost 3; ephemeral range',
+    'UNCONFIRMED: lookup tie-breaks are derived from code reading, not observed; restricted ports and SO_REUSESHAREUID are not modelled',
+  ],
+  timeWaitNs: MACOS_TIME_WAIT_NS,
+  fingerprint: MACOS_FINGERPRINT,
+  families: ['inet', 'inet6'],
+  setsockopt: (sk, option, value, host) => applyOption(sk, option, value, host, OPTIONS, 'XNU bsd/kern/uipc_socket.c sosetoptlock'),
+  bind: (sk, addr, port, host) => bsdBind(sk, addr, port, host, MACOS),
+  listen: (sk, host) => bsdListen(sk, host, MACOS, 'bsd/netinet/tcp_usrreq.c tcp_usr_listen (UNCONFIRMED: no re-check)'),
+  listenerOrder: () => 'head',
+  groupsReuseport: () => false,
+  reuseportPeer: () => null,
+  lookup: (syn, listeners, bound) => lookupMacos(syn, listeners, bound),
+};

@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { runPolicy, START_EPOCH_SECONDS } from './emu/engine.js';
-import { getPolicy } from './emu/policy/index.js';
+import { policyResolver } from './emu/policy/registry.js';
 import { BUILTIN_POLICIES } from './emu/policy/names.js';
 import type { PolicyRun } from './emu/results.js';
 import { PcapngWriter } from './pcap/pcapng-writer.js';
@@ -53,8 +53,10 @@ export function runScenario(scenario: Scenario, options: RunScenarioOptions = {}
   const format = options.format ?? 'pcapng';
   const policies: Record<string, PolicyRun> = {};
   if (options.outDir) mkdirSync(options.outDir, { recursive: true });
+  // Built-in policies and the scenario's custom ones (its policies list or a --policy-file).
+  const resolve = policyResolver(scenario.customPolicies);
   for (const name of policiesFor(scenario, options.policies)) {
-    const policy = getPolicy(name);
+    const policy = resolve(name);
     const observer = options.observe?.(name);
     if (!options.outDir) {
       policies[name] = runPolicy(scenario, policy, { sink: observer, macs: options.macs });

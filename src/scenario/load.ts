@@ -14,8 +14,11 @@ import {
   type Node as YamlNode,
 } from 'yaml';
 import { isV4Mapped, parseCidr, parseEndpoint, type Cidr, type Endpoint, type IpAddr } from '../emu/addr.js';
+import { builtinRules } from '../emu/policy/rules.js';
 import {
   DEFAULT_FORMAT_CONTEXT,
+  POLICY_FILE_SCHEMA,
+  validateNode,
   parseDuration,
   parsePortRange,
   parseSource,
@@ -28,6 +31,7 @@ import {
   CONNECT_OUTCOMES,
   OPTION_NAMES,
   ScenarioError,
+  type CustomPolicySpec,
   type Expectation,
   type Host,
   type Interface,
@@ -41,6 +45,8 @@ import {
 export interface LoadOptions {
   /** Policy names the file may list and expect on; default: the built-in policies. */
   readonly policies?: readonly string[];
+  /** Custom policies from a --policy-file (loadPolicyFile): their names may be listed and expected on. */
+  readonly customPolicies?: readonly CustomPolicySpec[];
 }
 
 /** The link every interface is on when the file declares no links. */
@@ -61,9 +67,69 @@ export function loadScenarioFile(path: string, options: LoadOptions = {}): Scena
 
 /** Parses scenario text; `file` is used in messages and kept in the result. */
 export function parseScenario(text: string, file: string, options: LoadOptions = {}): Scenario {
-  const ctx: FormatContext = { policies: options.policies ?? DEFAULT_FORMAT_CONTEXT.policies };
-  const root = validateTree(yamlTree(text, file), file, ctx);
-  return new Resolver(file).scenario(root);
+  const tree = yamlTree(text, file);
+  const given = options.customPolicies ?? [];
+  const known = [...(options.policies ?? DEFAULT_FORMAT_CONTEXT.policies), ...given.map((c) => c.name), ...customNames(tree)];
+  const ctx: FormatContext = { policies: [...new Set(known)] };
+  const root = validateTree(tree, file, ctx);
+  return new Resolver(file, given).scenario(root);
+}
+
+/** Names of the custom policies defined in a scenario's policies list, before validation (so they may be expected on). */
+function customNames(tree: TreeNode): string[] {
+  if (tree.kind !== 'map') return [];
+  const list = tree.entries.find((e) => e.key === 'policies')?.value;
+  if (!list || list.kind !== 'list') return [];
+  return list.items.flatMap((i) => {
+    const n = i.kind === 'map' ? i.entries.find((e) => e.key === 'name')?.value : undefined;
+    return n && n.kind === 'scalar' && typeof n.value === 'string' ? [n.value] : [];
+  });
+}
+
+/**
+ * Reads a policy file (--policy-file): a YAML list of custom policies, validated like a
+ * scenario's (file:line:col). `earlier` are custom policies already defined (other files).
+ */
+export function loadPolicyFile(path: string, earlier: readonly CustomPolicySpec[] = []): CustomPolicySpec[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const reason = (err as Error).message.replace(/, \w+ '.*'$/, '');
+    throw new ScenarioError(path, 1, 1, `cannot read policy file: ${reason}`);
+  }
+  const tree = yamlTree(text, path);
+  const names = tree.kind === 'list' ? tree.items.flatMap((i) => customNames({ kind: 'map', pos: i.pos, entries: [{ key: 'policies', keyPos: i.pos, value: { kind: 'list', pos: i.pos, items: [i] } }] })) : [];
+  const ctx: FormatContext = { policies: [...new Set([...DEFAULT_FORMAT_CONTEXT.policies, ...earlier.map((c) => c.name), ...names])] };
+  if (tree.kind !== 'list') {
+    throw new ScenarioError(path, tree.pos.line, tree.pos.col, 'a policy file is a list of custom policies {name, extends, rules}');
+  }
+  const root = validateNode(tree, POLICY_FILE_SCHEMA, path, ctx);
+  const specs = [...earlier];
+  for (const item of items(root)) specs.push(customSpec(asMap(item), path, specs));
+  return specs.slice(earlier.length);
+}
+
+/** A validated custom policy node as a spec; checks its name is new and its base can be extended. */
+function customSpec(m: TreeMap, file: string, earlier: readonly CustomPolicySpec[]): CustomPolicySpec {
+  const fail = (pos: SourcePos, msg: string): never => { throw new ScenarioError(file, pos.line, pos.col, msg); };
+  const nameNode = entry(m, 'name')!;
+  const name = text(nameNode);
+  if (builtinRules(name) !== undefined || (DEFAULT_FORMAT_CONTEXT.policies as readonly string[]).includes(name)) {
+    fail(nameNode.pos, `custom policy name "${name}" is a built-in policy's; choose another name`);
+  }
+  const twice = earlier.find((c) => c.name === name);
+  if (twice) fail(nameNode.pos, `custom policy "${name}" is already defined (${twice.file}:${twice.pos.line})`);
+  const extNode = entry(m, 'extends')!;
+  const base = text(extNode);
+  if (builtinRules(base) === undefined && !earlier.some((c) => c.name === base)) {
+    const extendable = [...DEFAULT_FORMAT_CONTEXT.policies.filter((p) => builtinRules(p) !== undefined), ...earlier.map((c) => c.name)];
+    fail(extNode.pos, `policy "${base}" has no rule description and cannot be extended; extendable: ${quoteList(extendable)}`);
+  }
+  const rules: Record<string, string | boolean> = {};
+  for (const e of asMap(entry(m, 'rules')!).entries) rules[e.key] = (e.value as { value: string | boolean }).value;
+  const title = entry(m, 'title');
+  return { name, extends: base, ...(title ? { title: text(title) } : {}), rules, file, pos: m.pos };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -153,7 +219,11 @@ class Resolver {
   private hosts: Host[] = [];
   private readonly sockets = new Map<string, SocketInfo>();
 
-  constructor(readonly file: string) {}
+  private readonly customs: CustomPolicySpec[];
+
+  constructor(readonly file: string, given: readonly CustomPolicySpec[] = []) {
+    this.customs = [...given];
+  }
 
   private fail(pos: SourcePos, message: string): never {
     throw new ScenarioError(this.file, pos.line, pos.col, message);
@@ -181,6 +251,7 @@ class Resolver {
       ...(description ? { description: text(description) } : {}),
       seed: num(entry(root, 'seed')!),
       ...(policies ? { policies } : {}),
+      ...(this.customs.length ? { customPolicies: this.customs } : {}),
       hosts: this.hosts,
       links,
       steps,
@@ -190,10 +261,18 @@ class Resolver {
   private policies(node: TreeNode): string[] {
     const seen = new Set<string>();
     for (const item of items(node)) {
-      if (seen.has(text(item))) this.fail(item.pos, `policy "${text(item)}" is listed twice`);
-      seen.add(text(item));
+      // A custom policy object defines the policy and lists it.
+      const name = item.kind === 'map' ? this.custom(item).name : text(item);
+      if (seen.has(name)) this.fail(item.pos, `policy "${name}" is listed twice`);
+      seen.add(name);
     }
     return [...seen];
+  }
+
+  private custom(node: TreeMap): CustomPolicySpec {
+    const spec = customSpec(node, this.file, this.customs);
+    this.customs.push(spec);
+    return spec;
   }
 
   private host(name: string, node: TreeMap): Host {

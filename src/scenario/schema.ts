@@ -5,6 +5,7 @@
 
 import { parseCidr, parseEndpoint, parseIp, type IpAddr } from '../emu/addr.js';
 import { BUILTIN_POLICIES } from '../emu/policy/names.js';
+import { RULE_SPECS } from '../emu/policy/rules.js';
 import {
   CONNECT_OUTCOMES,
   ERRNO_NAMES,
@@ -467,6 +468,42 @@ const HOST: ObjectSchema = {
   },
 };
 
+/** The rules of a custom policy: one field per rule of the vocabulary (emu/policy/rules.ts). */
+const RULES: ObjectSchema = {
+  type: 'object',
+  noun: 'rules',
+  description: 'Rule choices that differ from the base policy (see bindlab policies --rules).',
+  fields: Object.fromEntries(RULE_SPECS.map((r): [string, Field] => [r.name, {
+    schema: r.name === 'listenRecheck' ? { type: 'boolean', description: r.question }
+      : r.choices ? { type: 'enum', values: Object.keys(r.choices), description: r.question }
+      : str(r.question, 'duration', r.name),
+  }])),
+};
+
+/** A user-defined policy: a base policy plus rule choices. */
+export const CUSTOM_POLICY: ObjectSchema = {
+  type: 'object',
+  noun: 'custom policy',
+  description: 'A policy of your own: a base policy with some rule choices changed.',
+  fields: {
+    name: { schema: str('Name of the new policy', 'name', 'custom policy name'), required: true },
+    extends: { schema: str('The policy it starts from', 'policy', 'extends'), required: true },
+    title: { schema: str('One line saying what it is', 'line', 'title') },
+    rules: { schema: RULES, required: true },
+  },
+};
+
+const POLICY_ENTRY: AnyOfSchema = {
+  type: 'anyOf',
+  expected: 'a policy name or a custom policy {name, extends, rules}',
+  options: [str('Policy name', 'policy', 'policy'), CUSTOM_POLICY],
+};
+
+/** A policy file (--policy-file): a list of custom policies. */
+export const POLICY_FILE_SCHEMA: ListSchema = {
+  type: 'list', minItems: 1, items: CUSTOM_POLICY, description: 'Custom policies.',
+};
+
 /** The whole scenario format. */
 export const SCENARIO_SCHEMA: ObjectSchema = {
   type: 'object',
@@ -481,8 +518,8 @@ export const SCENARIO_SCHEMA: ObjectSchema = {
     },
     policies: {
       schema: {
-        type: 'list', minItems: 1, items: str('Policy name', 'policy', 'policy'),
-        description: 'Policies to run; default: every built-in policy.',
+        type: 'list', minItems: 1, items: POLICY_ENTRY,
+        description: 'Policies to run (names, or custom policies: a built-in one with rules changed); default: every built-in policy.',
       },
     },
     hosts: {
@@ -689,6 +726,11 @@ class Validator {
     }
     return { ...node, entries };
   }
+}
+
+/** Checks any tree against a schema (a policy file, say); returns it with defaults filled in. */
+export function validateNode(root: TreeNode, schema: Schema, file: string, ctx: FormatContext, path = ''): TreeNode {
+  return new Validator(file, ctx).check(root, schema, path);
 }
 
 /** Checks the whole document against SCENARIO_SCHEMA; returns it with defaults filled in. */

@@ -2,6 +2,7 @@
 // Everything here is already checked: names resolve, addresses parse, numbers are in range.
 
 import type { Cidr, Endpoint, IpAddr } from '../emu/addr.js';
+import type { RuleSet } from '../emu/policy/rules.js';
 
 /** 1-based line and column in the scenario file. */
 export interface SourcePos {
@@ -160,9 +161,23 @@ export interface Scenario {
   readonly seed: number;
   /** Policy names from the file; undefined means every built-in policy. */
   readonly policies?: readonly string[];
+  /** User-defined policies (from the file's policies list or a --policy-file), in definition order. */
+  readonly customPolicies?: readonly CustomPolicySpec[];
   readonly hosts: readonly Host[];
   readonly links: readonly Link[];
   readonly steps: readonly Step[];
+}
+
+/** A user-defined policy as written: a base policy plus rule choices (emu/policy/custom.ts builds it). */
+export interface CustomPolicySpec {
+  readonly name: string;
+  /** A built-in policy with a rule description, or an earlier custom policy. */
+  readonly extends: string;
+  readonly title?: string;
+  readonly rules: Partial<RuleSet>;
+  /** Where it was defined. */
+  readonly file: string;
+  readonly pos: SourcePos;
 }
 
 /** Results of connect steps besides socket names. */

@@ -1,0 +1,110 @@
+// Policy `macos`: one row per case, each citing SEMANTICS.md §7 (XNU in_pcbbind, in_pcblookup_local,
+// in_pcblookup_hash_locked). A row's steps carry the asserted decisions as `expect`s.
+
+import { describe, expect, it } from 'vitest';
+import { runPolicy } from '../../src/emu/engine.js';
+import type { Policy } from '../../src/emu/policy/types.js';
+import type { PolicyRun } from '../../src/emu/results.js';
+import { parseScenario } from '../../src/scenario/load.js';
+import { macos } from '../../src/emu/policy/macos.js';
+
+const POLICY: Policy = macos;
+
+// server: eth0 (10.0.0.1, 10.0.0.2, fd00::1) on lan, eth1 (10.0.1.1) on lan2; client likewise.
+const HOSTS = `
+  server:
+    interfaces:
+      eth0: { addresses: [10.0.0.1/24, 10.0.0.2/24, fd00::1/64] }
+      eth1: { addresses: [10.0.1.1/24], link: lan2 }
+    processes: { root: { uid: 0 }, a: { uid: 1000 }, a2: { uid: 1000 }, b: { uid: 1001 } }
+  client:
+    interfaces:
+      eth0: { addresses: [10.0.0.100/24, fd00::100/64] }
+      eth1: { addresses: [10.0.1.100/24], link: lan2 }`;
+
+/** Runs the steps under the policy and asserts every expectation written on them. */
+function check(steps: readonly string[]): PolicyRun {
+  const text = `name: ${POLICY.name} policy case\nseed: 5\nlinks: { lan: { latency: 100us }, lan2: { latency: 100us } }\nhosts:${HOSTS}\nsteps:\n${steps.map((s) => `  ${s}`).join('\n')}\n`;
+  const sc = parseScenario(text, 'case.yaml');
+  const run = runPolicy(sc, POLICY);
+  const want: string[] = [];
+  const got: string[] = [];
+  for (const st of sc.steps) {
+    const w = st.expect && (st.expect.byPolicy.get(POLICY.name) ?? st.expect.fallback);
+    if (!w) continue;
+    const r = run.steps[st.index]!;
+    const all = r.results ?? [r.result];
+    want.push(`#${st.index} ${st.kind}: ${w.join('|')}`);
+    got.push(`#${st.index} ${st.kind}: ${all.every((x) => w.includes(x)) ? w.join('|') : `${all.join(',')} (${r.reason})`}`);
+  }
+  expect(got).toEqual(want);
+  return run;
+}
+
+const RA = 'options: { SO_REUSEADDR: true }';
+const RP = 'options: { SO_REUSEPORT: true }';
+const sock = (name: string, proc = 'root', opts = ''): string => `- { socket: ${name}, process: server/${proc}${opts ? `, ${opts}` : ''} }`;
+const bind = (name: string, addr: string, exp = 'ok'): string => `- { bind: ${name}, address: "${addr}", expect: ${exp} }`;
+const listen = (name: string, exp = 'ok'): string => `- { listen: ${name}, expect: ${exp} }`;
+const close = (name: string): string => `- { close: ${name}, expect: ok }`;
+const connect = (to: string, exp: string, extra = ''): string => `- { connect: { from: client, to: "${to}"${extra ? `, ${extra}` : ''} }, expect: ${exp} }`;
+const listening = (name: string, addr: string, proc = 'root', opts = ''): string[] => [sock(name, proc, opts), bind(name, addr), listen(name)];
+const portOf = (reason: string | undefined): number => Number(/(?:bound|listening on) [^ ]*:(\d+)/.exec(reason ?? '')?.[1]);
+
+type Row = [title: string, steps: string[]];
+
+describe('macos: bind (SEMANTICS §7.1)', () => {
+  it.each<Row>([
+    // §7.1 privileged-port-unprivileged-wildcard: only a SPECIFIC address below 1024 needs privilege
+    ['uid 1000: 0.0.0.0:80 ok, 10.0.0.1:80 EACCES', [...listening('w', '0.0.0.0:80', 'a'), sock('s', 'b'), bind('s', '10.0.0.1:80', 'EACCES'), connect('10.0.0.1:80', 'w')]],
+    // §7.1 uid guard: a non-root specific bind under another uid's wildcard: EADDRINUSE, whatever the options
+    ['other uid RA specific under a RA wildcard: EADDRINUSE', [...listening('web', '0.0.0.0:8080', 'a', RA), sock('steal', 'b', RA), bind('steal', '10.0.0.2:8080', 'EADDRINUSE')]],
+    // §7.1: root is exempt from the guard
+    ['root RA specific under uid 1000 wildcard: ok', [...listening('web', '0.0.0.0:8080', 'a', RA), ...listening('spec', '10.0.0.2:8080', 'root', RA), connect('10.0.0.2:8080', 'spec')]],
+    // §7.1: the guard exempts two wildcard binds: two users share 0.0.0.0:8080 with SO_REUSEPORT
+    ['other uid, RP on both, both wildcard: ok', [...listening('x', '0.0.0.0:8080', 'a', RP), ...listening('y', '0.0.0.0:8080', 'b', RP)]],
+    // §7.1: ...but an exact duplicate still needs SO_REUSEPORT on both
+    ['other uid, RA wildcard over a RA wildcard: EADDRINUSE', [...listening('x', '0.0.0.0:8080', 'a', RA), sock('y', 'b', RA), bind('y', '0.0.0.0:8080', 'EADDRINUSE')]],
+    // §7.1: the guard does not exempt connected sockets: another uid's TIME_WAIT connection on 10.0.0.1 blocks a wildcard bind; the same uid is fine
+    ['other uid over a TIME_WAIT connection: EADDRINUSE; same uid ok', [...listening('old', '0.0.0.0:8080', 'a'), connect('10.0.0.1:8080', 'old', 'close: server'), close('old'),
+      sock('x', 'b', RA), bind('x', '0.0.0.0:8080', 'EADDRINUSE'), sock('y', 'a2', RA), bind('y', '0.0.0.0:8080')]],
+    // §7.1/§10.5: TIME_WAIT restart needs SO_REUSEADDR on the new socket only
+    ['TIME_WAIT: plain EADDRINUSE, RA ok', [...listening('old', '0.0.0.0:8080'), connect('10.0.0.1:8080', 'old', 'close: server'), close('old'),
+      sock('plain'), bind('plain', '0.0.0.0:8080', 'EADDRINUSE'), sock('new', 'root', RA), bind('new', '0.0.0.0:8080'), listen('new'), connect('10.0.0.1:8080', 'new')]],
+    // tcp_timer.h TCPTV_MSL 15 s: TIME_WAIT is 30 s
+    ['TIME_WAIT 30 s: 29 s EADDRINUSE, 31 s ok', [...listening('old', '0.0.0.0:8080'), connect('10.0.0.1:8080', 'old', 'close: server'), close('old'),
+      '- { wait: 29s }', sock('n1'), bind('n1', '0.0.0.0:8080', 'EADDRINUSE'), '- { wait: 2s }', sock('n2'), bind('n2', '0.0.0.0:8080')]],
+    // §7.1: the same uid: the newcomer's SO_REUSEADDR suffices, also under a plain listener
+    ['same uid RA specific under a plain wildcard: ok', [...listening('web', '0.0.0.0:8080', 'a'), ...listening('spec', '10.0.0.2:8080', 'a2', RA), connect('10.0.0.2:8080', 'spec')]],
+    // §7.1: no SO_REUSEPORT_LB on XNU
+    ['SO_REUSEPORT_LB: ENOPROTOOPT', ['- { socket: s, process: server/root, options: { SO_REUSEPORT_LB: true }, expect: ENOPROTOOPT }']],
+    // §7.2: no listen re-check (UNCONFIRMED for current XNU)
+    ['no listen re-check', [sock('any', 'root', RA), bind('any', '0.0.0.0:8080'), sock('spec', 'root', RA), bind('spec', '10.0.0.2:8080'), listen('any'), listen('spec')]],
+  ])('%s', (_t, steps) => { check(steps); });
+});
+
+describe('macos: lookup (SEMANTICS §7.3)', () => {
+  it.each<Row>([
+    // §7.3: wildcard duplicates: the LAST wildcard PCB in the chain, i.e. the OLDEST bind, gets the connections
+    ['RP wildcard duplicates: the oldest bind wins', [...listening('a', '0.0.0.0:8080', 'root', RP), ...listening('b', '0.0.0.0:8080', 'root', RP),
+      '- { connect: { from: client, to: "10.0.0.1:8080", count: 4 }, expect: a }']],
+    // §7.3: specific duplicates: the first in the chain, i.e. the NEWEST bind
+    ['RP specific duplicates: the newest bind wins', [...listening('s1', '10.0.0.2:8080', 'root', RP), ...listening('s2', '10.0.0.2:8080', 'root', RP),
+      '- { connect: { from: client, to: "10.0.0.2:8080", count: 4 }, expect: s2 }']],
+    // §7.3: an exact address beats the wildcard
+    ['exact beats wildcard', [...listening('any', '0.0.0.0:8080', 'root', RA), ...listening('spec', '10.0.0.2:8080', 'root', RA), connect('10.0.0.2:8080', 'spec'), connect('10.0.0.1:8080', 'any')]],
+    // §7.3: bound-only PCBs are in the chain; the SYN is dropped (UNCONFIRMED)
+    ['bound-only specific shadows the wildcard listener: timeout', [...listening('any', '0.0.0.0:8080'), sock('spec', 'root', RA), bind('spec', '10.0.0.2:8080'),
+      connect('10.0.0.2:8080', 'timeout')]],
+    ['empty port: refused', [connect('10.0.0.1:9090', 'refused')]],
+  ])('%s', (_t, steps) => { check(steps); });
+});
+
+describe('macos: automatic ports (49152..65535, UNCONFIRMED)', () => {
+  it('port 0 picks a port in 49152..65535', () => {
+    const run = check([sock('s'), bind('s', '0.0.0.0:0')]);
+    const p = portOf(run.steps[1]!.reason);
+    expect(p).toBeGreaterThanOrEqual(49152);
+    expect(p).toBeLessThanOrEqual(65535);
+  });
+});

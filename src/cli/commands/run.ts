@@ -6,8 +6,10 @@ import { loadPolicyFile, loadScenarioFile } from '../../scenario/load.js';
 import type { CustomPolicySpec, Scenario } from '../../scenario/types.js';
 import { checkPolicies, UsageError, useColor, type ExitCode } from '../common.js';
 import { renderMatrix } from '../matrix.js';
+import { recordPolicies, type Recording } from '../../html/record.js';
+import { writeHtmlReport } from '../../html/write.js';
 
-export interface RunArgs { files: string[]; policy?: string[]; 'policy-file'?: string[]; out: string; format: CaptureFormat; json: boolean; capture: boolean }
+export interface RunArgs { files: string[]; policy?: string[]; 'policy-file'?: string[]; out: string; format: CaptureFormat; json: boolean; capture: boolean; html?: string }
 
 /** Custom policies from --policy-file FILE... (each file may extend the policies of those before it). */
 export function policyFiles(files: readonly string[] | undefined): CustomPolicySpec[] {
@@ -25,19 +27,28 @@ export function runBuilder(y: Argv): Argv<RunArgs> {
     .option('format', { choices: ['pcapng', 'pcap'] as const, default: 'pcapng' as const, describe: 'capture format' })
     .option('json', { type: 'boolean', default: false, describe: 'print the JSON report instead of the matrix' })
     .option('capture', { type: 'boolean', default: true, describe: 'write captures (--no-capture: decisions only)' })
+    .option('html', { type: 'string', describe: 'also write a self-contained HTML report: hosts, matrix, ladder diagrams, capture links' })
     .example('$0 run scenarios/pajari-1999.yaml', 'all policies; captures in out/')
     .example('$0 run scenarios/reuseport.yaml -p linux --json', 'one policy, the JSON report on stdout')
-    .example('$0 run scenarios/*.yaml --format pcap -o /tmp/caps', 'classic pcap files elsewhere') as unknown as Argv<RunArgs>;
+    .example('$0 run scenarios/*.yaml --format pcap -o /tmp/caps', 'classic pcap files elsewhere')
+    .example('$0 run scenarios/pajari-1999.yaml --html out/report.html', 'one page to open in a browser, offline') as unknown as Argv<RunArgs>;
 }
 
 export async function runCommand(argv: RunArgs): Promise<ExitCode> {
   const customs = policyFiles(argv['policy-file']);
   const scenarios: Scenario[] = argv.files.map((f) => loadScenarioFile(f, { customPolicies: customs }));
   for (const sc of scenarios) checkPolicies(argv.policy, [...BUILTIN_POLICIES, ...(sc.customPolicies ?? []).map((c) => c.name)]);
+  if (argv.html !== undefined && argv.html.trim() === '') throw new UsageError('--html needs a file name');
   const reports: ScenarioReport[] = [];
+  const recordings: Map<string, Recording>[] = [];
   for (const sc of scenarios) {
     const macs = await resolveArpMacs(sc).catch((e: Error) => { throw new UsageError(e.message); });
-    reports.push(runScenario(sc, { policies: argv.policy, outDir: argv.capture ? argv.out : null, format: argv.format, macs }));
+    const recorder = argv.html ? recordPolicies() : undefined;
+    reports.push(runScenario(sc, { policies: argv.policy, outDir: argv.capture ? argv.out : null, format: argv.format, macs, observe: recorder?.observe }));
+    if (recorder) recordings.push(recorder.finish());
+  }
+  if (argv.html) {
+    writeHtmlReport(argv.html, scenarios.map((scenario, i) => ({ scenario, report: reports[i]!, recordings: recordings[i] })), `bindlab run ${argv.files.join(' ')}`);
   }
   if (argv.json) {
     process.stdout.write(`${JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2)}\n`);

@@ -2,7 +2,7 @@
 // streamed through one preallocated buffer into a temporary file that finish() renames.
 // Comments and names have no place in this format and are dropped.
 
-import * as fs from 'node:fs';
+import { OutputFile } from './output-file.js';
 import type { CaptureInterface, PacketSink } from './sink.js';
 import { LINKTYPE_ETHERNET } from './sink.js';
 
@@ -25,7 +25,7 @@ const RECORD_HEADER_LEN = 16;
 
 export class PcapWriter implements PacketSink {
   readonly tmpPath: string;
-  private fd: number;
+  private readonly out: OutputFile;
   private buf: Uint8Array;
   private view: DataView;
   private pos = 0;
@@ -47,8 +47,8 @@ export class PcapWriter implements PacketSink {
     this.startSec = Math.floor(opts.startEpochSeconds);
     if (!Number.isFinite(this.startSec) || this.startSec < 0) throw new RangeError(`startEpochSeconds ${opts.startEpochSeconds}`);
     this.startFracNs = Math.round((opts.startEpochSeconds - this.startSec) * 1e9);
-    this.tmpPath = `${finalPath}.${process.pid}.tmp`;
-    this.fd = fs.openSync(this.tmpPath, 'w');
+    this.out = new OutputFile(finalPath, chunk);
+    this.tmpPath = this.out.tmpPath;
     const v = this.view;
     v.setUint32(0, this.ns ? PCAP_MAGIC_NS : PCAP_MAGIC_US, true);
     v.setUint16(4, 2, true);
@@ -111,17 +111,13 @@ export class PcapWriter implements PacketSink {
     this.assertOpen();
     this.flush();
     this.closed = true;
-    // No fsync: the rename is what makes the file appear only when whole; surviving a power cut
-    // is not a capture tool's job (tcpdump does not fsync either) and it cost ~15% of a bench run.
-    fs.closeSync(this.fd);
-    fs.renameSync(this.tmpPath, this.finalPath);
+    this.out.finish();
   }
 
   abort(): void {
     if (this.closed) return;
     this.closed = true;
-    try { fs.closeSync(this.fd); } catch { /* already gone */ }
-    try { fs.unlinkSync(this.tmpPath); } catch { /* already gone */ }
+    this.out.abort();
   }
 
   private assertOpen(): void {
@@ -136,9 +132,13 @@ export class PcapWriter implements PacketSink {
     }
   }
 
+  /** Hands the filled part to the file; large outputs continue in another (shared) chunk. */
   private flush(): void {
-    let off = 0;
-    while (off < this.pos) off += fs.writeSync(this.fd, this.buf, off, this.pos - off);
+    const next = this.out.write(this.buf, this.pos);
+    if (next !== this.buf) {
+      this.buf = next;
+      this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+    }
     this.pos = 0;
   }
 }

@@ -3,7 +3,7 @@
 // Blocks: SHB, then an IDB per interface, an NRB before the next packet whenever names were
 // added, and an EPB per packet. The packet path allocates nothing.
 
-import * as fs from 'node:fs';
+import { OutputFile } from './output-file.js';
 import type { CaptureInterface, PacketSink } from './sink.js';
 
 export interface PcapngWriterOptions {
@@ -47,7 +47,7 @@ interface PendingName {
 export class PcapngWriter implements PacketSink {
   /** Where bytes go until finish() renames it to finalPath. */
   readonly tmpPath: string;
-  private fd: number;
+  private readonly out: OutputFile;
   private buf: Uint8Array;
   private view: DataView;
   private pos = 0;
@@ -77,8 +77,8 @@ export class PcapngWriter implements PacketSink {
       BigInt(Math.round((opts.startEpochSeconds - whole) * Number(unitsPerSec)));
     this.baseHi = Number(base >> 32n);
     this.baseLo = Number(base & 0xffffffffn);
-    this.tmpPath = `${finalPath}.${process.pid}.tmp`;
-    this.fd = fs.openSync(this.tmpPath, 'w');
+    this.out = new OutputFile(finalPath, chunk);
+    this.tmpPath = this.out.tmpPath;
     this.writeShb(opts.application ?? 'bindlab');
   }
 
@@ -170,18 +170,14 @@ export class PcapngWriter implements PacketSink {
     this.assertOpen();
     this.flush();
     this.closed = true;
-    // No fsync: the rename is what makes the file appear only when whole; surviving a power cut
-    // is not a capture tool's job (tcpdump does not fsync either) and it cost ~15% of a bench run.
-    fs.closeSync(this.fd);
-    fs.renameSync(this.tmpPath, this.finalPath);
+    this.out.finish();
   }
 
   /** Closes and removes the temporary file; finalPath is left untouched. */
   abort(): void {
     if (this.closed) return;
     this.closed = true;
-    try { fs.closeSync(this.fd); } catch { /* already gone */ }
-    try { fs.unlinkSync(this.tmpPath); } catch { /* already gone */ }
+    this.out.abort();
   }
 
   private assertOpen(): void {
@@ -259,9 +255,13 @@ export class PcapngWriter implements PacketSink {
     }
   }
 
+  /** Hands the filled part to the file; large outputs continue in another (shared) chunk. */
   private flush(): void {
-    let off = 0;
-    while (off < this.pos) off += fs.writeSync(this.fd, this.buf, off, this.pos - off);
+    const next = this.out.write(this.buf, this.pos);
+    if (next !== this.buf) {
+      this.buf = next;
+      this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+    }
     this.pos = 0;
   }
 }

@@ -5,9 +5,10 @@
 import { IPV4_ANY, IPV6_ANY, formatEndpoint, inSubnet, isV4Mapped, isWildcard, v4ToMapped, type IpAddr } from './addr.js';
 import { HostState, type IfaceState, type LinkState } from './host.js';
 import { describe } from './policy/common.js';
+import { conflictOf } from './conflict-info.js';
 import { getPolicy } from './policy/index.js';
 import type { Errno, LookupResult, Policy, Sock, SockOpts } from './policy/types.js';
-import type { PolicyRun, StepResult } from './results.js';
+import type { ConflictInfo, PolicyRun, StepResult } from './results.js';
 import { Rng, hashString, hashTuple, mix32 } from './rng.js';
 import { writeArpFrame, writeNdpFrame, writeTcpFrame, multicastMac } from './wire/frame.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpOption } from './wire/tcp.js';
@@ -221,12 +222,12 @@ class Run {
     return { result: 'ok', reason: 'options set' };
   }
 
-  private bind(name: string, addr: IpAddr, port: number): { result: string; reason: string } {
+  private bind(name: string, addr: IpAddr, port: number): { result: string; reason: string; conflict?: ConflictInfo } {
     const sk = this.sockets.get(name);
     if (!sk) return { result: 'EBADF', reason: `socket ${name} is not open` };
     const host = this.hosts.get(sk.hostName)!;
     const d = this.policy.bind(sk, addr, port, host);
-    if (d.errno) return { result: d.errno, reason: d.rule };
+    if (d.errno) return { result: d.errno, reason: d.rule, ...conflictOf(d) };
     sk.local = addr;
     sk.port = d.port ?? port;
     sk.boundSeq = this.seq++;
@@ -235,13 +236,13 @@ class Run {
     return { result: 'ok', reason: `bound ${formatEndpoint({ addr, port: sk.port })}: ${d.rule}` };
   }
 
-  private listen(name: string): { result: string; reason: string } {
+  private listen(name: string): { result: string; reason: string; conflict?: ConflictInfo } {
     const sk = this.sockets.get(name);
     if (!sk) return { result: 'EBADF', reason: `socket ${name} is not open` };
     if (sk.state === 'LISTEN') return { result: 'ok', reason: 'already listening: only the backlog changes' };
     const host = this.hosts.get(sk.hostName)!;
     const d = this.policy.listen(sk, host);
-    if (d.errno) return { result: d.errno, reason: d.rule };
+    if (d.errno) return { result: d.errno, reason: d.rule, ...conflictOf(d) };
     if (sk.port === 0) {
       sk.local = sk.family === 'inet6' ? IPV6_ANY : IPV4_ANY;
       sk.port = d.port!;

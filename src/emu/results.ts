@@ -15,9 +15,26 @@ export interface StepResult {
   readonly candidates?: readonly (readonly string[])[];
   /** One line: the rule that decided, with its citation. */
   readonly reason?: string;
+  /** A refused bind or listen: the socket it conflicted with (for explain). */
+  readonly conflict?: ConflictInfo;
   /** Whether the step's expectation held; absent when nothing is expected for this policy. */
   readonly expected?: readonly string[];
   readonly passed?: boolean;
+}
+
+/** The other socket in a bind or listen conflict, at the moment of the call. */
+export interface ConflictInfo {
+  readonly host: string;
+  readonly process: string;
+  readonly socket: string;
+  readonly uid: number;
+  /** socket (made by a socket step), child (accepted connection) or client. */
+  readonly kind: string;
+  /** "0.0.0.0:8080", "[::]:80"; null when unbound. */
+  readonly address: string | null;
+  readonly options: readonly string[];
+  /** LISTEN, ESTABLISHED, TIME_WAIT, or bound. */
+  readonly state: string;
 }
 
 export interface PolicyRun {

@@ -32,7 +32,7 @@ export function expectationValue(r: StepResult): Value {
     add(res);
     for (const c of r.candidates?.[i] ?? []) add(c);
   });
-  return names.length === 1 ? names[0]! : names;
+  return names.length === 1 ? names[0]! : names.sort();
 }
 
 const PLAIN = /^[A-Za-z_][A-Za-z0-9_.\-/]*$/;
@@ -82,19 +82,24 @@ export function rewriteExpectations(text: string, scenario: Scenario, report: Sc
 
     if (isMap(node)) {
       const map = node as YAMLMap;
-      // When every policy of the file would now expect the same thing, one value says it.
+      // A flow map where every policy of the file would now expect the same thing becomes that one value.
       const old = map.toJSON() as Record<string, Value>;
       const after = filePolicies.map((p) => { const v = now.get(p) ?? old[p] ?? old['default']; return v === undefined ? undefined : render(v); });
-      if (after.every((v) => v !== undefined && v === after[0])) edits.push({ start: node.range[0], end: node.range[1], text: after[0]! });
+      if (map.flow && after.every((v) => v !== undefined && v === after[0])) edits.push({ start: node.range[0], end: node.range[1], text: after[0]! });
       else edits.push(...mapEdits(text, map, now));
       continue;
     }
-    // One value for every policy: keep it for the others, name the policies that changed.
-    const values = [...now.values()].map(render);
-    const everyPolicyChanged = filePolicies.every((p) => now.has(p)) && new Set(values).size === 1;
-    const replacement = everyPolicyChanged
-      ? values[0]!
-      : `{ ${[...now].map(([p, v]) => `${scalarText(p)}: ${render(v)}`).join(', ')}, default: ${render(node.toJSON() as Value)} }`;
+    // One value for every policy: one value again if they still agree, else a map whose default
+    // is the commonest value (the old one on a tie).
+    const oldValue = render(node.toJSON() as Value);
+    const after = new Map(filePolicies.map((p) => [p, now.has(p) ? render(now.get(p)!) : oldValue] as const));
+    for (const [p, v] of now) if (!after.has(p)) after.set(p, render(v));
+    const tally = new Map<string, number>();
+    for (const v of after.values()) tally.set(v, (tally.get(v) ?? 0) + 1);
+    const top = Math.max(...tally.values());
+    const fallback = (tally.get(oldValue) ?? 0) === top ? oldValue : [...tally].find(([, n]) => n === top)![0];
+    const others = [...after].filter(([, v]) => v !== fallback);
+    const replacement = others.length === 0 ? fallback : `{ ${others.map(([p, v]) => `${scalarText(p)}: ${v}`).join(', ')}, default: ${fallback} }`;
     edits.push({ start: node.range[0], end: node.range[1], text: replacement });
   }
 

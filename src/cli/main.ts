@@ -8,7 +8,9 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ScenarioError } from '../scenario/types.js';
 import { UsageError } from './common.js';
+import { explainBuilder, explainCommand } from './commands/explain.js';
 import { initBuilder, initCommand } from './commands/init.js';
+import { policiesBuilder, policiesCommand } from './commands/policies.js';
 import { runBuilder, runCommand } from './commands/run.js';
 import { testBuilder, testCommand } from './commands/test.js';
 import { validateBuilder, validateCommand } from './commands/validate.js';
@@ -20,7 +22,9 @@ export async function main(args: string[]): Promise<number> {
     .scriptName('bindlab')
     .usage('$0 <command> [options]\n\nEmulates how each OS decides bind() conflicts and which listener gets a connection,\nand writes the packets as pcapng per policy.')
     // One line per command: keep this list in alphabetical order of the files.
+    .command('explain <file>', 'why a step came out as it did: the rule, the conflicting socket, the candidate listeners', explainBuilder, (a) => { code = explainCommand(a); })
     .command('init [dir]', 'write a commented starter scenario (DIR/starter.yaml)', initBuilder, (a) => { code = initCommand(a); })
+    .command('policies [name]', 'the policy catalogue: each policy\'s rules in words with citations; --rules: the rule vocabulary', policiesBuilder, (a) => { code = policiesCommand(a); })
     .command('run <files..>', 'run scenarios under each policy: matrix, JSON report, captures', runBuilder, async (a) => { code = await runCommand(a); })
     .command('test [paths..]', 'check every expectation of scenario files or directories; JUnit, golden captures, --update', testBuilder, async (a) => { code = await testCommand(a); })
     .command('validate <files..>', 'check scenario files without running them', validateBuilder, (a) => { code = validateCommand(a); })

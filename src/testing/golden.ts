@@ -66,7 +66,7 @@ function recordDifference(a: CaptureRecord, b: CaptureRecord): { summary: string
     return { summary, field: 'the bytes differ in a field the decoder does not show (padding or reserved bits)' };
   }
   if (a.interfaceId !== b.interfaceId) return { summary: da.summary, field: `interface golden ${a.interfaceId}, got ${b.interfaceId}` };
-  if (a.timestamp !== b.timestamp) return { summary: da.summary, field: `timestamp golden ${a.timestamp}, got ${b.timestamp} (file units)` };
+  if (a.timestamp !== b.timestamp) return { summary: da.summary, field: `timestamp golden ${a.timestamp}, got ${b.timestamp} (ns since 1970)` };
   if (a.comment !== b.comment) return { summary: da.summary, field: `comment golden ${JSON.stringify(a.comment ?? null)}, got ${JSON.stringify(b.comment ?? null)}` };
   return null;
 }

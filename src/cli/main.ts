@@ -11,6 +11,7 @@ import { UsageError } from './common.js';
 import { explainBuilder, explainCommand } from './commands/explain.js';
 import { initBuilder, initCommand } from './commands/init.js';
 import { policiesBuilder, policiesCommand } from './commands/policies.js';
+import { replayBuilder, replayCommand } from './commands/replay.js';
 import { runBuilder, runCommand } from './commands/run.js';
 import { testBuilder, testCommand } from './commands/test.js';
 import { validateBuilder, validateCommand } from './commands/validate.js';
@@ -25,6 +26,7 @@ export async function main(args: string[]): Promise<number> {
     .command('explain <file>', 'why a step came out as it did: the rule, the conflicting socket, the candidate listeners', explainBuilder, (a) => { code = explainCommand(a); })
     .command('init [dir]', 'write a commented starter scenario (DIR/starter.yaml)', initBuilder, (a) => { code = initCommand(a); })
     .command('policies [name]', 'the policy catalogue: each policy\'s rules in words with citations; --rules: the rule vocabulary', policiesBuilder, (a) => { code = policiesCommand(a); })
+    .command('replay <capture>', 'replay a capture\'s connection attempts against a scenario under each policy', replayBuilder, async (a) => { code = await replayCommand(a); })
     .command('run <files..>', 'run scenarios under each policy: matrix, JSON report, captures', runBuilder, async (a) => { code = await runCommand(a); })
     .command('test [paths..]', 'check every expectation of scenario files or directories; JUnit, golden captures, --update', testBuilder, async (a) => { code = await testCommand(a); })
     .command('validate <files..>', 'check scenario files without running them', validateBuilder, (a) => { code = validateCommand(a); })

@@ -1,0 +1,397 @@
+// bindlab replay as a library: a real capture's connection attempts delivered to a scenario's
+// hosts under each policy. The scenario's steps before its first connect set up the sockets;
+// every SYN (without ACK) to an address of a scenario host (after --map) is then decided by the
+// policy at its captured time. Per policy, an output capture holds the captured client packets
+// with the emulated server's answers (SYN-ACK or RST, banner, FIN), annotated like `run`'s.
+// The capture is read once, streamed; memory stays bounded (connections are tracked in a capped
+// table; the per-connection list of the report is kept only when asked for).
+
+import { mkdirSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { formatEndpoint, makeIp, parseIp, type IpAddr } from '../emu/addr.js';
+import { Run, type ReplayedSyn } from '../emu/engine.js';
+import { getPolicy } from '../emu/policy/index.js';
+import { openCapture } from '../pcap/open-capture.js';
+import { LINKTYPE_ETHERNET, SUPPORTED_LINK_TYPES } from '../pcap/linktypes.js';
+import { PcapngWriter } from '../pcap/pcapng-writer.js';
+import type { CaptureInterface, PacketSink } from '../pcap/sink.js';
+import { policiesFor } from '../runner.js';
+import type { Scenario } from '../scenario/types.js';
+import { decodeSegment, newSegment, type SkipReason } from './segment.js';
+
+export interface ReplayOptions {
+  /** Policy names; default: the scenario's, else every built-in policy. */
+  readonly policies?: readonly string[];
+  /** Directory for the output captures; null or undefined writes none. */
+  readonly outDir?: string | null;
+  /** Captured address -> scenario address (same family), applied to both directions. */
+  readonly map?: ReadonlyMap<string, IpAddr>;
+  /** Keep one report entry per connection (the JSON report's `connections`). Default true. */
+  readonly keepConnections?: boolean;
+  /** Called now and then with the bytes read so far and the capture's size. */
+  readonly onProgress?: (done: number, total: number) => void;
+  /** Aborting stops the replay at the next check: outputs are removed, ReplayAborted is thrown. */
+  readonly signal?: AbortSignal;
+}
+
+export interface ReplayConnection {
+  readonly index: number;
+  /** Captured time of the SYN, ISO 8601 UTC (µs, or ns when the capture has them). */
+  readonly time: string;
+  readonly client: string;
+  /** The scenario address and port (after --map). */
+  readonly server: string;
+  /** The accepting socket, "refused" or "timeout" (SCENARIO.md's connect vocabulary). */
+  readonly result: string;
+  /** The SO_REUSEPORT group the pick was made in, when there was a choice. */
+  candidates?: readonly string[];
+  /** What the capture shows the real server did: the banner's socket name, "accepted", "refused"; absent when it shows nothing. */
+  observed?: string;
+}
+
+export interface ReplayPolicyReport {
+  connections: ReplayConnection[];
+  /** Connections per result (socket name, refused, timeout). */
+  readonly results: Record<string, number>;
+  output?: string;
+}
+
+export interface ReplayReport {
+  readonly capture: string;
+  readonly scenario: string;
+  readonly file: string;
+  readonly packets: number;
+  /** Connection attempts delivered (first SYNs; retransmissions not counted). */
+  readonly attempts: number;
+  /** Packets not part of any replayed connection, by reason. */
+  readonly skipped: Record<SkipReason, number>;
+  /** Captured server packets of replayed connections, replaced by the emulated server's. */
+  readonly replaced: number;
+  readonly policies: Record<string, ReplayPolicyReport>;
+}
+
+export class ReplayAborted extends Error {
+  override readonly name = 'ReplayAborted';
+  constructor() { super('replay interrupted; no output written'); }
+}
+
+/** OUT/<capture-stem>.<policy>.pcapng */
+export function replayOutputPath(outDir: string, capture: string, policy: string): string {
+  return join(outDir, `${basename(capture, extname(capture))}.${policy}.pcapng`);
+}
+
+/** Tracked connections: enough for any real capture's concurrent handshakes; the oldest go first. */
+const MAX_TRACKED = 65536;
+/** Packets between checks of the abort signal, progress reports and yields to the event loop. */
+const CHECK_EVERY = 16384;
+/** The client MAC of frames whose link type has none. */
+const NO_MAC = Uint8Array.of(0x02, 0, 0, 0, 0, 0xfe);
+const TCP_FIN = 1, TCP_SYN = 2, TCP_RST = 4, TCP_PSH = 8, TCP_ACK = 16;
+const BANNER_PREFIX = [0x62, 0x69, 0x6e, 0x64, 0x6c, 0x61, 0x62, 0x20]; // "bindlab "
+
+interface PolicyConn {
+  readonly syn: ReplayedSyn;
+  bannerSent: boolean;
+  finSent: boolean;
+  sNext: number;
+}
+
+interface Tracked {
+  readonly clientMac: Uint8Array;
+  readonly src: IpAddr;
+  readonly sport: number;
+  readonly wireDst: IpAddr;
+  readonly dport: number;
+  readonly clientIsn: number;
+  readonly t0: number;
+  /** Per policy: the accepted connection, or null when refused or dropped. */
+  readonly perPolicy: (PolicyConn | null)[];
+  /** Per policy: the report entry, when kept. */
+  readonly entries: ReplayConnection[] | null;
+  observed: string | undefined;
+}
+
+const emptySkips = (): Record<SkipReason, number> => ({
+  'not-ip': 0, 'not-tcp': 0, fragment: 0, truncated: 0, malformed: 0, 'not-to-a-scenario-host': 0, 'not-in-a-replayed-connection': 0,
+});
+
+/** A hashable key of the address at buf[at]: the IPv4 value as a number, IPv6 as a string. */
+function addrKey(buf: Uint8Array, at: number, family: 4 | 6): number | string {
+  if (family === 4) return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+  let s = '';
+  for (let i = 0; i < 16; i += 2) s += ((buf[at + i]! << 8) | buf[at + i + 1]!).toString(16) + ':';
+  return s;
+}
+const keyOf = (a: IpAddr): number | string => addrKey(a.bytes, 0, a.family);
+
+function isoTime(sec: number, nsec: number): string {
+  const iso = new Date(sec * 1000).toISOString().slice(0, 19);
+  const frac = nsec % 1000 === 0 ? String(nsec / 1000).padStart(6, '0') : String(nsec).padStart(9, '0');
+  return `${iso}.${frac}Z`;
+}
+
+/** Replays the capture against the scenario under each policy. Throws CaptureFormatError on bad input. */
+export async function replayCapture(capture: string, scenario: Scenario, options: ReplayOptions = {}): Promise<ReplayReport> {
+  const policyNames = policiesFor(scenario, options.policies);
+  const keep = options.keepConnections ?? true;
+  const firstConnect = scenario.steps.findIndex((s) => s.kind === 'connect');
+  const setupEnd = firstConnect < 0 ? scenario.steps.length : firstConnect;
+  const reader = openCapture(capture, { linkTypes: SUPPORTED_LINK_TYPES });
+  const writers: PcapngWriter[] = [];
+  try {
+    // Wall-clock base of the outputs: the capture's first second (a float64 holds 104 days of ns).
+    const hasFirst = reader.next();
+    const baseSec = hasFirst ? reader.tsSec : 0;
+    if (options.outDir) mkdirSync(options.outDir, { recursive: true });
+    const runs: Run[] = [];
+    const sinks: (ReplaySink | undefined)[] = [];
+    for (const name of policyNames) {
+      const w = options.outDir ? new PcapngWriter(replayOutputPath(options.outDir, capture, name), { startEpochSeconds: Math.max(0, baseSec), tsresol: 'ns', application: 'bindlab replay' }) : undefined;
+      if (w) writers.push(w);
+      const sink = w ? new ReplaySink(w) : undefined;
+      sinks.push(sink);
+      const run = new Run(scenario, getPolicy(name), { sink });
+      run.replaySetup(setupEnd);
+      runs.push(run);
+    }
+    // Scenario addresses (after setup) by key, and --map's captured addresses onto them.
+    const hostAddrs = new Map<number | string, IpAddr>();
+    const known: IpAddr[] = [];
+    for (const h of scenario.hosts) for (const i of h.interfaces) for (const c of i.addresses) known.push(c.addr);
+    for (const s of scenario.steps.slice(0, setupEnd)) if (s.kind === 'address' && s.add) known.push(s.add.addr);
+    for (const a of known) if (runs[0]?.replayOwner(a)) hostAddrs.set(keyOf(a), a);
+    for (const [from, to] of options.map ?? []) {
+      const f = parseIp(from);
+      if (f && runs[0]?.replayOwner(to)) hostAddrs.set(keyOf(f), to);
+    }
+    const wireAddrs = new Map<number | string, IpAddr>();
+    const wireAddr = (buf: Uint8Array, at: number, fam: 4 | 6, key: number | string): IpAddr => {
+      let a = wireAddrs.get(key);
+      if (!a) {
+        a = makeIp(fam, buf.slice(at, at + (fam === 4 ? 4 : 16)));
+        if (wireAddrs.size > MAX_TRACKED) wireAddrs.clear();
+        wireAddrs.set(key, a);
+      }
+      return a;
+    };
+
+    const P = runs.length;
+    const reports: ReplayPolicyReport[] = policyNames.map(() => ({ connections: [], results: {} }));
+    const skipped = emptySkips();
+    const tracked = new Map<string, Tracked>();
+    const seg = newSegment();
+    let packets = 0;
+    let attempts = 0;
+    let replaced = 0;
+
+    const writeClient = (p: number, t: number, conn: Tracked, data: Uint8Array, offset: number, caplen: number, linkType: number,
+      captureId: number, serverMac: Uint8Array): void => {
+      sinks[p]?.client(captureId, t, data, offset, caplen, linkType, seg.ipAt, seg.family, conn.clientMac, serverMac, undefined);
+    };
+
+    let more = hasFirst;
+    while (more) {
+      packets++;
+      const data = reader.data;
+      const fam = decodeSegment(reader.linkType, data, reader.offset, reader.offset + reader.caplen, seg);
+      if (fam === 0) {
+        skipped[seg.skip!]++;
+      } else {
+        const f = fam as 4 | 6;
+        const t = Math.max(0, (reader.tsSec - baseSec) * 1e9 + reader.tsNsec);
+        const srcKey = addrKey(data, seg.srcAt, f);
+        const dstKey = addrKey(data, seg.dstAt, f);
+        const flags = seg.flags;
+        const fwd = `${srcKey}|${seg.srcPort}|${dstKey}|${seg.dstPort}`;
+        let conn = tracked.get(fwd);
+        if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && (!conn || conn.clientIsn !== seg.seq)) {
+          const dst = hostAddrs.get(dstKey);
+          if (!dst) {
+            skipped['not-to-a-scenario-host']++;
+          } else {
+            // A connection attempt: every policy decides it.
+            if (conn) tracked.delete(fwd);
+            const src = wireAddr(data, seg.srcAt, f, srcKey);
+            const wireDst = wireAddr(data, seg.dstAt, f, dstKey);
+            const clientMac = seg.macAt >= 0 ? data.slice(seg.macAt, seg.macAt + 6) : NO_MAC;
+            const index = attempts++;
+            conn = { clientMac, src, sport: seg.srcPort, wireDst, dport: seg.dstPort, clientIsn: seg.seq, t0: t, perPolicy: new Array(P).fill(null), entries: keep ? [] : null, observed: undefined };
+            const time = keep ? isoTime(reader.tsSec, reader.tsNsec) : '';
+            for (let p = 0; p < P; p++) {
+              const run = runs[p]!;
+              // The client's SYN goes first, with the decision's comment: the sink holds it until
+              // the engine's answer (which carries the comment) arrives, or writes it after.
+              const sink = sinks[p];
+              if (sink) sink.holdSyn(t, data, reader.offset, reader.caplen, reader.linkType, seg.ipAt, fam, clientMac);
+              const syn = run.replaySyn(t, clientMac, src, seg.srcPort, dst, wireDst, seg.dstPort, seg.seq, seg.tsval);
+              if (sink) sink.flushSyn(syn);
+              if (!syn) continue;
+              const rep = reports[p]!;
+              rep.results[syn.result] = (rep.results[syn.result] ?? 0) + 1;
+              if (syn.result !== 'refused' && syn.result !== 'timeout') conn.perPolicy[p] = { syn, bannerSent: false, finSent: false, sNext: (syn.serverIsn + 1) >>> 0 };
+              if (keep) {
+                const entry: ReplayConnection = { index, time, client: formatEndpoint({ addr: src, port: seg.srcPort }), server: formatEndpoint({ addr: dst, port: seg.dstPort }), result: syn.result };
+                if (syn.candidates.length > 1) entry.candidates = syn.candidates;
+                rep.connections.push(entry);
+                conn.entries!.push(entry);
+              }
+            }
+            tracked.set(fwd, conn);
+            if (tracked.size > MAX_TRACKED) tracked.delete(tracked.keys().next().value!);
+          }
+        } else if (conn) {
+          // The client's next packet in a replayed connection: kept where the emulated server accepted.
+          let done = false;
+          for (let p = 0; p < P; p++) {
+            const pc = conn.perPolicy[p];
+            if (!pc) {
+              // A retransmitted SYN still goes out where the server stayed silent.
+              if ((flags & TCP_SYN) !== 0) sinks[p]?.client(sinks[p]!.lastSynCaptureId, t, data, reader.offset, reader.caplen, reader.linkType, seg.ipAt, seg.family, conn.clientMac, sinks[p]!.lastSynServerMac, undefined);
+              continue;
+            }
+            const syn = pc.syn;
+            writeClient(p, t, conn, data, reader.offset, reader.caplen, reader.linkType, syn.captureId, syn.serverMac);
+            if ((flags & TCP_RST) !== 0) { done = true; continue; }
+            const run = runs[p]!;
+            const lat = 100_000;
+            const cEnd = (seg.seq + seg.payloadLen + ((flags & TCP_FIN) !== 0 ? 1 : 0)) >>> 0;
+            if (!pc.bannerSent && (flags & TCP_ACK) !== 0) {
+              pc.bannerSent = true;
+              run.replayServerSegment(syn, t + lat, conn.clientMac, conn.src, conn.sport, conn.wireDst, conn.dport, pc.sNext, cEnd, TCP_PSH | TCP_ACK, syn.banner, seg.tsval, undefined);
+              pc.sNext = (pc.sNext + syn.banner.length) >>> 0;
+            }
+            if ((flags & TCP_FIN) !== 0 && !pc.finSent) {
+              pc.finSent = true;
+              run.replayServerSegment(syn, t + lat, conn.clientMac, conn.src, conn.sport, conn.wireDst, conn.dport, pc.sNext, cEnd, TCP_FIN | TCP_ACK, EMPTY, seg.tsval, undefined);
+              pc.sNext = (pc.sNext + 1) >>> 0;
+            } else if (pc.finSent && (flags & TCP_FIN) === 0 && seg.payloadLen === 0) {
+              done = true; // the client's last ACK
+            }
+          }
+          if (done) tracked.delete(fwd);
+        } else {
+          const rev = tracked.get(`${dstKey}|${seg.dstPort}|${srcKey}|${seg.srcPort}`);
+          if (rev) {
+            // The real server's packet: replaced by the emulation; it says what the kernel did.
+            replaced++;
+            observe(rev, flags, data, seg.payloadAt, seg.payloadCaptured);
+          } else {
+            skipped[hostAddrs.has(dstKey) || hostAddrs.has(srcKey) ? 'not-in-a-replayed-connection' : 'not-to-a-scenario-host']++;
+          }
+        }
+      }
+      if (packets % CHECK_EVERY === 0) {
+        if (options.signal?.aborted) throw new ReplayAborted();
+        options.onProgress?.(reader.position, reader.size);
+        await new Promise<void>((r) => setImmediate(r));
+        if (options.signal?.aborted) throw new ReplayAborted();
+      }
+      more = reader.next();
+    }
+    options.onProgress?.(reader.size, reader.size);
+    const policies: Record<string, ReplayPolicyReport> = {};
+    policyNames.forEach((name, p) => {
+      const w = writers[p];
+      if (w) {
+        w.finish();
+        reports[p]!.output = w.finalPath;
+      }
+      policies[name] = reports[p]!;
+    });
+    return { capture, scenario: scenario.name, file: scenario.file, packets, attempts, skipped, replaced, policies };
+  } catch (e) {
+    for (const w of writers) w.abort();
+    throw e;
+  } finally {
+    reader.close();
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Records what the real server did from one of its packets. */
+function observe(c: Tracked, flags: number, data: Uint8Array, at: number, n: number): void {
+  let what: string | undefined;
+  if ((flags & TCP_RST) !== 0) what = c.observed === undefined ? 'refused' : undefined;
+  else if (n > BANNER_PREFIX.length && BANNER_PREFIX.every((b, i) => data[at + i] === b)) {
+    // "bindlab HOST/PROC/SOCKET\r\n": the accepting socket's name.
+    let end = at + BANNER_PREFIX.length;
+    while (end < at + n && data[end] !== 0x0d && data[end] !== 0x0a) end++;
+    const text = Buffer.from(data.subarray(at + BANNER_PREFIX.length, end)).toString('utf8');
+    what = text.split('/').pop();
+  } else if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK) && c.observed === undefined) what = 'accepted';
+  if (what === undefined) return;
+  c.observed = what;
+  if (c.entries) for (const e of c.entries) e.observed = what;
+}
+
+/**
+ * The sink of one policy's output: forwards the engine's frames to the writer and writes the
+ * captured client packets, re-framed as Ethernet when the capture's link type is another. A
+ * captured SYN is held until the engine's answer shows the decision's comment, so the SYN goes
+ * first and carries it, as in `run`'s captures.
+ */
+class ReplaySink implements PacketSink {
+  private readonly scratch = new Uint8Array(14 + 262144);
+  private held = false;
+  private heldT = 0;
+  private heldData: Uint8Array = EMPTY;
+  private heldOffset = 0;
+  private heldCaplen = 0;
+  private heldLinkType = 0;
+  private heldIpAt = 0;
+  private heldFamily = 0;
+  private heldMac: Uint8Array = NO_MAC;
+  lastSynCaptureId = 0;
+  lastSynServerMac: Uint8Array = NO_MAC;
+
+  constructor(private readonly writer: PcapngWriter) {}
+
+  addInterface(iface: CaptureInterface): number { return this.writer.addInterface(iface); }
+  addName(addr: { readonly family: 4 | 6; readonly bytes: Uint8Array }, name: string): void { this.writer.addName(addr, name); }
+
+  packet(ifaceId: number, timeNs: number, frame: Uint8Array, len: number, comment?: string): void {
+    if (this.held) {
+      // The answer's source MAC is the server's: the SYN went to it.
+      this.writeHeld(ifaceId, frame.subarray(6, 12), comment);
+    }
+    this.writer.packet(ifaceId, timeNs, frame, len, comment);
+  }
+
+  holdSyn(t: number, data: Uint8Array, offset: number, caplen: number, linkType: number, ipAt: number, family: number, clientMac: Uint8Array): void {
+    this.held = true;
+    this.heldT = t; this.heldData = data; this.heldOffset = offset; this.heldCaplen = caplen; this.heldLinkType = linkType;
+    this.heldIpAt = ipAt; this.heldFamily = family; this.heldMac = clientMac;
+  }
+
+  /** After the decision: writes the SYN if no answer did (the server stayed silent). */
+  flushSyn(syn: ReplayedSyn | undefined): void {
+    if (!this.held) return;
+    if (syn) this.writeHeld(syn.captureId, syn.serverMac, syn.comment);
+    this.held = false;
+  }
+
+  private writeHeld(captureId: number, serverMac: Uint8Array, comment: string | undefined): void {
+    this.held = false;
+    this.lastSynCaptureId = captureId;
+    this.lastSynServerMac = Uint8Array.from(serverMac);
+    this.client(captureId, this.heldT, this.heldData, this.heldOffset, this.heldCaplen, this.heldLinkType, this.heldIpAt, this.heldFamily, this.heldMac, this.lastSynServerMac, comment);
+  }
+
+  client(captureId: number, t: number, data: Uint8Array, offset: number, caplen: number, linkType: number, ipAt: number, family: number,
+    clientMac: Uint8Array, serverMac: Uint8Array, comment: string | undefined): void {
+    if (linkType === LINKTYPE_ETHERNET) {
+      this.writer.packet(captureId, t, data.subarray(offset, offset + caplen), caplen, comment);
+      return;
+    }
+    // Other link types: the IP packet in an Ethernet frame from the client to the server.
+    const s = this.scratch;
+    const ipLen = offset + caplen - ipAt;
+    s.set(serverMac, 0);
+    s.set(clientMac, 6);
+    s[12] = family === 4 ? 0x08 : 0x86;
+    s[13] = family === 4 ? 0x00 : 0xdd;
+    s.set(data.subarray(ipAt, ipAt + ipLen), 14);
+    this.writer.packet(captureId, t, s, 14 + ipLen, comment);
+  }
+}

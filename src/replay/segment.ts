@@ -1,0 +1,119 @@
+// A captured frame read as far as replay needs: link layer, IPv4/IPv6, TCP header. One mutable
+// record reused for every packet; nothing is allocated and checksums are not checked (captures
+// taken on the sending host carry unfinished checksums because of offload).
+
+import { locateNetworkLayer, newNetworkLayer } from '../pcap/linktypes.js';
+
+/** Why a packet is not part of any replayed connection (the report's `skipped` keys). */
+export type SkipReason =
+  | 'not-ip' | 'not-tcp' | 'fragment' | 'truncated' | 'malformed'
+  | 'not-to-a-scenario-host' | 'not-in-a-replayed-connection';
+
+export interface CapturedSegment {
+  /** 4 or 6 when the packet is a whole-enough TCP segment; otherwise see `skip`. */
+  family: 0 | 4 | 6;
+  skip: SkipReason | null;
+  /** Offsets in the frame's buffer. */
+  ipAt: number;
+  tcpAt: number;
+  /** Offset of the Ethernet source MAC, or -1 when the link type has none. */
+  macAt: number;
+  /** The IP addresses' offsets (4 or 16 bytes each). */
+  srcAt: number;
+  dstAt: number;
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  /** TCP payload bytes (from the IP length, not the capture). */
+  payloadLen: number;
+  /** Offset of the payload in the buffer and how much of it was captured. */
+  payloadAt: number;
+  payloadCaptured: number;
+  /** TSval of the timestamps option, 0 without one. */
+  tsval: number;
+}
+
+export const newSegment = (): CapturedSegment => ({
+  family: 0, skip: null, ipAt: 0, tcpAt: 0, macAt: -1, srcAt: 0, dstAt: 0, srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0,
+  payloadLen: 0, payloadAt: 0, payloadCaptured: 0, tsval: 0,
+});
+
+const net = newNetworkLayer();
+const IPPROTO_TCP = 6;
+/** IPv6 extension headers walked to reach TCP (hop-by-hop, routing, destination options); 44 is a fragment. */
+const IPV6_EXT = new Set([0, 43, 60]);
+const IPV6_FRAGMENT = 44;
+
+/** Decodes the frame buf[at, end) of the link type into seg; returns seg.family (0 when skipped). */
+export function decodeSegment(linkType: number, buf: Uint8Array, at: number, end: number, seg: CapturedSegment): number {
+  seg.family = 0;
+  seg.skip = null;
+  const fam = locateNetworkLayer(linkType, buf, at, end, net);
+  if (fam === -1) { seg.skip = 'truncated'; return 0; }
+  if (fam === 0) { seg.skip = 'not-ip'; return 0; }
+  seg.macAt = net.macOffset;
+  const p = net.offset;
+  seg.ipAt = p;
+  let tcpAt: number;
+  let ipEnd: number;
+  if (fam === 4) {
+    if (end - p < 20) { seg.skip = 'truncated'; return 0; }
+    if (buf[p]! >>> 4 !== 4) { seg.skip = 'malformed'; return 0; }
+    const ihl = (buf[p]! & 0x0f) * 4;
+    const total = (buf[p + 2]! << 8) | buf[p + 3]!;
+    if (ihl < 20 || total < ihl) { seg.skip = 'malformed'; return 0; }
+    // MF set or a non-zero offset: replay does not reassemble.
+    if ((((buf[p + 6]! << 8) | buf[p + 7]!) & 0x3fff) !== 0) { seg.skip = 'fragment'; return 0; }
+    if (buf[p + 9] !== IPPROTO_TCP) { seg.skip = 'not-tcp'; return 0; }
+    seg.srcAt = p + 12;
+    seg.dstAt = p + 16;
+    tcpAt = p + ihl;
+    ipEnd = p + total;
+  } else {
+    if (end - p < 40) { seg.skip = 'truncated'; return 0; }
+    if (buf[p]! >>> 4 !== 6) { seg.skip = 'malformed'; return 0; }
+    let next = buf[p + 6]!;
+    ipEnd = p + 40 + ((buf[p + 4]! << 8) | buf[p + 5]!);
+    seg.srcAt = p + 8;
+    seg.dstAt = p + 24;
+    tcpAt = p + 40;
+    while (next !== IPPROTO_TCP) {
+      if (next === IPV6_FRAGMENT) { seg.skip = 'fragment'; return 0; }
+      if (!IPV6_EXT.has(next)) { seg.skip = 'not-tcp'; return 0; }
+      if (end - tcpAt < 8) { seg.skip = 'truncated'; return 0; }
+      next = buf[tcpAt]!;
+      tcpAt += 8 + buf[tcpAt + 1]! * 8;
+    }
+  }
+  if (end - tcpAt < 20) { seg.skip = 'truncated'; return 0; }
+  const hlen = (buf[tcpAt + 12]! >>> 4) * 4;
+  if (hlen < 20 || tcpAt + hlen > ipEnd) { seg.skip = 'malformed'; return 0; }
+  if (end - tcpAt < hlen) { seg.skip = 'truncated'; return 0; }
+  seg.tcpAt = tcpAt;
+  seg.srcPort = (buf[tcpAt]! << 8) | buf[tcpAt + 1]!;
+  seg.dstPort = (buf[tcpAt + 2]! << 8) | buf[tcpAt + 3]!;
+  seg.seq = ((buf[tcpAt + 4]! << 24) | (buf[tcpAt + 5]! << 16) | (buf[tcpAt + 6]! << 8) | buf[tcpAt + 7]!) >>> 0;
+  seg.ack = ((buf[tcpAt + 8]! << 24) | (buf[tcpAt + 9]! << 16) | (buf[tcpAt + 10]! << 8) | buf[tcpAt + 11]!) >>> 0;
+  seg.flags = buf[tcpAt + 13]! & 0x3f;
+  seg.payloadAt = tcpAt + hlen;
+  seg.payloadLen = Math.max(0, ipEnd - seg.payloadAt);
+  seg.payloadCaptured = Math.max(0, Math.min(end, ipEnd) - seg.payloadAt);
+  seg.tsval = 0;
+  // Options: only the timestamps option (kind 8, length 10) matters, for the answer's TSecr.
+  for (let o = tcpAt + 20; o < tcpAt + hlen;) {
+    const kind = buf[o]!;
+    if (kind === 0) break;
+    if (kind === 1) { o++; continue; }
+    const olen = buf[o + 1]!;
+    if (olen < 2 || o + olen > tcpAt + hlen) break;
+    if (kind === 8 && olen === 10) {
+      seg.tsval = ((buf[o + 2]! << 24) | (buf[o + 3]! << 16) | (buf[o + 4]! << 8) | buf[o + 5]!) >>> 0;
+      break;
+    }
+    o += olen;
+  }
+  seg.family = fam as 4 | 6;
+  return fam;
+}

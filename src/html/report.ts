@@ -139,8 +139,7 @@ ${report.description ? html`<p class="desc">${report.description}</p>` : null}
 <li><b>${passed}</b> expectations held <span class="sym ok">✓</span></li>
 <li class="${failed ? 'bad' : ''}"><b>${failed}</b> expectation${failed === 1 ? '' : 's'} failed <span class="sym x">✗</span></li>
 </ul>
-<h2>Hosts</h2>
-<div class="scroll">${renderTopology(scenario)}</div>
+<div class="overview"><div class="decisions">
 <h2 id="${id}-matrix">Decisions</h2>
 <p class="legend"><span class="sw div">≠</span> policies disagree on the step · <span class="sw fail">✗ want …</span> expectation failed · <span class="ok">✓</span> expectation held · no mark: nothing expected. Each cell links to its explanation.
 <label class="filter"><input type="checkbox" class="only-div"> only steps where policies disagree</label></p>
@@ -148,7 +147,9 @@ ${report.description ? html`<p class="desc">${report.description}</p>` : null}
 <thead>${headRow}</thead>
 <tbody>${rows}</tbody>
 <tfoot>${foot}</tfoot>
-</table></div>
+</table></div></div>
+<div class="hosts"><h2>Hosts</h2>
+<div class="scroll">${renderTopology(scenario)}</div></div></div>
 <h2>Connections</h2>
 ${policies.map((p, k) => renderPolicy(run, p, k, id, options))}
 <h2>Why: the rule behind every cell</h2>
@@ -276,6 +277,11 @@ code{font:12.5px ui-monospace,"DejaVu Sans Mono",Menlo,monospace}
 .counts li.bad{background:${c.failBg};color:${c.failText};border-color:${c.failText}}
 .sym{font-weight:700;margin-left:4px}
 .scroll{overflow-x:auto}
+.overview{display:flex;flex-wrap:wrap;gap:0 36px;align-items:flex-start}
+.overview>div{min-width:0;max-width:100%}
+.overview>.hosts{flex:1 1 420px}
+.hosts svg{max-width:100%;height:auto}
+.legend{max-width:80ch}
 svg text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif}
 .topology .host rect{fill:${c.panel};stroke:#8c959f}
 .topology .hn{font-weight:700;font-size:14px;fill:${c.text}}

@@ -6,8 +6,8 @@ import type { Scenario } from '../scenario/types.js';
 import { clip } from './ladder.js';
 import { html, type Html } from './template.js';
 
-const BOX_W = 230;
-const GAP = 26;
+const BOX_W = 190;
+const GAP = 18;
 const LINE_H = 16;
 const PAD = 10;
 
@@ -61,7 +61,7 @@ export function renderTopology(scenario: Scenario): Html {
     return html`<g class="host"><title>${host.name}</title>
 <rect x="${x}" y="${PAD}" width="${BOX_W}" height="${h}" rx="6"/>
 <text class="hn" x="${x + 10}" y="${PAD + 19}">${host.name}</text>
-${lines.map((l, k) => html`<text class="${l.cls}" x="${x + (l.cls === 'if' || l.cls === 'proc' ? 10 : 22)}" y="${PAD + 40 + k * LINE_H}">${l.cls === 'proc' ? '⚙ ' : ''}${clip(l.text, 33)}</text>`)}
+${lines.map((l, k) => html`<text class="${l.cls}" x="${x + (l.cls === 'if' || l.cls === 'proc' ? 10 : 22)}" y="${PAD + 40 + k * LINE_H}">${l.cls === 'proc' ? '⚙ ' : ''}${clip(l.text, 27)}</text>`)}
 ${drops}</g>`;
   });
   const buses = links.map((l) => html`<line class="bus" x1="${PAD}" y1="${busY(l)}" x2="${width - PAD}" y2="${busY(l)}"/>

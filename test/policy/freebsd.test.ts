@@ -2,10 +2,9 @@
 // in_pcblookup_local, in_pcblookup_lbgroup, the wild chain). A row's steps carry the asserted decisions as `expect`s.
 
 import { describe, expect, it } from 'vitest';
-import { runPolicy } from '../../src/emu/engine.js';
 import type { Policy } from '../../src/emu/policy/types.js';
 import type { PolicyRun } from '../../src/emu/results.js';
-import { parseScenario } from '../../src/scenario/load.js';
+import { RA, RP, bind, close, connect, expectSteps, listen, portOf } from './cases.js';
 import { freebsd } from '../../src/emu/policy/freebsd.js';
 
 const POLICY: Policy = freebsd;
@@ -25,32 +24,12 @@ const HOSTS = `
 /** Runs the steps under the policy and asserts every expectation written on them. */
 function check(steps: readonly string[]): PolicyRun {
   const text = `name: ${POLICY.name} policy case\nseed: 5\nlinks: { lan: { latency: 100us }, lan2: { latency: 100us } }\nhosts:${HOSTS}\nsteps:\n${steps.map((s) => `  ${s}`).join('\n')}\n`;
-  const sc = parseScenario(text, 'case.yaml');
-  const run = runPolicy(sc, POLICY);
-  const want: string[] = [];
-  const got: string[] = [];
-  for (const st of sc.steps) {
-    const w = st.expect && (st.expect.byPolicy.get(POLICY.name) ?? st.expect.fallback);
-    if (!w) continue;
-    const r = run.steps[st.index]!;
-    const all = r.results ?? [r.result];
-    want.push(`#${st.index} ${st.kind}: ${w.join('|')}`);
-    got.push(`#${st.index} ${st.kind}: ${all.every((x) => w.includes(x)) ? w.join('|') : `${all.join(',')} (${r.reason})`}`);
-  }
-  expect(got).toEqual(want);
-  return run;
+  return expectSteps(POLICY, text);
 }
 
-const RA = 'options: { SO_REUSEADDR: true }';
-const RP = 'options: { SO_REUSEPORT: true }';
 const sock = (name: string, proc = 'root', opts = ''): string => `- { socket: ${name}, process: server/${proc}${opts ? `, ${opts}` : ''} }`;
 const sock6 = (name: string, opts = ''): string => `- { socket: ${name}, process: server/root, family: inet6${opts ? `, ${opts}` : ''} }`;
-const bind = (name: string, addr: string, exp = 'ok'): string => `- { bind: ${name}, address: "${addr}", expect: ${exp} }`;
-const listen = (name: string, exp = 'ok'): string => `- { listen: ${name}, expect: ${exp} }`;
-const close = (name: string): string => `- { close: ${name}, expect: ok }`;
-const connect = (to: string, exp: string, extra = ''): string => `- { connect: { from: client, to: "${to}"${extra ? `, ${extra}` : ''} }, expect: ${exp} }`;
 const listening = (name: string, addr: string, proc = 'root', opts = ''): string[] => [sock(name, proc, opts), bind(name, addr), listen(name)];
-const portOf = (reason: string | undefined): number => Number(/(?:bound|listening on) [^ ]*:(\d+)/.exec(reason ?? '')?.[1]);
 
 type Row = [title: string, steps: string[]];
 const LB = 'options: { SO_REUSEPORT_LB: true }';

@@ -2,10 +2,9 @@
 // the classifier lookup (ipclassifier.c ipcl_classify_v4, IPCL_HASH_INSERT_BOUND/_WILDCARD).
 
 import { describe, expect, it } from 'vitest';
-import { runPolicy } from '../../src/emu/engine.js';
 import { illumos } from '../../src/emu/policy/illumos.js';
 import type { PolicyRun } from '../../src/emu/results.js';
-import { parseScenario } from '../../src/scenario/load.js';
+import { RA, bind, close, connect, expectSteps, listen } from './cases.js';
 
 const HOSTS = `
   server:
@@ -20,29 +19,11 @@ const scenario = (steps: readonly string[]): string =>
   `name: illumos policy case\nseed: 5\nhosts:${HOSTS}\nsteps:\n${steps.map((s) => `  ${s}`).join('\n')}\n`;
 
 function check(steps: readonly string[]): PolicyRun {
-  const sc = parseScenario(scenario(steps), 'case.yaml');
-  const run = runPolicy(sc, illumos);
-  const want: string[] = [];
-  const got: string[] = [];
-  for (const st of sc.steps) {
-    const w = st.expect && (st.expect.byPolicy.get('illumos') ?? st.expect.fallback);
-    if (!w) continue;
-    const r = run.steps[st.index]!;
-    const all = r.results ?? [r.result];
-    want.push(`#${st.index} ${st.kind}: ${w.join('|')}`);
-    got.push(`#${st.index} ${st.kind}: ${all.every((x) => w.includes(x)) ? w.join('|') : `${all.join(',')} (${r.reason})`}`);
-  }
-  expect(got).toEqual(want);
-  return run;
+  return expectSteps(illumos, scenario(steps));
 }
 
-const RA = 'options: { SO_REUSEADDR: true }';
 const sock = (name: string, proc = 'root', opts = ''): string => `- { socket: ${name}, process: server/${proc}${opts ? `, ${opts}` : ''} }`;
 const sock6 = (name: string, opts = ''): string => `- { socket: ${name}, process: server/root, family: inet6${opts ? `, ${opts}` : ''} }`;
-const bind = (name: string, addr: string, exp = 'ok'): string => `- { bind: ${name}, address: "${addr}", expect: ${exp} }`;
-const listen = (name: string, exp = 'ok'): string => `- { listen: ${name}, expect: ${exp} }`;
-const close = (name: string): string => `- { close: ${name}, expect: ok }`;
-const connect = (to: string, exp: string, extra = ''): string => `- { connect: { from: client, to: "${to}"${extra ? `, ${extra}` : ''} }, expect: ${exp} }`;
 const listening = (name: string, addr: string, proc = 'root', opts = ''): string[] => [sock(name, proc, opts), bind(name, addr), listen(name)];
 
 type Row = [title: string, steps: string[]];

@@ -2,9 +2,8 @@
 // the code that carries 1.3.60's rule). A row's steps carry the asserted decisions as `expect`s.
 
 import { describe, expect, it } from 'vitest';
-import { runPolicy } from '../../src/emu/engine.js';
 import type { PolicyRun } from '../../src/emu/results.js';
-import { parseScenario } from '../../src/scenario/load.js';
+import { RA, bind, close, connect, expectSteps, listen } from './cases.js';
 
 const POLICY = 'linux-1.3.60';
 
@@ -26,29 +25,11 @@ const HOSTS = `
 /** Runs the steps under the policy and asserts every expectation written on them. */
 function check(steps: readonly string[]): PolicyRun {
   const text = `name: ${POLICY} policy case\nseed: 9\nhosts:${HOSTS}\nsteps:\n${steps.map((s) => `  ${s}`).join('\n')}\n`;
-  const sc = parseScenario(text, 'case.yaml');
-  const run = runPolicy(sc, POLICY);
-  const want: string[] = [];
-  const got: string[] = [];
-  for (const st of sc.steps) {
-    const w = st.expect && (st.expect.byPolicy.get(POLICY) ?? st.expect.fallback);
-    if (!w) continue;
-    const r = run.steps[st.index]!;
-    const all = r.results ?? [r.result];
-    want.push(`#${st.index} ${st.kind}: ${w.join('|')}`);
-    got.push(`#${st.index} ${st.kind}: ${all.every((x) => w.includes(x)) ? w.join('|') : `${all.join(',')} (${r.reason})`}`);
-  }
-  expect(got).toEqual(want);
-  return run;
+  return expectSteps(POLICY, text);
 }
 
-const RA = 'options: { SO_REUSEADDR: true }';
 /** A socket on host/proc ("multi/a"). */
 const sock = (name: string, where: string, opts = ''): string => `- { socket: ${name}, process: ${where}${opts ? `, ${opts}` : ''} }`;
-const bind = (name: string, addr: string, exp = 'ok'): string => `- { bind: ${name}, address: "${addr}", expect: ${exp} }`;
-const listen = (name: string, exp = 'ok'): string => `- { listen: ${name}, expect: ${exp} }`;
-const close = (name: string): string => `- { close: ${name}, expect: ok }`;
-const connect = (to: string, exp: string, extra = ''): string => `- { connect: { from: client, to: "${to}"${extra ? `, ${extra}` : ''} }, expect: ${exp} }`;
 const listening = (name: string, where: string, addr: string, opts = RA): string[] => [sock(name, where, opts), bind(name, addr), listen(name)];
 
 type Row = [title: string, steps: string[]];

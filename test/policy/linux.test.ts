@@ -3,9 +3,8 @@
 // the decisions asserted; runPolicy runs them without a packet sink.
 
 import { describe, expect, it } from 'vitest';
-import { runPolicy } from '../../src/emu/engine.js';
 import type { PolicyRun } from '../../src/emu/results.js';
-import { parseScenario } from '../../src/scenario/load.js';
+import { RA, RP, bind, close, connect, expectSteps, listen, portOf } from './cases.js';
 
 const POLICY = 'linux';
 
@@ -28,30 +27,11 @@ function scenario(steps: readonly string[], sysctl = ''): string {
 
 /** Runs the steps under the policy and asserts every expectation written on them. */
 function check(steps: readonly string[], sysctl = ''): PolicyRun {
-  const sc = parseScenario(scenario(steps, sysctl), 'case.yaml');
-  const run = runPolicy(sc, POLICY);
-  const want: string[] = [];
-  const got: string[] = [];
-  for (const st of sc.steps) {
-    const w = st.expect && (st.expect.byPolicy.get(POLICY) ?? st.expect.fallback);
-    if (!w) continue;
-    const r = run.steps[st.index]!;
-    const all = r.results ?? [r.result];
-    want.push(`#${st.index} ${st.kind}: ${w.join('|')}`);
-    got.push(`#${st.index} ${st.kind}: ${all.every((x) => w.includes(x)) ? w.join('|') : `${all.join(',')} (${r.reason})`}`);
-  }
-  expect(got).toEqual(want);
-  return run;
+  return expectSteps(POLICY, scenario(steps, sysctl));
 }
 
-const RA = 'options: { SO_REUSEADDR: true }';
-const RP = 'options: { SO_REUSEPORT: true }';
 const sock = (name: string, proc = 'root', opts = ''): string => `- { socket: ${name}, process: server/${proc}${opts ? `, ${opts}` : ''} }`;
 const sock6 = (name: string, opts = ''): string => `- { socket: ${name}, process: server/root, family: inet6${opts ? `, ${opts}` : ''} }`;
-const bind = (name: string, addr: string, exp = 'ok'): string => `- { bind: ${name}, address: "${addr}", expect: ${exp} }`;
-const listen = (name: string, exp = 'ok'): string => `- { listen: ${name}, expect: ${exp} }`;
-const close = (name: string): string => `- { close: ${name}, expect: ok }`;
-const connect = (to: string, exp: string, extra = ''): string => `- { connect: { from: client, to: "${to}"${extra ? `, ${extra}` : ''} }, expect: ${exp} }`;
 const listening = (name: string, addr: string, proc = 'root', opts = ''): string[] => [sock(name, proc, opts), bind(name, addr), listen(name)];
 
 type Row = [title: string, steps: string[], sysctl?: string];
@@ -267,8 +247,7 @@ describe('linux: listener lookup (SEMANTICS §1.6, §1.7)', () => {
 });
 
 describe('linux: automatic ports (SEMANTICS §1.5; KERNEL-FACTS line 10)', () => {
-  const portOf = (reason: string | undefined): number => Number(/(?:bound|listening on) [^ ]*:(\d+)/.exec(reason ?? '')?.[1]);
-
+  
   // KERNEL-FACTS 10: port 0 picks a port in ip_local_port_range (32768 60999), odd first (§1.5)
   it('bind to port 0 picks an odd port in ip_local_port_range', () => {
     const run = check([sock('s'), bind('s', '0.0.0.0:0')]);

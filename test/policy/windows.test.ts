@@ -4,10 +4,9 @@
 // separately. WSAEADDRINUSE is reported as EADDRINUSE, WSAEACCES as EACCES.
 
 import { describe, expect, it } from 'vitest';
-import { runPolicy } from '../../src/emu/engine.js';
 import { windows } from '../../src/emu/policy/windows.js';
 import type { PolicyRun } from '../../src/emu/results.js';
-import { parseScenario } from '../../src/scenario/load.js';
+import { RA, bind, close, connect, expectSteps, listen } from './cases.js';
 
 // server: eth0 (10.0.0.1, 10.0.0.2, fd00::1); a and a2 share a user account, b is another user.
 const HOSTS = `
@@ -24,30 +23,12 @@ const scenario = (steps: readonly string[]): string =>
 
 /** Runs the steps under the policy and asserts every expectation written on them. */
 function check(steps: readonly string[]): PolicyRun {
-  const sc = parseScenario(scenario(steps), 'case.yaml');
-  const run = runPolicy(sc, windows);
-  const want: string[] = [];
-  const got: string[] = [];
-  for (const st of sc.steps) {
-    const w = st.expect && (st.expect.byPolicy.get('windows') ?? st.expect.fallback);
-    if (!w) continue;
-    const r = run.steps[st.index]!;
-    const all = r.results ?? [r.result];
-    want.push(`#${st.index} ${st.kind}: ${w.join('|')}`);
-    got.push(`#${st.index} ${st.kind}: ${all.every((x) => w.includes(x)) ? w.join('|') : `${all.join(',')} (${r.reason})`}`);
-  }
-  expect(got).toEqual(want);
-  return run;
+  return expectSteps(windows, scenario(steps));
 }
 
-const RA = 'options: { SO_REUSEADDR: true }';
 const EX = 'options: { SO_EXCLUSIVEADDRUSE: true }';
 const sock = (name: string, proc = 'a', opts = ''): string => `- { socket: ${name}, process: server/${proc}${opts ? `, ${opts}` : ''} }`;
 const sock6 = (name: string, proc = 'a', opts = ''): string => `- { socket: ${name}, process: server/${proc}, family: inet6${opts ? `, ${opts}` : ''} }`;
-const bind = (name: string, addr: string, exp = 'ok'): string => `- { bind: ${name}, address: "${addr}", expect: ${exp} }`;
-const listen = (name: string, exp = 'ok'): string => `- { listen: ${name}, expect: ${exp} }`;
-const close = (name: string): string => `- { close: ${name}, expect: ok }`;
-const connect = (to: string, exp: string, extra = ''): string => `- { connect: { from: client, to: "${to}"${extra ? `, ${extra}` : ''} }, expect: ${exp} }`;
 const listening = (name: string, addr: string, proc = 'a', opts = ''): string[] => [sock(name, proc, opts), bind(name, addr), listen(name)];
 
 // The tables' rows and columns, in the page's order.

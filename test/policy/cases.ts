@@ -40,3 +40,45 @@ export function expectSteps(policy: string | Policy, text: string): PolicyRun {
   expect(got).toEqual(want);
   return run;
 }
+
+/** server: eth0 (10.0.0.1, 10.0.0.2, fd00::1) on lan, eth1 (10.0.1.1) on lan2; client likewise. */
+export const TWO_LINK_HOSTS = `
+  server:
+    interfaces:
+      eth0: { addresses: [10.0.0.1/24, 10.0.0.2/24, fd00::1/64] }
+      eth1: { addresses: [10.0.1.1/24], link: lan2 }
+    processes: { root: { uid: 0 }, a: { uid: 1000 }, a2: { uid: 1000 }, b: { uid: 1001 } }
+  client:
+    interfaces:
+      eth0: { addresses: [10.0.0.100/24, fd00::100/64] }
+      eth1: { addresses: [10.0.1.100/24], link: lan2 }`;
+export const TWO_LINKS = 'links: { lan: { latency: 100us }, lan2: { latency: 100us } }';
+
+/** solo: one address (n = 1); duo: n = 2; multi: n = 4; all on one link with the client. */
+const PROCS = 'processes: { root: { uid: 0 }, a: { uid: 1000 }, b: { uid: 1001 } }';
+export const N_ADDRESS_HOSTS = `
+  solo:
+    interfaces: { eth0: { addresses: [10.0.0.1/24] } }
+    ${PROCS}
+  duo:
+    interfaces: { eth0: { addresses: [10.0.0.21/24, 10.0.0.22/24] } }
+    ${PROCS}
+  multi:
+    interfaces: { eth0: { addresses: [10.0.0.11/24, 10.0.0.12/24, 10.0.0.13/24, 10.0.0.14/24] } }
+    ${PROCS}
+  client:
+    interfaces: { eth0: { addresses: [10.0.0.100/24] } }`;
+
+/** A scenario text: the hosts, optional top-level lines (links), and the steps. */
+export function caseText(policy: string, hosts: string, steps: readonly string[], opts: { seed?: number; top?: string } = {}): string {
+  return `name: ${policy} policy case\nseed: ${opts.seed ?? 5}\n${opts.top ? `${opts.top}\n` : ''}hosts:${hosts}\nsteps:\n${steps.map((s) => `  ${s}`).join('\n')}\n`;
+}
+
+/** Sockets of the host `server` (process root unless named). */
+export const sock = (name: string, proc = 'root', opts = ''): string => `- { socket: ${name}, process: server/${proc}${opts ? `, ${opts}` : ''} }`;
+export const sock6 = (name: string, opts = ''): string => `- { socket: ${name}, process: server/root, family: inet6${opts ? `, ${opts}` : ''} }`;
+export const listening = (name: string, addr: string, proc = 'root', opts = ''): string[] => [sock(name, proc, opts), bind(name, addr), listen(name)];
+
+/** Sockets anywhere: `where` is HOST/PROC ("multi/a"); listeners set SO_REUSEADDR unless told. */
+export const sockAt = (name: string, where: string, opts = ''): string => `- { socket: ${name}, process: ${where}${opts ? `, ${opts}` : ''} }`;
+export const listeningAt = (name: string, where: string, addr: string, opts = RA): string[] => [sockAt(name, where, opts), bind(name, addr), listen(name)];

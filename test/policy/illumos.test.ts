@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { illumos } from '../../src/emu/policy/illumos.js';
 import type { PolicyRun } from '../../src/emu/results.js';
-import { RA, bind, close, connect, expectSteps, listen } from './cases.js';
+import { RA, bind, close, connect, expectSteps, listen, listening, sock, sock6 } from './cases.js';
 
 const HOSTS = `
   server:
@@ -22,9 +22,6 @@ function check(steps: readonly string[]): PolicyRun {
   return expectSteps(illumos, scenario(steps));
 }
 
-const sock = (name: string, proc = 'root', opts = ''): string => `- { socket: ${name}, process: server/${proc}${opts ? `, ${opts}` : ''} }`;
-const sock6 = (name: string, opts = ''): string => `- { socket: ${name}, process: server/root, family: inet6${opts ? `, ${opts}` : ''} }`;
-const listening = (name: string, addr: string, proc = 'root', opts = ''): string[] => [sock(name, proc, opts), bind(name, addr), listen(name)];
 
 type Row = [title: string, steps: string[]];
 

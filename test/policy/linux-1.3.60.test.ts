@@ -3,34 +3,15 @@
 
 import { describe, expect, it } from 'vitest';
 import type { PolicyRun } from '../../src/emu/results.js';
-import { RA, bind, close, connect, expectSteps, listen } from './cases.js';
+import { N_ADDRESS_HOSTS, RA, bind, caseText, close, connect, expectSteps, listen, listeningAt, sockAt } from './cases.js';
 
 const POLICY = 'linux-1.3.60';
 
-// solo: one address (n = 1); duo: n = 2; multi: n = 4; all on one link with the client.
-const PROCS = 'processes: { root: { uid: 0 }, a: { uid: 1000 }, b: { uid: 1001 } }';
-const HOSTS = `
-  solo:
-    interfaces: { eth0: { addresses: [10.0.0.1/24] } }
-    ${PROCS}
-  duo:
-    interfaces: { eth0: { addresses: [10.0.0.21/24, 10.0.0.22/24] } }
-    ${PROCS}
-  multi:
-    interfaces: { eth0: { addresses: [10.0.0.11/24, 10.0.0.12/24, 10.0.0.13/24, 10.0.0.14/24] } }
-    ${PROCS}
-  client:
-    interfaces: { eth0: { addresses: [10.0.0.100/24] } }`;
-
 /** Runs the steps under the policy and asserts every expectation written on them. */
-function check(steps: readonly string[]): PolicyRun {
-  const text = `name: ${POLICY} policy case\nseed: 9\nhosts:${HOSTS}\nsteps:\n${steps.map((s) => `  ${s}`).join('\n')}\n`;
-  return expectSteps(POLICY, text);
-}
+const check = (steps: readonly string[]): PolicyRun => expectSteps(POLICY, caseText(POLICY, N_ADDRESS_HOSTS, steps, { seed: 9 }));
 
-/** A socket on host/proc ("multi/a"). */
-const sock = (name: string, where: string, opts = ''): string => `- { socket: ${name}, process: ${where}${opts ? `, ${opts}` : ''} }`;
-const listening = (name: string, where: string, addr: string, opts = RA): string[] => [sock(name, where, opts), bind(name, addr), listen(name)];
+const sock = sockAt;
+const listening = listeningAt;
 
 type Row = [title: string, steps: string[]];
 

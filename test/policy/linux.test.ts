@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { PolicyRun } from '../../src/emu/results.js';
-import { RA, RP, bind, close, connect, expectSteps, listen, portOf } from './cases.js';
+import { RA, RP, bind, close, connect, expectSteps, listen, listening, portOf, sock, sock6 } from './cases.js';
 
 const POLICY = 'linux';
 
@@ -30,9 +30,6 @@ function check(steps: readonly string[], sysctl = ''): PolicyRun {
   return expectSteps(POLICY, scenario(steps, sysctl));
 }
 
-const sock = (name: string, proc = 'root', opts = ''): string => `- { socket: ${name}, process: server/${proc}${opts ? `, ${opts}` : ''} }`;
-const sock6 = (name: string, opts = ''): string => `- { socket: ${name}, process: server/root, family: inet6${opts ? `, ${opts}` : ''} }`;
-const listening = (name: string, addr: string, proc = 'root', opts = ''): string[] => [sock(name, proc, opts), bind(name, addr), listen(name)];
 
 type Row = [title: string, steps: string[], sysctl?: string];
 

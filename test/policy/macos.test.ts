@@ -4,31 +4,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Policy } from '../../src/emu/policy/types.js';
 import type { PolicyRun } from '../../src/emu/results.js';
-import { RA, RP, bind, close, connect, expectSteps, listen, portOf } from './cases.js';
+import { RA, RP, TWO_LINKS, TWO_LINK_HOSTS, bind, caseText, close, connect, expectSteps, listen, listening, portOf, sock } from './cases.js';
 import { macos } from '../../src/emu/policy/macos.js';
 
 const POLICY: Policy = macos;
 
-// server: eth0 (10.0.0.1, 10.0.0.2, fd00::1) on lan, eth1 (10.0.1.1) on lan2; client likewise.
-const HOSTS = `
-  server:
-    interfaces:
-      eth0: { addresses: [10.0.0.1/24, 10.0.0.2/24, fd00::1/64] }
-      eth1: { addresses: [10.0.1.1/24], link: lan2 }
-    processes: { root: { uid: 0 }, a: { uid: 1000 }, a2: { uid: 1000 }, b: { uid: 1001 } }
-  client:
-    interfaces:
-      eth0: { addresses: [10.0.0.100/24, fd00::100/64] }
-      eth1: { addresses: [10.0.1.100/24], link: lan2 }`;
-
 /** Runs the steps under the policy and asserts every expectation written on them. */
-function check(steps: readonly string[]): PolicyRun {
-  const text = `name: ${POLICY.name} policy case\nseed: 5\nlinks: { lan: { latency: 100us }, lan2: { latency: 100us } }\nhosts:${HOSTS}\nsteps:\n${steps.map((s) => `  ${s}`).join('\n')}\n`;
-  return expectSteps(POLICY, text);
-}
+const check = (steps: readonly string[]): PolicyRun => expectSteps(POLICY, caseText(POLICY.name, TWO_LINK_HOSTS, steps, { top: TWO_LINKS }));
 
-const sock = (name: string, proc = 'root', opts = ''): string => `- { socket: ${name}, process: server/${proc}${opts ? `, ${opts}` : ''} }`;
-const listening = (name: string, addr: string, proc = 'root', opts = ''): string[] => [sock(name, proc, opts), bind(name, addr), listen(name)];
 
 type Row = [title: string, steps: string[]];
 

@@ -2,13 +2,14 @@
 //  1. KERNEL-FACTS.md, line by line, as small scenarios whose expected kernel results are
 //     asserted directly (this checks the harness itself);
 //  2. the emulator's `linux` policy against the kernel, on scenarios/*.yaml and on 200
-//     seeded random programs, step by step (only when src/emu/engine.ts exists).
+//     seeded random programs, step by step, through `bindlab verify-kernel`'s compareWithKernel.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseCidr, parseEndpoint, parseIp } from '../../src/emu/addr.js';
 import { kernelAvailable, runOnKernel, type KernelStepResult } from '../../src/kernel/run-kernel.js';
+import { compareWithKernel } from '../../src/testing/kernel-compare.js';
 import type { Expectation, Host, Scenario, SockOptions, Step } from '../../src/scenario/types.js';
 import { randomProgram } from './random-programs.js';
 
@@ -477,52 +478,9 @@ if (!avail.ok) {
 // ---------------------------------------------------------------------------------------------
 // Emulator `linux` against the kernel.
 
-interface EmuStep {
-  index: number;
-  result: string;
-  results?: readonly string[];
-  candidates?: readonly (readonly string[])[];
-}
-type RunPolicy = (s: Scenario, policy: string) => unknown;
-
-async function emulator(): Promise<RunPolicy | null> {
-  try {
-    const modPath = '../../src/emu/engine.js';
-    const mod = (await import(/* @vite-ignore */ modPath)) as { runPolicy?: RunPolicy };
-    return typeof mod.runPolicy === 'function' ? mod.runPolicy : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Step-by-step differences between the kernel and the emulator, one line each. */
-export function diffRuns(label: string, s: Scenario, text: string, kernel: KernelStepResult[], emu: EmuStep[]): string[] {
-  const lines = text.split('\n');
-  const out: string[] = [];
-  for (const step of s.steps) {
-    const k = kernel[step.index]!;
-    const e = emu.find((x) => x.index === step.index);
-    const where = `${label} step ${step.index} (line ${step.pos.line}: ${lines[step.pos.line - 1]?.trim() ?? step.kind})`;
-    if (!e) {
-      out.push(`${where}: emulator has no result; kernel ${k.result}`);
-      continue;
-    }
-    if (step.kind !== 'connect') {
-      if (k.result !== e.result) out.push(`${where}: kernel ${k.result} vs emulator ${e.result}`);
-      continue;
-    }
-    const kr = k.results ?? [k.result];
-    const er = e.results ?? [e.result];
-    kr.forEach((got, i) => {
-      const c0 = e.candidates?.[i];
-      const cands = c0 && c0.length ? c0 : [er[i] ?? e.result];
-      if (!cands.includes(got)) {
-        out.push(`${where} connection ${i + 1}: kernel ${got} vs emulator ${er[i]} (candidates ${cands.join(',')})`);
-      }
-    });
-  }
-  return out;
-}
+// The comparison itself is `bindlab verify-kernel`'s (src/testing/kernel-compare.ts): the same
+// function runs both, lines them up step by step and lists every difference; a connection
+// matches any member of the SO_REUSEPORT group the emulator picked from.
 
 /** Runs jobs with at most `n` at a time. */
 async function pool<T>(items: readonly T[], n: number, job: (x: T) => Promise<void>): Promise<void> {
@@ -538,13 +496,7 @@ const PARALLEL = Number(process.env['BINDLAB_KERNEL_PARALLEL'] ?? 3);
 const PROGRAMS = Number(process.env['BINDLAB_KERNEL_PROGRAMS'] ?? 200);
 
 describe.skipIf(!avail.ok)('emulator linux vs the real kernel', () => {
-  it('agrees on scenarios/*.yaml and on random programs', async (ctx) => {
-    const runPolicy = await emulator();
-    if (!runPolicy) {
-      console.log('skipping emulator comparison: src/emu/engine.ts (runPolicy) does not exist yet');
-      ctx.skip();
-      return;
-    }
+  it('agrees on scenarios/*.yaml and on random programs', async () => {
     const load = await loader();
     const dir = resolve(__dirname, '../../scenarios');
     const cases: { label: string; text: string }[] = [];
@@ -565,9 +517,8 @@ describe.skipIf(!avail.ok)('emulator linux vs the real kernel', () => {
         return;
       }
       // Scenario waits of minutes (TIME_WAIT expiry) are run for real; keep them.
-      const kernel = await runOnKernel(s);
-      const emuRun = (await runPolicy(s, 'linux')) as { steps: EmuStep[] };
-      diffs.push(...diffRuns(c.label, s, c.text, kernel, emuRun.steps));
+      const cmp = await compareWithKernel(s, c.text);
+      diffs.push(...cmp.differences);
     });
     console.log(`compared ${cases.length} programs with the kernel in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     if (diffs.length) console.log(diffs.join('\n'));

@@ -12,3 +12,16 @@ export type { PolicyRun, StepResult } from './emu/results.js';
 export * from './scenario/types.js';
 export { PcapngWriter, PcapWriter } from './pcap/index.js';
 export type { PacketSink, CaptureInterface } from './pcap/sink.js';
+// Regression testing (what `bindlab test` and `bindlab verify-kernel` are made of).
+export { testScenarios, testScenarioFile, collectScenarioFiles, failuresOf, scenarioPassed, summaryExitCode } from './testing/suite.js';
+export type { TestOptions, TestSummary, ScenarioOutcome, StepFailure, GoldenCheck } from './testing/suite.js';
+export { renderJUnit } from './testing/junit.js';
+export type { JUnitOptions } from './testing/junit.js';
+export { rewriteExpectations } from './testing/update.js';
+export type { ExpectationChange } from './testing/update.js';
+export { compareGolden, updateGolden, firstDifference } from './testing/golden.js';
+export type { GoldenOutcome, GoldenDifference } from './testing/golden.js';
+export { compareWithKernel, compareRuns, renderSideBySide } from './testing/kernel-compare.js';
+export type { KernelComparison, KernelComparisonRow } from './testing/kernel-compare.js';
+export { kernelAvailable, runOnKernel } from './kernel/run-kernel.js';
+export type { KernelStepResult, KernelRunOptions } from './kernel/run-kernel.js';

@@ -64,21 +64,27 @@ export function captureHref(baseDir: string, output: string): string {
   return relative(baseDir, output).split(sep).map(encodeURIComponent).join(posix.sep);
 }
 
-/** The conflicting socket, when the engine names one (a newer StepResult field; absent before). */
+/** The conflicting socket, when the engine names one (StepResult.conflict: host, process, socket, state, address, options). */
 function conflictOf(s: StepResult): string | undefined {
-  const c = (s as StepResult & { conflict?: unknown }).conflict;
+  const c = (s as { conflict?: unknown }).conflict;
   if (c === undefined || c === null || c === '') return undefined;
-  if (typeof c === 'string') return c;
-  if (typeof c === 'object' && c && 'name' in c) {
-    const o = c as { name: unknown; host?: unknown; process?: unknown; local?: unknown };
-    return [o.host && o.process ? `${String(o.host)}/${String(o.process)}/` : '', String(o.name), o.local ? ` (${String(o.local)})` : ''].join('');
-  }
-  return JSON.stringify(c);
+  if (typeof c !== 'object') return String(c);
+  const o = c as { host?: unknown; process?: unknown; socket?: unknown; state?: unknown; address?: unknown; uid?: unknown; options?: unknown };
+  const who = [o.host, o.process, o.socket].filter((x) => x !== undefined).map(String).join('/');
+  const opts = Array.isArray(o.options) && o.options.length ? o.options.map(String).join(',') : '';
+  const detail = [o.state, o.address, o.uid !== undefined ? `uid ${String(o.uid)}` : undefined, opts || undefined].filter((x) => x !== undefined && x !== null && x !== '').map(String).join(', ');
+  return `${who}${detail ? ` (${detail})` : ''}`;
 }
 
 export function renderHtmlReport(runs: readonly HtmlScenarioRun[], options: HtmlReportOptions): string {
   const title = runs.length === 1 ? `bindlab: ${runs[0]!.report.scenario}` : `bindlab: ${runs.length} scenarios`;
   const body = runs.map((r, n) => renderScenario(r, n, options));
+  const nav = runs.length > 1 ? html`<nav><ol>${runs.map((r, n) => html`<li><a href="#s${n}">${r.report.scenario}</a></li>`)}</ol></nav>` : null;
+  return renderPage(title, body, options.command, nav);
+}
+
+/** The page around a body: head with the inline style sheet, header, footer. */
+export function renderPage(title: string, body: Html | readonly Html[], command?: string, nav: Html | null = null): string {
   const page = html`<!doctype html>
 <html lang="en">
 <head>
@@ -89,9 +95,9 @@ export function renderHtmlReport(runs: readonly HtmlScenarioRun[], options: Html
 <style>${raw(css())}</style>
 </head>
 <body>
-<header class="top"><p class="brand">bindlab report</p>${runs.length > 1 ? html`<nav><ol>${runs.map((r, n) => html`<li><a href="#s${n}">${r.report.scenario}</a></li>`)}</ol></nav>` : null}</header>
+<header class="top"><p class="brand">bindlab report</p>${nav}</header>
 <main>${body}</main>
-<footer><p>Made by bindlab${options.command ? html` (<code>${options.command}</code>)` : null}. One file: no scripts, nothing fetched. Hover or focus an arrow for its packet and the decision comment written in the capture.</p></footer>
+<footer><p>Made by bindlab${command ? html` (<code>${command}</code>)` : null}. One file: no scripts, nothing fetched. Hover or focus an arrow for its packet and the decision comment written in the capture.</p></footer>
 </body>
 </html>
 `;

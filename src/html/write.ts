@@ -3,6 +3,9 @@
 
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import type { ReplayReport } from '../replay/replay.js';
+import type { Scenario } from '../scenario/types.js';
+import { renderReplayHtml } from './replay.js';
 import { renderHtmlReport, type HtmlScenarioRun } from './report.js';
 
 export function writeHtmlReport(path: string, runs: readonly HtmlScenarioRun[], command?: string): void {
@@ -18,4 +21,14 @@ export function writeHtmlReport(path: string, runs: readonly HtmlScenarioRun[], 
 function withAbsoluteOutputs(report: HtmlScenarioRun['report']): HtmlScenarioRun['report'] {
   const policies = Object.fromEntries(Object.entries(report.policies).map(([k, p]) => [k, p.output ? { ...p, output: resolve(p.output) } : p]));
   return { ...report, policies };
+}
+
+/** The replay page (see replay.ts), written the same way. */
+export function writeReplayHtml(path: string, scenario: Scenario, report: ReplayReport, command?: string): void {
+  const dir = dirname(resolve(path));
+  mkdirSync(dir, { recursive: true });
+  const policies = Object.fromEntries(Object.entries(report.policies).map(([k, p]) => [k, p.output ? { ...p, output: resolve(p.output) } : p]));
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, renderReplayHtml(scenario, { ...report, policies }, { baseDir: dir, command }));
+  renameSync(tmp, path);
 }

@@ -8,8 +8,9 @@ import { replayCapture, ReplayAborted, type ReplayReport } from '../../replay/re
 import { renderReplaySummary } from '../../replay/summary.js';
 import { loadScenarioFile } from '../../scenario/load.js';
 import { checkPolicies, UsageError, useColor, type ExitCode } from '../common.js';
+import { writeReplayHtml } from '../../html/write.js';
 
-export interface ReplayArgs { capture: string; scenario: string; policy?: string[]; out: string; map?: string[]; json: boolean; capture_out: boolean; progress: boolean }
+export interface ReplayArgs { capture: string; scenario: string; policy?: string[]; out: string; map?: string[]; json: boolean; capture_out: boolean; progress: boolean; html?: string }
 
 export function replayBuilder(y: Argv): Argv<ReplayArgs> {
   return y
@@ -19,6 +20,7 @@ export function replayBuilder(y: Argv): Argv<ReplayArgs> {
     .option('out', { alias: 'o', type: 'string', default: 'out', describe: 'directory for the output captures' })
     .option('map', { type: 'string', array: true, describe: 'CAPTURED=SCENARIO address mapping, e.g. 192.168.1.5=10.0.0.1 (repeatable)' })
     .option('json', { type: 'boolean', default: false, describe: 'print the replay report (JSON) instead of the summary' })
+    .option('html', { type: 'string', describe: 'also write a self-contained HTML page: hosts, connections x policies, capture links' })
     .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr when it is a terminal' })
     .example('$0 replay captures/reuseport.pcap -s captures/reuseport.yaml -p linux', 'what linux does with the captured connections')
     .example('$0 replay web.pcapng -s scenarios/pajari-1999.yaml --map 192.168.1.5=10.0.0.2 --json', 'map a real address onto a scenario alias') as unknown as Argv<ReplayArgs>;
@@ -49,7 +51,7 @@ export async function replayCommand(argv: ReplayArgs): Promise<ExitCode> {
   let report: ReplayReport;
   try {
     report = await replayCapture(argv.capture, scenario, {
-      policies: argv.policy, outDir: argv.out, map, keepConnections: argv.json, signal: ac.signal,
+      policies: argv.policy, outDir: argv.out, map, keepConnections: argv.json || Boolean(argv.html), signal: ac.signal,
       onProgress: bar ? (done, total) => bar.update(done, total) : undefined,
     });
   } catch (e) {
@@ -66,6 +68,7 @@ export async function replayCommand(argv: ReplayArgs): Promise<ExitCode> {
     process.removeListener('SIGINT', onSigint);
     process.removeListener('SIGTERM', onSigint);
   }
+  if (argv.html) writeReplayHtml(argv.html, scenario, report, `bindlab replay ${argv.capture} --scenario ${argv.scenario}`);
   if (argv.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(`${renderReplaySummary(report, { color: useColor() })}\n`);
   return 0;

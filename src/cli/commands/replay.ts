@@ -59,8 +59,8 @@ export async function replayCommand(argv: ReplayArgs): Promise<ExitCode> {
     if (e instanceof ReplayAborted) {
       bar?.stop();
       process.stderr.write(`bindlab: ${e.message}\n`);
-      process.exitCode = 130;
-      return 2;
+      // The outputs are already removed; 128 + SIGINT, as a shell reports an interrupted command.
+      process.exit(130);
     }
     throw e;
   } finally {

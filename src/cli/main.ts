@@ -8,6 +8,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ScenarioError } from '../scenario/types.js';
 import { UsageError } from './common.js';
+import { auditBuilder, auditCommand } from './commands/audit.js';
 import { explainBuilder, explainCommand } from './commands/explain.js';
 import { initBuilder, initCommand } from './commands/init.js';
 import { policiesBuilder, policiesCommand } from './commands/policies.js';
@@ -23,6 +24,7 @@ export async function main(args: string[]): Promise<number> {
     .scriptName('bindlab')
     .usage('$0 <command> [options]\n\nEmulates how each OS decides bind() conflicts and which listener gets a connection,\nand writes the packets as pcapng per policy.')
     // One line per command: keep this list in alphabetical order of the files.
+    .command('audit', 'explore every small configuration under a policy: hijacks and refused multi-homed setups, with scenario files', auditBuilder, (a) => { code = auditCommand(a); })
     .command('explain <file>', 'why a step came out as it did: the rule, the conflicting socket, the candidate listeners', explainBuilder, (a) => { code = explainCommand(a); })
     .command('init [dir]', 'write a commented starter scenario (DIR/starter.yaml)', initBuilder, (a) => { code = initCommand(a); })
     .command('policies [name]', 'the policy catalogue: each policy\'s rules in words with citations; --rules: the rule vocabulary', policiesBuilder, (a) => { code = policiesCommand(a); })

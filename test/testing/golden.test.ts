@@ -17,9 +17,9 @@ import { capturePath, runScenario } from '../../src/runner.js';
 import { loadScenarioFile } from '../../src/scenario/load.js';
 import { compareGolden } from '../../src/testing/golden.js';
 import { testScenarioFile } from '../../src/testing/suite.js';
-import { cli, ensureBuilt, ROOT, scratch } from './helpers.js';
+import { cli, ensureBuilt, scratch } from './helpers.js';
 
-const FILE = join(ROOT, 'scenarios/reuseport.yaml');
+const FILE = join(import.meta.dirname, 'fixtures/reuseport.yaml');
 
 /** Keeps every frame the engine emits, with its comment. */
 class RecordingSink implements PacketSink {

@@ -16,10 +16,10 @@ process.stderr.write = (s) => { out.push(String(s)); return true; };
 const realLog = console.log; console.log = console.error = (...a) => out.push(a.join(' '));
 let exits = 0;
 process.exit = () => { exits++; throw new Error('process.exit called'); };
-const report = runScenario(loadScenario('scenarios/reuseport.yaml'), { policies: ['linux', 'pajari-1999'] });
+const report = runScenario(loadScenario('test/testing/fixtures/reuseport.yaml'), { policies: ['linux', 'pajari-1999'] });
 let error;
 try { loadScenario('scenarios/does-not-exist.yaml'); } catch (e) { error = { isScenarioError: e instanceof ScenarioError, message: e.message }; }
-const summary = await testScenarios(['scenarios/reuseport.yaml'], { policies: ['linux'] });
+const summary = await testScenarios(['test/testing/fixtures/reuseport.yaml'], { policies: ['linux'] });
 const junit = renderJUnit(summary);
 realWrite(JSON.stringify({ report, error, printed: out, exits, passed: summary.scenarios[0].failures.length === 0, junit: junit.startsWith('<?xml') }));
 `;
@@ -39,7 +39,7 @@ describe('the library from the package entry', () => {
     expect(got.junit).toBe(true);
     const rep = got.report;
     expect(rep.scenario).toBe('SO_REUSEPORT groups and Linux\'s same-uid rule');
-    expect(rep.file).toBe('scenarios/reuseport.yaml');
+    expect(rep.file).toBe('test/testing/fixtures/reuseport.yaml');
     expect(Object.keys(rep.policies)).toEqual(['linux', 'pajari-1999']);
     const linux = rep.policies.linux;
     expect(linux.steps).toHaveLength(17);

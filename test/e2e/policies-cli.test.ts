@@ -1,0 +1,142 @@
+// bindlab policies / explain / audit through the built CLI (node dist/cli/main.js).
+
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const CLI = join(ROOT, 'dist/cli/main.js');
+
+function newestMtime(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) t = Math.max(t, newestMtime(p));
+    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** Builds dist/ when older than src/, under the same lock directory as the other e2e tests. */
+function ensureBuilt(): void {
+  const lock = join(tmpdir(), `bindlab-build-${basename(ROOT)}.lock`);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try { mkdirSync(lock); break; } catch {
+      if (Date.now() > deadline) { rmSync(lock, { recursive: true, force: true }); continue; }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
+  try {
+    if (existsSync(CLI) && statSync(CLI).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
+    spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], { encoding: 'utf8' });
+  } finally {
+    rmdirSync(lock);
+  }
+}
+
+const cli = (args: readonly string[]): SpawnSyncReturns<string> =>
+  spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+
+beforeAll(ensureBuilt, 180_000);
+
+describe('bindlab policies', () => {
+  it('lists the catalogue with titles', () => {
+    const r = cli(['policies']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^linux-1\.3\.60 +Linux 1\.3\.60/m);
+    expect(r.stdout).toMatch(/^pajari-1999 +Pajari's 1999 proposal/m);
+  });
+
+  it('NAME: rules in words with citations, sources, UNCONFIRMED notes', () => {
+    const r = cli(['policies', 'linux-1.3.60']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('reuseaddrOverListener: refuse\n      no: SO_REUSEADDR never overlaps a listener [Linux inet_csk_bind_conflict');
+    expect(r.stdout).toContain('Sources:\n  Linux 2.0.x net/ipv4/af_inet.c (NET3.034) inet_bind, get_sock, inet_listen');
+    expect(r.stdout).toContain('UNCONFIRMED / open points:\n  - 1.3.60 itself not seen');
+    const j = JSON.parse(cli(['policies', 'linux', '--json']).stdout) as { name: string; rules: { rule: string; value: string }[] };
+    expect(j.rules.find((x) => x.rule === 'reuseport')!.value).toBe('same-uid');
+  });
+
+  it('--rules documents every choice and who makes it; --policy-file adds custom ones', () => {
+    const r = cli(['policies', '--rules']);
+    expect(r.status).toBe(0);
+    for (const c of ['both', 'newcomer', 'allow-if-multihomed-n-1', 'exact-duplicates', 'other-uid-refused', 'linux-score', 'bsd-best-match', 'most-specific', 'drop', 'specific-only']) {
+      expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
+    }
+    expect(r.stdout).toMatch(/^  allow-if-multihomed-n-1 +\(pajari-1999\)/m);
+    const dir = mkdtempSync(join(tmpdir(), 'bindlab-pol-'));
+    writeFileSync(join(dir, 'fix.yaml'), '- { name: my-fix, extends: linux, rules: { reuseaddrOverListener: allow-if-multihomed-n-1 } }\n');
+    const p = cli(['policies', 'my-fix', '--policy-file', join(dir, 'fix.yaml')]);
+    expect(p.status).toBe(0);
+    expect(p.stdout).toContain('my-fix: linux with reuseaddrOverListener: allow-if-multihomed-n-1\nextends linux');
+    expect(p.stdout).toContain('  *reuseaddrOverListener: allow-if-multihomed-n-1');
+    expect(cli(['policies', 'nope']).status).toBe(2);
+  });
+});
+
+describe('bindlab explain', () => {
+  it('the 1999 case: step 10 under linux names the conflicting socket multi/inetd/any, LISTEN, SO_REUSEADDR', () => {
+    const r = cli(['explain', 'scenarios/pajari-1999.yaml', '--policy', 'linux', '--step', '10']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^step 10 \(bind fax12 10\.0\.0\.12:8080\) under linux: EADDRINUSE$/m);
+    expect(r.stdout).toMatch(/^rule: .*the other socket is listening .*\[net\/ipv4\/inet_connection_sock\.c inet_csk_bind_conflict\]$/m);
+    expect(r.stdout).toContain('conflicting socket: multi/inetd/any (uid 0, LISTEN on 0.0.0.0:8080, SO_REUSEADDR)');
+    const j = JSON.parse(cli(['explain', 'scenarios/pajari-1999.yaml', '-p', 'linux', '--step', '10', '--json']).stdout) as { conflict: object };
+    expect(j.conflict).toEqual({ host: 'multi', process: 'inetd', socket: 'any', uid: 0, kind: 'socket', address: '0.0.0.0:8080', options: ['SO_REUSEADDR'], state: 'LISTEN' });
+  });
+
+  it('a connection: every candidate with its score, the chosen one marked', () => {
+    const r = cli(['explain', 'scenarios/pajari-1999.yaml', '-p', 'pajari-1999', '--step', '21']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('(lookup: most-specific)');
+    expect(r.stdout).toMatch(/^  -> multi\/fax12\/fax12 \(uid 0, LISTEN on 10\.0\.0\.12:8080, SO_REUSEADDR\): score 0; exact address/m);
+    expect(r.stdout).toMatch(/^     multi\/inetd\/any \(uid 0, LISTEN on 0\.0\.0\.0:8080, SO_REUSEADDR\): score 1; wildcard address/m);
+    const l = cli(['explain', 'scenarios/pajari-1999.yaml', '-p', 'linux', '--step', '21']);
+    expect(l.stdout).toMatch(/^  -> multi\/inetd\/any .*: score 2; wildcard pass/m);
+  });
+
+  it('bad input exits 2', () => {
+    expect(cli(['explain', 'scenarios/pajari-1999.yaml', '-p', 'linux', '--step', '999']).status).toBe(2);
+    expect(cli(['explain', 'scenarios/pajari-1999.yaml', '-p', 'nope', '--step', '1']).status).toBe(2);
+  });
+});
+
+describe('bindlab audit', () => {
+  it('pajari-1999: hijacks, exit 1, scenario files in --out that run clean', () => {
+    const out = mkdtempSync(join(tmpdir(), 'bindlab-audit-'));
+    const r = cli(['audit', '--policy', 'pajari-1999', '--out', out]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/^explored [\d,]+ configurations in [\d.]+ s$/m);
+    expect(r.stdout).toMatch(/^hijacks: \d+ configurations, \d+ distinct$/m);
+    const files = readdirSync(out);
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) {
+      expect(readFileSync(join(out, f), 'utf8')).toContain('policies: [pajari-1999]');
+      expect(cli(['run', join(out, f), '--no-capture']).status).toBe(0);
+    }
+  }, 60_000);
+
+  it('linux: nothing found, exit 0; --json has the counts', () => {
+    const r = cli(['audit', '-p', 'linux', '--addresses', '2', '--json']);
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout) as { configurations: number; seconds: number; hijacks: number; findings: unknown[]; multihomed: { n: number; permittedWith: unknown }[] };
+    expect(j.hijacks).toBe(0);
+    expect(j.findings).toEqual([]);
+    expect(j.multihomed).toEqual([{ n: 2, permittedWith: [['SO_REUSEPORT'], ['SO_REUSEPORT']] }]);
+    expect(j.configurations).toBeGreaterThan(1000);
+  }, 60_000);
+
+  it('linux-1.3.60: the multi-homed setup is refused', () => {
+    const r = cli(['audit', '-p', 'linux-1.3.60']);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('n=2 REFUSED; n=3 REFUSED');
+  }, 60_000);
+
+  it('bad input exits 2', () => {
+    expect(cli(['audit', '-p', 'nope']).status).toBe(2);
+    expect(cli(['audit', '-p', 'linux', '--addresses', '7']).status).toBe(2);
+  });
+});

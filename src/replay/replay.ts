@@ -97,6 +97,11 @@ interface PolicyConn {
 }
 
 interface Tracked {
+  /** The client's and the server's endpoints as keys (endpointKey). */
+  readonly clientKey: number | string;
+  readonly serverKey: number | string;
+  /** The next connection of the same client endpoint (to another server), if any. */
+  next: Tracked | undefined;
   readonly clientMac: Uint8Array;
   readonly src: IpAddr;
   readonly sport: number;
@@ -123,6 +128,48 @@ function addrKey(buf: Uint8Array, at: number, family: 4 | 6): number | string {
   return s;
 }
 const keyOf = (a: IpAddr): number | string => addrKey(a.bytes, 0, a.family);
+
+/** An address and port as one key: IPv4 as the exact number addr * 65536 + port (48 bits). */
+const endpointKey = (addr: number | string, port: number): number | string =>
+  typeof addr === 'number' ? addr * 65536 + port : `${addr}${port}`;
+
+/**
+ * Replayed connections by client endpoint, chained per server endpoint: number keys for IPv4
+ * (no string per packet). Capped: past MAX_TRACKED the oldest client endpoint is forgotten.
+ */
+class ConnectionTable {
+  private readonly byClient = new Map<number | string, Tracked>();
+  private count = 0;
+
+  get(clientKey: number | string, serverKey: number | string): Tracked | undefined {
+    let c = this.byClient.get(clientKey);
+    while (c !== undefined && c.serverKey !== serverKey) c = c.next;
+    return c;
+  }
+
+  add(t: Tracked): void {
+    t.next = this.byClient.get(t.clientKey);
+    this.byClient.set(t.clientKey, t);
+    if (++this.count > MAX_TRACKED) {
+      const [oldest, chain] = this.byClient.entries().next().value!;
+      for (let c: Tracked | undefined = chain; c; c = c.next) this.count--;
+      this.byClient.delete(oldest);
+    }
+  }
+
+  delete(t: Tracked): void {
+    const head = this.byClient.get(t.clientKey);
+    if (head === t) {
+      if (t.next) this.byClient.set(t.clientKey, t.next); else this.byClient.delete(t.clientKey);
+    } else {
+      let c = head;
+      while (c && c.next !== t) c = c.next;
+      if (!c) return;
+      c.next = t.next;
+    }
+    this.count--;
+  }
+}
 
 function isoTime(sec: number, nsec: number): string {
   const iso = new Date(sec * 1000).toISOString().slice(0, 19);
@@ -178,7 +225,7 @@ export async function replayCapture(capture: string, scenario: Scenario, options
     const P = runs.length;
     const reports: ReplayPolicyReport[] = policyNames.map(() => ({ connections: [], results: {} }));
     const skipped = emptySkips();
-    const tracked = new Map<string, Tracked>();
+    const tracked = new ConnectionTable();
     const seg = newSegment();
     let packets = 0;
     let attempts = 0;
@@ -202,20 +249,21 @@ export async function replayCapture(capture: string, scenario: Scenario, options
         const srcKey = addrKey(data, seg.srcAt, f);
         const dstKey = addrKey(data, seg.dstAt, f);
         const flags = seg.flags;
-        const fwd = `${srcKey}|${seg.srcPort}|${dstKey}|${seg.dstPort}`;
-        let conn = tracked.get(fwd);
+        const clientKey = endpointKey(srcKey, seg.srcPort);
+        const serverKey = endpointKey(dstKey, seg.dstPort);
+        let conn = tracked.get(clientKey, serverKey);
         if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && (!conn || conn.clientIsn !== seg.seq)) {
           const dst = hostAddrs.get(dstKey);
           if (!dst) {
             skipped['not-to-a-scenario-host']++;
           } else {
             // A connection attempt: every policy decides it.
-            if (conn) tracked.delete(fwd);
+            if (conn) tracked.delete(conn);
             const src = wireAddr(data, seg.srcAt, f, srcKey);
             const wireDst = wireAddr(data, seg.dstAt, f, dstKey);
             const clientMac = seg.macAt >= 0 ? data.slice(seg.macAt, seg.macAt + 6) : NO_MAC;
             const index = attempts++;
-            conn = { clientMac, src, sport: seg.srcPort, wireDst, dport: seg.dstPort, clientIsn: seg.seq, t0: t, perPolicy: new Array(P).fill(null), entries: keep ? [] : null, observed: undefined };
+            conn = { clientKey, serverKey, next: undefined, clientMac, src, sport: seg.srcPort, wireDst, dport: seg.dstPort, clientIsn: seg.seq, t0: t, perPolicy: new Array(P).fill(null), entries: keep ? [] : null, observed: undefined };
             const time = keep ? isoTime(reader.tsSec, reader.tsNsec) : '';
             for (let p = 0; p < P; p++) {
               const run = runs[p]!;
@@ -236,8 +284,7 @@ export async function replayCapture(capture: string, scenario: Scenario, options
                 conn.entries!.push(entry);
               }
             }
-            tracked.set(fwd, conn);
-            if (tracked.size > MAX_TRACKED) tracked.delete(tracked.keys().next().value!);
+            tracked.add(conn);
           }
         } else if (conn) {
           // The client's next packet in a replayed connection: kept where the emulated server accepted.
@@ -268,9 +315,9 @@ export async function replayCapture(capture: string, scenario: Scenario, options
               done = true; // the client's last ACK
             }
           }
-          if (done) tracked.delete(fwd);
+          if (done) tracked.delete(conn);
         } else {
-          const rev = tracked.get(`${dstKey}|${seg.dstPort}|${srcKey}|${seg.srcPort}`);
+          const rev = tracked.get(serverKey, clientKey);
           if (rev) {
             // The real server's packet: replaced by the emulation; it says what the kernel did.
             replaced++;
@@ -309,20 +356,40 @@ export async function replayCapture(capture: string, scenario: Scenario, options
 
 const EMPTY = new Uint8Array(0);
 
+function startsWithBanner(data: Uint8Array, at: number): boolean {
+  for (let i = 0; i < BANNER_PREFIX.length; i++) if (data[at + i] !== BANNER_PREFIX[i]) return false;
+  return true;
+}
+
 /** Records what the real server did from one of its packets. */
 function observe(c: Tracked, flags: number, data: Uint8Array, at: number, n: number): void {
   let what: string | undefined;
   if ((flags & TCP_RST) !== 0) what = c.observed === undefined ? 'refused' : undefined;
-  else if (n > BANNER_PREFIX.length && BANNER_PREFIX.every((b, i) => data[at + i] === b)) {
-    // "bindlab HOST/PROC/SOCKET\r\n": the accepting socket's name.
-    let end = at + BANNER_PREFIX.length;
-    while (end < at + n && data[end] !== 0x0d && data[end] !== 0x0a) end++;
-    const text = Buffer.from(data.subarray(at + BANNER_PREFIX.length, end)).toString('utf8');
-    what = text.split('/').pop();
-  } else if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK) && c.observed === undefined) what = 'accepted';
+  else if (n > BANNER_PREFIX.length && startsWithBanner(data, at)) what = bannerSocket(data, at + BANNER_PREFIX.length, at + n);
+  else if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK) && c.observed === undefined) what = 'accepted';
   if (what === undefined) return;
   c.observed = what;
   if (c.entries) for (const e of c.entries) e.observed = what;
+}
+
+/** The last banner seen and its socket name: most banners repeat, so compare bytes before decoding. */
+let lastBanner = new Uint8Array(0);
+let lastSocket = '';
+
+/** "HOST/PROC/SOCKET\r\n" at data[at, end): the accepting socket's name. */
+function bannerSocket(data: Uint8Array, at: number, end: number): string {
+  let e = at;
+  while (e < end && data[e] !== 0x0d && data[e] !== 0x0a) e++;
+  const len = e - at;
+  if (len === lastBanner.length) {
+    let same = true;
+    for (let i = 0; i < len; i++) if (data[at + i] !== lastBanner[i]) { same = false; break; }
+    if (same) return lastSocket;
+  }
+  lastBanner = data.slice(at, e);
+  const text = Buffer.from(lastBanner).toString('utf8');
+  lastSocket = text.slice(text.lastIndexOf('/') + 1);
+  return lastSocket;
 }
 
 /**

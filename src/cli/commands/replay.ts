@@ -10,7 +10,7 @@ import { loadScenarioFile } from '../../scenario/load.js';
 import { checkPolicies, UsageError, useColor, type ExitCode } from '../common.js';
 import { writeReplayHtml } from '../../html/write.js';
 
-export interface ReplayArgs { capture: string; scenario: string; policy?: string[]; out: string; map?: string[]; json: boolean; capture_out: boolean; progress: boolean; html?: string }
+export interface ReplayArgs { capture: string; scenario: string; policy?: string[]; out: string; map?: string[]; json: boolean; output: boolean; progress: boolean; html?: string }
 
 export function replayBuilder(y: Argv): Argv<ReplayArgs> {
   return y
@@ -19,6 +19,7 @@ export function replayBuilder(y: Argv): Argv<ReplayArgs> {
     .option('policy', { alias: 'p', type: 'string', array: true, describe: `policies (default: the scenario's, else all: ${BUILTIN_POLICIES.join(', ')})` })
     .option('out', { alias: 'o', type: 'string', default: 'out', describe: 'directory for the output captures' })
     .option('map', { type: 'string', array: true, describe: 'CAPTURED=SCENARIO address mapping, e.g. 192.168.1.5=10.0.0.1 (repeatable)' })
+    .option('output', { type: 'boolean', default: true, describe: 'write a capture per policy (--no-output: decisions only)' })
     .option('json', { type: 'boolean', default: false, describe: 'print the replay report (JSON) instead of the summary' })
     .option('html', { type: 'string', describe: 'also write a self-contained HTML page: hosts, connections x policies, capture links' })
     .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr when it is a terminal' })
@@ -51,7 +52,7 @@ export async function replayCommand(argv: ReplayArgs): Promise<ExitCode> {
   let report: ReplayReport;
   try {
     report = await replayCapture(argv.capture, scenario, {
-      policies: argv.policy, outDir: argv.out, map, keepConnections: argv.json || Boolean(argv.html), signal: ac.signal,
+      policies: argv.policy, outDir: argv.output ? argv.out : null, map, keepConnections: argv.json || Boolean(argv.html), signal: ac.signal,
       onProgress: bar ? (done, total) => bar.update(done, total) : undefined,
     });
   } catch (e) {

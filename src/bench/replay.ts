@@ -1,0 +1,86 @@
+// The replay benchmark (part of `npm run bench`; alone: node dist/bench/replay.js): generates a
+// classic pcap of at least 1M packets with the emulator (not committed; a temp dir removed
+// afterwards), then times `bindlab replay` on it beside `tcpdump -r CAPTURE -w /dev/null`, both
+// as child processes under /usr/bin/time for their peak memory (max RSS). Best of 3 wall times.
+// Targets (issue 4): replay at most 2x tcpdump's time (then 1.5x); memory under 150 MiB.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runPolicy, START_EPOCH_SECONDS } from '../emu/engine.js';
+import { getPolicy } from '../emu/policy/index.js';
+import { PcapWriter } from '../pcap/pcap-writer.js';
+import type { CaptureInterface, PacketSink } from '../pcap/sink.js';
+import { parseScenario } from '../scenario/load.js';
+import { benchScenarioText } from './run.js';
+
+const PACKETS = Number(process.env.BINDLAB_BENCH_REPLAY_PACKETS ?? 1_000_000);
+const RUNS = 3;
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
+
+class Counting implements PacketSink {
+  packets = 0;
+  constructor(private readonly inner: PacketSink) {}
+  addInterface(i: CaptureInterface): number { return this.inner.addInterface(i); }
+  addName(a: { readonly family: 4 | 6; readonly bytes: Uint8Array }, n: string): void { this.inner.addName(a, n); }
+  packet(id: number, t: number, f: Uint8Array, len: number, c?: string): void { this.packets++; this.inner.packet(id, t, f, len, c); }
+}
+
+interface Measure { wall: number; maxRssKiB: number }
+
+/** Best wall time of RUNS and the peak RSS of that run, via GNU time. */
+function measure(cmd: string, args: readonly string[]): Measure | string {
+  let best: Measure | undefined;
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (r.status !== 0) return `${cmd} failed (${r.status ?? r.signal}): ${r.stderr.trim().split('\n').slice(-2).join(' ')}`;
+    const rss = Number(r.stderr.trim().split('\n').pop());
+    if (!best || wall < best.wall) best = { wall, maxRssKiB: rss };
+  }
+  return best!;
+}
+
+export function benchReplay(): void {
+  if (!existsSync('/usr/bin/time')) { console.log('replay bench: /usr/bin/time (GNU time) not found; skipped'); return; }
+  const dir = mkdtempSync(join(tmpdir(), 'bindlab-bench-replay-'));
+  try {
+    // About 8 packets per connection (ARP once per pair): PACKETS / 8 connections, topped up if short.
+    const connections = Math.ceil(PACKETS / 7.9);
+    const text = benchScenarioText(connections);
+    const scenarioFile = join(dir, 'bench.yaml');
+    writeFileSync(scenarioFile, text);
+    const capture = join(dir, 'bench.pcap');
+    const writer = new PcapWriter(capture, { startEpochSeconds: START_EPOCH_SECONDS, tsresol: 'us' });
+    const sink = new Counting(writer);
+    const t0 = process.hrtime.bigint();
+    runPolicy(parseScenario(text, scenarioFile), getPolicy('linux'), { sink });
+    writer.finish();
+    const genS = Number(process.hrtime.bigint() - t0) / 1e9;
+    const mb = statSync(capture).size / 1e6;
+    console.log(`\nreplay bench: generated ${capture.replace(dir, '$TMP')} (${sink.packets.toLocaleString('en')} packets, ${connections.toLocaleString('en')} connections, ${mb.toFixed(1)} MB) in ${genS.toFixed(1)} s`);
+    const tcpdumpArgs = process.getuid?.() === 0 ? ['-Z', 'root', '-r', capture, '-w', '/dev/null'] : ['-r', capture, '-w', '/dev/null'];
+    const rows: [string, Measure | string][] = [
+      ['tcpdump -r CAPTURE -w /dev/null', measure('tcpdump', tcpdumpArgs)],
+      ['bindlab replay -p linux (decisions only)', measure(process.execPath, [CLI, 'replay', capture, '-s', scenarioFile, '-p', 'linux', '--no-progress', '-o', join(dir, 'o0'), '--no-output'])],
+      ['bindlab replay -p linux', measure(process.execPath, [CLI, 'replay', capture, '-s', scenarioFile, '-p', 'linux', '--no-progress', '-o', join(dir, 'o1')])],
+      ['bindlab replay -p linux -p bsd44', measure(process.execPath, [CLI, 'replay', capture, '-s', scenarioFile, '-p', 'linux', '-p', 'bsd44', '--no-progress', '-o', join(dir, 'o2')])],
+    ];
+    const base = rows[0]![1];
+    const header = ['command', 'wall s', 'x tcpdump', 'packets/s', 'max RSS MiB'];
+    const table = rows.map(([name, m]) => typeof m === 'string' ? [name, m, '', '', '']
+      : [name, m.wall.toFixed(3), typeof base === 'string' ? 'n/a' : (m.wall / base.wall).toFixed(2), Math.round(sink.packets / m.wall).toLocaleString('en'), (m.maxRssKiB / 1024).toFixed(1)]);
+    const widths = header.map((h, c) => Math.max(h.length, ...table.map((r) => r[c]!.length)));
+    const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+    console.log(line(header));
+    for (const r of table) console.log(line(r));
+    console.log(`best of ${RUNS}; targets: replay <= 2x tcpdump (then 1.5x), max RSS < 150 MiB`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) benchReplay();

@@ -228,5 +228,9 @@ function printTable(rows: readonly Row[]): void {
   for (const b of body) console.log(line(b));
 }
 
-// Run when executed (node dist/bench/run.js), not when imported.
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) main();
+// Run when executed (node dist/bench/run.js), not when imported. Then the replay benchmark
+// (src/bench/replay.ts; BINDLAB_BENCH_REPLAY=0 skips it).
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main();
+  if (process.env.BINDLAB_BENCH_REPLAY !== '0') (await import('./replay.js')).benchReplay();
+}

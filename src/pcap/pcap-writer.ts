@@ -47,7 +47,7 @@ export class PcapWriter implements PacketSink {
     this.startSec = Math.floor(opts.startEpochSeconds);
     if (!Number.isFinite(this.startSec) || this.startSec < 0) throw new RangeError(`startEpochSeconds ${opts.startEpochSeconds}`);
     this.startFracNs = Math.round((opts.startEpochSeconds - this.startSec) * 1e9);
-    this.out = new OutputFile(finalPath, chunk);
+    this.out = new OutputFile(finalPath);
     this.tmpPath = this.out.tmpPath;
     const v = this.view;
     v.setUint32(0, this.ns ? PCAP_MAGIC_NS : PCAP_MAGIC_US, true);
@@ -132,13 +132,9 @@ export class PcapWriter implements PacketSink {
     }
   }
 
-  /** Hands the filled part to the file; large outputs continue in another (shared) chunk. */
+  /** Hands the filled part of the buffer to the file. */
   private flush(): void {
-    const next = this.out.write(this.buf, this.pos);
-    if (next !== this.buf) {
-      this.buf = next;
-      this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
-    }
+    this.out.write(this.buf, this.pos);
     this.pos = 0;
   }
 }

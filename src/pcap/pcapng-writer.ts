@@ -77,7 +77,7 @@ export class PcapngWriter implements PacketSink {
       BigInt(Math.round((opts.startEpochSeconds - whole) * Number(unitsPerSec)));
     this.baseHi = Number(base >> 32n);
     this.baseLo = Number(base & 0xffffffffn);
-    this.out = new OutputFile(finalPath, chunk);
+    this.out = new OutputFile(finalPath);
     this.tmpPath = this.out.tmpPath;
     this.writeShb(opts.application ?? 'bindlab');
   }
@@ -255,13 +255,9 @@ export class PcapngWriter implements PacketSink {
     }
   }
 
-  /** Hands the filled part to the file; large outputs continue in another (shared) chunk. */
+  /** Hands the filled part of the buffer to the file. */
   private flush(): void {
-    const next = this.out.write(this.buf, this.pos);
-    if (next !== this.buf) {
-      this.buf = next;
-      this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
-    }
+    this.out.write(this.buf, this.pos);
     this.pos = 0;
   }
 }

@@ -34,8 +34,7 @@ export class HostState implements HostView {
   /** IPv4/IPv6 neighbour cache: address text -> MAC. */
   readonly neighbours = new Map<string, Uint8Array>();
   /** Every socket holding a local port. */
-  /** Owners indexed by port number directly (65,536 slots): no hashing on the per-connection path. */
-  private readonly byPort: (Sock[] | undefined)[] = new Array<Sock[] | undefined>(65536).fill(undefined);
+  private readonly byPort = new Map<number, Sock[]>();
   /** Listening sockets per port, in the kernel's list order. */
   private readonly listenersByPort = new Map<number, Sock[]>();
   /** Bound, unconnected, non-listening sockets per port. */
@@ -77,11 +76,11 @@ export class HostState implements HostView {
   }
 
   owners(port: number): Iterable<Sock> {
-    return this.byPort[port] ?? EMPTY_LIST;
+    return this.byPort.get(port) ?? EMPTY_LIST;
   }
 
   portHeld(port: number): boolean {
-    return this.byPort[port] !== undefined;
+    return this.byPort.has(port);
   }
 
   random(n: number): number {
@@ -90,17 +89,17 @@ export class HostState implements HostView {
 
   // Owners per port are short arrays (a Set costs more to make than it saves for a handful).
   addOwner(sk: Sock): void {
-    const l = this.byPort[sk.port];
-    if (l) l.push(sk); else this.byPort[sk.port] = [sk];
+    const l = this.byPort.get(sk.port);
+    if (l) l.push(sk); else this.byPort.set(sk.port, [sk]);
   }
 
   removeOwner(sk: Sock): void {
-    const l = this.byPort[sk.port];
+    const l = this.byPort.get(sk.port);
     if (!l) return;
     const i = l.indexOf(sk);
     if (i < 0) return;
     l.splice(i, 1);
-    if (l.length === 0) this.byPort[sk.port] = undefined;
+    if (l.length === 0) this.byPort.delete(sk.port);
   }
 
   listeners(port: number): readonly Sock[] {

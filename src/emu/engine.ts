@@ -12,7 +12,7 @@ import type { ConflictInfo, PolicyRun, StepResult } from './results.js';
 import { Rng, hashString, hashTuple, mix32 } from './rng.js';
 import { writeArpFrame, writeNdpFrame, writeTcpFrame, multicastMac } from './wire/frame.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpOption } from './wire/tcp.js';
-import { LINKTYPE_ETHERNET, type PacketSink } from '../pcap/sink.js';
+import { LINKTYPE_ETHERNET, isInPlaceSink, type InPlaceSink, type PacketSink } from '../pcap/sink.js';
 import type {
   ConnectStep, Expectation, OptionName, Scenario, SockOptions, Step,
 } from '../scenario/types.js';
@@ -57,6 +57,8 @@ class Run {
   private readonly links = new Map<string, LinkState>();
   private readonly sockets = new Map<string, Sock>();
   private readonly sink: PacketSink | undefined;
+  /** The sink again when frames can be written into its buffer directly. */
+  private readonly inPlace: InPlaceSink | null;
   private now = 0;
   private seq = 1;
   private nextSockId = 1;
@@ -87,6 +89,7 @@ class Run {
 
   constructor(private readonly scenario: Scenario, private readonly policy: Policy, private readonly options: RunOptions) {
     this.sink = options.sink;
+    this.inPlace = options.sink && isInPlaceSink(options.sink) ? options.sink : null;
     const fp = policy.fingerprint;
     const build = (kinds: readonly string[]): TcpOption[] => kinds.map((k): TcpOption => {
       switch (k) {
@@ -653,6 +656,14 @@ class Run {
     spec.srcMac = srcMac; spec.dstMac = dstMac; spec.src = src; spec.dst = dst;
     spec.ttl = src.family === 6 ? this.policy.fingerprint.hopLimit : this.policy.fingerprint.ttl;
     spec.ipId = (seq ^ (seq >>> 16)) & 0xffff;
+    const inPlace = this.inPlace;
+    if (inPlace) {
+      // Straight into the capture writer's buffer: no copy of the frame.
+      const at = inPlace.reserveFrame(MAX_TCP_HEADERS + payload.length, comment);
+      const len = writeTcpFrame(inPlace.frameBuffer, spec, at);
+      inPlace.commitFrame(link.captureId, t, len, comment);
+      return;
+    }
     const len = writeTcpFrame(this.frame, spec);
     sink.packet(link.captureId, t, this.frame, len, comment);
   }
@@ -762,6 +773,8 @@ interface OpenConn {
 }
 
 const EMPTY: Uint8Array = new Uint8Array(0);
+/** Ethernet (14) + IPv6 (40) + TCP with 40 bytes of options (60): the most a TCP frame adds to its payload. */
+const MAX_TCP_HEADERS = 114;
 const SHARED_FRAME: Uint8Array = new Uint8Array(65536);
 const NONE: readonly string[] = [];
 /** A connect()ed client socket sets no options; one shared, frozen record serves them all. */

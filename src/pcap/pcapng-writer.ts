@@ -4,7 +4,7 @@
 // added, and an EPB per packet. The packet path allocates nothing.
 
 import { OutputFile } from './output-file.js';
-import type { CaptureInterface, PacketSink } from './sink.js';
+import type { CaptureInterface, InPlaceSink } from './sink.js';
 
 export interface PcapngWriterOptions {
   /** Wall-clock time (Unix seconds) of timeNs 0. */
@@ -44,7 +44,7 @@ interface PendingName {
   readonly name: string;
 }
 
-export class PcapngWriter implements PacketSink {
+export class PcapngWriter implements InPlaceSink {
   /** Where bytes go until finish() renames it to finalPath. */
   readonly tmpPath: string;
   private readonly out: OutputFile;
@@ -111,16 +111,37 @@ export class PcapngWriter implements PacketSink {
   }
 
   packet(ifaceId: number, timeNs: number, frame: Uint8Array, len: number, comment?: string): void {
+    const at = this.reserveFrame(len, comment);
+    // subarray + set measured 3x faster than a byte loop at 130 bytes, view allocation included.
+    this.buf.set(len === frame.length ? frame : frame.subarray(0, len), at);
+    this.commitFrame(ifaceId, timeNs, len, comment);
+  }
+
+  /** The buffer reserveFrame's offsets point into. */
+  get frameBuffer(): Uint8Array {
+    return this.buf;
+  }
+
+  /**
+   * Room for a frame of up to maxLen bytes, written in place at the returned offset of
+   * frameBuffer, then stored by commitFrame with its real length (no copy of the frame).
+   */
+  reserveFrame(maxLen: number, comment?: string): number {
     if (this.closed) this.assertOpen();
+    if (this.pendingNames.length !== 0) this.writeNrb();
+    // Worst case: header 28 + data + comment option (4 + 3 bytes per UTF-16 unit + pad) + end 4 + trailer 4.
+    const worst = 28 + ((maxLen + 3) & ~3) + (comment !== undefined ? 8 + comment.length * 3 + 4 : 0) + 4;
+    if (this.pos + worst > this.buf.length) this.makeRoom(worst);
+    return this.pos + 28;
+  }
+
+  /** Stores the frame written at the offset reserveFrame gave, as an EPB. */
+  commitFrame(ifaceId: number, timeNs: number, len: number, comment?: string): void {
     const snaplen = this.snaplens[ifaceId];
     if (snaplen === undefined) throw new RangeError(`packet on undeclared interface ${ifaceId}`);
     if (!(timeNs >= 0)) throw new RangeError(`timeNs ${timeNs}`);
-    if (this.pendingNames.length !== 0) this.writeNrb();
     const cap = len < snaplen ? len : snaplen;
     const capPad = (cap + 3) & ~3;
-    // Worst case: header 28 + data + comment option (4 + 3 bytes per UTF-16 unit + pad) + end 4 + trailer 4.
-    const worst = 28 + capPad + (comment !== undefined ? 8 + comment.length * 3 + 4 : 0) + 4;
-    if (this.pos + worst > this.buf.length) this.makeRoom(worst);
     const buf = this.buf;
     const v = this.view;
     const p = this.pos;
@@ -137,8 +158,6 @@ export class PcapngWriter implements PacketSink {
     v.setUint32(p + 20, cap, true);
     v.setUint32(p + 24, len, true);
     const d = p + 28;
-    // subarray + set measured 3x faster than a byte loop at 130 bytes, view allocation included.
-    buf.set(cap === frame.length ? frame : frame.subarray(0, cap), d);
     let q = d + cap;
     while (q < d + capPad) buf[q++] = 0;
     if (comment !== undefined) {
@@ -150,8 +169,8 @@ export class PcapngWriter implements PacketSink {
         this.lastComment = comment;
       }
       const n = this.lastCommentBytes.length;
-      buf.set(this.lastCommentBytes, start);
       if (n > MAX_OPTION_BYTES) throw new RangeError(`comment of ${n} bytes exceeds 65535`);
+      buf.set(this.lastCommentBytes, start);
       v.setUint16(q, OPT_COMMENT, true);
       v.setUint16(q + 2, n, true);
       q = start + n;

@@ -25,3 +25,18 @@ export interface PacketSink {
    */
   packet(ifaceId: number, timeNs: number, frame: Uint8Array, len: number, comment?: string): void;
 }
+
+/**
+ * A sink that lets the caller write a frame straight into its own buffer: reserveFrame gives the
+ * offset in frameBuffer (read it after reserveFrame: the buffer may be replaced to fit a frame)
+ * for up to maxLen bytes, and commitFrame stores what was written there. Same result as packet().
+ */
+export interface InPlaceSink extends PacketSink {
+  readonly frameBuffer: Uint8Array;
+  reserveFrame(maxLen: number, comment?: string): number;
+  commitFrame(ifaceId: number, timeNs: number, len: number, comment?: string): void;
+}
+
+export function isInPlaceSink(s: PacketSink): s is InPlaceSink {
+  return typeof (s as Partial<InPlaceSink>).reserveFrame === 'function';
+}

@@ -42,14 +42,17 @@ function viewOf(buf: Uint8Array): DataView {
   return view;
 }
 
-/** Writes Ethernet + IPv4/IPv6 + TCP at buf[0]; returns the frame length. */
-export function writeTcpFrame(buf: Uint8Array, f: TcpFrameSpec): number {
+/**
+ * Writes Ethernet + IPv4/IPv6 + TCP at buf[at] (default 0: a frame buffer of its own; a capture
+ * writer's buffer lets the frame be written where it will be stored); returns the frame length.
+ */
+export function writeTcpFrame(buf: Uint8Array, f: TcpFrameSpec, at = 0): number {
   const seg = f.seg;
   const src = f.src.bytes;
   const dst = f.dst.bytes;
   const v6 = f.src.family === 6;
   if (f.dst.family !== f.src.family) throw new WireError('malformed', ETHERNET_HEADER_LEN, 'source and destination families differ');
-  const tcpAt = ETHERNET_HEADER_LEN + (v6 ? IPV6_HEADER_LEN : IPV4_HEADER_LEN);
+  const tcpAt = at + ETHERNET_HEADER_LEN + (v6 ? IPV6_HEADER_LEN : IPV4_HEADER_LEN);
   const options = seg.options;
   // Options first: their length fixes everything else. A list too long for the header is
   // caught right after; stores past the buffer's end are dropped, so nothing leaks meanwhile.
@@ -61,16 +64,16 @@ export function writeTcpFrame(buf: Uint8Array, f: TcpFrameSpec): number {
   const payload = seg.payload;
   const tcpLen = hlen + payload.length;
   const end = tcpAt + tcpLen;
-  if (end > buf.length) throw new WireError('truncated', 0, `frame needs ${end} bytes, buffer has ${buf.length}`);
+  if (end > buf.length) throw new WireError('truncated', at, `frame needs ${end - at} bytes, buffer has ${buf.length - at}`);
   const dv = viewOf(buf);
 
-  writeEthernetHeader(buf, 0, f.dstMac, f.srcMac, v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4);
+  writeEthernetHeader(buf, at, f.dstMac, f.srcMac, v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4);
   let sum: number;
   if (v6) {
-    writeIpv6Header(buf, ETHERNET_HEADER_LEN, src, dst, IPPROTO_TCP, f.ttl, f.flowLabel ?? 0, tcpLen);
+    writeIpv6Header(buf, at + ETHERNET_HEADER_LEN, src, dst, IPPROTO_TCP, f.ttl, f.flowLabel ?? 0, tcpLen);
     sum = pseudoHeaderSumV6(src, dst, IPPROTO_TCP, tcpLen);
   } else {
-    writeIpv4Header(buf, ETHERNET_HEADER_LEN, src, dst, IPPROTO_TCP, f.ttl, f.ipId, f.dontFragment, tcpLen);
+    writeIpv4Header(buf, at + ETHERNET_HEADER_LEN, src, dst, IPPROTO_TCP, f.ttl, f.ipId, f.dontFragment, tcpLen);
     sum = pseudoHeaderSumV4(src, dst, IPPROTO_TCP, tcpLen);
   }
 
@@ -99,7 +102,7 @@ export function writeTcpFrame(buf: Uint8Array, f: TcpFrameSpec): number {
   sum += (s32 % 0x10000) + Math.floor(s32 / 0x10000);
   const ck = foldChecksum(sum);
   dv.setUint16(tcpAt + 16, ck);
-  return end;
+  return end - at;
 }
 
 export interface ArpFrameSpec {

@@ -10,7 +10,7 @@ import { writeArp } from './arp.js';
 import { IPPROTO_ICMPV6, IPPROTO_TCP, IPV4_HEADER_LEN, writeIpv4Header } from './ipv4.js';
 import { IPV6_HEADER_LEN, writeIpv6Header } from './ipv6.js';
 import { ICMPV6_NEIGHBOR_ADVERTISEMENT, ICMPV6_NEIGHBOR_SOLICITATION, NDP_OPT_SOURCE_LL, NDP_OPT_TARGET_LL, writeNdp } from './icmpv6.js';
-import { writeTcpOptions, TCP_HEADER_LEN, TCP_MAX_OPTIONS_LEN, type TcpSegment } from './tcp.js';
+import { writeTcpOptions, TCP_HEADER_LEN, TCP_MAX_OPTIONS_LEN, type TcpOption, type TcpSegment } from './tcp.js';
 
 export interface TcpFrameSpec {
   readonly srcMac: Uint8Array;
@@ -43,20 +43,135 @@ function viewOf(buf: Uint8Array): DataView {
 }
 
 /**
+ * The Ethernet + IP header of one direction of a flow, kept between frames: consecutive frames of
+ * a connection share MACs, addresses and TTL, so only lengths, the IPv4 id and the checksums
+ * change. Matched by object identity; two entries cover both directions.
+ */
+class HeaderMemo {
+  srcMac: Uint8Array | null = null;
+  dstMac: Uint8Array | null = null;
+  src: IpAddr | null = null;
+  dst: IpAddr | null = null;
+  ttl = -1;
+  dontFragment = false;
+  flowLabel = -1;
+  /** Exactly the header (34 bytes for IPv4, 54 for IPv6), length/id/checksum fields zero. */
+  bytes: Uint8Array = new Uint8Array(0);
+  readonly v4 = new Uint8Array(ETHERNET_HEADER_LEN + IPV4_HEADER_LEN);
+  readonly v6 = new Uint8Array(ETHERNET_HEADER_LEN + IPV6_HEADER_LEN);
+  /** IPv4: the header's word sum without total length and id. */
+  ipBase = 0;
+  /** The pseudo header's sum without the TCP length. */
+  pseudo = 0;
+}
+
+const memos = [new HeaderMemo(), new HeaderMemo()];
+let memoNext = 0;
+
+function memoFor(f: TcpFrameSpec): HeaderMemo {
+  const flow = f.flowLabel ?? 0;
+  for (let i = 0; i < 2; i++) {
+    const m = memos[i]!;
+    if (m.src === f.src && m.dst === f.dst && m.srcMac === f.srcMac && m.dstMac === f.dstMac && m.ttl === f.ttl
+      && m.dontFragment === f.dontFragment && m.flowLabel === flow) return m;
+  }
+  const m = memos[memoNext]!;
+  memoNext ^= 1;
+  m.srcMac = f.srcMac; m.dstMac = f.dstMac; m.src = f.src; m.dst = f.dst; m.ttl = f.ttl;
+  m.dontFragment = f.dontFragment; m.flowLabel = flow;
+  const src = f.src.bytes;
+  const dst = f.dst.bytes;
+  if (f.src.family === 6) {
+    m.bytes = m.v6;
+    writeEthernetHeader(m.bytes, 0, f.dstMac, f.srcMac, ETHERTYPE_IPV6);
+    writeIpv6Header(m.bytes, ETHERNET_HEADER_LEN, src, dst, IPPROTO_TCP, f.ttl, flow, 0);
+    m.pseudo = pseudoHeaderSumV6(src, dst, IPPROTO_TCP, 0);
+  } else {
+    m.bytes = m.v4;
+    writeEthernetHeader(m.bytes, 0, f.dstMac, f.srcMac, ETHERTYPE_IPV4);
+    // Written with total length 0 and id 0, then the checksum field cleared: the rest is fixed.
+    writeIpv4Header(m.bytes, ETHERNET_HEADER_LEN, src, dst, IPPROTO_TCP, f.ttl, 0, f.dontFragment, -IPV4_HEADER_LEN);
+    m.bytes[ETHERNET_HEADER_LEN + 10] = 0;
+    m.bytes[ETHERNET_HEADER_LEN + 11] = 0;
+    m.ipBase = 0x4500 + ((f.dontFragment ? 0x40 : 0) << 8) + ((f.ttl << 8) | IPPROTO_TCP) +
+      ((src[0]! << 8) | src[1]!) + ((src[2]! << 8) | src[3]!) + ((dst[0]! << 8) | dst[1]!) + ((dst[2]! << 8) | dst[3]!);
+    m.pseudo = pseudoHeaderSumV4(src, dst, IPPROTO_TCP, 0);
+  }
+  return m;
+}
+
+/**
+ * Encoded TCP options of the last option lists (matched by the identity of the list and of each
+ * option: options are readonly records). A timestamps option's values are written afresh each
+ * time, since a sender keeps one timestamps record and updates it.
+ */
+class OptionsMemo {
+  list: readonly TcpOption[] | null = null;
+  readonly items: (TcpOption | null)[] = [];
+  readonly bytes = new Uint8Array(TCP_MAX_OPTIONS_LEN);
+  len = 0;
+  /** Offset of the timestamps option in bytes, and its index in the list; -1 when absent. */
+  tsAt = -1;
+  tsIndex = -1;
+}
+
+const optionMemos = [new OptionsMemo(), new OptionsMemo(), new OptionsMemo(), new OptionsMemo()];
+let optionMemoNext = 0;
+
+/** Writes the options at buf[at] through the memo; returns the end offset (padded to 4). */
+function writeOptionsMemo(options: readonly TcpOption[], buf: Uint8Array, at: number, dv: DataView): number {
+  let m: OptionsMemo | null = null;
+  for (let i = 0; i < optionMemos.length; i++) {
+    const c = optionMemos[i]!;
+    if (c.list !== options || c.items.length !== options.length) continue;
+    let same = true;
+    for (let j = 0; j < options.length; j++) if (c.items[j] !== options[j]) { same = false; break; }
+    if (same) { m = c; break; }
+  }
+  if (!m) {
+    for (let j = 0; j < options.length; j++) if (options[j]!.kind === 'sack') return writeTcpOptions(options, buf, at);
+    m = optionMemos[optionMemoNext]!;
+    optionMemoNext = (optionMemoNext + 1) & 3;
+    const end = writeTcpOptions(options, m.bytes, 0);
+    if (end > TCP_MAX_OPTIONS_LEN) return writeTcpOptions(options, buf, at); // too long: the caller reports it
+    m.list = options;
+    m.items.length = 0;
+    m.tsAt = -1;
+    m.tsIndex = -1;
+    let p = 0;
+    for (let j = 0; j < options.length; j++) {
+      const o = options[j]!;
+      m.items.push(o);
+      if (o.kind === 'timestamps') { m.tsAt = p; m.tsIndex = j; }
+      p += o.kind === 'mss' ? 4 : o.kind === 'sackPermitted' ? 2 : o.kind === 'timestamps' ? 10 : o.kind === 'windowScale' ? 3 : 1;
+    }
+    m.len = end;
+  }
+  const bytes = m.bytes;
+  for (let i = 0; i < m.len; i++) buf[at + i] = bytes[i]!;
+  if (m.tsAt >= 0) {
+    const ts = options[m.tsIndex] as { readonly tsval: number; readonly tsecr: number };
+    dv.setUint32(at + m.tsAt + 2, ts.tsval >>> 0);
+    dv.setUint32(at + m.tsAt + 6, ts.tsecr >>> 0);
+  }
+  return at + m.len;
+}
+
+/**
  * Writes Ethernet + IPv4/IPv6 + TCP at buf[at] (default 0: a frame buffer of its own; a capture
  * writer's buffer lets the frame be written where it will be stored); returns the frame length.
  */
 export function writeTcpFrame(buf: Uint8Array, f: TcpFrameSpec, at = 0): number {
   const seg = f.seg;
-  const src = f.src.bytes;
-  const dst = f.dst.bytes;
   const v6 = f.src.family === 6;
   if (f.dst.family !== f.src.family) throw new WireError('malformed', ETHERNET_HEADER_LEN, 'source and destination families differ');
-  const tcpAt = at + ETHERNET_HEADER_LEN + (v6 ? IPV6_HEADER_LEN : IPV4_HEADER_LEN);
+  const ipAt = at + ETHERNET_HEADER_LEN;
+  const tcpAt = ipAt + (v6 ? IPV6_HEADER_LEN : IPV4_HEADER_LEN);
   const options = seg.options;
+  const dv = viewOf(buf);
   // Options first: their length fixes everything else. A list too long for the header is
   // caught right after; stores past the buffer's end are dropped, so nothing leaks meanwhile.
-  const optEnd = options.length === 0 ? tcpAt + TCP_HEADER_LEN : writeTcpOptions(options, buf, tcpAt + TCP_HEADER_LEN);
+  const optEnd = options.length === 0 ? tcpAt + TCP_HEADER_LEN : writeOptionsMemo(options, buf, tcpAt + TCP_HEADER_LEN, dv);
   const hlen = optEnd - tcpAt;
   if (hlen > TCP_HEADER_LEN + TCP_MAX_OPTIONS_LEN) {
     throw new WireError('malformed', tcpAt + 12, `options need ${hlen - TCP_HEADER_LEN} bytes, at most 40 fit`);
@@ -65,16 +180,19 @@ export function writeTcpFrame(buf: Uint8Array, f: TcpFrameSpec, at = 0): number 
   const tcpLen = hlen + payload.length;
   const end = tcpAt + tcpLen;
   if (end > buf.length) throw new WireError('truncated', at, `frame needs ${end - at} bytes, buffer has ${buf.length - at}`);
-  const dv = viewOf(buf);
 
-  writeEthernetHeader(buf, at, f.dstMac, f.srcMac, v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4);
-  let sum: number;
+  // The header from the flow's memo; then its lengths, IPv4 id and header checksum.
+  const m = memoFor(f);
+  buf.set(m.bytes, at);
+  let sum = m.pseudo + tcpLen;
   if (v6) {
-    writeIpv6Header(buf, at + ETHERNET_HEADER_LEN, src, dst, IPPROTO_TCP, f.ttl, f.flowLabel ?? 0, tcpLen);
-    sum = pseudoHeaderSumV6(src, dst, IPPROTO_TCP, tcpLen);
+    dv.setUint16(ipAt + 4, tcpLen);
   } else {
-    writeIpv4Header(buf, at + ETHERNET_HEADER_LEN, src, dst, IPPROTO_TCP, f.ttl, f.ipId, f.dontFragment, tcpLen);
-    sum = pseudoHeaderSumV4(src, dst, IPPROTO_TCP, tcpLen);
+    const total = IPV4_HEADER_LEN + tcpLen;
+    const id = f.ipId & 0xffff;
+    dv.setUint16(ipAt + 2, total);
+    dv.setUint16(ipAt + 4, id);
+    dv.setUint16(ipAt + 10, foldChecksum(m.ipBase + total + id));
   }
 
   const ports = ((seg.srcPort << 16) | (seg.dstPort & 0xffff)) >>> 0;

@@ -700,12 +700,11 @@ class Run {
   }
 
   /**
-   * A captured SYN src:sport -> dst:dport delivered at timeNs: the policy's decision, and the
-   * server's answer (SYN-ACK or RST) emitted one link latency later from wireDst (the address the
-   * client really used, before --map). Nothing is registered: replayed connections hold no ports.
+   * A captured SYN src:sport -> dst:dport delivered at timeNs: the policy's decision. The answer
+   * is replayAnswer's, so the caller can write the captured SYN (with the decision's comment)
+   * first. Nothing is registered: replayed connections hold no ports.
    */
-  replaySyn(timeNs: number, clientMac: Uint8Array, src: IpAddr, sport: number, dst: IpAddr, wireDst: IpAddr, dport: number,
-    clientIsn: number, clientTsval: number): ReplayedSyn | undefined {
+  replaySyn(timeNs: number, src: IpAddr, sport: number, dst: IpAddr, dport: number): ReplayedSyn | undefined {
     let server: HostState | undefined;
     let sif: IfaceState | undefined;
     for (const h of this.hosts.values()) {
@@ -717,29 +716,39 @@ class Run {
     const decision = this.decide(server, sif, src, sport, dst, dport);
     const lk = decision.result;
     const link = sif.link;
-    const t = timeNs + link.latencyNs;
     const sIsn = mix32(hashTuple(this.scenario.seed, src.bytes, sport, dst.bytes, dport) ^ 0x1f1f1f1f);
     const sTs = mix32(sIsn ^ 0x5a5a5a5a);
-    const fp = this.policy.fingerprint;
     const result = lk.action === 'accept' ? lk.sock!.name : lk.action === 'rst' ? 'refused' : 'timeout';
-    if (lk.action === 'accept') {
-      this.tcp(link, t, sif.mac, clientMac, wireDst, src, dport, sport, sIsn, clientIsn + 1, TCP_SYN | TCP_ACK, fp.synAckWindow, this.synAckOpts, EMPTY, sTs, clientTsval, decision.comment);
-    } else if (lk.action === 'rst') {
-      this.tcp(link, t, sif.mac, clientMac, wireDst, src, dport, sport, 0, clientIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, decision.comment);
-    }
     return {
       result, candidates: decision.names, comment: decision.comment, reason: lk.rule, captureId: link.captureId, serverMac: sif.mac,
-      serverIsn: sIsn, serverTsval: sTs, t0: timeNs, banner: lk.action === 'accept' ? this.bannerFor(lk.sock!) : EMPTY,
+      serverIsn: sIsn, serverTsval: sTs, t0: timeNs, latencyNs: link.latencyNs, banner: lk.action === 'accept' ? this.bannerFor(lk.sock!) : EMPTY,
     };
   }
 
-  /** The emulated server's next segment on an accepted replayed connection (banner, ACK, FIN). */
+  /**
+   * The server's answer to a replayed SYN one link latency after it: SYN-ACK when accepted, RST
+   * when refused, nothing when dropped; from wireDst (the address the client used, before --map).
+   */
+  replayAnswer(c: ReplayedSyn, clientMac: Uint8Array, src: IpAddr, sport: number, wireDst: IpAddr, dport: number,
+    clientIsn: number, clientTsval: number): void {
+    const t = c.t0 + c.latencyNs;
+    if (c.result === 'refused') {
+      this.tcp(this.linkOf(c.captureId), t, c.serverMac, clientMac, wireDst, src, dport, sport, 0, clientIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, c.comment);
+    } else if (c.result !== 'timeout') {
+      this.tcp(this.linkOf(c.captureId), t, c.serverMac, clientMac, wireDst, src, dport, sport, c.serverIsn, clientIsn + 1, TCP_SYN | TCP_ACK,
+        this.policy.fingerprint.synAckWindow, this.synAckOpts, EMPTY, c.serverTsval, clientTsval, c.comment);
+    }
+  }
+
+  /** The emulated server's next segment on an accepted replayed connection (banner, ACK, FIN); returns its TSval. */
   replayServerSegment(c: ReplayedSyn, timeNs: number, clientMac: Uint8Array, src: IpAddr, sport: number, wireDst: IpAddr, dport: number,
-    seq: number, ack: number, flags: number, payload: Uint8Array, tsecr: number, comment: string | undefined): void {
+    seq: number, ack: number, flags: number, payload: Uint8Array, tsecr: number, comment: string | undefined): number {
     const fp = this.policy.fingerprint;
     const opts = tsecr !== 0 ? this.dataOpts : NO_OPTS;
+    const tsval = (c.serverTsval + Math.floor((timeNs - c.t0) / 1e6)) >>> 0;
     this.tcp(this.linkOf(c.captureId), timeNs, c.serverMac, clientMac, wireDst, src, dport, sport, seq, ack, flags, fp.window, opts, payload,
-      c.serverTsval + Math.floor((timeNs - c.t0) / 1e6), tsecr, comment);
+      tsval, tsecr, comment);
+    return tsval;
   }
 
   private linkOf(captureId: number): LinkState {
@@ -762,6 +771,8 @@ export interface ReplayedSyn {
   readonly serverIsn: number;
   readonly serverTsval: number;
   readonly t0: number;
+  /** The server link's latency: the answer goes out that long after the SYN. */
+  readonly latencyNs: number;
   /** The accepting socket's banner; empty unless accepted. */
   readonly banner: Uint8Array;
 }

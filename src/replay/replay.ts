@@ -14,10 +14,10 @@ import { getPolicy } from '../emu/policy/index.js';
 import { openCapture } from '../pcap/open-capture.js';
 import { LINKTYPE_ETHERNET, SUPPORTED_LINK_TYPES } from '../pcap/linktypes.js';
 import { PcapngWriter } from '../pcap/pcapng-writer.js';
-import type { CaptureInterface, PacketSink } from '../pcap/sink.js';
 import { policiesFor } from '../runner.js';
 import type { Scenario } from '../scenario/types.js';
-import { decodeSegment, newSegment, type SkipReason } from './segment.js';
+import { rewriteClientSegment, type ServerSpace } from './client-rewrite.js';
+import { decodeSegment, newSegment, type CapturedSegment, type SkipReason } from './segment.js';
 
 export interface ReplayOptions {
   /** Policy names; default: the scenario's, else every built-in policy. */
@@ -89,11 +89,12 @@ const NO_MAC = Uint8Array.of(0x02, 0, 0, 0, 0, 0xfe);
 const TCP_FIN = 1, TCP_SYN = 2, TCP_RST = 4, TCP_PSH = 8, TCP_ACK = 16;
 const BANNER_PREFIX = [0x62, 0x69, 0x6e, 0x64, 0x6c, 0x61, 0x62, 0x20]; // "bindlab "
 
-interface PolicyConn {
+/** One policy's side of a replayed connection: its decision and, when accepted, the emulated server's state. */
+interface PolicyConn extends ServerSpace {
   readonly syn: ReplayedSyn;
+  readonly accepted: boolean;
   bannerSent: boolean;
   finSent: boolean;
-  sNext: number;
 }
 
 interface Tracked {
@@ -109,7 +110,12 @@ interface Tracked {
   readonly dport: number;
   readonly clientIsn: number;
   readonly t0: number;
-  /** Per policy: the accepted connection, or null when refused or dropped. */
+  /** The client's next sequence number: the highest it has sent, which the emulated server acknowledges. */
+  cNext: number;
+  /** The real server's ISN, once its SYN-ACK (or the client's first ACK) shows it. */
+  realIsn: number;
+  realIsnKnown: boolean;
+  /** Per policy: the decision, or null when the policy has no host for the address. */
   readonly perPolicy: (PolicyConn | null)[];
   /** Per policy: the report entry, when kept. */
   readonly entries: ReplayConnection[] | null;
@@ -191,13 +197,12 @@ export async function replayCapture(capture: string, scenario: Scenario, options
     const baseSec = hasFirst ? reader.tsSec : 0;
     if (options.outDir) mkdirSync(options.outDir, { recursive: true });
     const runs: Run[] = [];
-    const sinks: (ReplaySink | undefined)[] = [];
+    const sinks: (PcapngWriter | undefined)[] = [];
     for (const name of policyNames) {
       const w = options.outDir ? new PcapngWriter(replayOutputPath(options.outDir, capture, name), { startEpochSeconds: Math.max(0, baseSec), tsresol: 'ns', application: 'bindlab replay' }) : undefined;
       if (w) writers.push(w);
-      const sink = w ? new ReplaySink(w) : undefined;
-      sinks.push(sink);
-      const run = new Run(scenario, getPolicy(name), { sink });
+      sinks.push(w);
+      const run = new Run(scenario, getPolicy(name), { sink: w });
       run.replaySetup(setupEnd);
       runs.push(run);
     }
@@ -231,11 +236,6 @@ export async function replayCapture(capture: string, scenario: Scenario, options
     let attempts = 0;
     let replaced = 0;
 
-    const writeClient = (p: number, t: number, conn: Tracked, data: Uint8Array, offset: number, caplen: number, linkType: number,
-      captureId: number, serverMac: Uint8Array): void => {
-      sinks[p]?.client(captureId, t, data, offset, caplen, linkType, seg.ipAt, seg.family, conn.clientMac, serverMac, undefined);
-    };
-
     let more = hasFirst;
     while (more) {
       packets++;
@@ -263,20 +263,26 @@ export async function replayCapture(capture: string, scenario: Scenario, options
             const wireDst = wireAddr(data, seg.dstAt, f, dstKey);
             const clientMac = seg.macAt >= 0 ? data.slice(seg.macAt, seg.macAt + 6) : NO_MAC;
             const index = attempts++;
-            conn = { clientKey, serverKey, next: undefined, clientMac, src, sport: seg.srcPort, wireDst, dport: seg.dstPort, clientIsn: seg.seq, t0: t, perPolicy: new Array(P).fill(null), entries: keep ? [] : null, observed: undefined };
+            conn = {
+              clientKey, serverKey, next: undefined, clientMac, src, sport: seg.srcPort, wireDst, dport: seg.dstPort, clientIsn: seg.seq, t0: t,
+              cNext: (seg.seq + 1 + seg.payloadLen) >>> 0, realIsn: 0, realIsnKnown: false, perPolicy: new Array(P).fill(null), entries: keep ? [] : null, observed: undefined,
+            };
             const time = keep ? isoTime(reader.tsSec, reader.tsNsec) : '';
             for (let p = 0; p < P; p++) {
               const run = runs[p]!;
-              // The client's SYN goes first, with the decision's comment: the sink holds it until
-              // the engine's answer (which carries the comment) arrives, or writes it after.
-              const sink = sinks[p];
-              if (sink) sink.holdSyn(t, data, reader.offset, reader.caplen, reader.linkType, seg.ipAt, fam, clientMac);
-              const syn = run.replaySyn(t, clientMac, src, seg.srcPort, dst, wireDst, seg.dstPort, seg.seq, seg.tsval);
-              if (sink) sink.flushSyn(syn);
+              const syn = run.replaySyn(t, src, seg.srcPort, dst, seg.dstPort);
               if (!syn) continue;
+              const accepted = syn.result !== 'refused' && syn.result !== 'timeout';
+              const pc: PolicyConn = { syn, accepted, bannerSent: false, finSent: false, realIsn: 0, emuIsn: syn.serverIsn, emuNext: (syn.serverIsn + 1) >>> 0, emuTsval: syn.serverTsval };
+              conn.perPolicy[p] = pc;
+              // The client's SYN goes first, with the decision's comment (as in `run`'s captures), then the answer.
+              const w = sinks[p];
+              if (w) {
+                writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, syn.comment, null);
+                run.replayAnswer(syn, clientMac, src, seg.srcPort, wireDst, seg.dstPort, seg.seq, seg.tsval);
+              }
               const rep = reports[p]!;
               rep.results[syn.result] = (rep.results[syn.result] ?? 0) + 1;
-              if (syn.result !== 'refused' && syn.result !== 'timeout') conn.perPolicy[p] = { syn, bannerSent: false, finSent: false, sNext: (syn.serverIsn + 1) >>> 0 };
               if (keep) {
                 const entry: ReplayConnection = { index, time, client: formatEndpoint({ addr: src, port: seg.srcPort }), server: formatEndpoint({ addr: dst, port: seg.dstPort }), result: syn.result };
                 if (syn.candidates.length > 1) entry.candidates = syn.candidates;
@@ -289,28 +295,40 @@ export async function replayCapture(capture: string, scenario: Scenario, options
         } else if (conn) {
           // The client's next packet in a replayed connection: kept where the emulated server accepted.
           let done = false;
+          const cEnd = (seg.seq + seg.payloadLen + ((flags & TCP_FIN) !== 0 ? 1 : 0)) >>> 0;
+          if (((cEnd - conn.cNext) | 0) > 0) conn.cNext = cEnd;
+          if ((flags & TCP_ACK) !== 0 && !conn.realIsnKnown) {
+            // No SYN-ACK of the real server seen: the client's first ACK acknowledges its ISN + 1.
+            conn.realIsn = (seg.ack - 1) >>> 0;
+            conn.realIsnKnown = true;
+          }
           for (let p = 0; p < P; p++) {
             const pc = conn.perPolicy[p];
-            if (!pc) {
-              // A retransmitted SYN still goes out where the server stayed silent.
-              if ((flags & TCP_SYN) !== 0) sinks[p]?.client(sinks[p]!.lastSynCaptureId, t, data, reader.offset, reader.caplen, reader.linkType, seg.ipAt, seg.family, conn.clientMac, sinks[p]!.lastSynServerMac, undefined);
+            if (!pc) continue;
+            const syn = pc.syn;
+            const w = sinks[p];
+            if (!pc.accepted) {
+              // A retransmitted SYN still goes out where the server refused or stayed silent.
+              if (w && (flags & TCP_SYN) !== 0) writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, conn.clientMac, syn.serverMac, syn.comment, null);
               continue;
             }
-            const syn = pc.syn;
-            writeClient(p, t, conn, data, reader.offset, reader.caplen, reader.linkType, syn.captureId, syn.serverMac);
+            if (w) {
+              pc.realIsn = conn.realIsn;
+              writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, conn.clientMac, syn.serverMac,
+                (flags & TCP_SYN) !== 0 ? syn.comment : undefined, conn.realIsnKnown ? pc : null);
+            }
             if ((flags & TCP_RST) !== 0) { done = true; continue; }
             const run = runs[p]!;
-            const lat = 100_000;
-            const cEnd = (seg.seq + seg.payloadLen + ((flags & TCP_FIN) !== 0 ? 1 : 0)) >>> 0;
+            const at = t + syn.latencyNs;
             if (!pc.bannerSent && (flags & TCP_ACK) !== 0) {
               pc.bannerSent = true;
-              run.replayServerSegment(syn, t + lat, conn.clientMac, conn.src, conn.sport, conn.wireDst, conn.dport, pc.sNext, cEnd, TCP_PSH | TCP_ACK, syn.banner, seg.tsval, undefined);
-              pc.sNext = (pc.sNext + syn.banner.length) >>> 0;
+              pc.emuTsval = run.replayServerSegment(syn, at, conn.clientMac, conn.src, conn.sport, conn.wireDst, conn.dport, pc.emuNext, conn.cNext, TCP_PSH | TCP_ACK, syn.banner, seg.tsval, undefined);
+              pc.emuNext = (pc.emuNext + syn.banner.length) >>> 0;
             }
             if ((flags & TCP_FIN) !== 0 && !pc.finSent) {
               pc.finSent = true;
-              run.replayServerSegment(syn, t + lat, conn.clientMac, conn.src, conn.sport, conn.wireDst, conn.dport, pc.sNext, cEnd, TCP_FIN | TCP_ACK, EMPTY, seg.tsval, undefined);
-              pc.sNext = (pc.sNext + 1) >>> 0;
+              pc.emuTsval = run.replayServerSegment(syn, at, conn.clientMac, conn.src, conn.sport, conn.wireDst, conn.dport, pc.emuNext, conn.cNext, TCP_FIN | TCP_ACK, EMPTY, seg.tsval, undefined);
+              pc.emuNext = (pc.emuNext + 1) >>> 0;
             } else if (pc.finSent && (flags & TCP_FIN) === 0 && seg.payloadLen === 0) {
               done = true; // the client's last ACK
             }
@@ -321,6 +339,7 @@ export async function replayCapture(capture: string, scenario: Scenario, options
           if (rev) {
             // The real server's packet: replaced by the emulation; it says what the kernel did.
             replaced++;
+            if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) { rev.realIsn = seg.seq; rev.realIsnKnown = true; }
             observe(rev, flags, data, seg.payloadAt, seg.payloadCaptured);
           } else {
             skipped[hostAddrs.has(dstKey) || hostAddrs.has(srcKey) ? 'not-in-a-replayed-connection' : 'not-to-a-scenario-host']++;
@@ -393,72 +412,30 @@ function bannerSocket(data: Uint8Array, at: number, end: number): string {
 }
 
 /**
- * The sink of one policy's output: forwards the engine's frames to the writer and writes the
- * captured client packets, re-framed as Ethernet when the capture's link type is another. A
- * captured SYN is held until the engine's answer shows the decision's comment, so the SYN goes
- * first and carries it, as in `run`'s captures.
+ * A captured client packet into a policy's output, straight into the writer's buffer: re-framed
+ * as Ethernet from the client to the server when the capture's link type is another, then moved
+ * into the emulated server's sequence space (space; null for a SYN) with whole checksums.
  */
-class ReplaySink implements PacketSink {
-  private readonly scratch = new Uint8Array(14 + 262144);
-  private held = false;
-  private heldT = 0;
-  private heldData: Uint8Array = EMPTY;
-  private heldOffset = 0;
-  private heldCaplen = 0;
-  private heldLinkType = 0;
-  private heldIpAt = 0;
-  private heldFamily = 0;
-  private heldMac: Uint8Array = NO_MAC;
-  lastSynCaptureId = 0;
-  lastSynServerMac: Uint8Array = NO_MAC;
-
-  constructor(private readonly writer: PcapngWriter) {}
-
-  addInterface(iface: CaptureInterface): number { return this.writer.addInterface(iface); }
-  addName(addr: { readonly family: 4 | 6; readonly bytes: Uint8Array }, name: string): void { this.writer.addName(addr, name); }
-
-  packet(ifaceId: number, timeNs: number, frame: Uint8Array, len: number, comment?: string): void {
-    if (this.held) {
-      // The answer's source MAC is the server's: the SYN went to it.
-      this.writeHeld(ifaceId, frame.subarray(6, 12), comment);
-    }
-    this.writer.packet(ifaceId, timeNs, frame, len, comment);
+function writeClientPacket(w: PcapngWriter, captureId: number, t: number, data: Uint8Array, offset: number, caplen: number, linkType: number,
+  seg: CapturedSegment, clientMac: Uint8Array, serverMac: Uint8Array, comment: string | undefined, space: ServerSpace | null): void {
+  const ether = linkType === LINKTYPE_ETHERNET;
+  const ipLen = offset + caplen - seg.ipAt;
+  const len = ether ? caplen : 14 + ipLen;
+  const at = w.reserveFrame(len, comment);
+  const buf = w.frameBuffer;
+  let ipAt: number;
+  if (ether) {
+    buf.set(data.subarray(offset, offset + caplen), at);
+    ipAt = at + (seg.ipAt - offset);
+  } else {
+    buf.set(serverMac, at);
+    buf.set(clientMac, at + 6);
+    buf[at + 12] = seg.family === 4 ? 0x08 : 0x86;
+    buf[at + 13] = seg.family === 4 ? 0x00 : 0xdd;
+    buf.set(data.subarray(seg.ipAt, seg.ipAt + ipLen), at + 14);
+    ipAt = at + 14;
   }
-
-  holdSyn(t: number, data: Uint8Array, offset: number, caplen: number, linkType: number, ipAt: number, family: number, clientMac: Uint8Array): void {
-    this.held = true;
-    this.heldT = t; this.heldData = data; this.heldOffset = offset; this.heldCaplen = caplen; this.heldLinkType = linkType;
-    this.heldIpAt = ipAt; this.heldFamily = family; this.heldMac = clientMac;
-  }
-
-  /** After the decision: writes the SYN if no answer did (the server stayed silent). */
-  flushSyn(syn: ReplayedSyn | undefined): void {
-    if (!this.held) return;
-    if (syn) this.writeHeld(syn.captureId, syn.serverMac, syn.comment);
-    this.held = false;
-  }
-
-  private writeHeld(captureId: number, serverMac: Uint8Array, comment: string | undefined): void {
-    this.held = false;
-    this.lastSynCaptureId = captureId;
-    this.lastSynServerMac = Uint8Array.from(serverMac);
-    this.client(captureId, this.heldT, this.heldData, this.heldOffset, this.heldCaplen, this.heldLinkType, this.heldIpAt, this.heldFamily, this.heldMac, this.lastSynServerMac, comment);
-  }
-
-  client(captureId: number, t: number, data: Uint8Array, offset: number, caplen: number, linkType: number, ipAt: number, family: number,
-    clientMac: Uint8Array, serverMac: Uint8Array, comment: string | undefined): void {
-    if (linkType === LINKTYPE_ETHERNET) {
-      this.writer.packet(captureId, t, data.subarray(offset, offset + caplen), caplen, comment);
-      return;
-    }
-    // Other link types: the IP packet in an Ethernet frame from the client to the server.
-    const s = this.scratch;
-    const ipLen = offset + caplen - ipAt;
-    s.set(serverMac, 0);
-    s.set(clientMac, 6);
-    s[12] = family === 4 ? 0x08 : 0x86;
-    s[13] = family === 4 ? 0x00 : 0xdd;
-    s.set(data.subarray(ipAt, ipAt + ipLen), 14);
-    this.writer.packet(captureId, t, s, 14 + ipLen, comment);
-  }
+  const shift = ipAt - seg.ipAt;
+  rewriteClientSegment(buf, seg.family, ipAt, seg.tcpAt + shift, seg.payloadAt + seg.payloadLen + shift, at + len, space);
+  w.commitFrame(captureId, t, len, comment);
 }

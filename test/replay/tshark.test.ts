@@ -1,0 +1,68 @@
+// Replay outputs open clean in Wireshark: every capture in captures/ under every built-in policy,
+// read by tshark with checksum and sequence analysis on. The only warning allowed is the one an
+// emulated refusal explains ("Connection reset (RST)", tcp.connection.rst); every SYN, SYN-ACK
+// and RST carries the decision's comment. Skipped, with the reason printed, without tshark.
+import { describe, it, expect, beforeAll } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { replayCapture } from '../../src/replay/replay.js';
+import { loadScenarioFile } from '../../src/scenario/load.js';
+import { BUILTIN_POLICIES } from '../../src/emu/policy/names.js';
+
+const ROOT = path.join(import.meta.dirname, '../..');
+const CAPTURES = path.join(ROOT, 'captures');
+const caps = fs.readdirSync(CAPTURES).filter((f) => /\.(pcap|pcapng)$/.test(f));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bindlab-replay-tshark-'));
+const tshark = spawnSync('tshark', ['--version'], { encoding: 'utf8' });
+const noTshark = tshark.error || tshark.status !== 0 ? `tshark not runnable (${tshark.error?.message ?? `exit ${tshark.status}`}): Wireshark checks skipped` : '';
+if (noTshark) console.warn(noTshark);
+const run = promisify(execFile);
+/** _ws.expert.severity of PI_WARN (epan/proto.h); errors are above it. */
+const PI_WARN = 0x00600000;
+
+interface Frame { number: number; syn: boolean; rst: boolean; malformed: boolean; rstNote: boolean; warnings: number; comment: string }
+
+const outputs = new Map<string, string>();
+beforeAll(async () => {
+  if (noTshark) return;
+  for (const name of caps) {
+    const scenario = loadScenarioFile(path.join(CAPTURES, `${name.split('.')[0]}.yaml`));
+    const r = await replayCapture(path.join(CAPTURES, name), scenario, { policies: [...BUILTIN_POLICIES], outDir: path.join(tmp, name), keepConnections: false });
+    for (const [policy, rep] of Object.entries(r.policies)) outputs.set(`${name} ${policy}`, rep.output!);
+  }
+}, 60_000);
+
+/** Every frame of the file as tshark dissects it with checksum and sequence analysis on. */
+async function dissect(file: string): Promise<Frame[]> {
+  const { stdout } = await run('tshark', [
+    '-r', file, '-o', 'tcp.check_checksum:TRUE', '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.analyze_sequence_numbers:TRUE',
+    '-T', 'fields', '-e', 'frame.number', '-e', 'tcp.flags.syn', '-e', 'tcp.flags.reset', '-e', 'frame.protocols',
+    '-e', 'tcp.connection.rst', '-e', '_ws.expert.severity', '-e', 'frame.comment',
+  ], { maxBuffer: 64 << 20 });
+  const on = (v: string | undefined) => v === '1' || v === 'True';
+  return stdout.split('\n').filter((l) => l !== '').map((l) => {
+    const [n, syn, rst, protocols, rstNote, severities, comment] = l.split('\t');
+    return {
+      number: Number(n), syn: on(syn), rst: on(rst), malformed: (protocols ?? '').includes('_ws.malformed'), rstNote: rstNote !== undefined && rstNote !== '',
+      warnings: (severities ?? '').split(',').filter((s) => Number(s) >= PI_WARN).length, comment: comment ?? '',
+    };
+  });
+}
+
+describe.each(caps)('%s replayed: tshark finds nothing to warn about', (name) => {
+  it.each([...BUILTIN_POLICIES])('%s', async (policy, ctx) => {
+    if (noTshark) { ctx.skip(noTshark); return; }
+    const frames = await dissect(outputs.get(`${name} ${policy}`)!);
+    expect(frames.length).toBeGreaterThan(0);
+    // Warnings beyond the one each emulated RST explains, and malformed packets.
+    const flagged = frames.filter((f) => f.malformed || f.warnings > (f.rstNote ? 1 : 0)).map((f) => f.number);
+    expect(flagged, `frames with warnings: tshark -r ${outputs.get(`${name} ${policy}`)} -Y "_ws.malformed || _ws.expert.severity >= warning"`).toEqual([]);
+    // The captures' clients send no RST: every SYN, SYN-ACK and RST is the decision's, with its comment.
+    const uncommented = frames.filter((f) => (f.syn || f.rst) && !f.comment.startsWith(`bindlab ${policy}: SYN to `)).map((f) => f.number);
+    expect(uncommented, 'SYN, SYN-ACK or RST without the decision comment').toEqual([]);
+    expect(frames.some((f) => f.syn)).toBe(true);
+  }, 30_000);
+});

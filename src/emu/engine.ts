@@ -73,7 +73,7 @@ class Run {
   private readonly lookupCache = new Map<string, CachedLookup>();
   private lastDecide: { server: HostState | null; dst: IpAddr | null; dport: number; sif: IfaceState | null; key: string } = { server: null, dst: null, dport: -1, sif: null, key: '' };
   private readonly perturb = new Map<string, number>();
-  private portMemo: { step: ConnectStep | null; src: IpAddr | null; key: string; hash: number } = { step: null, src: null, key: '', hash: 0 };
+  private portMemo: { step: ConnectStep | null; src: IpAddr | null; key: string; hash: number; perturb: number } = { step: null, src: null, key: '', hash: 0, perturb: 0 };
   // One frame buffer for every run (runs never interleave; sinks copy what they keep): the audit makes
   // ~100,000 runs, and a fresh 64 KiB each was a third of its time in allocation and GC.
   private readonly frame = SHARED_FRAME;
@@ -562,19 +562,21 @@ class Run {
     const [low, high] = host.sysctl.ipLocalPortRange;
     const n = high - low + 1;
     // The key and its hash are the same for every connection of a step: made once per step.
+    // The key, its hash and its perturbation live in the memo while the step lasts; the
+    // perturbation goes back to the table when another destination comes.
     let memo = this.portMemo;
     if (memo.step !== from || memo.src !== src) {
+      if (memo.step) this.perturb.set(memo.key, memo.perturb);
       const k = `${src.text}|${dst.text}|${dport}`;
-      memo = this.portMemo = { step: from, src, key: k, hash: hashString(this.scenario.seed, k) };
+      memo = this.portMemo = { step: from, src, key: k, hash: hashString(this.scenario.seed, k), perturb: this.perturb.get(k) ?? 0 };
     }
-    const key = memo.key;
-    const step = this.perturb.get(key) ?? 0;
+    const step = memo.perturb;
     const offset = ((memo.hash + step) % n) & ~1;
     for (let parity = 0; parity < 2; parity++) {
       for (let i = 0; i < n; i += 2) {
         const port = low + ((offset + i + parity) % n);
         if (this.clientPortFree(host, port, src, dst, dport)) {
-          this.perturb.set(key, step + i + 2);
+          memo.perturb = step + i + 2;
           return port;
         }
       }
@@ -702,27 +704,28 @@ class Run {
   /**
    * A captured SYN src:sport -> dst:dport delivered at timeNs: the policy's decision. The answer
    * is replayAnswer's, so the caller can write the captured SYN (with the decision's comment)
-   * first. Nothing is registered: replayed connections hold no ports.
+   * first. Nothing is registered: replayed connections hold no ports. Fills `out` (reused by the
+   * caller: no object per SYN); false when no host has dst.
    */
-  replaySyn(timeNs: number, src: IpAddr, sport: number, dst: IpAddr, dport: number): ReplayedSyn | undefined {
+  replaySyn(timeNs: number, src: IpAddr, sport: number, dst: IpAddr, dport: number, out: ReplayedSyn): boolean {
     let server: HostState | undefined;
     let sif: IfaceState | undefined;
     for (const h of this.hosts.values()) {
       sif = h.ifaceOwning(dst);
       if (sif) { server = h; break; }
     }
-    if (!server || !sif) return undefined;
+    if (!server || !sif) return false;
     this.now = timeNs;
     const decision = this.decide(server, sif, src, sport, dst, dport);
     const lk = decision.result;
     const link = sif.link;
     const sIsn = mix32(hashTuple(this.scenario.seed, src.bytes, sport, dst.bytes, dport) ^ 0x1f1f1f1f);
     const sTs = mix32(sIsn ^ 0x5a5a5a5a);
-    const result = lk.action === 'accept' ? lk.sock!.name : lk.action === 'rst' ? 'refused' : 'timeout';
-    return {
-      result, candidates: decision.names, comment: decision.comment, reason: lk.rule, captureId: link.captureId, serverMac: sif.mac,
-      serverIsn: sIsn, serverTsval: sTs, t0: timeNs, latencyNs: link.latencyNs, banner: lk.action === 'accept' ? this.bannerFor(lk.sock!) : EMPTY,
-    };
+    out.result = lk.action === 'accept' ? lk.sock!.name : lk.action === 'rst' ? 'refused' : 'timeout';
+    out.candidates = decision.names; out.comment = decision.comment; out.reason = lk.rule; out.captureId = link.captureId;
+    out.serverMac = sif.mac; out.serverIsn = sIsn; out.serverTsval = sTs; out.t0 = timeNs; out.latencyNs = link.latencyNs;
+    out.banner = lk.action === 'accept' ? this.bannerFor(lk.sock!) : EMPTY;
+    return true;
   }
 
   /**
@@ -760,22 +763,26 @@ class Run {
 /** What replaySyn decided and what the replay needs to go on answering for the server. */
 export interface ReplayedSyn {
   /** The accepting socket's name, "refused" or "timeout". */
-  readonly result: string;
-  readonly candidates: readonly string[];
+  result: string;
+  candidates: readonly string[];
   /** The packet comment of the decision (as `run` writes it). */
-  readonly comment: string;
-  readonly reason: string;
+  comment: string;
+  reason: string;
   /** The sink interface of the server's link. */
-  readonly captureId: number;
-  readonly serverMac: Uint8Array;
-  readonly serverIsn: number;
-  readonly serverTsval: number;
-  readonly t0: number;
+  captureId: number;
+  serverMac: Uint8Array;
+  serverIsn: number;
+  serverTsval: number;
+  t0: number;
   /** The server link's latency: the answer goes out that long after the SYN. */
-  readonly latencyNs: number;
+  latencyNs: number;
   /** The accepting socket's banner; empty unless accepted. */
-  readonly banner: Uint8Array;
+  banner: Uint8Array;
 }
+
+export const newReplayedSyn = (): ReplayedSyn => ({
+  result: '', candidates: NONE, comment: '', reason: '', captureId: 0, serverMac: ZERO_MAC, serverIsn: 0, serverTsval: 0, t0: 0, latencyNs: 0, banner: EMPTY,
+});
 
 interface OpenConn {
   readonly link: LinkState; readonly cmac: Uint8Array; readonly smac: Uint8Array; readonly src: IpAddr; readonly dst: IpAddr;

@@ -10,7 +10,7 @@ import { writeArp } from './arp.js';
 import { IPPROTO_ICMPV6, IPPROTO_TCP, IPV4_HEADER_LEN, writeIpv4Header } from './ipv4.js';
 import { IPV6_HEADER_LEN, writeIpv6Header } from './ipv6.js';
 import { ICMPV6_NEIGHBOR_ADVERTISEMENT, ICMPV6_NEIGHBOR_SOLICITATION, NDP_OPT_SOURCE_LL, NDP_OPT_TARGET_LL, writeNdp } from './icmpv6.js';
-import { writeTcpOptions, TCP_HEADER_LEN, TCP_MAX_OPTIONS_LEN, type TcpOption, type TcpSegment } from './tcp.js';
+import { writeTcpOptions, TCP_HEADER_LEN, TCP_MAX_OPTIONS_LEN, type TcpSegment } from './tcp.js';
 
 export interface TcpFrameSpec {
   readonly srcMac: Uint8Array;
@@ -101,63 +101,6 @@ function memoFor(f: TcpFrameSpec): HeaderMemo {
 }
 
 /**
- * Encoded TCP options of the last option lists (matched by the identity of the list and of each
- * option: options are readonly records). A timestamps option's values are written afresh each
- * time, since a sender keeps one timestamps record and updates it.
- */
-class OptionsMemo {
-  list: readonly TcpOption[] | null = null;
-  readonly items: (TcpOption | null)[] = [];
-  readonly bytes = new Uint8Array(TCP_MAX_OPTIONS_LEN);
-  len = 0;
-  /** Offset of the timestamps option in bytes, and its index in the list; -1 when absent. */
-  tsAt = -1;
-  tsIndex = -1;
-}
-
-const optionMemos = [new OptionsMemo(), new OptionsMemo(), new OptionsMemo(), new OptionsMemo()];
-let optionMemoNext = 0;
-
-/** Writes the options at buf[at] through the memo; returns the end offset (padded to 4). */
-function writeOptionsMemo(options: readonly TcpOption[], buf: Uint8Array, at: number, dv: DataView): number {
-  let m: OptionsMemo | null = null;
-  for (let i = 0; i < optionMemos.length; i++) {
-    const c = optionMemos[i]!;
-    if (c.list !== options || c.items.length !== options.length) continue;
-    let same = true;
-    for (let j = 0; j < options.length; j++) if (c.items[j] !== options[j]) { same = false; break; }
-    if (same) { m = c; break; }
-  }
-  if (!m) {
-    for (let j = 0; j < options.length; j++) if (options[j]!.kind === 'sack') return writeTcpOptions(options, buf, at);
-    m = optionMemos[optionMemoNext]!;
-    optionMemoNext = (optionMemoNext + 1) & 3;
-    const end = writeTcpOptions(options, m.bytes, 0);
-    if (end > TCP_MAX_OPTIONS_LEN) return writeTcpOptions(options, buf, at); // too long: the caller reports it
-    m.list = options;
-    m.items.length = 0;
-    m.tsAt = -1;
-    m.tsIndex = -1;
-    let p = 0;
-    for (let j = 0; j < options.length; j++) {
-      const o = options[j]!;
-      m.items.push(o);
-      if (o.kind === 'timestamps') { m.tsAt = p; m.tsIndex = j; }
-      p += o.kind === 'mss' ? 4 : o.kind === 'sackPermitted' ? 2 : o.kind === 'timestamps' ? 10 : o.kind === 'windowScale' ? 3 : 1;
-    }
-    m.len = end;
-  }
-  const bytes = m.bytes;
-  for (let i = 0; i < m.len; i++) buf[at + i] = bytes[i]!;
-  if (m.tsAt >= 0) {
-    const ts = options[m.tsIndex] as { readonly tsval: number; readonly tsecr: number };
-    dv.setUint32(at + m.tsAt + 2, ts.tsval >>> 0);
-    dv.setUint32(at + m.tsAt + 6, ts.tsecr >>> 0);
-  }
-  return at + m.len;
-}
-
-/**
  * Writes Ethernet + IPv4/IPv6 + TCP at buf[at] (default 0: a frame buffer of its own; a capture
  * writer's buffer lets the frame be written where it will be stored); returns the frame length.
  */
@@ -171,7 +114,7 @@ export function writeTcpFrame(buf: Uint8Array, f: TcpFrameSpec, at = 0): number 
   const dv = viewOf(buf);
   // Options first: their length fixes everything else. A list too long for the header is
   // caught right after; stores past the buffer's end are dropped, so nothing leaks meanwhile.
-  const optEnd = options.length === 0 ? tcpAt + TCP_HEADER_LEN : writeOptionsMemo(options, buf, tcpAt + TCP_HEADER_LEN, dv);
+  const optEnd = options.length === 0 ? tcpAt + TCP_HEADER_LEN : writeTcpOptions(options, buf, tcpAt + TCP_HEADER_LEN);
   const hlen = optEnd - tcpAt;
   if (hlen > TCP_HEADER_LEN + TCP_MAX_OPTIONS_LEN) {
     throw new WireError('malformed', tcpAt + 12, `options need ${hlen - TCP_HEADER_LEN} bytes, at most 40 fit`);

@@ -685,6 +685,9 @@ class Run {
 
   // ---- replay (src/replay): connection attempts from a real capture, delivered to the hosts ------
 
+  /** replaySyn's destination addresses and the host and interface owning each (null: nobody). */
+  private readonly replayOwners = new Map<IpAddr, { readonly server: HostState; readonly sif: IfaceState } | null>();
+
   /** Runs steps [0, end) (a replay's setup: the steps before the first connect) and returns their results. */
   replaySetup(end: number): StepResult[] {
     const out: StepResult[] = [];
@@ -708,13 +711,18 @@ class Run {
    * caller: no object per SYN); false when no host has dst.
    */
   replaySyn(timeNs: number, src: IpAddr, sport: number, dst: IpAddr, dport: number, out: ReplayedSyn): boolean {
-    let server: HostState | undefined;
-    let sif: IfaceState | undefined;
-    for (const h of this.hosts.values()) {
-      sif = h.ifaceOwning(dst);
-      if (sif) { server = h; break; }
+    // The owner of dst, found once per address: no step runs after the setup, so it stays.
+    let owner = this.replayOwners.get(dst);
+    if (owner === undefined) {
+      owner = null;
+      for (const h of this.hosts.values()) {
+        const i = h.ifaceOwning(dst);
+        if (i) { owner = { server: h, sif: i }; break; }
+      }
+      this.replayOwners.set(dst, owner);
     }
-    if (!server || !sif) return false;
+    if (!owner) return false;
+    const { server, sif } = owner;
     this.now = timeNs;
     const decision = this.decide(server, sif, src, sport, dst, dport);
     const lk = decision.result;

@@ -110,11 +110,12 @@ export async function resolveArpMacs(scenario: Scenario): Promise<Map<string, st
   for (const { h, i } of wanted) {
     const v4 = i.addresses.find((c) => c.addr.family === 4) ?? i.addresses[0];
     if (!v4) throw new Error(`${scenario.file}: interface ${h.name}/${i.name} has mac: arp but no address to look up`);
-    let mac: string | null = null;
+    let mac: string | null;
     try {
       mac = await toMAC(v4.addr.text);
-    } catch {
-      mac = null;
+    } catch (e) {
+      // The library reads the table with `arp -an` (net-tools).
+      throw new Error(`${scenario.file}: interface ${h.name}/${i.name} has mac: arp, but this machine's ARP table could not be read (arp -an: ${(e as Error).message.split('\n')[0]})`);
     }
     if (!mac) throw new Error(`${scenario.file}: interface ${h.name}/${i.name} has mac: arp, but this machine's ARP table has no entry for ${v4.addr.text}`);
     out.set(`${h.name}/${i.name}`, mac.toLowerCase());

@@ -9,15 +9,16 @@
 import { mkdirSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { formatEndpoint, makeIp, parseIp, type IpAddr } from '../emu/addr.js';
-import { Run, type ReplayedSyn } from '../emu/engine.js';
+import { newReplayedSyn, Run, type ReplayedSyn } from '../emu/engine.js';
 import { getPolicy } from '../emu/policy/index.js';
 import { openCapture } from '../pcap/open-capture.js';
 import { LINKTYPE_ETHERNET, SUPPORTED_LINK_TYPES } from '../pcap/linktypes.js';
 import { PcapngWriter } from '../pcap/pcapng-writer.js';
 import { policiesFor } from '../runner.js';
 import type { Scenario } from '../scenario/types.js';
+import { ConnectionTable, tupleHash, type TupleEntry } from './connection-table.js';
 import { rewriteClientSegment, type ServerSpace } from './client-rewrite.js';
-import { decodeSegment, newSegment, type CapturedSegment, type SkipReason } from './segment.js';
+import { decodeSegment, newSegment, segmentTsval, type CapturedSegment, type SkipReason } from './segment.js';
 
 export interface ReplayOptions {
   /** Policy names; default: the scenario's, else every built-in policy. */
@@ -90,37 +91,52 @@ const TCP_FIN = 1, TCP_SYN = 2, TCP_RST = 4, TCP_PSH = 8, TCP_ACK = 16;
 const BANNER_PREFIX = [0x62, 0x69, 0x6e, 0x64, 0x6c, 0x61, 0x62, 0x20]; // "bindlab "
 
 /** One policy's side of a replayed connection: its decision and, when accepted, the emulated server's state. */
-interface PolicyConn extends ServerSpace {
-  readonly syn: ReplayedSyn;
-  readonly accepted: boolean;
-  bannerSent: boolean;
-  finSent: boolean;
+class PolicyConn implements ServerSpace {
+  /** Filled by Run.replaySyn; false when the policy has no host for the address. */
+  decided = false;
+  readonly syn: ReplayedSyn = newReplayedSyn();
+  accepted = false;
+  bannerSent = false;
+  finSent = false;
+  realIsn = 0;
+  emuIsn = 0;
+  emuNext = 0;
+  emuTsval = 0;
 }
 
-interface Tracked {
-  /** The client's and the server's endpoints as keys (endpointKey). */
-  readonly clientKey: number | string;
-  readonly serverKey: number | string;
-  /** The next connection of the same client endpoint (to another server), if any. */
-  next: Tracked | undefined;
-  readonly clientMac: Uint8Array;
-  readonly src: IpAddr;
-  readonly sport: number;
-  readonly wireDst: IpAddr;
-  readonly dport: number;
-  readonly clientIsn: number;
-  readonly t0: number;
+/** A replayed connection. Reused: a finished one goes back to a pool for the next SYN. */
+class Tracked implements TupleEntry {
+  family = 0;
+  /** src.bytes and wireDst.bytes: what the table matches packets against. */
+  cAddr: Uint8Array = NO_MAC;
+  cPort = 0;
+  sAddr: Uint8Array = NO_MAC;
+  sPort = 0;
+  hash = 0;
+  older: TupleEntry | null = null;
+  newer: TupleEntry | null = null;
+  readonly clientMac = new Uint8Array(6);
+  src: IpAddr = IPV4_NONE;
+  /** The address the client used (before --map). */
+  wireDst: IpAddr = IPV4_NONE;
+  clientIsn = 0;
   /** The client's next sequence number: the highest it has sent, which the emulated server acknowledges. */
-  cNext: number;
+  cNext = 0;
   /** The real server's ISN, once its SYN-ACK (or the client's first ACK) shows it. */
-  realIsn: number;
-  realIsnKnown: boolean;
-  /** Per policy: the decision, or null when the policy has no host for the address. */
-  readonly perPolicy: (PolicyConn | null)[];
+  realIsn = 0;
+  realIsnKnown = false;
+  /** Per policy, in the order of the replay's policies. */
+  readonly perPolicy: PolicyConn[];
   /** Per policy: the report entry, when kept. */
-  readonly entries: ReplayConnection[] | null;
-  observed: string | undefined;
+  entries: ReplayConnection[] | null = null;
+  observed: string | undefined = undefined;
+
+  constructor(policies: number) {
+    this.perPolicy = Array.from({ length: policies }, () => new PolicyConn());
+  }
 }
+
+const IPV4_NONE = makeIp(4, new Uint8Array(4));
 
 const emptySkips = (): Record<SkipReason, number> => ({
   'not-ip': 0, 'not-tcp': 0, fragment: 0, truncated: 0, malformed: 0, 'not-to-a-scenario-host': 0, 'not-in-a-replayed-connection': 0,
@@ -134,48 +150,6 @@ function addrKey(buf: Uint8Array, at: number, family: 4 | 6): number | string {
   return s;
 }
 const keyOf = (a: IpAddr): number | string => addrKey(a.bytes, 0, a.family);
-
-/** An address and port as one key: IPv4 as the exact number addr * 65536 + port (48 bits). */
-const endpointKey = (addr: number | string, port: number): number | string =>
-  typeof addr === 'number' ? addr * 65536 + port : `${addr}${port}`;
-
-/**
- * Replayed connections by client endpoint, chained per server endpoint: number keys for IPv4
- * (no string per packet). Capped: past MAX_TRACKED the oldest client endpoint is forgotten.
- */
-class ConnectionTable {
-  private readonly byClient = new Map<number | string, Tracked>();
-  private count = 0;
-
-  get(clientKey: number | string, serverKey: number | string): Tracked | undefined {
-    let c = this.byClient.get(clientKey);
-    while (c !== undefined && c.serverKey !== serverKey) c = c.next;
-    return c;
-  }
-
-  add(t: Tracked): void {
-    t.next = this.byClient.get(t.clientKey);
-    this.byClient.set(t.clientKey, t);
-    if (++this.count > MAX_TRACKED) {
-      const [oldest, chain] = this.byClient.entries().next().value!;
-      for (let c: Tracked | undefined = chain; c; c = c.next) this.count--;
-      this.byClient.delete(oldest);
-    }
-  }
-
-  delete(t: Tracked): void {
-    const head = this.byClient.get(t.clientKey);
-    if (head === t) {
-      if (t.next) this.byClient.set(t.clientKey, t.next); else this.byClient.delete(t.clientKey);
-    } else {
-      let c = head;
-      while (c && c.next !== t) c = c.next;
-      if (!c) return;
-      c.next = t.next;
-    }
-    this.count--;
-  }
-}
 
 function isoTime(sec: number, nsec: number): string {
   const iso = new Date(sec * 1000).toISOString().slice(0, 19);
@@ -230,7 +204,9 @@ export async function replayCapture(capture: string, scenario: Scenario, options
     const P = runs.length;
     const reports: ReplayPolicyReport[] = policyNames.map(() => ({ connections: [], results: {} }));
     const skipped = emptySkips();
-    const tracked = new ConnectionTable();
+    const pool: Tracked[] = [];
+    const recycle = (c: Tracked): void => { if (pool.length < 4096) pool.push(c); };
+    const tracked = new ConnectionTable<Tracked>(MAX_TRACKED, recycle);
     const seg = newSegment();
     let packets = 0;
     let attempts = 0;
@@ -246,40 +222,44 @@ export async function replayCapture(capture: string, scenario: Scenario, options
       } else {
         const f = fam as 4 | 6;
         const t = Math.max(0, (reader.tsSec - baseSec) * 1e9 + reader.tsNsec);
-        const srcKey = addrKey(data, seg.srcAt, f);
-        const dstKey = addrKey(data, seg.dstAt, f);
         const flags = seg.flags;
-        const clientKey = endpointKey(srcKey, seg.srcPort);
-        const serverKey = endpointKey(dstKey, seg.dstPort);
-        let conn = tracked.get(clientKey, serverKey);
+        const addrLen = f === 4 ? 4 : 16;
+        const hash = tupleHash(data, seg.srcAt, seg.srcPort, seg.dstAt, seg.dstPort, addrLen);
+        const found = tracked.find(data, seg.srcAt, seg.srcPort, seg.dstAt, seg.dstPort, f, hash);
+        let conn = found !== undefined && !tracked.reversed ? found : undefined;
         if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && (!conn || conn.clientIsn !== seg.seq)) {
+          const dstKey = addrKey(data, seg.dstAt, f);
           const dst = hostAddrs.get(dstKey);
           if (!dst) {
             skipped['not-to-a-scenario-host']++;
           } else {
             // A connection attempt: every policy decides it.
-            if (conn) tracked.delete(conn);
-            const src = wireAddr(data, seg.srcAt, f, srcKey);
+            if (conn) { tracked.delete(conn); recycle(conn); }
+            const src = wireAddr(data, seg.srcAt, f, addrKey(data, seg.srcAt, f));
             const wireDst = wireAddr(data, seg.dstAt, f, dstKey);
-            const clientMac = seg.macAt >= 0 ? data.slice(seg.macAt, seg.macAt + 6) : NO_MAC;
             const index = attempts++;
-            conn = {
-              clientKey, serverKey, next: undefined, clientMac, src, sport: seg.srcPort, wireDst, dport: seg.dstPort, clientIsn: seg.seq, t0: t,
-              cNext: (seg.seq + 1 + seg.payloadLen) >>> 0, realIsn: 0, realIsnKnown: false, perPolicy: new Array(P).fill(null), entries: keep ? [] : null, observed: undefined,
-            };
+            conn = pool.pop() ?? new Tracked(P);
+            const clientMac = conn.clientMac;
+            if (seg.macAt >= 0) for (let i = 0; i < 6; i++) clientMac[i] = data[seg.macAt + i]!;
+            else clientMac.set(NO_MAC);
+            conn.family = f; conn.cAddr = src.bytes; conn.cPort = seg.srcPort; conn.sAddr = wireDst.bytes; conn.sPort = seg.dstPort; conn.hash = hash;
+            conn.src = src; conn.wireDst = wireDst; conn.clientIsn = seg.seq; conn.cNext = (seg.seq + 1 + seg.payloadLen) >>> 0;
+            conn.realIsn = 0; conn.realIsnKnown = false; conn.entries = keep ? [] : null; conn.observed = undefined;
             const time = keep ? isoTime(reader.tsSec, reader.tsNsec) : '';
             for (let p = 0; p < P; p++) {
               const run = runs[p]!;
-              const syn = run.replaySyn(t, src, seg.srcPort, dst, seg.dstPort);
-              if (!syn) continue;
-              const accepted = syn.result !== 'refused' && syn.result !== 'timeout';
-              const pc: PolicyConn = { syn, accepted, bannerSent: false, finSent: false, realIsn: 0, emuIsn: syn.serverIsn, emuNext: (syn.serverIsn + 1) >>> 0, emuTsval: syn.serverTsval };
-              conn.perPolicy[p] = pc;
+              const pc = conn.perPolicy[p]!;
+              const syn = pc.syn;
+              pc.decided = run.replaySyn(t, src, seg.srcPort, dst, seg.dstPort, syn);
+              if (!pc.decided) continue;
+              pc.accepted = syn.result !== 'refused' && syn.result !== 'timeout';
+              pc.bannerSent = false; pc.finSent = false;
+              pc.realIsn = 0; pc.emuIsn = syn.serverIsn; pc.emuNext = (syn.serverIsn + 1) >>> 0; pc.emuTsval = syn.serverTsval;
               // The client's SYN goes first, with the decision's comment (as in `run`'s captures), then the answer.
               const w = sinks[p];
               if (w) {
                 writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, syn.comment, null);
-                run.replayAnswer(syn, clientMac, src, seg.srcPort, wireDst, seg.dstPort, seg.seq, seg.tsval);
+                run.replayAnswer(syn, clientMac, src, seg.srcPort, wireDst, seg.dstPort, seg.seq, segmentTsval(data, seg));
               }
               const rep = reports[p]!;
               rep.results[syn.result] = (rep.results[syn.result] ?? 0) + 1;
@@ -303,8 +283,8 @@ export async function replayCapture(capture: string, scenario: Scenario, options
             conn.realIsnKnown = true;
           }
           for (let p = 0; p < P; p++) {
-            const pc = conn.perPolicy[p];
-            if (!pc) continue;
+            const pc = conn.perPolicy[p]!;
+            if (!pc.decided) continue;
             const syn = pc.syn;
             const w = sinks[p];
             if (!pc.accepted) {
@@ -318,32 +298,28 @@ export async function replayCapture(capture: string, scenario: Scenario, options
                 (flags & TCP_SYN) !== 0 ? syn.comment : undefined, conn.realIsnKnown ? pc : null);
             }
             if ((flags & TCP_RST) !== 0) { done = true; continue; }
-            const run = runs[p]!;
-            const at = t + syn.latencyNs;
+            // The emulated server's banner after the handshake, its FIN after the client's (written only with an output).
             if (!pc.bannerSent && (flags & TCP_ACK) !== 0) {
               pc.bannerSent = true;
-              pc.emuTsval = run.replayServerSegment(syn, at, conn.clientMac, conn.src, conn.sport, conn.wireDst, conn.dport, pc.emuNext, conn.cNext, TCP_PSH | TCP_ACK, syn.banner, seg.tsval, undefined);
+              if (w) pc.emuTsval = runs[p]!.replayServerSegment(syn, t + syn.latencyNs, conn.clientMac, conn.src, conn.cPort, conn.wireDst, conn.sPort, pc.emuNext, conn.cNext, TCP_PSH | TCP_ACK, syn.banner, segmentTsval(data, seg), undefined);
               pc.emuNext = (pc.emuNext + syn.banner.length) >>> 0;
             }
             if ((flags & TCP_FIN) !== 0 && !pc.finSent) {
               pc.finSent = true;
-              pc.emuTsval = run.replayServerSegment(syn, at, conn.clientMac, conn.src, conn.sport, conn.wireDst, conn.dport, pc.emuNext, conn.cNext, TCP_FIN | TCP_ACK, EMPTY, seg.tsval, undefined);
+              if (w) pc.emuTsval = runs[p]!.replayServerSegment(syn, t + syn.latencyNs, conn.clientMac, conn.src, conn.cPort, conn.wireDst, conn.sPort, pc.emuNext, conn.cNext, TCP_FIN | TCP_ACK, EMPTY, segmentTsval(data, seg), undefined);
               pc.emuNext = (pc.emuNext + 1) >>> 0;
             } else if (pc.finSent && (flags & TCP_FIN) === 0 && seg.payloadLen === 0) {
               done = true; // the client's last ACK
             }
           }
-          if (done) tracked.delete(conn);
+          if (done) { tracked.delete(conn); recycle(conn); }
+        } else if (found !== undefined) {
+          // The real server's packet: replaced by the emulation; it says what the kernel did.
+          replaced++;
+          if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) { found.realIsn = seg.seq; found.realIsnKnown = true; }
+          observe(found, flags, data, seg.payloadAt, seg.payloadCaptured);
         } else {
-          const rev = tracked.get(serverKey, clientKey);
-          if (rev) {
-            // The real server's packet: replaced by the emulation; it says what the kernel did.
-            replaced++;
-            if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) { rev.realIsn = seg.seq; rev.realIsnKnown = true; }
-            observe(rev, flags, data, seg.payloadAt, seg.payloadCaptured);
-          } else {
-            skipped[hostAddrs.has(dstKey) || hostAddrs.has(srcKey) ? 'not-in-a-replayed-connection' : 'not-to-a-scenario-host']++;
-          }
+          skipped[hostAddrs.has(addrKey(data, seg.dstAt, f)) || hostAddrs.has(addrKey(data, seg.srcAt, f)) ? 'not-in-a-replayed-connection' : 'not-to-a-scenario-host']++;
         }
       }
       if (packets % CHECK_EVERY === 0) {
@@ -382,6 +358,8 @@ function startsWithBanner(data: Uint8Array, at: number): boolean {
 
 /** Records what the real server did from one of its packets. */
 function observe(c: Tracked, flags: number, data: Uint8Array, at: number, n: number): void {
+  // Most server packets are bare ACKs or FINs after the handshake: nothing new to learn.
+  if (n === 0 && c.observed !== undefined && (flags & TCP_SYN) === 0) return;
   let what: string | undefined;
   if ((flags & TCP_RST) !== 0) what = c.observed === undefined ? 'refused' : undefined;
   else if (n > BANNER_PREFIX.length && startsWithBanner(data, at)) what = bannerSocket(data, at + BANNER_PREFIX.length, at + n);

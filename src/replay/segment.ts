@@ -31,13 +31,14 @@ export interface CapturedSegment {
   /** Offset of the payload in the buffer and how much of it was captured. */
   payloadAt: number;
   payloadCaptured: number;
-  /** TSval of the timestamps option, 0 without one. */
-  tsval: number;
+  /** The TCP options: buf[optAt, optEnd) (see segmentTsval). */
+  optAt: number;
+  optEnd: number;
 }
 
 export const newSegment = (): CapturedSegment => ({
   family: 0, skip: null, ipAt: 0, tcpAt: 0, macAt: -1, srcAt: 0, dstAt: 0, srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0,
-  payloadLen: 0, payloadAt: 0, payloadCaptured: 0, tsval: 0,
+  payloadLen: 0, payloadAt: 0, payloadCaptured: 0, optAt: 0, optEnd: 0,
 });
 
 const net = newNetworkLayer();
@@ -100,20 +101,26 @@ export function decodeSegment(linkType: number, buf: Uint8Array, at: number, end
   seg.payloadAt = tcpAt + hlen;
   seg.payloadLen = Math.max(0, ipEnd - seg.payloadAt);
   seg.payloadCaptured = Math.max(0, Math.min(end, ipEnd) - seg.payloadAt);
-  seg.tsval = 0;
-  // Options: only the timestamps option (kind 8, length 10) matters, for the answer's TSecr.
-  for (let o = tcpAt + 20; o < tcpAt + hlen;) {
+  seg.optAt = tcpAt + 20;
+  seg.optEnd = tcpAt + hlen;
+  seg.family = fam as 4 | 6;
+  return fam;
+}
+
+/**
+ * TSval of the segment's timestamps option (kind 8, length 10), 0 without one: for the answer's
+ * TSecr, so read only for packets that get an answer.
+ */
+export function segmentTsval(buf: Uint8Array, seg: CapturedSegment): number {
+  const end = seg.optEnd;
+  for (let o = seg.optAt; o < end;) {
     const kind = buf[o]!;
     if (kind === 0) break;
     if (kind === 1) { o++; continue; }
     const olen = buf[o + 1]!;
-    if (olen < 2 || o + olen > tcpAt + hlen) break;
-    if (kind === 8 && olen === 10) {
-      seg.tsval = ((buf[o + 2]! << 24) | (buf[o + 3]! << 16) | (buf[o + 4]! << 8) | buf[o + 5]!) >>> 0;
-      break;
-    }
+    if (olen < 2 || o + olen > end) break;
+    if (kind === 8 && olen === 10) return ((buf[o + 2]! << 24) | (buf[o + 3]! << 16) | (buf[o + 4]! << 8) | buf[o + 5]!) >>> 0;
     o += olen;
   }
-  seg.family = fam as 4 | 6;
-  return fam;
+  return 0;
 }

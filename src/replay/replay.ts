@@ -11,6 +11,7 @@ import { basename, extname, join } from 'node:path';
 import { formatEndpoint, makeIp, parseIp, type IpAddr } from '../emu/addr.js';
 import { newReplayedSyn, Run, type ReplayedSyn } from '../emu/engine.js';
 import { getPolicy } from '../emu/policy/index.js';
+import type { CaptureReader } from '../pcap/capture-reader.js';
 import { openCapture } from '../pcap/open-capture.js';
 import { LINKTYPE_ETHERNET, SUPPORTED_LINK_TYPES } from '../pcap/linktypes.js';
 import { PcapngWriter } from '../pcap/pcapng-writer.js';
@@ -190,146 +191,19 @@ export async function replayCapture(capture: string, scenario: Scenario, options
       const f = parseIp(from);
       if (f && runs[0]?.replayOwner(to)) hostAddrs.set(keyOf(f), to);
     }
-    const wireAddrs = new Map<number | string, IpAddr>();
-    const wireAddr = (buf: Uint8Array, at: number, fam: 4 | 6, key: number | string): IpAddr => {
-      let a = wireAddrs.get(key);
-      if (!a) {
-        a = makeIp(fam, buf.slice(at, at + (fam === 4 ? 4 : 16)));
-        if (wireAddrs.size > MAX_TRACKED) wireAddrs.clear();
-        wireAddrs.set(key, a);
-      }
-      return a;
-    };
-
-    const P = runs.length;
     const reports: ReplayPolicyReport[] = policyNames.map(() => ({ connections: [], results: {} }));
-    const skipped = emptySkips();
-    const pool: Tracked[] = [];
-    const recycle = (c: Tracked): void => { if (pool.length < 4096) pool.push(c); };
-    const tracked = new ConnectionTable<Tracked>(MAX_TRACKED, recycle);
-    const seg = newSegment();
-    let packets = 0;
-    let attempts = 0;
-    let replaced = 0;
-
+    const replayer = new Replayer(reader, runs, sinks, reports, hostAddrs, keep, baseSec);
     let more = hasFirst;
     while (more) {
-      packets++;
-      const data = reader.data;
-      const fam = decodeSegment(reader.linkType, data, reader.offset, reader.offset + reader.caplen, seg);
-      if (fam === 0) {
-        skipped[seg.skip!]++;
-      } else {
-        const f = fam as 4 | 6;
-        const t = Math.max(0, (reader.tsSec - baseSec) * 1e9 + reader.tsNsec);
-        const flags = seg.flags;
-        const addrLen = f === 4 ? 4 : 16;
-        const hash = tupleHash(data, seg.srcAt, seg.srcPort, seg.dstAt, seg.dstPort, addrLen);
-        const found = tracked.find(data, seg.srcAt, seg.srcPort, seg.dstAt, seg.dstPort, f, hash);
-        let conn = found !== undefined && !tracked.reversed ? found : undefined;
-        if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && (!conn || conn.clientIsn !== seg.seq)) {
-          const dstKey = addrKey(data, seg.dstAt, f);
-          const dst = hostAddrs.get(dstKey);
-          if (!dst) {
-            skipped['not-to-a-scenario-host']++;
-          } else {
-            // A connection attempt: every policy decides it.
-            if (conn) { tracked.delete(conn); recycle(conn); }
-            const src = wireAddr(data, seg.srcAt, f, addrKey(data, seg.srcAt, f));
-            const wireDst = wireAddr(data, seg.dstAt, f, dstKey);
-            const index = attempts++;
-            conn = pool.pop() ?? new Tracked(P);
-            const clientMac = conn.clientMac;
-            if (seg.macAt >= 0) for (let i = 0; i < 6; i++) clientMac[i] = data[seg.macAt + i]!;
-            else clientMac.set(NO_MAC);
-            conn.family = f; conn.cAddr = src.bytes; conn.cPort = seg.srcPort; conn.sAddr = wireDst.bytes; conn.sPort = seg.dstPort; conn.hash = hash;
-            conn.src = src; conn.wireDst = wireDst; conn.clientIsn = seg.seq; conn.cNext = (seg.seq + 1 + seg.payloadLen) >>> 0;
-            conn.realIsn = 0; conn.realIsnKnown = false; conn.entries = keep ? [] : null; conn.observed = undefined;
-            const time = keep ? isoTime(reader.tsSec, reader.tsNsec) : '';
-            for (let p = 0; p < P; p++) {
-              const run = runs[p]!;
-              const pc = conn.perPolicy[p]!;
-              const syn = pc.syn;
-              pc.decided = run.replaySyn(t, src, seg.srcPort, dst, seg.dstPort, syn);
-              if (!pc.decided) continue;
-              pc.accepted = syn.result !== 'refused' && syn.result !== 'timeout';
-              pc.bannerSent = false; pc.finSent = false;
-              pc.realIsn = 0; pc.emuIsn = syn.serverIsn; pc.emuNext = (syn.serverIsn + 1) >>> 0; pc.emuTsval = syn.serverTsval;
-              // The client's SYN goes first, with the decision's comment (as in `run`'s captures), then the answer.
-              const w = sinks[p];
-              if (w) {
-                writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, syn.comment, null);
-                run.replayAnswer(syn, clientMac, src, seg.srcPort, wireDst, seg.dstPort, seg.seq, segmentTsval(data, seg));
-              }
-              const rep = reports[p]!;
-              rep.results[syn.result] = (rep.results[syn.result] ?? 0) + 1;
-              if (keep) {
-                const entry: ReplayConnection = { index, time, client: formatEndpoint({ addr: src, port: seg.srcPort }), server: formatEndpoint({ addr: dst, port: seg.dstPort }), result: syn.result };
-                if (syn.candidates.length > 1) entry.candidates = syn.candidates;
-                rep.connections.push(entry);
-                conn.entries!.push(entry);
-              }
-            }
-            tracked.add(conn);
-          }
-        } else if (conn) {
-          // The client's next packet in a replayed connection: kept where the emulated server accepted.
-          let done = false;
-          const cEnd = (seg.seq + seg.payloadLen + ((flags & TCP_FIN) !== 0 ? 1 : 0)) >>> 0;
-          if (((cEnd - conn.cNext) | 0) > 0) conn.cNext = cEnd;
-          if ((flags & TCP_ACK) !== 0 && !conn.realIsnKnown) {
-            // No SYN-ACK of the real server seen: the client's first ACK acknowledges its ISN + 1.
-            conn.realIsn = (seg.ack - 1) >>> 0;
-            conn.realIsnKnown = true;
-          }
-          for (let p = 0; p < P; p++) {
-            const pc = conn.perPolicy[p]!;
-            if (!pc.decided) continue;
-            const syn = pc.syn;
-            const w = sinks[p];
-            if (!pc.accepted) {
-              // A retransmitted SYN still goes out where the server refused or stayed silent.
-              if (w && (flags & TCP_SYN) !== 0) writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, conn.clientMac, syn.serverMac, syn.comment, null);
-              continue;
-            }
-            if (w) {
-              pc.realIsn = conn.realIsn;
-              writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, conn.clientMac, syn.serverMac,
-                (flags & TCP_SYN) !== 0 ? syn.comment : undefined, conn.realIsnKnown ? pc : null);
-            }
-            if ((flags & TCP_RST) !== 0) { done = true; continue; }
-            // The emulated server's banner after the handshake, its FIN after the client's (written only with an output).
-            if (!pc.bannerSent && (flags & TCP_ACK) !== 0) {
-              pc.bannerSent = true;
-              if (w) pc.emuTsval = runs[p]!.replayServerSegment(syn, t + syn.latencyNs, conn.clientMac, conn.src, conn.cPort, conn.wireDst, conn.sPort, pc.emuNext, conn.cNext, TCP_PSH | TCP_ACK, syn.banner, segmentTsval(data, seg), undefined);
-              pc.emuNext = (pc.emuNext + syn.banner.length) >>> 0;
-            }
-            if ((flags & TCP_FIN) !== 0 && !pc.finSent) {
-              pc.finSent = true;
-              if (w) pc.emuTsval = runs[p]!.replayServerSegment(syn, t + syn.latencyNs, conn.clientMac, conn.src, conn.cPort, conn.wireDst, conn.sPort, pc.emuNext, conn.cNext, TCP_FIN | TCP_ACK, EMPTY, segmentTsval(data, seg), undefined);
-              pc.emuNext = (pc.emuNext + 1) >>> 0;
-            } else if (pc.finSent && (flags & TCP_FIN) === 0 && seg.payloadLen === 0) {
-              done = true; // the client's last ACK
-            }
-          }
-          if (done) { tracked.delete(conn); recycle(conn); }
-        } else if (found !== undefined) {
-          // The real server's packet: replaced by the emulation; it says what the kernel did.
-          replaced++;
-          if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) { found.realIsn = seg.seq; found.realIsnKnown = true; }
-          observe(found, flags, data, seg.payloadAt, seg.payloadCaptured);
-        } else {
-          skipped[hostAddrs.has(addrKey(data, seg.dstAt, f)) || hostAddrs.has(addrKey(data, seg.srcAt, f)) ? 'not-in-a-replayed-connection' : 'not-to-a-scenario-host']++;
-        }
-      }
-      if (packets % CHECK_EVERY === 0) {
-        if (options.signal?.aborted) throw new ReplayAborted();
-        options.onProgress?.(reader.position, reader.size);
-        await new Promise<void>((r) => setImmediate(r));
-        if (options.signal?.aborted) throw new ReplayAborted();
-      }
-      more = reader.next();
+      // A batch of packets synchronously (an async function's loop measured 35% slower), then the checks and a yield.
+      more = replayer.replay(CHECK_EVERY);
+      if (!more) break;
+      if (options.signal?.aborted) throw new ReplayAborted();
+      options.onProgress?.(reader.position, reader.size);
+      await new Promise<void>((r) => setImmediate(r));
+      if (options.signal?.aborted) throw new ReplayAborted();
     }
+    const { packets, attempts, replaced, skipped } = replayer;
     options.onProgress?.(reader.size, reader.size);
     const policies: Record<string, ReplayPolicyReport> = {};
     policyNames.forEach((name, p) => {
@@ -346,6 +220,162 @@ export async function replayCapture(capture: string, scenario: Scenario, options
     throw e;
   } finally {
     reader.close();
+  }
+}
+
+/**
+ * The packet loop of replayCapture: reads and replays packets synchronously, a batch at a time,
+ * so the hot loop is a plain method rather than an async function's.
+ */
+class Replayer {
+  packets = 0;
+  attempts = 0;
+  replaced = 0;
+  readonly skipped = emptySkips();
+  private readonly seg = newSegment();
+  private readonly pool: Tracked[] = [];
+  private readonly tracked = new ConnectionTable<Tracked>(MAX_TRACKED, (c) => this.recycle(c));
+  /** Captured addresses as IpAddr, made once per distinct address. */
+  private readonly wireAddrs = new Map<number | string, IpAddr>();
+
+  constructor(private readonly reader: CaptureReader, private readonly runs: readonly Run[], private readonly sinks: readonly (PcapngWriter | undefined)[],
+    private readonly reports: readonly ReplayPolicyReport[], private readonly hostAddrs: ReadonlyMap<number | string, IpAddr>,
+    private readonly keep: boolean, private readonly baseSec: number) {}
+
+  private recycle(c: Tracked): void {
+    if (this.pool.length < 4096) this.pool.push(c);
+  }
+
+  private wireAddr(buf: Uint8Array, at: number, fam: 4 | 6, key: number | string): IpAddr {
+    let a = this.wireAddrs.get(key);
+    if (!a) {
+      a = makeIp(fam, buf.slice(at, at + (fam === 4 ? 4 : 16)));
+      if (this.wireAddrs.size > MAX_TRACKED) this.wireAddrs.clear();
+      this.wireAddrs.set(key, a);
+    }
+    return a;
+  }
+
+  /** Replays the reader's current packet and up to limit - 1 more; false once the capture has ended. */
+  replay(limit: number): boolean {
+    for (let n = 0; n < limit; n++) {
+      this.packet();
+      if (!this.reader.next()) return false;
+    }
+    return true;
+  }
+
+  private packet(): void {
+    const { reader, runs, sinks, reports, hostAddrs, keep, baseSec, seg, tracked, pool, skipped } = this;
+    const P = runs.length;
+    this.packets++;
+    const data = reader.data;
+    const fam = decodeSegment(reader.linkType, data, reader.offset, reader.offset + reader.caplen, seg);
+    if (fam === 0) {
+      skipped[seg.skip!]++;
+    } else {
+      const f = fam as 4 | 6;
+      const t = Math.max(0, (reader.tsSec - baseSec) * 1e9 + reader.tsNsec);
+      const flags = seg.flags;
+      const addrLen = f === 4 ? 4 : 16;
+      const hash = tupleHash(data, seg.srcAt, seg.srcPort, seg.dstAt, seg.dstPort, addrLen);
+      const found = tracked.find(data, seg.srcAt, seg.srcPort, seg.dstAt, seg.dstPort, f, hash);
+      let conn = found !== undefined && !tracked.reversed ? found : undefined;
+      if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && (!conn || conn.clientIsn !== seg.seq)) {
+        const dstKey = addrKey(data, seg.dstAt, f);
+        const dst = hostAddrs.get(dstKey);
+        if (!dst) {
+          skipped['not-to-a-scenario-host']++;
+        } else {
+          // A connection attempt: every policy decides it.
+          if (conn) { tracked.delete(conn); this.recycle(conn); }
+          const src = this.wireAddr(data, seg.srcAt, f, addrKey(data, seg.srcAt, f));
+          const wireDst = this.wireAddr(data, seg.dstAt, f, dstKey);
+          const index = this.attempts++;
+          conn = pool.pop() ?? new Tracked(P);
+          const clientMac = conn.clientMac;
+          if (seg.macAt >= 0) for (let i = 0; i < 6; i++) clientMac[i] = data[seg.macAt + i]!;
+          else clientMac.set(NO_MAC);
+          conn.family = f; conn.cAddr = src.bytes; conn.cPort = seg.srcPort; conn.sAddr = wireDst.bytes; conn.sPort = seg.dstPort; conn.hash = hash;
+          conn.src = src; conn.wireDst = wireDst; conn.clientIsn = seg.seq; conn.cNext = (seg.seq + 1 + seg.payloadLen) >>> 0;
+          conn.realIsn = 0; conn.realIsnKnown = false; conn.entries = keep ? [] : null; conn.observed = undefined;
+          const time = keep ? isoTime(reader.tsSec, reader.tsNsec) : '';
+          for (let p = 0; p < P; p++) {
+            const run = runs[p]!;
+            const pc = conn.perPolicy[p]!;
+            const syn = pc.syn;
+            pc.decided = run.replaySyn(t, src, seg.srcPort, dst, seg.dstPort, syn);
+            if (!pc.decided) continue;
+            pc.accepted = syn.result !== 'refused' && syn.result !== 'timeout';
+            pc.bannerSent = false; pc.finSent = false;
+            pc.realIsn = 0; pc.emuIsn = syn.serverIsn; pc.emuNext = (syn.serverIsn + 1) >>> 0; pc.emuTsval = syn.serverTsval;
+            // The client's SYN goes first, with the decision's comment (as in `run`'s captures), then the answer.
+            const w = sinks[p];
+            if (w) {
+              writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, syn.comment, null);
+              run.replayAnswer(syn, clientMac, src, seg.srcPort, wireDst, seg.dstPort, seg.seq, segmentTsval(data, seg));
+            }
+            const rep = reports[p]!;
+            rep.results[syn.result] = (rep.results[syn.result] ?? 0) + 1;
+            if (keep) {
+              const entry: ReplayConnection = { index, time, client: formatEndpoint({ addr: src, port: seg.srcPort }), server: formatEndpoint({ addr: dst, port: seg.dstPort }), result: syn.result };
+              if (syn.candidates.length > 1) entry.candidates = syn.candidates;
+              rep.connections.push(entry);
+              conn.entries!.push(entry);
+            }
+          }
+          tracked.add(conn);
+        }
+      } else if (conn) {
+        // The client's next packet in a replayed connection: kept where the emulated server accepted.
+        let done = false;
+        const cEnd = (seg.seq + seg.payloadLen + ((flags & TCP_FIN) !== 0 ? 1 : 0)) >>> 0;
+        if (((cEnd - conn.cNext) | 0) > 0) conn.cNext = cEnd;
+        if ((flags & TCP_ACK) !== 0 && !conn.realIsnKnown) {
+          // No SYN-ACK of the real server seen: the client's first ACK acknowledges its ISN + 1.
+          conn.realIsn = (seg.ack - 1) >>> 0;
+          conn.realIsnKnown = true;
+        }
+        for (let p = 0; p < P; p++) {
+          const pc = conn.perPolicy[p]!;
+          if (!pc.decided) continue;
+          const syn = pc.syn;
+          const w = sinks[p];
+          if (!pc.accepted) {
+            // A retransmitted SYN still goes out where the server refused or stayed silent.
+            if (w && (flags & TCP_SYN) !== 0) writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, conn.clientMac, syn.serverMac, syn.comment, null);
+            continue;
+          }
+          if (w) {
+            pc.realIsn = conn.realIsn;
+            writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, conn.clientMac, syn.serverMac,
+              (flags & TCP_SYN) !== 0 ? syn.comment : undefined, conn.realIsnKnown ? pc : null);
+          }
+          if ((flags & TCP_RST) !== 0) { done = true; continue; }
+          // The emulated server's banner after the handshake, its FIN after the client's (written only with an output).
+          if (!pc.bannerSent && (flags & TCP_ACK) !== 0) {
+            pc.bannerSent = true;
+            if (w) pc.emuTsval = runs[p]!.replayServerSegment(syn, t + syn.latencyNs, conn.clientMac, conn.src, conn.cPort, conn.wireDst, conn.sPort, pc.emuNext, conn.cNext, TCP_PSH | TCP_ACK, syn.banner, segmentTsval(data, seg), undefined);
+            pc.emuNext = (pc.emuNext + syn.banner.length) >>> 0;
+          }
+          if ((flags & TCP_FIN) !== 0 && !pc.finSent) {
+            pc.finSent = true;
+            if (w) pc.emuTsval = runs[p]!.replayServerSegment(syn, t + syn.latencyNs, conn.clientMac, conn.src, conn.cPort, conn.wireDst, conn.sPort, pc.emuNext, conn.cNext, TCP_FIN | TCP_ACK, EMPTY, segmentTsval(data, seg), undefined);
+            pc.emuNext = (pc.emuNext + 1) >>> 0;
+          } else if (pc.finSent && (flags & TCP_FIN) === 0 && seg.payloadLen === 0) {
+            done = true; // the client's last ACK
+          }
+        }
+        if (done) { tracked.delete(conn); this.recycle(conn); }
+      } else if (found !== undefined) {
+        // The real server's packet: replaced by the emulation; it says what the kernel did.
+        this.replaced++;
+        if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) { found.realIsn = seg.seq; found.realIsnKnown = true; }
+        observe(found, flags, data, seg.payloadAt, seg.payloadCaptured);
+      } else {
+        skipped[hostAddrs.has(addrKey(data, seg.dstAt, f)) || hostAddrs.has(addrKey(data, seg.srcAt, f)) ? 'not-in-a-replayed-connection' : 'not-to-a-scenario-host']++;
+      }
+    }
   }
 }
 

@@ -42,3 +42,63 @@ export class OutputFile {
     try { fs.unlinkSync(this.tmpPath); } catch { /* already gone */ }
   }
 }
+
+/**
+ * What both capture writers share: one preallocated buffer that blocks are built in, flushed to
+ * an OutputFile when full, and finish()/abort() with the temporary-name-then-rename rule.
+ */
+export abstract class BufferedOutput {
+  readonly tmpPath: string;
+  protected buf: Uint8Array;
+  protected view: DataView;
+  protected pos = 0;
+  protected closed = false;
+  private readonly out: OutputFile;
+
+  /** `what` names the format in errors ("pcapng writer"). */
+  constructor(readonly finalPath: string, chunkBytes: number | undefined, private readonly what: string) {
+    this.buf = Buffer.allocUnsafe(Math.max(chunkBytes ?? 1 << 20, 4096));
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    this.out = new OutputFile(finalPath);
+    this.tmpPath = this.out.tmpPath;
+  }
+
+  /** Flushes, closes and atomically renames the temporary file to finalPath. */
+  finish(): void {
+    this.assertOpen();
+    this.flush();
+    this.closed = true;
+    this.out.finish();
+  }
+
+  /** Closes and removes the temporary file; finalPath is left untouched. */
+  abort(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.out.abort();
+  }
+
+  protected assertOpen(): void {
+    if (this.closed) throw new Error(`${this.what} for ${this.finalPath} is already finished or aborted`);
+  }
+
+  /** Room for n more bytes at pos. */
+  protected reserve(n: number): void {
+    if (this.pos + n > this.buf.length) this.makeRoom(n);
+  }
+
+  /** Flushes, and grows the buffer when one block is larger than all of it. */
+  protected makeRoom(n: number): void {
+    this.flush();
+    if (n > this.buf.length) {
+      this.buf = Buffer.allocUnsafe((n + 3) & ~3);
+      this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    }
+  }
+
+  /** Hands the filled part of the buffer to the file. */
+  protected flush(): void {
+    this.out.write(this.buf, this.pos);
+    this.pos = 0;
+  }
+}

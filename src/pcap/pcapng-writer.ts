@@ -3,7 +3,7 @@
 // Blocks: SHB, then an IDB per interface, an NRB before the next packet whenever names were
 // added, and an EPB per packet. The packet path allocates nothing.
 
-import { OutputFile } from './output-file.js';
+import { BufferedOutput } from './output-file.js';
 import type { CaptureInterface, InPlaceSink } from './sink.js';
 
 export interface PcapngWriterOptions {
@@ -44,14 +44,7 @@ interface PendingName {
   readonly name: string;
 }
 
-export class PcapngWriter implements InPlaceSink {
-  /** Where bytes go until finish() renames it to finalPath. */
-  readonly tmpPath: string;
-  private readonly out: OutputFile;
-  private buf: Uint8Array;
-  private view: DataView;
-  private pos = 0;
-  private closed = false;
+export class PcapngWriter extends BufferedOutput implements InPlaceSink {
   private readonly snaplens: number[] = [];
   private pendingNames: PendingName[] = [];
   /** Timestamp units per nanosecond divisor: 1 for ns, 1000 for us. */
@@ -63,22 +56,19 @@ export class PcapngWriter implements InPlaceSink {
   private lastComment: string | undefined = undefined;
   private lastCommentBytes: Uint8Array = new Uint8Array(0);
 
-  constructor(readonly finalPath: string, opts: PcapngWriterOptions) {
-    const chunk = Math.max(opts.chunkBytes ?? 1 << 20, 4096);
-    this.buf = Buffer.allocUnsafe(chunk);
-    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  constructor(finalPath: string, opts: PcapngWriterOptions) {
+    // Checked before the temporary file exists, so a bad option leaves nothing behind.
+    const whole = Math.floor(opts.startEpochSeconds);
+    if (!Number.isFinite(whole) || whole < 0) throw new RangeError(`startEpochSeconds ${opts.startEpochSeconds}`);
+    super(finalPath, opts.chunkBytes, 'pcapng writer');
     const ns = (opts.tsresol ?? 'ns') === 'ns';
     this.nsPerUnit = ns ? 1 : 1000;
     // BigInt once here so the epoch in ns (about 2^61) never passes through a float64.
     const unitsPerSec = ns ? 1_000_000_000n : 1_000_000n;
-    const whole = Math.floor(opts.startEpochSeconds);
-    if (!Number.isFinite(whole) || whole < 0) throw new RangeError(`startEpochSeconds ${opts.startEpochSeconds}`);
     const base = BigInt(whole) * unitsPerSec +
       BigInt(Math.round((opts.startEpochSeconds - whole) * Number(unitsPerSec)));
     this.baseHi = Number(base >> 32n);
     this.baseLo = Number(base & 0xffffffffn);
-    this.out = new OutputFile(finalPath);
-    this.tmpPath = this.out.tmpPath;
     this.writeShb(opts.application ?? 'bindlab');
   }
 
@@ -184,25 +174,6 @@ export class PcapngWriter implements InPlaceSink {
     this.pos = q + 4;
   }
 
-  /** Flushes, closes and atomically renames the temporary file to finalPath. */
-  finish(): void {
-    this.assertOpen();
-    this.flush();
-    this.closed = true;
-    this.out.finish();
-  }
-
-  /** Closes and removes the temporary file; finalPath is left untouched. */
-  abort(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.out.abort();
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new Error(`pcapng writer for ${this.finalPath} is already finished or aborted`);
-  }
-
   private writeShb(application: string): void {
     const app = utf8.encode(application);
     const len = 24 + 4 + pad4(app.length) + 4 + 4;
@@ -261,22 +232,4 @@ export class PcapngWriter implements InPlaceSink {
     return end;
   }
 
-  private reserve(n: number): void {
-    if (this.pos + n > this.buf.length) this.makeRoom(n);
-  }
-
-  /** Flushes, and grows the buffer when one block is larger than all of it. */
-  private makeRoom(n: number): void {
-    this.flush();
-    if (n > this.buf.length) {
-      this.buf = Buffer.allocUnsafe(pad4(n));
-      this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
-    }
-  }
-
-  /** Hands the filled part of the buffer to the file. */
-  private flush(): void {
-    this.out.write(this.buf, this.pos);
-    this.pos = 0;
-  }
 }

@@ -6,42 +6,12 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync, sta
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from '../testing/helpers.js';
 import { BUILTIN_POLICIES } from '../../src/emu/policy/names.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'dist/cli/main.js');
 const ESC = '\u001b[';
-
-function newestMtime(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) t = Math.max(t, newestMtime(p));
-    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** Builds dist/ with tsc when it is older than src/; a lock directory keeps parallel test files from building at once. */
-function ensureBuilt(): void {
-  const lock = join(tmpdir(), `bindlab-build-${basename(ROOT)}.lock`);
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    try { mkdirSync(lock); break; } catch {
-      if (Date.now() > deadline) { rmSync(lock, { recursive: true, force: true }); continue; }
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-    }
-  }
-  try {
-    const stale = !existsSync(CLI) || statSync(CLI).mtimeMs < newestMtime(join(ROOT, 'src'));
-    if (!stale) return;
-    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], { encoding: 'utf8' });
-    if (r.status !== 0) console.log(`tsc reported errors (using what it emitted):\n${r.stdout}${r.stderr}`);
-    if (!existsSync(CLI)) throw new Error('the build produced no dist/cli/main.js');
-  } finally {
-    rmdirSync(lock);
-  }
-}
 
 /** Runs the CLI with stdout a pipe (not a TTY); NO_COLOR unset unless env says otherwise. */
 function cli(args: readonly string[], env: Record<string, string | undefined> = {}): SpawnSyncReturns<string> {

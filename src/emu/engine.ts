@@ -70,8 +70,7 @@ class Run {
   private twHosts: HostState[] = [];
   private twUntil: number[] = [];
   private timeWaitHead = 0;
-  private readonly lookupCache = new Map<string, CachedLookup>();
-  private lastDecide: { server: HostState | null; dst: IpAddr | null; dport: number; sif: IfaceState | null; key: string } = { server: null, dst: null, dport: -1, sif: null, key: '' };
+  private readonly lookupCache = new Map<IfaceState, Map<IpAddr, Map<number, CachedLookup>>>();
   private readonly perturb = new Map<string, number>();
   private portMemo: { step: ConnectStep | null; src: IpAddr | null; key: string; hash: number; perturb: number } = { step: null, src: null, key: '', hash: 0, perturb: 0 };
   // One frame buffer for every run (runs never interleave; sinks copy what they keep): the audit makes
@@ -509,15 +508,12 @@ class Run {
         tw.state = 'CLOSE';
       }
     }
-    // The same destination as the previous SYN (a connect step's count): skip making the key.
-    let key: string;
-    if (this.lastDecide.server === server && this.lastDecide.dst === dst && this.lastDecide.dport === dport && this.lastDecide.sif === sif) {
-      key = this.lastDecide.key;
-    } else {
-      key = `${server.name}|${dst.text}|${dport}|${sif.name}`;
-      this.lastDecide = { server, dst, dport, sif, key };
-    }
-    const hit = this.lookupCache.get(key);
+    // Cached per ingress interface (hence host), destination address object and port: no key to build.
+    let byAddr = this.lookupCache.get(sif);
+    if (!byAddr) this.lookupCache.set(sif, (byAddr = new Map()));
+    let byPort = byAddr.get(dst);
+    if (!byPort) byAddr.set(dst, (byPort = new Map()));
+    const hit = byPort.get(dport);
     if (hit && hit.version === server.listenerVersion && hit.result.candidates.length <= 1) return hit;
     const hash = hashTuple(this.scenario.seed, src.bytes, sport, dst.bytes, dport);
     const result = this.policy.lookup({ dst, dport, src, sport, inDevice: sif.name, hash }, server.listeners(dport), server.boundOnly(dport), server);
@@ -526,7 +522,7 @@ class Run {
       : result.action === 'rst' ? 'refused (RST)' : 'dropped silently';
     const comment = `bindlab ${this.policy.name}: SYN to ${to} ${what}. ${result.rule}`;
     const entry = { version: server.listenerVersion, result, comment, names: result.candidates.map((s) => s.name) };
-    this.lookupCache.set(key, entry);
+    byPort.set(dport, entry);
     return entry;
   }
 

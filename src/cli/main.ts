@@ -18,6 +18,15 @@ import { testBuilder, testCommand } from './commands/test.js';
 import { validateBuilder, validateCommand } from './commands/validate.js';
 import { verifyKernelBuilder, verifyKernelCommand } from './commands/verify-kernel.js';
 
+/** yargs' complaint in the words of this tool: what was wrong, and where to look. */
+function usageMessage(msg: string, args: readonly string[]): string {
+  const command = args.find((a) => !a.startsWith('-'));
+  if (msg.startsWith('Did you mean') && command) return `unknown command "${command}"; did you mean ${msg.slice('Did you mean '.length)}`;
+  if (command && msg === `Unknown argument: ${command}`) return `unknown command "${command}" (see bindlab --help)`;
+  if (msg.startsWith('Not enough non-option arguments') && command) return `${command} needs more arguments (see bindlab ${command} --help)`;
+  return msg;
+}
+
 export async function main(args: string[]): Promise<number> {
   let code = 0;
   const parser = yargs(args)
@@ -43,7 +52,7 @@ export async function main(args: string[]): Promise<number> {
     .alias('h', 'help')
     .version(false)
     .epilogue('Exit codes: 0 every expectation held, 1 an expectation failed, 2 invalid input.\nOpen a capture in Wireshark: wireshark out/pajari-1999.linux.pcapng (packet comments say who accepted each SYN).')
-    .fail((msg, err) => { throw err ?? new UsageError(msg); })
+    .fail((msg, err) => { throw err ?? new UsageError(usageMessage(msg, args)); })
     .wrap(Math.min(110, process.stdout.columns || 100));
   await parser.parseAsync();
   return code;

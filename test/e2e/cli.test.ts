@@ -246,3 +246,17 @@ describe('bindlab --help', () => {
     expect(ms).toBeLessThan(5000);
   });
 });
+
+describe('usage mistakes', () => {
+  it.each([
+    [['frob'], 'bindlab: unknown command "frob"; did you mean run?'],
+    [['zzzzz'], 'bindlab: unknown command "zzzzz" (see bindlab --help)'],
+    [['run'], 'bindlab: run needs more arguments (see bindlab run --help)'],
+    [['run', 'x.yaml', '--bogus'], 'bindlab: Unknown argument: bogus'],
+  ])('bindlab %j: one line saying what is wrong, exit 2', (args, message) => {
+    const r = cli(args);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe(message);
+    expect(r.stdout).toBe('');
+  });
+});

@@ -4,6 +4,7 @@
 
 import { IPV4_ANY, IPV6_ANY, formatEndpoint, inSubnet, isV4Mapped, isWildcard, v4ToMapped, type IpAddr } from './addr.js';
 import { HostState, type IfaceState, type LinkState } from './host.js';
+import { ClientTimeWaits, clientSock } from './client-conns.js';
 import { describe } from './policy/common.js';
 import { conflictOf } from './conflict-info.js';
 import { getPolicy } from './policy/index.js';
@@ -69,6 +70,8 @@ class Run {
   private twSocks: Sock[] = [];
   private twHosts: HostState[] = [];
   private twUntil: number[] = [];
+  /** Client connections (slots of HostState.addClient) in TIME_WAIT, in their own queue. */
+  private readonly clientTimeWaits = new ClientTimeWaits<HostState>();
   private timeWaitHead = 0;
   private readonly lookupCache = new Map<IfaceState, Map<IpAddr, Map<number, CachedLookup>>>();
   private readonly perturb = new Map<string, number>();
@@ -186,6 +189,7 @@ class Run {
         const results: string[] = new Array<string>(step.count);
         const candidates: (readonly string[])[] = new Array<readonly string[]>(step.count);
         let reason = '';
+        this.routeStep = null;
         for (let i = 0; i < step.count; i++) {
           results[i] = this.connect(step);
           candidates[i] = this.lastCandidates;
@@ -315,6 +319,7 @@ class Run {
   }
 
   private expireTimeWaits(): void {
+    this.clientTimeWaits.expire(this.now, expireClient);
     const until = this.twUntil;
     let head = this.timeWaitHead;
     while (head < until.length && until[head]! <= this.now) {
@@ -341,6 +346,12 @@ class Run {
     if (sk.kind === 'child') this.serverTimeWaits.set(tupleKey(host.name, sk.local!, sk.port, sk.remote!.addr, sk.remote!.port), sk);
   }
 
+  /** A client connection (a slot of HostState.addClient) goes to TIME_WAIT. */
+  private clientTimeWait(host: HostState, slot: number, at: number): void {
+    host.clientTimeWait(slot);
+    this.clientTimeWaits.push(host, slot, at + this.policy.timeWaitNs);
+  }
+
   /** Server-side TIME_WAIT connections by 4-tuple, so a SYN that reuses one finds it without a scan. */
   private readonly serverTimeWaits = new Map<string, Sock>();
 
@@ -356,13 +367,30 @@ class Run {
     return result;
   }
 
+  /**
+   * The route of the current connect step's connections, found on its first: the client, its
+   * egress and the neighbour owning the destination (no step of another kind runs meanwhile, so
+   * addresses stay as they are).
+   */
+  private routeStep: ConnectStep | null = null;
+  private routeClient: HostState | null = null;
+  private routeOut: { iface: IfaceState; src: IpAddr } | null = null;
+  private routeOwner: IfaceState | undefined = undefined;
+
   /** One connection attempt of a connect step; returns its result. */
   private connect(step: ConnectStep): string {
-    const client = this.hosts.get(step.from)!;
     const dst = step.to.addr;
-    const out = this.egress(client, dst);
+    if (this.routeStep !== step) {
+      const c = this.hosts.get(step.from)!;
+      this.routeClient = c;
+      this.routeOut = this.egress(c, dst);
+      this.routeOwner = this.routeOut ? this.neighbourOwner(c, this.routeOut.iface, dst) : undefined;
+      this.routeStep = step;
+    }
+    const client = this.routeClient!;
+    const out = this.routeOut;
     if (!out) return this.outcome('unreachable', NONE, `host ${client.name} has no address of the destination's family`);
-    const { iface: cif } = out;
+    const cif = out.iface;
     let src = out.src;
     const uid = step.fromProcess ? client.uids.get(step.fromProcess) ?? 0 : 0;
     if (step.source) {
@@ -372,23 +400,22 @@ class Run {
     const t0 = this.now;
     const lat = cif.link.latencyNs;
     // Neighbour discovery first.
-    const hop = this.resolve(client, cif, src, dst);
-    if (!hop) {
+    const sif = this.resolve(client, cif, src, dst, this.routeOwner);
+    if (!sif) {
       return this.outcome('unreachable', NONE, `nobody on link ${cif.link.name} answers for ${dst.text}`);
     }
-    const { server, sif } = hop;
+    const server = sif.host;
     // The client's local port.
     let sport = step.source?.port ?? 0;
     if (sport !== 0) {
-      const probe = this.clientSock(client, step.from, step.fromProcess ?? '', uid, src, 0, dst, step.to.port);
+      const probe = clientSock(this.nextSockId++, step.from, step.fromProcess ?? '', uid, src, 0, dst, step.to.port, this.seq++);
       const d = this.policy.bind(probe, src, sport, client);
       if (d.errno) return this.outcome(d.errno, NONE, d.rule);
     } else {
       sport = this.pickClientPort(client, src, dst, step.to.port, step);
       if (sport === 0) return this.outcome('EADDRNOTAVAIL', NONE, 'no free local port for the connection [net/ipv4/inet_hashtables.c __inet_hash_connect]');
     }
-    const csock = this.clientSock(client, step.from, step.fromProcess ?? '', uid, src, sport, dst, step.to.port);
-    client.addOwner(csock);
+    const cslot = client.addClient(this.nextSockId++, step.fromProcess ?? '', uid, src, sport, dst, step.to.port, this.seq++);
 
     // The server's decision.
     const dport = step.to.port;
@@ -412,7 +439,7 @@ class Run {
         t += lat;
         this.tcp(link, t, smac, cmac, dst, src, dport, sport, 0, cIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, comment);
         this.now = t + lat;
-        client.removeOwner(csock);
+        client.removeClient(cslot);
         return this.outcome('refused', NONE, lk.rule);
       }
       // Dropped silently: the client retransmits its SYN, then gives up.
@@ -424,12 +451,17 @@ class Run {
         rto *= 2;
       }
       this.now = t;
-      client.removeOwner(csock);
+      client.removeClient(cslot);
       return this.outcome('timeout', NONE, lk.rule);
     }
 
     const listener = lk.sock!;
-    const child = this.accept(server, listener, dst, dport, src, sport);
+    // A connection the client closes first is over within this call, and nothing looks at the
+    // server's sockets meanwhile: its child is not made (only its id and order number are used up).
+    const close = step.close;
+    let child: Sock | null = null;
+    if (close === 'client') { this.nextSockId++; this.seq++; }
+    else child = this.accept(server, listener, dst, dport, src, sport);
     // Handshake.
     this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs, 0, comment);
     t += lat;
@@ -448,29 +480,28 @@ class Run {
     const banner = this.bannerFor(listener);
     this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext, cNext, TCP_PSH | TCP_ACK, fp.window, this.dataOpts, banner, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
     sNext += banner.length;
-    if (step.close === 'server') {
+    if (close === 'server') {
       this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext, cNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
       t += lat;
       this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
       t += lat;
       this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext + 1, cNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
-      this.enterTimeWait(server, child, t);
-      client.removeOwner(csock);
+      this.enterTimeWait(server, child!, t);
+      client.removeClient(cslot);
       t += lat;
-    } else if (step.close === 'client') {
+    } else if (close === 'client') {
       t += lat;
       this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
       t += lat;
       this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext, cNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
       t += lat;
       this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext + 1, sNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
-      this.enterTimeWait(client, csock, t);
-      server.removeOwner(child);
+      this.clientTimeWait(client, cslot, t);
       t += lat;
     } else {
       t += lat;
       this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
-      this.open.set(child, { link, cmac, smac, src, dst, sport, dport, cNext, sNext, cTs, sTs, t0, client, csock });
+      this.open.set(child!, { link, cmac, smac, src, dst, sport, dport, cNext, sNext, cTs, sTs, t0, client, cslot });
     }
     this.now = t;
     return this.outcome(listener.name, decision.names, lk.rule);
@@ -493,7 +524,7 @@ class Run {
     t += lat;
     this.tcp(c.link, t, c.smac, c.cmac, c.dst, c.src, c.dport, c.sport, c.sNext + 1, c.cNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, c.sTs + msSince(c.t0, t), c.cTs + msSince(c.t0, t - lat), undefined);
     this.enterTimeWait(server, child, t);
-    c.client.removeOwner(c.csock);
+    c.client.removeClient(c.cslot);
     this.now = t + lat;
   }
 
@@ -539,16 +570,6 @@ class Run {
     return child;
   }
 
-  private clientSock(host: HostState, hostName: string, proc: string, uid: number, src: IpAddr, sport: number, dst: IpAddr, dport: number): Sock {
-    return {
-      id: this.nextSockId++, name: hostName, kind: 'client', hostName, processName: proc, uid,
-      family: src.family === 6 ? 'inet6' : 'inet',
-      opts: CLIENT_OPTS,
-      state: 'ESTABLISHED', local: src, port: sport, ipv6only: src.family === 6, listener: null, createdSeq: this.seq++, boundSeq: 0,
-      listenSeq: 0, group: null, remote: { addr: dst, port: dport },
-    };
-  }
-
   /**
    * The client's local port: a keyed hash of (saddr, daddr, dport) plus a per-destination
    * perturbation, even ports first; never a port a bind() holds, and a unique 4-tuple
@@ -571,21 +592,13 @@ class Run {
     for (let parity = 0; parity < 2; parity++) {
       for (let i = 0; i < n; i += 2) {
         const port = low + ((offset + i + parity) % n);
-        if (this.clientPortFree(host, port, src, dst, dport)) {
+        if (host.clientPortFree(port, src, dst, dport)) {
           memo.perturb = step + i + 2;
           return port;
         }
       }
     }
     return 0;
-  }
-
-  private clientPortFree(host: HostState, port: number, src: IpAddr, dst: IpAddr, dport: number): boolean {
-    for (const o of host.owners(port)) {
-      if (o.kind !== 'client') return false;
-      if (o.remote!.port === dport && o.remote!.addr.text === dst.text && o.local!.text === src.text) return false;
-    }
-    return true;
   }
 
   /** The interface a host leaves by for dst, and its primary address of dst's family (SCENARIO.md). */
@@ -602,16 +615,20 @@ class Run {
    * that owns dst answers, IPv4 from the interface on that link whatever interface holds the
    * address (arp_ignore=0), IPv6 only for the receiving interface's own addresses.
    */
-  private resolve(client: HostState, cif: IfaceState, src: IpAddr, dst: IpAddr): { server: HostState; sif: IfaceState } | null {
-    const link = cif.link;
-    let owner: IfaceState | undefined;
+  private neighbourOwner(client: HostState, cif: IfaceState, dst: IpAddr): IfaceState | undefined {
     // A kernel without IPv6 (policy families) does not answer neighbour solicitations.
     const speaks = dst.family === 4 || this.policy.families.includes('inet6');
-    for (const m of link.members) {
+    for (const m of cif.link.members) {
       if (m.host === client || !speaks) continue;
-      if (dst.family === 4 ? m.host.ifaceOwning(dst) !== undefined : m.addresses.some((c) => c.addr.text === dst.text)) { owner = m; break; }
+      if (dst.family === 4 ? m.host.ifaceOwning(dst) !== undefined : m.addresses.some((c) => c.addr.text === dst.text)) return m;
     }
-    if (owner && client.neighbours.has(dst.text)) return { server: owner.host, sif: owner };
+    return undefined;
+  }
+
+  /** Neighbour discovery from cif for dst, which owner (neighbourOwner's) answers; returns owner, or null when nobody answers. */
+  private resolve(client: HostState, cif: IfaceState, src: IpAddr, dst: IpAddr, owner: IfaceState | undefined): IfaceState | null {
+    const link = cif.link;
+    if (owner && client.neighbours.has(dst.text)) return owner;
     let t = this.now;
     const lat = link.latencyNs;
     const tries = owner ? 1 : ARP_TRIES;
@@ -634,7 +651,7 @@ class Run {
     client.neighbours.set(dst.text, owner.mac);
     owner.host.neighbours.set(src.text, cif.mac);
     this.now = t + lat;
-    return { server: owner.host, sif: owner };
+    return owner;
   }
 
   private raw(link: LinkState, t: number, len: number, comment: string | undefined): void {
@@ -792,7 +809,9 @@ export const newReplayedSyn = (): ReplayedSyn => ({
 interface OpenConn {
   readonly link: LinkState; readonly cmac: Uint8Array; readonly smac: Uint8Array; readonly src: IpAddr; readonly dst: IpAddr;
   readonly sport: number; readonly dport: number; readonly cNext: number; readonly sNext: number; readonly cTs: number;
-  readonly sTs: number; readonly t0: number; readonly client: HostState; readonly csock: Sock;
+  readonly sTs: number; readonly t0: number; readonly client: HostState;
+  /** The client's connection on its host (HostState.addClient). */
+  readonly cslot: number;
 }
 
 const EMPTY: Uint8Array = new Uint8Array(0);
@@ -800,8 +819,8 @@ const EMPTY: Uint8Array = new Uint8Array(0);
 const MAX_TCP_HEADERS = 114;
 const SHARED_FRAME: Uint8Array = new Uint8Array(65536);
 const NONE: readonly string[] = [];
-/** A connect()ed client socket sets no options; one shared, frozen record serves them all. */
-const CLIENT_OPTS: SockOpts = Object.freeze({ reuseaddr: false, reuseport: false, reuseportLb: false, exclusive: false, v6only: false, freebind: false, device: null }) as SockOpts;
+
+const expireClient = (host: HostState, slot: number): void => host.expireClient(slot);
 
 /** Milliseconds of virtual time since t0 (TCP timestamps tick in ms). */
 function msSince(t0: number, t: number): number {

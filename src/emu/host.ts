@@ -6,6 +6,7 @@ import { inSubnet, isLoopback, isMulticast, type Cidr, type IpAddr } from './add
 import type { Host, Sysctl } from '../scenario/types.js';
 import type { HostView, Sock } from './policy/types.js';
 import type { Rng } from './rng.js';
+import { ClientConns, clientSock } from './client-conns.js';
 
 export interface LinkState {
   readonly name: string;
@@ -41,6 +42,16 @@ export class HostState implements HostView {
   private readonly boundByPort = new Map<number, Sock[]>();
   /** Bumped whenever a listener or bound socket comes or goes, so cached lookups know they are stale. */
   listenerVersion = 0;
+  /**
+   * True while the host's own connect()ed sockets are kept in `clients` rather than as Sock owners:
+   * until any other socket holds a port here or anything asks for a port's owners (then they are
+   * made into Socks, in connect order, and every later one is a Sock from the start).
+   */
+  compactClients = true;
+  /** The compact client connections, made on the first. */
+  private clients: ClientConns | null = null;
+  /** Client connections made into Socks, by slot (slots are not reused after that). */
+  private clientSocks: Sock[] | null = null;
 
   constructor(spec: Host, private readonly rng: Rng) {
     this.name = spec.name;
@@ -76,11 +87,83 @@ export class HostState implements HostView {
   }
 
   owners(port: number): Iterable<Sock> {
+    if (this.clients !== null && this.compactClients) this.materialiseClients();
     return this.byPort.get(port) ?? EMPTY_LIST;
   }
 
   portHeld(port: number): boolean {
-    return this.byPort.has(port);
+    return this.byPort.has(port) || (this.compactClients && this.clients !== null && this.clients.holds(port));
+  }
+
+  /**
+   * Whether a new connection from src may use the port: only other client connections hold it
+   * and none has this 4-tuple [net/ipv4/inet_hashtables.c __inet_hash_connect].
+   */
+  clientPortFree(port: number, src: IpAddr, dst: IpAddr, dport: number): boolean {
+    if (this.compactClients) return this.clients === null || this.clients.tupleFree(port, src, dst, dport);
+    const l = this.byPort.get(port);
+    if (l === undefined) return true;
+    for (const o of l) {
+      if (o.kind !== 'client') return false;
+      if (o.remote!.port === dport && o.remote!.addr.text === dst.text && o.local!.text === src.text) return false;
+    }
+    return true;
+  }
+
+  /**
+   * A connect()ed socket of this host, ESTABLISHED, holding its port; returns its slot, the
+   * handle of the calls below (a slot of the compact store while compactClients, else of the Socks).
+   */
+  addClient(id: number, proc: string, uid: number, src: IpAddr, sport: number, dst: IpAddr, dport: number, createdSeq: number): number {
+    if (this.compactClients) return (this.clients ??= new ClientConns()).add(src, sport, dst, dport, proc, uid, id, createdSeq);
+    const sk = clientSock(id, this.name, proc, uid, src, sport, dst, dport, createdSeq);
+    this.addOwner(sk);
+    const socks = (this.clientSocks ??= []);
+    const free = this.clientFree;
+    const slot = free !== null && free.length > 0 ? free.pop()! : socks.length;
+    socks[slot] = sk;
+    return slot;
+  }
+
+  /** The client connection of a slot closes (it was ESTABLISHED): the port is no longer held by it. */
+  removeClient(slot: number): void {
+    if (this.compactClients) { this.clients!.remove(slot); return; }
+    const sk = this.releaseClient(slot);
+    this.removeOwner(sk);
+  }
+
+  /** The client connection of a slot goes to TIME_WAIT (still holding its port). */
+  clientTimeWait(slot: number): void {
+    if (this.compactClients) this.clients!.timeWait(slot);
+    else this.clientSocks![slot]!.state = 'TIME_WAIT';
+  }
+
+  /** The TIME_WAIT of a slot's client connection ends. */
+  expireClient(slot: number): void {
+    if (this.compactClients) { this.clients!.remove(slot); return; }
+    const sk = this.releaseClient(slot);
+    if (sk.state === 'TIME_WAIT') this.removeOwner(sk);
+  }
+
+  /** Free slots of clientSocks. */
+  private clientFree: number[] | null = null;
+
+  private releaseClient(slot: number): Sock {
+    const socks = this.clientSocks!;
+    const sk = socks[slot]!;
+    socks[slot] = undefined!;
+    (this.clientFree ??= []).push(slot);
+    return sk;
+  }
+
+  /** The compact client connections become Sock owners; the host keeps Socks from now on. */
+  private materialiseClients(): void {
+    this.compactClients = false;
+    const c = this.clients;
+    if (c === null) return;
+    const socks: Sock[] = (this.clientSocks = []);
+    c.materialise(this.name, (slot, sk) => { socks[slot] = sk; this.addOwner(sk); });
+    this.clients = null;
   }
 
   random(n: number): number {
@@ -89,6 +172,7 @@ export class HostState implements HostView {
 
   // Owners per port are short arrays (a Set costs more to make than it saves for a handful).
   addOwner(sk: Sock): void {
+    if (this.compactClients) this.materialiseClients();
     const l = this.byPort.get(sk.port);
     if (l) l.push(sk); else this.byPort.set(sk.port, [sk]);
   }

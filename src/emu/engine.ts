@@ -408,7 +408,11 @@ class Run {
     // The client's local port.
     let sport = step.source?.port ?? 0;
     if (sport !== 0) {
+      // bind(source) on a fresh, unbound client socket first: privileged ports, conflicts.
       const probe = clientSock(this.nextSockId++, step.from, step.fromProcess ?? '', uid, src, 0, dst, step.to.port, this.seq++);
+      probe.state = 'CLOSE';
+      probe.local = null;
+      probe.remote = null;
       const d = this.policy.bind(probe, src, sport, client);
       if (d.errno) return this.outcome(d.errno, NONE, d.rule);
     } else {

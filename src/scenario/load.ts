@@ -29,6 +29,7 @@ import {
 } from './schema.js';
 import {
   CONNECT_OUTCOMES,
+  ERRNO_NAMES,
   OPTION_NAMES,
   ScenarioError,
   type CustomPolicySpec,
@@ -490,8 +491,10 @@ class Resolver {
       for (const v of list) {
         const result = text(v);
         // Socket-call results were checked by the schema's enum; connect results name sockets.
-        if (isConnect && !connectResults.has(result) && !(CONNECT_OUTCOMES as readonly string[]).includes(result)) {
-          this.fail(v.pos, `expected connect result "${result}" is neither a socket of this scenario (${quoteList(connectResults)}) nor one of: ${CONNECT_OUTCOMES.join(', ')}`);
+        // An errno too: a connect with `source` binds first (EADDRINUSE, EACCES), or finds no free port (EADDRNOTAVAIL).
+        if (isConnect && !connectResults.has(result) && !(CONNECT_OUTCOMES as readonly string[]).includes(result)
+          && !(ERRNO_NAMES as readonly string[]).includes(result)) {
+          this.fail(v.pos, `expected connect result "${result}" is neither a socket of this scenario (${quoteList(connectResults)}) nor one of: ${CONNECT_OUTCOMES.join(', ')} (or an errno of the client's bind)`);
         }
       }
       return list.map(text);

@@ -292,7 +292,7 @@ const SOCKET_CALL_RESULT: EnumSchema = {
   type: 'enum', values: ['ok', ...ERRNO_NAMES], description: '"ok" or the errno the call fails with',
 };
 const CONNECT_RESULT: StringSchema = str(
-  `The name of the socket that accepts the connection, or one of: ${CONNECT_OUTCOMES.join(', ')}`,
+  `The name of the socket that accepts the connection, or one of: ${CONNECT_OUTCOMES.join(', ')}, or the errno of the client's bind (a connect with source)`,
   'name',
   'expected connect result',
 );

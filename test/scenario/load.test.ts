@@ -188,7 +188,7 @@ describe('parseScenario rejects bad input with file:line:col', () => {
     ['expect a number', HEAD + SOCK + '    expect: 1\n',
       'x.yaml:14:13: steps[0].expect: expected "ok" or an errno name, a list of them, or a map of policy name to them, got number 1'],
     ['connect expects unknown socket', HEAD + SOCK + '  - connect: { from: cli, to: 10.0.0.1:80 }\n    expect: [s, w]\n',
-      'x.yaml:15:17: expected connect result "w" is neither a socket of this scenario (s) nor one of: refused, unreachable, timeout'],
+      'x.yaml:15:17: expected connect result "w" is neither a socket of this scenario (s) nor one of: refused, unreachable, timeout (or an errno of the client\'s bind)'],
   ])('%s', (_name, text, message) => {
     expect(errorOf(text)).toBe(message);
   });

@@ -14,7 +14,7 @@ import { getPolicy } from '../emu/policy/index.js';
 import { BUILTIN_POLICIES } from '../emu/policy/names.js';
 import type { PolicyRun } from '../emu/results.js';
 import { PcapngWriter } from '../pcap/pcapng-writer.js';
-import type { CaptureInterface, PacketSink } from '../pcap/sink.js';
+import type { CaptureInterface, InPlaceSink } from '../pcap/sink.js';
 import { capturePath } from '../runner.js';
 import { parseScenario } from '../scenario/load.js';
 import type { Scenario } from '../scenario/types.js';
@@ -77,15 +77,24 @@ export function benchScenarioText(connections: number, clients = CLIENTS): strin
   return lines.join('\n') + '\n';
 }
 
-/** Passes everything to the writer and counts the packets. */
-class CountingSink implements PacketSink {
+/**
+ * Passes everything to the writer and counts the packets, keeping the writer's in-place path
+ * (frames written straight into its buffer) so the bench measures what `run` does.
+ */
+class CountingSink implements InPlaceSink {
   packets = 0;
-  constructor(private readonly inner: PacketSink) {}
+  constructor(private readonly inner: InPlaceSink) {}
+  get frameBuffer(): Uint8Array { return this.inner.frameBuffer; }
   addInterface(iface: CaptureInterface): number { return this.inner.addInterface(iface); }
   addName(addr: { readonly family: 4 | 6; readonly bytes: Uint8Array }, name: string): void { this.inner.addName(addr, name); }
   packet(ifaceId: number, timeNs: number, frame: Uint8Array, len: number, comment?: string): void {
     this.packets++;
     this.inner.packet(ifaceId, timeNs, frame, len, comment);
+  }
+  reserveFrame(maxLen: number, comment?: string): number { return this.inner.reserveFrame(maxLen, comment); }
+  commitFrame(ifaceId: number, timeNs: number, len: number, comment?: string): void {
+    this.packets++;
+    this.inner.commitFrame(ifaceId, timeNs, len, comment);
   }
 }
 

@@ -15,7 +15,7 @@ import { PcapWriter } from '../pcap/pcap-writer.js';
 import type { CaptureInterface, PacketSink } from '../pcap/sink.js';
 import { replayCapture } from '../replay/replay.js';
 import { loadScenarioFile, parseScenario } from '../scenario/load.js';
-import { benchScenarioText } from './run.js';
+import { benchScenarioText } from './scenario.js';
 
 const PACKETS = Number(process.env.BINDLAB_BENCH_REPLAY_PACKETS ?? 1_000_000);
 const RUNS = 3;

@@ -1,0 +1,56 @@
+// The benchmark's scenario, shared by the run and replay benchmarks (its own module: the run
+// benchmark loads the replay one at its end, so the two must not import each other).
+
+export const BENCH_CLIENTS = 8;
+
+/**
+ * One server with a wildcard listener on 0.0.0.0:8080 and a specific listener on its alias
+ * 10.0.0.2:8080 (refused on linux and linux-1.3.60, so there listen() auto-binds elsewhere);
+ * BENCH_CLIENTS clients each connect count times to either address with a payload. Clients close
+ * first, so TIME_WAIT (60 s virtual) holds client ports: each client's share of 4-tuples
+ * stays far below its 28,232 ephemeral ports.
+ */
+export function benchScenarioText(connections: number, clients = BENCH_CLIENTS): string {
+  const lines: string[] = [
+    'name: bench - wildcard plus alias listener, many clients',
+    'seed: 42',
+    'hosts:',
+    '  server:',
+    '    interfaces:',
+    '      eth0: { addresses: [10.0.0.1/16, 10.0.0.2/16] }',
+    '    processes:',
+    '      httpd: { uid: 0 }',
+    '      other: { uid: 0 }',
+  ];
+  for (let c = 0; c < clients; c++) {
+    lines.push(`  client${c}:`, '    interfaces:', `      eth0: { addresses: [10.0.1.${c + 1}/16] }`);
+  }
+  lines.push(
+    'steps:',
+    '  - socket: web',
+    '    process: server/httpd',
+    '    options: { SO_REUSEADDR: true }',
+    '  - bind: web',
+    '    address: 0.0.0.0:8080',
+    '  - listen: web',
+    '  - socket: alias2',
+    '    process: server/other',
+    '    options: { SO_REUSEADDR: true }',
+    '  - bind: alias2',
+    '    address: 10.0.0.2:8080',
+    '  - listen: alias2',
+  );
+  // Two steps per client (one per server address); spread the remainder over the first steps.
+  const steps = clients * 2;
+  const base = Math.floor(connections / steps);
+  let extra = connections - base * steps;
+  for (let c = 0; c < clients; c++) {
+    for (const to of ['10.0.0.1', '10.0.0.2']) {
+      const count = base + (extra > 0 ? 1 : 0);
+      if (extra > 0) extra--;
+      if (count === 0) continue;
+      lines.push(`  - connect: { from: client${c}, to: ${to}:8080, send: "GET / HTTP/1.0\\r\\n\\r\\n", count: ${count} }`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}

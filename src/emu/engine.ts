@@ -662,7 +662,8 @@ class Run {
     this.sink?.packet(link.captureId, t, this.frame, len, comment);
   }
 
-  private tcp(link: LinkState, t: number, srcMac: Uint8Array, dstMac: Uint8Array, src: IpAddr, dst: IpAddr, sport: number, dport: number,
+  /** `link`: what the frame goes out on (a link, or a replayed SYN's record of its link). */
+  private tcp(link: { readonly captureId: number }, t: number, srcMac: Uint8Array, dstMac: Uint8Array, src: IpAddr, dst: IpAddr, sport: number, dport: number,
     seq: number, ack: number, flags: number, window: number, options: readonly TcpOption[], payload: Uint8Array,
     tsval: number, tsecr: number, comment: string | undefined): void {
     const sink = this.sink;
@@ -762,9 +763,9 @@ class Run {
     clientIsn: number, clientTsval: number): void {
     const t = c.t0 + c.latencyNs;
     if (c.result === 'refused') {
-      this.tcp(this.linkOf(c.captureId), t, c.serverMac, clientMac, wireDst, src, dport, sport, 0, clientIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, c.comment);
+      this.tcp(c, t, c.serverMac, clientMac, wireDst, src, dport, sport, 0, clientIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, c.comment);
     } else if (c.result !== 'timeout') {
-      this.tcp(this.linkOf(c.captureId), t, c.serverMac, clientMac, wireDst, src, dport, sport, c.serverIsn, clientIsn + 1, TCP_SYN | TCP_ACK,
+      this.tcp(c, t, c.serverMac, clientMac, wireDst, src, dport, sport, c.serverIsn, clientIsn + 1, TCP_SYN | TCP_ACK,
         this.policy.fingerprint.synAckWindow, this.synAckOpts, EMPTY, c.serverTsval, clientTsval, c.comment);
     }
   }
@@ -775,14 +776,9 @@ class Run {
     const fp = this.policy.fingerprint;
     const opts = tsecr !== 0 ? this.dataOpts : NO_OPTS;
     const tsval = (c.serverTsval + Math.floor((timeNs - c.t0) / 1e6)) >>> 0;
-    this.tcp(this.linkOf(c.captureId), timeNs, c.serverMac, clientMac, wireDst, src, dport, sport, seq, ack, flags, fp.window, opts, payload,
+    this.tcp(c, timeNs, c.serverMac, clientMac, wireDst, src, dport, sport, seq, ack, flags, fp.window, opts, payload,
       tsval, tsecr, comment);
     return tsval;
-  }
-
-  private linkOf(captureId: number): LinkState {
-    for (const l of this.links.values()) if (l.captureId === captureId) return l;
-    return this.links.values().next().value!;
   }
 }
 

@@ -1,7 +1,9 @@
 // Replayed connections by 4-tuple, looked up once per captured packet: an open-addressing table
 // (linear probing, backward-shift deletion) over a symmetric 32-bit hash of the tuple read straight
 // from the packet's bytes, so both directions of a connection land on one probe sequence and no
-// key (string, or number past 2^31) is made per packet. Capped: past `max` entries the oldest goes.
+// key (string, or number past 2^31) is made per packet. Each address is also kept as one 32-bit
+// word (IPv4: the address itself), so a probe compares integers and reads bytes only for IPv6.
+// Capped: past `max` entries the oldest goes.
 
 /** What the table needs of an entry: its tuple, hash and place in the age list. */
 export interface TupleEntry {
@@ -11,13 +13,16 @@ export interface TupleEntry {
   cPort: number;
   sAddr: Uint8Array;
   sPort: number;
+  /** addrWord of cAddr and sAddr. */
+  cWord: number;
+  sWord: number;
   hash: number;
   older: TupleEntry | null;
   newer: TupleEntry | null;
 }
 
-/** An address as one 32-bit word for hashing: IPv4 itself, IPv6 its four words xor-ed. */
-function addrWord(buf: Uint8Array, at: number, len: number): number {
+/** An address as one 32-bit word (an int32): IPv4 itself, IPv6 its four words xor-ed. */
+export function addrWord(buf: Uint8Array, at: number, len: number): number {
   let w = 0;
   for (let i = 0; i < len; i += 4) w ^= (buf[at + i]! << 24) | (buf[at + i + 1]! << 16) | (buf[at + i + 2]! << 8) | buf[at + i + 3]!;
   return w;
@@ -30,9 +35,9 @@ function endpointMix(addr: number, port: number): number {
   return Math.imul(h, 0x1b873593);
 }
 
-/** The same value for a->b and b->a (an int32): a connection's two directions hash alike. */
-export function tupleHash(buf: Uint8Array, aAt: number, aPort: number, bAt: number, bPort: number, addrLen: number): number {
-  let h = (endpointMix(addrWord(buf, aAt, addrLen), aPort) + endpointMix(addrWord(buf, bAt, addrLen), bPort)) | 0;
+/** The same value for a->b and b->a (an int32) from the addresses' words: a connection's two directions hash alike. */
+export function tupleHash(aWord: number, aPort: number, bWord: number, bPort: number): number {
+  let h = (endpointMix(aWord, aPort) + endpointMix(bWord, bPort)) | 0;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   // Left an int32 (no >>> 0: a uint32 past 2^31 is a boxed number); the table masks it.
@@ -60,19 +65,26 @@ export class ConnectionTable<T extends TupleEntry> {
     this.mask = cap - 1;
   }
 
-  /** The entry of the packet src:sport -> dst:dport in either direction (see `reversed`), or undefined. */
-  find(buf: Uint8Array, srcAt: number, sport: number, dstAt: number, dport: number, family: number, hash: number): T | undefined {
+  /**
+   * The entry of the packet src:sport -> dst:dport in either direction (see `reversed`), or
+   * undefined; srcWord and dstWord are the addresses' addrWord, hash their tupleHash.
+   */
+  find(buf: Uint8Array, srcAt: number, srcWord: number, sport: number, dstAt: number, dstWord: number, dport: number, family: number,
+    hash: number): T | undefined {
     const slots = this.slots;
     const mask = this.mask;
+    const v6 = family === 6;
     for (let i = hash & mask; ; i = (i + 1) & mask) {
       const e = slots[i];
       if (e === undefined) return undefined;
       if (e.hash !== hash || e.family !== family) continue;
-      if (e.cPort === sport && e.sPort === dport && sameAddr(e.cAddr, buf, srcAt) && sameAddr(e.sAddr, buf, dstAt)) {
+      if (e.cPort === sport && e.sPort === dport && e.cWord === srcWord && e.sWord === dstWord
+        && (!v6 || (sameAddr(e.cAddr, buf, srcAt) && sameAddr(e.sAddr, buf, dstAt)))) {
         this.reversed = false;
         return e;
       }
-      if (e.cPort === dport && e.sPort === sport && sameAddr(e.cAddr, buf, dstAt) && sameAddr(e.sAddr, buf, srcAt)) {
+      if (e.cPort === dport && e.sPort === sport && e.cWord === dstWord && e.sWord === srcWord
+        && (!v6 || (sameAddr(e.cAddr, buf, dstAt) && sameAddr(e.sAddr, buf, srcAt)))) {
         this.reversed = true;
         return e;
       }

@@ -11,13 +11,14 @@ import { basename, extname, join } from 'node:path';
 import { formatEndpoint, makeIp, parseIp, type IpAddr } from '../emu/addr.js';
 import { newReplayedSyn, Run, type ReplayedSyn } from '../emu/engine.js';
 import { getPolicy } from '../emu/policy/index.js';
+import { copyBytes } from '../emu/wire/copy.js';
 import type { CaptureReader } from '../pcap/capture-reader.js';
 import { openCapture } from '../pcap/open-capture.js';
 import { LINKTYPE_ETHERNET, SUPPORTED_LINK_TYPES } from '../pcap/linktypes.js';
 import { PcapngWriter } from '../pcap/pcapng-writer.js';
 import { policiesFor } from '../runner.js';
 import type { Scenario } from '../scenario/types.js';
-import { ConnectionTable, tupleHash, type TupleEntry } from './connection-table.js';
+import { addrWord, ConnectionTable, tupleHash, type TupleEntry } from './connection-table.js';
 import { rewriteClientSegment, type ServerSpace } from './client-rewrite.js';
 import { decodeSegment, newSegment, segmentTsval, type CapturedSegment, type SkipReason } from './segment.js';
 
@@ -113,6 +114,8 @@ class Tracked implements TupleEntry {
   cPort = 0;
   sAddr: Uint8Array = NO_MAC;
   sPort = 0;
+  cWord = 0;
+  sWord = 0;
   hash = 0;
   older: TupleEntry | null = null;
   newer: TupleEntry | null = null;
@@ -278,8 +281,10 @@ class Replayer {
       const t = Math.max(0, (reader.tsSec - baseSec) * 1e9 + reader.tsNsec);
       const flags = seg.flags;
       const addrLen = f === 4 ? 4 : 16;
-      const hash = tupleHash(data, seg.srcAt, seg.srcPort, seg.dstAt, seg.dstPort, addrLen);
-      const found = tracked.find(data, seg.srcAt, seg.srcPort, seg.dstAt, seg.dstPort, f, hash);
+      const srcWord = addrWord(data, seg.srcAt, addrLen);
+      const dstWord = addrWord(data, seg.dstAt, addrLen);
+      const hash = tupleHash(srcWord, seg.srcPort, dstWord, seg.dstPort);
+      const found = tracked.find(data, seg.srcAt, srcWord, seg.srcPort, seg.dstAt, dstWord, seg.dstPort, f, hash);
       let conn = found !== undefined && !tracked.reversed ? found : undefined;
       if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && (!conn || conn.clientIsn !== seg.seq)) {
         const dstKey = addrKey(data, seg.dstAt, f);
@@ -296,7 +301,7 @@ class Replayer {
           const clientMac = conn.clientMac;
           if (seg.macAt >= 0) for (let i = 0; i < 6; i++) clientMac[i] = data[seg.macAt + i]!;
           else clientMac.set(NO_MAC);
-          conn.family = f; conn.cAddr = src.bytes; conn.cPort = seg.srcPort; conn.sAddr = wireDst.bytes; conn.sPort = seg.dstPort; conn.hash = hash;
+          conn.family = f; conn.cAddr = src.bytes; conn.cPort = seg.srcPort; conn.sAddr = wireDst.bytes; conn.sPort = seg.dstPort; conn.cWord = srcWord; conn.sWord = dstWord; conn.hash = hash;
           conn.src = src; conn.wireDst = wireDst; conn.clientIsn = seg.seq; conn.cNext = (seg.seq + 1 + seg.payloadLen) >>> 0;
           conn.realIsn = 0; conn.realIsnKnown = false; conn.entries = keep ? [] : null; conn.observed = undefined;
           const time = keep ? isoTime(reader.tsSec, reader.tsNsec) : '';
@@ -433,14 +438,14 @@ function writeClientPacket(w: PcapngWriter, captureId: number, t: number, data: 
   const buf = w.frameBuffer;
   let ipAt: number;
   if (ether) {
-    buf.set(data.subarray(offset, offset + caplen), at);
+    copyBytes(buf, at, data, offset, offset + caplen);
     ipAt = at + (seg.ipAt - offset);
   } else {
     buf.set(serverMac, at);
     buf.set(clientMac, at + 6);
     buf[at + 12] = seg.family === 4 ? 0x08 : 0x86;
     buf[at + 13] = seg.family === 4 ? 0x00 : 0xdd;
-    buf.set(data.subarray(seg.ipAt, seg.ipAt + ipLen), at + 14);
+    copyBytes(buf, at + 14, data, seg.ipAt, seg.ipAt + ipLen);
     ipAt = at + 14;
   }
   const shift = ipAt - seg.ipAt;

@@ -1,22 +1,16 @@
 #!/usr/bin/env node
 // The bindlab command line: thin on purpose. Each command lives in src/cli/commands/ (a builder for
 // its options and a function that calls the library and formats what comes back); this file only
-// registers them. Exit codes: 0 ran and every expectation held, 1 some expectation failed, 2 bad
+// registers them, with the options from builders.ts and each command's module imported when it
+// runs (start-up loads yargs and the option tables only). Exit codes: 0 ran and every expectation held, 1 some expectation failed, 2 bad
 // input (the message names file:line:col) or an unreadable file.
 
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ScenarioError } from '../scenario/types.js';
 import { UsageError } from './common.js';
-import { auditBuilder, auditCommand } from './commands/audit.js';
-import { explainBuilder, explainCommand } from './commands/explain.js';
-import { initBuilder, initCommand } from './commands/init.js';
-import { policiesBuilder, policiesCommand } from './commands/policies.js';
-import { replayBuilder, replayCommand } from './commands/replay.js';
-import { runBuilder, runCommand } from './commands/run.js';
-import { testBuilder, testCommand } from './commands/test.js';
-import { validateBuilder, validateCommand } from './commands/validate.js';
-import { verifyKernelBuilder, verifyKernelCommand } from './commands/verify-kernel.js';
+import { auditBuilder, explainBuilder, initBuilder, policiesBuilder, replayBuilder, runBuilder, testBuilder, validateBuilder,
+  verifyKernelBuilder } from './builders.js';
 
 /** yargs' complaint in the words of this tool: what was wrong, and where to look. */
 function usageMessage(msg: string, args: readonly string[]): string {
@@ -33,15 +27,15 @@ export async function main(args: string[]): Promise<number> {
     .scriptName('bindlab')
     .usage('$0 <command> [options]\n\nEmulates how each OS decides bind() conflicts and which listener gets a connection,\nand writes the packets as pcapng per policy.')
     // One line per command: keep this list in alphabetical order of the files.
-    .command('audit', 'explore every small configuration under a policy: hijacks and refused multi-homed setups, with scenario files', auditBuilder, (a) => { code = auditCommand(a); })
-    .command('explain <file>', 'why a step came out as it did: the rule, the conflicting socket, the candidate listeners', explainBuilder, (a) => { code = explainCommand(a); })
-    .command('init [dir]', 'write a commented starter scenario (DIR/starter.yaml)', initBuilder, (a) => { code = initCommand(a); })
-    .command('policies [name]', 'the policy catalogue: each policy\'s rules in words with citations; --rules: the rule vocabulary', policiesBuilder, (a) => { code = policiesCommand(a); })
-    .command('replay <capture>', 'replay a capture\'s connection attempts against a scenario under each policy', replayBuilder, async (a) => { code = await replayCommand(a); })
-    .command('run <files..>', 'run scenarios under each policy: matrix, JSON report, captures', runBuilder, async (a) => { code = await runCommand(a); })
-    .command('test [paths..]', 'check every expectation of scenario files or directories; JUnit, golden captures, --update', testBuilder, async (a) => { code = await testCommand(a); })
-    .command('validate <files..>', 'check scenario files without running them', validateBuilder, (a) => { code = validateCommand(a); })
-    .command('verify-kernel <files..>', 'run scenarios on the live Linux kernel (root) beside the linux policy', verifyKernelBuilder, async (a) => { code = await verifyKernelCommand(a); })
+    .command('audit', 'explore every small configuration under a policy: hijacks and refused multi-homed setups, with scenario files', auditBuilder, async (a) => { code = (await import('./commands/audit.js')).auditCommand(a); })
+    .command('explain <file>', 'why a step came out as it did: the rule, the conflicting socket, the candidate listeners', explainBuilder, async (a) => { code = (await import('./commands/explain.js')).explainCommand(a); })
+    .command('init [dir]', 'write a commented starter scenario (DIR/starter.yaml)', initBuilder, async (a) => { code = (await import('./commands/init.js')).initCommand(a); })
+    .command('policies [name]', 'the policy catalogue: each policy\'s rules in words with citations; --rules: the rule vocabulary', policiesBuilder, async (a) => { code = (await import('./commands/policies.js')).policiesCommand(a); })
+    .command('replay <capture>', 'replay a capture\'s connection attempts against a scenario under each policy', replayBuilder, async (a) => { code = await (await import('./commands/replay.js')).replayCommand(a); })
+    .command('run <files..>', 'run scenarios under each policy: matrix, JSON report, captures', runBuilder, async (a) => { code = await (await import('./commands/run.js')).runCommand(a); })
+    .command('test [paths..]', 'check every expectation of scenario files or directories; JUnit, golden captures, --update', testBuilder, async (a) => { code = await (await import('./commands/test.js')).testCommand(a); })
+    .command('validate <files..>', 'check scenario files without running them', validateBuilder, async (a) => { code = (await import('./commands/validate.js')).validateCommand(a); })
+    .command('verify-kernel <files..>', 'run scenarios on the live Linux kernel (root) beside the linux policy', verifyKernelBuilder, async (a) => { code = await (await import('./commands/verify-kernel.js')).verifyKernelCommand(a); })
     .example('$0 run scenarios/pajari-1999.yaml', 'the 1999 question under every policy; captures in out/')
     .example('$0 run scenarios/hijack.yaml -p linux -p pajari-1999 --json', 'two policies, the JSON report on stdout')
     .example('$0 validate scenarios/*.yaml', 'check files; errors name file:line:col')

@@ -3,28 +3,13 @@
 // Exit 0 nothing found, 1 something found, 2 bad input.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Argv } from 'yargs';
 import { audit, type AuditReport } from '../../audit/audit.js';
 import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
 import { policyResolver } from '../../emu/policy/registry.js';
 import type { CustomPolicySpec } from '../../scenario/types.js';
 import { checkPolicies, UsageError, type ExitCode } from '../common.js';
 import { policyFiles } from './run.js';
-
-export interface AuditArgs { policy: string; addresses: number; sockets: number; json: boolean; out?: string; show: number; 'policy-file'?: string[] }
-
-export function auditBuilder(y: Argv): Argv<AuditArgs> {
-  return y
-    .option('policy', { alias: 'p', type: 'string', demandOption: true, describe: 'the policy to audit (built-in, or custom from --policy-file)' })
-    .option('addresses', { alias: 'a', type: 'number', default: 3, describe: 'most addresses of the server (1..3); every count from 1 up is explored' })
-    .option('sockets', { type: 'number', default: 3, describe: 'most sockets per configuration (2..3)' })
-    .option('out', { alias: 'o', type: 'string', describe: 'write one scenario file per finding into this directory' })
-    .option('show', { type: 'number', default: 2, describe: 'how many findings to print with their scenario text' })
-    .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' })
-    .option('policy-file', { type: 'string', array: true, describe: 'YAML list of custom policies' })
-    .example('$0 audit -p pajari-1999', 'the hijacks the 1999 proposal allows, with scenario files')
-    .example('$0 audit -p my-fix --policy-file fix.yaml --out findings/', 'judge a fix of your own') as unknown as Argv<AuditArgs>;
-}
+import type { AuditArgs } from '../builders.js';
 
 /** The custom policies a finding's scenario must define, as a YAML flow list ending with the policy's name. */
 function policiesYaml(name: string, customs: readonly CustomPolicySpec[]): string {

@@ -1,5 +1,4 @@
 // bindlab explain FILE --policy P --step N: why step N came out as it did under P.
-import type { Argv } from 'yargs';
 import { policyResolver } from '../../emu/policy/registry.js';
 import type { ConflictInfo } from '../../emu/results.js';
 import { explainStep, type Explanation } from '../../explain/explain.js';
@@ -8,19 +7,7 @@ import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
 import { checkPolicies, UsageError, type ExitCode } from '../common.js';
 import { stepLabel } from '../matrix.js';
 import { policyFiles } from './run.js';
-
-export interface ExplainArgs { file: string; policy: string; step: number; json: boolean; 'policy-file'?: string[] }
-
-export function explainBuilder(y: Argv): Argv<ExplainArgs> {
-  return y
-    .positional('file', { type: 'string', demandOption: true, describe: 'scenario YAML file' })
-    .option('policy', { alias: 'p', type: 'string', demandOption: true, describe: 'the policy (built-in, or custom from the file or --policy-file)' })
-    .option('step', { alias: 's', type: 'number', demandOption: true, describe: 'step index, 0-based as in the matrix and the JSON report' })
-    .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
-    .option('policy-file', { type: 'string', array: true, describe: 'YAML list of custom policies' })
-    .example('$0 explain scenarios/pajari-1999.yaml -p linux --step 10', 'why linux refuses the specific bind: the socket it conflicts with')
-    .example('$0 explain scenarios/pajari-1999.yaml -p pajari-1999 --step 21', 'every candidate listener for the connection, with its score') as unknown as Argv<ExplainArgs>;
-}
+import type { ExplainArgs } from '../builders.js';
 
 export function explainCommand(argv: ExplainArgs): ExitCode {
   const customs = policyFiles(argv['policy-file']);

@@ -1,18 +1,9 @@
 // bindlab init [DIR]: writes a commented starter scenario to DIR/starter.yaml.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Argv } from 'yargs';
 import { STARTER_FILE, STARTER_SCENARIO } from '../../testing/starter.js';
 import { UsageError, type ExitCode } from '../common.js';
-
-export interface InitArgs { dir: string; force: boolean }
-
-export function initBuilder(y: Argv): Argv<InitArgs> {
-  return y
-    .positional('dir', { type: 'string', default: '.', describe: `directory for ${STARTER_FILE} (created if missing)` })
-    .option('force', { type: 'boolean', default: false, describe: `overwrite an existing ${STARTER_FILE}` })
-    .example('$0 init scenarios', `writes scenarios/${STARTER_FILE}`) as unknown as Argv<InitArgs>;
-}
+import type { InitArgs } from '../builders.js';
 
 export function initCommand(argv: InitArgs): ExitCode {
   const path = join(argv.dir, STARTER_FILE);

@@ -1,24 +1,11 @@
 // bindlab policies [NAME] [--rules] [--json]: the catalogue; one policy's rules in words with
 // citations, its sources and open points; or every rule choice of the vocabulary.
-import type { Argv } from 'yargs';
 import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
 import { policyResolver } from '../../emu/policy/registry.js';
 import { describePolicy, ruleDocs, type PolicyDescription, type RuleDoc } from '../../emu/policy/describe.js';
 import { checkPolicies, type ExitCode } from '../common.js';
 import { policyFiles } from './run.js';
-
-export interface PoliciesArgs { name?: string; json: boolean; rules: boolean; 'policy-file'?: string[] }
-
-export function policiesBuilder(y: Argv): Argv<PoliciesArgs> {
-  return y
-    .positional('name', { type: 'string', describe: 'one policy (built-in or from --policy-file)' })
-    .option('rules', { type: 'boolean', default: false, describe: 'every rule choice of the vocabulary custom policies are written in' })
-    .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
-    .option('policy-file', { type: 'string', array: true, describe: 'YAML list of custom policies to include' })
-    .example('$0 policies', 'the catalogue')
-    .example('$0 policies linux', "linux's rules, sources and open points")
-    .example('$0 policies --rules', 'every rule choice, and which policies make it') as unknown as Argv<PoliciesArgs>;
-}
+import type { PoliciesArgs } from '../builders.js';
 
 export function policiesCommand(argv: PoliciesArgs): ExitCode {
   const customs = policyFiles(argv['policy-file']);

@@ -1,6 +1,5 @@
 // bindlab replay CAPTURE --scenario FILE: a real capture's connection attempts under each policy;
 // the replay report (SCENARIO.md) with --json, else a summary per policy; one capture per policy.
-import type { Argv } from 'yargs';
 import { parseIp, type IpAddr } from '../../emu/addr.js';
 import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
 import { CaptureFormatError } from '../../pcap/capture-reader.js';
@@ -9,23 +8,7 @@ import { renderReplaySummary } from '../../replay/summary.js';
 import { loadScenarioFile } from '../../scenario/load.js';
 import { checkPolicies, UsageError, useColor, type ExitCode } from '../common.js';
 import { writeReplayHtml } from '../../html/write.js';
-
-export interface ReplayArgs { capture: string; scenario: string; policy?: string[]; out: string; map?: string[]; json: boolean; output: boolean; progress: boolean; html?: string }
-
-export function replayBuilder(y: Argv): Argv<ReplayArgs> {
-  return y
-    .positional('capture', { type: 'string', demandOption: true, describe: 'pcap or pcapng file' })
-    .option('scenario', { alias: 's', type: 'string', demandOption: true, describe: 'scenario whose steps before the first connect set up the hosts' })
-    .option('policy', { alias: 'p', type: 'string', array: true, describe: `policies (default: the scenario's, else all: ${BUILTIN_POLICIES.join(', ')})` })
-    .option('out', { alias: 'o', type: 'string', default: 'out', describe: 'directory for the output captures' })
-    .option('map', { type: 'string', array: true, describe: 'CAPTURED=SCENARIO address mapping, e.g. 192.168.1.5=10.0.0.1 (repeatable)' })
-    .option('output', { type: 'boolean', default: true, describe: 'write a capture per policy (--no-output: decisions only)' })
-    .option('json', { type: 'boolean', default: false, describe: 'print the replay report (JSON) instead of the summary' })
-    .option('html', { type: 'string', describe: 'also write a self-contained HTML page: hosts, connections x policies, capture links' })
-    .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr when it is a terminal' })
-    .example('$0 replay captures/reuseport.pcap -s captures/reuseport.yaml -p linux', 'what linux does with the captured connections')
-    .example('$0 replay web.pcapng -s scenarios/pajari-1999.yaml --map 192.168.1.5=10.0.0.2 --json', 'map a real address onto a scenario alias') as unknown as Argv<ReplayArgs>;
-}
+import type { ReplayArgs } from '../builders.js';
 
 export function parseMaps(items: readonly string[] | undefined): Map<string, IpAddr> {
   const out = new Map<string, IpAddr>();

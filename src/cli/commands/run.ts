@@ -1,5 +1,4 @@
 // bindlab run FILE...: every scenario under its policies; the matrix or the JSON report; captures.
-import type { Argv } from 'yargs';
 import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
 import { allPassed, resolveArpMacs, runScenario, type CaptureFormat, type ScenarioReport } from '../../runner.js';
 import { loadPolicyFile, loadScenarioFile } from '../../scenario/load.js';
@@ -8,30 +7,13 @@ import { checkPolicies, UsageError, useColor, type ExitCode } from '../common.js
 import { renderMatrix } from '../matrix.js';
 import { recordPolicies, type Recording } from '../../html/record.js';
 import { writeHtmlReport } from '../../html/write.js';
-
-export interface RunArgs { files: string[]; policy?: string[]; 'policy-file'?: string[]; out: string; format: CaptureFormat; json: boolean; capture: boolean; html?: string }
+import type { RunArgs } from '../builders.js';
 
 /** Custom policies from --policy-file FILE... (each file may extend the policies of those before it). */
 export function policyFiles(files: readonly string[] | undefined): CustomPolicySpec[] {
   const specs: CustomPolicySpec[] = [];
   for (const f of files ?? []) specs.push(...loadPolicyFile(f, specs));
   return specs;
-}
-
-export function runBuilder(y: Argv): Argv<RunArgs> {
-  return y
-    .positional('files', { type: 'string', array: true, demandOption: true, describe: 'scenario YAML files' })
-    .option('policy', { alias: 'p', type: 'string', array: true, describe: `policies to run (default: the scenario's, else all: ${BUILTIN_POLICIES.join(', ')})` })
-    .option('policy-file', { type: 'string', array: true, describe: 'YAML list of custom policies {name, extends, rules} (see bindlab policies --rules)' })
-    .option('out', { alias: 'o', type: 'string', default: 'out', describe: 'directory for the captures' })
-    .option('format', { choices: ['pcapng', 'pcap'] as const, default: 'pcapng' as const, describe: 'capture format' })
-    .option('json', { type: 'boolean', default: false, describe: 'print the JSON report instead of the matrix' })
-    .option('capture', { type: 'boolean', default: true, describe: 'write captures (--no-capture: decisions only)' })
-    .option('html', { type: 'string', describe: 'also write a self-contained HTML report: hosts, matrix, ladder diagrams, capture links' })
-    .example('$0 run scenarios/pajari-1999.yaml', 'all policies; captures in out/')
-    .example('$0 run scenarios/reuseport.yaml -p linux --json', 'one policy, the JSON report on stdout')
-    .example('$0 run scenarios/*.yaml --format pcap -o /tmp/caps', 'classic pcap files elsewhere')
-    .example('$0 run scenarios/pajari-1999.yaml --html out/report.html', 'one page to open in a browser, offline') as unknown as Argv<RunArgs>;
 }
 
 export async function runCommand(argv: RunArgs): Promise<ExitCode> {

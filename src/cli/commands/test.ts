@@ -1,26 +1,11 @@
 // bindlab test [PATH...]: every scenario under the paths, every expectation checked; a test
 // runner's summary, JUnit XML, golden captures, and --update to accept the current results.
 import { writeFileSync } from 'node:fs';
-import type { Argv } from 'yargs';
 import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
 import { renderJUnit, describeFailure } from '../../testing/junit.js';
 import { scenarioPassed, summaryExitCode, testScenarios, type ScenarioOutcome, type TestSummary } from '../../testing/suite.js';
 import { checkPolicies, useColor, type ExitCode } from '../common.js';
-
-export interface TestArgs { paths: string[]; policy?: string[]; junit?: string; golden?: string; update: boolean }
-
-export function testBuilder(y: Argv): Argv<TestArgs> {
-  return y
-    .positional('paths', { type: 'string', array: true, default: ['scenarios'], describe: 'scenario files or directories (searched for *.yaml)' })
-    .option('policy', { alias: 'p', type: 'string', array: true, describe: `policies to run (default: each scenario's, else all: ${BUILTIN_POLICIES.join(', ')})` })
-    .option('junit', { type: 'string', describe: 'also write JUnit XML to this file' })
-    .option('golden', { type: 'string', describe: 'compare each capture byte for byte with DIR/<scenario>.<policy>.pcapng' })
-    .option('update', { type: 'boolean', default: false, describe: 'write the current results into failing expectations (and, with --golden, the golden captures)' })
-    .example('$0 test', 'every scenario under scenarios/')
-    .example('$0 test scenarios --junit out/junit.xml', 'JUnit XML for CI')
-    .example('$0 test scenarios --golden test/golden', 'captures must equal the stored ones')
-    .example('$0 test scenarios/hijack.yaml --update', 'accept the current results into the file') as unknown as Argv<TestArgs>;
-}
+import type { TestArgs } from '../builders.js';
 
 function paint(color: boolean, code: string, text: string): string {
   return color ? `\u001b[${code}m${text}\u001b[0m` : text;

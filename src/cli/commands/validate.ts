@@ -1,15 +1,7 @@
 // bindlab validate FILE...: load and check scenario files without running them.
-import type { Argv } from 'yargs';
 import { loadScenarioFile } from '../../scenario/load.js';
 import type { ExitCode } from '../common.js';
-
-export interface ValidateArgs { files: string[] }
-
-export function validateBuilder(y: Argv): Argv<ValidateArgs> {
-  return y
-    .positional('files', { type: 'string', array: true, demandOption: true, describe: 'scenario YAML files' })
-    .example('$0 validate scenarios/*.yaml', 'errors name file:line:col') as unknown as Argv<ValidateArgs>;
-}
+import type { ValidateArgs } from '../builders.js';
 
 export function validateCommand(argv: ValidateArgs): ExitCode {
   for (const f of argv.files) {

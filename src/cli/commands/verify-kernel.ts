@@ -1,21 +1,11 @@
 // bindlab verify-kernel FILE...: the scenario's socket program on the live Linux kernel beside
 // the `linux` policy, step by step. Root on Linux only (network namespaces, a veth per interface).
 import { readFileSync } from 'node:fs';
-import type { Argv } from 'yargs';
 import { kernelAvailable } from '../../kernel/run-kernel.js';
 import { parseScenario } from '../../scenario/load.js';
 import { compareWithKernel, renderSideBySide } from '../../testing/kernel-compare.js';
 import { UsageError, type ExitCode } from '../common.js';
-
-export interface VerifyKernelArgs { files: string[]; keep: boolean; verbose: boolean }
-
-export function verifyKernelBuilder(y: Argv): Argv<VerifyKernelArgs> {
-  return y
-    .positional('files', { type: 'string', array: true, demandOption: true, describe: 'scenario YAML files' })
-    .option('keep', { type: 'boolean', default: false, describe: 'leave the network namespaces in place afterwards (ip netns list)' })
-    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print the namespace set-up commands on stderr' })
-    .example('sudo $0 verify-kernel scenarios/reuseport.yaml', 'kernel and emulator side by side; exit 1 on any difference') as unknown as Argv<VerifyKernelArgs>;
-}
+import type { VerifyKernelArgs } from '../builders.js';
 
 export async function verifyKernelCommand(argv: VerifyKernelArgs): Promise<ExitCode> {
   const avail = kernelAvailable();

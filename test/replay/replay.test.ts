@@ -108,29 +108,31 @@ describe('bindlab replay (CLI)', () => {
 
   it.each([
     ['bad magic', Buffer.from('this is not a capture'), /: byte 0: bad magic 0x74686973/],
+    ['truncated, in two threads', fs.readFileSync(path.join(ROOT, 'captures/reuseport.pcap')).subarray(0, 500), /: byte \d+: truncated packet: record of \d+ bytes, the file ends after \d+/],
     ['truncated', fs.readFileSync(path.join(ROOT, 'captures/reuseport.pcap')).subarray(0, 500), /: byte \d+: truncated packet: record of \d+ bytes, the file ends after \d+/],
     ['unknown link type', Buffer.concat([Buffer.from([0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 147, 0, 0, 0])]), /: byte 20: unknown link type 147/],
   ])('%s: exit 2, the byte offset, nothing left behind', (name, bytes, msg) => {
     const file = path.join(tmp, `${name.replace(/ /g, '-')}.pcap`);
     fs.writeFileSync(file, bytes);
     const out = path.join(tmp, `out-${name.replace(/ /g, '-')}`);
-    const r = cli(['replay', file, '-s', 'captures/reuseport.yaml', '-o', out, '-p', 'linux']);
+    const threads = name.endsWith('two threads') ? ['-j', '2', '-p', 'freebsd', '-p', 'windows'] : [];
+    const r = cli(['replay', file, '-s', 'captures/reuseport.yaml', '-o', out, '-p', 'linux', ...threads]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(msg);
     expect(r.stderr.startsWith(`bindlab: ${file}: byte `)).toBe(true);
     expect(fs.existsSync(out) ? fs.readdirSync(out) : []).toEqual([]);
   });
 
-  it('Ctrl-C stops cleanly and leaves no partial output', async () => {
+  it.each([['one thread', '1'], ['three threads', '3']])('Ctrl-C stops cleanly and leaves no partial output (%s)', async (_name, jobs) => {
     // A capture long enough to be interrupted: the fixture conversation 40,000 times.
-    const big = path.join(tmp, 'long.pcap');
+    const big = path.join(tmp, `long-${jobs}.pcap`);
     const w = new PcapWriter(big, { startEpochSeconds: 1_764_000_000, tsresol: 'us' });
     w.addInterface({ name: 'eth0', linkType: 1, snaplen: 262144 });
     const conv = conversation();
     for (let i = 0; i < 40_000; i++) for (const p of conv) w.packet(0, i * 2e6 + p.t * 1000, p.frame, p.frame.length);
     w.finish();
-    const out = path.join(tmp, 'interrupted');
-    const child = spawn(process.execPath, [CLI, 'replay', big, '-s', WEB, '-o', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = path.join(tmp, `interrupted-${jobs}`);
+    const child = spawn(process.execPath, [CLI, 'replay', big, '-s', WEB, '-o', out, '-j', jobs], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
@@ -144,4 +146,28 @@ describe('bindlab replay (CLI)', () => {
     expect(stderr).toContain('replay interrupted; no output written');
     expect(fs.existsSync(out) ? fs.readdirSync(out) : []).toEqual([]);
   }, 60_000);
+
+  it('several threads write the same bytes and report as one thread (--jobs)', () => {
+    const read = (dir: string) => Object.fromEntries(fs.readdirSync(dir).sort().map((f) => [f, fs.readFileSync(path.join(dir, f))]));
+    for (const [capture, scenario] of [['captures/reuseport.pcap', 'captures/reuseport.yaml'], ['captures/dual-stack.pcapng', 'captures/dual-stack.yaml']] as const) {
+      const out = path.join(tmp, `jobs-${path.basename(capture)}`);
+      const one = cli(['replay', capture, '-s', scenario, '-o', out, '--json', '-j', '1']);
+      expect(one.status, one.stderr).toBe(0);
+      const files = read(out);
+      fs.rmSync(out, { recursive: true });
+      const three = cli(['replay', capture, '-s', scenario, '-o', out, '--json', '-j', '3']);
+      expect(three.status, three.stderr).toBe(0);
+      expect(three.stdout).toBe(one.stdout);
+      expect(Object.keys(files)).toHaveLength(9);
+      const again = read(out);
+      expect(Object.keys(again)).toEqual(Object.keys(files));
+      for (const f of Object.keys(files)) expect(Buffer.compare(again[f]!, files[f]!), f).toBe(0);
+    }
+  }, 60_000);
+
+  it('--jobs must be a whole number of threads', () => {
+    const r = cli(['replay', 'captures/reuseport.pcap', '-s', 'captures/reuseport.yaml', '-j', '0']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe('bindlab: --jobs 0: want a whole number of threads, 1 or more\n');
+  });
 });

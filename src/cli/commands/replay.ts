@@ -25,6 +25,7 @@ export function parseMaps(items: readonly string[] | undefined): Map<string, IpA
 
 export async function replayCommand(argv: ReplayArgs): Promise<ExitCode> {
   checkPolicies(argv.policy);
+  if (argv.jobs !== undefined && !(Number.isInteger(argv.jobs) && argv.jobs >= 1)) throw new UsageError(`--jobs ${argv.jobs}: want a whole number of threads, 1 or more`);
   const scenario = loadScenarioFile(argv.scenario);
   const map = parseMaps(argv.map);
   const ac = new AbortController();
@@ -35,7 +36,7 @@ export async function replayCommand(argv: ReplayArgs): Promise<ExitCode> {
   let report: ReplayReport;
   try {
     report = await replayCapture(argv.capture, scenario, {
-      policies: argv.policy, outDir: argv.output ? argv.out : null, map, keepConnections: argv.json || Boolean(argv.html), signal: ac.signal,
+      policies: argv.policy, outDir: argv.output ? argv.out : null, map, keepConnections: argv.json || Boolean(argv.html), signal: ac.signal, jobs: argv.jobs,
       onProgress: bar ? (done, total) => bar.update(done, total) : undefined,
     });
   } catch (e) {

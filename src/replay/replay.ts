@@ -322,119 +322,140 @@ class Replayer {
     return true;
   }
 
+  /** One packet: decoded, matched against the tracked connections, and handed to the path for its kind. */
   private packet(): void {
-    const { reader, runs, sinks, reports, hostAddrs, keep, baseSec, seg, tracked, pool, skipped } = this;
-    const P = runs.length;
+    const reader = this.reader;
+    const seg = this.seg;
     this.packets++;
     const data = reader.data;
     const fam = decodeSegment(reader.linkType, data, reader.offset, reader.offset + reader.caplen, seg);
     if (fam === 0) {
-      skipped[seg.skip!]++;
+      this.skipped[seg.skip!]++;
+      return;
+    }
+    const addrLen = fam === 4 ? 4 : 16;
+    const srcWord = addrWord(data, seg.srcAt, addrLen);
+    const dstWord = addrWord(data, seg.dstAt, addrLen);
+    const hash = tupleHash(srcWord, seg.srcPort, dstWord, seg.dstPort);
+    const tracked = this.tracked;
+    const found = tracked.find(data, seg.srcAt, srcWord, seg.srcPort, seg.dstAt, dstWord, seg.dstPort, fam, hash);
+    const conn = found !== undefined && !tracked.reversed ? found : undefined;
+    if ((seg.flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && (conn === undefined || conn.clientIsn !== seg.seq)) {
+      this.attempt(fam as 4 | 6, conn, srcWord, dstWord, hash);
+    } else if (conn !== undefined) {
+      this.clientPacket(conn);
+    } else if (found !== undefined) {
+      // The real server's packet: replaced by the emulation; it says what the kernel did.
+      this.replaced++;
+      if ((seg.flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) { found.realIsn = seg.seq; found.realIsnKnown = true; }
+      observe(found, seg.flags, data, seg.payloadAt, seg.payloadCaptured);
     } else {
-      const f = fam as 4 | 6;
-      const t = Math.max(0, (reader.tsSec - baseSec) * 1e9 + reader.tsNsec);
-      const flags = seg.flags;
-      const addrLen = f === 4 ? 4 : 16;
-      const srcWord = addrWord(data, seg.srcAt, addrLen);
-      const dstWord = addrWord(data, seg.dstAt, addrLen);
-      const hash = tupleHash(srcWord, seg.srcPort, dstWord, seg.dstPort);
-      const found = tracked.find(data, seg.srcAt, srcWord, seg.srcPort, seg.dstAt, dstWord, seg.dstPort, f, hash);
-      let conn = found !== undefined && !tracked.reversed ? found : undefined;
-      if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && (!conn || conn.clientIsn !== seg.seq)) {
-        const dstKey = addrKey(data, seg.dstAt, f);
-        const dst = hostAddrs.get(dstKey);
-        if (!dst) {
-          skipped['not-to-a-scenario-host']++;
-        } else {
-          // A connection attempt: every policy decides it.
-          if (conn) { tracked.delete(conn); this.recycle(conn); }
-          const src = this.wireAddr(data, seg.srcAt, f, addrKey(data, seg.srcAt, f));
-          const wireDst = this.wireAddr(data, seg.dstAt, f, dstKey);
-          const index = this.attempts++;
-          conn = pool.pop() ?? new Tracked(P);
-          const clientMac = conn.clientMac;
-          if (seg.macAt >= 0) for (let i = 0; i < 6; i++) clientMac[i] = data[seg.macAt + i]!;
-          else clientMac.set(NO_MAC);
-          conn.family = f; conn.cAddr = src.bytes; conn.cPort = seg.srcPort; conn.sAddr = wireDst.bytes; conn.sPort = seg.dstPort; conn.cWord = srcWord; conn.sWord = dstWord; conn.hash = hash;
-          conn.src = src; conn.wireDst = wireDst; conn.clientIsn = seg.seq; conn.cNext = (seg.seq + 1 + seg.payloadLen) >>> 0;
-          conn.realIsn = 0; conn.realIsnKnown = false; conn.entries = keep ? [] : null; conn.observed = undefined;
-          const time = keep ? isoTime(reader.tsSec, reader.tsNsec) : '';
-          for (let p = 0; p < P; p++) {
-            const run = runs[p]!;
-            const pc = conn.perPolicy[p]!;
-            const syn = pc.syn;
-            pc.decided = run.replaySyn(t, src, seg.srcPort, dst, seg.dstPort, syn);
-            if (!pc.decided) continue;
-            pc.accepted = syn.result !== 'refused' && syn.result !== 'timeout';
-            pc.bannerSent = false; pc.finSent = false;
-            pc.realIsn = 0; pc.emuIsn = syn.serverIsn; pc.emuNext = (syn.serverIsn + 1) >>> 0; pc.emuTsval = syn.serverTsval;
-            // The client's SYN goes first, with the decision's comment (as in `run`'s captures), then the answer.
-            const w = sinks[p];
-            if (w) {
-              writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, syn.comment, null);
-              run.replayAnswer(syn, clientMac, src, seg.srcPort, wireDst, seg.dstPort, seg.seq, segmentTsval(data, seg));
-            }
-            const rep = reports[p]!;
-            rep.results[syn.result] = (rep.results[syn.result] ?? 0) + 1;
-            if (keep) {
-              const entry: ReplayConnection = { index, time, client: formatEndpoint({ addr: src, port: seg.srcPort }), server: formatEndpoint({ addr: dst, port: seg.dstPort }), result: syn.result };
-              if (syn.candidates.length > 1) entry.candidates = syn.candidates;
-              rep.connections.push(entry);
-              conn.entries!.push(entry);
-            }
-          }
-          tracked.add(conn);
-        }
-      } else if (conn) {
-        // The client's next packet in a replayed connection: kept where the emulated server accepted.
-        let done = false;
-        const cEnd = (seg.seq + seg.payloadLen + ((flags & TCP_FIN) !== 0 ? 1 : 0)) >>> 0;
-        if (((cEnd - conn.cNext) | 0) > 0) conn.cNext = cEnd;
-        if ((flags & TCP_ACK) !== 0 && !conn.realIsnKnown) {
-          // No SYN-ACK of the real server seen: the client's first ACK acknowledges its ISN + 1.
-          conn.realIsn = (seg.ack - 1) >>> 0;
-          conn.realIsnKnown = true;
-        }
-        for (let p = 0; p < P; p++) {
-          const pc = conn.perPolicy[p]!;
-          if (!pc.decided) continue;
-          const syn = pc.syn;
-          const w = sinks[p];
-          if (!pc.accepted) {
-            // A retransmitted SYN still goes out where the server refused or stayed silent.
-            if (w && (flags & TCP_SYN) !== 0) writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, conn.clientMac, syn.serverMac, syn.comment, null);
-            continue;
-          }
-          if (w) {
-            pc.realIsn = conn.realIsn;
-            writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, conn.clientMac, syn.serverMac,
-              (flags & TCP_SYN) !== 0 ? syn.comment : undefined, conn.realIsnKnown ? pc : null);
-          }
-          if ((flags & TCP_RST) !== 0) { done = true; continue; }
-          // The emulated server's banner after the handshake, its FIN after the client's (written only with an output).
-          if (!pc.bannerSent && (flags & TCP_ACK) !== 0) {
-            pc.bannerSent = true;
-            if (w) pc.emuTsval = runs[p]!.replayServerSegment(syn, t + syn.latencyNs, conn.clientMac, conn.src, conn.cPort, conn.wireDst, conn.sPort, pc.emuNext, conn.cNext, TCP_PSH | TCP_ACK, syn.banner, segmentTsval(data, seg), undefined);
-            pc.emuNext = (pc.emuNext + syn.banner.length) >>> 0;
-          }
-          if ((flags & TCP_FIN) !== 0 && !pc.finSent) {
-            pc.finSent = true;
-            if (w) pc.emuTsval = runs[p]!.replayServerSegment(syn, t + syn.latencyNs, conn.clientMac, conn.src, conn.cPort, conn.wireDst, conn.sPort, pc.emuNext, conn.cNext, TCP_FIN | TCP_ACK, EMPTY, segmentTsval(data, seg), undefined);
-            pc.emuNext = (pc.emuNext + 1) >>> 0;
-          } else if (pc.finSent && (flags & TCP_FIN) === 0 && seg.payloadLen === 0) {
-            done = true; // the client's last ACK
-          }
-        }
-        if (done) { tracked.delete(conn); this.recycle(conn); }
-      } else if (found !== undefined) {
-        // The real server's packet: replaced by the emulation; it says what the kernel did.
-        this.replaced++;
-        if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) { found.realIsn = seg.seq; found.realIsnKnown = true; }
-        observe(found, flags, data, seg.payloadAt, seg.payloadCaptured);
-      } else {
-        skipped[hostAddrs.has(addrKey(data, seg.dstAt, f)) || hostAddrs.has(addrKey(data, seg.srcAt, f)) ? 'not-in-a-replayed-connection' : 'not-to-a-scenario-host']++;
+      this.skipped[this.hostAddrs.has(addrKey(data, seg.dstAt, fam as 4 | 6)) || this.hostAddrs.has(addrKey(data, seg.srcAt, fam as 4 | 6)) ? 'not-in-a-replayed-connection' : 'not-to-a-scenario-host']++;
+    }
+  }
+
+  /** The packet's time in ns from the capture's first second. */
+  private time(): number {
+    const reader = this.reader;
+    return Math.max(0, (reader.tsSec - this.baseSec) * 1e9 + reader.tsNsec);
+  }
+
+  /** A SYN without ACK (not a retransmission of a tracked one): every policy decides it, when it is to a scenario host. */
+  private attempt(f: 4 | 6, old: Tracked | undefined, srcWord: number, dstWord: number, hash: number): void {
+    const { reader, runs, sinks, reports, keep, seg, tracked, pool } = this;
+    const data = reader.data;
+    const dstKey = addrKey(data, seg.dstAt, f);
+    const dst = this.hostAddrs.get(dstKey);
+    if (!dst) {
+      this.skipped['not-to-a-scenario-host']++;
+      return;
+    }
+    const P = runs.length;
+    const t = this.time();
+    if (old) { tracked.delete(old); this.recycle(old); }
+    const src = this.wireAddr(data, seg.srcAt, f, addrKey(data, seg.srcAt, f));
+    const wireDst = this.wireAddr(data, seg.dstAt, f, dstKey);
+    const index = this.attempts++;
+    const conn = pool.pop() ?? new Tracked(P);
+    const clientMac = conn.clientMac;
+    if (seg.macAt >= 0) for (let i = 0; i < 6; i++) clientMac[i] = data[seg.macAt + i]!;
+    else clientMac.set(NO_MAC);
+    conn.family = f; conn.cAddr = src.bytes; conn.cPort = seg.srcPort; conn.sAddr = wireDst.bytes; conn.sPort = seg.dstPort; conn.cWord = srcWord; conn.sWord = dstWord; conn.hash = hash;
+    conn.src = src; conn.wireDst = wireDst; conn.clientIsn = seg.seq; conn.cNext = (seg.seq + 1 + seg.payloadLen) >>> 0;
+    conn.realIsn = 0; conn.realIsnKnown = false; conn.entries = keep ? [] : null; conn.observed = undefined;
+    const time = keep ? isoTime(reader.tsSec, reader.tsNsec) : '';
+    for (let p = 0; p < P; p++) {
+      const run = runs[p]!;
+      const pc = conn.perPolicy[p]!;
+      const syn = pc.syn;
+      pc.decided = run.replaySyn(t, src, seg.srcPort, dst, seg.dstPort, syn);
+      if (!pc.decided) continue;
+      pc.accepted = syn.result !== 'refused' && syn.result !== 'timeout';
+      pc.bannerSent = false; pc.finSent = false;
+      pc.realIsn = 0; pc.emuIsn = syn.serverIsn; pc.emuNext = (syn.serverIsn + 1) >>> 0; pc.emuTsval = syn.serverTsval;
+      // The client's SYN goes first, with the decision's comment (as in `run`'s captures), then the answer.
+      const w = sinks[p];
+      if (w) {
+        writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, syn.comment, null);
+        run.replayAnswer(syn, clientMac, src, seg.srcPort, wireDst, seg.dstPort, seg.seq, segmentTsval(data, seg));
+      }
+      const rep = reports[p]!;
+      rep.results[syn.result] = (rep.results[syn.result] ?? 0) + 1;
+      if (keep) {
+        const entry: ReplayConnection = { index, time, client: formatEndpoint({ addr: src, port: seg.srcPort }), server: formatEndpoint({ addr: dst, port: seg.dstPort }), result: syn.result };
+        if (syn.candidates.length > 1) entry.candidates = syn.candidates;
+        rep.connections.push(entry);
+        conn.entries!.push(entry);
       }
     }
+    tracked.add(conn);
+  }
+
+  /** The client's next packet in a replayed connection: kept where the emulated server accepted, answered by it. */
+  private clientPacket(conn: Tracked): void {
+    const { reader, runs, sinks, seg } = this;
+    const data = reader.data;
+    const flags = seg.flags;
+    const P = runs.length;
+    let done = false;
+    const cEnd = (seg.seq + seg.payloadLen + ((flags & TCP_FIN) !== 0 ? 1 : 0)) >>> 0;
+    if (((cEnd - conn.cNext) | 0) > 0) conn.cNext = cEnd;
+    if ((flags & TCP_ACK) !== 0 && !conn.realIsnKnown) {
+      // No SYN-ACK of the real server seen: the client's first ACK acknowledges its ISN + 1.
+      conn.realIsn = (seg.ack - 1) >>> 0;
+      conn.realIsnKnown = true;
+    }
+    for (let p = 0; p < P; p++) {
+      const pc = conn.perPolicy[p]!;
+      if (!pc.decided) continue;
+      const syn = pc.syn;
+      const w = sinks[p];
+      if (!pc.accepted) {
+        // A retransmitted SYN still goes out where the server refused or stayed silent.
+        if (w && (flags & TCP_SYN) !== 0) writeClientPacket(w, syn.captureId, this.time(), data, reader.offset, reader.caplen, reader.linkType, seg, conn.clientMac, syn.serverMac, syn.comment, null);
+        continue;
+      }
+      if (w) {
+        pc.realIsn = conn.realIsn;
+        writeClientPacket(w, syn.captureId, this.time(), data, reader.offset, reader.caplen, reader.linkType, seg, conn.clientMac, syn.serverMac,
+          (flags & TCP_SYN) !== 0 ? syn.comment : undefined, conn.realIsnKnown ? pc : null);
+      }
+      if ((flags & TCP_RST) !== 0) { done = true; continue; }
+      // The emulated server's banner after the handshake, its FIN after the client's (written only with an output).
+      if (!pc.bannerSent && (flags & TCP_ACK) !== 0) {
+        pc.bannerSent = true;
+        if (w) pc.emuTsval = runs[p]!.replayServerSegment(syn, this.time() + syn.latencyNs, conn.clientMac, conn.src, conn.cPort, conn.wireDst, conn.sPort, pc.emuNext, conn.cNext, TCP_PSH | TCP_ACK, syn.banner, segmentTsval(data, seg), undefined);
+        pc.emuNext = (pc.emuNext + syn.banner.length) >>> 0;
+      }
+      if ((flags & TCP_FIN) !== 0 && !pc.finSent) {
+        pc.finSent = true;
+        if (w) pc.emuTsval = runs[p]!.replayServerSegment(syn, this.time() + syn.latencyNs, conn.clientMac, conn.src, conn.cPort, conn.wireDst, conn.sPort, pc.emuNext, conn.cNext, TCP_FIN | TCP_ACK, EMPTY, segmentTsval(data, seg), undefined);
+        pc.emuNext = (pc.emuNext + 1) >>> 0;
+      } else if (pc.finSent && (flags & TCP_FIN) === 0 && seg.payloadLen === 0) {
+        done = true; // the client's last ACK
+      }
+    }
+    if (done) { this.tracked.delete(conn); this.recycle(conn); }
   }
 }
 

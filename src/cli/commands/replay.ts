@@ -7,7 +7,6 @@ import { replayCapture, ReplayAborted, type ReplayReport } from '../../replay/re
 import { renderReplaySummary } from '../../replay/summary.js';
 import { loadScenarioFile } from '../../scenario/load.js';
 import { checkPolicies, UsageError, useColor, type ExitCode } from '../common.js';
-import { writeReplayHtml } from '../../html/write.js';
 import type { ReplayArgs } from '../builders.js';
 
 export function parseMaps(items: readonly string[] | undefined): Map<string, IpAddr> {
@@ -53,7 +52,7 @@ export async function replayCommand(argv: ReplayArgs): Promise<ExitCode> {
     process.removeListener('SIGINT', onSigint);
     process.removeListener('SIGTERM', onSigint);
   }
-  if (argv.html) writeReplayHtml(argv.html, scenario, report, `bindlab replay ${argv.capture} --scenario ${argv.scenario}`);
+  if (argv.html) (await import('../../html/write.js')).writeReplayHtml(argv.html, scenario, report, `bindlab replay ${argv.capture} --scenario ${argv.scenario}`);
   if (argv.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(`${renderReplaySummary(report, { color: useColor() })}\n`);
   return 0;

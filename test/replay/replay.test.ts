@@ -170,4 +170,21 @@ describe('bindlab replay (CLI)', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toBe('bindlab: --jobs 0: want a whole number of threads, 1 or more\n');
   });
+
+  it("replays under the scenario's own policies (a custom policy without SO_REUSEPORT: the later binds on 8080 fail)", async () => {
+    const text = fs.readFileSync(path.join(ROOT, 'captures/reuseport.yaml'), 'utf8')
+      .replace('hosts:', 'policies: [linux, { name: no-reuseport, extends: linux, rules: { reuseport: none } }]\nhosts:');
+    const file = path.join(tmp, 'custom-policy.yaml');
+    fs.writeFileSync(file, text);
+    const r = await replayCapture(path.join(ROOT, 'captures/reuseport.pcap'), loadScenarioFile(file), { outDir: path.join(tmp, 'custom-out') });
+    expect(Object.keys(r.policies)).toEqual(['linux', 'no-reuseport']);
+    // 8 connections reach the pair on the wildcard: shared under linux. Without SO_REUSEPORT the
+    // binds of w2 and of a2 (on an alias, over the wildcard) fail: w1 takes all 11 to port 8080.
+    expect((r.policies.linux!.results.w1 ?? 0) + (r.policies.linux!.results.w2 ?? 0)).toBe(8);
+    expect(r.policies.linux!.results.w2).toBeGreaterThan(0);
+    expect(r.policies['no-reuseport']!.results.w1).toBe(11);
+    expect(r.policies['no-reuseport']!.results.w2).toBeUndefined();
+    expect(r.policies['no-reuseport']!.results.a2).toBeUndefined();
+    expect(fs.existsSync(path.join(tmp, 'custom-out', 'reuseport.no-reuseport.pcapng'))).toBe(true);
+  });
 });

@@ -42,6 +42,8 @@ export class PcapReader implements CaptureReader {
   private readonly in: ChunkedInput;
   private readonly little: boolean;
   private readonly fracToNs: number;
+  /** One second in the file's timestamp fraction (1e6 or 1e9): fractions must stay below it. */
+  private readonly fracLimit: number;
 
   /** Opens a file; the caller must close() it (also after an error). */
   static open(path: string, options: CaptureReaderOptions = {}): PcapReader {
@@ -63,6 +65,7 @@ export class PcapReader implements CaptureReader {
       this.bigEndian = !this.little;
       this.nanosecond = (this.little ? le : be) === MAGIC_NS;
       this.fracToNs = this.nanosecond ? 1 : 1000;
+      this.fracLimit = this.nanosecond ? 1e9 : 1e6;
       if (!inp.ensure(PCAP_GLOBAL_HEADER_LEN)) throw this.error(0, `truncated pcap header (${inp.available} of 24 bytes)`);
       const v = inp.view;
       this.versionMajor = v.getUint16(4, this.little);
@@ -92,36 +95,40 @@ export class PcapReader implements CaptureReader {
 
   next(): boolean {
     const inp = this.in;
-    if (!inp.ensure(PCAP_RECORD_HEADER_LEN)) {
+    // One comparison per packet when the record is already buffered (nearly always).
+    if (inp.end - inp.start < PCAP_RECORD_HEADER_LEN && !inp.ensure(PCAP_RECORD_HEADER_LEN)) {
       if (inp.available === 0) return false;
       throw this.error(inp.position, `truncated record header (${inp.available} of 16 bytes)`);
     }
     const v = inp.view;
-    const p = inp.start;
     const little = this.little;
-    const caplen = v.getUint32(p + 8, little);
-    const at = inp.position;
-    if (caplen > this.snaplen) throw this.error(at, `captured length ${caplen} exceeds the snapshot length ${this.snaplen}`);
-    if (caplen > MAX_CAPLEN) throw this.error(at, `captured length ${caplen} exceeds 262144 (256 KiB)`);
-    const frac = v.getUint32(p + 4, little);
-    if (frac >= 1e9 / this.fracToNs) {
-      throw this.error(at + 4, `timestamp fraction ${frac} is not below one second (${this.nanosecond ? 'ns' : 'µs'})`);
+    const caplen = v.getUint32(inp.start + 8, little);
+    const frac = v.getUint32(inp.start + 4, little);
+    if (caplen > this.snaplen || caplen > MAX_CAPLEN || frac >= this.fracLimit) this.badRecord(caplen, frac);
+    const need = PCAP_RECORD_HEADER_LEN + caplen;
+    if (inp.end - inp.start < need && !inp.ensure(need)) {
+      throw this.error(inp.position, `truncated packet: record of ${caplen} bytes, the file ends after ${inp.available - PCAP_RECORD_HEADER_LEN}`);
     }
+    // ensure() may have moved the window: positions are read after it.
+    const p = inp.start;
+    this.recordOffset = inp.base + p;
     this.tsSec = v.getUint32(p, little);
     this.tsNsec = frac * this.fracToNs;
     this.origLen = v.getUint32(p + 12, little);
     this.caplen = caplen;
-    const need = PCAP_RECORD_HEADER_LEN + caplen;
-    if (!inp.ensure(need)) {
-      throw this.error(at, `truncated packet: record of ${caplen} bytes, the file ends after ${inp.available - PCAP_RECORD_HEADER_LEN}`);
-    }
-    // ensure() may have moved the window: read positions again.
-    this.recordOffset = at;
     this.data = inp.buf;
-    this.offset = inp.start + PCAP_RECORD_HEADER_LEN;
-    inp.start += need;
+    this.offset = p + PCAP_RECORD_HEADER_LEN;
+    inp.start = p + need;
     this.index++;
     return true;
+  }
+
+  /** Throws the error of a record header whose captured length or timestamp fraction is out of range. */
+  private badRecord(caplen: number, frac: number): never {
+    const at = this.in.position;
+    if (caplen > this.snaplen) throw this.error(at, `captured length ${caplen} exceeds the snapshot length ${this.snaplen}`);
+    if (caplen > MAX_CAPLEN) throw this.error(at, `captured length ${caplen} exceeds 262144 (256 KiB)`);
+    throw this.error(at + 4, `timestamp fraction ${frac} is not below one second (${this.nanosecond ? 'ns' : 'µs'})`);
   }
 
   close(): void {

@@ -1,5 +1,7 @@
 // The terminal matrix of a run: one row per step, one column per policy. Rows where policies
-// disagree are marked; failed expectations are marked in their cell. Colour is optional.
+// disagree are marked; failed expectations are marked in their cell. Colour is optional. On a
+// terminal narrower than the matrix, the policies are printed in blocks that fit its width, each
+// with the step column again (the nine built-in policies take about 170 columns).
 
 import { formatEndpoint } from '../emu/addr.js';
 import type { ScenarioReport } from '../runner.js';
@@ -7,6 +9,8 @@ import type { Scenario, Step } from '../scenario/types.js';
 
 export interface MatrixStyle {
   readonly color: boolean;
+  /** The terminal's width in columns; the policy columns are split into blocks that fit. Default: no limit. */
+  readonly width?: number;
 }
 
 const ESC = '\u001b[';
@@ -66,24 +70,27 @@ export function renderMatrix(scenario: Scenario, report: ScenarioReport, style: 
     marks.push({ diverges, failed });
   }
   const widths = header.map((h, c) => Math.max(width(h), ...rows.map((r) => width(r[c]!))));
-  const line = (cells: readonly string[], paintCell?: (c: number, text: string) => string): string =>
-    cells.map((cell, c) => {
-      const padded = cell + ' '.repeat(widths[c]! - width(cell));
-      return paintCell ? paintCell(c, padded) : padded;
-    }).join('  ').trimEnd();
   const out: string[] = [];
   out.push(paint(style.color, '1', report.scenario));
-  out.push(paint(style.color, '1', line(header)));
-  rows.forEach((r, i) => {
-    const m = marks[i]!;
-    out.push(line(r, (c, text) => {
-      if (c >= 3) {
-        if (m.failed[c - 3]) return paint(style.color, '1;31', text);
-        if (m.diverges) return paint(style.color, '1;33', text);
-      }
-      if (c === 0 && m.diverges) return paint(style.color, '1;33', text);
-      return text;
-    }));
+  blocks(widths, style.width).forEach((cols, b) => {
+    if (b > 0) out.push('');
+    const line = (cells: readonly string[], paintCell?: (c: number, text: string) => string): string =>
+      cols.map((c) => {
+        const padded = cells[c]! + ' '.repeat(widths[c]! - width(cells[c]!));
+        return paintCell ? paintCell(c, padded) : padded;
+      }).join('  ').trimEnd();
+    out.push(paint(style.color, '1', line(header)));
+    rows.forEach((r, i) => {
+      const m = marks[i]!;
+      out.push(line(r, (c, text) => {
+        if (c >= 3) {
+          if (m.failed[c - 3]) return paint(style.color, '1;31', text);
+          if (m.diverges) return paint(style.color, '1;33', text);
+        }
+        if (c === 0 && m.diverges) return paint(style.color, '1;33', text);
+        return text;
+      }));
+    });
   });
   out.push('');
   for (const p of policies) {
@@ -94,6 +101,30 @@ export function renderMatrix(scenario: Scenario, report: ScenarioReport, style: 
   }
   out.push('≠ policies disagree on this step;  ✗ expectation failed (want: the expected value)');
   return out.join('\n');
+}
+
+/**
+ * The column indices of each block: the three step columns, then as many policy columns as fit
+ * in `limit` (at least one per block). One block when there is no limit or everything fits.
+ */
+function blocks(widths: readonly number[], limit: number | undefined): number[][] {
+  const fixed = [0, 1, 2];
+  const fixedWidth = widths[0]! + widths[1]! + widths[2]! + 4;
+  const all: number[][] = [];
+  let cur: number[] = [];
+  let used = fixedWidth;
+  for (let c = 3; c < widths.length; c++) {
+    const w = 2 + widths[c]!;
+    if (limit !== undefined && cur.length > 0 && used + w > limit) {
+      all.push([...fixed, ...cur]);
+      cur = [];
+      used = fixedWidth;
+    }
+    cur.push(c);
+    used += w;
+  }
+  all.push([...fixed, ...cur]);
+  return all;
 }
 
 /** "web x3, api x2" for the results of a connect step with count > 1. */

@@ -36,7 +36,7 @@ export async function runCommand(argv: RunArgs): Promise<ExitCode> {
     process.stdout.write(`${JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2)}\n`);
   } else {
     const color = useColor();
-    process.stdout.write(`${reports.map((r, i) => renderMatrix(scenarios[i]!, r, { color })).join('\n\n')}\n`);
+    process.stdout.write(`${reports.map((r, i) => renderMatrix(scenarios[i]!, r, { color, width: process.stdout.isTTY ? process.stdout.columns : undefined })).join('\n\n')}\n`);
   }
   return reports.every(allPassed) ? 0 : 1;
 }

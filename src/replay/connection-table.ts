@@ -1,25 +1,11 @@
-// Replayed connections by 4-tuple, looked up once per captured packet: an open-addressing table
-// (linear probing, backward-shift deletion) over a symmetric 32-bit hash of the tuple read straight
-// from the packet's bytes, so both directions of a connection land on one probe sequence and no
-// key (string, or number past 2^31) is made per packet. Each address is also kept as one 32-bit
-// word (IPv4: the address itself), so a probe compares integers and reads bytes only for IPv6.
-// Capped: past `max` entries the oldest goes.
-
-/** What the table needs of an entry: its tuple, hash and place in the age list. */
-export interface TupleEntry {
-  family: number;
-  /** The client's and the server's address bytes (4 or 16) and ports. */
-  cAddr: Uint8Array;
-  cPort: number;
-  sAddr: Uint8Array;
-  sPort: number;
-  /** addrWord of cAddr and sAddr. */
-  cWord: number;
-  sWord: number;
-  hash: number;
-  older: TupleEntry | null;
-  newer: TupleEntry | null;
-}
+// Replayed connections by 4-tuple, looked up once per captured packet. A connection is a slot
+// number; its tuple lives in typed arrays (no object per connection), so a capture with a
+// hundred thousand half-open connections (a SYN flood, a port scan) costs a fixed few MB and
+// leaves no garbage. The index is open addressing (linear probing, backward-shift deletion)
+// over a symmetric 32-bit hash of the tuple read straight from the packet's bytes, so both
+// directions of a connection land on one probe sequence and no key is made per packet. Each
+// address is also kept as one 32-bit word (IPv4: the address itself), so a probe compares
+// integers and reads bytes only for IPv6. Full: the oldest connection's slot is taken.
 
 /** An address as one 32-bit word (an int32): IPv4 itself, IPv6 its four words xor-ed. */
 export function addrWord(buf: Uint8Array, at: number, len: number): number {
@@ -40,98 +26,162 @@ export function tupleHash(aWord: number, aPort: number, bWord: number, bPort: nu
   let h = (endpointMix(aWord, aPort) + endpointMix(bWord, bPort)) | 0;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
-  // Left an int32 (no >>> 0: a uint32 past 2^31 is a boxed number); the table masks it.
+  // Left an int32 (no >>> 0: a uint32 past 2^31 is a boxed number); the index masks it.
   return h ^ (h >>> 13);
 }
 
-function sameAddr(a: Uint8Array, buf: Uint8Array, at: number): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== buf[at + i]) return false;
-  return true;
-}
+const NONE = -1;
+/** A slot's record in `rec` (int32s, one cache line's half): hash, family, ports, address words, age links. */
+const R_HASH = 0, R_FAMILY = 1, R_PORTS = 2, R_CWORD = 3, R_SWORD = 4, R_OLDER = 5, R_NEWER = 6, REC = 8;
 
-export class ConnectionTable<T extends TupleEntry> {
-  private readonly slots: (T | undefined)[];
-  private readonly mask: number;
-  private count = 0;
-  private oldest: T | null = null;
-  private newest: T | null = null;
+export class ConnectionTable {
+  readonly capacity: number;
   /** Whether the last find() matched the packet as the server's (destination = the client). */
   reversed = false;
+  /**
+   * Per slot, side by side so a probe touches one cache line: the tuple's hash, its family (0 when
+   * free), the client's port << 16 | the server's, the addresses' words, and the age list's links.
+   */
+  private readonly rec: Int32Array;
+  /** Per slot: the client's and the server's address (16 bytes each; IPv4 in the first 4). */
+  private readonly cAddr: Uint8Array;
+  private readonly sAddr: Uint8Array;
+  private oldest = NONE;
+  private newest = NONE;
+  /** Free slots, a stack. */
+  private readonly free: Int32Array;
+  private freeCount: number;
+  /** The open-addressing index: pairs of (slot + 1, hash), 0 for empty; the hash saves reading the slot's record on a miss. */
+  private readonly index: Int32Array;
+  private readonly mask: number;
 
-  constructor(private readonly max: number, private readonly onEvict: (e: T) => void = () => {}) {
+  constructor(capacity: number) {
+    this.capacity = capacity;
+    this.rec = new Int32Array(capacity * REC);
+    this.cAddr = new Uint8Array(capacity * 16);
+    this.sAddr = new Uint8Array(capacity * 16);
+    this.free = new Int32Array(capacity);
+    for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
+    this.freeCount = capacity;
     let cap = 16;
-    while (cap < max * 2) cap *= 2;
-    this.slots = new Array<T | undefined>(cap).fill(undefined);
+    while (cap < capacity * 2) cap *= 2;
+    this.index = new Int32Array(cap * 2);
     this.mask = cap - 1;
   }
 
+  /** Connections tracked now. */
+  get size(): number {
+    return this.capacity - this.freeCount;
+  }
+
   /**
-   * The entry of the packet src:sport -> dst:dport in either direction (see `reversed`), or
-   * undefined; srcWord and dstWord are the addresses' addrWord, hash their tupleHash.
+   * The slot of the packet src:sport -> dst:dport in either direction (see `reversed`), or -1;
+   * srcWord and dstWord are the addresses' addrWord, hash their tupleHash.
    */
   find(buf: Uint8Array, srcAt: number, srcWord: number, sport: number, dstAt: number, dstWord: number, dport: number, family: number,
-    hash: number): T | undefined {
-    const slots = this.slots;
+    hash: number): number {
+    const index = this.index;
+    const rec = this.rec;
     const mask = this.mask;
-    const v6 = family === 6;
+    const forward = (sport << 16) | dport;
+    const backward = (dport << 16) | sport;
     for (let i = hash & mask; ; i = (i + 1) & mask) {
-      const e = slots[i];
-      if (e === undefined) return undefined;
-      if (e.hash !== hash || e.family !== family) continue;
-      if (e.cPort === sport && e.sPort === dport && e.cWord === srcWord && e.sWord === dstWord
-        && (!v6 || (sameAddr(e.cAddr, buf, srcAt) && sameAddr(e.sAddr, buf, dstAt)))) {
+      const e = index[2 * i]! - 1;
+      if (e < 0) return NONE;
+      if (index[2 * i + 1] !== hash) continue;
+      const r = e * REC;
+      if (rec[r + R_FAMILY] !== family) continue;
+      const ports = rec[r + R_PORTS]!;
+      if (ports === forward && rec[r + R_CWORD] === srcWord && rec[r + R_SWORD] === dstWord
+        && (family === 4 || (this.same(this.cAddr, e, buf, srcAt) && this.same(this.sAddr, e, buf, dstAt)))) {
         this.reversed = false;
         return e;
       }
-      if (e.cPort === dport && e.sPort === sport && e.cWord === dstWord && e.sWord === srcWord
-        && (!v6 || (sameAddr(e.cAddr, buf, dstAt) && sameAddr(e.sAddr, buf, srcAt)))) {
+      if (ports === backward && rec[r + R_CWORD] === dstWord && rec[r + R_SWORD] === srcWord
+        && (family === 4 || (this.same(this.cAddr, e, buf, dstAt) && this.same(this.sAddr, e, buf, srcAt)))) {
         this.reversed = true;
         return e;
       }
     }
   }
 
-  /** Adds e (its hash set, its tuple not in the table); the oldest entry goes when full. */
-  add(e: T): void {
-    if (this.count >= this.max && this.oldest) {
-      const old = this.oldest;
-      this.delete(old);
-      this.onEvict(old);
+  /**
+   * Tracks a new connection from the client address buf[cAt] (4 or 16 bytes by family) to the
+   * server's buf[sAt], whose tuple is not tracked; returns its slot. When every slot is taken, the
+   * oldest connection goes and its slot is reused: the caller sets all its per-slot state anew.
+   */
+  add(family: 4 | 6, buf: Uint8Array, cAt: number, cWord: number, cPort: number, sAt: number, sWord: number, sPort: number, hash: number): number {
+    if (this.freeCount === 0) this.delete(this.oldest);
+    const slot = this.free[--this.freeCount]!;
+    const len = family === 4 ? 4 : 16;
+    for (let i = 0; i < len; i++) {
+      this.cAddr[slot * 16 + i] = buf[cAt + i]!;
+      this.sAddr[slot * 16 + i] = buf[sAt + i]!;
     }
-    const slots = this.slots;
-    let i = e.hash & this.mask;
-    while (slots[i] !== undefined) i = (i + 1) & this.mask;
-    slots[i] = e;
-    this.count++;
-    e.newer = null;
-    e.older = this.newest;
-    if (this.newest) this.newest.newer = e; else this.oldest = e;
-    this.newest = e;
+    const rec = this.rec;
+    const r = slot * REC;
+    rec[r + R_HASH] = hash;
+    rec[r + R_FAMILY] = family;
+    rec[r + R_PORTS] = (cPort << 16) | sPort;
+    rec[r + R_CWORD] = cWord;
+    rec[r + R_SWORD] = sWord;
+    const index = this.index;
+    let i = hash & this.mask;
+    while (index[2 * i] !== 0) i = (i + 1) & this.mask;
+    index[2 * i] = slot + 1;
+    index[2 * i + 1] = hash;
+    rec[r + R_NEWER] = NONE;
+    rec[r + R_OLDER] = this.newest;
+    if (this.newest !== NONE) rec[this.newest * REC + R_NEWER] = slot; else this.oldest = slot;
+    this.newest = slot;
+    return slot;
   }
 
-  /** Removes e if present. */
-  delete(e: T): void {
-    const slots = this.slots;
+  /** Stops tracking the connection in slot (a tracked one). */
+  delete(slot: number): void {
+    const index = this.index;
+    const rec = this.rec;
     const mask = this.mask;
-    let i = e.hash & mask;
+    let i = rec[slot * REC + R_HASH]! & mask;
     for (;;) {
-      const f = slots[i];
-      if (f === undefined) return;
-      if (f === e) break;
+      const e = index[2 * i]!;
+      if (e === 0) return;
+      if (e === slot + 1) break;
       i = (i + 1) & mask;
     }
     // Backward shift: later entries of the run move up unless their home lies after the hole.
     for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
-      const f = slots[j];
-      if (f === undefined) break;
-      const home = f.hash & mask;
+      const e = index[2 * j]!;
+      if (e === 0) break;
+      const h = index[2 * j + 1]!;
+      const home = h & mask;
       const stays = i <= j ? home > i && home <= j : home > i || home <= j;
-      if (!stays) { slots[i] = f; i = j; }
+      if (!stays) { index[2 * i] = e; index[2 * i + 1] = h; i = j; }
     }
-    slots[i] = undefined;
-    this.count--;
-    if (e.older) e.older.newer = e.newer; else this.oldest = e.newer as T | null;
-    if (e.newer) e.newer.older = e.older; else this.newest = e.older as T | null;
-    e.older = e.newer = null;
+    index[2 * i] = 0;
+    index[2 * i + 1] = 0;
+    const r = slot * REC;
+    rec[r + R_FAMILY] = 0;
+    const o = rec[r + R_OLDER]!;
+    const n = rec[r + R_NEWER]!;
+    if (o !== NONE) rec[o * REC + R_NEWER] = n; else this.oldest = n;
+    if (n !== NONE) rec[n * REC + R_OLDER] = o; else this.newest = o;
+    rec[r + R_OLDER] = rec[r + R_NEWER] = NONE;
+    this.free[this.freeCount++] = slot;
+  }
+
+  /** The client's and the server's port of a tracked connection. */
+  clientPort(slot: number): number {
+    return this.rec[slot * REC + R_PORTS]! >>> 16;
+  }
+
+  serverPort(slot: number): number {
+    return this.rec[slot * REC + R_PORTS]! & 0xffff;
+  }
+
+  private same(addrs: Uint8Array, slot: number, buf: Uint8Array, at: number): boolean {
+    const base = slot * 16;
+    for (let i = 0; i < 16; i++) if (addrs[base + i] !== buf[at + i]) return false;
+    return true;
   }
 }

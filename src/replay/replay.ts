@@ -20,7 +20,7 @@ import { LINKTYPE_ETHERNET, SUPPORTED_LINK_TYPES } from '../pcap/linktypes.js';
 import { PcapngWriter } from '../pcap/pcapng-writer.js';
 import { policiesFor } from '../runner.js';
 import type { Scenario } from '../scenario/types.js';
-import { addrWord, ConnectionTable, tupleHash, type TupleEntry } from './connection-table.js';
+import { addrWord, ConnectionTable, tupleHash } from './connection-table.js';
 import { rewriteClientSegment, type ServerSpace } from './client-rewrite.js';
 import { decodeSegment, newSegment, segmentTsval, type CapturedSegment, type SkipReason } from './segment.js';
 
@@ -90,8 +90,13 @@ export function replayOutputPath(outDir: string, capture: string, policy: string
   return join(outDir, `${basename(capture, extname(capture))}.${policy}.pcapng`);
 }
 
-/** Tracked connections: enough for any real capture's concurrent handshakes; the oldest go first. */
-const MAX_TRACKED = 65536;
+/**
+ * Connections tracked at once (their state is ~100 bytes plus ~30 per policy, in typed arrays):
+ * past it the oldest goes, its later packets counted as not in a replayed connection (the
+ * decision was made at its SYN). Bounds memory on a SYN flood or a port scan: 1M half-open
+ * connections replayed under nine policies in two threads peak at 131 MiB.
+ */
+const MAX_TRACKED = 32768;
 /** Packets between checks of the abort signal, progress reports and yields to the event loop. */
 const CHECK_EVERY = 16384;
 /** The client MAC of frames whose link type has none. */
@@ -99,51 +104,105 @@ const NO_MAC = Uint8Array.of(0x02, 0, 0, 0, 0, 0xfe);
 const TCP_FIN = 1, TCP_SYN = 2, TCP_RST = 4, TCP_PSH = 8, TCP_ACK = 16;
 const BANNER_PREFIX = [0x62, 0x69, 0x6e, 0x64, 0x6c, 0x61, 0x62, 0x20]; // "bindlab "
 
-/** One policy's side of a replayed connection: its decision and, when accepted, the emulated server's state. */
-class PolicyConn implements ServerSpace {
-  /** Filled by Run.replaySyn; false when the policy has no host for the address. */
-  decided = false;
-  readonly syn: ReplayedSyn = newReplayedSyn();
-  accepted = false;
-  bannerSent = false;
-  finSent = false;
-  realIsn = 0;
-  emuIsn = 0;
-  emuNext = 0;
-  emuTsval = 0;
+/** Per-policy flags of a replayed connection. */
+const DECIDED = 1, ACCEPTED = 2, BANNER_SENT = 4, FIN_SENT = 8;
+
+/** A decision as Run.replaySyn made it, less what varies per connection (interned per policy). */
+interface Decision {
+  readonly result: string;
+  readonly candidates: readonly string[];
+  readonly comment: string;
+  readonly reason: string;
+  readonly captureId: number;
+  readonly serverMac: Uint8Array;
+  readonly latencyNs: number;
+  readonly banner: Uint8Array;
+  readonly accepted: boolean;
 }
 
-/** A replayed connection. Reused: a finished one goes back to a pool for the next SYN. */
-class Tracked implements TupleEntry {
-  family = 0;
-  /** src.bytes and wireDst.bytes: what the table matches packets against. */
-  cAddr: Uint8Array = NO_MAC;
-  cPort = 0;
-  sAddr: Uint8Array = NO_MAC;
-  sPort = 0;
-  cWord = 0;
-  sWord = 0;
-  hash = 0;
-  older: TupleEntry | null = null;
-  newer: TupleEntry | null = null;
-  readonly clientMac = new Uint8Array(6);
-  src: IpAddr = IPV4_NONE;
-  /** The address the client used (before --map). */
-  wireDst: IpAddr = IPV4_NONE;
-  clientIsn = 0;
-  /** The client's next sequence number: the highest it has sent, which the emulated server acknowledges. */
-  cNext = 0;
-  /** The real server's ISN, once its SYN-ACK (or the client's first ACK) shows it. */
-  realIsn = 0;
-  realIsnKnown = false;
-  /** Per policy, in the order of the replay's policies. */
-  readonly perPolicy: PolicyConn[];
-  /** Per policy: the report entry, when kept. */
-  entries: ReplayConnection[] | null = null;
-  observed: string | undefined = undefined;
+/**
+ * One policy's side of every tracked connection, by slot: its decision and, when accepted, the
+ * emulated server's sequence space. Typed arrays: no object per connection.
+ */
+class PolicyState {
+  readonly flags: Uint8Array;
+  readonly decision: Int32Array;
+  readonly serverIsn: Int32Array;
+  readonly serverTsval: Int32Array;
+  readonly t0: Float64Array;
+  readonly emuNext: Int32Array;
+  readonly emuTsval: Int32Array;
+  /** Distinct decisions, and their ids by comment (one comment per decision once the setup is done). */
+  readonly decisions: Decision[] = [];
+  private readonly byComment = new Map<string, number[]>();
+  private lastId = -1;
+  /** Run.replaySyn's record, filled again from a slot's state before each call that needs it. */
+  readonly syn: ReplayedSyn = newReplayedSyn();
+  /** The slot's server space for rewriteClientSegment. */
+  readonly space: ServerSpace = { realIsn: 0, emuIsn: 0, emuNext: 0, emuTsval: 0 };
 
-  constructor(policies: number) {
-    this.perPolicy = Array.from({ length: policies }, () => new PolicyConn());
+  constructor(capacity: number) {
+    this.flags = new Uint8Array(capacity);
+    this.decision = new Int32Array(capacity);
+    this.serverIsn = new Int32Array(capacity);
+    this.serverTsval = new Int32Array(capacity);
+    this.t0 = new Float64Array(capacity);
+    this.emuNext = new Int32Array(capacity);
+    this.emuTsval = new Int32Array(capacity);
+  }
+
+  /** The id of the decision in `syn` (just filled by replaySyn). */
+  intern(): number {
+    const syn = this.syn;
+    // Runs of connections get one decision (replaySyn's is cached per destination): try the last first.
+    const last = this.decisions[this.lastId];
+    if (last !== undefined && last.comment === syn.comment && last.result === syn.result && last.candidates === syn.candidates
+      && last.captureId === syn.captureId && last.serverMac === syn.serverMac && last.latencyNs === syn.latencyNs && last.banner === syn.banner
+      && last.reason === syn.reason) return this.lastId;
+    this.lastId = this.lookup(syn);
+    return this.lastId;
+  }
+
+  private lookup(syn: ReplayedSyn): number {
+    let ids = this.byComment.get(syn.comment);
+    if (ids) {
+      for (const id of ids) {
+        const d = this.decisions[id]!;
+        if (d.result === syn.result && d.candidates === syn.candidates && d.captureId === syn.captureId && d.serverMac === syn.serverMac
+          && d.latencyNs === syn.latencyNs && d.banner === syn.banner && d.reason === syn.reason) return id;
+      }
+    } else {
+      this.byComment.set(syn.comment, (ids = []));
+    }
+    const id = this.decisions.length;
+    this.decisions.push({
+      result: syn.result, candidates: syn.candidates, comment: syn.comment, reason: syn.reason, captureId: syn.captureId,
+      serverMac: syn.serverMac, latencyNs: syn.latencyNs, banner: syn.banner, accepted: syn.result !== 'refused' && syn.result !== 'timeout',
+    });
+    ids.push(id);
+    return id;
+  }
+
+  /** `syn` as replaySyn left it for the connection in slot. */
+  load(slot: number): ReplayedSyn {
+    const d = this.decisions[this.decision[slot]!]!;
+    const syn = this.syn;
+    syn.result = d.result; syn.candidates = d.candidates; syn.comment = d.comment; syn.reason = d.reason; syn.captureId = d.captureId;
+    syn.serverMac = d.serverMac; syn.latencyNs = d.latencyNs; syn.banner = d.banner;
+    syn.serverIsn = this.serverIsn[slot]! >>> 0; syn.serverTsval = this.serverTsval[slot]! >>> 0; syn.t0 = this.t0[slot]!;
+    return syn;
+  }
+}
+
+/** Interned values (client MACs, captured addresses): made once per distinct key, forgotten all at once past a bound. */
+class Interned<K, V> {
+  private readonly map = new Map<K, V>();
+  constructor(private readonly max: number) {}
+  get(key: K): V | undefined { return this.map.get(key); }
+  set(key: K, value: V): V {
+    if (this.map.size >= this.max) this.map.clear();
+    this.map.set(key, value);
+    return value;
   }
 }
 
@@ -282,7 +341,8 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
 
 /**
  * The packet loop of replayCapture: reads and replays packets synchronously, a batch at a time,
- * so the hot loop is a plain method rather than an async function's.
+ * so the hot loop is a plain method rather than an async function's. Connections are slots of
+ * the connection table; their state lives in typed arrays here and in each policy's PolicyState.
  */
 class Replayer {
   packets = 0;
@@ -290,27 +350,50 @@ class Replayer {
   replaced = 0;
   readonly skipped = emptySkips();
   private readonly seg = newSegment();
-  private readonly pool: Tracked[] = [];
-  private readonly tracked = new ConnectionTable<Tracked>(MAX_TRACKED, (c) => this.recycle(c));
-  /** Captured addresses as IpAddr, made once per distinct address. */
-  private readonly wireAddrs = new Map<number | string, IpAddr>();
+  private readonly tracked = new ConnectionTable(MAX_TRACKED);
+  private readonly policies: PolicyState[];
+  /** Per slot: the client's MAC (interned), its address and the address it used (IpAddr, interned). */
+  private readonly clientMac: Uint8Array[] = new Array<Uint8Array>(MAX_TRACKED).fill(NO_MAC);
+  private readonly src: IpAddr[] = new Array<IpAddr>(MAX_TRACKED).fill(IPV4_NONE);
+  private readonly wireDst: IpAddr[] = new Array<IpAddr>(MAX_TRACKED).fill(IPV4_NONE);
+  /** Per slot: the client's ISN and next sequence number (the highest it has sent, which the emulated server acknowledges). */
+  private readonly clientIsn = new Int32Array(MAX_TRACKED);
+  private readonly cNext = new Int32Array(MAX_TRACKED);
+  /** Per slot: the real server's ISN, once its SYN-ACK (or the client's first ACK) shows it. */
+  private readonly realIsn = new Int32Array(MAX_TRACKED);
+  private readonly realIsnKnown = new Uint8Array(MAX_TRACKED);
+  /** Per slot: what the capture shows the real server did (an index in observedNames, -1: nothing yet). */
+  private readonly observed = new Int32Array(MAX_TRACKED);
+  private readonly observedNames: string[] = [];
+  private readonly observedIds = new Map<string, number>();
+  /** Per slot, when the report keeps connections: its entries, one per policy that decided it. */
+  private readonly entries: (ReplayConnection[] | null)[] = new Array<ReplayConnection[] | null>(MAX_TRACKED).fill(null);
+  private readonly wireAddrs = new Interned<number | string, IpAddr>(MAX_TRACKED);
+  private readonly macs = new Interned<string, Uint8Array>(4096);
+  private lastMac: Uint8Array = NO_MAC;
 
   constructor(private readonly reader: CaptureReader, private readonly runs: readonly Run[], private readonly sinks: readonly (PcapngWriter | undefined)[],
     private readonly reports: readonly ReplayPolicyReport[], private readonly hostAddrs: ReadonlyMap<number | string, IpAddr>,
-    private readonly keep: boolean, private readonly baseSec: number) {}
-
-  private recycle(c: Tracked): void {
-    if (this.pool.length < 4096) this.pool.push(c);
+    private readonly keep: boolean, private readonly baseSec: number) {
+    this.policies = runs.map(() => new PolicyState(MAX_TRACKED));
   }
 
   private wireAddr(buf: Uint8Array, at: number, fam: 4 | 6, key: number | string): IpAddr {
-    let a = this.wireAddrs.get(key);
-    if (!a) {
-      a = makeIp(fam, buf.slice(at, at + (fam === 4 ? 4 : 16)));
-      if (this.wireAddrs.size > MAX_TRACKED) this.wireAddrs.clear();
-      this.wireAddrs.set(key, a);
-    }
-    return a;
+    return this.wireAddrs.get(key) ?? this.wireAddrs.set(key, makeIp(fam, buf.slice(at, at + (fam === 4 ? 4 : 16))));
+  }
+
+  /** The MAC at buf[at] as one interned array (the frame writer keeps headers per MAC object). */
+  private mac(buf: Uint8Array, at: number): Uint8Array {
+    if (at < 0) return NO_MAC;
+    // Most connections of a capture come through one MAC (the client's, or a router's).
+    const last = this.lastMac;
+    if (last[0] === buf[at] && last[1] === buf[at + 1] && last[2] === buf[at + 2] && last[3] === buf[at + 3] && last[4] === buf[at + 4]
+      && last[5] === buf[at + 5]) return last;
+    let key = '';
+    for (let i = 0; i < 6; i++) key += String.fromCharCode(buf[at + i]!);
+    // A copy: Buffer's slice() would be a view of the reader's buffer, which the next read overwrites.
+    this.lastMac = this.macs.get(key) ?? this.macs.set(key, Uint8Array.prototype.slice.call(buf, at, at + 6));
+    return this.lastMac;
   }
 
   /** Replays the reader's current packet and up to limit - 1 more; false once the capture has ended. */
@@ -339,16 +422,16 @@ class Replayer {
     const hash = tupleHash(srcWord, seg.srcPort, dstWord, seg.dstPort);
     const tracked = this.tracked;
     const found = tracked.find(data, seg.srcAt, srcWord, seg.srcPort, seg.dstAt, dstWord, seg.dstPort, fam, hash);
-    const conn = found !== undefined && !tracked.reversed ? found : undefined;
-    if ((seg.flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && (conn === undefined || conn.clientIsn !== seg.seq)) {
-      this.attempt(fam as 4 | 6, conn, srcWord, dstWord, hash);
-    } else if (conn !== undefined) {
-      this.clientPacket(conn);
-    } else if (found !== undefined) {
+    const client = found >= 0 && !tracked.reversed;
+    if ((seg.flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && (!client || this.clientIsn[found] !== (seg.seq | 0))) {
+      this.attempt(fam as 4 | 6, client ? found : -1, srcWord, dstWord, hash);
+    } else if (client) {
+      this.clientPacket(found);
+    } else if (found >= 0) {
       // The real server's packet: replaced by the emulation; it says what the kernel did.
       this.replaced++;
-      if ((seg.flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) { found.realIsn = seg.seq; found.realIsnKnown = true; }
-      observe(found, seg.flags, data, seg.payloadAt, seg.payloadCaptured);
+      if ((seg.flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) { this.realIsn[found] = seg.seq | 0; this.realIsnKnown[found] = 1; }
+      this.observe(found, seg.flags, data, seg.payloadAt, seg.payloadCaptured);
     } else {
       this.skipped[this.hostAddrs.has(addrKey(data, seg.dstAt, fam as 4 | 6)) || this.hostAddrs.has(addrKey(data, seg.srcAt, fam as 4 | 6)) ? 'not-in-a-replayed-connection' : 'not-to-a-scenario-host']++;
     }
@@ -361,8 +444,8 @@ class Replayer {
   }
 
   /** A SYN without ACK (not a retransmission of a tracked one): every policy decides it, when it is to a scenario host. */
-  private attempt(f: 4 | 6, old: Tracked | undefined, srcWord: number, dstWord: number, hash: number): void {
-    const { reader, runs, sinks, reports, keep, seg, tracked, pool } = this;
+  private attempt(f: 4 | 6, old: number, srcWord: number, dstWord: number, hash: number): void {
+    const { reader, runs, sinks, reports, keep, seg, tracked, policies } = this;
     const data = reader.data;
     const dstKey = addrKey(data, seg.dstAt, f);
     const dst = this.hostAddrs.get(dstKey);
@@ -372,27 +455,40 @@ class Replayer {
     }
     const P = runs.length;
     const t = this.time();
-    if (old) { tracked.delete(old); this.recycle(old); }
+    if (old >= 0) tracked.delete(old);
     const src = this.wireAddr(data, seg.srcAt, f, addrKey(data, seg.srcAt, f));
     const wireDst = this.wireAddr(data, seg.dstAt, f, dstKey);
     const index = this.attempts++;
-    const conn = pool.pop() ?? new Tracked(P);
-    const clientMac = conn.clientMac;
-    if (seg.macAt >= 0) for (let i = 0; i < 6; i++) clientMac[i] = data[seg.macAt + i]!;
-    else clientMac.set(NO_MAC);
-    conn.family = f; conn.cAddr = src.bytes; conn.cPort = seg.srcPort; conn.sAddr = wireDst.bytes; conn.sPort = seg.dstPort; conn.cWord = srcWord; conn.sWord = dstWord; conn.hash = hash;
-    conn.src = src; conn.wireDst = wireDst; conn.clientIsn = seg.seq; conn.cNext = (seg.seq + 1 + seg.payloadLen) >>> 0;
-    conn.realIsn = 0; conn.realIsnKnown = false; conn.entries = keep ? [] : null; conn.observed = undefined;
+    const slot = tracked.add(f, data, seg.srcAt, srcWord, seg.srcPort, seg.dstAt, dstWord, seg.dstPort, hash);
+    const clientMac = this.mac(data, seg.macAt);
+    this.clientMac[slot] = clientMac;
+    this.src[slot] = src;
+    this.wireDst[slot] = wireDst;
+    this.clientIsn[slot] = seg.seq | 0;
+    this.cNext[slot] = (seg.seq + 1 + seg.payloadLen) | 0;
+    this.realIsn[slot] = 0;
+    this.realIsnKnown[slot] = 0;
+    this.observed[slot] = -1;
+    const entries = keep ? [] as ReplayConnection[] : null;
+    this.entries[slot] = entries;
     const time = keep ? isoTime(reader.tsSec, reader.tsNsec) : '';
     for (let p = 0; p < P; p++) {
       const run = runs[p]!;
-      const pc = conn.perPolicy[p]!;
-      const syn = pc.syn;
-      pc.decided = run.replaySyn(t, src, seg.srcPort, dst, seg.dstPort, syn);
-      if (!pc.decided) continue;
-      pc.accepted = syn.result !== 'refused' && syn.result !== 'timeout';
-      pc.bannerSent = false; pc.finSent = false;
-      pc.realIsn = 0; pc.emuIsn = syn.serverIsn; pc.emuNext = (syn.serverIsn + 1) >>> 0; pc.emuTsval = syn.serverTsval;
+      const ps = policies[p]!;
+      const syn = ps.syn;
+      if (!run.replaySyn(t, src, seg.srcPort, dst, seg.dstPort, syn)) {
+        ps.flags[slot] = 0;
+        continue;
+      }
+      const id = ps.intern();
+      const accepted = ps.decisions[id]!.accepted;
+      ps.flags[slot] = DECIDED | (accepted ? ACCEPTED : 0);
+      ps.decision[slot] = id;
+      ps.serverIsn[slot] = syn.serverIsn | 0;
+      ps.serverTsval[slot] = syn.serverTsval | 0;
+      ps.t0[slot] = syn.t0;
+      ps.emuNext[slot] = (syn.serverIsn + 1) | 0;
+      ps.emuTsval[slot] = syn.serverTsval | 0;
       // The client's SYN goes first, with the decision's comment (as in `run`'s captures), then the answer.
       const w = sinks[p];
       if (w) {
@@ -401,61 +497,100 @@ class Replayer {
       }
       const rep = reports[p]!;
       rep.results[syn.result] = (rep.results[syn.result] ?? 0) + 1;
-      if (keep) {
+      if (entries) {
         const entry: ReplayConnection = { index, time, client: formatEndpoint({ addr: src, port: seg.srcPort }), server: formatEndpoint({ addr: dst, port: seg.dstPort }), result: syn.result };
         if (syn.candidates.length > 1) entry.candidates = syn.candidates;
         rep.connections.push(entry);
-        conn.entries!.push(entry);
+        entries.push(entry);
       }
     }
-    tracked.add(conn);
   }
 
   /** The client's next packet in a replayed connection: kept where the emulated server accepted, answered by it. */
-  private clientPacket(conn: Tracked): void {
-    const { reader, runs, sinks, seg } = this;
+  private clientPacket(slot: number): void {
+    const { reader, runs, sinks, seg, policies } = this;
     const data = reader.data;
     const flags = seg.flags;
     const P = runs.length;
     let done = false;
-    const cEnd = (seg.seq + seg.payloadLen + ((flags & TCP_FIN) !== 0 ? 1 : 0)) >>> 0;
-    if (((cEnd - conn.cNext) | 0) > 0) conn.cNext = cEnd;
-    if ((flags & TCP_ACK) !== 0 && !conn.realIsnKnown) {
+    const cEnd = (seg.seq + seg.payloadLen + ((flags & TCP_FIN) !== 0 ? 1 : 0)) | 0;
+    if (((cEnd - this.cNext[slot]!) | 0) > 0) this.cNext[slot] = cEnd;
+    if ((flags & TCP_ACK) !== 0 && this.realIsnKnown[slot] === 0) {
       // No SYN-ACK of the real server seen: the client's first ACK acknowledges its ISN + 1.
-      conn.realIsn = (seg.ack - 1) >>> 0;
-      conn.realIsnKnown = true;
+      this.realIsn[slot] = (seg.ack - 1) | 0;
+      this.realIsnKnown[slot] = 1;
     }
+    const clientMac = this.clientMac[slot]!;
     for (let p = 0; p < P; p++) {
-      const pc = conn.perPolicy[p]!;
-      if (!pc.decided) continue;
-      const syn = pc.syn;
+      const ps = policies[p]!;
+      const pf = ps.flags[slot]!;
+      if ((pf & DECIDED) === 0) continue;
       const w = sinks[p];
-      if (!pc.accepted) {
+      if ((pf & ACCEPTED) === 0) {
         // A retransmitted SYN still goes out where the server refused or stayed silent.
-        if (w && (flags & TCP_SYN) !== 0) writeClientPacket(w, syn.captureId, this.time(), data, reader.offset, reader.caplen, reader.linkType, seg, conn.clientMac, syn.serverMac, syn.comment, null);
+        if (w && (flags & TCP_SYN) !== 0) {
+          const d = ps.decisions[ps.decision[slot]!]!;
+          writeClientPacket(w, d.captureId, this.time(), data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac, d.comment, null);
+        }
         continue;
       }
       if (w) {
-        pc.realIsn = conn.realIsn;
-        writeClientPacket(w, syn.captureId, this.time(), data, reader.offset, reader.caplen, reader.linkType, seg, conn.clientMac, syn.serverMac,
-          (flags & TCP_SYN) !== 0 ? syn.comment : undefined, conn.realIsnKnown ? pc : null);
+        const d = ps.decisions[ps.decision[slot]!]!;
+        let space: ServerSpace | null = null;
+        if (this.realIsnKnown[slot] !== 0) {
+          space = ps.space;
+          space.realIsn = this.realIsn[slot]! >>> 0; space.emuIsn = ps.serverIsn[slot]! >>> 0;
+          space.emuNext = ps.emuNext[slot]! >>> 0; space.emuTsval = ps.emuTsval[slot]! >>> 0;
+        }
+        writeClientPacket(w, d.captureId, this.time(), data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac,
+          (flags & TCP_SYN) !== 0 ? d.comment : undefined, space);
       }
       if ((flags & TCP_RST) !== 0) { done = true; continue; }
       // The emulated server's banner after the handshake, its FIN after the client's (written only with an output).
-      if (!pc.bannerSent && (flags & TCP_ACK) !== 0) {
-        pc.bannerSent = true;
-        if (w) pc.emuTsval = runs[p]!.replayServerSegment(syn, this.time() + syn.latencyNs, conn.clientMac, conn.src, conn.cPort, conn.wireDst, conn.sPort, pc.emuNext, conn.cNext, TCP_PSH | TCP_ACK, syn.banner, segmentTsval(data, seg), undefined);
-        pc.emuNext = (pc.emuNext + syn.banner.length) >>> 0;
+      if ((pf & BANNER_SENT) === 0 && (flags & TCP_ACK) !== 0) {
+        ps.flags[slot] |= BANNER_SENT;
+        const banner = ps.decisions[ps.decision[slot]!]!.banner;
+        if (w) this.serverSegment(p, slot, TCP_PSH | TCP_ACK, banner);
+        ps.emuNext[slot] = (ps.emuNext[slot]! + banner.length) | 0;
       }
-      if ((flags & TCP_FIN) !== 0 && !pc.finSent) {
-        pc.finSent = true;
-        if (w) pc.emuTsval = runs[p]!.replayServerSegment(syn, this.time() + syn.latencyNs, conn.clientMac, conn.src, conn.cPort, conn.wireDst, conn.sPort, pc.emuNext, conn.cNext, TCP_FIN | TCP_ACK, EMPTY, segmentTsval(data, seg), undefined);
-        pc.emuNext = (pc.emuNext + 1) >>> 0;
-      } else if (pc.finSent && (flags & TCP_FIN) === 0 && seg.payloadLen === 0) {
+      if ((flags & TCP_FIN) !== 0 && (ps.flags[slot]! & FIN_SENT) === 0) {
+        ps.flags[slot] |= FIN_SENT;
+        if (w) this.serverSegment(p, slot, TCP_FIN | TCP_ACK, EMPTY);
+        ps.emuNext[slot] = (ps.emuNext[slot]! + 1) | 0;
+      } else if ((ps.flags[slot]! & FIN_SENT) !== 0 && (flags & TCP_FIN) === 0 && seg.payloadLen === 0) {
         done = true; // the client's last ACK
       }
     }
-    if (done) { this.tracked.delete(conn); this.recycle(conn); }
+    if (done) this.tracked.delete(slot);
+  }
+
+  /** The emulated server's next segment on the connection in slot under policy p, one link latency after the packet. */
+  private serverSegment(p: number, slot: number, flags: number, payload: Uint8Array): void {
+    const ps = this.policies[p]!;
+    const syn = ps.load(slot);
+    const tsval = this.runs[p]!.replayServerSegment(syn, this.time() + syn.latencyNs, this.clientMac[slot]!, this.src[slot]!, this.tracked.clientPort(slot),
+      this.wireDst[slot]!, this.tracked.serverPort(slot), ps.emuNext[slot]! >>> 0, this.cNext[slot]! >>> 0, flags, payload, segmentTsval(this.reader.data, this.seg), undefined);
+    ps.emuTsval[slot] = tsval | 0;
+  }
+
+  /** Records what the real server did from one of its packets. */
+  private observe(slot: number, flags: number, data: Uint8Array, at: number, n: number): void {
+    const seen = this.observed[slot]! >= 0;
+    // Most server packets are bare ACKs or FINs after the handshake: nothing new to learn.
+    if (n === 0 && seen && (flags & TCP_SYN) === 0) return;
+    let what: string | undefined;
+    if ((flags & TCP_RST) !== 0) what = seen ? undefined : 'refused';
+    else if (n > BANNER_PREFIX.length && startsWithBanner(data, at)) what = bannerSocket(data, at + BANNER_PREFIX.length, at + n);
+    else if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK) && !seen) what = 'accepted';
+    if (what === undefined) return;
+    let id = this.observedIds.get(what);
+    if (id === undefined) {
+      id = this.observedNames.push(what) - 1;
+      this.observedIds.set(what, id);
+    }
+    this.observed[slot] = id;
+    const entries = this.entries[slot];
+    if (entries) for (const e of entries) e.observed = what;
   }
 }
 
@@ -464,19 +599,6 @@ const EMPTY = new Uint8Array(0);
 function startsWithBanner(data: Uint8Array, at: number): boolean {
   for (let i = 0; i < BANNER_PREFIX.length; i++) if (data[at + i] !== BANNER_PREFIX[i]) return false;
   return true;
-}
-
-/** Records what the real server did from one of its packets. */
-function observe(c: Tracked, flags: number, data: Uint8Array, at: number, n: number): void {
-  // Most server packets are bare ACKs or FINs after the handshake: nothing new to learn.
-  if (n === 0 && c.observed !== undefined && (flags & TCP_SYN) === 0) return;
-  let what: string | undefined;
-  if ((flags & TCP_RST) !== 0) what = c.observed === undefined ? 'refused' : undefined;
-  else if (n > BANNER_PREFIX.length && startsWithBanner(data, at)) what = bannerSocket(data, at + BANNER_PREFIX.length, at + n);
-  else if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK) && c.observed === undefined) what = 'accepted';
-  if (what === undefined) return;
-  c.observed = what;
-  if (c.entries) for (const e of c.entries) e.observed = what;
 }
 
 /** The last banner seen and its socket name: most banners repeat, so compare bytes before decoding. */

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { replayCapture } from '../../src/replay/replay.js';
 import { loadScenarioFile } from '../../src/scenario/load.js';
-import { readCaptureBytes } from '../../src/pcap/index.js';
+import { openCapture, readCaptureBytes } from '../../src/pcap/index.js';
 import { parseIp } from '../../src/emu/addr.js';
 import { PcapWriter } from '../../src/pcap/pcap-writer.js';
 import { conversation } from '../pcap/fixture-captures.js';
@@ -187,4 +187,76 @@ describe('bindlab replay (CLI)', () => {
     expect(r.policies['no-reuseport']!.results.a2).toBeUndefined();
     expect(fs.existsSync(path.join(tmp, 'custom-out', 'reuseport.no-reuseport.pcapng'))).toBe(true);
   });
+
+  it('a capture of several MiB (the reader refills its buffer): every output frame is between its client\'s MAC and the server\'s', () => {
+    // The conversation 20,000 times, the client's MAC's last byte changing each time (i % 200).
+    const big = path.join(tmp, 'macs.pcap');
+    const w = new PcapWriter(big, { startEpochSeconds: 1_764_000_000, tsresol: 'us' });
+    w.addInterface({ name: 'eth0', linkType: 1, snaplen: 262144 });
+    const conv = conversation();
+    for (let i = 0; i < 20_000; i++) {
+      for (const p of conv) {
+        const f = Uint8Array.from(p.frame);
+        if (f[11] === 0x64) f[11] = i % 200; // the client's frame: its source MAC
+        else if (f[5] === 0x64) f[5] = i % 200; // the server's: its destination
+        w.packet(0, i * 2e6 + p.t * 1000, f, f.length);
+      }
+    }
+    w.finish();
+    expect(fs.statSync(big).size).toBeGreaterThan(4 << 20);
+    const out = path.join(tmp, 'macs-out');
+    const r = cli(['replay', big, '-s', WEB, '-o', out, '-p', 'linux', '--no-progress']);
+    expect(r.status, r.stderr).toBe(0);
+    const server = '020000000001';
+    const clients = new Set<string>();
+    const reader = openCapture(path.join(out, 'macs.linux.pcapng'));
+    let frames = 0;
+    try {
+      while (reader.next()) {
+        const hex = Buffer.from(reader.data.subarray(reader.offset, reader.offset + 12)).toString('hex');
+        const [dst, src] = [hex.slice(0, 12), hex.slice(12, 24)];
+        const client = dst === server ? src : dst;
+        expect(dst === server || src === server, `frame ${reader.index}: ${hex}`).toBe(true);
+        expect(client.slice(0, 10), `frame ${reader.index}: ${hex}`).toBe('0200000000');
+        clients.add(client);
+        frames++;
+      }
+    } finally { reader.close(); }
+    expect(frames).toBeGreaterThan(100_000);
+    expect(clients.size).toBe(200);
+  }, 60_000);
+
+  it('a SYN flood past the tracked-connection bound: every SYN decided, memory bounded', () => {
+    // 100,000 SYNs that never complete, from 16 addresses, to the web listener.
+    const flood = path.join(tmp, 'flood.pcap');
+    const w = new PcapWriter(flood, { startEpochSeconds: 1_764_000_000, tsresol: 'us' });
+    w.addInterface({ name: 'eth0', linkType: 1, snaplen: 262144 });
+    const syn = conversation()[1]!.frame;
+    const f = Uint8Array.from(syn);
+    const dv = new DataView(f.buffer);
+    for (let i = 0; i < 100_000; i++) {
+      f[29] = 100 + (i % 16); // 10.0.0.100..115
+      dv.setUint16(24, 0); // the IPv4 checksum: replay recomputes it
+      dv.setUint16(34, 1024 + Math.floor(i / 16));
+      dv.setUint32(38, (i * 2654435761) >>> 0);
+      w.packet(0, i * 1000, f, f.length);
+    }
+    w.finish();
+    const time = fs.existsSync('/usr/bin/time');
+    const args = ['replay', flood, '-s', WEB, '-o', path.join(tmp, 'flood-out'), '-p', 'linux', '-p', 'bsd44', '--no-progress'];
+    const r = time
+      ? spawnSync('/usr/bin/time', ['-f', 'maxrss %M', process.execPath, CLI, ...args], { cwd: ROOT, encoding: 'utf8' })
+      : cli(args);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/100,?000/);
+    if (time) {
+      const kib = Number(/maxrss (\d+)/.exec(r.stderr)![1]);
+      expect(kib / 1024).toBeLessThan(150);
+    } else console.warn('no /usr/bin/time: peak memory not checked');
+    const json = spawnSync(process.execPath, [CLI, 'replay', flood, '-s', WEB, '-p', 'linux', '--no-output', '--json', '--no-progress'],
+      { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 28 });
+    const report = JSON.parse(json.stdout);
+    expect(report.attempts).toBe(100_000);
+    expect(report.policies.linux.results.web).toBe(100_000);
+  }, 120_000);
 });

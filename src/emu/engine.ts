@@ -2,7 +2,7 @@
 // bind, listen, close with the policy's decisions), the hosts' neighbour discovery, and every
 // connection's packets, which go to a PacketSink. No file system, no real clock.
 
-import { IPV4_ANY, IPV6_ANY, formatEndpoint, inSubnet, isV4Mapped, isWildcard, v4ToMapped, type IpAddr } from './addr.js';
+import { IPV4_ANY, IPV6_ANY, formatEndpoint, inSubnet, isLoopback, isV4Mapped, isWildcard, parseIp, v4FromMapped, v4ToMapped, type IpAddr } from './addr.js';
 import { HostState, type IfaceState, type LinkState } from './host.js';
 import { ClientTimeWaits, clientSock } from './client-conns.js';
 import { describe } from './policy/common.js';
@@ -56,6 +56,8 @@ interface CachedLookup {
 class Run {
   private readonly hosts = new Map<string, HostState>();
   private readonly links = new Map<string, LinkState>();
+  /** Each host's loopback, made when a connection first goes through it. */
+  private readonly loopbacks = new Map<HostState, IfaceState>();
   private readonly sockets = new Map<string, Sock>();
   private readonly sink: PacketSink | undefined;
   /** The sink again when frames can be written into its buffer directly. */
@@ -304,7 +306,9 @@ class Run {
     const host = this.hosts.get(hostName)!;
     const iface = host.ifaces.find((i) => i.name === ifName)!;
     if (add) {
-      if (!iface.addresses.some((c) => c.addr.text === add.addr.text)) iface.addresses.push(add);
+      // An address the interface has already [net/ipv4/devinet.c __inet_insert_ifa, net/ipv6/addrconf.c ipv6_add_addr: -EEXIST].
+      if (iface.addresses.some((c) => c.addr.text === add.addr.text)) return { result: 'EEXIST', reason: `${add.text} is already on ${hostName}/${ifName}` };
+      iface.addresses.push(add);
       this.sink?.addName(add.addr, hostName);
       host.listenerVersion++;
       return { result: 'ok', reason: `${add.text} added to ${hostName}/${ifName}` };
@@ -374,33 +378,64 @@ class Run {
    */
   private routeStep: ConnectStep | null = null;
   private routeClient: HostState | null = null;
+  /** The destination as routed: a v4-mapped address is IPv4, a wildcard the loopback. */
+  private routeDst: IpAddr = IPV4_ANY;
   private routeOut: { iface: IfaceState; src: IpAddr } | null = null;
   private routeOwner: IfaceState | undefined = undefined;
+  /** Whether the destination is the client host's own (delivered over its loopback, no neighbour discovery). */
+  private routeLocal = false;
 
   /** One connection attempt of a connect step; returns its result. */
   private connect(step: ConnectStep): string {
-    const dst = step.to.addr;
     if (this.routeStep !== step) {
       const c = this.hosts.get(step.from)!;
       this.routeClient = c;
-      this.routeOut = this.egress(c, dst);
-      this.routeOwner = this.routeOut ? this.neighbourOwner(c, this.routeOut.iface, dst) : undefined;
+      let dst = step.to.addr;
+      // A v4-mapped destination is plain IPv4 on the wire [net/ipv6/tcp_ipv6.c tcp_v6_connect: ipv6_addr_v4mapped → tcp_v4_connect].
+      if (isV4Mapped(dst)) dst = v4FromMapped(dst);
+      // Connecting to the wildcard connects to the loopback [net/ipv4/route.c ip_route_output_key_hash_rcu: !fl4->daddr → INADDR_LOOPBACK;
+      // net/ipv6/tcp_ipv6.c tcp_v6_connect: ipv6_addr_any → in6addr_loopback].
+      if (isWildcard(dst)) dst = dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6;
+      this.routeDst = dst;
+      // The host's own addresses (127/8 and ::1 included) route over its loopback, before any link
+      // [net/ipv4/route.c ip_route_output_key_hash_rcu: RTN_LOCAL → dev_out = net->loopback_dev].
+      this.routeLocal = isLoopback(dst) || c.ifaceOwning(dst) !== undefined;
+      if (this.routeLocal) {
+        // The source is the destination itself; for 127/8, 127.0.0.1 (the lo route's src).
+        this.routeOut = { iface: this.loopbackOf(c), src: isLoopback(dst) ? (dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6) : dst };
+        this.routeOwner = this.routeOut.iface;
+      } else {
+        this.routeOut = this.egress(c, dst);
+        this.routeOwner = this.routeOut ? this.neighbourOwner(c, this.routeOut.iface, dst) : undefined;
+      }
       this.routeStep = step;
     }
     const client = this.routeClient!;
+    const dst = this.routeDst;
     const out = this.routeOut;
     if (!out) return this.outcome('unreachable', NONE, `host ${client.name} has no address of the destination's family`);
     const cif = out.iface;
     let src = out.src;
     const uid = step.fromProcess ? client.uids.get(step.fromProcess) ?? 0 : 0;
+    /** What the client's socket binds to before connecting: the source as given (a wildcard keeps the route's source). */
+    let bindAddr = src;
     if (step.source) {
-      src = step.source.addr;
-      if (!client.isLocal(src)) return this.outcome('EADDRNOTAVAIL', NONE, `${src.text} is not an address of ${client.name}`);
+      let s = step.source.addr;
+      if (isV4Mapped(s)) s = v4FromMapped(s);
+      bindAddr = s;
+      // Binding the wildcard is always allowed [net/ipv4/af_inet.c __inet_bind]; the route picks the source.
+      if (!isWildcard(s)) {
+        if (!client.isLocal(s)) return this.outcome('EADDRNOTAVAIL', NONE, `${s.text} is not an address of ${client.name}`);
+        // A loopback source cannot leave by another device [net/ipv4/route.c ip_route_output_key_hash_rcu:
+        // ipv4_is_loopback(fl4->saddr) && !(dev_out->flags & IFF_LOOPBACK) → -EINVAL].
+        if (s.family === 4 && isLoopback(s) && !this.routeLocal) return this.outcome('EINVAL', NONE, `source ${s.text} is a loopback address and ${dst.text} is not local [net/ipv4/route.c ip_route_output_key_hash_rcu]`);
+        src = s;
+      }
     }
     const t0 = this.now;
     const lat = cif.link.latencyNs;
-    // Neighbour discovery first.
-    const sif = this.resolve(client, cif, src, dst, this.routeOwner);
+    // Neighbour discovery first (none over the loopback).
+    const sif = this.routeLocal ? cif : this.resolve(client, cif, src, dst, this.routeOwner);
     if (!sif) {
       return this.outcome('unreachable', NONE, `nobody on link ${cif.link.name} answers for ${dst.text}`);
     }
@@ -413,7 +448,7 @@ class Run {
       probe.state = 'CLOSE';
       probe.local = null;
       probe.remote = null;
-      const d = this.policy.bind(probe, src, sport, client);
+      const d = this.policy.bind(probe, bindAddr, sport, client);
       if (d.errno) return this.outcome(d.errno, NONE, d.rule);
     } else {
       sport = this.pickClientPort(client, src, dst, step.to.port, step);
@@ -423,7 +458,12 @@ class Run {
 
     // The server's decision.
     const dport = step.to.port;
-    const decision = this.decide(server, sif, src, sport, dst, dport);
+    // Over the loopback, sockets are matched against the device that holds the address (lo for
+    // 127/8 and ::1), as if the SYN had come in there [net/ipv4/route.c ip_route_output_key_hash_rcu,
+    // RTN_LOCAL: "make sure orig_oif points to fib result device even though packet rx/tx happens
+    // over loopback"; inet_iif() reads it]: a SO_BINDTODEVICE eth0 listener gets eth0's addresses.
+    const ingress = this.routeLocal ? server.ifaceOwning(dst) ?? sif : sif;
+    const decision = this.decide(server, ingress, src, sport, dst, dport);
     const { result: lk, comment } = decision;
     const cmac = cif.mac;
     const smac = sif.mac;
@@ -612,6 +652,23 @@ class Run {
     if (!iface) return null;
     const src = iface.addresses.find((c) => c.addr.family === dst.family)?.addr;
     return src ? { iface, src } : null;
+  }
+
+  /**
+   * The host's loopback: an interface `lo` on a link of its own (captured as HOST/lo, Ethernet with
+   * zero MACs as Linux captures lo), for connections to the host's own addresses.
+   */
+  private loopbackOf(host: HostState): IfaceState {
+    let lo = this.loopbacks.get(host);
+    if (!lo) {
+      const name = `${host.name}/lo`;
+      const link: LinkState = { name, latencyNs: LOOPBACK_LATENCY_NS, captureId: -1, members: [] };
+      if (this.sink) link.captureId = this.sink.addInterface({ name, linkType: LINKTYPE_ETHERNET, snaplen: 262144, description: `bindlab loopback of ${host.name}, ${this.policy.name}` });
+      lo = { host, name: 'lo', mac: ZERO_MAC, macText: '00:00:00:00:00:00', addresses: [], link };
+      link.members.push(lo);
+      this.loopbacks.set(host, lo);
+    }
+    return lo;
   }
 
   /**
@@ -815,6 +872,10 @@ interface OpenConn {
 }
 
 const EMPTY: Uint8Array = new Uint8Array(0);
+const LOOPBACK_V4 = parseIp('127.0.0.1')!;
+const LOOPBACK_V6 = parseIp('::1')!;
+/** One way over a host's loopback. */
+const LOOPBACK_LATENCY_NS = 10_000;
 /** Ethernet (14) + IPv6 (40) + TCP with 40 bytes of options (60): the most a TCP frame adds to its payload. */
 const MAX_TCP_HEADERS = 114;
 const SHARED_FRAME: Uint8Array = new Uint8Array(65536);

@@ -196,6 +196,7 @@ export const ERRNO_NAMES = [
   'EAFNOSUPPORT',
   'EOPNOTSUPP',
   'EPERM',
+  'EEXIST',
 ] as const;
 
 /** A scenario problem with its position, printed as "file:line:col: message". */

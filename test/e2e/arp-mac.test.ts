@@ -22,7 +22,7 @@ hosts:
     processes: { p: { uid: 0 } }
   client:
     interfaces:
-      eth0: { addresses: [${addr.replace(/\\.\\d+$/, '.100')}/24] }
+      eth0: { addresses: [${addr.replace(/\.\d+$/, '.100')}/24] }
 steps:
   - socket: s
     process: server/p

@@ -59,6 +59,23 @@ export interface ReuseportGroup {
   readonly members: Sock[];
 }
 
+/**
+ * What Linux caches per port beside the owners, so that a bind or listen may skip the conflict
+ * walk (struct inet_bind_bucket's fastreuseport, fastuid, fast_* fields) [include/net/inet_hashtables.h].
+ * Lives as long as anything holds the port [net/ipv4/inet_hashtables.c inet_bind_bucket_destroy].
+ */
+export interface BindBucket {
+  /** tb->fastreuseport == FASTREUSEPORT_STRICT; false for 0 (and -1, a bucket made by connect()). */
+  readonly strict: boolean;
+  /** tb->fastuid: the effective uid of the socket that set it. */
+  readonly fastuid: number;
+  /** fast_sk_family, fast_rcv_saddr / fast_v6_rcv_saddr and fast_ipv6_only: that socket's address. */
+  readonly fastAddr: BoundAddress;
+}
+
+/** A socket's address as the bind rules compare it. */
+export type BoundAddress = Pick<Sock, 'family' | 'local' | 'ipv6only'>;
+
 /** What a policy asks of the host while deciding. */
 export interface HostView {
   readonly name: string;
@@ -77,6 +94,10 @@ export interface HostView {
   owners(port: number): Iterable<Sock>;
   /** True when anything holds the port. */
   portHeld(port: number): boolean;
+  /** The port's bind bucket, if one was recorded and anything still holds the port. */
+  bindBucket(port: number): BindBucket | undefined;
+  /** Records the port's bind bucket; it goes when the port's last owner does. */
+  setBindBucket(port: number, bucket: BindBucket): void;
   /** Deterministic random integer in [0, n) from the run's seed. */
   random(n: number): number;
 }
@@ -92,7 +113,8 @@ export type Errno =
   | 'ENODEV'
   | 'EOPNOTSUPP'
   | 'EAFNOSUPPORT'
-  | 'EPERM';
+  | 'EPERM'
+  | 'EEXIST';
 
 /** The outcome of a socket call: ok (errno null) or an error, with the rule that decided. */
 export interface Decision {

@@ -391,15 +391,18 @@ class Run {
       const c = this.hosts.get(step.from)!;
       this.routeClient = c;
       let dst = step.to.addr;
+      // A kernel without IPv6 has no AF_INET6 socket to connect from: such destinations stay
+      // unanswered (as on a link, neighbourOwner), the loopback included.
+      const inet6 = this.policy.families.includes('inet6');
       // A v4-mapped destination is plain IPv4 on the wire [net/ipv6/tcp_ipv6.c tcp_v6_connect: ipv6_addr_v4mapped → tcp_v4_connect].
-      if (isV4Mapped(dst)) dst = v4FromMapped(dst);
+      if (isV4Mapped(dst) && inet6) dst = v4FromMapped(dst);
       // Connecting to the wildcard connects to the loopback [net/ipv4/route.c ip_route_output_key_hash_rcu: !fl4->daddr → INADDR_LOOPBACK;
       // net/ipv6/tcp_ipv6.c tcp_v6_connect: ipv6_addr_any → in6addr_loopback].
       if (isWildcard(dst)) dst = dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6;
       this.routeDst = dst;
       // The host's own addresses (127/8 and ::1 included) route over its loopback, before any link
       // [net/ipv4/route.c ip_route_output_key_hash_rcu: RTN_LOCAL → dev_out = net->loopback_dev].
-      this.routeLocal = isLoopback(dst) || c.ifaceOwning(dst) !== undefined;
+      this.routeLocal = (dst.family === 4 || inet6) && (isLoopback(dst) || c.ifaceOwning(dst) !== undefined);
       if (this.routeLocal) {
         // The source is the destination itself; for 127/8, 127.0.0.1 (the lo route's src).
         this.routeOut = { iface: this.loopbackOf(c), src: isLoopback(dst) ? (dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6) : dst };

@@ -369,7 +369,8 @@ class Resolver {
     if (!node) return {};
     const out: Record<string, boolean | string> = {};
     for (const e of asMap(node).entries) {
-      if (e.key === 'SO_BINDTODEVICE') {
+      // "" is no device (unbinding); any other name must be an interface of the socket's host.
+      if (e.key === 'SO_BINDTODEVICE' && text(e.value) !== '') {
         this.findInterface(this.findHost(host, e.value.pos, 'SO_BINDTODEVICE'), text(e.value), e.value.pos, 'SO_BINDTODEVICE');
       }
       out[e.key] = (e.value as { value: boolean | string }).value;

@@ -44,6 +44,7 @@ export interface TreeMap {
 
 export type FormatName =
   | 'name'
+  | 'device'
   | 'line'
   | 'process-ref'
   | 'host-ref'
@@ -193,6 +194,11 @@ export const FORMATS: Readonly<Record<FormatName, Format>> = {
     test: (s) => NAME_RE.test(s),
     json: () => ({ pattern: NAME_RE.source }),
   },
+  device: {
+    is: 'an interface name, or "" for none',
+    test: (s) => s === '' || NAME_RE.test(s),
+    json: () => ({ pattern: `^(${NAME_RE.source.slice(1, -1)})?$` }),
+  },
   line: {
     is: 'a single line',
     test: (s) => !/[\r\n]/.test(s),
@@ -306,7 +312,7 @@ const OPTIONS: ObjectSchema = {
       o,
       {
         schema: o === 'SO_BINDTODEVICE'
-          ? str('Interface name of the socket\'s host', 'name', 'SO_BINDTODEVICE')
+          ? str('Interface name of the socket\'s host; "" unbinds (setsockopt with an empty name)', 'device', 'SO_BINDTODEVICE')
           : { type: 'boolean', description: o },
       },
     ]),

@@ -298,6 +298,13 @@ steps:
     expect(close).toMatchObject({ kind: 'close', socket: 'v6', index: 10 });
   });
 
+  it('accepts SO_BINDTODEVICE "" (no device: unbinds), in the loader and the JSON Schema', () => {
+    const text = HEAD + SOCK + '    options: { SO_BINDTODEVICE: eth0 }\n  - setsockopt: s\n    options: { SO_BINDTODEVICE: "" }\n';
+    expect(parseScenario(text, 'x.yaml').steps[1]).toMatchObject({ kind: 'setsockopt', options: { SO_BINDTODEVICE: '' } });
+    const validate = new Ajv2020.default({ strict: true, strictRequired: false }).compile(scenarioJsonSchema({ policies: EXAMPLE_POLICIES }));
+    expect(validate(parseYaml(text)), JSON.stringify(validate.errors)).toBe(true);
+  });
+
   it('accepts a connect expectation naming a socket created later', () => {
     expect(() => parseScenario(HEAD + '  - connect: { from: cli, to: 10.0.0.1:80 }\n    expect: late\n' + '  - socket: late\n    process: srv/p\n', 'x.yaml')).not.toThrow();
   });

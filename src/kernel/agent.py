@@ -27,6 +27,21 @@ TCP_CLOSE = 7
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
+# rtnetlink (include/uapi/linux/netlink.h, rtnetlink.h, if_addr.h)
+NETLINK_ROUTE = 0
+NLMSG_ERROR = 2
+RTM_NEWADDR, RTM_DELADDR = 20, 21
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
+IFA_ADDRESS, IFA_LOCAL = 1, 2
+IFA_F_NODAD = 0x02
+RT_SCOPE_HOST = 254
+
+
+def rtattr(kind, payload):
+    """One netlink attribute, padded to 4 bytes."""
+    raw = struct.pack("=HH", 4 + len(payload), kind) + payload
+    return raw + b"\0" * (-len(raw) % 4)
+
 
 def ename(code):
     return errno.errorcode.get(code, "E%d" % code)
@@ -306,6 +321,43 @@ class Agent:
             if s is not None:
                 self.finish(s)
         return {"result": "ok"}
+
+    # ---- address steps (root agent of the host)
+    def op_address(self, req):
+        """Adds or deletes an interface address with one rtnetlink request, as `ip addr` would.
+
+        Answers the kernel's own errno from the NLMSG_ERROR reply (ip prints only its extack
+        text, e.g. "Address not found", for EADDRNOTAVAIL).
+        """
+        fam = socket.AF_INET6 if ":" in req["addr"] else socket.AF_INET
+        packed = socket.inet_pton(fam, req["addr"])
+        try:
+            index = socket.if_nametoindex(req["dev"])
+        except OSError:
+            return {"result": "ENODEV"}
+        add = req["verb"] == "add"
+        flags = NLM_F_REQUEST | NLM_F_ACK | (NLM_F_CREATE | NLM_F_EXCL if add else 0)
+        ifa_flags = IFA_F_NODAD if add and fam == socket.AF_INET6 else 0
+        # iproute2 default_scope(): 127/8 is host scope, anything else universe.
+        scope = RT_SCOPE_HOST if add and fam == socket.AF_INET and packed[0] == 127 else 0
+        body = struct.pack("=BBBBI", fam, int(req["prefix"]), ifa_flags, scope, index)
+        # Both attributes, as `ip addr` sends them: a delete matches address and prefix length.
+        body += rtattr(IFA_LOCAL, packed) + rtattr(IFA_ADDRESS, packed)
+        msg = struct.pack("=IHHII", 16 + len(body), RTM_NEWADDR if add else RTM_DELADDR, flags, 1, 0) + body
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE) as nl:
+            nl.settimeout(5.0)
+            nl.sendto(msg, (0, 0))
+            while True:
+                data = nl.recv(65536)
+                at = 0
+                while at + 16 <= len(data):
+                    length, kind, _, seq, _ = struct.unpack_from("=IHHII", data, at)
+                    if length < 16:
+                        break
+                    if kind == NLMSG_ERROR and seq == 1:
+                        (err,) = struct.unpack_from("=i", data, at + 16)
+                        return {"result": "ok" if err == 0 else ename(-err)}
+                    at += (length + 3) & ~3
 
     def op_nop(self, req):
         return {"result": "ok"}

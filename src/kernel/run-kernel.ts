@@ -1,7 +1,8 @@
 // The real-kernel oracle: runs a scenario on this machine's Linux kernel, one network
 // namespace per scenario host, and reports the results in the emulator's vocabulary.
 // Topology: each interface is a veth whose peer sits on a bridge (one per scenario link)
-// in a private "switch" namespace; nothing leaves the namespaces this run creates.
+// in a private "switch" namespace; nothing leaves the namespaces this run creates. The kernel's
+// names (namespaces, interfaces) are made from indexes (kernelNames); reports use the scenario's.
 // Each scenario process is a Python agent (agent.py) running as the process's uid.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -136,18 +137,10 @@ function run(cmd: string, args: readonly string[], input?: string): Promise<void
   });
 }
 
-/** Maps an `ip` error message to an errno name. */
-function ipErrno(message: string): string {
-  const table: [RegExp, string][] = [
-    [/File exists/, 'EEXIST'],
-    [/Cannot assign requested address/, 'EADDRNOTAVAIL'],
-    [/No such device/, 'ENODEV'],
-    [/Invalid argument/, 'EINVAL'],
-    [/Operation not permitted/, 'EPERM'],
-    [/Permission denied/, 'EACCES'],
-  ];
-  for (const [re, name] of table) if (re.test(message)) return name;
-  return 'EINVAL';
+/** The first line of what a failed setup command printed, without ip's batch line numbers. */
+function setupProblem(e: unknown): string {
+  const m = /failed \(\d+\): ([^\n]*)/.exec(String((e as Error).message ?? e));
+  return (m?.[1] ?? firstLine(e)).replace(/^Error: /, '').trim();
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -241,13 +234,48 @@ class Agent {
 
 let runCounter = 0;
 
-function sanitize(name: string): string {
-  return name.replace(/[^A-Za-z0-9_.-]/g, '_');
+/** The kernel's names for one scenario host: its namespace, and an interface name per scenario interface. */
+export interface KernelHostNames {
+  readonly ns: string;
+  readonly ifaces: ReadonlyMap<string, string>;
+}
+
+/**
+ * Scenario names are free text (anything but spaces and "/"); kernel names are not: an interface
+ * name has at most 15 bytes, no ":" or "/", and "lo" is taken in every namespace [net/core/dev.c
+ * dev_valid_name]. So every name the kernel sees is made from an index: namespace PREFIX-hI-TEXT
+ * (TEXT only for reading), interface ifJ. Reports keep the scenario's names.
+ */
+export function kernelNames(scenario: Scenario, prefix: string): Map<string, KernelHostNames> {
+  return new Map(
+    scenario.hosts.map((h, hi) => [
+      h.name,
+      {
+        ns: `${prefix}-h${hi}-${h.name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 32)}`,
+        ifaces: new Map(h.interfaces.map((ifc, ii) => [ifc.name, `if${ii}`])),
+      },
+    ]),
+  );
+}
+
+/** A scenario the kernel will not take (an address or MAC it refuses): a clear one-line message. */
+export class KernelSetupError extends Error {
+  override name = 'KernelSetupError';
+}
+
+/** POSIX shell quoting of one word. */
+const shellWord = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** Whether the kernel takes mac for an Ethernet device: not multicast, not all zero [include/linux/etherdevice.h is_valid_ether_addr]. */
+function unicastMac(mac: string): boolean {
+  if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(mac)) return false;
+  return (parseInt(mac.slice(0, 2), 16) & 1) === 0 && /[1-9a-fA-F]/.test(mac);
 }
 
 class Topology {
   readonly prefix: string;
   readonly switchNs: string;
+  readonly names: Map<string, KernelHostNames>;
   readonly hostNs = new Map<string, string>();
   readonly agents: Agent[] = [];
   private created: string[] = [];
@@ -256,7 +284,13 @@ class Topology {
   constructor(readonly scenario: Scenario, private readonly log: (l: string) => void) {
     this.prefix = `bl${process.pid}x${++runCounter}`;
     this.switchNs = `${this.prefix}-sw`;
-    for (const h of scenario.hosts) this.hostNs.set(h.name, `${this.prefix}-${sanitize(h.name)}`);
+    this.names = kernelNames(scenario, this.prefix);
+    for (const [host, n] of this.names) this.hostNs.set(host, n.ns);
+  }
+
+  /** The kernel's name of a scenario interface of host ("" stays "": no device). */
+  ifName(host: string, scenarioName: string): string {
+    return scenarioName === '' ? '' : (this.names.get(host)?.ifaces.get(scenarioName) ?? scenarioName);
   }
 
   async build(): Promise<void> {
@@ -279,7 +313,7 @@ class Topology {
     this.scenario.hosts.forEach((h, hi) =>
       h.interfaces.forEach((ifc, ii) => {
         const br = linkName(ifc.link);
-        swIp.push(`link add v${hi}x${ii} type veth peer name ${ifc.name} netns ${this.hostNs.get(h.name)}`);
+        swIp.push(`link add v${hi}x${ii} type veth peer name ${this.ifName(h.name, ifc.name)} netns ${this.hostNs.get(h.name)}`);
         swIp.push(`link set v${hi}x${ii} master ${br} up`);
       }),
     );
@@ -307,25 +341,37 @@ class Topology {
       'for f in /proc/sys/net/ipv4/neigh/*/retrans_time_ms /proc/sys/net/ipv6/neigh/*/retrans_time_ms; do echo 200 > $f; done',
       'for f in /proc/sys/net/ipv6/conf/*/accept_dad; do echo 0 > $f; done',
     ];
-    const ipc: string[] = ['link set lo up'];
+    // Each `ip` command with what it does in the scenario's words, for a message if the kernel refuses it.
+    const ipc: [string, string][] = [['link set lo up', 'loopback up']];
     for (const ifc of h.interfaces) {
-      if (ifc.mac && /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(ifc.mac)) {
-        ipc.push(`link set ${ifc.name} address ${ifc.mac}`);
-      }
+      const dev = this.ifName(h.name, ifc.name);
+      const where = `host "${h.name}" interface "${ifc.name}"`;
+      // The scenario's name as the interface's alias (`ip link` shows it); too long a one is left out.
+      sys.push(`printf '%s' ${shellWord(ifc.name)} > /sys/class/net/${dev}/ifalias || true`);
+      if (ifc.mac && unicastMac(ifc.mac)) ipc.push([`link set ${dev} address ${ifc.mac}`, `${where}: MAC ${ifc.mac}`]);
+      else if (ifc.mac && ifc.mac !== 'arp') this.log(`${where}: MAC ${ifc.mac} is not unicast; the kernel keeps its own (no bind or connect result depends on it)`);
       for (const c of ifc.addresses) {
-        ipc.push(`addr add ${c.text} dev ${ifc.name}${c.addr.family === 6 ? ' nodad' : ''}`);
+        ipc.push([`addr add ${c.text} dev ${dev}${c.addr.family === 6 ? ' nodad' : ''}`, `${where}: address ${c.text}`]);
       }
-      ipc.push(`link set ${ifc.name} up`);
+      ipc.push([`link set ${dev} up`, `${where} up`]);
     }
     // A destination in no connected subnet leaves by the first interface (SCENARIO.md).
     const first = h.interfaces[0];
     if (first) {
-      ipc.push(`route add 0.0.0.0/0 dev ${first.name}`);
-      ipc.push(`route add ::/0 dev ${first.name}`);
+      const dev = this.ifName(h.name, first.name);
+      ipc.push([`route add 0.0.0.0/0 dev ${dev}`, `host "${h.name}": default route`]);
+      ipc.push([`route add ::/0 dev ${dev}`, `host "${h.name}": IPv6 default route`]);
     }
-    const script = `${sys.join('\n')}\nip -batch - <<'EOF'\n${ipc.join('\n')}\nEOF\n`;
+    const script = `${sys.join('\n')}\nip -batch - <<'EOF'\n${ipc.map(([c]) => c).join('\n')}\nEOF\n`;
     this.log(`[${ns}]\n${script}`);
-    await run('ip', ['netns', 'exec', ns, 'sh', '-ec', script]);
+    try {
+      await run('ip', ['netns', 'exec', ns, 'sh', '-ec', script]);
+    } catch (e) {
+      // ip -batch names the failing line: "Command failed -:3".
+      const line = Number(/Command failed -:(\d+)/.exec(String(e))?.[1] ?? 0);
+      const what = ipc[line - 1]?.[1];
+      throw new KernelSetupError(`the kernel refuses ${what ?? `the setup of host "${h.name}"`}: ${setupProblem(e)}`);
+    }
   }
 
   spawnAgent(host: string, label: string, uid: number, mode: 'server' | 'client'): Agent {
@@ -429,7 +475,11 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
   const topo = new Topology(scenario, log);
   liveRuns.add(topo);
   try {
-    await topo.build();
+    try {
+      await topo.build();
+    } catch (e) {
+      throw e instanceof KernelSetupError ? e : new KernelSetupError(`cannot build the scenario's network: ${setupProblem(e)}`);
+    }
 
     // One agent per scenario process, one client agent per connecting (host, uid).
     const procAgents = new Map<string, Agent>();
@@ -451,6 +501,18 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
       return a;
     };
     for (const s of scenario.steps) if (s.kind === 'connect') clientFor(s);
+    // Address steps go through a root agent of the host, which makes the netlink call itself and
+    // so reports the kernel's errno (ip prints only extack text such as "Address not found").
+    const addressAgents = new Map<string, Agent>();
+    for (const s of scenario.steps) {
+      if (s.kind === 'address' && !addressAgents.has(s.host)) {
+        addressAgents.set(s.host, topo.spawnAgent(s.host, `${s.host}/(address steps)`, 0, 'server'));
+      }
+    }
+    // SO_BINDTODEVICE names a scenario interface; the agent needs the kernel's name of it.
+    const socketHost = new Map<string, string>();
+    const kernelOptions = (host: string, o: SockOptions): [string, boolean | string][] =>
+      optionList(o).map(([k, v]) => (k === 'SO_BINDTODEVICE' && typeof v === 'string' ? [k, topo.ifName(host, v)] : [k, v]));
     await Promise.all(topo.agents.map((a) => a.ready));
 
     // Addresses each host owns now (for telling "unreachable" from "timeout").
@@ -523,14 +585,15 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
           const old = socketAgent.get(step.socket);
           if (old && old !== a) await closeSocket(step.socket, old);
           socketAgent.set(step.socket, a);
+          socketHost.set(step.socket, step.host);
           a.listening.delete(step.socket);
-          const r = await a.request('socket', { name: step.socket, family: step.family, options: optionList(step.options) });
+          const r = await a.request('socket', { name: step.socket, family: step.family, options: kernelOptions(step.host, step.options) });
           return { ...base, result: String(r['result']) };
         }
         case 'setsockopt': {
           const a = socketAgent.get(step.socket);
           if (!a) return { ...base, result: 'EBADF' };
-          const r = await a.request('setsockopt', { name: step.socket, options: optionList(step.options) });
+          const r = await a.request('setsockopt', { name: step.socket, options: kernelOptions(socketHost.get(step.socket)!, step.options) });
           return { ...base, result: String(r['result']) };
         }
         case 'bind': {
@@ -565,16 +628,14 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
           return { ...base, result: 'ok' };
         }
         case 'address': {
-          const ns = topo.hostNs.get(step.host)!;
           const cidr = (step.add ?? step.del)!;
-          const verb = step.add ? 'add' : 'del';
-          const args = ['-n', ns, 'addr', verb, cidr.text, 'dev', step.interface];
-          if (step.add && cidr.addr.family === 6) args.push('nodad');
-          try {
-            await run('ip', args);
-          } catch (e) {
-            return { ...base, result: ipErrno(String(e)) };
-          }
+          const r = await addressAgents.get(step.host)!.request('address', {
+            verb: step.add ? 'add' : 'del',
+            dev: topo.ifName(step.host, step.interface),
+            addr: cidr.addr.text,
+            prefix: cidr.prefix,
+          });
+          if (r['result'] !== 'ok') return { ...base, result: String(r['result']) };
           const set = owned.get(step.host)!;
           if (step.add) set.add(cidr.addr.text);
           else set.delete(cidr.addr.text);

@@ -1,7 +1,7 @@
 // bindlab verify-kernel FILE...: the scenario's socket program on the live Linux kernel beside
 // the `linux` policy, step by step. Root on Linux only (network namespaces, a veth per interface).
 import { readFileSync } from 'node:fs';
-import { kernelAvailable } from '../../kernel/run-kernel.js';
+import { KernelSetupError, kernelAvailable } from '../../kernel/run-kernel.js';
 import { parseScenario } from '../../scenario/load.js';
 import { compareWithKernel, renderSideBySide } from '../../testing/kernel-compare.js';
 import { UsageError, type ExitCode } from '../common.js';
@@ -23,7 +23,13 @@ export async function verifyKernelCommand(argv: VerifyKernelArgs): Promise<ExitC
   let differ = false;
   for (const { text, scenario } of scenarios) {
     const log = argv.verbose ? (l: string) => process.stderr.write(`${l}\n`) : undefined;
-    const cmp = await compareWithKernel(scenario, text, { keep: argv.keep, log });
+    let cmp;
+    try {
+      cmp = await compareWithKernel(scenario, text, { keep: argv.keep, log });
+    } catch (e) {
+      if (e instanceof KernelSetupError) throw new UsageError(`${scenario.file}: ${e.message}`);
+      throw e;
+    }
     process.stdout.write(`${renderSideBySide(cmp)}\n`);
     for (const d of cmp.differences) process.stdout.write(`  ${d}\n`);
     process.stdout.write('\n');

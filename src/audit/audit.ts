@@ -55,7 +55,7 @@ export function policyOptions(policy: Policy): OptionName[] {
   const host: HostView = {
     name: 'probe', interfaces: ['eth0'], addresses: () => [], isLocal: () => false,
     sysctl: { ipNonlocalBind: false, ipLocalPortRange: [32768, 60999], ipUnprivilegedPortStart: 1024 },
-    owners: () => [], portHeld: () => false, random: () => 0,
+    owners: () => [], portHeld: () => false, bindBucket: () => undefined, setBindBucket: () => {}, random: () => 0,
   };
   return AUDIT_OPTIONS.filter((o) => {
     const sk: Sock = {

@@ -4,7 +4,7 @@
 
 import { inSubnet, isLoopback, isMulticast, type Cidr, type IpAddr } from './addr.js';
 import type { Host, Sysctl } from '../scenario/types.js';
-import type { HostView, Sock } from './policy/types.js';
+import type { BindBucket, HostView, Sock } from './policy/types.js';
 import type { Rng } from './rng.js';
 import { ClientConns, clientSock } from './client-conns.js';
 
@@ -40,6 +40,8 @@ export class HostState implements HostView {
   private readonly listenersByPort = new Map<number, Sock[]>();
   /** Bound, unconnected, non-listening sockets per port. */
   private readonly boundByPort = new Map<number, Sock[]>();
+  /** A policy's per-port bind bucket (Linux's fast-path cache), dropped with the port's last owner. */
+  private readonly bindBuckets = new Map<number, BindBucket>();
   /** Bumped whenever a listener or bound socket comes or goes, so cached lookups know they are stale. */
   listenerVersion = 0;
   /**
@@ -93,6 +95,15 @@ export class HostState implements HostView {
 
   portHeld(port: number): boolean {
     return this.byPort.has(port) || (this.compactClients && this.clients !== null && this.clients.holds(port));
+  }
+
+  // A port nothing holds has no bucket: the next bind makes a new one [net/ipv4/inet_hashtables.c inet_bind_bucket_destroy].
+  bindBucket(port: number): BindBucket | undefined {
+    return this.portHeld(port) ? this.bindBuckets.get(port) : undefined;
+  }
+
+  setBindBucket(port: number, bucket: BindBucket): void {
+    this.bindBuckets.set(port, bucket);
   }
 
   /**
@@ -183,7 +194,10 @@ export class HostState implements HostView {
     const i = l.indexOf(sk);
     if (i < 0) return;
     l.splice(i, 1);
-    if (l.length === 0) this.byPort.delete(sk.port);
+    if (l.length === 0) {
+      this.byPort.delete(sk.port);
+      this.bindBuckets.delete(sk.port);
+    }
   }
 
   listeners(port: number): readonly Sock[] {

@@ -286,3 +286,79 @@ describe('linux: automatic ports (SEMANTICS §1.5; KERNEL-FACTS line 10)', () =>
     expect(portOf(run.steps[4]!.reason)).toBe(40000);
   });
 });
+
+// setsockopt after bind or listen
+const setopt = (name: string, opts: string, exp = 'ok'): string => `- { setsockopt: ${name}, options: { ${opts} }, expect: ${exp} }`;
+const RA_RP = 'options: { SO_REUSEADDR: true, SO_REUSEPORT: true }';
+
+describe('linux: the bind bucket\'s SO_REUSEPORT fast path (inet_csk_get_port, sk_reuseport_match, inet_csk_update_fastreuse; scenario reuseport-fastpath, every row checked on 6.18)', () => {
+  it.each<Row>([
+    // The first SO_REUSEPORT socket leaves the bucket STRICT with its uid and address; a match skips the owners (y lacks SO_REUSEPORT)
+    ['STRICT 0.0.0.0: a SO_REUSEPORT-only socket joins past a SO_REUSEADDR-only owner', [sock('y', 'root', RA), bind('y', '0.0.0.0:8080'),
+      sock('x', 'root', RA_RP), bind('x', '0.0.0.0:8080'), sock('z', 'root', RP), bind('z', '0.0.0.0:8080')]],
+    // The listen re-check (inet_csk_listen_start -> inet_csk_get_port) takes the same shortcut; z joins x's group
+    ['STRICT 0.0.0.0: listen too, and z joins x\'s group', [sock('y', 'root', RA), bind('y', '0.0.0.0:8080'),
+      sock('x', 'root', RA_RP), bind('x', '0.0.0.0:8080'), listen('x'), sock('z', 'root', RP), bind('z', '0.0.0.0:8080'), listen('z'),
+      connect('10.0.0.1:8080', '[x, z]', 'count: 6')]],
+    ['STRICT 10.0.0.1: the same specific address matches', [sock('y', 'root', RA), bind('y', '0.0.0.0:8080'),
+      sock('x', 'root', RA_RP), bind('x', '10.0.0.1:8080'), sock('z', 'root', RP), bind('z', '10.0.0.1:8080')]],
+    // The record's wildcard covers a specific address, not the other way round; another uid never matches
+    ['STRICT 10.0.0.1: another address, the wildcard, another uid: the owners decide (EADDRINUSE)', [sock('y', 'root', RA), bind('y', '0.0.0.0:8080'),
+      sock('x', 'root', RA_RP), bind('x', '10.0.0.1:8080'), sock('z1', 'root', RP), bind('z1', '10.0.0.2:8080', 'EADDRINUSE'),
+      sock('z2', 'root', RP), bind('z2', '0.0.0.0:8080', 'EADDRINUSE'), sock('z3', 'a', RP), bind('z3', '10.0.0.1:8080', 'EADDRINUSE'),
+      sock('z4', 'root', RP), bind('z4', '10.0.0.1:8080')]],
+    ['STRICT 0.0.0.0 covers a specific address', [sock('y', 'root', RA), bind('y', '0.0.0.0:8080'),
+      sock('x', 'root', RA_RP), bind('x', '0.0.0.0:8080'), sock('z', 'root', RP), bind('z', '10.0.0.2:8080')]],
+    // A SO_REUSEPORT socket that did not match resets the record to its own address
+    ['a non-matching SO_REUSEPORT bind resets the record', [sock('y', 'root', RA), bind('y', '0.0.0.0:8080'),
+      sock('x', 'root', RA_RP), bind('x', '10.0.0.1:8080'), sock('w', 'root', RA_RP), bind('w', '10.0.0.2:8080'),
+      sock('z1', 'root', RP), bind('z1', '10.0.0.1:8080', 'EADDRINUSE'), sock('z2', 'root', RP), bind('z2', '10.0.0.2:8080')]],
+    // A socket without SO_REUSEPORT clears it (fastreuseport = 0)
+    ['a bind without SO_REUSEPORT clears the record', [sock('y', 'root', RA), bind('y', '0.0.0.0:8080'),
+      sock('x', 'root', RA_RP), bind('x', '10.0.0.1:8080'), sock('v', 'root', RA), bind('v', '10.0.0.2:8080'),
+      sock('z', 'root', RP), bind('z', '10.0.0.1:8080', 'EADDRINUSE')]],
+    // ipv6_rcv_saddr_equal(record, sk, true, false): a dual-stack [::] covers IPv4 and v4-mapped addresses, and [::] V6ONLY
+    ['STRICT [::] dual-stack covers 10.0.0.1 and ::ffff:10.0.0.2', [sock('y', 'root', RA), bind('y', '0.0.0.0:8080'),
+      sock6('x', RA_RP), bind('x', '[::]:8080'), sock('z', 'root', RP), bind('z', '10.0.0.1:8080'),
+      sock6('z2', RP), bind('z2', '[::ffff:10.0.0.2]:8080'), sock6('z3', 'options: { SO_REUSEPORT: true, IPV6_V6ONLY: true }'), bind('z3', '[::]:8080')]],
+    ['STRICT [fd00::1] matches [fd00::1]', [sock6('y', RA), bind('y', '[::]:8080'),
+      sock6('x', RA_RP), bind('x', '[fd00::1]:8080'), sock6('z', RP), bind('z', '[fd00::1]:8080')]],
+    // ...but a V6ONLY [::] record covers no IPv4 address (st8)
+    ['STRICT [::] V6ONLY does not cover 0.0.0.0', [sock('y'), bind('y', '0.0.0.0:8080'), listen('y'),
+      sock6('x', 'options: { IPV6_V6ONLY: true, SO_REUSEPORT: true }'), bind('x', '[::]:8080'),
+      sock('z', 'root', RP), bind('z', '0.0.0.0:8080', 'EADDRINUSE'), listen('z'), connect('10.0.0.1:8080', 'y')]],
+    // setsockopt does not touch the bucket: SO_REUSEPORT cleared after bind still lets b in; a itself no longer matches
+    ['SO_REUSEPORT cleared after bind: b binds, a cannot listen', [sock('a', 'root', RP), bind('a', '0.0.0.0:8080'), setopt('a', 'SO_REUSEPORT: false'),
+      sock('b', 'root', RP), bind('b', '0.0.0.0:8080'), listen('a', 'EADDRINUSE'), listen('b'), connect('10.0.0.1:8080', 'b', 'count: 3')]],
+    // Cleared after listen: a keeps its group of one but has no SO_REUSEPORT for b to join; b (head of the list) gets everything
+    ['SO_REUSEPORT cleared after listen: b binds, listens, gets the connections', [...listening('a', '0.0.0.0:8080', 'root', RP), setopt('a', 'SO_REUSEPORT: false'),
+      sock('b', 'root', RP), bind('b', '0.0.0.0:8080'), listen('b'), connect('10.0.0.1:8080', 'b', 'count: 6')]],
+    // The first socket also resets to STRICT (not FASTREUSEPORT_ANY): its specific address does not cover 0.0.0.0 (fr7)
+    ['the first socket\'s record is STRICT: 10.0.0.1 does not cover 0.0.0.0', [sock('a', 'a', RP), bind('a', '10.0.0.1:8080'), setopt('a', 'SO_REUSEPORT: false'),
+      sock('b', 'a', RP), bind('b', '0.0.0.0:8080', 'EADDRINUSE')]],
+    // No SO_REUSEADDR fast path: tb->fastreuse is never set since 6.8 (fr1)
+    ['SO_REUSEADDR cleared after bind: EADDRINUSE (no SO_REUSEADDR fast path)', [sock('a', 'root', RA), bind('a', '0.0.0.0:8080'), setopt('a', 'SO_REUSEADDR: false'),
+      sock('b', 'root', RA), bind('b', '0.0.0.0:8080', 'EADDRINUSE'), listen('a')]],
+    // The bucket lives as long as an owner does: here a TIME_WAIT child without SO_REUSEPORT (cleared before the accept)
+    ['the record outlives its listener while a TIME_WAIT holds the port', [...listening('a', '0.0.0.0:8080', 'root', RP), setopt('a', 'SO_REUSEPORT: false'),
+      connect('10.0.0.1:8080', 'a', 'close: server'), close('a'), sock('b', 'root', RP), bind('b', '0.0.0.0:8080'), sock('c'), bind('c', '10.0.0.2:8080', 'EADDRINUSE')]],
+    // ...and goes with the last owner: a new bucket starts without a record
+    ['the record goes with the port\'s last owner', [sock('a', 'root', RP), bind('a', '0.0.0.0:8080'), setopt('a', 'SO_REUSEPORT: false'), close('a'),
+      sock('y', 'root', RA), bind('y', '0.0.0.0:8080'), sock('z', 'root', RP), bind('z', '0.0.0.0:8080', 'EADDRINUSE')]],
+  ])('%s', (_t, steps, sysctl) => { check(steps, sysctl); });
+
+  // reuseport_add_sock(sk, sk2) allocates sk2's group when it has none: a listener that set SO_REUSEPORT after listen() joins
+  it('SO_REUSEPORT set after listen(): the old listener and the new one share a group', () => {
+    const run = check([...listening('a', '0.0.0.0:8080'), setopt('a', 'SO_REUSEPORT: true'), sock('b', 'root', RP), bind('b', '0.0.0.0:8080'), listen('b'),
+      connect('10.0.0.1:8080', '[a, b]', 'count: 8')]);
+    const last = run.steps.at(-1)!;
+    expect(new Set(last.candidates?.flat())).toEqual(new Set(['a', 'b']));
+  });
+
+  // The group is made only for a listener that has SO_REUSEPORT when the next one listens
+  it('a listener without SO_REUSEPORT stays out of the group', () => {
+    const run = check([...listening('a', '0.0.0.0:8080', 'root', RP), setopt('a', 'SO_REUSEPORT: false'), sock('b', 'root', RP), bind('b', '0.0.0.0:8080'), listen('b'),
+      connect('10.0.0.1:8080', 'b', 'count: 8')]);
+    expect(run.steps.at(-1)!.candidates?.flat()).not.toContain('a');
+  });
+});

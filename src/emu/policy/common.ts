@@ -15,7 +15,7 @@ const LOOPBACK4_IPV6 = 0x7f000006;
  * inet socket, the mapped part of ::ffff:a.b.c.d, 0 for :: or unbound, 127.0.0.6 for a
  * specific IPv6 address.
  */
-export function v4View(sk: Sock): number {
+export function v4View(sk: Pick<Sock, 'local'>): number {
   const a = sk.local;
   if (!a) return 0;
   if (a.family === 4) return u32(a.bytes, 0);

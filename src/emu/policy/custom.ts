@@ -119,6 +119,8 @@ function withoutOwners(host: HostView): HostView {
     sysctl: host.sysctl,
     owners: () => [],
     portHeld: () => false,
+    bindBucket: () => undefined,
+    setBindBucket: () => {},
     random: (n) => host.random(n),
   };
 }

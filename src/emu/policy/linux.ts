@@ -5,7 +5,7 @@
 import { isLinkLocal6, isMulticast, isV4Mapped, isWildcard, v4FromMapped, type IpAddr } from '../addr.js';
 import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, lacksPrivilege, ok, v4View, v6Class } from './common.js';
-import type { Decision, Fingerprint, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import type { BindBucket, BoundAddress, Decision, Fingerprint, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
 
 const LINUX_OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>([
   'SO_REUSEADDR', 'SO_REUSEPORT', 'IPV6_V6ONLY', 'IP_FREEBIND', 'SO_BINDTODEVICE',
@@ -25,27 +25,32 @@ export const LINUX_FINGERPRINT: Fingerprint = {
  * Address overlap with wildcard matching (inet_rcv_saddr_equal(sk, sk2, true))
  * [net/ipv4/inet_connection_sock.c inet_rcv_saddr_equal, ipv4_rcv_saddr_equal, ipv6_rcv_saddr_equal].
  */
-export function rcvSaddrEqual(sk: Sock, sk2: Sock, matchWildcard: boolean): boolean {
-  if (sk.family === 'inet6') return ipv6RcvSaddrEqual(sk, sk2, matchWildcard);
-  return ipv4RcvSaddrEqual(v4View(sk), v4View(sk2), sk2.ipv6only, matchWildcard);
+export function rcvSaddrEqual(sk: BoundAddress, sk2: BoundAddress, matchWildcard: boolean): boolean {
+  return saddrEqual(sk, sk2, matchWildcard, matchWildcard);
 }
 
-// ipv4_rcv_saddr_equal: an IPv6-only sk2 never matches; else equal, or either wildcard.
-function ipv4RcvSaddrEqual(a: number, b: number, sk2Ipv6only: boolean, wild: boolean): boolean {
+// The same with a switch per side: wild1 lets sk1's wildcard cover sk2's address, wild2 the reverse.
+function saddrEqual(sk1: BoundAddress, sk2: BoundAddress, wild1: boolean, wild2: boolean): boolean {
+  if (sk1.family === 'inet6') return ipv6RcvSaddrEqual(sk1, sk2, wild1, wild2);
+  return ipv4RcvSaddrEqual(v4View(sk1), v4View(sk2), sk2.ipv6only, wild1, wild2);
+}
+
+// ipv4_rcv_saddr_equal: an IPv6-only sk2 never matches; else equal, or a wildcard that may match.
+function ipv4RcvSaddrEqual(a: number, b: number, sk2Ipv6only: boolean, wild1: boolean, wild2: boolean): boolean {
   if (sk2Ipv6only) return false;
   if (a === b) return true;
-  return wild && (a === 0 || b === 0);
+  return (wild1 && a === 0) || (wild2 && b === 0);
 }
 
 // ipv6_rcv_saddr_equal: sk2 of family inet counts as a v4-mapped address.
-function ipv6RcvSaddrEqual(sk: Sock, sk2: Sock, wild: boolean): boolean {
-  const t1 = v6Class(sk.local);
+function ipv6RcvSaddrEqual(sk1: BoundAddress, sk2: BoundAddress, wild1: boolean, wild2: boolean): boolean {
+  const t1 = v6Class(sk1.local);
   const t2 = sk2.family === 'inet6' ? v6Class(sk2.local) : 'mapped';
-  if (t1 === 'mapped' && t2 === 'mapped') return ipv4RcvSaddrEqual(v4View(sk), v4View(sk2), sk2.ipv6only, wild);
+  if (t1 === 'mapped' && t2 === 'mapped') return ipv4RcvSaddrEqual(v4View(sk1), v4View(sk2), sk2.ipv6only, wild1, wild2);
   if (t1 === 'any' && t2 === 'any') return true;
-  if (t2 === 'any' && wild && !(sk2.ipv6only && t1 === 'mapped')) return true;
-  if (t1 === 'any' && wild && !(sk.ipv6only && t2 === 'mapped')) return true;
-  return sk2.family === 'inet6' && sk.local !== null && sk2.local !== null && sk.local.text === sk2.local.text;
+  if (t2 === 'any' && wild2 && !(sk2.ipv6only && t1 === 'mapped')) return true;
+  if (t1 === 'any' && wild1 && !(sk1.ipv6only && t2 === 'mapped')) return true;
+  return sk2.family === 'inet6' && sk1.local !== null && sk2.local !== null && sk1.local.text === sk2.local.text;
 }
 
 /**
@@ -120,15 +125,59 @@ function isLocal4(addr: IpAddr, sk: Sock, host: HostView): boolean {
   return host.isLocal(addr) || host.sysctl.ipNonlocalBind || sk.opts.freebind;
 }
 
-function bindPort(sk: Sock, port: number, host: HostView, what: string): Decision {
+/**
+ * The SO_REUSEPORT fast path: the bucket is FASTREUSEPORT_STRICT, set by a socket of this uid whose
+ * address covers this one's (its wildcard matches, this one's does not). TCP sockets have no
+ * reuseport group yet at bind or listen, so the sk_reuseport_cb test always passes
+ * [net/ipv4/inet_connection_sock.c sk_reuseport_match].
+ */
+function reuseportMatch(tb: BindBucket | undefined, sk: Sock): boolean {
+  const fast = tb?.fastreuseport;
+  return !!fast && sk.opts.reuseport && fast.fastuid === sk.uid && saddrEqual(fast.fastAddr, sk, true, false);
+}
+
+/**
+ * The bucket once sk has the port [net/ipv4/inet_connection_sock.c inet_csk_update_fastreuse]. Since
+ * Linux 6.8 ("tcp: Link bhash2 to bhash") the bucket is never empty here (sk's address bucket is
+ * linked first), so its "first owner" branch (FASTREUSEPORT_ANY, fastreuse = reuse) is dead: a
+ * SO_REUSEPORT socket that does not match resets the bucket to STRICT with its own uid and address,
+ * the first one included, and any other socket clears it. tb->fastreuse (the SO_REUSEADDR fast path)
+ * is only ever set to 1 in that dead branch, so it is not modelled. Verified on 6.18 (scenario
+ * reuseport-fastpath).
+ */
+function updateFastreuse(sk: Sock, port: number, tb: BindBucket | undefined, host: HostView): void {
+  if (!sk.opts.reuseport) host.setBindBucket(port, { fastreuseport: null });
+  else if (!reuseportMatch(tb, sk)) {
+    host.setBindBucket(port, { fastreuseport: { fastuid: sk.uid, fastAddr: { family: sk.family, local: sk.local, ipv6only: sk.ipv6only } } });
+  }
+}
+
+/**
+ * Takes the port for sk, or any free port (0): the fast path, else the walk over the port's owners;
+ * the bucket is updated on success [net/ipv4/inet_connection_sock.c inet_csk_get_port].
+ * `what` names the call; a conflict's rule gets `failPrefix`/`failSuffix` around it.
+ */
+function getPort(sk: Sock, port: number, host: HostView, what: string, failPrefix = '', failSuffix = ''): Decision {
   if (port === 0) {
     const chosen = linuxFindOpenPort(sk, host);
     if (chosen === 0) return fail('EADDRINUSE', 'no free port in ip_local_port_range [net/ipv4/inet_connection_sock.c inet_csk_find_open_port]');
+    updateFastreuse(sk, chosen, host.bindBucket(chosen), host);
     return ok(`${what} picked free port ${chosen} from ip_local_port_range [net/ipv4/inet_connection_sock.c inet_csk_find_open_port]`, { port: chosen });
   }
+  const tb = host.bindBucket(port);
+  // A SO_REUSEPORT socket matching the bucket skips the owners altogether [net/ipv4/inet_connection_sock.c inet_csk_get_port]
+  if (reuseportMatch(tb, sk)) {
+    return ok(`${what}: SO_REUSEPORT fast path: port ${port}'s bind bucket was last set by a SO_REUSEPORT socket of uid ${sk.uid} on ${addressText(tb!.fastreuseport!.fastAddr)}, which covers this address, so the owners are not checked [net/ipv4/inet_connection_sock.c inet_csk_get_port, sk_reuseport_match]`);
+  }
   const sk2 = findConflict(sk, port, host, true, true);
-  if (sk2) return fail('EADDRINUSE', conflictRule(sk, sk2), { conflict: sk2 });
+  if (sk2) return fail('EADDRINUSE', `${failPrefix}${conflictRule(sk, sk2)}${failSuffix}`, { conflict: sk2 });
+  updateFastreuse(sk, port, tb, host);
   return ok(`${what}: no owner of port ${port} conflicts [net/ipv4/inet_connection_sock.c inet_csk_get_port]`);
+}
+
+function addressText(a: BoundAddress): string {
+  const text = a.local?.text ?? (a.family === 'inet6' ? '::' : '0.0.0.0');
+  return a.family === 'inet6' ? `[${text}]${a.ipv6only ? ' (IPv6-only)' : ''}` : text;
 }
 
 /** Runs `check` with sk temporarily bound to addr (and IPv6-only as bind would make it), restoring after. */
@@ -154,7 +203,7 @@ function bind4(sk: Sock, addr: IpAddr, port: number, host: HostView): Decision {
   }
   // Already bound or not CLOSE [net/ipv4/af_inet.c __inet_bind]
   if (sk.port !== 0 || sk.state !== 'CLOSE') return fail('EINVAL', 'the socket is already bound [net/ipv4/af_inet.c __inet_bind]');
-  return withTentativeAddress(sk, addr, false, () => bindPort(sk, port, host, 'bind'));
+  return withTentativeAddress(sk, addr, false, () => getPort(sk, port, host, 'bind'));
 }
 
 function bind6(sk: Sock, addr: IpAddr, port: number, host: HostView): Decision {
@@ -182,7 +231,7 @@ function bind6(sk: Sock, addr: IpAddr, port: number, host: HostView): Decision {
     // A specific IPv6 address makes the socket IPv6-only [net/ipv6/af_inet6.c __inet6_bind]
     ipv6only = true;
   }
-  const d = withTentativeAddress(sk, addr, ipv6only, () => bindPort(sk, port, host, 'bind'));
+  const d = withTentativeAddress(sk, addr, ipv6only, () => getPort(sk, port, host, 'bind'));
   if (d.errno === null) sk.ipv6only = ipv6only;
   return d;
 }
@@ -267,19 +316,16 @@ export const linux: Policy = {
   },
 
   listen(sk, host) {
-    // listen() re-validates the port with the socket already in LISTEN state; auto-binds when unbound
-    // [net/ipv4/inet_connection_sock.c inet_csk_listen_start]
+    // listen() re-takes the port with the socket already in LISTEN state (inet_csk_get_port again:
+    // the fast path, else the owners); auto-binds when unbound [net/ipv4/inet_connection_sock.c inet_csk_listen_start]
     const prev = sk.state;
     sk.state = 'LISTEN';
     try {
       if (sk.port === 0) {
         const wild = sk.family === 'inet6' ? '::' : '0.0.0.0';
-        const d = withTentativeAddress(sk, sk.local ?? wildcardOf(sk), sk.ipv6only, () => bindPort(sk, 0, host, `listen auto-bind of ${wild}`));
-        return d;
+        return withTentativeAddress(sk, sk.local ?? wildcardOf(sk), sk.ipv6only, () => getPort(sk, 0, host, `listen auto-bind of ${wild}`));
       }
-      const sk2 = findConflict(sk, sk.port, host, true, true);
-      if (sk2) return fail('EADDRINUSE', `listen re-check: ${conflictRule(sk, sk2)}; [inet_csk_listen_start]`, { conflict: sk2 });
-      return ok('listen re-check found no conflict [net/ipv4/inet_connection_sock.c inet_csk_listen_start]');
+      return getPort(sk, sk.port, host, 'listen re-check', 'listen re-check: ', '; [inet_csk_listen_start]');
     } finally {
       sk.state = prev;
     }
@@ -290,12 +336,17 @@ export const linux: Policy = {
 
   groupsReuseport: (sk) => sk.opts.reuseport,
 
-  // Join only a listener of the same family, v6only, device, uid and exactly the same address
-  // [net/ipv4/inet_hashtables.c inet_reuseport_add_sock]
+  // Join the first listener of the same family, v6only, device and uid, bound to exactly the same
+  // address, that has SO_REUSEPORT now [net/ipv4/inet_hashtables.c inet_reuseport_add_sock]. One that
+  // listened without it (the option set later) has no group yet: it gets one first, and both are in it
+  // [net/core/sock_reuseport.c reuseport_add_sock: reuseport_alloc(sk2)].
   reuseportPeer(sk, listeners) {
     for (const sk2 of listeners) {
       if (sk2 !== sk && sk2.family === sk.family && sk2.ipv6only === sk.ipv6only && sk2.opts.device === sk.opts.device
-        && sk2.opts.reuseport && sk2.group && sk2.uid === sk.uid && rcvSaddrEqual(sk, sk2, false)) return sk2;
+        && sk2.opts.reuseport && sk2.uid === sk.uid && rcvSaddrEqual(sk, sk2, false)) {
+        sk2.group ??= { id: sk2.id, members: [sk2] };
+        return sk2;
+      }
     }
     return null;
   },
@@ -303,6 +354,6 @@ export const linux: Policy = {
   lookup: (syn, listeners) => lookup(syn, listeners),
 };
 
-function wildcardOf(sk: Sock): IpAddr {
+function wildcardOf(sk: BoundAddress): IpAddr {
   return sk.family === 'inet6' ? { family: 6, bytes: new Uint8Array(16), text: '::' } : { family: 4, bytes: new Uint8Array(4), text: '0.0.0.0' };
 }

@@ -65,12 +65,12 @@ export interface ReuseportGroup {
  * Lives as long as anything holds the port [net/ipv4/inet_hashtables.c inet_bind_bucket_destroy].
  */
 export interface BindBucket {
-  /** tb->fastreuseport == FASTREUSEPORT_STRICT; false for 0 (and -1, a bucket made by connect()). */
-  readonly strict: boolean;
-  /** tb->fastuid: the effective uid of the socket that set it. */
-  readonly fastuid: number;
-  /** fast_sk_family, fast_rcv_saddr / fast_v6_rcv_saddr and fast_ipv6_only: that socket's address. */
-  readonly fastAddr: BoundAddress;
+  /**
+   * tb->fastreuseport == FASTREUSEPORT_STRICT: the uid (fastuid) and address (fast_sk_family,
+   * fast_rcv_saddr / fast_v6_rcv_saddr, fast_ipv6_only) of the SO_REUSEPORT socket that set it;
+   * null for 0 (and -1, a bucket made by connect()): no fast path.
+   */
+  readonly fastreuseport: { readonly fastuid: number; readonly fastAddr: BoundAddress } | null;
 }
 
 /** A socket's address as the bind rules compare it. */

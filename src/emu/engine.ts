@@ -313,7 +313,9 @@ class Run {
       host.listenerVersion++;
       return { result: 'ok', reason: `${add.text} added to ${hostName}/${ifName}` };
     }
-    const i = iface.addresses.findIndex((c) => c.addr.text === del!.addr.text);
+    // Address and prefix length must both match [net/ipv4/devinet.c inet_rtm_deladdr (with IFA_ADDRESS),
+    // net/ipv6/addrconf.c inet6_addr_del]: del 10.0.0.5 (a /32) leaves 10.0.0.5/24 in place.
+    const i = iface.addresses.findIndex((c) => c.addr.text === del!.addr.text && c.prefix === del!.prefix);
     if (i < 0) return { result: 'EADDRNOTAVAIL', reason: `${del!.text} is not on ${hostName}/${ifName}` };
     iface.addresses.splice(i, 1);
     // Neighbours forget the address's owner (as after the ARP entry goes stale).

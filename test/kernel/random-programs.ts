@@ -29,6 +29,9 @@ export function randomProgram(seed: number): string {
   const chance = (p: number) => rnd() < p;
   const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  // Options changed after bind or listen draw from a stream of their own, so the rest of each
+  // program stays what it was before they were added.
+  const flipRnd = mulberry32(seed ^ 0x5f3759df);
 
   const nAliases = int(1, 4);
   const v4 = Array.from({ length: nAliases }, (_, i) => `10.0.0.${i + 1}`);
@@ -107,6 +110,14 @@ export function randomProgram(seed: number): string {
     return `"[fd00::77]:${p}"`;
   };
 
+  // SO_REUSEPORT or SO_REUSEADDR set or cleared on a bound or listening socket: Linux's bind bucket
+  // keeps what the port was taken with, and a listener that sets SO_REUSEPORT later can be joined.
+  const maybeFlip = (s: Sock): void => {
+    if (flipRnd() >= 0.1) return;
+    const opt = flipRnd() < 0.65 ? 'SO_REUSEPORT' : 'SO_REUSEADDR';
+    step(`{ setsockopt: ${s.name}, options: { ${opt}: ${flipRnd() < 0.5} } }`);
+  };
+
   const bindAndListen = (s: Sock, p = port()): void => {
     const r = rnd();
     if (r < 0.1) {
@@ -120,7 +131,11 @@ export function randomProgram(seed: number): string {
     step(`{ bind: ${s.name}, address: ${address(s, p)} }`);
     if (p !== 0) usedPorts.add(p);
     s.port = p;
-    if (chance(0.8)) step(`{ listen: ${s.name} }`);
+    maybeFlip(s);
+    if (chance(0.8)) {
+      step(`{ listen: ${s.name} }`);
+      maybeFlip(s);
+    }
   };
 
   // Phase 1: 2-5 sockets, binds and listens interleaved.

@@ -43,6 +43,16 @@ def rtattr(kind, payload):
     return raw + b"\0" * (-len(raw) % 4)
 
 
+def neighbour_unresolved(addr):
+    """Whether this namespace's neighbour entry for addr is still INCOMPLETE or has FAILED."""
+    import subprocess
+    try:
+        out = subprocess.run(["ip", "neigh", "show", "to", addr], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return any(w in ("INCOMPLETE", "FAILED") for w in out.split())
+
+
 def ename(code):
     return errno.errorcode.get(code, "E%d" % code)
 
@@ -254,7 +264,10 @@ class Agent:
         _, w, _ = select.select([], [s], [], timeout)
         if not w:
             s.close()
-            return {"result": "timeout"}
+            # No answer in time: either the SYNs went unanswered ("timeout") or the neighbour
+            # never answered ARP / neighbour solicitation ("unreachable"; the kernel would say
+            # EHOSTUNREACH after its 3 probes, later than this wait). The neighbour table tells.
+            return {"result": "unreachable" if neighbour_unresolved(to) else "timeout"}
         rc = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if rc != 0:
             s.close()

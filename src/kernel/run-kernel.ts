@@ -10,7 +10,6 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { isLoopback, type IpAddr } from '../emu/addr.js';
 import type { ConnectStep, Host, Scenario, SockOptions, Step, StepKind } from '../scenario/types.js';
 
 export interface KernelStepResult {
@@ -515,12 +514,6 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
       optionList(o).map(([k, v]) => (k === 'SO_BINDTODEVICE' && typeof v === 'string' ? [k, topo.ifName(host, v)] : [k, v]));
     await Promise.all(topo.agents.map((a) => a.ready));
 
-    // Addresses each host owns now (for telling "unreachable" from "timeout").
-    const owned = new Map<string, Set<string>>();
-    for (const h of scenario.hosts) {
-      owned.set(h.name, new Set(h.interfaces.flatMap((i) => i.addresses.map((c) => c.addr.text))));
-    }
-    const isOwned = (a: IpAddr) => isLoopback(a) || [...owned.values()].some((s) => s.has(a.text));
 
     const socketAgent = new Map<string, Agent>();
     const held: HeldConnection[] = [];
@@ -573,7 +566,8 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
         return name;
       }
       if (result === 'refused') return 'refused';
-      if (result === 'timeout' || result === 'unreachable') return isOwned(step.to.addr) ? 'timeout' : 'unreachable';
+      // The agent tells them apart by the client's neighbour entry (unanswered ARP / ND: unreachable).
+      if (result === 'timeout' || result === 'unreachable') return result;
       return result.replace(/^bind:/, ''); // e.g. the source address could not be bound
     };
 
@@ -636,9 +630,6 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
             prefix: cidr.prefix,
           });
           if (r['result'] !== 'ok') return { ...base, result: String(r['result']) };
-          const set = owned.get(step.host)!;
-          if (step.add) set.add(cidr.addr.text);
-          else set.delete(cidr.addr.text);
           return { ...base, result: 'ok' };
         }
       }

@@ -34,7 +34,7 @@ export interface Config {
 
 export const addrText = (k: number): string => (k === 0 ? '0.0.0.0' : `10.0.0.${k}`);
 
-const SYSCTL = { ipNonlocalBind: false, ipLocalPortRange: [32768, 60999] as const, ipUnprivilegedPortStart: 1024 };
+const SYSCTL = { ipNonlocalBind: false, ipLocalPortRange: [32768, 60999] as const, ipUnprivilegedPortStart: 1024, promoteSecondaries: false };
 const POS = { line: 1, col: 1 };
 
 const hostsCache = new Map<number, Scenario['hosts']>();

@@ -2,7 +2,7 @@
 // bind, listen, close with the policy's decisions), the hosts' neighbour discovery, and every
 // connection's packets, which go to a PacketSink. No file system, no real clock.
 
-import { IPV4_ANY, IPV6_ANY, formatEndpoint, inSubnet, isLoopback, isV4Mapped, isWildcard, parseIp, v4FromMapped, v4ToMapped, type IpAddr } from './addr.js';
+import { IPV4_ANY, IPV6_ANY, formatEndpoint, inSubnet, isLoopback, isV4Mapped, isWildcard, parseIp, v4FromMapped, v4ToMapped, type Cidr, type IpAddr } from './addr.js';
 import { HostState, type IfaceState, type LinkState } from './host.js';
 import { ClientTimeWaits, clientSock } from './client-conns.js';
 import { describe } from './policy/common.js';
@@ -306,8 +306,12 @@ class Run {
     const host = this.hosts.get(hostName)!;
     const iface = host.ifaces.find((i) => i.name === ifName)!;
     if (add) {
-      // An address the interface has already [net/ipv4/devinet.c __inet_insert_ifa, net/ipv6/addrconf.c ipv6_add_addr: -EEXIST].
-      if (iface.addresses.some((c) => c.addr.text === add.addr.text)) return { result: 'EEXIST', reason: `${add.text} is already on ${hostName}/${ifName}` };
+      // An address the interface has already: IPv4 with the same prefix length [net/ipv4/devinet.c __inet_insert_ifa:
+      // -EEXIST within the subnet] (10.0.0.1/16 beside 10.0.0.1/24 is another address), IPv6 with any
+      // [net/ipv6/addrconf.c ipv6_add_addr: ipv6_chk_same_addr → -EEXIST].
+      if (iface.addresses.some((c) => c.addr.text === add.addr.text && (add.addr.family === 6 || c.prefix === add.prefix))) {
+        return { result: 'EEXIST', reason: `${add.text} is already on ${hostName}/${ifName}` };
+      }
       iface.addresses.push(add);
       this.sink?.addName(add.addr, hostName);
       host.listenerVersion++;
@@ -317,11 +321,19 @@ class Run {
     // net/ipv6/addrconf.c inet6_addr_del]: del 10.0.0.5 (a /32) leaves 10.0.0.5/24 in place.
     const i = iface.addresses.findIndex((c) => c.addr.text === del!.addr.text && c.prefix === del!.prefix);
     if (i < 0) return { result: 'EADDRNOTAVAIL', reason: `${del!.text} is not on ${hostName}/${ifName}` };
-    iface.addresses.splice(i, 1);
-    // Neighbours forget the address's owner (as after the ARP entry goes stale).
-    for (const h of this.hosts.values()) h.neighbours.delete(del!.addr.text);
+    const gone = [iface.addresses[i]!];
+    // A primary IPv4 address takes its secondaries (later addresses of its subnet and prefix) with it,
+    // unless promote_secondaries makes the next one primary [net/ipv4/devinet.c __inet_del_ifa].
+    const primary = del!.addr.family === 4 && !iface.addresses.slice(0, i).some((c) => sameSubnet(c, iface.addresses[i]!));
+    if (primary && this.policy.ipv4Secondaries && !host.sysctl.promoteSecondaries) {
+      for (const c of iface.addresses.slice(i + 1)) if (sameSubnet(iface.addresses[i]!, c)) gone.push(c);
+    }
+    for (const c of gone) iface.addresses.splice(iface.addresses.indexOf(c), 1);
+    // Other hosts' neighbour entries for the addresses stay (the kernel keeps them until they are
+    // probed and fail): see staleNeighbour.
     host.listenerVersion++;
-    return { result: 'ok', reason: `${del!.text} removed from ${hostName}/${ifName}` };
+    const also = gone.length > 1 ? `, with its secondaries ${gone.slice(1).map((c) => c.text).join(', ')} (promote_secondaries off)` : '';
+    return { result: 'ok', reason: `${del!.text} removed from ${hostName}/${ifName}${also}` };
   }
 
   private expireTimeWaits(): void {
@@ -439,11 +451,16 @@ class Run {
     }
     const t0 = this.now;
     const lat = cif.link.latencyNs;
+    // A neighbour entry left from before the address went away still sends the SYNs to its old
+    // owner, which drops them (not its address): a timeout; the entry's probes fail meanwhile, so
+    // the next attempt asks again [net/core/neighbour.c: a STALE entry is used, then probed].
+    const stale = this.routeLocal || this.routeOwner ? undefined : this.staleNeighbour(client, cif, dst);
     // Neighbour discovery first (none over the loopback).
-    const sif = this.routeLocal ? cif : this.resolve(client, cif, src, dst, this.routeOwner);
+    const sif = this.routeLocal ? cif : stale ?? this.resolve(client, cif, src, dst, this.routeOwner);
     if (!sif) {
       return this.outcome('unreachable', NONE, `nobody on link ${cif.link.name} answers for ${dst.text}`);
     }
+    if (stale) client.neighbours.delete(dst.text);
     const server = sif.host;
     // The client's local port.
     let sport = step.source?.port ?? 0;
@@ -468,7 +485,7 @@ class Run {
     // RTN_LOCAL: "make sure orig_oif points to fib result device even though packet rx/tx happens
     // over loopback"; inet_iif() reads it]: a SO_BINDTODEVICE eth0 listener gets eth0's addresses.
     const ingress = this.routeLocal ? server.ifaceOwning(dst) ?? sif : sif;
-    const decision = this.decide(server, ingress, src, sport, dst, dport);
+    const decision = stale ? this.notMine(server, dst) : this.decide(server, ingress, src, sport, dst, dport);
     const { result: lk, comment } = decision;
     const cmac = cif.mac;
     const smac = sif.mac;
@@ -657,6 +674,20 @@ class Run {
     if (!iface) return null;
     const src = iface.addresses.find((c) => c.addr.family === dst.family)?.addr;
     return src ? { iface, src } : null;
+  }
+
+  /** The interface on the client's link that the client's neighbour entry for dst names, when nobody owns dst now. */
+  private staleNeighbour(client: HostState, cif: IfaceState, dst: IpAddr): IfaceState | undefined {
+    const mac = client.neighbours.get(dst.text);
+    if (!mac) return undefined;
+    return cif.link.members.find((m) => m.host !== client && m.mac.every((b, i) => b === mac[i]));
+  }
+
+  /** A SYN that reaches a host for an address it does not have: dropped (no forwarding) [net/ipv4/ip_input.c ip_route_input_slow: not RTN_LOCAL, forwarding off]. */
+  private notMine(server: HostState, dst: IpAddr): CachedLookup {
+    const rule = `${server.name} no longer has ${dst.text}; the client's neighbour entry still sends there and the SYN is dropped [net/ipv4/ip_input.c, route.c ip_route_input_slow]`;
+    return { version: server.listenerVersion, result: { sock: null, candidates: [], action: 'drop', rule },
+      comment: `bindlab ${this.policy.name}: SYN to ${dst.family === 6 ? `[${dst.text}]` : dst.text} dropped silently. ${rule}`, names: [] };
   }
 
   /**
@@ -902,6 +933,11 @@ function parseMac(text: string): Uint8Array {
 function tupleKey(host: string, local: IpAddr, lport: number, remote: IpAddr, rport: number): string {
   const l = isV4Mapped(local) ? local.text.slice(7) : local.text;
   return `${host}|${l}|${lport}|${remote.text}|${rport}`;
+}
+
+/** Whether IPv4 address b is in a's subnet with a's prefix length (what makes b a secondary of a). */
+function sameSubnet(a: Cidr, b: Cidr): boolean {
+  return a.addr.family === 4 && b.addr.family === 4 && a.prefix === b.prefix && inSubnet(a, b.addr);
 }
 
 /** The acceptable results of a step for a policy, or undefined when nothing is expected of it. */

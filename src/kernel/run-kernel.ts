@@ -335,6 +335,8 @@ class Topology {
       w('net/ipv6/ip_nonlocal_bind', sc.ipNonlocalBind ? 1 : 0),
       w('net/ipv4/ip_local_port_range', `${sc.ipLocalPortRange[0]} ${sc.ipLocalPortRange[1]}`),
       w('net/ipv4/ip_unprivileged_port_start', sc.ipUnprivilegedPortStart),
+      w('net/ipv4/conf/all/promote_secondaries', sc.promoteSecondaries ? 1 : 0),
+      w('net/ipv4/conf/default/promote_secondaries', sc.promoteSecondaries ? 1 : 0),
       // Fast failures: one SYN retry, short neighbour resolution, no DAD.
       w('net/ipv4/tcp_syn_retries', 1),
       'for f in /proc/sys/net/ipv4/neigh/*/retrans_time_ms /proc/sys/net/ipv6/neigh/*/retrans_time_ms; do echo 200 > $f; done',

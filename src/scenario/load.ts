@@ -293,6 +293,7 @@ class Resolver {
     }));
     const sysctl = asMap(entry(node, 'sysctl')!);
     const nonlocal = entry(sysctl, 'ip_nonlocal_bind')! as { value: boolean | number };
+    const promote = entry(sysctl, 'promote_secondaries')! as { value: boolean | number };
     const rangeNode = entry(sysctl, 'ip_local_port_range')!;
     const range = parsePortRange(text(rangeNode))!;
     if (range[0] > range[1]) {
@@ -306,6 +307,7 @@ class Resolver {
         ipNonlocalBind: nonlocal.value === true || nonlocal.value === 1,
         ipLocalPortRange: range,
         ipUnprivilegedPortStart: num(entry(sysctl, 'ip_unprivileged_port_start')!),
+        promoteSecondaries: promote.value === true || promote.value === 1,
       },
     };
   }

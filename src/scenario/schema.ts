@@ -428,6 +428,14 @@ const SYSCTL: ObjectSchema = {
       schema: { type: 'integer', min: 0, max: 65536, description: 'net.ipv4.ip_unprivileged_port_start' },
       default: 1024,
     },
+    promote_secondaries: {
+      schema: {
+        type: 'anyOf', expected: 'a boolean or 0/1',
+        description: 'net.ipv4.conf.all.promote_secondaries: deleting a primary IPv4 address promotes the next one of its subnet instead of deleting them all',
+        options: [{ type: 'boolean' }, { type: 'integer', min: 0, max: 1 }],
+      },
+      default: false,
+    },
   },
 };
 

@@ -37,6 +37,8 @@ export interface Sysctl {
   /** Inclusive range of automatic ports. */
   ipLocalPortRange: readonly [number, number];
   ipUnprivilegedPortStart: number;
+  /** net.ipv4.conf.all.promote_secondaries: deleting a primary IPv4 address promotes a secondary instead of deleting them. */
+  promoteSecondaries: boolean;
 }
 
 export interface Interface {

@@ -328,6 +328,8 @@ export const bsd44: Policy = {
     'no IPv6 (KAME came later): inet6 sockets are EAFNOSUPPORT',
   ],
   timeWaitNs: BSD44_TIME_WAIT_NS,
+  // Each address is an ifaddr of its own; SIOCDIFADDR removes one [4.4BSD netinet/in.c in_control]
+  ipv4Secondaries: false,
   fingerprint: BSD44_FINGERPRINT,
   families: ['inet'],
   setsockopt: (sk, option, value, host) => applyOption(sk, option, value, host, BSD44_OPTIONS, '4.4BSD-Lite2 sys/kern/uipc_socket.c sosetopt'),

@@ -49,6 +49,7 @@ export function customPolicy(base: Policy, baseRules: RuleSet, overrides: Partia
     rules,
     overrides,
     timeWaitNs: changed('timeWait') ? parseDuration(rules.timeWait) ?? base.timeWaitNs : base.timeWaitNs,
+    ipv4Secondaries: base.ipv4Secondaries,
     fingerprint: base.fingerprint,
     families: base.families,
 

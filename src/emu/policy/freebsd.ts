@@ -122,6 +122,8 @@ export const freebsd: Policy = {
     'sources disagree: the SMR lookup takes the newest wildcard PCB, the locked fallback (in_pcblookup_hash_wild_locked) the oldest; modelled: SMR',
   ],
   timeWaitNs: FREEBSD_TIME_WAIT_NS,
+  // Each address is an ifaddr of its own; SIOCDIFADDR removes one [sys/netinet/in.c in_control_ioctl, in_difaddr_ioctl]
+  ipv4Secondaries: false,
   fingerprint: FREEBSD_FINGERPRINT,
   families: ['inet', 'inet6'],
   setsockopt(sk, option, value, host) {

@@ -162,6 +162,8 @@ export const illumos: Policy = {
     'illumos-gate usr/src/uts/common/inet/tcp/tcp_tunables.c, tcp_output.c tcp_xmit_mp_aux_iss, tcp.c tcp_reinit',
   ],
   timeWaitNs: ILLUMOS_TIME_WAIT_NS,
+  // Each address is a logical interface of its own (ifconfig removeif) [illumos uts/common/inet/ip/ip_if.c ip_sioctl_removeif]
+  ipv4Secondaries: false,
   fingerprint: ILLUMOS_FINGERPRINT,
   families: ['inet', 'inet6'],
 

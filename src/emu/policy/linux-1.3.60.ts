@@ -116,6 +116,8 @@ export function linux20Policy(name: string, title: string, sources: readonly str
   return {
     name, title, sources,
     timeWaitNs: LINUX_TIME_WAIT_NS, // TCP_TIMEWAIT_LEN (60*HZ) [2.0 include/net/tcp.h]
+    // Aliases are devices of their own (eth0:1, CONFIG_IP_ALIAS) [2.0 net/core/net_alias.c]: each stands alone
+    ipv4Secondaries: false,
     fingerprint: LINUX20_FINGERPRINT,
     // No IPv6 before Linux 2.1.8 [2.0 net/ipv4/af_inet.c inet_create: PF_INET only]
     families: ['inet'],

@@ -152,6 +152,8 @@ export const linux22: Policy = {
     'UNCONFIRMED: default ip_local_port_range per version (1024-4999 early, 32768-61000 later); the scenario sysctl is used',
   ],
   timeWaitNs: LINUX_TIME_WAIT_NS, // TCP_TIMEWAIT_LEN (60*HZ) [include/net/tcp.h]
+  // Secondaries deleted with their primary; no promote_secondaries before 2.6.16 (UNCONFIRMED) [2.2 net/ipv4/devinet.c inet_del_ifa]
+  ipv4Secondaries: true,
   fingerprint: LINUX22_FINGERPRINT,
   families: ['inet', 'inet6'],
   setsockopt: (sk, option, value, host) => applyOption(sk, option, value, host, OPTIONS, 'no SO_REUSEPORT before Linux 3.9: net/core/sock.c sock_setsockopt'),

@@ -299,6 +299,8 @@ export const linux: Policy = {
     'checked against the real Linux 6.18 kernel (test/kernel)',
   ],
   timeWaitNs: LINUX_TIME_WAIT_NS,
+  // [net/ipv4/devinet.c __inet_insert_ifa: IFA_F_SECONDARY; __inet_del_ifa: secondaries go with the primary unless IN_DEV_PROMOTE_SECONDARIES]
+  ipv4Secondaries: true,
   fingerprint: LINUX_FINGERPRINT,
   families: ['inet', 'inet6'],
 

@@ -104,6 +104,8 @@ export const macos: Policy = {
     'UNCONFIRMED: lookup tie-breaks are derived from code reading, not observed; restricted ports and SO_REUSESHAREUID are not modelled',
   ],
   timeWaitNs: MACOS_TIME_WAIT_NS,
+  // Each address is an ifaddr of its own; SIOCDIFADDR removes one [xnu bsd/netinet/in.c in_control]
+  ipv4Secondaries: false,
   fingerprint: MACOS_FINGERPRINT,
   families: ['inet', 'inet6'],
   setsockopt: (sk, option, value, host) => applyOption(sk, option, value, host, OPTIONS, 'XNU bsd/kern/uipc_socket.c sosetoptlock'),

@@ -172,6 +172,12 @@ export interface Policy {
   /** Primary sources, one per line. */
   readonly sources: readonly string[];
   readonly timeWaitNs: number;
+  /**
+   * Whether IPv4 addresses of one subnet on an interface are a primary and its secondaries, so
+   * that deleting the primary deletes the secondaries too (unless the host's promote_secondaries
+   * sysctl is on: then the next one becomes the primary). Otherwise every address stands alone.
+   */
+  readonly ipv4Secondaries: boolean;
   readonly fingerprint: Fingerprint;
   /** Socket families the OS has; socket() of another is EAFNOSUPPORT. */
   readonly families: readonly ('inet' | 'inet6')[];

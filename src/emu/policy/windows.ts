@@ -244,6 +244,8 @@ export const windows: Policy = {
     'Microsoft KB 314053 (TcpTimedWaitDelay, DefaultTTL)',
   ],
   timeWaitNs: WINDOWS_TIME_WAIT_NS,
+  // Each unicast address is its own row [learn.microsoft.com DeleteUnicastIpAddressEntry]
+  ipv4Secondaries: false,
   fingerprint: WINDOWS_FINGERPRINT,
   families: ['inet', 'inet6'],
 

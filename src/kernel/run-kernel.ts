@@ -12,6 +12,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ConnectStep, Host, Scenario, SockOptions, Step, StepKind } from '../scenario/types.js';
 
+/** A fresh namespace's ip_local_port_range low end. */
+const DEFAULT_PORT_RANGE_LOW = 32768;
+
 export interface KernelStepResult {
   readonly index: number;
   readonly kind: StepKind;
@@ -333,8 +336,10 @@ class Topology {
     const sys = [
       w('net/ipv4/ip_nonlocal_bind', sc.ipNonlocalBind ? 1 : 0),
       w('net/ipv6/ip_nonlocal_bind', sc.ipNonlocalBind ? 1 : 0),
-      w('net/ipv4/ip_local_port_range', `${sc.ipLocalPortRange[0]} ${sc.ipLocalPortRange[1]}`),
-      w('net/ipv4/ip_unprivileged_port_start', sc.ipUnprivilegedPortStart),
+      // The kernel checks range low >= unprivileged start at every write: lower the start first, raise it last.
+      ...(sc.ipUnprivilegedPortStart <= DEFAULT_PORT_RANGE_LOW
+        ? [w('net/ipv4/ip_unprivileged_port_start', sc.ipUnprivilegedPortStart), w('net/ipv4/ip_local_port_range', `${sc.ipLocalPortRange[0]} ${sc.ipLocalPortRange[1]}`)]
+        : [w('net/ipv4/ip_local_port_range', `${sc.ipLocalPortRange[0]} ${sc.ipLocalPortRange[1]}`), w('net/ipv4/ip_unprivileged_port_start', sc.ipUnprivilegedPortStart)]),
       w('net/ipv4/conf/all/promote_secondaries', sc.promoteSecondaries ? 1 : 0),
       w('net/ipv4/conf/default/promote_secondaries', sc.promoteSecondaries ? 1 : 0),
       // Fast failures: one SYN retry, short neighbour resolution, no DAD.

@@ -299,6 +299,12 @@ class Resolver {
     if (range[0] > range[1]) {
       this.fail(rangeNode.pos, `ip_local_port_range "${text(rangeNode)}": the low port ${range[0]} is above the high port ${range[1]}`);
     }
+    // The kernel keeps the automatic ports out of the privileged ones [net/ipv4/sysctl_net_ipv4.c
+    // ipv4_local_port_range, ipv4_privileged_ports: range[0] < ip_unprivileged_port_start is -EINVAL].
+    const privileged = num(entry(sysctl, 'ip_unprivileged_port_start')!);
+    if (range[0] < privileged) {
+      this.fail(rangeNode.pos, `ip_local_port_range "${text(rangeNode)}": the low port ${range[0]} is below ip_unprivileged_port_start ${privileged}; Linux refuses that`);
+    }
     return {
       name,
       interfaces,

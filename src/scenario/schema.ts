@@ -415,7 +415,7 @@ const SYSCTL: ObjectSchema = {
   fields: {
     ip_nonlocal_bind: {
       schema: {
-        type: 'anyOf', expected: 'a boolean or 0/1', description: 'net.ipv4.ip_nonlocal_bind',
+        type: 'anyOf', expected: 'a boolean or 0/1', description: 'net.ipv4.ip_nonlocal_bind and net.ipv6.ip_nonlocal_bind (both set alike)',
         options: [{ type: 'boolean' }, { type: 'integer', min: 0, max: 1 }],
       },
       default: false,
@@ -425,7 +425,8 @@ const SYSCTL: ObjectSchema = {
       default: '32768 60999',
     },
     ip_unprivileged_port_start: {
-      schema: { type: 'integer', min: 0, max: 65536, description: 'net.ipv4.ip_unprivileged_port_start' },
+      // [net/ipv4/sysctl_net_ipv4.c: ip_privileged_port_max = 65535]
+      schema: { type: 'integer', min: 0, max: 65535, description: 'net.ipv4.ip_unprivileged_port_start' },
       default: 1024,
     },
     promote_secondaries: {

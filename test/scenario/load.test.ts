@@ -118,8 +118,11 @@ describe('parseScenario rejects bad input with file:line:col', () => {
     ['port range port 0', HEAD.replace('p: {}', 'p: {}\n    sysctl: { ip_local_port_range: "0 100" }') + SOCK,
       'x.yaml:8:36: ip_local_port_range "0 100" is not two ports in 1..65535, "LOW HIGH"'],
     ['unprivileged port start', HEAD.replace('p: {}', 'p: {}\n    sysctl: { ip_unprivileged_port_start: 70000 }') + SOCK,
-      'x.yaml:8:43: hosts.srv.sysctl.ip_unprivileged_port_start: 70000 is out of range 0..65536'],
+      'x.yaml:8:43: hosts.srv.sysctl.ip_unprivileged_port_start: 70000 is out of range 0..65535'],
     // step kinds
+    // Linux refuses automatic ports below the privileged ones (sysctl_net_ipv4.c ipv4_local_port_range)
+    ['port range below the unprivileged start', HEAD.replace('p: {}', 'p: {}\n    sysctl: { ip_local_port_range: "500 600" }') + SOCK,
+      'x.yaml:8:36: ip_local_port_range "500 600": the low port 500 is below ip_unprivileged_port_start 1024; Linux refuses that'],
     ['unknown step key', HEAD + '  - bnd: s\n', 'x.yaml:12:5: unknown key "bnd" in step; expected one of: socket, setsockopt, bind, listen, close, connect, wait, address'],
     ['two kinds', HEAD + SOCK + '  - bind: s\n    listen: s\n',
       'x.yaml:15:5: step has two kinds, "bind" and "listen"; a step has exactly one of: socket, setsockopt, bind, listen, close, connect, wait, address'],

@@ -225,7 +225,8 @@ function bind6(sk: Sock, addr: IpAddr, port: number, host: HostView): Decision {
   } else if (!isWildcard(addr)) {
     // Link-local needs a scope (a bound device) [net/ipv6/af_inet6.c __inet6_bind]
     if (isLinkLocal6(addr) && !sk.opts.device) return fail('EINVAL', 'a link-local address needs a scope id or SO_BINDTODEVICE [net/ipv6/af_inet6.c __inet6_bind]');
-    if (!host.isLocal(addr) && !sk.opts.freebind) {
+    // net.ipv6.ip_nonlocal_bind or IP_FREEBIND [include/net/ipv6.h ipv6_can_nonlocal_bind]
+    if (!host.isLocal(addr) && !host.sysctl.ipNonlocalBind && !sk.opts.freebind) {
       return fail('EADDRNOTAVAIL', `${addr.text} is not an address of host ${host.name} [net/ipv6/af_inet6.c __inet6_bind]`);
     }
     // A specific IPv6 address makes the socket IPv6-only [net/ipv6/af_inet6.c __inet6_bind]

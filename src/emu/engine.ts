@@ -243,6 +243,7 @@ class Run {
     sk.boundSeq = this.seq++;
     host.addOwner(sk);
     host.addBound(sk);
+    host.markBindMade(sk.port);
     return { result: 'ok', reason: `bound ${formatEndpoint({ addr, port: sk.port })}: ${d.rule}` };
   }
 
@@ -258,6 +259,7 @@ class Run {
       sk.port = d.port!;
       sk.boundSeq = this.seq++;
       host.addOwner(sk);
+      host.markBindMade(sk.port);
     } else {
       host.removeBound(sk);
     }
@@ -464,14 +466,19 @@ class Run {
     const server = sif.host;
     // The client's local port.
     let sport = step.source?.port ?? 0;
-    if (sport !== 0) {
-      // bind(source) on a fresh, unbound client socket first: privileged ports, conflicts.
+    if (step.source) {
+      // bind(source) on a fresh, unbound client socket first: privileged ports, conflicts; port 0
+      // is the bind's ephemeral search [net/ipv4/inet_connection_sock.c inet_csk_find_open_port],
+      // which an ESTABLISHED or TIME_WAIT socket on the address blocks (EADDRINUSE when none is left).
       const probe = clientSock(this.nextSockId++, step.from, step.fromProcess ?? '', uid, src, 0, dst, step.to.port, this.seq++);
       probe.state = 'CLOSE';
       probe.local = null;
       probe.remote = null;
       const d = this.policy.bind(probe, bindAddr, sport, client);
       if (d.errno) return this.outcome(d.errno, NONE, d.rule);
+      sport = d.port ?? sport;
+      // A port bind() took is never shared by connect()'s own choice while anything holds it.
+      client.markBindMade(sport);
     } else {
       sport = this.pickClientPort(client, src, dst, step.to.port, step);
       if (sport === 0) return this.outcome('EADDRNOTAVAIL', NONE, 'no free local port for the connection [net/ipv4/inet_hashtables.c __inet_hash_connect]');

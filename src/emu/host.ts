@@ -107,10 +107,25 @@ export class HostState implements HostView {
   }
 
   /**
-   * Whether a new connection from src may use the port: only other client connections hold it
-   * and none has this 4-tuple [net/ipv4/inet_hashtables.c __inet_hash_connect].
+   * Ports whose bind bucket a bind() (or listen's auto-bind) made or touched: connect() never
+   * picks them while anything holds them [net/ipv4/inet_hashtables.c __inet_hash_connect:
+   * tb->fastreuse >= 0 || tb->fastreuseport >= 0 → next port]. Forgotten lazily once the port is free.
+   */
+  private readonly bindMade = new Set<number>();
+
+  markBindMade(port: number): void {
+    this.bindMade.add(port);
+  }
+
+  /**
+   * Whether a new connection from src may use the port: only other client connections hold it,
+   * none of them bound it with bind(), and none has this 4-tuple [net/ipv4/inet_hashtables.c __inet_hash_connect].
    */
   clientPortFree(port: number, src: IpAddr, dst: IpAddr, dport: number): boolean {
+    if (this.bindMade.size !== 0 && this.bindMade.has(port)) {
+      if (this.portHeld(port)) return false;
+      this.bindMade.delete(port);
+    }
     if (this.compactClients) return this.clients === null || this.clients.tupleFree(port, src, dst, dport);
     const l = this.byPort.get(port);
     if (l === undefined) return true;

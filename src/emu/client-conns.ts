@@ -13,12 +13,15 @@ export const CLIENT_OPTS: SockOpts = Object.freeze({ reuseaddr: false, reuseport
 
 /** A client's connected socket as the socket layer shows it to policies. */
 export function clientSock(id: number, hostName: string, proc: string, uid: number, src: IpAddr, sport: number, dst: IpAddr, dport: number,
-  createdSeq: number, state: SockState = 'ESTABLISHED'): Sock {
+  createdSeq: number, state: SockState = 'ESTABLISHED', ipv6only = false): Sock {
   return {
     id, name: hostName, kind: 'client', hostName, processName: proc, uid,
     family: src.family === 6 ? 'inet6' : 'inet',
     opts: CLIENT_OPTS,
-    state, local: src, port: sport, ipv6only: src.family === 6, listener: null, createdSeq, boundSeq: 0,
+    // connect() alone never makes an IPv6 socket IPv6-only (a bind to a specific address does
+    // [net/ipv6/af_inet6.c __inet6_bind]): its IPv4 side still overlaps a 0.0.0.0 bind
+    // [net/ipv4/inet_connection_sock.c ipv4_rcv_saddr_equal with tcp_v6_connect's LOOPBACK4_IPV6].
+    state, local: src, port: sport, ipv6only, listener: null, createdSeq, boundSeq: 0,
     listenSeq: 0, group: null, remote: { addr: dst, port: dport },
   };
 }
@@ -50,6 +53,8 @@ export class ClientConns {
   private readonly id: number[] = [];
   private readonly seq: number[] = [];
   private readonly state: number[] = [];
+  /** Whether a bind() before the connect made the socket IPv6-only (a specific IPv6 source). */
+  private readonly v6only: boolean[] = [];
   private readonly next: number[] = [];
   private readonly prev: number[] = [];
   /** Whether slots are chained per port (beyond SMALL slots; below, a scan of the slots is cheaper than the pages). */
@@ -57,7 +62,7 @@ export class ClientConns {
   /** Per page of 256 ports: [head + 1, tail + 1] of each port's chain (0: none). */
   private readonly pages: (number[] | undefined)[] = [];
 
-  add(src: IpAddr, sport: number, dst: IpAddr, dport: number, proc: string, uid: number, id: number, seq: number): number {
+  add(src: IpAddr, sport: number, dst: IpAddr, dport: number, proc: string, uid: number, id: number, seq: number, v6only = false): number {
     let s = this.freeHead;
     if (s >= 0) this.freeHead = this.next[s]!;
     else s = this.top++;
@@ -65,6 +70,7 @@ export class ClientConns {
     this.local[s] = src; this.remote[s] = dst; this.proc[s] = proc;
     this.port[s] = sport; this.rport[s] = dport; this.uid[s] = uid; this.id[s] = id; this.seq[s] = seq;
     this.state[s] = ESTABLISHED;
+    this.v6only[s] = v6only;
     this.next[s] = -1;
     this.prev[s] = -1;
     if (this.indexed) this.link(s);
@@ -148,7 +154,7 @@ export class ClientConns {
     slots.sort((a, b) => this.seq[a]! - this.seq[b]!);
     for (const s of slots) {
       out(s, clientSock(this.id[s]!, hostName, this.proc[s]!, this.uid[s]!, this.local[s]!, this.port[s]!, this.remote[s]!, this.rport[s]!,
-        this.seq[s]!, this.state[s] === TIME_WAIT ? 'TIME_WAIT' : 'ESTABLISHED'));
+        this.seq[s]!, this.state[s] === TIME_WAIT ? 'TIME_WAIT' : 'ESTABLISHED', this.v6only[s]!));
     }
   }
 }

@@ -453,19 +453,11 @@ class Run {
     }
     const t0 = this.now;
     const lat = cif.link.latencyNs;
-    // A neighbour entry left from before the address went away still sends the SYNs to its old
-    // owner, which drops them (not its address): a timeout; the entry's probes fail meanwhile, so
-    // the next attempt asks again [net/core/neighbour.c: a STALE entry is used, then probed].
-    const stale = this.routeLocal || this.routeOwner ? undefined : this.staleNeighbour(client, cif, dst);
-    // Neighbour discovery first (none over the loopback).
-    const sif = this.routeLocal ? cif : stale ?? this.resolve(client, cif, src, dst, this.routeOwner);
-    if (!sif) {
-      return this.outcome('unreachable', NONE, `nobody on link ${cif.link.name} answers for ${dst.text}`);
-    }
-    if (stale) client.neighbours.delete(dst.text);
-    const server = sif.host;
-    // The client's local port.
+    // The client's local port, before the peer is resolved: connect() binds it first, so running
+    // out of ports is EADDRNOTAVAIL even towards a peer nobody answers for [net/ipv4/tcp_ipv4.c tcp_v4_connect:
+    // inet_hash_connect before tcp_connect].
     let sport = step.source?.port ?? 0;
+    let v6only = false;
     if (step.source) {
       // bind(source) on a fresh, unbound client socket first: privileged ports, conflicts; port 0
       // is the bind's ephemeral search [net/ipv4/inet_connection_sock.c inet_csk_find_open_port],
@@ -477,13 +469,25 @@ class Run {
       const d = this.policy.bind(probe, bindAddr, sport, client);
       if (d.errno) return this.outcome(d.errno, NONE, d.rule);
       sport = d.port ?? sport;
+      v6only = probe.ipv6only;
       // A port bind() took is never shared by connect()'s own choice while anything holds it.
       client.markBindMade(sport);
     } else {
       sport = this.pickClientPort(client, src, dst, step.to.port, step);
       if (sport === 0) return this.outcome('EADDRNOTAVAIL', NONE, 'no free local port for the connection [net/ipv4/inet_hashtables.c __inet_hash_connect]');
     }
-    const cslot = client.addClient(this.nextSockId++, step.fromProcess ?? '', uid, src, sport, dst, step.to.port, this.seq++);
+    // A neighbour entry left from before the address went away still sends the SYNs to its old
+    // owner, which drops them (not its address): a timeout; the entry's probes fail meanwhile, so
+    // the next attempt asks again [net/core/neighbour.c: a STALE entry is used, then probed].
+    const stale = this.routeLocal || this.routeOwner ? undefined : this.staleNeighbour(client, cif, dst);
+    // Then neighbour discovery (none over the loopback).
+    const sif = this.routeLocal ? cif : stale ?? this.resolve(client, cif, src, dst, this.routeOwner);
+    if (!sif) {
+      return this.outcome('unreachable', NONE, `nobody on link ${cif.link.name} answers for ${dst.text}`);
+    }
+    if (stale) client.neighbours.delete(dst.text);
+    const server = sif.host;
+    const cslot = client.addClient(this.nextSockId++, step.fromProcess ?? '', uid, src, sport, dst, step.to.port, this.seq++, v6only);
 
     // The server's decision.
     const dport = step.to.port;
@@ -650,7 +654,10 @@ class Run {
    */
   private pickClientPort(host: HostState, src: IpAddr, dst: IpAddr, dport: number, from: ConnectStep): number {
     const [low, high] = host.sysctl.ipLocalPortRange;
-    const n = high - low + 1;
+    // An even count: the last port of an odd-sized range is never tried
+    // [net/ipv4/inet_hashtables.c __inet_hash_connect: remaining &= ~1].
+    let n = high - low + 1;
+    if (n > 1) n &= ~1;
     // The key and its hash are the same for every connection of a step: made once per step.
     // The key, its hash and its perturbation live in the memo while the step lasts; the
     // perturbation goes back to the table when another destination comes.
@@ -732,6 +739,9 @@ class Run {
   /** Neighbour discovery from cif for dst, which owner (neighbourOwner's) answers; returns owner, or null when nobody answers. */
   private resolve(client: HostState, cif: IfaceState, src: IpAddr, dst: IpAddr, owner: IfaceState | undefined): IfaceState | null {
     const link = cif.link;
+    // A request whose sender address the owner has itself is a martian source: no reply
+    // [net/ipv4/arp.c arp_process: ip_route_input on the sender fails for a local address].
+    if (owner && dst.family === 4 && owner.host.ifaceOwning(src)) owner = undefined;
     if (owner && client.neighbours.has(dst.text)) return owner;
     let t = this.now;
     const lat = link.latencyNs;

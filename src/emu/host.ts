@@ -140,9 +140,10 @@ export class HostState implements HostView {
    * A connect()ed socket of this host, ESTABLISHED, holding its port; returns its slot, the
    * handle of the calls below (a slot of the compact store while compactClients, else of the Socks).
    */
-  addClient(id: number, proc: string, uid: number, src: IpAddr, sport: number, dst: IpAddr, dport: number, createdSeq: number): number {
-    if (this.compactClients) return (this.clients ??= new ClientConns()).add(src, sport, dst, dport, proc, uid, id, createdSeq);
-    const sk = clientSock(id, this.name, proc, uid, src, sport, dst, dport, createdSeq);
+  addClient(id: number, proc: string, uid: number, src: IpAddr, sport: number, dst: IpAddr, dport: number, createdSeq: number,
+    v6only = false): number {
+    if (this.compactClients) return (this.clients ??= new ClientConns()).add(src, sport, dst, dport, proc, uid, id, createdSeq, v6only);
+    const sk = clientSock(id, this.name, proc, uid, src, sport, dst, dport, createdSeq, 'ESTABLISHED', v6only);
     this.addOwner(sk);
     const socks = (this.clientSocks ??= []);
     const free = this.clientFree;

@@ -37,6 +37,8 @@ export interface RunOptions {
   readonly sink?: PacketSink;
   /** MACs for interfaces declared `mac: arp`, keyed "HOST/IFACE". */
   readonly macs?: ReadonlyMap<string, string>;
+  /** Told the interface each connect step's SYNs arrive on, as the lookup sees it (for explain). */
+  readonly onIngress?: (stepIndex: number, iface: string) => void;
 }
 
 /** Runs every step of the scenario under one policy. */
@@ -496,6 +498,7 @@ class Run {
     // RTN_LOCAL: "make sure orig_oif points to fib result device even though packet rx/tx happens
     // over loopback"; inet_iif() reads it]: a SO_BINDTODEVICE eth0 listener gets eth0's addresses.
     const ingress = this.routeLocal ? server.ifaceOwning(dst) ?? sif : sif;
+    this.options.onIngress?.(step.index, ingress.name);
     const decision = stale ? this.notMine(server, dst) : this.decide(server, ingress, src, sport, dst, dport);
     const { result: lk, comment } = decision;
     const cmac = cif.mac;

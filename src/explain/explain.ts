@@ -48,7 +48,10 @@ export function rulesOf(p: Policy): RuleSet | undefined {
 export function explainStep(scenario: Scenario, policy: Policy, index: number): Explanation {
   const step = scenario.steps[index];
   if (!step) throw new RangeError(`step ${index} does not exist; the scenario has steps 0..${scenario.steps.length - 1}`);
-  const run = runPolicy(scenario, policy);
+  // The interface the step's SYNs arrive on, as the engine decided it (a host answers ARP on any
+  // of its interfaces for any of its addresses: not always the one that holds the address).
+  let ingress: string | undefined;
+  const run = runPolicy(scenario, policy, { onIngress: (i, iface) => { if (i === index) ingress ??= iface; } });
   const result = run.steps[index]!;
   const out: Explanation = { policy: policy.name, step: result, ...(result.conflict ? { conflict: result.conflict } : {}) };
   if (step.kind !== 'connect') return out;
@@ -60,7 +63,7 @@ export function explainStep(scenario: Scenario, policy: Policy, index: number): 
   if (!server) {
     return { ...out, lookup: { host: '(none)', destination, lookup: rules?.lookup ?? null, how: 'no host with a socket owns the address', candidates: [] } };
   }
-  return { ...out, lookup: scoreCandidates(server, dst, step.to.port, rules, result) };
+  return { ...out, lookup: scoreCandidates(server, dst, step.to.port, rules, result, ingress) };
 }
 
 /** The hosts (by name) as they are just before step `index`, seen through the policy calls of a run of the steps before it. */
@@ -81,11 +84,11 @@ function hostsBefore(scenario: Scenario, policy: Policy, index: number): Map<str
   return hosts;
 }
 
-function scoreCandidates(host: HostState, dst: IpAddr, port: number, rules: RuleSet | undefined, result: StepResult): LookupExplanation {
+function scoreCandidates(host: HostState, dst: IpAddr, port: number, rules: RuleSet | undefined, result: StepResult, ingress: string | undefined): LookupExplanation {
   const listeners = host.listeners(port);
   const bound = host.boundOnly(port);
   const destination = `${dst.family === 6 ? `[${dst.text}]` : dst.text}:${port}`;
-  const inDevice = host.ifaceOwning(dst)?.name ?? '';
+  const inDevice = ingress ?? host.ifaceOwning(dst)?.name ?? '';
   const dst4 = dst.family === 4 ? v4View({ local: dst } as Sock) : -1;
   const chosen = new Set(result.results ?? [result.result]);
   const cand = (sk: Sock, score: number | null, note: string): Candidate => ({ ...conflictInfo(sk), score, note, chosen: chosen.has(sk.name) && sk.state === 'LISTEN' });

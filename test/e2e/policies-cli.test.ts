@@ -71,6 +71,38 @@ describe('bindlab explain', () => {
     expect(l.stdout).toMatch(/^  -> multi\/inetd\/any .*: score 2; wildcard pass/m);
   });
 
+  it('device-bound listeners: judged by the interface the SYN arrives on, not the one holding the address', () => {
+    // c1 on eth0's link asks for eth1's address: the server answers ARP on eth0 (any interface
+    // answers for any of the host's addresses), so the eth0-bound listener gets the connection.
+    const dir = mkdtempSync(join(tmpdir(), 'bindlab-explain-'));
+    const file = join(dir, 'weak-host.yaml');
+    writeFileSync(file, `name: weak host
+policies: [linux]
+links: { lan: { latency: 100us }, lan2: { latency: 100us } }
+hosts:
+  server:
+    interfaces:
+      eth0: { addresses: [10.0.0.1/24] }
+      eth1: { addresses: [10.0.1.1/24], link: lan2 }
+    processes: { p: { uid: 0 } }
+  c1:
+    interfaces: { eth0: { addresses: [10.0.0.100/24] } }
+steps:
+  - { socket: d0, process: server/p, options: { SO_BINDTODEVICE: eth0 } }
+  - { bind: d0, address: 0.0.0.0:8080 }
+  - { listen: d0 }
+  - { socket: d1, process: server/p, options: { SO_BINDTODEVICE: eth1 } }
+  - { bind: d1, address: 0.0.0.0:8080 }
+  - { listen: d1 }
+  - { connect: { from: c1, to: 10.0.1.1:8080 }, expect: d0 }
+`);
+    const r = cli(['explain', file, '-p', 'linux', '--step', '6']);
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^  -> server\/p\/d0 .*: score \d+; wildcard pass/m);
+    expect(r.stdout).toMatch(/^     server\/p\/d1 .*not eligible; bound to device eth1, the SYN arrives on eth0$/m);
+  });
+
   it('bad input exits 2', () => {
     expect(cli(['explain', 'scenarios/pajari-1999.yaml', '-p', 'linux', '--step', '999']).status).toBe(2);
     expect(cli(['explain', 'scenarios/pajari-1999.yaml', '-p', 'nope', '--step', '1']).status).toBe(2);

@@ -32,6 +32,8 @@ export function randomProgram(seed: number): string {
   // Options changed after bind or listen draw from a stream of their own, so the rest of each
   // program stays what it was before they were added.
   const flipRnd = mulberry32(seed ^ 0x5f3759df);
+  // Connections from the server host to itself (over its loopback) draw from another stream.
+  const selfRnd = mulberry32(seed ^ 0x1b873593);
 
   const nAliases = int(1, 4);
   const v4 = Array.from({ length: nAliases }, (_, i) => `10.0.0.${i + 1}`);
@@ -177,6 +179,11 @@ export function randomProgram(seed: number): string {
         const count = chance(0.15) ? `, count: ${int(2, 3)}` : '';
         const send = chance(0.3) ? ', send: "hello\\r\\n"' : '';
         step(`{ connect: { from: client, to: ${to}${count}${send}${closeMode()} } }`);
+        // Now and then the server connects to itself: the same address, or the loopback.
+        if (selfRnd() < 0.06) {
+          const self = selfRnd() < 0.5 ? to : a.includes(':') ? `"[::1]:${p}"` : `127.0.0.1:${p}`;
+          step(`{ connect: { from: server, to: ${self} } }`);
+        }
       }
     }
   };

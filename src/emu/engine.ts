@@ -858,14 +858,27 @@ class Run {
     const decision = this.decide(server, sif, src, sport, dst, dport);
     const lk = decision.result;
     const link = sif.link;
-    // The server's ISN and TSval only show in an output: without a sink, not worth their hashing.
-    const sIsn = this.sink ? mix32(hashTuple(this.scenario.seed, src.bytes, sport, dst.bytes, dport) ^ 0x1f1f1f1f) : 0;
-    const sTs = this.sink ? mix32(sIsn ^ 0x5a5a5a5a) : 0;
     out.result = lk.action === 'accept' ? lk.sock!.name : lk.action === 'rst' ? 'refused' : 'timeout';
     out.candidates = decision.names; out.comment = decision.comment; out.reason = lk.rule; out.captureId = link.captureId;
-    out.serverMac = sif.mac; out.serverIsn = sIsn; out.serverTsval = sTs; out.t0 = timeNs; out.latencyNs = link.latencyNs;
+    out.serverMac = sif.mac; out.latencyNs = link.latencyNs;
     out.banner = lk.action === 'accept' ? this.bannerFor(lk.sock!) : EMPTY;
+    // The same decision for every SYN to dst:dport while nothing changes (as decide's cache has
+    // it): no SO_REUSEPORT group chose by the tuple's hash, no TIME_WAIT of a tuple to end.
+    out.perDestination = decision.names.length <= 1 && this.serverTimeWaits.size === 0;
+    this.replayServerIsn(timeNs, src, sport, dst, dport, out);
     return true;
+  }
+
+  /**
+   * The emulated server's ISN and first TSval for the replayed connection src:sport -> dst:dport
+   * into out, and its start time: for a caller that reuses a per-destination decision.
+   */
+  replayServerIsn(timeNs: number, src: IpAddr, sport: number, dst: IpAddr, dport: number, out: ReplayedSyn): void {
+    // They only show in an output: without a sink, not worth their hashing.
+    const sIsn = this.sink ? mix32(hashTuple(this.scenario.seed, src.bytes, sport, dst.bytes, dport) ^ 0x1f1f1f1f) : 0;
+    out.serverIsn = sIsn;
+    out.serverTsval = this.sink ? mix32(sIsn ^ 0x5a5a5a5a) : 0;
+    out.t0 = timeNs;
   }
 
   /**
@@ -913,10 +926,12 @@ export interface ReplayedSyn {
   latencyNs: number;
   /** The accepting socket's banner; empty unless accepted. */
   banner: Uint8Array;
+  /** Whether every SYN to this destination address and port gets this decision (see replaySyn). */
+  perDestination: boolean;
 }
 
 export const newReplayedSyn = (): ReplayedSyn => ({
-  result: '', candidates: NONE, comment: '', reason: '', captureId: 0, serverMac: ZERO_MAC, serverIsn: 0, serverTsval: 0, t0: 0, latencyNs: 0, banner: EMPTY,
+  result: '', candidates: NONE, comment: '', reason: '', captureId: 0, serverMac: ZERO_MAC, serverIsn: 0, serverTsval: 0, t0: 0, latencyNs: 0, banner: EMPTY, perDestination: false,
 });
 
 interface OpenConn {

@@ -70,14 +70,40 @@ export interface CaptureReader {
   readonly position: number;
   /** Total size of the input in bytes. */
   readonly size: number;
+  /**
+   * Turns on read-ahead: the next part of the file is read on libuv's thread pool while the
+   * caller works through the buffered part. From then on next() may also return false because
+   * that read is still under way: `waiting` tells, and the caller awaits refill() and calls
+   * next() again. In-memory input has nothing to read ahead (never waits).
+   */
+  readAhead(): void;
+  /** True when the last next() returned false only because the read ahead had not been taken in yet. */
+  readonly waiting: boolean;
+  /** Takes in the read ahead (waiting for it to finish) and starts the next one. */
+  refill(): Promise<void>;
   /** Closes the file; next() then returns false. Safe to call twice. */
   close(): void;
+}
+
+/** Reads packets until one is there, awaiting the read-ahead when the reader waits for it; false at the end. */
+export async function nextPacket(reader: CaptureReader): Promise<boolean> {
+  while (!reader.next()) {
+    if (!reader.waiting) return false;
+    await reader.refill();
+  }
+  return true;
 }
 
 /**
  * The input of a reader: a window buf[start, end) over the file, refilled from the file by
  * ensure(). Bytes before `start` are consumed; a refill moves the unconsumed tail to buf[0]
  * (a copy only when a record straddles two reads, never per packet).
+ *
+ * With read-ahead (readAhead()), two buffers of twice the window's size take turns: while the
+ * reader parses one, the thread pool reads the next `capacity` bytes of the file into the upper
+ * half of the other. ensure() then never reads: when the window lacks bytes it sets `waiting`
+ * and returns false; refill() awaits the read, puts the window's unconsumed tail just before
+ * the new bytes (the tail is shorter than one record, so it fits the lower half) and swaps.
  */
 export class ChunkedInput {
   buf: Uint8Array;
@@ -87,8 +113,16 @@ export class ChunkedInput {
   /** File offset of buf[0]. */
   base = 0;
   readonly size: number;
+  /** The most bytes ensure() can be asked for (a record or block of more cannot be buffered). */
+  readonly capacity: number;
+  /** See CaptureReader.waiting. */
+  waiting = false;
   private fd: number;
   private eof: boolean;
+  /** Read-ahead: the buffer not in use, the read into it (bytes read) and that read's file offset. */
+  private spare: Uint8Array | null = null;
+  private ahead: Promise<number> | null = null;
+  private aheadAt = -1;
 
   constructor(readonly file: string, source: string | Uint8Array, bufferBytes: number | undefined) {
     if (typeof source === 'string') {
@@ -100,11 +134,13 @@ export class ChunkedInput {
         throw e;
       }
       this.buf = Buffer.allocUnsafe(Math.max(bufferBytes ?? 1 << 20, 1 << 19));
+      this.capacity = this.buf.length;
       this.eof = false;
     } else {
       this.fd = -1;
       this.size = source.length;
       this.buf = source;
+      this.capacity = source.length;
       this.end = source.length;
       this.eof = true;
     }
@@ -121,10 +157,15 @@ export class ChunkedInput {
     return this.end - this.start;
   }
 
-  /** Makes at least n bytes available from start (n ≤ the buffer's size); returns whether it could. */
+  /** Makes at least n bytes available from start (n ≤ capacity); returns whether it could. */
   ensure(n: number): boolean {
     if (this.end - this.start >= n) return true;
     if (this.eof) return false;
+    if (this.spare) {
+      // Read-ahead: more of the file is coming unless the window already reaches its end.
+      this.waiting = this.base + this.end < this.size;
+      return false;
+    }
     if (this.start > 0) {
       this.buf.copyWithin(0, this.start, this.end);
       this.base += this.start;
@@ -142,9 +183,60 @@ export class ChunkedInput {
     return true;
   }
 
+  /** Starts reading ahead (see the class comment); a no-op for bytes in memory or when on already. */
+  readAhead(): void {
+    if (this.fd < 0 || this.spare || this.eof) return;
+    this.spare = Buffer.allocUnsafe(2 * this.capacity);
+    this.readInto(this.spare, this.base + this.end);
+  }
+
+  /** Takes in the read ahead into the window and starts the next read (see the class comment). */
+  async refill(): Promise<void> {
+    const wanted = this.waiting;
+    this.waiting = false;
+    const next = this.spare;
+    // Only when ensure() asked for it: then the window's tail is less than one record.
+    if (!wanted || !next || this.eof) return;
+    const from = this.base + this.end;
+    let got = await this.ahead!;
+    // A skip() past the window moved the file position since the read began: read again there.
+    if (this.aheadAt !== from) {
+      this.readInto(next, from);
+      got = await this.ahead!;
+    }
+    this.ahead = null;
+    const cap = this.capacity;
+    const tail = this.end - this.start;
+    // The tail is less than one record, and a record is at most capacity bytes: it fits below.
+    next.set(this.buf.subarray(this.start, this.end), cap - tail);
+    const old = this.buf;
+    this.buf = next;
+    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+    this.base = from - cap;
+    this.start = cap - tail;
+    this.end = cap + got;
+    if (got === 0 || from + got >= this.size) {
+      this.spare = null;
+      if (got === 0) this.eof = true;
+      return;
+    }
+    // The first window's buffer is the plain one: the next read needs one of the doubled size.
+    this.spare = old.length === 2 * cap ? old : Buffer.allocUnsafe(2 * cap);
+    this.readInto(this.spare, from + got);
+  }
+
+  private readInto(target: Uint8Array, at: number): void {
+    const fd = this.fd;
+    const cap = this.capacity;
+    this.aheadAt = at;
+    this.ahead = new Promise<number>((resolve, reject) => {
+      fs.read(fd, target, cap, Math.min(cap, this.size - at), at, (err, n) => (err ? reject(err) : resolve(n)));
+    });
+  }
+
   /** Whether n bytes could ever be buffered at once. */
   fits(n: number): boolean {
-    return n <= this.buf.length;
+    return n <= this.capacity;
   }
 
   /** Consumes n bytes from start, reading past the buffer when they are not all in it; false at EOF. */
@@ -174,9 +266,16 @@ export class ChunkedInput {
 
   close(): void {
     if (this.fd >= 0) {
-      try { fs.closeSync(this.fd); } catch { /* already closed */ }
+      const fd = this.fd;
+      const closeFd = () => { try { fs.closeSync(fd); } catch { /* already closed */ } };
+      // A read on the thread pool still uses the descriptor: close it only after (its number could be reused).
+      if (this.ahead) this.ahead.then(closeFd, closeFd);
+      else closeFd();
       this.fd = -1;
     }
+    this.ahead = null;
+    this.spare = null;
+    this.waiting = false;
     this.eof = true;
     this.start = this.end;
   }

@@ -97,7 +97,7 @@ export class PcapReader implements CaptureReader {
     const inp = this.in;
     // One comparison per packet when the record is already buffered (nearly always).
     if (inp.end - inp.start < PCAP_RECORD_HEADER_LEN && !inp.ensure(PCAP_RECORD_HEADER_LEN)) {
-      if (inp.available === 0) return false;
+      if (inp.waiting || inp.available === 0) return false;
       throw this.error(inp.position, `truncated record header (${inp.available} of 16 bytes)`);
     }
     const v = inp.view;
@@ -107,6 +107,7 @@ export class PcapReader implements CaptureReader {
     if (caplen > this.snaplen || caplen > MAX_CAPLEN || frac >= this.fracLimit) this.badRecord(caplen, frac);
     const need = PCAP_RECORD_HEADER_LEN + caplen;
     if (inp.end - inp.start < need && !inp.ensure(need)) {
+      if (inp.waiting) return false;
       throw this.error(inp.position, `truncated packet: record of ${caplen} bytes, the file ends after ${inp.available - PCAP_RECORD_HEADER_LEN}`);
     }
     // ensure() may have moved the window: positions are read after it.
@@ -129,6 +130,18 @@ export class PcapReader implements CaptureReader {
     if (caplen > this.snaplen) throw this.error(at, `captured length ${caplen} exceeds the snapshot length ${this.snaplen}`);
     if (caplen > MAX_CAPLEN) throw this.error(at, `captured length ${caplen} exceeds 262144 (256 KiB)`);
     throw this.error(at + 4, `timestamp fraction ${frac} is not below one second (${this.nanosecond ? 'ns' : 'µs'})`);
+  }
+
+  readAhead(): void {
+    this.in.readAhead();
+  }
+
+  get waiting(): boolean {
+    return this.in.waiting;
+  }
+
+  refill(): Promise<void> {
+    return this.in.refill();
   }
 
   close(): void {

@@ -103,7 +103,7 @@ export class PcapngReader implements CaptureReader {
     const inp = this.in;
     for (;;) {
       if (!inp.ensure(12)) {
-        if (inp.available === 0) return false;
+        if (inp.waiting || inp.available === 0) return false;
         throw this.error(inp.position, `truncated block header (${inp.available} of 12 bytes)`);
       }
       const at = inp.position;
@@ -133,8 +133,11 @@ export class PcapngReader implements CaptureReader {
         inp.skip(len);
         continue;
       }
-      if (!inp.fits(len)) throw this.error(at, `block type ${hex32(type)} of ${len} bytes is larger than the read buffer (${inp.buf.length} bytes)`);
-      if (!inp.ensure(len)) throw this.error(at, `truncated block type ${hex32(type)}: ${len} bytes claimed, ${inp.available} in the file`);
+      if (!inp.fits(len)) throw this.error(at, `block type ${hex32(type)} of ${len} bytes is larger than the read buffer (${inp.capacity} bytes)`);
+      if (!inp.ensure(len)) {
+        if (inp.waiting) return false;
+        throw this.error(at, `truncated block type ${hex32(type)}: ${len} bytes claimed, ${inp.available} in the file`);
+      }
       v = inp.view;
       p = inp.start;
       type = v.getUint32(p, little);
@@ -177,6 +180,18 @@ export class PcapngReader implements CaptureReader {
       }
       inp.start += len;
     }
+  }
+
+  readAhead(): void {
+    this.in.readAhead();
+  }
+
+  get waiting(): boolean {
+    return this.in.waiting;
+  }
+
+  refill(): Promise<void> {
+    return this.in.refill();
   }
 
   close(): void {

@@ -14,7 +14,7 @@ import { formatEndpoint, makeIp, parseIp, type IpAddr } from '../emu/addr.js';
 import { newReplayedSyn, Run, type ReplayedSyn } from '../emu/engine.js';
 import { policyResolver } from '../emu/policy/registry.js';
 import { copyBytes } from '../emu/wire/copy.js';
-import type { CaptureReader } from '../pcap/capture-reader.js';
+import { nextPacket, type CaptureReader } from '../pcap/capture-reader.js';
 import { openCapture } from '../pcap/open-capture.js';
 import { LINKTYPE_ETHERNET, SUPPORTED_LINK_TYPES } from '../pcap/linktypes.js';
 import { PcapngWriter } from '../pcap/pcapng-writer.js';
@@ -62,7 +62,7 @@ export interface ReplayConnection {
 export interface ReplayPolicyReport {
   connections: ReplayConnection[];
   /** Connections per result (socket name, refused, timeout). */
-  readonly results: Record<string, number>;
+  results: Record<string, number>;
   output?: string;
 }
 
@@ -134,6 +134,13 @@ class PolicyState {
   readonly emuTsval: Int32Array;
   /** Distinct decisions, and their ids by comment (one comment per decision once the setup is done). */
   readonly decisions: Decision[] = [];
+  /** Connections per decision id (the report's results are summed from it at the end). */
+  counts: number[] = [];
+  /**
+   * Decisions that hold for every SYN to a destination (ReplayedSyn.perDestination), by
+   * destination index * 65536 + port; -1: no host owns the destination.
+   */
+  readonly byDestination = new Map<number, number>();
   private readonly byComment = new Map<string, number[]>();
   private lastId = -1;
   /** Run.replaySyn's record, filled again from a slot's state before each call that needs it. */
@@ -180,15 +187,29 @@ class PolicyState {
       serverMac: syn.serverMac, latencyNs: syn.latencyNs, banner: syn.banner, accepted: syn.result !== 'refused' && syn.result !== 'timeout',
     });
     ids.push(id);
+    this.counts.push(0);
     return id;
+  }
+
+  /** `syn` as replaySyn leaves it for decision id, less the connection's own values (replayServerIsn's). */
+  fill(id: number): ReplayedSyn {
+    const d = this.decisions[id]!;
+    const syn = this.syn;
+    syn.result = d.result; syn.candidates = d.candidates; syn.comment = d.comment; syn.reason = d.reason; syn.captureId = d.captureId;
+    syn.serverMac = d.serverMac; syn.latencyNs = d.latencyNs; syn.banner = d.banner;
+    return syn;
+  }
+
+  /** The report's results: connections per result, in the order each result first came. */
+  results(): Record<string, number> {
+    const out: Record<string, number> = {};
+    this.decisions.forEach((d, id) => { out[d.result] = (out[d.result] ?? 0) + this.counts[id]!; });
+    return out;
   }
 
   /** `syn` as replaySyn left it for the connection in slot. */
   load(slot: number): ReplayedSyn {
-    const d = this.decisions[this.decision[slot]!]!;
-    const syn = this.syn;
-    syn.result = d.result; syn.candidates = d.candidates; syn.comment = d.comment; syn.reason = d.reason; syn.captureId = d.captureId;
-    syn.serverMac = d.serverMac; syn.latencyNs = d.latencyNs; syn.banner = d.banner;
+    const syn = this.fill(this.decision[slot]!);
     syn.serverIsn = this.serverIsn[slot]! >>> 0; syn.serverTsval = this.serverTsval[slot]! >>> 0; syn.t0 = this.t0[slot]!;
     return syn;
   }
@@ -308,11 +329,22 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
     }
     const reports: ReplayPolicyReport[] = policyNames.map(() => ({ connections: [], results: {} }));
     const replayer = new Replayer(reader, runs, sinks, reports, hostAddrs, keep, baseSec);
+    // The file's next megabyte is read on the thread pool while this thread replays the last.
+    reader.readAhead();
     let more = hasFirst;
+    let sinceCheck = 0;
     while (more) {
-      // A batch of packets synchronously (an async function's loop measured 35% slower), then the checks and a yield.
-      more = replayer.replay(CHECK_EVERY);
-      if (!more) break;
+      // A batch of packets synchronously (an async function's loop measured 35% slower), up to
+      // CHECK_EVERY or until the read-ahead must be awaited; the checks and a yield now and then.
+      const done = replayer.replay(CHECK_EVERY - sinceCheck);
+      sinceCheck += done;
+      if (replayer.ended) {
+        if (!reader.waiting) break;
+        await reader.refill();
+        more = await nextPacket(reader);
+      }
+      if (sinceCheck < CHECK_EVERY && !options.signal?.aborted) continue;
+      sinceCheck = 0;
       if (options.signal?.aborted) throw new ReplayAborted();
       options.onProgress?.(reader.position, reader.size);
       await new Promise<void>((r) => setImmediate(r));
@@ -322,6 +354,7 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
     options.onProgress?.(reader.size, reader.size);
     const policies: Record<string, ReplayPolicyReport> = {};
     policyNames.forEach((name, p) => {
+      reports[p]!.results = replayer.results(p);
       const w = writers[p];
       if (w) {
         if (pending) pending.push([w.finishPending(), w.finalPath]);
@@ -371,11 +404,19 @@ class Replayer {
   private readonly wireAddrs = new Interned<number | string, IpAddr>(MAX_TRACKED);
   private readonly macs = new Interned<string, Uint8Array>(4096);
   private lastMac: Uint8Array = NO_MAC;
+  /** Each scenario address a replayed SYN can go to, numbered (for PolicyState.byDestination). */
+  private readonly dstIndex = new Map<IpAddr, number>();
 
   constructor(private readonly reader: CaptureReader, private readonly runs: readonly Run[], private readonly sinks: readonly (PcapngWriter | undefined)[],
     private readonly reports: readonly ReplayPolicyReport[], private readonly hostAddrs: ReadonlyMap<number | string, IpAddr>,
     private readonly keep: boolean, private readonly baseSec: number) {
     this.policies = runs.map(() => new PolicyState(MAX_TRACKED));
+    for (const a of hostAddrs.values()) if (!this.dstIndex.has(a)) this.dstIndex.set(a, this.dstIndex.size);
+  }
+
+  /** Policy p's connections per result. */
+  results(p: number): Record<string, number> {
+    return this.policies[p]!.results();
   }
 
   private wireAddr(buf: Uint8Array, at: number, fam: 4 | 6, key: number | string): IpAddr {
@@ -396,13 +437,24 @@ class Replayer {
     return this.lastMac;
   }
 
-  /** Replays the reader's current packet and up to limit - 1 more; false once the capture has ended. */
-  replay(limit: number): boolean {
-    for (let n = 0; n < limit; n++) {
+  /** Whether the last replay() stopped because the reader had no next packet (see CaptureReader.waiting). */
+  ended = false;
+
+  /**
+   * Replays the reader's current packet and up to limit - 1 more, then advances the reader;
+   * returns how many were replayed. `ended` is set when the reader returned false: at the end
+   * of the capture, or while it waits for its read-ahead (reader.waiting).
+   */
+  replay(limit: number): number {
+    const reader = this.reader;
+    let n = 0;
+    while (n < limit) {
       this.packet();
-      if (!this.reader.next()) return false;
+      n++;
+      if (!reader.next()) { this.ended = true; return n; }
     }
-    return true;
+    this.ended = false;
+    return n;
   }
 
   /** One packet: decoded, matched against the tracked connections, and handed to the path for its kind. */
@@ -472,15 +524,29 @@ class Replayer {
     const entries = keep ? [] as ReplayConnection[] : null;
     this.entries[slot] = entries;
     const time = keep ? isoTime(reader.tsSec, reader.tsNsec) : '';
+    const dkey = this.dstIndex.get(dst)! * 65536 + seg.dstPort;
     for (let p = 0; p < P; p++) {
       const run = runs[p]!;
       const ps = policies[p]!;
       const syn = ps.syn;
-      if (!run.replaySyn(t, src, seg.srcPort, dst, seg.dstPort, syn)) {
+      // A decision that holds for the whole destination is made once; else the policy decides this SYN.
+      let id = ps.byDestination.get(dkey) ?? -2;
+      if (id === -1) {
         ps.flags[slot] = 0;
         continue;
       }
-      const id = ps.intern();
+      if (id >= 0) {
+        ps.fill(id);
+        run.replayServerIsn(t, src, seg.srcPort, dst, seg.dstPort, syn);
+      } else if (!run.replaySyn(t, src, seg.srcPort, dst, seg.dstPort, syn)) {
+        ps.byDestination.set(dkey, -1);
+        ps.flags[slot] = 0;
+        continue;
+      } else {
+        id = ps.intern();
+        if (syn.perDestination) ps.byDestination.set(dkey, id);
+      }
+      ps.counts[id]++;
       const accepted = ps.decisions[id]!.accepted;
       ps.flags[slot] = DECIDED | (accepted ? ACCEPTED : 0);
       ps.decision[slot] = id;
@@ -495,9 +561,8 @@ class Replayer {
         writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, syn.comment, null);
         run.replayAnswer(syn, clientMac, src, seg.srcPort, wireDst, seg.dstPort, seg.seq, segmentTsval(data, seg));
       }
-      const rep = reports[p]!;
-      rep.results[syn.result] = (rep.results[syn.result] ?? 0) + 1;
       if (entries) {
+        const rep = reports[p]!;
         const entry: ReplayConnection = { index, time, client: formatEndpoint({ addr: src, port: seg.srcPort }), server: formatEndpoint({ addr: dst, port: seg.dstPort }), result: syn.result };
         if (syn.candidates.length > 1) entry.candidates = syn.candidates;
         rep.connections.push(entry);

@@ -17,7 +17,7 @@ class Bytes {
     this.parts.push(...(this.little ? b.reverse() : b));
     return this;
   }
-  raw(d: Uint8Array | readonly number[]): this { this.parts.push(...d); return this; }
+  raw(d: Uint8Array | readonly number[]): this { for (const x of d) this.parts.push(x); return this; }
   pad(): this { while (this.parts.length % 4) this.parts.push(0); return this; }
   get length(): number { return this.parts.length; }
   bytes(): Uint8Array { return Uint8Array.from(this.parts); }

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PcapReader, PcapngReader, openCapture, readCaptureBytes, CaptureFormatError, PcapWriter, PcapngWriter, type CaptureReader } from '../../src/pcap/index.js';
+import { nextPacket } from '../../src/pcap/capture-reader.js';
 import { SUPPORTED_LINK_TYPES } from '../../src/pcap/linktypes.js';
 import { buildPcap, buildPcapng, frames } from './capture-builder.js';
 
@@ -21,6 +22,30 @@ function readAll(r: CaptureReader): Got[] {
     r.close();
   }
   return out;
+}
+
+/** readAll with read-ahead on: awaits the reader whenever it waits; counts the waits. */
+async function readAllAhead(r: CaptureReader): Promise<{ got: Got[]; waits: number }> {
+  const out: Got[] = [];
+  let waits = 0;
+  try {
+    r.readAhead();
+    for (;;) {
+      if (!r.next()) {
+        if (!r.waiting) break;
+        waits++;
+        await r.refill();
+        if (!(await nextPacket(r))) break;
+      }
+      out.push({
+        sec: r.tsSec, nsec: r.tsNsec, caplen: r.caplen, origLen: r.origLen, bytes: [...r.data.subarray(r.offset, r.offset + r.caplen)],
+        link: r.linkType, iface: r.interfaceId, section: r.section, at: r.recordOffset,
+      });
+    }
+  } finally {
+    r.close();
+  }
+  return { got: out, waits };
 }
 
 const errorOf = (f: () => unknown): string => {
@@ -178,7 +203,7 @@ describe('PcapngReader', () => {
     expect(errorOf(() => readAll(readCaptureBytes(damage(good()), { linkTypes: SUPPORTED_LINK_TYPES })))).toBe(msg);
   });
 
-  it('skips a large unknown block without buffering it', () => {
+  it('skips a large unknown block without buffering it', async () => {
     const big = buildPcapng([{ kind: 'shb', little: true }, { kind: 'idb', linkType: 1 }]);
     const custom = new Uint8Array(2 << 20);
     const dv = new DataView(custom.buffer);
@@ -188,5 +213,49 @@ describe('PcapngReader', () => {
     fs.writeFileSync(file, Buffer.concat([big, custom, tail]));
     const got = readAll(PcapngReader.open(file, { bufferBytes: 1 << 19 }));
     expect(got.map((g) => [g.iface, g.nsec, g.bytes])).toEqual([[1, 7000, [...fr[0]!]]]);
+    // With read-ahead, the skip past the window makes the read already under way useless: read again there.
+    expect((await readAllAhead(PcapngReader.open(file, { bufferBytes: 1 << 19 }))).got).toEqual(got);
+  });
+});
+
+describe('read-ahead (the next part of the file read on the thread pool)', () => {
+  // Records of every size up to 256 KiB, so that many straddle the 512 KiB windows.
+  const recs = frames(30000, 11).map((f, i) => (i % 997 === 0 ? new Uint8Array(1 + ((i * 7919) % 262144)).fill(i & 0xff) : f));
+
+  it.each([
+    ['pcap', () => buildPcap({ little: false, ns: false, linkType: 1 }, recs.map((data, i) => ({ sec: i, frac: i % 1e6, data })))],
+    ['pcapng, two sections, a large block to skip', () => {
+      const blocks = recs.map((data, i) => ({ kind: 'epb' as const, iface: 0, hi: 0, lo: i, data }));
+      const junk = new Uint8Array(700000);
+      const dv = new DataView(junk.buffer);
+      dv.setUint32(0, 0x00000bad, true); dv.setUint32(4, junk.length, true); dv.setUint32(junk.length - 4, junk.length, true);
+      return buildPcapng([{ kind: 'shb', little: true }, { kind: 'idb', linkType: 1 }, ...blocks.slice(0, 15000), { kind: 'raw', bytes: junk },
+        { kind: 'shb', little: false }, { kind: 'idb', linkType: 101 }, ...blocks.slice(15000)]);
+    }],
+  ])('%s: the same records as reading in turn, none lost or doubled at a window edge', async (name, build) => {
+    const file = path.join(tmp, `ahead.${name.slice(0, 6)}`);
+    fs.writeFileSync(file, build());
+    expect(fs.statSync(file).size).toBeGreaterThan(4 << 20);
+    const plain = readAll(openCapture(file, { bufferBytes: 1 << 19 }));
+    const { got, waits } = await readAllAhead(openCapture(file, { bufferBytes: 1 << 19 }));
+    expect(got.length).toBe(recs.length);
+    expect(got).toEqual(plain);
+    expect(waits).toBeGreaterThan(5);
+  });
+
+  it('a truncated last record is the same error with its offset', async () => {
+    const bytes = buildPcap({ little: true, ns: false, linkType: 1 }, recs.slice(0, 20000).map((data, i) => ({ sec: i, frac: 0, data })));
+    const file = path.join(tmp, 'ahead-cut.pcap');
+    fs.writeFileSync(file, bytes.subarray(0, bytes.length - 3));
+    const plain = errorOf(() => readAll(openCapture(file)));
+    expect(plain).toMatch(/byte \d+: truncated packet/);
+    await expect(readAllAhead(openCapture(file))).rejects.toThrow(plain);
+  });
+
+  it('bytes in memory never wait', async () => {
+    const bytes = buildPcap({ little: true, ns: false, linkType: 1 }, recs.slice(0, 100).map((data, i) => ({ sec: i, frac: 0, data })));
+    const { got, waits } = await readAllAhead(readCaptureBytes(bytes));
+    expect(got.length).toBe(100);
+    expect(waits).toBe(0);
   });
 });

@@ -311,7 +311,11 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
     const resolve = policyResolver(scenario.customPolicies);
     for (const name of policyNames) {
       const w = options.outDir ? new PcapngWriter(replayOutputPath(options.outDir, capture, name), { startEpochSeconds: Math.max(0, baseSec), tsresol: 'ns', application: 'bindlab replay' }) : undefined;
-      if (w) writers.push(w);
+      if (w) {
+        // Full buffers are written by the thread pool while this thread goes on replaying.
+        w.writeBehind();
+        writers.push(w);
+      }
       sinks.push(w);
       const run = new Run(scenario, resolve(name), { sink: w });
       run.replaySetup(setupEnd);
@@ -352,6 +356,7 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
     }
     const { packets, attempts, replaced, skipped } = replayer;
     options.onProgress?.(reader.size, reader.size);
+    for (const w of writers) await w.drain();
     const policies: Record<string, ReplayPolicyReport> = {};
     policyNames.forEach((name, p) => {
       reports[p]!.results = replayer.results(p);
@@ -522,7 +527,7 @@ class Replayer {
     this.realIsnKnown[slot] = 0;
     this.observed[slot] = -1;
     const entries = keep ? [] as ReplayConnection[] : null;
-    this.entries[slot] = entries;
+    if (keep) this.entries[slot] = entries;
     const time = keep ? isoTime(reader.tsSec, reader.tsNsec) : '';
     const dkey = this.dstIndex.get(dst)! * 65536 + seg.dstPort;
     for (let p = 0; p < P; p++) {
@@ -535,36 +540,38 @@ class Replayer {
         ps.flags[slot] = 0;
         continue;
       }
-      if (id >= 0) {
-        ps.fill(id);
-        run.replayServerIsn(t, src, seg.srcPort, dst, seg.dstPort, syn);
-      } else if (!run.replaySyn(t, src, seg.srcPort, dst, seg.dstPort, syn)) {
-        ps.byDestination.set(dkey, -1);
-        ps.flags[slot] = 0;
-        continue;
-      } else {
+      const w = sinks[p];
+      if (id < 0) {
+        if (!run.replaySyn(t, src, seg.srcPort, dst, seg.dstPort, syn)) {
+          ps.byDestination.set(dkey, -1);
+          ps.flags[slot] = 0;
+          continue;
+        }
         id = ps.intern();
         if (syn.perDestination) ps.byDestination.set(dkey, id);
+      } else if (w) {
+        // The rest of replaySyn's record only goes into an output.
+        ps.fill(id);
+        run.replayServerIsn(t, src, seg.srcPort, dst, seg.dstPort, syn);
       }
       ps.counts[id]++;
-      const accepted = ps.decisions[id]!.accepted;
-      ps.flags[slot] = DECIDED | (accepted ? ACCEPTED : 0);
+      const d = ps.decisions[id]!;
+      ps.flags[slot] = DECIDED | (d.accepted ? ACCEPTED : 0);
       ps.decision[slot] = id;
-      ps.serverIsn[slot] = syn.serverIsn | 0;
-      ps.serverTsval[slot] = syn.serverTsval | 0;
-      ps.t0[slot] = syn.t0;
-      ps.emuNext[slot] = (syn.serverIsn + 1) | 0;
-      ps.emuTsval[slot] = syn.serverTsval | 0;
-      // The client's SYN goes first, with the decision's comment (as in `run`'s captures), then the answer.
-      const w = sinks[p];
       if (w) {
+        ps.serverIsn[slot] = syn.serverIsn | 0;
+        ps.serverTsval[slot] = syn.serverTsval | 0;
+        ps.t0[slot] = syn.t0;
+        ps.emuNext[slot] = (syn.serverIsn + 1) | 0;
+        ps.emuTsval[slot] = syn.serverTsval | 0;
+        // The client's SYN goes first, with the decision's comment (as in `run`'s captures), then the answer.
         writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, syn.comment, null);
         run.replayAnswer(syn, clientMac, src, seg.srcPort, wireDst, seg.dstPort, seg.seq, segmentTsval(data, seg));
       }
       if (entries) {
         const rep = reports[p]!;
-        const entry: ReplayConnection = { index, time, client: formatEndpoint({ addr: src, port: seg.srcPort }), server: formatEndpoint({ addr: dst, port: seg.dstPort }), result: syn.result };
-        if (syn.candidates.length > 1) entry.candidates = syn.candidates;
+        const entry: ReplayConnection = { index, time, client: formatEndpoint({ addr: src, port: seg.srcPort }), server: formatEndpoint({ addr: dst, port: seg.dstPort }), result: d.result };
+        if (d.candidates.length > 1) entry.candidates = d.candidates;
         rep.connections.push(entry);
         entries.push(entry);
       }

@@ -311,11 +311,7 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
     const resolve = policyResolver(scenario.customPolicies);
     for (const name of policyNames) {
       const w = options.outDir ? new PcapngWriter(replayOutputPath(options.outDir, capture, name), { startEpochSeconds: Math.max(0, baseSec), tsresol: 'ns', application: 'bindlab replay' }) : undefined;
-      if (w) {
-        // Full buffers are written by the thread pool while this thread goes on replaying.
-        w.writeBehind();
-        writers.push(w);
-      }
+      if (w) writers.push(w);
       sinks.push(w);
       const run = new Run(scenario, resolve(name), { sink: w });
       run.replaySetup(setupEnd);
@@ -356,7 +352,6 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
     }
     const { packets, attempts, replaced, skipped } = replayer;
     options.onProgress?.(reader.size, reader.size);
-    for (const w of writers) await w.drain();
     const policies: Record<string, ReplayPolicyReport> = {};
     policyNames.forEach((name, p) => {
       reports[p]!.results = replayer.results(p);

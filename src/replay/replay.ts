@@ -404,6 +404,8 @@ class Replayer {
   private readonly wireAddrs = new Interned<number | string, IpAddr>(MAX_TRACKED);
   private readonly macs = new Interned<string, Uint8Array>(4096);
   private lastMac: Uint8Array = NO_MAC;
+  /** Whether any policy writes an output. */
+  private readonly outputs: boolean;
   /** Each scenario address a replayed SYN can go to, numbered (for PolicyState.byDestination). */
   private readonly dstIndex = new Map<IpAddr, number>();
 
@@ -411,6 +413,7 @@ class Replayer {
     private readonly reports: readonly ReplayPolicyReport[], private readonly hostAddrs: ReadonlyMap<number | string, IpAddr>,
     private readonly keep: boolean, private readonly baseSec: number) {
     this.policies = runs.map(() => new PolicyState(MAX_TRACKED));
+    this.outputs = sinks.some((w) => w !== undefined);
     for (const a of hostAddrs.values()) if (!this.dstIndex.has(a)) this.dstIndex.set(a, this.dstIndex.size);
   }
 
@@ -483,7 +486,8 @@ class Replayer {
       // The real server's packet: replaced by the emulation; it says what the kernel did.
       this.replaced++;
       if ((seg.flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) { this.realIsn[found] = seg.seq | 0; this.realIsnKnown[found] = 1; }
-      this.observe(found, seg.flags, data, seg.payloadAt, seg.payloadCaptured);
+      // What the real server did only goes into the report's list of connections.
+      if (this.keep) this.observe(found, seg.flags, data, seg.payloadAt, seg.payloadCaptured);
     } else {
       this.skipped[this.hostAddrs.has(addrKey(data, seg.dstAt, fam as 4 | 6)) || this.hostAddrs.has(addrKey(data, seg.srcAt, fam as 4 | 6)) ? 'not-in-a-replayed-connection' : 'not-to-a-scenario-host']++;
     }
@@ -508,14 +512,21 @@ class Replayer {
     const P = runs.length;
     const t = this.time();
     if (old >= 0) tracked.delete(old);
-    const src = this.wireAddr(data, seg.srcAt, f, addrKey(data, seg.srcAt, f));
-    const wireDst = this.wireAddr(data, seg.dstAt, f, dstKey);
     const index = this.attempts++;
     const slot = tracked.add(f, data, seg.srcAt, srcWord, seg.srcPort, seg.dstAt, dstWord, seg.dstPort, hash);
-    const clientMac = this.mac(data, seg.macAt);
-    this.clientMac[slot] = clientMac;
-    this.src[slot] = src;
-    this.wireDst[slot] = wireDst;
+    // The client's address, MAC and the address it used go into outputs and the report's list;
+    // without those, the address only when a policy decides this SYN itself.
+    const full = this.outputs || keep;
+    let src = full ? this.wireAddr(data, seg.srcAt, f, addrKey(data, seg.srcAt, f)) : null;
+    let wireDst = dst;
+    let clientMac: Uint8Array = NO_MAC;
+    if (this.outputs) {
+      wireDst = this.wireAddr(data, seg.dstAt, f, dstKey);
+      clientMac = this.mac(data, seg.macAt);
+      this.clientMac[slot] = clientMac;
+      this.src[slot] = src!;
+      this.wireDst[slot] = wireDst;
+    }
     this.clientIsn[slot] = seg.seq | 0;
     this.cNext[slot] = (seg.seq + 1 + seg.payloadLen) | 0;
     this.realIsn[slot] = 0;
@@ -537,6 +548,7 @@ class Replayer {
       }
       const w = sinks[p];
       if (id < 0) {
+        src ??= this.wireAddr(data, seg.srcAt, f, addrKey(data, seg.srcAt, f));
         if (!run.replaySyn(t, src, seg.srcPort, dst, seg.dstPort, syn)) {
           ps.byDestination.set(dkey, -1);
           ps.flags[slot] = 0;
@@ -547,7 +559,7 @@ class Replayer {
       } else if (w) {
         // The rest of replaySyn's record only goes into an output.
         ps.fill(id);
-        run.replayServerIsn(t, src, seg.srcPort, dst, seg.dstPort, syn);
+        run.replayServerIsn(t, src!, seg.srcPort, dst, seg.dstPort, syn);
       }
       ps.counts[id]++;
       const d = ps.decisions[id]!;
@@ -561,11 +573,11 @@ class Replayer {
         ps.emuTsval[slot] = syn.serverTsval | 0;
         // The client's SYN goes first, with the decision's comment (as in `run`'s captures), then the answer.
         writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, syn.comment, null);
-        run.replayAnswer(syn, clientMac, src, seg.srcPort, wireDst, seg.dstPort, seg.seq, segmentTsval(data, seg));
+        run.replayAnswer(syn, clientMac, src!, seg.srcPort, wireDst, seg.dstPort, seg.seq, segmentTsval(data, seg));
       }
       if (entries) {
         const rep = reports[p]!;
-        const entry: ReplayConnection = { index, time, client: formatEndpoint({ addr: src, port: seg.srcPort }), server: formatEndpoint({ addr: dst, port: seg.dstPort }), result: d.result };
+        const entry: ReplayConnection = { index, time, client: formatEndpoint({ addr: src!, port: seg.srcPort }), server: formatEndpoint({ addr: dst, port: seg.dstPort }), result: d.result };
         if (d.candidates.length > 1) entry.candidates = d.candidates;
         rep.connections.push(entry);
         entries.push(entry);

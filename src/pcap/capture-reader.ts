@@ -94,6 +94,9 @@ export async function nextPacket(reader: CaptureReader): Promise<boolean> {
   return true;
 }
 
+/** Bytes of the first read of a file (see ChunkedInput.ensure). */
+const FIRST_READ = 32768;
+
 /**
  * The input of a reader: a window buf[start, end) over the file, refilled from the file by
  * ensure(). Bytes before `start` are consumed; a refill moves the unconsumed tail to buf[0]
@@ -173,7 +176,11 @@ export class ChunkedInput {
       this.start = 0;
     }
     while (this.end < n) {
-      const got = fs.readSync(this.fd, this.buf, this.end, this.buf.length - this.end, this.base + this.end);
+      // The file's first read is small (FIRST_READ): the first packets come sooner, and a reader
+      // with read-ahead meets its refill path within its first packets rather than after a
+      // megabyte, when the JIT has optimized next() without it (and would deoptimize there).
+      const want = this.base + this.end === 0 ? Math.max(n, Math.min(FIRST_READ, this.buf.length)) : this.buf.length - this.end;
+      const got = fs.readSync(this.fd, this.buf, this.end, want, this.base + this.end);
       if (got === 0) {
         this.eof = true;
         return false;

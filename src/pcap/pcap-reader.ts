@@ -95,23 +95,38 @@ export class PcapReader implements CaptureReader {
 
   next(): boolean {
     const inp = this.in;
-    // One comparison per packet when the record is already buffered (nearly always).
-    if (inp.end - inp.start < PCAP_RECORD_HEADER_LEN && !inp.ensure(PCAP_RECORD_HEADER_LEN)) {
+    const avail = inp.end - inp.start;
+    // One path for a record wholly buffered (nearly always), and one call for any other: its
+    // header or its data cut by the window's end, or the end of the file.
+    if (avail < PCAP_RECORD_HEADER_LEN || avail < PCAP_RECORD_HEADER_LEN + inp.view.getUint32(inp.start + 8, this.little)) return this.nextSlow();
+    return this.take();
+  }
+
+  /** next() when the record is not wholly buffered: makes it so, or ends (false) or fails. */
+  private nextSlow(): boolean {
+    const inp = this.in;
+    if (!inp.ensure(PCAP_RECORD_HEADER_LEN)) {
       if (inp.waiting || inp.available === 0) return false;
       throw this.error(inp.position, `truncated record header (${inp.available} of 16 bytes)`);
     }
-    const v = inp.view;
-    const little = this.little;
-    const caplen = v.getUint32(inp.start + 8, little);
-    const frac = v.getUint32(inp.start + 4, little);
-    if (caplen > this.snaplen || caplen > MAX_CAPLEN || frac >= this.fracLimit) this.badRecord(caplen, frac);
+    const caplen = inp.view.getUint32(inp.start + 8, this.little);
     const need = PCAP_RECORD_HEADER_LEN + caplen;
-    if (inp.end - inp.start < need && !inp.ensure(need)) {
+    if (caplen <= this.snaplen && caplen <= MAX_CAPLEN && !inp.ensure(need)) {
       if (inp.waiting) return false;
       throw this.error(inp.position, `truncated packet: record of ${caplen} bytes, the file ends after ${inp.available - PCAP_RECORD_HEADER_LEN}`);
     }
-    // ensure() may have moved the window: positions are read after it.
+    return this.take();
+  }
+
+  /** The record at the window's start, whose header is buffered (and its data, when its length is valid). */
+  private take(): boolean {
+    const inp = this.in;
+    const v = inp.view;
+    const little = this.little;
     const p = inp.start;
+    const caplen = v.getUint32(p + 8, little);
+    const frac = v.getUint32(p + 4, little);
+    if (caplen > this.snaplen || caplen > MAX_CAPLEN || frac >= this.fracLimit) this.badRecord(caplen, frac);
     this.recordOffset = inp.base + p;
     this.tsSec = v.getUint32(p, little);
     this.tsNsec = frac * this.fracToNs;
@@ -119,7 +134,7 @@ export class PcapReader implements CaptureReader {
     this.caplen = caplen;
     this.data = inp.buf;
     this.offset = p + PCAP_RECORD_HEADER_LEN;
-    inp.start = p + need;
+    inp.start = p + PCAP_RECORD_HEADER_LEN + caplen;
     this.index++;
     return true;
   }

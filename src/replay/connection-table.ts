@@ -137,8 +137,9 @@ export class ConnectionTable {
     return slot;
   }
 
-  /** Stops tracking the connection in slot (a tracked one). */
+  /** Stops tracking the connection in slot (a tracked one; -1: nothing to do). */
   delete(slot: number): void {
+    if (slot < 0) return;
     const index = this.index;
     const rec = this.rec;
     const mask = this.mask;

@@ -22,7 +22,7 @@ import { policiesFor } from '../runner.js';
 import type { Scenario } from '../scenario/types.js';
 import { addrWord, ConnectionTable, tupleHash } from './connection-table.js';
 import { rewriteClientSegment, type ServerSpace } from './client-rewrite.js';
-import { decodeSegment, newSegment, segmentTsval, type CapturedSegment, type SkipReason } from './segment.js';
+import { DECODE_RESULTS, decodeSegment, newSegment, segmentTsval, SKIP_REASON, type CapturedSegment, type SkipReason } from './segment.js';
 
 export interface ReplayOptions {
   /** Policy names; default: the scenario's, else every built-in policy. */
@@ -337,8 +337,8 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
       // A batch of packets synchronously (an async function's loop measured 35% slower), up to
       // CHECK_EVERY or until the read-ahead must be awaited; the checks and a yield now and then.
       const done = replayer.replay(CHECK_EVERY - sinceCheck);
-      sinceCheck += done;
-      if (replayer.ended) {
+      sinceCheck += Math.abs(done);
+      if (done < 0) {
         if (!reader.waiting) break;
         await reader.refill();
         more = await nextPacket(reader);
@@ -350,7 +350,8 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
       await new Promise<void>((r) => setImmediate(r));
       if (options.signal?.aborted) throw new ReplayAborted();
     }
-    const { packets, attempts, replaced, skipped } = replayer;
+    const { packets, attempts, replaced } = replayer;
+    const skipped = replayer.skips();
     options.onProgress?.(reader.size, reader.size);
     const policies: Record<string, ReplayPolicyReport> = {};
     policyNames.forEach((name, p) => {
@@ -383,6 +384,8 @@ class Replayer {
   replaced = 0;
   readonly skipped = emptySkips();
   private readonly seg = newSegment();
+  /** Packets per decodeSegment result (families and SKIP_*). */
+  private readonly decoded = new Float64Array(DECODE_RESULTS);
   private readonly tracked = new ConnectionTable(MAX_TRACKED);
   private readonly policies: PolicyState[];
   /** Per slot: the client's MAC (interned), its address and the address it used (IpAddr, interned). */
@@ -417,6 +420,13 @@ class Replayer {
     for (const a of hostAddrs.values()) if (!this.dstIndex.has(a)) this.dstIndex.set(a, this.dstIndex.size);
   }
 
+  /** Packets skipped, by reason: those decodeSegment skipped, and the rest. */
+  skips(): Record<SkipReason, number> {
+    const out = { ...this.skipped };
+    for (const [code, reason] of Object.entries(SKIP_REASON)) out[reason] += this.decoded[Number(code)]!;
+    return out;
+  }
+
   /** Policy p's connections per result. */
   results(p: number): Record<string, number> {
     return this.policies[p]!.results();
@@ -440,13 +450,11 @@ class Replayer {
     return this.lastMac;
   }
 
-  /** Whether the last replay() stopped because the reader had no next packet (see CaptureReader.waiting). */
-  ended = false;
-
   /**
-   * Replays the reader's current packet and up to limit - 1 more, then advances the reader;
-   * returns how many were replayed. `ended` is set when the reader returned false: at the end
-   * of the capture, or while it waits for its read-ahead (reader.waiting).
+   * Replays the reader's current packet and up to limit - 1 more, then advances the reader.
+   * Returns how many were replayed, negated when the reader returned false (at the end of the
+   * capture, or while it waits for its read-ahead: reader.waiting). Nothing but the loop: a
+   * store after it would meet no type feedback in the loop's optimized code, and deoptimize it.
    */
   replay(limit: number): number {
     const reader = this.reader;
@@ -454,9 +462,8 @@ class Replayer {
     while (n < limit) {
       this.packet();
       n++;
-      if (!reader.next()) { this.ended = true; return n; }
+      if (!reader.next()) return -n;
     }
-    this.ended = false;
     return n;
   }
 
@@ -467,10 +474,9 @@ class Replayer {
     this.packets++;
     const data = reader.data;
     const fam = decodeSegment(reader.linkType, data, reader.offset, reader.offset + reader.caplen, seg);
-    if (fam === 0) {
-      this.skipped[seg.skip!]++;
-      return;
-    }
+    // Counted whatever the result (no branch of its own to deoptimize on); skips are summed at the end.
+    this.decoded[fam]++;
+    if (fam > 6) return;
     const addrLen = fam === 4 ? 4 : 16;
     const srcWord = addrWord(data, seg.srcAt, addrLen);
     const dstWord = addrWord(data, seg.dstAt, addrLen);
@@ -496,7 +502,9 @@ class Replayer {
   /** The packet's time in ns from the capture's first second. */
   private time(): number {
     const reader = this.reader;
-    return Math.max(0, (reader.tsSec - this.baseSec) * 1e9 + reader.tsNsec);
+    // (s + 0.5) * 1e9 - 5e8 is s * 1e9 exactly (below 2^53), computed in doubles from the first
+    // packet on: s * 1e9 in small integers would overflow a few seconds in and deoptimize.
+    return Math.max(0, (reader.tsSec - this.baseSec + 0.5) * 1e9 - 5e8 + reader.tsNsec);
   }
 
   /** A SYN without ACK (not a retransmission of a tracked one): every policy decides it, when it is to a scenario host. */
@@ -511,7 +519,7 @@ class Replayer {
     }
     const P = runs.length;
     const t = this.time();
-    if (old >= 0) tracked.delete(old);
+    tracked.delete(old); // -1: none (a call either way: a rare branch would deoptimize)
     const index = this.attempts++;
     const slot = tracked.add(f, data, seg.srcAt, srcWord, seg.srcPort, seg.dstAt, dstWord, seg.dstPort, hash);
     // The client's address, MAC and the address it used go into outputs and the report's list;

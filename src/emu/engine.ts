@@ -931,7 +931,9 @@ export interface ReplayedSyn {
 }
 
 export const newReplayedSyn = (): ReplayedSyn => ({
-  result: '', candidates: NONE, comment: '', reason: '', captureId: 0, serverMac: ZERO_MAC, serverIsn: 0, serverTsval: 0, t0: 0, latencyNs: 0, banner: EMPTY, perDestination: false,
+  // -0: the number fields start as doubles (uint32s and ns times are), so the first large value
+  // changes no field representation (which would deoptimize the code using the record).
+  result: '', candidates: NONE, comment: '', reason: '', captureId: 0, serverMac: ZERO_MAC, serverIsn: -0, serverTsval: -0, t0: -0, latencyNs: -0, banner: EMPTY, perDestination: false,
 });
 
 interface OpenConn {

@@ -35,6 +35,8 @@ const TWO_32 = 4294967296;
 const MAX_OPTION_BYTES = 0xffff;
 
 const utf8 = new TextEncoder();
+/** Distinct packet comments whose bytes a writer keeps (a scenario's decisions are far fewer). */
+const COMMENTS_KEPT = 4096;
 
 const pad4 = (n: number): number => (n + 3) & ~3;
 
@@ -52,9 +54,8 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
   /** startEpochSeconds in timestamp units, as two 32-bit halves. */
   private readonly baseHi: number;
   private readonly baseLo: number;
-  /** The last packet comment and its UTF-8 bytes. */
-  private lastComment: string | undefined = undefined;
-  private lastCommentBytes: Uint8Array = new Uint8Array(0);
+  /** Packet comments' UTF-8 bytes, by comment (at most COMMENTS_KEPT; then forgotten all at once). */
+  private readonly comments = new Map<string, Uint8Array>();
 
   constructor(finalPath: string, opts: PcapngWriterOptions) {
     // Checked before the temporary file exists, so a bad option leaves nothing behind.
@@ -137,9 +138,11 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     const p = this.pos;
 
     const units = this.nsPerUnit === 1 ? Math.floor(timeNs) : Math.floor(timeNs / 1000);
-    let lo = this.baseLo + (units % TWO_32);
-    let hi = this.baseHi + Math.floor(units / TWO_32);
-    if (lo >= TWO_32) { lo -= TWO_32; hi += 1; }
+    // The carry from the low word without a branch (a branch first taken late deoptimizes).
+    const sum = this.baseLo + (units % TWO_32);
+    const carry = Math.floor(sum / TWO_32);
+    const lo = sum - carry * TWO_32;
+    const hi = this.baseHi + Math.floor(units / TWO_32) + carry;
 
     v.setUint32(p, BT_EPB, true);
     v.setUint32(p + 8, ifaceId, true);
@@ -152,15 +155,11 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     while (q < d + capPad) buf[q++] = 0;
     if (comment !== undefined) {
       const start = q + 4;
-      // Consecutive packets mostly carry the same comment (a SYN and its answer, the connections
-      // of one step): encode it once and copy the bytes after.
-      if (comment !== this.lastComment) {
-        this.lastCommentBytes = utf8.encode(comment);
-        this.lastComment = comment;
-      }
-      const n = this.lastCommentBytes.length;
+      // Comments repeat (one per decision): each is encoded once and its bytes copied after.
+      const bytes = this.commentBytes(comment);
+      const n = bytes.length;
       if (n > MAX_OPTION_BYTES) throw new RangeError(`comment of ${n} bytes exceeds 65535`);
-      buf.set(this.lastCommentBytes, start);
+      buf.set(bytes, start);
       v.setUint16(q, OPT_COMMENT, true);
       v.setUint16(q + 2, n, true);
       q = start + n;
@@ -172,6 +171,16 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     v.setUint32(p + 4, total, true);
     v.setUint32(q, total, true);
     this.pos = q + 4;
+  }
+
+  private commentBytes(comment: string): Uint8Array {
+    let bytes = this.comments.get(comment);
+    if (bytes === undefined) {
+      if (this.comments.size >= COMMENTS_KEPT) this.comments.clear();
+      bytes = utf8.encode(comment);
+      this.comments.set(comment, bytes);
+    }
+    return bytes;
   }
 
   private writeShb(application: string): void {

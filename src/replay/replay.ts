@@ -146,7 +146,7 @@ class PolicyState {
   /** Run.replaySyn's record, filled again from a slot's state before each call that needs it. */
   readonly syn: ReplayedSyn = newReplayedSyn();
   /** The slot's server space for rewriteClientSegment. */
-  readonly space: ServerSpace = { realIsn: 0, emuIsn: 0, emuNext: 0, emuTsval: 0 };
+  readonly space: ServerSpace = { realIsn: -0, emuIsn: -0, emuNext: -0, emuTsval: -0 }; // doubles from the start (see newReplayedSyn)
 
   constructor(capacity: number) {
     this.flags = new Uint8Array(capacity);

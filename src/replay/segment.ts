@@ -48,7 +48,8 @@ export interface CapturedSegment {
 }
 
 export const newSegment = (): CapturedSegment => ({
-  family: 0, ipAt: 0, tcpAt: 0, macAt: -1, srcAt: 0, dstAt: 0, srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0,
+  // seq and ack are uint32s: doubles from the start (-0), so the first past 2^30 changes no field representation.
+  family: 0, ipAt: 0, tcpAt: 0, macAt: -1, srcAt: 0, dstAt: 0, srcPort: 0, dstPort: 0, seq: -0, ack: -0, flags: 0,
   payloadLen: 0, payloadAt: 0, payloadCaptured: 0, optAt: 0, optEnd: 0,
 });
 

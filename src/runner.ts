@@ -106,7 +106,9 @@ export async function resolveArpMacs(scenario: Scenario): Promise<Map<string, st
   const out = new Map<string, string>();
   const wanted = scenario.hosts.flatMap((h) => h.interfaces.filter((i) => i.mac === 'arp').map((i) => ({ h, i })));
   if (wanted.length === 0) return out;
-  const { toMAC } = await import('@network-utils/arp-lookup');
+  // A CommonJS package: its module.exports is the default export, under Node and in the bundle
+  // alike (esbuild gives a split CommonJS chunk no named exports).
+  const { toMAC } = (await import('@network-utils/arp-lookup')).default;
   for (const { h, i } of wanted) {
     const v4 = i.addresses.find((c) => c.addr.family === 4) ?? i.addresses[0];
     if (!v4) throw new Error(`${scenario.file}: interface ${h.name}/${i.name} has mac: arp but no address to look up`);

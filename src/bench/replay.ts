@@ -21,7 +21,7 @@ import { benchScenarioText } from './scenario.js';
 
 const PACKETS = Number(process.env.BINDLAB_BENCH_REPLAY_PACKETS ?? 1_000_000);
 const RUNS = 3;
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/bindlab.js');
 
 class Counting implements PacketSink {
   packets = 0;

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const CLI = join(ROOT, 'dist/cli/main.js');
+const CLI = join(ROOT, 'dist/bin/bindlab.js');
 const tmp = mkdtempSync(join(tmpdir(), 'bindlab-arp-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

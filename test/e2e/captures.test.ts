@@ -16,7 +16,7 @@ import type { Scenario } from '../../src/scenario/types.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
-const CLI = join(ROOT, 'dist/cli/main.js');
+const CLI = join(ROOT, 'dist/bin/bindlab.js');
 const SCENARIOS = readdirSync(join(ROOT, 'scenarios')).filter((f) => f.endsWith('.yaml')).sort();
 const HAS_TSHARK = spawnSync('tshark', ['--version'], { stdio: 'ignore' }).status === 0;
 if (!HAS_TSHARK) console.log('captures.test: tshark is not installed; the capture checks are skipped');

@@ -1,4 +1,4 @@
-// The command line through the built binary (dist/cli/main.js): exit codes, the JSON report's
+// The command line through the built binary (dist/bin/bindlab.js): exit codes, the JSON report's
 // shape (SCENARIO.md), the matrix's marks, colour only on a TTY, capture names, validate, help.
 
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
@@ -10,7 +10,7 @@ import { ensureBuilt } from '../testing/helpers.js';
 import { BUILTIN_POLICIES } from '../../src/emu/policy/names.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const CLI = join(ROOT, 'dist/cli/main.js');
+const CLI = join(ROOT, 'dist/bin/bindlab.js');
 const ESC = '\u001b[';
 
 /** Runs the CLI with stdout a pipe (not a TTY); NO_COLOR unset unless env says otherwise. */

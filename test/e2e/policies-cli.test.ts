@@ -1,4 +1,4 @@
-// bindlab policies / explain / audit through the built CLI (node dist/cli/main.js).
+// bindlab policies / explain / audit through the built CLI (node dist/bin/bindlab.js).
 
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt } from '../testing/helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const CLI = join(ROOT, 'dist/cli/main.js');
+const CLI = join(ROOT, 'dist/bin/bindlab.js');
 
 const cli = (args: readonly string[]): SpawnSyncReturns<string> =>
   spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });

@@ -13,7 +13,7 @@ import { PcapWriter } from '../../src/pcap/pcap-writer.js';
 import { conversation } from '../pcap/fixture-captures.js';
 
 const ROOT = path.join(import.meta.dirname, '../..');
-const CLI = path.join(ROOT, 'dist/cli/main.js');
+const CLI = path.join(ROOT, 'dist/bin/bindlab.js');
 const FIX = path.join(ROOT, 'test/pcap/fixtures');
 const WEB = path.join(ROOT, 'test/replay/fixtures/web.yaml');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bindlab-replay-'));
@@ -21,7 +21,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bindlab-replay-'));
 beforeAll(() => {
   // Other work in progress may fail type checking; tsc still emits, and the CLI is what is tested.
   spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.json')], { encoding: 'utf8' });
-  if (!fs.existsSync(CLI)) throw new Error('no dist/cli/main.js');
+  if (!fs.existsSync(CLI)) throw new Error('no dist/bin/bindlab.js');
 }, 120_000);
 
 const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8' });
@@ -121,6 +121,21 @@ describe('bindlab replay (CLI)', () => {
     expect(r.stderr).toMatch(msg);
     expect(r.stderr.startsWith(`bindlab: ${file}: byte `)).toBe(true);
     expect(fs.existsSync(out) ? fs.readdirSync(out) : []).toEqual([]);
+  });
+
+  it('draws a progress bar on a terminal (script(1) gives the CLI one), none otherwise', () => {
+    const args = ['replay', path.join(ROOT, 'captures/reuseport.pcap'), '-s', path.join(ROOT, 'captures/reuseport.yaml'), '-p', 'linux', '--no-output'];
+    if (spawnSync('script', ['--version']).status !== 0) {
+      console.log('skipped: script(1) from util-linux is not installed, so the CLI cannot be given a terminal');
+      return;
+    }
+    const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(' ');
+    const tty = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: ROOT, encoding: 'utf8' });
+    expect(tty.status).toBe(0);
+    expect(tty.stdout).toMatch(/replay \[[^\]]*\] 100% \| [\d.]+\/[\d.]+ MiB/);
+    const plain = cli(args);
+    expect(plain.status).toBe(0);
+    expect(plain.stderr).toBe('');
   });
 
   it.each([['one thread', '1'], ['three threads', '3']])('Ctrl-C stops cleanly and leaves no partial output (%s)', async (_name, jobs) => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
-export const CLI = join(ROOT, 'dist/cli/main.js');
+export const CLI = join(ROOT, 'dist/bin/bindlab.js');
 
 function newestMtime(dir: string): number {
   let t = 0;
@@ -35,7 +35,7 @@ export function ensureBuilt(): void {
     if (!stale) return;
     const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], { encoding: 'utf8' });
     if (r.status !== 0) console.log(`tsc reported errors (using what it emitted):\n${r.stdout}${r.stderr}`);
-    if (!existsSync(CLI)) throw new Error('the build produced no dist/cli/main.js');
+    if (!existsSync(CLI)) throw new Error('the build produced no dist/bin/bindlab.js');
   } finally {
     rmdirSync(lock);
   }

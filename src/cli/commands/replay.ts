@@ -60,7 +60,8 @@ export async function replayCommand(argv: ReplayArgs): Promise<ExitCode> {
 
 /** A cli-progress bar over the capture's bytes. */
 async function progressBar(): Promise<{ update(done: number, total: number): void; stop(): void }> {
-  const { SingleBar, Presets } = await import('cli-progress');
+  // A CommonJS package: module.exports is the default export (under Node and in the bundle alike).
+  const { SingleBar, Presets } = (await import('cli-progress')).default;
   const bar = new SingleBar({ format: 'replay [{bar}] {percentage}% | {value}/{total} MiB | eta {eta}s', hideCursor: true, clearOnComplete: true, stream: process.stderr }, Presets.shades_classic);
   let started = false;
   let stopped = false;

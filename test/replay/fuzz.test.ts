@@ -5,7 +5,9 @@ import fc from 'fast-check';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CaptureFormatError, readCaptureBytes, SUPPORTED_LINK_TYPES } from '../../src/pcap/index.js';
+import { CaptureFormatError, openCapture, readCaptureBytes, SUPPORTED_LINK_TYPES, type CaptureReader } from '../../src/pcap/index.js';
+import { nextPacket } from '../../src/pcap/capture-reader.js';
+import { buildPcap, buildPcapng, frames } from '../pcap/capture-builder.js';
 import { decodeSegment, newSegment } from '../../src/replay/segment.js';
 import { replayCapture } from '../../src/replay/replay.js';
 import { loadScenarioFile } from '../../src/scenario/load.js';
@@ -44,7 +46,52 @@ function mutate(src: Uint8Array, ms: readonly Mutation[]): Uint8Array {
 
 const sample = fc.record({ seed: fc.integer({ min: 0, max: seeds.length - 1 }), ms: fc.array(mutation, { minLength: 1, maxLength: 6 }) });
 
+/** Every record (offset, time, bytes) a reader gives, then its error's message or 'end'; with read-ahead when asked. */
+async function records(r: CaptureReader, ahead: boolean): Promise<string[]> {
+  const out: string[] = [];
+  try {
+    if (ahead) r.readAhead();
+    while (ahead ? await nextPacket(r) : r.next()) {
+      out.push(`${r.recordOffset} ${r.tsSec}.${r.tsNsec} ${r.linkType} ${Buffer.from(r.data.subarray(r.offset, r.offset + r.caplen)).toString('hex')}`);
+    }
+    out.push('end');
+  } catch (e) {
+    if (!(e instanceof CaptureFormatError)) throw e;
+    out.push(e.message);
+  } finally {
+    r.close();
+  }
+  return out;
+}
+
+/** Captures of several hundred KB (records of every size up to 64 KiB), so that reads ahead and windows end mid-record. */
+const bigSeeds = (() => {
+  const recs = frames(4000, 3).map((f, i) => (i % 150 === 0 ? new Uint8Array(1 + ((i * 7919) % 65536)).fill(i & 0xff) : f));
+  return [
+    buildPcap({ little: true, ns: false, linkType: 1 }, recs.map((data, i) => ({ sec: i, frac: i, data }))),
+    buildPcapng([{ kind: 'shb', little: false }, { kind: 'idb', linkType: 1 }, ...recs.map((data, i) => ({ kind: 'epb' as const, iface: 0, hi: 0, lo: i, data }))]),
+  ];
+})();
+
 describe('fuzz', () => {
+  it('read-ahead reads what reading in turn reads from a mutated file: the same records, then the same end or error', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bindlab-fuzz-ahead-'));
+    const file = path.join(tmp, 'in.cap');
+    const big = fc.record({ seed: fc.integer({ min: 0, max: bigSeeds.length - 1 }), ms: fc.array(mutation, { minLength: 1, maxLength: 4 }) });
+    await fc.assert(fc.asyncProperty(big, async ({ seed, ms }) => {
+      fs.writeFileSync(file, mutate(bigSeeds[seed]!, ms));
+      let open: () => CaptureReader;
+      try {
+        openCapture(file).close();
+        open = () => openCapture(file, { bufferBytes: 1 << 19 });
+      } catch (e) {
+        if (!(e instanceof CaptureFormatError)) throw e;
+        return;
+      }
+      expect(await records(open(), true)).toEqual(await records(open(), false));
+    }), { numRuns: 150, seed: 6 });
+  }, 120_000);
+
   it('the readers and the segment decoder: packets or a CaptureFormatError, always progressing', () => {
     const seg = newSegment();
     fc.assert(fc.property(sample, ({ seed, ms }) => {

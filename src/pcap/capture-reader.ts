@@ -1,5 +1,6 @@
 // What the two capture readers share: the record they expose, their error, their options, and
-// the input they stream from (a file through one preallocated buffer, or bytes in memory).
+// the input they stream from (a file through one preallocated buffer, two taking turns with
+// read-ahead; or bytes in memory).
 // Readers know nothing of scenarios, policies or what the packets mean.
 
 import * as fs from 'node:fs';
@@ -20,7 +21,7 @@ export class CaptureFormatError extends Error {
 }
 
 export interface CaptureReaderOptions {
-  /** Size of the one buffer the file streams through. Default 1 MiB; at least 512 KiB. */
+  /** Size of the buffer the file streams through (read-ahead: two of twice that size). Default 1 MiB; at least 512 KiB. */
   readonly bufferBytes?: number;
   /**
    * Link types the caller can decode; an interface of any other is a CaptureFormatError at its

@@ -1,5 +1,5 @@
 // Classic libpcap reader (draft-ietf-opsawg-pcap): either byte order, microsecond (a1b2c3d4)
-// or nanosecond (a1b23c4d) timestamps, one link type per file. Streams through one buffer.
+// or nanosecond (a1b23c4d) timestamps, one link type per file. Streams through one buffer (two with read-ahead).
 //
 //   const r = PcapReader.open('x.pcap');            // or new PcapReader(bytes, { name })
 //   try { while (r.next()) use(r.data, r.offset, r.caplen, r.tsSec, r.tsNsec); } finally { r.close(); }

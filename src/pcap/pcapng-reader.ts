@@ -1,7 +1,7 @@
 // pcapng reader (draft-ietf-opsawg-pcapng): any number of sections, each in its own byte order,
 // any number of interfaces per section with their if_tsresol and if_tsoffset; packets from
 // Enhanced (EPB), Simple (SPB) and obsolete Packet (PB) blocks. Other blocks (NRB, ISB, DSB,
-// custom) are checked for length and skipped. Streams through one buffer.
+// custom) are checked for length and skipped. Streams through one buffer (two with read-ahead).
 //
 //   const r = PcapngReader.open('x.pcapng');
 //   try { while (r.next()) use(r.data, r.offset, r.caplen, r.linkType, r.interfaceId); } finally { r.close(); }

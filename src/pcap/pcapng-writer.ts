@@ -3,6 +3,7 @@
 // Blocks: SHB, then an IDB per interface, an NRB before the next packet whenever names were
 // added, and an EPB per packet. The packet path allocates nothing.
 
+import { copyBytes } from '../emu/wire/copy.js';
 import { BufferedOutput } from './output-file.js';
 import type { CaptureInterface, InPlaceSink } from './sink.js';
 
@@ -171,6 +172,43 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     v.setUint32(p + 4, total, true);
     v.setUint32(q, total, true);
     this.pos = q + 4;
+    this.lastBlockAt = p;
+  }
+
+  /** Where the last packet's block starts in frameBuffer (see lastPacket). */
+  private lastBlockAt = -1;
+  /** Buffers flushed so far: a block's place in frameBuffer holds only while this stays. */
+  private flushes = 0;
+
+  protected override flush(): void {
+    super.flush();
+    this.flushes++;
+  }
+
+  /** Where the packet block just committed starts in frameBuffer, for copyPacket (with flushCount). */
+  get lastPacketAt(): number {
+    return this.lastBlockAt;
+  }
+
+  /** Buffers flushed so far (see copyPacket). */
+  get flushCount(): number {
+    return this.flushes;
+  }
+
+  /**
+   * Appends a copy of the packet block that `other` committed at `at` (its lastPacketAt), when its
+   * buffer still holds it (no flush since): the same packet in a writer whose interfaces were
+   * declared alike; `flushes` is other's flushCount then. Returns false, writing nothing, when
+   * the block is no longer there.
+   */
+  copyPacket(other: PcapngWriter, at: number, flushes: number): boolean {
+    if (at < 0 || other.flushes !== flushes) return false;
+    const n = other.view.getUint32(at + 4, true);
+    const start = this.reserveFrame(n - 32) - 28;
+    copyBytes(this.buf, start, other.buf, at, at + n);
+    this.pos = start + n;
+    this.lastBlockAt = start;
+    return true;
   }
 
   private commentBytes(comment: string): Uint8Array {

@@ -608,6 +608,12 @@ class Replayer {
       this.realIsnKnown[slot] = 1;
     }
     const clientMac = this.clientMac[slot]!;
+    // The policy whose output got this packet last, and what its frame depended on then: a
+    // policy that would write the same frame copies that block.
+    let from = -1;
+    let fromAt = -1, fromFlushes = 0;
+    let fromIsn = 0, fromNext = 0, fromTsval = 0, fromCapture = -1;
+    let fromMac: Uint8Array = NO_MAC;
     for (let p = 0; p < P; p++) {
       const ps = policies[p]!;
       const pf = ps.flags[slot]!;
@@ -623,14 +629,27 @@ class Replayer {
       }
       if (w) {
         const d = ps.decisions[ps.decision[slot]!]!;
-        let space: ServerSpace | null = null;
-        if (this.realIsnKnown[slot] !== 0) {
-          space = ps.space;
-          space.realIsn = this.realIsn[slot]! >>> 0; space.emuIsn = ps.serverIsn[slot]! >>> 0;
-          space.emuNext = ps.emuNext[slot]! >>> 0; space.emuTsval = ps.emuTsval[slot]! >>> 0;
+        // A SYN carries its policy's comment; any other client packet is the same frame in every
+        // output where the server's side is the same: copied from the last one written.
+        const shared = (flags & TCP_SYN) === 0;
+        // The frame depends on the server's MAC and interface and, once moved into the server's
+        // sequence space, on its ISN, next sequence number and TSval.
+        const isn = ps.serverIsn[slot]!, next = ps.emuNext[slot]!, tsval = ps.emuTsval[slot]!;
+        if (!(shared && from >= 0 && isn === fromIsn && next === fromNext && tsval === fromTsval && d.captureId === fromCapture
+          && sameMac(d.serverMac, fromMac) && w.copyPacket(sinks[from]!, fromAt, fromFlushes))) {
+          let space: ServerSpace | null = null;
+          if (this.realIsnKnown[slot] !== 0) {
+            space = ps.space;
+            space.realIsn = this.realIsn[slot]! >>> 0; space.emuIsn = ps.serverIsn[slot]! >>> 0;
+            space.emuNext = ps.emuNext[slot]! >>> 0; space.emuTsval = ps.emuTsval[slot]! >>> 0;
+          }
+          writeClientPacket(w, d.captureId, this.time(), data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac,
+            shared ? undefined : d.comment, space);
+          if (shared) {
+            from = p; fromAt = w.lastPacketAt; fromFlushes = w.flushCount;
+            fromIsn = isn; fromNext = next; fromTsval = tsval; fromCapture = d.captureId; fromMac = d.serverMac;
+          }
         }
-        writeClientPacket(w, d.captureId, this.time(), data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac,
-          (flags & TCP_SYN) !== 0 ? d.comment : undefined, space);
       }
       if ((flags & TCP_RST) !== 0) { done = true; continue; }
       // The emulated server's banner after the handshake, its FIN after the client's (written only with an output).
@@ -682,6 +701,11 @@ class Replayer {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Whether two MACs are the same (each policy's run has its own array of a host's MAC). */
+function sameMac(a: Uint8Array, b: Uint8Array): boolean {
+  return a === b || (a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3] && a[4] === b[4] && a[5] === b[5]);
+}
 
 function startsWithBanner(data: Uint8Array, at: number): boolean {
   for (let i = 0; i < BANNER_PREFIX.length; i++) if (data[at + i] !== BANNER_PREFIX[i]) return false;

@@ -53,7 +53,7 @@ export interface AuditReport {
 /** The options among AUDIT_OPTIONS the policy accepts (setsockopt is not ENOPROTOOPT). */
 export function policyOptions(policy: Policy): OptionName[] {
   const host: HostView = {
-    name: 'probe', interfaces: ['eth0'], addresses: () => [], isLocal: () => false,
+    name: 'probe', interfaces: ['eth0'], addresses: () => [], isLocal: () => false, interfaceOf: () => undefined,
     sysctl: { ipNonlocalBind: false, ipLocalPortRange: [32768, 60999], ipUnprivilegedPortStart: 1024 },
     owners: () => [], portHeld: () => false, bindBucket: () => undefined, setBindBucket: () => {}, random: () => 0,
   };

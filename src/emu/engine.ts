@@ -2,7 +2,7 @@
 // bind, listen, close with the policy's decisions), the hosts' neighbour discovery, and every
 // connection's packets, which go to a PacketSink. No file system, no real clock.
 
-import { IPV4_ANY, IPV6_ANY, formatEndpoint, inSubnet, isLoopback, isV4Mapped, isWildcard, parseIp, v4FromMapped, v4ToMapped, type Cidr, type IpAddr } from './addr.js';
+import { IPV4_ANY, IPV6_ANY, formatEndpoint, inSubnet, isLinkLocal6, isLoopback, isV4Mapped, isWildcard, parseIp, v4FromMapped, v4ToMapped, type Cidr, type IpAddr } from './addr.js';
 import { HostState, type IfaceState, type LinkState } from './host.js';
 import { ClientTimeWaits, clientSock } from './client-conns.js';
 import { describe } from './policy/common.js';
@@ -383,6 +383,10 @@ class Run {
   private lastCandidates: readonly string[] = NONE;
   private lastReason = '';
 
+  private unscopedConnect(dst: IpAddr): string {
+    return this.outcome('EINVAL', NONE, `${dst.text} is link-local: connect() needs a scope id or a bound device [net/ipv6/tcp_ipv6.c tcp_v6_connect]`);
+  }
+
   private outcome(result: string, candidates: readonly string[], reason: string): string {
     this.lastCandidates = candidates;
     this.lastReason = reason;
@@ -460,6 +464,10 @@ class Run {
     // inet_hash_connect before tcp_connect].
     let sport = step.source?.port ?? 0;
     let v6only = false;
+    // A link-local destination needs a scope: a scope id (which the format cannot give) or a bound
+    // device (connect steps bind none) [net/ipv6/tcp_ipv6.c tcp_v6_connect: IPV6_ADDR_LINKLOCAL,
+    // !sk->sk_bound_dev_if → -EINVAL], checked after bind() and before the port is picked.
+    const unscoped = isLinkLocal6(dst);
     if (step.source) {
       // bind(source) on a fresh, unbound client socket first: privileged ports, conflicts; port 0
       // is the bind's ephemeral search [net/ipv4/inet_connection_sock.c inet_csk_find_open_port],
@@ -474,7 +482,9 @@ class Run {
       v6only = probe.ipv6only;
       // A port bind() took is never shared by connect()'s own choice while anything holds it.
       client.markBindMade(sport);
+      if (unscoped) return this.unscopedConnect(dst);
     } else {
+      if (unscoped) return this.unscopedConnect(dst);
       sport = this.pickClientPort(client, src, dst, step.to.port, step);
       if (sport === 0) return this.outcome('EADDRNOTAVAIL', NONE, 'no free local port for the connection [net/ipv4/inet_hashtables.c __inet_hash_connect]');
     }

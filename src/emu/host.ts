@@ -77,6 +77,10 @@ export class HostState implements HostView {
     return undefined;
   }
 
+  interfaceOf(addr: IpAddr): string | undefined {
+    return this.ifaceOwning(addr)?.name ?? (isLoopback(addr) ? 'lo' : undefined);
+  }
+
   isLocal(addr: IpAddr): boolean {
     if (isLoopback(addr)) return true; // lo: 127.0.0.0/8 and ::1
     if (this.ifaceOwning(addr)) return true;

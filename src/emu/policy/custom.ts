@@ -117,6 +117,7 @@ function withoutOwners(host: HostView): HostView {
     interfaces: host.interfaces,
     addresses: (f) => host.addresses(f),
     isLocal: (a) => host.isLocal(a),
+    interfaceOf: (a) => host.interfaceOf(a),
     sysctl: host.sysctl,
     owners: () => [],
     portHeld: () => false,

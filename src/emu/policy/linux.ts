@@ -2,7 +2,7 @@
 // Rules restated from net/ipv4/af_inet.c, net/ipv6/af_inet6.c, net/ipv4/inet_connection_sock.c,
 // net/ipv4/inet_hashtables.c, net/ipv6/inet6_hashtables.c, net/core/sock_reuseport.c.
 
-import { isLinkLocal6, isMulticast, isV4Mapped, isWildcard, v4FromMapped, type IpAddr } from '../addr.js';
+import { isLinkLocal6, isLoopback, isMulticast, isV4Mapped, isWildcard, v4FromMapped, type IpAddr } from '../addr.js';
 import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, lacksPrivilege, ok, v4View, v6Class } from './common.js';
 import type { BindBucket, BoundAddress, Decision, Fingerprint, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
@@ -228,6 +228,12 @@ function bind6(sk: Sock, addr: IpAddr, port: number, host: HostView): Decision {
     // net.ipv6.ip_nonlocal_bind or IP_FREEBIND [include/net/ipv6.h ipv6_can_nonlocal_bind]
     if (!host.isLocal(addr) && !host.sysctl.ipNonlocalBind && !sk.opts.freebind) {
       return fail('EADDRNOTAVAIL', `${addr.text} is not an address of host ${host.name} [net/ipv6/af_inet6.c __inet6_bind]`);
+    }
+    // With a bound device, a link- or host-scope address must be that device's own (a global
+    // one may be any device's) [net/ipv6/addrconf.c ipv6_chk_addr_and_flags, from __inet6_bind]
+    const dev = sk.opts.device;
+    if (dev && (isLinkLocal6(addr) || isLoopback(addr)) && host.interfaceOf(addr) !== dev && !host.sysctl.ipNonlocalBind && !sk.opts.freebind) {
+      return fail('EADDRNOTAVAIL', `${addr.text} is not an address of ${host.name}/${dev}, the socket's device [net/ipv6/af_inet6.c __inet6_bind, net/ipv6/addrconf.c ipv6_chk_addr_and_flags]`);
     }
     // A specific IPv6 address makes the socket IPv6-only [net/ipv6/af_inet6.c __inet6_bind]
     ipv6only = true;

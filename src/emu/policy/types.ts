@@ -85,6 +85,8 @@ export interface HostView {
   addresses(family: 4 | 6): readonly IpAddr[];
   /** An address this host may bind: one of its own, loopback, or (IPv4) a broadcast/multicast address of its subnets. */
   isLocal(addr: IpAddr): boolean;
+  /** The interface that holds the address ("lo" for the loopback addresses), if any. */
+  interfaceOf(addr: IpAddr): string | undefined;
   readonly sysctl: {
     readonly ipNonlocalBind: boolean;
     readonly ipLocalPortRange: readonly [number, number];

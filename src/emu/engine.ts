@@ -499,7 +499,7 @@ class Run {
     }
     if (stale) client.neighbours.delete(dst.text);
     const server = sif.host;
-    const cslot = client.addClient(this.nextSockId++, step.fromProcess ?? '', uid, src, sport, dst, step.to.port, this.seq++, v6only);
+    const cslot = client.addClient(this.nextSockId++, step.fromProcess ?? '', uid, src, sport, dst, step.to.port, this.seq++, v6only, step.source !== undefined);
 
     // The server's decision.
     const dport = step.to.port;

@@ -112,10 +112,16 @@ export class HostState implements HostView {
 
   /**
    * Ports whose bind bucket a bind() (or listen's auto-bind) made or touched: connect() never
-   * picks them while anything holds them [net/ipv4/inet_hashtables.c __inet_hash_connect:
-   * tb->fastreuse >= 0 || tb->fastreuseport >= 0 → next port]. Forgotten lazily once the port is free.
+   * picks them while a socket that bind() made holds them [net/ipv4/inet_hashtables.c
+   * __inet_hash_connect: tb->fastreuse >= 0 || tb->fastreuseport >= 0 → next port]. The bucket
+   * becomes connect()'s again when the last such owner goes (TIME_WAIT included), though
+   * connections connect() made may still hold the port (seen on 6.18: __inet_put_port, the
+   * sockets connect() bound carry SOCK_CONNECT_BIND). Forgotten lazily.
    */
   private readonly bindMade = new Set<number>();
+  /** Client connections whose port a bind() took first (a connect's `source:`): slot -> port, and how many per port. */
+  private readonly boundClients = new Map<number, number>();
+  private readonly boundClientsPerPort = new Map<number, number>();
 
   markBindMade(port: number): void {
     this.bindMade.add(port);
@@ -127,7 +133,7 @@ export class HostState implements HostView {
    */
   clientPortFree(port: number, src: IpAddr, dst: IpAddr, dport: number): boolean {
     if (this.bindMade.size !== 0 && this.bindMade.has(port)) {
-      if (this.portHeld(port)) return false;
+      if (this.boundOwnerHolds(port)) return false;
       this.bindMade.delete(port);
     }
     if (this.compactClients) return this.clients === null || this.clients.tupleFree(port, src, dst, dport);
@@ -140,12 +146,31 @@ export class HostState implements HostView {
     return true;
   }
 
+  /** Whether a socket that bind() made holds the port: any but connect()'s own clients. */
+  private boundOwnerHolds(port: number): boolean {
+    if (this.boundClientsPerPort.has(port)) return true;
+    const l = this.byPort.get(port);
+    if (l !== undefined) for (const o of l) if (o.kind !== 'client') return true;
+    return false;
+  }
+
   /**
    * A connect()ed socket of this host, ESTABLISHED, holding its port; returns its slot, the
    * handle of the calls below (a slot of the compact store while compactClients, else of the Socks).
+   * `bound`: bind() took the port first (a `source:`).
    */
   addClient(id: number, proc: string, uid: number, src: IpAddr, sport: number, dst: IpAddr, dport: number, createdSeq: number,
-    v6only = false): number {
+    v6only = false, bound = false): number {
+    const slot = this.newClient(id, proc, uid, src, sport, dst, dport, createdSeq, v6only);
+    if (bound) {
+      this.boundClients.set(slot, sport);
+      this.boundClientsPerPort.set(sport, (this.boundClientsPerPort.get(sport) ?? 0) + 1);
+    }
+    return slot;
+  }
+
+  private newClient(id: number, proc: string, uid: number, src: IpAddr, sport: number, dst: IpAddr, dport: number, createdSeq: number,
+    v6only: boolean): number {
     if (this.compactClients) return (this.clients ??= new ClientConns()).add(src, sport, dst, dport, proc, uid, id, createdSeq, v6only);
     const sk = clientSock(id, this.name, proc, uid, src, sport, dst, dport, createdSeq, 'ESTABLISHED', v6only);
     this.addOwner(sk);
@@ -156,8 +181,19 @@ export class HostState implements HostView {
     return slot;
   }
 
+  /** A client slot goes: it no longer counts as a bound owner of its port. */
+  private unbindClient(slot: number): void {
+    if (this.boundClients.size === 0) return;
+    const port = this.boundClients.get(slot);
+    if (port === undefined) return;
+    this.boundClients.delete(slot);
+    const n = this.boundClientsPerPort.get(port)! - 1;
+    if (n === 0) this.boundClientsPerPort.delete(port); else this.boundClientsPerPort.set(port, n);
+  }
+
   /** The client connection of a slot closes (it was ESTABLISHED): the port is no longer held by it. */
   removeClient(slot: number): void {
+    this.unbindClient(slot);
     if (this.compactClients) { this.clients!.remove(slot); return; }
     const sk = this.releaseClient(slot);
     this.removeOwner(sk);
@@ -171,6 +207,7 @@ export class HostState implements HostView {
 
   /** The TIME_WAIT of a slot's client connection ends. */
   expireClient(slot: number): void {
+    this.unbindClient(slot);
     if (this.compactClients) { this.clients!.remove(slot); return; }
     const sk = this.releaseClient(slot);
     if (sk.state === 'TIME_WAIT') this.removeOwner(sk);

@@ -125,16 +125,21 @@ export class ClientConns {
     return page !== undefined && page[(port & 255) * 2] !== 0;
   }
 
-  /** False when a connection of the port has this 4-tuple (clients only: see HostState.clientPortFree). */
-  tupleFree(port: number, src: IpAddr, dst: IpAddr, dport: number): boolean {
+  /** The slot of the port's connection with this 4-tuple, or -1 (see HostState.clientPortFree). */
+  tupleSlot(port: number, src: IpAddr, dst: IpAddr, dport: number): number {
     if (!this.indexed) {
-      for (let s = 0; s < this.top; s++) if (this.state[s] !== 0 && this.port[s] === port && this.sameTuple(s, src, dst, dport)) return false;
-      return true;
+      for (let s = 0; s < this.top; s++) if (this.state[s] !== 0 && this.port[s] === port && this.sameTuple(s, src, dst, dport)) return s;
+      return -1;
     }
     const page = this.pages[port >>> 8];
-    if (page === undefined) return true;
-    for (let s = page[(port & 255) * 2]! - 1; s >= 0; s = this.next[s]!) if (this.sameTuple(s, src, dst, dport)) return false;
-    return true;
+    if (page === undefined) return -1;
+    for (let s = page[(port & 255) * 2]! - 1; s >= 0; s = this.next[s]!) if (this.sameTuple(s, src, dst, dport)) return s;
+    return -1;
+  }
+
+  /** The socket id of a live slot (-1 when the slot is free). */
+  idOf(s: number): number {
+    return this.state[s] !== 0 ? this.id[s]! : -1;
   }
 
   private sameTuple(s: number, src: IpAddr, dst: IpAddr, dport: number): boolean {
@@ -166,28 +171,32 @@ export class ClientConns {
 export class ClientTimeWaits<H> {
   private hosts: H[] = [];
   private slots: number[] = [];
+  /** The connection's socket id: a TIME_WAIT taken over early frees its slot for another connection. */
+  private ids: number[] = [];
   private until: number[] = [];
   private head = 0;
 
-  push(host: H, slot: number, until: number): void {
+  push(host: H, slot: number, id: number, until: number): void {
     this.hosts.push(host);
     this.slots.push(slot);
+    this.ids.push(id);
     this.until.push(until);
   }
 
-  /** Ends every TIME_WAIT due by now: `end(host, slot)` for each, oldest first. */
-  expire(now: number, end: (host: H, slot: number) => void): void {
+  /** Ends every TIME_WAIT due by now: `end(host, slot, id)` for each, oldest first. */
+  expire(now: number, end: (host: H, slot: number, id: number) => void): void {
     let head = this.head;
     const until = this.until;
     const n = until.length;
     while (head < n && until[head]! <= now) {
-      end(this.hosts[head]!, this.slots[head]!);
+      end(this.hosts[head]!, this.slots[head]!, this.ids[head]!);
       head++;
     }
     this.head = head;
     if (head > 4096 && head * 2 > n) {
       this.hosts = this.hosts.slice(head);
       this.slots = this.slots.slice(head);
+      this.ids = this.ids.slice(head);
       this.until = until.slice(head);
       this.head = 0;
     }

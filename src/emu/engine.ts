@@ -370,8 +370,8 @@ class Run {
 
   /** A client connection (a slot of HostState.addClient) goes to TIME_WAIT. */
   private clientTimeWait(host: HostState, slot: number, at: number): void {
-    host.clientTimeWait(slot);
-    this.clientTimeWaits.push(host, slot, at + this.policy.timeWaitNs);
+    host.clientTimeWait(slot, at);
+    this.clientTimeWaits.push(host, slot, host.clientId(slot), at + this.policy.timeWaitNs);
   }
 
   /** Server-side TIME_WAIT connections by 4-tuple, so a SYN that reuses one finds it without a scan. */
@@ -671,6 +671,9 @@ class Run {
     // [net/ipv4/inet_hashtables.c __inet_hash_connect: remaining &= ~1].
     let n = high - low + 1;
     if (n > 1) n &= ~1;
+    // A loopback TIME_WAIT of the same 4-tuple this old may be taken over (see Policy.loopbackTimeWaitReuseNs).
+    const reuseNs = this.policy.loopbackTimeWaitReuseNs;
+    const reuseBefore = reuseNs === undefined ? -Infinity : this.now - reuseNs;
     // The key and its hash are the same for every connection of a step: made once per step.
     // The key, its hash and its perturbation live in the memo while the step lasts; the
     // perturbation goes back to the table when another destination comes.
@@ -685,7 +688,7 @@ class Run {
     for (let parity = 0; parity < 2; parity++) {
       for (let i = 0; i < n; i += 2) {
         const port = low + ((offset + i + parity) % n);
-        if (host.clientPortFree(port, src, dst, dport)) {
+        if (host.clientPortFree(port, src, dst, dport, reuseBefore)) {
           memo.perturb = step + i + 2;
           return port;
         }
@@ -964,7 +967,7 @@ const MAX_TCP_HEADERS = 114;
 const SHARED_FRAME: Uint8Array = new Uint8Array(65536);
 const NONE: readonly string[] = [];
 
-const expireClient = (host: HostState, slot: number): void => host.expireClient(slot);
+const expireClient = (host: HostState, slot: number, id: number): void => host.expireClient(slot, id);
 
 /** Milliseconds of virtual time since t0 (TCP timestamps tick in ms). */
 function msSince(t0: number, t: number): number {

@@ -129,21 +129,48 @@ export class HostState implements HostView {
 
   /**
    * Whether a new connection from src may use the port: only other client connections hold it,
-   * none of them bound it with bind(), and none has this 4-tuple [net/ipv4/inet_hashtables.c __inet_hash_connect].
+   * none of them bound it with bind(), and none has this 4-tuple [net/ipv4/inet_hashtables.c __inet_hash_connect]
+   * but a loopback TIME_WAIT begun at or before reuseBefore, which it takes over (see takeOverTimeWait).
    */
-  clientPortFree(port: number, src: IpAddr, dst: IpAddr, dport: number): boolean {
+  clientPortFree(port: number, src: IpAddr, dst: IpAddr, dport: number, reuseBefore = -Infinity): boolean {
     if (this.bindMade.size !== 0 && this.bindMade.has(port)) {
       if (this.boundOwnerHolds(port)) return false;
       this.bindMade.delete(port);
     }
-    if (this.compactClients) return this.clients === null || this.clients.tupleFree(port, src, dst, dport);
+    if (this.compactClients) {
+      const s = this.clients === null ? -1 : this.clients.tupleSlot(port, src, dst, dport);
+      return s < 0 || this.takeOverTimeWait(s, src, dst, reuseBefore);
+    }
     const l = this.byPort.get(port);
     if (l === undefined) return true;
     for (const o of l) {
       if (o.kind !== 'client') return false;
-      if (o.remote!.port === dport && o.remote!.addr.text === dst.text && o.local!.text === src.text) return false;
+      if (o.remote!.port === dport && o.remote!.addr.text === dst.text && o.local!.text === src.text) {
+        return this.takeOverTimeWait(this.clientSocks!.indexOf(o), src, dst, reuseBefore);
+      }
     }
     return true;
+  }
+
+  /**
+   * Whether connect() may take over the client TIME_WAIT in slot for the same 4-tuple: begun at
+   * or before reuseBefore, and to or from a loopback address [net/ipv4/tcp_ipv4.c tcp_twsk_unique,
+   * tcp_tw_reuse = 2]; if so, the TIME_WAIT ends now.
+   */
+  private takeOverTimeWait(slot: number, src: IpAddr, dst: IpAddr, reuseBefore: number): boolean {
+    const since = slot < 0 ? undefined : this.twSince.get(slot);
+    if (since === undefined || since > reuseBefore || !(isLoopback(src) || isLoopback(dst))) return false;
+    this.expireClient(slot);
+    return true;
+  }
+
+  /** When each client slot in TIME_WAIT began it. */
+  private readonly twSince = new Map<number, number>();
+
+  /** The socket id of a client slot (-1 when the slot is free). */
+  clientId(slot: number): number {
+    if (this.compactClients) return this.clients === null ? -1 : this.clients.idOf(slot);
+    return this.clientSocks?.[slot]?.id ?? -1;
   }
 
   /** Whether a socket that bind() made holds the port: any but connect()'s own clients. */
@@ -194,20 +221,24 @@ export class HostState implements HostView {
   /** The client connection of a slot closes (it was ESTABLISHED): the port is no longer held by it. */
   removeClient(slot: number): void {
     this.unbindClient(slot);
+    this.twSince.delete(slot);
     if (this.compactClients) { this.clients!.remove(slot); return; }
     const sk = this.releaseClient(slot);
     this.removeOwner(sk);
   }
 
-  /** The client connection of a slot goes to TIME_WAIT (still holding its port). */
-  clientTimeWait(slot: number): void {
+  /** The client connection of a slot goes to TIME_WAIT at time `at` (still holding its port). */
+  clientTimeWait(slot: number, at: number): void {
+    this.twSince.set(slot, at);
     if (this.compactClients) this.clients!.timeWait(slot);
     else this.clientSocks![slot]!.state = 'TIME_WAIT';
   }
 
-  /** The TIME_WAIT of a slot's client connection ends. */
-  expireClient(slot: number): void {
+  /** The TIME_WAIT of a slot's client connection ends (when given, only if the slot still holds socket `id`). */
+  expireClient(slot: number, id?: number): void {
+    if (id !== undefined && this.clientId(slot) !== id) return;
     this.unbindClient(slot);
+    this.twSince.delete(slot);
     if (this.compactClients) { this.clients!.remove(slot); return; }
     const sk = this.releaseClient(slot);
     if (sk.state === 'TIME_WAIT') this.removeOwner(sk);

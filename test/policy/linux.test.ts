@@ -362,3 +362,39 @@ describe('linux: the bind bucket\'s SO_REUSEPORT fast path (inet_csk_get_port, s
     expect(run.steps.at(-1)!.candidates?.flat()).not.toContain('a');
   });
 });
+
+describe('linux: a loopback TIME_WAIT taken over by connect() (tcp_tw_reuse = 2)', () => {
+  const host = (extra: string) => `name: tw reuse
+hosts:
+  h:
+    interfaces: { eth0: { addresses: [10.0.0.1/24] } }
+    processes: { root: { uid: 0 } }
+    sysctl: { ip_local_port_range: "40000 40000" }
+steps:
+  - { socket: web, process: h/root }
+  - { bind: web, address: 0.0.0.0:8080 }
+  - { listen: web }
+  - { connect: { from: h, to: 127.0.0.1:8080, close: client }, expect: web }
+${extra}`;
+
+  it('not before tcp_tw_reuse_delay (1 s): the 4-tuple is still taken', () => {
+    expectSteps('linux', host(`  - { wait: 900ms }
+  - { connect: { from: h, to: 127.0.0.1:8080, close: client }, expect: EADDRNOTAVAIL }
+  - { wait: 200ms }
+  - { connect: { from: h, to: 127.0.0.1:8080, close: client }, expect: web }`));
+  });
+
+  // The old TIME_WAIT's end is still due a minute later; the connection now on the 4-tuple stays.
+  it('the connection that took the TIME_WAIT over keeps the 4-tuple after the old TIME_WAIT\'s minute', () => {
+    expectSteps('linux', host(`  - { wait: 2s }
+  - { connect: { from: h, to: 127.0.0.1:8080, close: none }, expect: web }
+  - { wait: 61s }
+  - { connect: { from: h, to: 127.0.0.1:8080, close: none }, expect: EADDRNOTAVAIL }`));
+  });
+
+  it('a non-loopback address of the host is not taken over', () => {
+    expectSteps('linux', host(`  - { connect: { from: h, to: 10.0.0.1:8080, close: client }, expect: EADDRNOTAVAIL }
+  - { wait: 2s }
+  - { connect: { from: h, to: 10.0.0.1:8080, close: none }, expect: EADDRNOTAVAIL }`).replace('to: 127.0.0.1:8080, close: client }, expect: web }', 'to: 10.0.0.1:8080, close: client }, expect: web }'));
+  });
+});

@@ -306,6 +306,9 @@ export const linux: Policy = {
     'checked against the real Linux 6.18 kernel (test/kernel)',
   ],
   timeWaitNs: LINUX_TIME_WAIT_NS,
+  // net.ipv4.tcp_tw_reuse = 2 (the default since 4.19): connect() reuses a TIME_WAIT whose address
+  // is 127/8 or ::1 once tcp_tw_reuse_delay (1000 ms) has passed [net/ipv4/tcp_ipv4.c tcp_twsk_unique].
+  loopbackTimeWaitReuseNs: 1_000_000_000,
   // [net/ipv4/devinet.c __inet_insert_ifa: IFA_F_SECONDARY; __inet_del_ifa: secondaries go with the primary unless IN_DEV_PROMOTE_SECONDARIES]
   ipv4Secondaries: true,
   fingerprint: LINUX_FINGERPRINT,

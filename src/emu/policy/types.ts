@@ -180,6 +180,12 @@ export interface Policy {
    * sysctl is on: then the next one becomes the primary). Otherwise every address stands alone.
    */
   readonly ipv4Secondaries: boolean;
+  /**
+   * connect()'s port search may take over a client's TIME_WAIT of the same 4-tuple whose local
+   * or remote address is a loopback one, this long after it began (Linux's tcp_tw_reuse = 2 and
+   * tcp_tw_reuse_delay); absent: never.
+   */
+  readonly loopbackTimeWaitReuseNs?: number;
   readonly fingerprint: Fingerprint;
   /** Socket families the OS has; socket() of another is EAFNOSUPPORT. */
   readonly families: readonly ('inet' | 'inet6')[];

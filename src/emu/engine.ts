@@ -698,12 +698,40 @@ class Run {
   }
 
   /** The interface a host leaves by for dst, and its primary address of dst's family (SCENARIO.md). */
+  /**
+   * The interface a host leaves by for dst and the source address (SCENARIO.md: the interface
+   * whose subnet holds the destination, else the first; its primary address of the family), as
+   * Linux picks them. The most specific subnet holding dst wins [net/ipv4/fib_trie.c: longest
+   * prefix match]. IPv4: the source is that subnet's primary, its first address (the connected
+   * route's prefsrc) [net/ipv4/fib_frontend.c fib_add_ifaddr]; off every subnet, the interface's
+   * first address. IPv6: RFC 6724 among the interface's addresses [net/ipv6/addrconf.c
+   * __ipv6_dev_get_saddr]: the destination itself; else one of a scope at least the
+   * destination's (global over link-local); then the longest prefix shared with dst, counted up
+   * to the address's own prefix length (rule 8); among equals the address added last, which the
+   * kernel lists first [net/ipv6/addrconf.c ipv6_link_dev_addr].
+   */
   private egress(host: HostState, dst: IpAddr): { iface: IfaceState; src: IpAddr } | null {
-    let iface = host.ifaces.find((i) => i.addresses.some((c) => inSubnet(c, dst)));
+    let iface: IfaceState | undefined;
+    let best: Cidr | undefined;
+    for (const i of host.ifaces) {
+      for (const c of i.addresses) if (inSubnet(c, dst) && (best === undefined || c.prefix > best.prefix)) { best = c; iface = i; }
+    }
     iface ??= host.ifaces[0];
     if (!iface) return null;
-    const src = iface.addresses.find((c) => c.addr.family === dst.family)?.addr;
-    return src ? { iface, src } : null;
+    if (dst.family === 4) {
+      const src = best?.addr ?? iface.addresses.find((c) => c.addr.family === 4)?.addr;
+      return src ? { iface, src } : null;
+    }
+    let pick: Cidr | undefined;
+    let pickScore = -1;
+    for (const c of iface.addresses) {
+      if (c.addr.family !== 6) continue;
+      // Scope first (2 = the destination itself, 1 = a scope at least dst's), then rule 8's prefix.
+      const scope = c.addr.text === dst.text ? 2 : isLinkLocal6(c.addr) && !isLinkLocal6(dst) ? 0 : 1;
+      const score = scope * 256 + Math.min(commonPrefix(c.addr, dst), c.prefix);
+      if (score >= pickScore) { pick = c; pickScore = score; }
+    }
+    return pick ? { iface, src: pick.addr } : null;
   }
 
   /** The interface on the client's link that the client's neighbour entry for dst names, when nobody owns dst now. */
@@ -968,6 +996,17 @@ const SHARED_FRAME: Uint8Array = new Uint8Array(65536);
 const NONE: readonly string[] = [];
 
 const expireClient = (host: HostState, slot: number, id: number): void => host.expireClient(slot, id);
+
+/** How many leading bits two addresses of one family share. */
+function commonPrefix(a: IpAddr, b: IpAddr): number {
+  let n = 0;
+  for (let i = 0; i < a.bytes.length; i++) {
+    const x = a.bytes[i]! ^ b.bytes[i]!;
+    if (x === 0) { n += 8; continue; }
+    return n + Math.clz32(x) - 24;
+  }
+  return n;
+}
 
 /** Milliseconds of virtual time since t0 (TCP timestamps tick in ms). */
 function msSince(t0: number, t: number): number {

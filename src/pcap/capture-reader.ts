@@ -289,6 +289,48 @@ export class ChunkedInput {
   }
 }
 
+/**
+ * What both readers do with their input alone: its name and position, read-ahead, closing, and
+ * their errors. The formats' parsing is theirs (PcapReader, PcapngReader).
+ */
+export abstract class StreamedReader {
+  readonly file: string;
+  protected readonly in: ChunkedInput;
+
+  constructor(source: string | Uint8Array, options: CaptureReaderOptions) {
+    this.file = typeof source === 'string' ? source : options.name ?? '<memory>';
+    this.in = new ChunkedInput(this.file, source, options.bufferBytes);
+  }
+
+  get position(): number {
+    return this.in.position;
+  }
+
+  get size(): number {
+    return this.in.size;
+  }
+
+  readAhead(): void {
+    this.in.readAhead();
+  }
+
+  get waiting(): boolean {
+    return this.in.waiting;
+  }
+
+  refill(): Promise<void> {
+    return this.in.refill();
+  }
+
+  close(): void {
+    this.in.close();
+  }
+
+  protected error(offset: number, detail: string): CaptureFormatError {
+    return new CaptureFormatError(this.file, offset, detail);
+  }
+}
+
 /** The magic numbers that tell the formats apart (first 4 bytes, either byte order). */
 export function sniffFormat(first4: Uint8Array): 'pcap' | 'pcapng' | null {
   if (first4.length < 4) return null;

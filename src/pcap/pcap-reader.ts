@@ -5,7 +5,7 @@
 //   try { while (r.next()) use(r.data, r.offset, r.caplen, r.tsSec, r.tsNsec); } finally { r.close(); }
 
 import {
-  CaptureFormatError, ChunkedInput, MAX_CAPLEN, hex32, type CaptureReader, type CaptureReaderOptions,
+  CaptureFormatError, MAX_CAPLEN, StreamedReader, hex32, type CaptureReader, type CaptureReaderOptions,
 } from './capture-reader.js';
 
 export const PCAP_GLOBAL_HEADER_LEN = 24;
@@ -15,9 +15,8 @@ const MAGIC_NS = 0xa1b23c4d;
 /** The link type sits in the low bits; the top ones carry FCS information [pcap-linktype LT_LINKTYPE]. */
 const LINKTYPE_MASK = 0x03ffffff;
 
-export class PcapReader implements CaptureReader {
+export class PcapReader extends StreamedReader implements CaptureReader {
   readonly format = 'pcap' as const;
-  readonly file: string;
   /** True when the file is big-endian (magic read as a1b2c3d4 in network order). */
   readonly bigEndian: boolean;
   /** True for the nanosecond magic a1b23c4d. */
@@ -39,7 +38,6 @@ export class PcapReader implements CaptureReader {
   recordOffset = 0;
   index = -1;
 
-  private readonly in: ChunkedInput;
   private readonly little: boolean;
   private readonly fracToNs: number;
   /** One second in the file's timestamp fraction (1e6 or 1e9): fractions must stay below it. */
@@ -52,8 +50,7 @@ export class PcapReader implements CaptureReader {
 
   /** Reads from a path (streamed) or from bytes already in memory. */
   constructor(source: string | Uint8Array, options: CaptureReaderOptions = {}) {
-    this.file = typeof source === 'string' ? source : options.name ?? '<memory>';
-    this.in = new ChunkedInput(this.file, source, options.bufferBytes);
+    super(source, options);
     try {
       const inp = this.in;
       if (!inp.ensure(4)) throw this.error(0, `file too short for a pcap header (${inp.available} of 24 bytes)`);
@@ -83,14 +80,6 @@ export class PcapReader implements CaptureReader {
       this.in.close();
       throw e;
     }
-  }
-
-  get position(): number {
-    return this.in.position;
-  }
-
-  get size(): number {
-    return this.in.size;
   }
 
   next(): boolean {
@@ -147,23 +136,4 @@ export class PcapReader implements CaptureReader {
     throw this.error(at + 4, `timestamp fraction ${frac} is not below one second (${this.nanosecond ? 'ns' : 'µs'})`);
   }
 
-  readAhead(): void {
-    this.in.readAhead();
-  }
-
-  get waiting(): boolean {
-    return this.in.waiting;
-  }
-
-  refill(): Promise<void> {
-    return this.in.refill();
-  }
-
-  close(): void {
-    this.in.close();
-  }
-
-  private error(offset: number, detail: string): CaptureFormatError {
-    return new CaptureFormatError(this.file, offset, detail);
-  }
 }

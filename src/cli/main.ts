@@ -21,11 +21,7 @@ function usageMessage(msg: string, args: readonly string[]): string {
   return msg;
 }
 
-/**
- * Each command's module, imported when it runs. The commands are registered without yargs
- * handlers and run after parsing: with a handler, yargs renders the command's help text after
- * every run for later use (cliui and string-width: ~20 ms of every command's start-up).
- */
+/** Each command's module, imported when it runs; commands run after parsing, not as yargs handlers. */
 const COMMANDS: Record<string, (a: never) => Promise<number>> = {
   audit: async (a) => (await import('./commands/audit.js')).auditCommand(a),
   explain: async (a) => (await import('./commands/explain.js')).explainCommand(a),
@@ -37,6 +33,19 @@ const COMMANDS: Record<string, (a: never) => Promise<number>> = {
   validate: async (a) => (await import('./commands/validate.js')).validateCommand(a),
   'verify-kernel': async (a) => (await import('./commands/verify-kernel.js')).verifyKernelCommand(a),
 };
+
+/**
+ * yargs gives every command a handler (a no-op when none is given) and, after running it, renders
+ * the command's help text and keeps it for a later showHelp() (command.js
+ * handleValidationAndGetResult): cliui and string-width, ~15 ms of every command's start-up, for a
+ * text nobody asks for (--help and errors render their own). The usage object is yargs' own,
+ * reached through its internal methods; if a yargs version lacks them, nothing changes.
+ */
+function skipHelpCache(parser: object): void {
+  const internal = (parser as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } }).getInternalMethods?.();
+  const usage = internal?.getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
+}
 
 export async function main(args: string[]): Promise<number> {
   const parser = yargs(args)
@@ -64,6 +73,7 @@ export async function main(args: string[]): Promise<number> {
     .epilogue('Exit codes: 0 every expectation held, 1 an expectation failed, 2 invalid input.\nOpen a capture in Wireshark: wireshark out/pajari-1999.linux.pcapng (packet comments say who accepted each SYN).')
     .fail((msg, err) => { throw err ?? new UsageError(usageMessage(msg, args)); })
     .wrap(Math.min(110, process.stdout.columns || 100));
+  skipHelpCache(parser);
   const argv = await parser.parseAsync();
   // --help has been shown (yargs exits on it only when told to): nothing to run.
   if (argv.help) return 0;

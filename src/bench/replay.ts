@@ -7,7 +7,7 @@
 // exists costs its unlink inside the timed rename, which is the file system's time, not ours.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -31,7 +31,32 @@ class Counting implements PacketSink {
   packet(id: number, t: number, f: Uint8Array, len: number, c?: string): void { this.packets++; this.inner.packet(id, t, f, len, c); }
 }
 
-interface Measure { wall: number; maxRssKiB: number }
+interface Measure { wall: number; maxRssKiB: number; outBytes?: number }
+
+/** Bytes in the files of dir (0 when it does not exist). */
+function dirBytes(dir: string): number {
+  if (!existsSync(dir)) return 0;
+  return readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+}
+
+/**
+ * The floor under any replay that writes its output: only writing that many bytes to a new file
+ * in dir, 1 MiB per write() as the writers do, best of RUNS (tcpdump -w /dev/null writes nothing).
+ */
+function measureWrite(bytes: number, dir: string): Measure {
+  const chunk = Buffer.alloc(1 << 20, 0x5a);
+  let best = Infinity;
+  for (let i = 0; i < RUNS; i++) {
+    const file = join(dir, `write-floor-${i}`);
+    const t0 = process.hrtime.bigint();
+    const fd = openSync(file, 'w');
+    for (let left = bytes; left > 0; left -= chunk.length) writeSync(fd, chunk, 0, Math.min(left, chunk.length));
+    closeSync(fd);
+    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
+    rmSync(file, { force: true });
+  }
+  return { wall: best, maxRssKiB: -1 };
+}
 
 /** In a child process: replayCapture timed from inside (no Node start-up, no CLI), and the process's peak RSS. */
 async function child(capture: string, scenarioFile: string, outDir: string | null): Promise<void> {
@@ -46,10 +71,11 @@ function measureInProcess(capture: string, scenarioFile: string, outDir: string 
   let best: Measure | undefined;
   for (let i = 0; i < RUNS; i++) {
     const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', capture, scenarioFile, outDir ?? '-'], { encoding: 'utf8' });
+    const outBytes = outDir ? dirBytes(outDir) : 0;
     if (outDir) rmSync(outDir, { recursive: true, force: true });
     if (r.status !== 0) return `child failed: ${r.stderr.trim().split('\n').pop()}`;
     const [wall, rss] = r.stdout.trim().split(' ').map(Number) as [number, number];
-    if (!best || wall < best.wall) best = { wall, maxRssKiB: rss };
+    if (!best || wall < best.wall) best = { wall, maxRssKiB: rss, outBytes };
   }
   return best!;
 }
@@ -92,10 +118,13 @@ export function benchReplay(): void {
       const out = join(dir, `o-${label.replace(/\W+/g, '-')}`);
       return [`bindlab replay ${label}`, measure(process.execPath, [CLI, 'replay', capture, '-s', scenarioFile, '--no-progress', '-o', out, ...extra], out)];
     };
+    const withOutput = measureInProcess(capture, scenarioFile, join(dir, 'oc'));
+    const outBytes = typeof withOutput === 'string' ? 0 : withOutput.outBytes ?? 0;
     const rows: [string, Measure | string][] = [
       ['tcpdump -r CAPTURE -w /dev/null', measure('tcpdump', tcpdumpArgs)],
       ['replayCapture in-process, linux, decisions only', measureInProcess(capture, scenarioFile, null)],
-      ['replayCapture in-process, linux, with output', measureInProcess(capture, scenarioFile, join(dir, 'oc'))],
+      ['replayCapture in-process, linux, with output', withOutput],
+      [`  of which the floor: writing its ${(outBytes / 1e6).toFixed(0)} MB alone`, measureWrite(outBytes, dir)],
       replay('-p linux --no-output', ['-p', 'linux', '--no-output']),
       replay('-p linux', ['-p', 'linux']),
       replay('-p linux -p bsd44 -j 1', ['-p', 'linux', '-p', 'bsd44', '-j', '1']),
@@ -105,7 +134,8 @@ export function benchReplay(): void {
     const base = rows[0]![1];
     const header = ['command', 'wall s', 'x tcpdump', 'packets/s', 'max RSS MiB'];
     const table = rows.map(([name, m]) => typeof m === 'string' ? [name, m, '', '', '']
-      : [name, m.wall.toFixed(3), typeof base === 'string' ? 'n/a' : (m.wall / base.wall).toFixed(2), Math.round(sink.packets / m.wall).toLocaleString('en'), (m.maxRssKiB / 1024).toFixed(1)]);
+      : [name, m.wall.toFixed(3), typeof base === 'string' ? 'n/a' : (m.wall / base.wall).toFixed(2),
+        m.maxRssKiB < 0 ? '' : Math.round(sink.packets / m.wall).toLocaleString('en'), m.maxRssKiB < 0 ? '' : (m.maxRssKiB / 1024).toFixed(1)]);
     // The cost of starting: Node itself, and the CLI up to its help text.
     const start = measure(process.execPath, ['-e', '0']);
     const help = measure(process.execPath, [CLI, '--help']);
@@ -116,6 +146,13 @@ export function benchReplay(): void {
     const secs = (m: Measure | string) => (typeof m === 'string' ? m : `${m.wall.toFixed(3)} s`);
     console.log(`best of ${RUNS}; packets/s counts the capture's packets; the bindlab rows include starting Node (${secs(start)}) and loading the CLI (bindlab --help: ${secs(help)}).`);
     console.log('targets: replay <= 2x tcpdump (then 1.5x), max RSS < 150 MiB');
+    const decisions = rows[1]![1];
+    if (typeof base !== 'string' && typeof decisions !== 'string') {
+      const x = decisions.wall / base.wall;
+      console.log(`replay (decisions and report, in-process): ${x.toFixed(2)}x tcpdump: ${x <= 1.5 ? 'within 1.5x' : x <= 2 ? 'within 2x, not 1.5x' : 'NOT within 2x'}`);
+    }
+    const rss = Math.max(...rows.map(([, m]) => (typeof m === 'string' ? 0 : m.maxRssKiB))) / 1024;
+    console.log(`peak memory of any row: ${rss.toFixed(1)} MiB: ${rss < 150 ? 'under' : 'NOT under'} 150 MiB`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -183,6 +183,15 @@ describe('linux: IPv6, IPV6_V6ONLY and v4-mapped binds (SEMANTICS §1.2, §1.3 a
     // §1.2: a specific IPv6 address makes the socket IPv6-only: 0.0.0.0 of the same port is free
     ['[fd00::1] then 0.0.0.0: ok', [sock6('s6'), bind('s6', '[fd00::1]:8080'), listen('s6'), ...listening('v4', '0.0.0.0:8080'),
       connect('10.0.0.1:8080', 'v4'), connect('[fd00::1]:8080', 's6')]],
+    // An accepted child of a dual-stack [::] listener stays dual-stack; its IPv4 view is 127.0.0.6
+    // (LOOPBACK4_IPV6): a wildcard bind meets it, a bind of 127.0.0.6 does not (bhash2: only its own
+    // address's and the wildcard buckets) [inet_csk_bind_conflict, inet_use_bhash2_on_bind]; checked on 6.18,
+    // scenarios/ipv4-view-of-ipv6.yaml. Both answers in one row: the old walk over every owner said EADDRINUSE twice.
+    ['a dual-stack child on fd00::1 (TIME_WAIT): 127.0.0.6 ok, 0.0.0.0 EADDRINUSE', [sock6('L'), bind('L', '[::]:8080'), listen('L'),
+      connect('[fd00::1]:8080', 'L', 'close: server'), close('L'), sock('n'), bind('n', '127.0.0.6:8080'), close('n'),
+      sock('w'), bind('w', '0.0.0.0:8080', 'EADDRINUSE'), sock6('m'), bind('m', '[::ffff:127.0.0.6]:8080')]],
+    // The same for a bind of 127.0.0.6 after a specific IPv6 listener: bind() made it IPv6-only, nothing meets it.
+    ['[fd00::1] listener then 127.0.0.6: ok', [sock6('s6'), bind('s6', '[fd00::1]:8080'), listen('s6'), sock('n'), bind('n', '127.0.0.6:8080')]],
     // ipv6_sockglue.c do_ipv6_setsockopt: IPV6_V6ONLY cannot change once bound
     ['IPV6_V6ONLY after bind: EINVAL', [sock6('x'), bind('x', '[::]:8080'), '- { setsockopt: x, options: { IPV6_V6ONLY: true }, expect: EINVAL }']],
     // ip_setsockopt: an IPv6 option on an inet socket: ENOPROTOOPT

@@ -40,7 +40,7 @@ function conflictRule(sk: Sock, sk2: Sock): string {
  * inet_csk_bind_conflict without the SO_REUSEPORT clause [2.6 inet_csk_bind_conflict].
  */
 function conflict(sk: Sock, port: number, host: HostView): Sock | null {
-  return findConflict(sk, port, host, true, false);
+  return findConflict(sk, port, host, true, false, false);
 }
 
 /** 2.6 inet_csk_get_port(snum = 0): random start in ip_local_port_range, then the next port with no bind bucket. */

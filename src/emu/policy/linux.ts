@@ -69,10 +69,37 @@ function shareRule(sk: Sock, sk2: Sock, relax: boolean, reuseportOk: boolean): s
   return null;
 }
 
-/** The first owner of port that conflicts with sk, or null [inet_csk_bind_conflict]. */
-export function findConflict(sk: Sock, port: number, host: HostView, relax: boolean, reuseportOk: boolean): Sock | null {
+/** Whether a socket's address is IPv4 to the bind tables: an inet socket, or an inet6 one on ::ffff:a.b.c.d. */
+function v4Like(sk: BoundAddress): boolean {
+  return sk.family === 'inet' || (sk.local !== null && isV4Mapped(sk.local));
+}
+
+/**
+ * Whether a bind of sk to a specific address meets sk2 at all: since 6.1 it is checked only against
+ * the owners in the bhash2 bucket of its own address (IPv4 and v4-mapped share one) and in the
+ * wildcard buckets (::, and 0.0.0.0 for an IPv4 or v4-mapped sk); only a wildcard bind walks every
+ * owner [net/ipv4/inet_connection_sock.c inet_csk_bind_conflict, inet_use_bhash2_on_bind,
+ * inet_bhash2_addr_any_conflict; net/ipv4/inet_hashtables.c inet_bind2_bucket_match_addr_any].
+ * It matters where inet_rcv_saddr_equal would say equal across buckets: an IPv4 127.0.0.6 against an
+ * inet6 socket on a real IPv6 address, whose IPv4 view is LOOPBACK4_IPV6 (found on the kernel).
+ */
+function inBindBuckets(sk: BoundAddress, sk2: BoundAddress): boolean {
+  if (v4View(sk) === 0 && (sk.family === 'inet' || v6Class(sk.local) !== 'unicast')) return true; // a wildcard bind: every owner
+  if (sk2.family === 'inet6' && v6Class(sk2.local) === 'any') return true;
+  const v4 = v4Like(sk);
+  if (v4Like(sk2)) return v4 && (v4View(sk2) === 0 || v4View(sk2) === v4View(sk));
+  return !v4 && sk.local !== null && sk2.local !== null && sk.local.text === sk2.local.text;
+}
+
+/**
+ * The first owner of port that conflicts with sk, or null [inet_csk_bind_conflict]. bhash2: Linux
+ * 6.1 and later look at the owners of sk's own and the wildcard buckets only (inBindBuckets);
+ * before (linux-2.2), at every owner of the port.
+ */
+export function findConflict(sk: Sock, port: number, host: HostView, relax: boolean, reuseportOk: boolean, bhash2 = true): Sock | null {
   for (const sk2 of host.owners(port)) {
     if (sk2 === sk) continue;
+    if (bhash2 && !inBindBuckets(sk, sk2)) continue;
     // Sockets bound to different devices never conflict [inet_bind_conflict: sk_bound_dev_if test]
     if (sk.opts.device && sk2.opts.device && sk.opts.device !== sk2.opts.device) continue;
     if (shareRule(sk, sk2, relax, reuseportOk) !== null) continue;

@@ -29,11 +29,14 @@ describe('freebsd: bind and the uid rule (SEMANTICS §6.1)', () => {
       connect('10.0.0.2:8080', 'spec'), connect('10.0.0.1:8080', 'web')]],
     // §6.1: the same uid: 4.4BSD rules (newcomer's SO_REUSEADDR suffices)
     ['same uid RA specific under a plain wildcard: ok', [...listening('web', '0.0.0.0:8080', 'a'), ...listening('spec', '10.0.0.2:8080', 'a2', RA), connect('10.0.0.2:8080', 'spec')]],
-    // §6.1 LB exception: both wildcard and the existing socket has SO_REUSEPORT_LB without SO_REUSEPORT: two users share an LB group
-    ['LB exception: other uid joins a wildcard SO_REUSEPORT_LB group', [...listening('w1', '0.0.0.0:8080', 'a', LB), ...listening('w2', '0.0.0.0:8080', 'b', LB),
+    // No LB exception in current FreeBSD (SEMANTICS §6.1 has one, from 12-14's in_pcbbind_setup): another uid may not
+    // join a wildcard SO_REUSEPORT_LB group [tests/sys/netinet/socket_afinet.c multibind_test; sys/netinet6/in6_pcb.c in6_pcbbind_avail]
+    ['other uid cannot join a wildcard SO_REUSEPORT_LB group: EADDRINUSE', [...listening('w1', '0.0.0.0:8080', 'a', LB), sock('w2', 'b', LB), bind('w2', '0.0.0.0:8080', 'EADDRINUSE')]],
+    // the same uid joins it
+    ['same uid joins a wildcard SO_REUSEPORT_LB group', [...listening('w1', '0.0.0.0:8080', 'a', LB), ...listening('w2', '0.0.0.0:8080', 'a2', LB),
       '- { connect: { from: client, to: "10.0.0.1:8080", count: 12 }, expect: [w1, w2] }']],
-    // §6.1: the exception is for two wildcard binds only
-    ['LB exception does not cover a specific address: EADDRINUSE', [...listening('w1', '0.0.0.0:8080', 'a', LB), sock('s', 'b', LB), bind('s', '10.0.0.2:8080', 'EADDRINUSE')]],
+    // nor a specific address under it
+    ['other uid, specific address under a LB wildcard: EADDRINUSE', [...listening('w1', '0.0.0.0:8080', 'a', LB), sock('s', 'b', LB), bind('s', '10.0.0.2:8080', 'EADDRINUSE')]],
     // §6.1: connected sockets (TIME_WAIT) of other users do not trigger the uid rule
     ['other uid over a TIME_WAIT connection: RA ok', [...listening('old', '0.0.0.0:8080', 'a'), connect('10.0.0.1:8080', 'old', 'close: server'), close('old'),
       sock('new', 'b', RA), bind('new', '0.0.0.0:8080'), listen('new'), connect('10.0.0.1:8080', 'new')]],

@@ -36,7 +36,11 @@ const newestBoundFirst = (a: Sock, b: Sock): number => Number(isDualWildcard(a))
 /** Sockets whose IPV6_V6ONLY default has been applied; IPV6_V6ONLY defaults to net.inet6.ip6.v6only (1). */
 const seen = new WeakSet<Sock>();
 
-/** IPV6_V6ONLY starts as net.inet6.ip6.v6only, default 1 (UNCONFIRMED) [sys/netinet/in_pcb.c in_pcballoc: V_ip6_v6only]. */
+/**
+ * IPV6_V6ONLY starts as net.inet6.ip6.v6only, default 1 [sys/netinet/in_pcb.c in_pcballoc: V_ip6_v6only]: FreeBSD's own
+ * tests/sys/netinet/ip6_v4mapped_test.c udp_v4mapped_sendto expects EINVAL for a v4-mapped sendto on a new inet6 socket
+ * until it clears IPV6_V6ONLY.
+ */
 function initSock(sk: Sock): void {
   if (seen.has(sk)) return;
   seen.add(sk);
@@ -53,13 +57,14 @@ export const FREEBSD: BsdFlavour = {
   // reservedlow..reservedhigh (0..1023) need PRIV_NETINET_RESERVEDPORT [sys/netinet/in_pcb.c in_pcbbind_setup]
   privileged: (sk, _specific, port) => (port <= 1023 && sk.uid !== 0
     ? `port ${port} is in net.inet.ip.portrange.reservedlow..reservedhigh (0..1023) and uid ${sk.uid} lacks PRIV_NETINET_RESERVEDPORT [sys/netinet/in_pcb.c in_pcbbind_setup]` : null),
-  // A non-root bind may not overlap an unconnected socket of another uid, unless both are wildcard and the
-  // other has SO_REUSEPORT_LB without SO_REUSEPORT [sys/netinet/in_pcb.c in_pcbbind_setup: PRIV_NETINET_REUSEPORT block]
-  uidGuard(sk, t, specific, tSpecific) {
+  // A non-root bind may not overlap an unconnected socket of another uid, whatever the options: "SO_REUSE*
+  // can only be used to share a port among sockets owned by the same user" [sys/netinet6/in6_pcb.c
+  // in6_pcbbind_avail; tests/sys/netinet/socket_afinet.c multibind_test, IPv4 and IPv6]. An older in_pcbbind_setup
+  // let another uid join a wildcard SO_REUSEPORT_LB socket (SEMANTICS §6.1); the current code and test do not.
+  uidGuard(sk, t) {
     if (t.remote) return null;
-    if (!(specific || tSpecific || t.opts.reuseport || !t.opts.reuseportLb)) return null;
     if (t.uid === sk.uid) return null;
-    return `freebsd: ${describe(t)} belongs to uid ${t.uid}; a bind by uid ${sk.uid} (not root) may not overlap it, whatever the options [sys/netinet/in_pcb.c in_pcbbind_setup]`;
+    return `freebsd: ${describe(t)} belongs to uid ${t.uid}; a bind by uid ${sk.uid} (not root) may not overlap it, whatever the options [sys/netinet6/in6_pcb.c in6_pcbbind_avail, as in_pcb.c for IPv4]`;
   },
   // Random start, then upwards with wrap-around, in portrange.first..last [sys/netinet/in_pcb.c in_pcb_lport_dest]
   ephemeral(host, inUse) {

@@ -122,7 +122,9 @@ export const freebsd: Policy = {
   sources: [
     'FreeBSD sys/netinet/in_pcb.c (mirror fel1x-developer/freebsd-src 2d614aa2) in_pcbbind_setup, in_pcblookup_local, in_pcblookup_lbgroup, in_pcblookup_hash_wild_smr, in_pcblookup_hash_wild_locked, in_pcbinshash, in_pcbinslbgrouphash, in_pcbremlbgrouphash, ipport_* defaults',
     '4.4BSD heritage for listen (no re-check; tcp_usr_listen not read: UNCONFIRMED)',
-    'UNCONFIRMED: IPv6 bind and lookup (in6_pcb.c not read; modelled on the IPv4 code and tcp6_usr_bind); IPV6_V6ONLY default 1 (net.inet6.ip6.v6only)',
+    'FreeBSD sys/netinet6/in6_pcb.c in6_pcbbind_avail (uid rule: no exemption for SO_REUSEPORT_LB)',
+    'FreeBSD\'s own tests (test/policy/os-suites.test.ts): tests/sys/netinet/socket_afinet.c multibind_test, bind_connected_port_test; so_reuseport_lb_test.c; ip6_v4mapped_test.c (IPV6_V6ONLY default 1)',
+    'UNCONFIRMED: IPv6 lookup (modelled on the IPv4 code and tcp6_usr_bind)',
     'UNCONFIRMED: a SYN to a bound-only PCB is dropped (tcp_input CLOSED TCB, believed drop); LB groups joined at bind as in the version read (later FreeBSD restricts them to listeners)',
     'sources disagree: the SMR lookup takes the newest wildcard PCB, the locked fallback (in_pcblookup_hash_wild_locked) the oldest; modelled: SMR',
   ],

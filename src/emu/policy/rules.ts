@@ -194,7 +194,7 @@ export const BUILTIN_RULES: Readonly<Record<string, BuiltinRules>> = {
   },
   freebsd: {
     rules: { ...BSD44, uidGuard: 'other-uid-refused' },
-    notes: ['SO_REUSEPORT_LB groups and the guard\'s LB exemption come from the base policy, not from rules',
+    notes: ['SO_REUSEPORT_LB groups come from the base policy, not from rules',
       'the wild chain orders specific before wildcard, newest bind first; bsd-best-match is the same answer for IPv4',
       'drop for a bound, non-listening best match is UNCONFIRMED (SEMANTICS §6.3)'],
   },

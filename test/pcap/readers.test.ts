@@ -241,7 +241,7 @@ describe('read-ahead (the next part of the file read on the thread pool)', () =>
     expect(got.length).toBe(recs.length);
     expect(got).toEqual(plain);
     expect(waits).toBeGreaterThan(5);
-  });
+  }, 60_000); // ~1 s alone; 8 MiB files and a comparison of 30,000 records take longer on a loaded machine
 
   it('a truncated last record is the same error with its offset', async () => {
     const bytes = buildPcap({ little: true, ns: false, linkType: 1 }, recs.slice(0, 20000).map((data, i) => ({ sec: i, frac: 0, data })));

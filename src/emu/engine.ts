@@ -426,8 +426,9 @@ class Run {
       // [net/ipv4/route.c ip_route_output_key_hash_rcu: RTN_LOCAL → dev_out = net->loopback_dev].
       this.routeLocal = (dst.family === 4 || inet6) && (isLoopback(dst) || c.ifaceOwning(dst) !== undefined);
       if (this.routeLocal) {
-        // The source is the destination itself; for 127/8, 127.0.0.1 (the lo route's src).
-        this.routeOut = { iface: this.loopbackOf(c), src: isLoopback(dst) ? (dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6) : dst };
+        // The source is the local route's: for 127/8, 127.0.0.1 (the lo route's src); else the destination
+        // itself, but for an IPv4 secondary its subnet's primary (localSource).
+        this.routeOut = { iface: this.loopbackOf(c), src: isLoopback(dst) ? (dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6) : this.localSource(c, dst) };
         this.routeOwner = this.routeOut.iface;
       } else {
         this.routeOut = this.egress(c, dst);
@@ -695,6 +696,20 @@ class Run {
       }
     }
     return 0;
+  }
+
+  /**
+   * The source of a connection to the host's own address dst: the prefsrc of dst's local route, which
+   * for an IPv4 secondary is the primary of its subnet (the first address with its prefix), else dst
+   * [net/ipv4/fib_frontend.c fib_add_ifaddr: IFA_F_SECONDARY → prim = inet_ifa_byprefix; net/ipv4/route.c
+   * ip_route_output_key_hash_rcu: RTN_LOCAL → fl4->saddr = fib_prefsrc]. Found on 6.18 by the fifth hunt.
+   * Only where the policy has Linux's secondaries; an IPv6 address is its own source (RFC 6724 rule 1).
+   */
+  private localSource(host: HostState, dst: IpAddr): IpAddr {
+    if (dst.family !== 4 || !this.policy.ipv4Secondaries) return dst;
+    const iface = host.ifaceOwning(dst);
+    const own = iface?.addresses.find((a) => a.addr.text === dst.text);
+    return (own && iface!.addresses.find((a) => sameSubnet(a, own))?.addr) ?? dst;
   }
 
   /** The interface a host leaves by for dst, and its primary address of dst's family (SCENARIO.md). */

@@ -101,9 +101,18 @@ export class HostState implements HostView {
     return this.byPort.has(port) || (this.compactClients && this.clients !== null && this.clients.holds(port));
   }
 
-  // A port nothing holds has no bucket: the next bind makes a new one [net/ipv4/inet_hashtables.c inet_bind_bucket_destroy].
+  /**
+   * A port nothing holds has no bucket: the next bind makes a new one; and once only sockets connect()
+   * bound hold it (SOCK_CONNECT_BIND), the bucket's fast-path record is gone, as when connect() made it
+   * [net/ipv4/inet_hashtables.c inet_bind_bucket_destroy, inet_bind2_bucket_destroy: fastreuse =
+   * fastreuseport = -1 when every remaining owner is connect()-bound (6.18)]. Found by the fifth hunt.
+   */
   bindBucket(port: number): BindBucket | undefined {
-    return this.portHeld(port) ? this.bindBuckets.get(port) : undefined;
+    const tb = this.bindBuckets.get(port);
+    if (tb === undefined) return undefined;
+    if (this.portHeld(port) && this.boundOwnerHolds(port)) return tb;
+    this.bindBuckets.delete(port);
+    return undefined;
   }
 
   setBindBucket(port: number, bucket: BindBucket): void {

@@ -193,9 +193,8 @@ export function pairVerdict(rules: RuleSet, sk: Sock, sk2: Sock, host: HostView,
   const same = rcvSaddrEqual(sk, sk2, false) && !(rules.sameAddress === 'dead-only' && wild && wild2);
 
   if (sk.uid !== 0 && sk2.uid !== sk.uid) {
-    if (rules.uidGuard === 'other-uid-refused' && !connected(sk2)
-      && !(wild && wild2 && sk2.opts.reuseportLb && !sk2.opts.reuseport)) {
-      return no(`another uid's unconnected socket (rule uidGuard: other-uid-refused) [FreeBSD in_pcbbind_setup]`);
+    if (rules.uidGuard === 'other-uid-refused' && !connected(sk2)) {
+      return no(`another uid's unconnected socket (rule uidGuard: other-uid-refused) [FreeBSD in6_pcbbind_avail]`);
     }
     if (rules.uidGuard === 'other-uid-refused-unless-both-wildcard' && !(wild && wild2)) {
       return no(`another uid's socket and not both wildcard (rule uidGuard: other-uid-refused-unless-both-wildcard) [XNU in_pcbbind]`);

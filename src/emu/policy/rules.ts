@@ -95,7 +95,7 @@ export const RULE_SPECS: readonly RuleSpec[] = [
     question: 'is a non-root bind refused when it overlaps a socket of another uid, whatever the options',
     choices: {
       none: { means: 'no uid rule', source: 'Linux, 4.4BSD, 2.0 (SEMANTICS §1.3, §3.1, §5.1)' },
-      'other-uid-refused': { means: 'yes, over unconnected sockets of another uid (connected ones do not count)', source: 'FreeBSD in_pcbbind_setup, PRIV_NETINET_REUSEPORT (SEMANTICS §6.1)' },
+      'other-uid-refused': { means: 'yes, over unconnected sockets of another uid (connected ones do not count)', source: 'FreeBSD in6_pcbbind_avail / in_pcbbind_setup, PRIV_NETINET_REUSEPORT (SEMANTICS §6.1; no SO_REUSEPORT_LB exemption: socket_afinet.c multibind_test)' },
       'other-uid-refused-unless-both-wildcard': { means: 'yes, over any socket of another uid unless both are wildcard', source: 'XNU in_pcbbind (SEMANTICS §7.1)' },
     },
   },

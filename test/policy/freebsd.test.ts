@@ -32,6 +32,8 @@ describe('freebsd: bind and the uid rule (SEMANTICS §6.1)', () => {
     // No LB exception in current FreeBSD (SEMANTICS §6.1 has one, from 12-14's in_pcbbind_setup): another uid may not
     // join a wildcard SO_REUSEPORT_LB group [tests/sys/netinet/socket_afinet.c multibind_test; sys/netinet6/in6_pcb.c in6_pcbbind_avail]
     ['other uid cannot join a wildcard SO_REUSEPORT_LB group: EADDRINUSE', [...listening('w1', '0.0.0.0:8080', 'a', LB), sock('w2', 'b', LB), bind('w2', '0.0.0.0:8080', 'EADDRINUSE')]],
+    // tcp_usr_bind: "Must check for multicast addresses and disallow binding to them": EAFNOSUPPORT
+    ['multicast: EAFNOSUPPORT', [sock('m', 'root'), bind('m', '224.0.0.1:8080', 'EAFNOSUPPORT')]],
     // the same uid joins it
     ['same uid joins a wildcard SO_REUSEPORT_LB group', [...listening('w1', '0.0.0.0:8080', 'a', LB), ...listening('w2', '0.0.0.0:8080', 'a2', LB),
       '- { connect: { from: client, to: "10.0.0.1:8080", count: 12 }, expect: [w1, w2] }']],

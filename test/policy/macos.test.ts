@@ -40,7 +40,24 @@ describe('macos: bind (SEMANTICS §7.1)', () => {
     ['same uid RA specific under a plain wildcard: ok', [...listening('web', '0.0.0.0:8080', 'a'), ...listening('spec', '10.0.0.2:8080', 'a2', RA), connect('10.0.0.2:8080', 'spec')]],
     // §7.1: no SO_REUSEPORT_LB on XNU
     ['SO_REUSEPORT_LB: ENOPROTOOPT', ['- { socket: s, process: server/root, options: { SO_REUSEPORT_LB: true }, expect: ENOPROTOOPT }']],
-    // §7.2: no listen re-check (UNCONFIRMED for current XNU)
+    // tcp_usr_bind: TCP cannot bind a multicast or the broadcast address: EAFNOSUPPORT (a source audit, 2026-12-06)
+    ['multicast and broadcast: EAFNOSUPPORT', [sock('m'), bind('m', '224.0.0.1:8080', 'EAFNOSUPPORT'), sock('b'), bind('b', '255.255.255.255:8080', 'EAFNOSUPPORT')]],
+    // tcp6_usr_bind + in6_pcbbind: ::ffff:a.b.c.d on an IPV6_V6ONLY socket is an IPv6 address no interface has
+    ['v4-mapped bind on a V6ONLY socket: EADDRNOTAVAIL', [`- { socket: x, process: server/root, family: inet6, options: { IPV6_V6ONLY: true } }`,
+      bind('x', '[::ffff:10.0.0.1]:8080', 'EADDRNOTAVAIL')]],
+    // restricted_in_port.c: TCP 55555 needs an entitlement, root included: EADDRINUSE
+    ['restricted port 55555: EADDRINUSE even for root', [sock('r'), bind('r', '0.0.0.0:55555', 'EADDRINUSE')]],
+    // in_pcblookup_local has no extra cost for a dual-stack :: PCB: it is the best match for 0.0.0.0 before the
+    // specific one, and two wildcards with SO_REUSEPORT on it pass the uid guard (mac-1 of the audit)
+    ['other uid 0.0.0.0 RP over a RP dual-stack [::] and a RP specific: ok', [`- { socket: d, process: server/a, family: inet6, ${RP} }`, bind('d', '[::]:8080'),
+      sock('s', 'a', RP), bind('s', '10.0.0.1:8080'), sock('w', 'b', RP), bind('w', '0.0.0.0:8080')]],
+    // in6_pcbbind: the IPv4 side of a dual-stack :: bind exempts another uid's owner with SO_REUSEPORT
+    ['other uid dual-stack [::] RP over a RP 10.0.0.1: ok', [sock('s', 'a', RP), bind('s', '10.0.0.1:8080'),
+      `- { socket: d, process: server/b, family: inet6, ${RP} }`, bind('d', '[::]:8080')]],
+    // ...and not one without it
+    ['other uid dual-stack [::] RP over a plain 10.0.0.1: EADDRINUSE', [sock('s', 'a'), bind('s', '10.0.0.1:8080'),
+      `- { socket: d, process: server/b, family: inet6, ${RP} }`, bind('d', '[::]:8080', 'EADDRINUSE')]],
+    // §7.2: no listen re-check (tcp_usr_listen binds only an unbound socket)
     ['no listen re-check', [sock('any', 'root', RA), bind('any', '0.0.0.0:8080'), sock('spec', 'root', RA), bind('spec', '10.0.0.2:8080'), listen('any'), listen('spec')]],
   ])('%s', (_t, steps) => { check(steps); });
 });
@@ -59,14 +76,21 @@ describe('macos: lookup (SEMANTICS §7.3)', () => {
     ['bound-only specific shadows the wildcard listener: timeout', [...listening('any', '0.0.0.0:8080'), sock('spec', 'root', RA), bind('spec', '10.0.0.2:8080'),
       connect('10.0.0.2:8080', 'timeout')]],
     ['empty port: refused', [connect('10.0.0.1:9090', 'refused')]],
+    // in_pcblookup_hash: a wildcard PF_INET6 PCB (here ::ffff:0.0.0.0) is local_wild_mapped; an AF_INET wildcard wins over it
+    ['AF_INET 0.0.0.0 beats an older inet6 ::ffff:0.0.0.0', [`- { socket: m6, process: server/root, family: inet6, ${RP} }`, bind('m6', '[::ffff:0.0.0.0]:8080'), listen('m6'),
+      ...listening('w4', '0.0.0.0:8080', 'root', RP), connect('10.0.0.1:8080', 'w4')]],
   ])('%s', (_t, steps) => { check(steps); });
 });
 
-describe('macos: automatic ports (49152..65535, UNCONFIRMED)', () => {
-  it('port 0 picks a port in 49152..65535', () => {
-    const run = check([sock('s'), bind('s', '0.0.0.0:0')]);
-    const p = portOf(run.steps[1]!.reason);
-    expect(p).toBeGreaterThanOrEqual(49152);
-    expect(p).toBeLessThanOrEqual(65535);
+describe('macos: automatic ports (49152..65535, the range UNCONFIRMED)', () => {
+  // in_pcbbind: ++ipi_lastport from 0 at boot (randomize_ports 0), wrapped into the range; the search looks up
+  // with INPLOOKUP_WILDCARD whatever the options
+  it('port 0 hands out 49152, 49153, ... in turn, IPv4 and IPv6 alike', () => {
+    const run = check([sock('s'), bind('s', '0.0.0.0:0'), '- { socket: t, process: server/root, family: inet6 }', bind('t', '[::]:0'), sock('u', 'root', RA), bind('u', '10.0.0.1:0')]);
+    expect([1, 3, 5].map((i) => portOf(run.steps[i]!.reason))).toEqual([49152, 49153, 49154]);
+  });
+  it('a port taken by an explicit bind is skipped, SO_REUSEADDR or not', () => {
+    const run = check([sock('x', 'root', RA), bind('x', '10.0.0.1:49152'), sock('s', 'root', RA), bind('s', '0.0.0.0:0')]);
+    expect(portOf(run.steps[3]!.reason)).toBe(49153);
   });
 });

@@ -29,6 +29,22 @@ export interface BsdFlavour {
   readonly privileged: (sk: Sock, specific: boolean, port: number) => string | null;
   /** Anti-stealing test against the best wildcard match t (non-root, non-multicast binds): rule text or null. */
   readonly uidGuard: ((sk: Sock, t: Sock, specific: boolean, tSpecific: boolean) => string | null) | null;
+  /**
+   * The uid guard of a dual-stack :: bind against the best IPv4 wildcard match t4, when it differs from
+   * uidGuard (XNU in6_pcbbind: an owner with SO_REUSEPORT is exempt); undefined = uidGuard.
+   */
+  readonly uidGuardDualV4?: (sk: Sock, t4: Sock) => string | null;
+  /** A port no one may bind without an entitlement (XNU restricted_in_port.c): the rule text, else null; answered EADDRINUSE. */
+  readonly restricted?: (port: number) => string | null;
+  /** The answer to a v4-mapped bind on an IPV6_V6ONLY socket (default EINVAL). */
+  readonly mappedOnV6only?: { readonly errno: 'EINVAL' | 'EADDRNOTAVAIL'; readonly rule: string };
+  /**
+   * TCP's own bind refuses multicast addresses (IPv4 on an inet socket, IPv6 on an inet6 one) and, where
+   * `broadcast`, 255.255.255.255, with EAFNOSUPPORT before in_pcbbind [FreeBSD/XNU tcp_usr_bind, tcp6_usr_bind].
+   */
+  readonly tcpBindRefuses?: { readonly broadcast: boolean; readonly cite: string };
+  /** Whether the automatic port search ignores the socket's SO_REUSEADDR/SO_REUSEPORT (XNU in_pcbbind: wild = 1). */
+  readonly autoPortAlwaysWild?: boolean;
   /** Picks an automatic port; `inUse(port)` says whether bind's lookup finds an owner. 0 = none left. */
   readonly ephemeral: (host: HostView, inUse: (port: number) => boolean) => number;
   readonly ephemeralCite: string;
@@ -161,7 +177,7 @@ function checkPort6(sk: Sock, addr: IpAddr, port: number, host: HostView, fl: Bs
     // (KAME in6_pcbbind: INP_SOCKAF comparison; UNCONFIRMED, not read here)
     if (fl.uidGuard && sk.uid !== 0) {
       const t4 = lookupLocal4(host, port, 0, true, fl);
-      const why = t4 && fl.uidGuard(sk, t4, false, v4View(t4) !== 0);
+      const why = t4 && (fl.uidGuardDualV4 ? fl.uidGuardDualV4(sk, t4) : fl.uidGuard(sk, t4, false, v4View(t4) !== 0));
       if (t4 && why) return fail('EADDRINUSE', `${why} (dual-stack IPv4 side, UNCONFIRMED)`, { conflict: t4 });
     }
     const t4 = lookupLocal4(host, port, 0, wild, fl);
@@ -182,8 +198,16 @@ export function bsdBind(sk: Sock, addr: IpAddr, port: number, host: HostView, fl
   if (sk.port !== 0 || (sk.local !== null && !isWildcard(sk.local))) {
     return fail('EINVAL', `the socket is already bound [${fl.bindCite}]`);
   }
+  const refuse = fl.tcpBindRefuses;
+  if (refuse && !(addr.family === 6 && isV4Mapped(addr))
+    && (isMulticast(addr) || (refuse.broadcast && addr.family === 4 && u32(addr.bytes, 0) === 0xffffffff))) {
+    return fail('EAFNOSUPPORT', `TCP cannot bind ${isMulticast(addr) ? 'a multicast' : 'the broadcast'} address ${addr.text} [${refuse.cite}]`);
+  }
   const mapped = sk.family === 'inet6' && addr.family === 6 && isV4Mapped(addr);
-  if (mapped && sk.opts.v6only) return fail('EINVAL', `IPV6_V6ONLY socket cannot bind a v4-mapped address [${fl.name} tcp6_usr_bind, in6_pcbbind (UNCONFIRMED)]`);
+  if (mapped && sk.opts.v6only) {
+    return fl.mappedOnV6only ? fail(fl.mappedOnV6only.errno, fl.mappedOnV6only.rule)
+      : fail('EINVAL', `IPV6_V6ONLY socket cannot bind a v4-mapped address [${fl.name} tcp6_usr_bind, in6_pcbbind (UNCONFIRMED)]`);
+  }
   const v4 = addr.family === 4 || mapped;
   const a4 = v4 ? addr4(addr) : 0;
   const check = mapped ? v4FromMapped(addr) : addr;
@@ -201,6 +225,8 @@ export function bsdBind(sk: Sock, addr: IpAddr, port: number, host: HostView, fl
     if (port !== 0) {
       const why = fl.privileged(sk, !isWildcard(check), port);
       if (why) return fail('EACCES', why);
+      const restricted = fl.restricted?.(port);
+      if (restricted) return fail('EADDRINUSE', restricted);
       const c = v4 ? checkPort4(sk, a4, multicast, port, host, fl) : checkPort6(sk, addr, port, host, fl, v6only);
       if (c) return c;
       return ok(`${fl.name}: no PCB on port ${port} stands in the way [${fl.bindCite}]`);
@@ -215,7 +241,7 @@ export function bsdBind(sk: Sock, addr: IpAddr, port: number, host: HostView, fl
 
 /** An automatic port for bind(addr, 0) or listen(): the flavour's walk, skipping ports bind's lookup finds in use. */
 function autoPort(sk: Sock, host: HostView, fl: BsdFlavour, a4: number | null, a6: IpAddr | null, v6only: boolean): number {
-  const wild = !(sk.opts.reuseaddr || sk.opts.reuseport || (fl.hasLb && sk.opts.reuseportLb));
+  const wild = fl.autoPortAlwaysWild === true || !(sk.opts.reuseaddr || sk.opts.reuseport || (fl.hasLb && sk.opts.reuseportLb));
   return fl.ephemeral(host, (p) => {
     if (a4 !== null) return lookupLocal4(host, p, a4, wild, fl) !== null;
     if (lookupLocal6(host, p, a6 && !isWildcard(a6) ? a6 : null, wild, fl)) return true;

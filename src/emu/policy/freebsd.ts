@@ -66,6 +66,7 @@ export const FREEBSD: BsdFlavour = {
     if (t.uid === sk.uid) return null;
     return `freebsd: ${describe(t)} belongs to uid ${t.uid}; a bind by uid ${sk.uid} (not root) may not overlap it, whatever the options [sys/netinet6/in6_pcb.c in6_pcbbind_avail, as in_pcb.c for IPv4]`;
   },
+  tcpBindRefuses: { broadcast: false, cite: 'sys/netinet/tcp_usrreq.c tcp_usr_bind, tcp6_usr_bind: "Must check for multicast addresses and disallow binding to them"' },
   // Random start, then upwards with wrap-around, in portrange.first..last [sys/netinet/in_pcb.c in_pcb_lport_dest]
   ephemeral(host, inUse) {
     const [first, last] = EPHEMERAL;

@@ -7,8 +7,8 @@
 import { isWildcard } from '../addr.js';
 import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, v4View } from './common.js';
-import { addr4, bsdBind, bsdListen, deliver, isDualWildcard, v4Capable, v6Capable, type BsdFlavour } from './bsd44.js';
-import type { Fingerprint, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import { addr4, bsdBind, bsdListen, deliver, v4Capable, v6Capable, type BsdFlavour } from './bsd44.js';
+import type { Fingerprint, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
 
 // No SO_REUSEPORT_LB on XNU: ENOPROTOOPT [bsd/kern/uipc_socket.c sosetoptlock]
 const OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR', 'SO_REUSEPORT', 'IPV6_V6ONLY']);
@@ -37,8 +37,9 @@ export const MACOS: BsdFlavour = {
   bindCite: 'bsd/netinet/in_pcb.c in_pcbbind',
   lookupCite: 'bsd/netinet/in_pcb.c in_pcblookup_local',
   order: newestBoundFirst,
-  // KAME's extra cost for dual-stack :: PCBs; assumed as in FreeBSD (UNCONFIRMED for XNU)
-  mappedCost: 3,
+  // No extra cost for a dual-stack :: PCB: XNU's walk counts only the foreign and local address mismatches
+  // ("if (!(inp->inp_vflag & INP_IPV4)) continue; ... wildcard++") [bsd/netinet/in_pcb.c in_pcblookup_local]
+  mappedCost: 0,
   hasLb: false,
   // Only a SPECIFIC address below 1024 needs PRIV_NETINET_RESERVEDPORT: "ntohs(lport) < IPPORT_RESERVED &&
   // SIN(nam)->sin_addr.s_addr != 0" [bsd/netinet/in_pcb.c in_pcbbind]; IPv6 assumed the same (UNCONFIRMED:
@@ -52,25 +53,50 @@ export const MACOS: BsdFlavour = {
     if (t.uid === sk.uid) return null;
     return `macos: ${describe(t)} belongs to uid ${t.uid}; a non-root bind by uid ${sk.uid} may not overlap it unless both are wildcard [bsd/netinet/in_pcb.c in_pcbbind]`;
   },
-  // Random start, then upwards with wrap-around (ipport_randomized; UNCONFIRMED detail) [bsd/netinet/in_pcb.c in_pcbbind]
+  // A dual-stack :: bind's IPv4 side: another uid's best IPv4 match blocks unless it has SO_REUSEPORT, and a
+  // wildcard one only when it is an inet6 socket too [bsd/netinet6/in6_pcb.c in6_pcbbind: "!(t->inp_socket->so_options &
+  // SO_REUSEPORT) && (uid != uid(t)) && (t->inp_laddr.s_addr != INADDR_ANY || SOCK_DOM(so) == SOCK_DOM(t->inp_socket))"]
+  uidGuardDualV4(sk, t4) {
+    if (t4.opts.reuseport || t4.uid === sk.uid || (v4View(t4) === 0 && t4.family !== sk.family)) return null;
+    return `macos: ${describe(t4)} belongs to uid ${t4.uid} and lacks SO_REUSEPORT; the IPv4 side of a dual-stack :: bind by uid ${sk.uid} may not overlap it [bsd/netinet6/in6_pcb.c in6_pcbbind]`;
+  },
+  // TCP port 55555 needs an entitlement, root included ({55555, RPE_FLAG_ENTITLEMENT|RPE_FLAG_TCP}, on macOS too):
+  // EADDRINUSE [bsd/net/restricted_in_port.c; bsd/netinet/in_pcb.c in_pcbbind: current_task_can_use_restricted_in_port]
+  restricted: (port) => (port === RESTRICTED_TCP_PORT
+    ? `port ${port} is a restricted port that needs an entitlement no scenario process has [bsd/net/restricted_in_port.c; bsd/netinet/in_pcb.c in_pcbbind]` : null),
+  // tcp6_usr_bind diverts a v4-mapped address to in_pcbbind only without IPV6_V6ONLY; in6_pcbbind then finds no
+  // interface with ::ffff:a.b.c.d [bsd/netinet/tcp_usrreq.c tcp6_usr_bind; bsd/netinet6/in6_pcb.c in6_pcbbind: ifa_ifwithaddr]
+  mappedOnV6only: { errno: 'EADDRNOTAVAIL', rule: 'an IPV6_V6ONLY socket binds ::ffff:a.b.c.d as an IPv6 address, which no interface has [bsd/netinet/tcp_usrreq.c tcp6_usr_bind; bsd/netinet6/in6_pcb.c in6_pcbbind]' },
+  tcpBindRefuses: { broadcast: true, cite: 'bsd/netinet/tcp_usrreq.c tcp_usr_bind, tcp6_usr_bind' },
+  // The port-0 search looks up with INPLOOKUP_WILDCARD whatever the socket's options ("wild = 1") [bsd/netinet/in_pcb.c in_pcbbind]
+  autoPortAlwaysWild: true,
+  // Sequential from the last port handed out (tcbinfo's ipi_lastport, 0 at boot: 49152 first), wrapping in
+  // portrange.first..last, skipping restricted ports; net.inet.tcp.randomize_ports defaults to 0
+  // [bsd/netinet/in_pcb.c in_pcbbind; bsd/netinet/tcp_subr.c tcp_use_randomport]
   ephemeral(host, inUse) {
     const [first, last] = EPHEMERAL;
-    const count = last - first + 1;
-    let port = first + host.random(count);
-    for (let i = 0; i < count; i++) {
+    let port = lastPort.get(host) ?? 0;
+    for (let count = last - first; count >= 0; count--) {
       port++;
       if (port < first || port > last) port = first;
-      if (!inUse(port)) return port;
+      if (port !== RESTRICTED_TCP_PORT && !inUse(port)) { lastPort.set(host, port); return port; }
     }
     return 0;
   },
-  ephemeralCite: 'bsd/netinet/in_pcb.c in_pcbbind (portrange.first..last 49152..65535, random start; UNCONFIRMED)',
+  ephemeralCite: 'bsd/netinet/in_pcb.c in_pcbbind (portrange.first..last 49152..65535, sequential from ipi_lastport)',
 };
+
+/** The TCP port restricted_in_port.c reserves on macOS (RPE_FLAG_ENTITLEMENT | RPE_FLAG_TCP). */
+const RESTRICTED_TCP_PORT = 55555;
+
+/** The last automatic port handed out, per host of a run (tcbinfo.ipi_lastport, shared by IPv4 and IPv6). */
+const lastPort = new WeakMap<HostView, number>();
 
 /**
  * The SYN lookup: the first PCB in the port's chain (newest bind first) bound to the destination
- * address; otherwise the LAST wildcard IPv4 PCB met, i.e. the oldest; otherwise the last dual-stack
- * :: PCB [bsd/netinet/in_pcb.c in_pcblookup_hash_locked, in_pcbinshash/in_pcbrehash (insert at head)].
+ * address; otherwise the LAST wildcard AF_INET PCB met, i.e. the oldest; otherwise the last wildcard
+ * PF_INET6 one (:: dual-stack or ::ffff:0.0.0.0: local_wild_mapped) [bsd/netinet/in_pcb.c
+ * in_pcblookup_hash_locked, in_pcbinshash/in_pcbrehash (insert at head)].
  */
 function lookupMacos(syn: SynInfo, listeners: readonly Sock[], bound: readonly Sock[]): LookupResult {
   const cite = 'bsd/netinet/in_pcb.c in_pcblookup_hash_locked; bsd/netinet/tcp_input.c (CLOSED TCB: drop, UNCONFIRMED)';
@@ -85,7 +111,7 @@ function lookupMacos(syn: SynInfo, listeners: readonly Sock[], bound: readonly S
     const specific = v4 ? v4View(s) !== 0 : !isWildcard(s.local!);
     if (specific) {
       if ((v4 ? v4View(s) === dst4 : s.local!.text === syn.dst.text) && !exact) exact = s;
-    } else if (v4 && isDualWildcard(s)) dual = s;
+    } else if (v4 && s.family === 'inet6') dual = s; // SOCK_CHECK_DOM(PF_INET6): local_wild_mapped, :: or ::ffff:0.0.0.0
     else wild = s;
   }
   if (exact) return deliver(exact, syn, 'first exact-address PCB in the chain (newest bind first):', [], cite);
@@ -100,8 +126,8 @@ export const macos: Policy = {
     'apple-oss-distributions/xnu bsd/netinet/in_pcb.c (0f4c859e and index id 57046288705) in_pcbbind, in_pcblookup_local, in_pcblookup_hash_locked, in_pcbinshash, in_pcbrehash',
     'bsd/netinet/tcp_timer.h TCPTV_MSL (15 s): TIME_WAIT 30 s',
     'older XNU bsd/netinet6/in6_pcb.c in6_pcbbind (index id 833099757): the dual-stack :: bind also checks the IPv4 wildcard',
-    'UNCONFIRMED: IPv6 details of current XNU; listen (no re-check assumed); SYN to a bound-only PCB (drop assumed); IPV6_V6ONLY default 0; mapped-PCB cost 3; ephemeral range',
-    'UNCONFIRMED: lookup tie-breaks are derived from code reading, not observed; restricted ports and SO_REUSESHAREUID are not modelled',
+    'apple-oss-distributions/xnu bsd/netinet6/in6_pcb.c (1031c584) in6_pcbbind; bsd/netinet/tcp_usrreq.c tcp_usr_bind, tcp6_usr_bind, tcp_usr_listen (no re-check); bsd/net/restricted_in_port.c (TCP 55555); bsd/netinet/tcp_subr.c (randomize_ports 0); bsd/netinet6/in6_proto.c ip6_v6only (IPV6_V6ONLY default 0); tcp_input (SYN to a CLOSED TCB: drop)',
+    'UNCONFIRMED: the ephemeral range\'s defaults (49152..65535); lookup tie-breaks are derived from code reading, not observed; SO_REUSESHAREUID is not modelled',
   ],
   timeWaitNs: MACOS_TIME_WAIT_NS,
   // Each address is an ifaddr of its own; SIOCDIFADDR removes one [xnu bsd/netinet/in.c in_control]
@@ -110,7 +136,7 @@ export const macos: Policy = {
   families: ['inet', 'inet6'],
   setsockopt: (sk, option, value, host) => applyOption(sk, option, value, host, OPTIONS, 'XNU bsd/kern/uipc_socket.c sosetoptlock'),
   bind: (sk, addr, port, host) => bsdBind(sk, addr, port, host, MACOS),
-  listen: (sk, host) => bsdListen(sk, host, MACOS, 'bsd/netinet/tcp_usrreq.c tcp_usr_listen (UNCONFIRMED: no re-check)'),
+  listen: (sk, host) => bsdListen(sk, host, MACOS, 'bsd/netinet/tcp_usrreq.c tcp_usr_listen: binds only an unbound socket, no re-check'),
   listenerOrder: () => 'head',
   groupsReuseport: () => false,
   reuseportPeer: () => null,

@@ -46,6 +46,14 @@ describe('illumos: bind conflicts (SEMANTICS §9.1, tcp_bind.c tcp_bindi)', () =
       close('old'), '- { wait: 61s }', sock('new'), bind('new', '0.0.0.0:8080')]],
     // tcp_bindi: IPv4 and IPv6 sockets have disjoint explicit-port spaces
     ['[::] dual-stack and 0.0.0.0 on one port: both ok', [sock6('v6'), bind('v6', '[::]:8080'), listen('v6'), ...listening('v4', '0.0.0.0:8080')]],
+    // ...an inet6 socket on ::ffff:a.b.c.d included: bind keeps it IPV6_VERSION (tcp_create_common, tcp_do_bind; source audit)
+    ['inet 10.0.0.1 then inet6 [::ffff:10.0.0.1] on one port: both ok', [sock('v4'), bind('v4', '10.0.0.1:8080'), sock6('m'), bind('m', '[::ffff:10.0.0.1]:8080')]],
+    // tcp_input_listener puts an accepted connection in the bind hash with conn_bound_addr_v6 unset (::): without
+    // SO_REUSEADDR it blocks every address of the port, ESTABLISHED or in TIME_WAIT (source audit; not observed)
+    ['an accepted connection on 10.0.0.1 blocks a plain 10.0.0.2 bind; RA ok', [...listening('l', '10.0.0.1:8080'), connect('10.0.0.1:8080', 'l', 'close: none'),
+      sock('b'), bind('b', '10.0.0.2:8080', 'EADDRINUSE'), sock('c', 'root', RA), bind('c', '10.0.0.2:8080')]],
+    ['...and its TIME_WAIT, the listener gone', [...listening('l', '10.0.0.1:8080'), connect('10.0.0.1:8080', 'l', 'close: server'), close('l'),
+      sock('b'), bind('b', '10.0.0.2:8080', 'EADDRINUSE')]],
   ])('%s', (_t, steps) => { check(steps); });
 });
 

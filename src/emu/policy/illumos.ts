@@ -46,9 +46,15 @@ function anyAddr(text: string): boolean {
   return text === '::' || text === '::ffff:0.0.0.0';
 }
 
-/** conn_ipversion: 4 for inet sockets and inet6 sockets bound to a v4-mapped address (UNCONFIRMED for the latter). */
+/**
+ * conn_ipversion: 4 for inet sockets; an inet6 socket stays IPV6_VERSION through bind, a v4-mapped
+ * address included (tcp_create_common sets it; tcp_bind_check and tcp_do_bind never change it); only
+ * connecting to a v4-mapped address (tcp_do_connect) or accepting IPv4 (tcp_conn_create_v6) makes it 4
+ * [usr/src/uts/common/inet/tcp/tcp.c tcp_create_common, tcp_do_connect; tcp_input.c tcp_conn_create_v6].
+ */
 function ipversion(sk: Sock, addr: IpAddr): 4 | 6 {
-  return sk.family === 'inet' || isV4Mapped(addr) ? 4 : 6;
+  if (sk.family === 'inet') return 4;
+  return sk.kind !== 'socket' && isV4Mapped(addr) ? 4 : 6;
 }
 
 // tcp_state order: BOUND < LISTEN < ... < ESTABLISHED < ... < TIME_WAIT [inet/tcp.h, as used by TB tcp_bindi]
@@ -64,8 +70,10 @@ function findConflict(sk: Sock, addr: IpAddr, port: number, explicit: boolean, h
     if (l === sk || !l.local) continue;
     // IPv4 and IPv6 sockets have disjoint explicit-port spaces [TB tcp_bindi: "conn_ipversion != ... && bind_to_req_port_only"]
     if (explicit && ipversion(sk, addr) !== ipversion(l, l.local)) continue;
-    // An accepted connection's bound address is taken as its local address (UNCONFIRMED)
-    const theirs = boundV6(l, l.local);
+    // An accepted connection is in the port's bind hash with conn_bound_addr_v6 never set (all zero, ::): a
+    // wildcard owner to tcp_bindi [tcp_input.c tcp_input_listener: tcp_bind_hash_insert(eager); tcp_conn_create_v4/_v6
+    // set only conn_laddr_v6] (read in the source, not observed on a system)
+    const theirs = l.kind === 'child' ? '::' : boundV6(l, l.local);
     if (!sk.opts.reuseaddr) {
       // Without SO_REUSEADDR two different specific addresses share; anything else at state >= BOUND conflicts [TB tcp_bindi]
       if (!anyAddr(mine) && !anyAddr(theirs) && mine !== theirs) continue;
@@ -92,9 +100,9 @@ function anonPort(sk: Sock, addr: IpAddr, host: HostView): number {
 }
 
 function bind(sk: Sock, addr: IpAddr, port: number, host: HostView): Decision {
-  // A bound socket: tcp_bind_check answers 0 for TCPS_BOUND, but bind(3SOCKET) documents EINVAL
-  // "already bound"; which layer answers is UNCONFIRMED [TB tcp_bind_check; illumos bind(3SOCKET)]
-  if (sk.port !== 0 || sk.state !== 'CLOSE') return fail('EINVAL', 'the socket is already bound [illumos bind(3SOCKET) EINVAL; TB tcp_bind_check]');
+  // A bound socket: tcp_do_bind refuses state >= TCPS_BOUND with -TOUTSTATE, which tcp_bind answers EINVAL
+  // (tcp_bind_check's "BOUND returns 0" is not reached from sockets)
+  if (sk.port !== 0 || sk.state !== 'CLOSE') return fail('EINVAL', 'the socket is already bound [usr/src/uts/common/inet/tcp/tcp.c tcp_do_bind: -TOUTSTATE; tcp_socket.c tcp_bind → EINVAL]');
   // A v4-mapped address on an IPV6_V6ONLY socket [TB tcp_bind_check: "if (connp->conn_ipv6_v6only) return (EADDRNOTAVAIL)"]
   if (sk.family === 'inet6' && isV4Mapped(addr) && sk.opts.v6only) {
     return fail('EADDRNOTAVAIL', 'IPV6_V6ONLY socket cannot bind a v4-mapped address [TB tcp_bind_check]');
@@ -160,6 +168,8 @@ export const illumos: Policy = {
     'illumos-gate usr/src/uts/common/inet/tcp/tcp_bind.c tcp_bind_check, tcp_bind_select_lport, tcp_update_next_port, tcp_bindi',
     'illumos-gate usr/src/uts/common/inet/ip/ipclassifier.c IPCL_HASH_INSERT_BOUND/_WILDCARD, ipcl_bind_insert, ipcl_classify_v4; inet/ipclassifier.h IPCL_BIND_MATCH',
     'illumos-gate usr/src/uts/common/inet/tcp/tcp_tunables.c, tcp_output.c tcp_xmit_mp_aux_iss, tcp.c tcp_reinit',
+    'illumos-gate tcp.c tcp_create_common, tcp_do_bind (a second bind: -TOUTSTATE, EINVAL), tcp_do_listen (no re-check), tcp_do_connect; tcp_input.c tcp_input_listener, tcp_conn_create_v4/_v6 (an accepted connection: bound address unset, IP version of the wire)',
+    'UNCONFIRMED: SO_REUSEPORT, which current illumos-gate tcp.c tcp_free mentions (reuseport groups) but whose bind rule was not found: modelled as absent (ENOPROTOOPT); the eager\'s zero conn_bound_addr_v6 after a conn is reused from the free list (ipcl_conn_cleanup not read)',
   ],
   timeWaitNs: ILLUMOS_TIME_WAIT_NS,
   // Each address is a logical interface of its own (ifconfig removeif) [illumos uts/common/inet/ip/ip_if.c ip_sioctl_removeif]

@@ -82,5 +82,25 @@ describe('linux-1.3.60: lookup (SEMANTICS §3.4)', () => {
       bind('spec', '10.0.0.12:8080'), listen('any'), listen('spec'), connect('10.0.0.12:8080', 'spec'), connect('10.0.0.11:8080', 'any')]],
     // §3.4: no socket on the port: RST; an address nobody has: unreachable
     ['refused and unreachable', [connect('10.0.0.11:9090', 'refused'), connect('10.0.0.99:9090', 'unreachable')]],
+    // get_sock keeps the first of equal scores and put_sock puts the newest bind first: two RA wildcards, the newer gets it
+    // (a source audit of 2.0 af_inet.c, 2026-12-06; SEMANTICS §3.4 left the order open)
+    ['equal scores: the newest bind wins', [sock('a', 'solo/root', RA), bind('a', '0.0.0.0:8080'), sock('b', 'solo/root', RA), bind('b', '0.0.0.0:8080'),
+      listen('a'), listen('b'), connect('10.0.0.1:8080', 'b')]],
+    // ...even when it only is bound: tcp_rcv resets a CLOSE socket ("goto no_tcp_socket")
+    ['a newer bound-only wildcard shadows the listener: refused', [sock('a', 'solo/root', RA), bind('a', '0.0.0.0:8080'), sock('b', 'solo/root', RA),
+      bind('b', '0.0.0.0:8080'), listen('a'), connect('10.0.0.1:8080', 'refused')]],
   ])('%s', (_t, steps) => { check(steps); });
+});
+
+describe('linux-1.3.60: automatic ports (get_new_socknum)', () => {
+  // From PROT_SOCK + 1 + (start & 1023), the first port of an empty sock_array chain: 1026, 1027, ... on a fresh host;
+  // no ip_local_port_range in 2.0
+  it('listen() and bind(0) hand out 1026, 1027, 1028', () => {
+    check([sock('a', 'solo/root'), listen('a'), sock('b', 'solo/root'), bind('b', '0.0.0.0:0'), listen('b'), sock('c', 'solo/root'), listen('c'),
+      connect('10.0.0.1:1026', 'a'), connect('10.0.0.1:1027', 'b'), connect('10.0.0.1:1028', 'c')]);
+  });
+  it('a port whose chain (port & 255) holds a socket is passed over', () => {
+    // 1026 + 256 = 1282 shares 1026's chain: the first automatic port is then 1027
+    check([...listening('x', 'solo/root', '0.0.0.0:1282'), sock('a', 'solo/root'), listen('a'), connect('10.0.0.1:1027', 'a')]);
+  });
 });

@@ -51,11 +51,36 @@ export function conflict20(sk: Sock, addr: number, port: number, host: HostView,
   return null;
 }
 
-/** 2.0 get_new_socknum: the next port with no socket, counting up from the low end (UNCONFIRMED detail). */
+/** SOCK_ARRAY_SIZE: the protocol's sockets hang on 256 chains by port [2.0 include/net/sock.h]. */
+const SOCK_ARRAY_SIZE = 256;
+/** PROT_SOCK: ports below it are privileged [2.0 include/net/sock.h]. */
+const PROT_SOCK = 1024;
+/** get_new_socknum's `static int start`, per host of a run. */
+const socknumStart = new WeakMap<HostView, number>();
+
+/**
+ * 2.0 get_new_socknum(prot, 0): from base = PROT_SOCK + 1 + (start & 1023), the first of the next
+ * 256 ports whose sock_array chain (port & 255) is empty, start moving on past it; with no empty
+ * chain, the shortest one, stepped by 256 until the port itself is free. A fresh host hands out
+ * 1026, 1027, ...; there is no ip_local_port_range in 2.0 [2.0 net/ipv4/af_inet.c get_new_socknum].
+ */
 function nextFreePort(host: HostView): number {
-  const [low, high] = host.sysctl.ipLocalPortRange;
-  for (let p = low; p <= high; p++) if (!host.portHeld(p)) return p;
-  return 0;
+  const chain = new Uint32Array(SOCK_ARRAY_SIZE);
+  for (let p = 1; p <= 65535; p++) if (host.portHeld(p)) chain[p & (SOCK_ARRAY_SIZE - 1)]++;
+  const start = socknumStart.get(host) ?? 0;
+  const base = PROT_SOCK + 1 + (start & 1023);
+  let best = 0;
+  let size = 32767;
+  for (let i = 0; i < SOCK_ARRAY_SIZE; i++) {
+    const j = chain[(i + base + 1) & (SOCK_ARRAY_SIZE - 1)]!;
+    if (j === 0) {
+      socknumStart.set(host, (i + 1 + start) & 1023);
+      return i + base + 1;
+    }
+    if (j < size) { best = i; size = j; }
+  }
+  while (best + base + 1 <= 65535 && host.portHeld(best + base + 1)) best += SOCK_ARRAY_SIZE;
+  return best + base + 1 <= 65535 ? best + base + 1 : 0;
 }
 
 /** bind for the 2.0 family of policies; `wildcard` decides the wildcard-overlap case. */
@@ -85,16 +110,19 @@ export function bind20(sk: Sock, addr: IpAddr, port: number, host: HostView, wil
 
 /**
  * get_sock: over every socket of the port (listening or only bound), a matching specific local
- * address scores one point, a wildcard none; the first strictly better wins [2.0 net/ipv4/af_inet.c get_sock].
- * A bound, non-listening winner answers RST (2.0 tcp_rcv resets a CLOSE socket; UNCONFIRMED).
+ * address scores one point, a wildcard none; the first strictly better wins ("if (score <= badness)
+ * continue"), and the chain has the newest bind first among equals (put_sock: specific sockets at
+ * the head, a wildcard one before the older wildcard ones) [2.0 net/ipv4/af_inet.c get_sock, put_sock].
+ * A bound, non-listening winner answers RST [2.0 net/ipv4/tcp_input.c tcp_rcv: "if (sk->zapped ||
+ * sk->state==TCP_CLOSE) goto no_tcp_socket"].
  */
 export function lookup20(syn: SynInfo, listeners: readonly Sock[], bound: readonly Sock[]): LookupResult {
   if (syn.dst.family !== 4) return { sock: null, candidates: [], action: 'rst', rule: 'no IPv6 in this kernel' };
   const dst = ((syn.dst.bytes[0]! << 24) | (syn.dst.bytes[1]! << 16) | (syn.dst.bytes[2]! << 8) | syn.dst.bytes[3]!) >>> 0;
   let best: Sock | null = null;
   let hiscore = -1;
-  // Oldest first: the order of the 2.0 sock_array chain among equal scores is UNCONFIRMED.
-  const all = [...listeners, ...bound].sort((a, b) => a.boundSeq - b.boundSeq);
+  // Newest bind first among equal scores [2.0 net/ipv4/af_inet.c put_sock]
+  const all = [...listeners, ...bound].sort((a, b) => b.boundSeq - a.boundSeq);
   for (const sk of all) {
     const a = specificV4(sk);
     if (a !== 0 && a !== dst) continue;
@@ -103,7 +131,7 @@ export function lookup20(syn: SynInfo, listeners: readonly Sock[], bound: readon
   }
   if (!best) return { sock: null, candidates: [], action: 'rst', rule: `no socket on port ${syn.dport}: RST [2.0 net/ipv4/tcp.c tcp_rcv]` };
   if (best.state !== 'LISTEN') {
-    return { sock: null, candidates: [], action: 'rst', rule: `best match ${describe(best)} is not listening: RST (UNCONFIRMED) [2.0 net/ipv4/af_inet.c get_sock, tcp_rcv]` };
+    return { sock: null, candidates: [], action: 'rst', rule: `best match ${describe(best)} is not listening: RST [2.0 net/ipv4/af_inet.c get_sock; net/ipv4/tcp_input.c tcp_rcv]` };
   }
   return {
     sock: best, candidates: [best], action: 'accept',

@@ -712,7 +712,6 @@ class Run {
     return (own && iface!.addresses.find((a) => sameSubnet(a, own))?.addr) ?? dst;
   }
 
-  /** The interface a host leaves by for dst, and its primary address of dst's family (SCENARIO.md). */
   /**
    * The interface a host leaves by for dst and the source address (SCENARIO.md: the interface
    * whose subnet holds the destination, else the first; its primary address of the family), as

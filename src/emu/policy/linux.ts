@@ -84,7 +84,8 @@ function v4Like(sk: BoundAddress): boolean {
  * inet6 socket on a real IPv6 address, whose IPv4 view is LOOPBACK4_IPV6 (found on the kernel).
  */
 function inBindBuckets(sk: BoundAddress, sk2: BoundAddress): boolean {
-  if (v4View(sk) === 0 && (sk.family === 'inet' || v6Class(sk.local) !== 'unicast')) return true; // a wildcard bind: every owner
+  // A wildcard bind (0.0.0.0, ::, ::ffff:0.0.0.0: an IPv4 view of 0) walks every owner
+  if (v4View(sk) === 0) return true;
   if (sk2.family === 'inet6' && v6Class(sk2.local) === 'any') return true;
   const v4 = v4Like(sk);
   if (v4Like(sk2)) return v4 && (v4View(sk2) === 0 || v4View(sk2) === v4View(sk));

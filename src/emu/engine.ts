@@ -305,6 +305,10 @@ class Run {
     return { result: 'ok', reason: closed ? `closed; ${closed} established connection(s) closed by the server first` : 'closed' };
   }
 
+  /** When an address step added each address (the scenario's own addresses: absent, the oldest, in declared order). */
+  private readonly addedAt = new Map<Cidr, number>();
+  private addSeq = 0;
+
   private address(hostName: string, ifName: string, add: Scenario['hosts'][number]['interfaces'][number]['addresses'][number] | undefined,
     del: typeof add): { result: string; reason: string } {
     const host = this.hosts.get(hostName)!;
@@ -317,6 +321,7 @@ class Run {
         return { result: 'EEXIST', reason: `${add.text} is already on ${hostName}/${ifName}` };
       }
       iface.addresses.push(add);
+      this.addedAt.set(add, ++this.addSeq);
       this.sink?.addName(add.addr, hostName);
       host.listenerVersion++;
       return { result: 'ok', reason: `${add.text} added to ${hostName}/${ifName}` };
@@ -439,19 +444,21 @@ class Run {
     const client = this.routeClient!;
     const dst = this.routeDst;
     const out = this.routeOut;
+    // A `source:` is bound before connect() looks for a route: a foreign one is EADDRNOTAVAIL first
+    // [net/ipv4/af_inet.c __inet_bind, net/ipv6/af_inet6.c __inet6_bind; found by the sixth hunt].
+    const given = step.source ? (isV4Mapped(step.source.addr) ? v4FromMapped(step.source.addr) : step.source.addr) : null;
+    if (given && !isWildcard(given) && !client.isLocal(given)) return this.outcome('EADDRNOTAVAIL', NONE, `${given.text} is not an address of ${client.name}`);
     if (!out) return this.outcome('unreachable', NONE, `host ${client.name} has no address of the destination's family`);
     const cif = out.iface;
     let src = out.src;
     const uid = step.fromProcess ? client.uids.get(step.fromProcess) ?? 0 : 0;
     /** What the client's socket binds to before connecting: the source as given (a wildcard keeps the route's source). */
     let bindAddr = src;
-    if (step.source) {
-      let s = step.source.addr;
-      if (isV4Mapped(s)) s = v4FromMapped(s);
+    if (given) {
+      const s = given;
       bindAddr = s;
       // Binding the wildcard is always allowed [net/ipv4/af_inet.c __inet_bind]; the route picks the source.
       if (!isWildcard(s)) {
-        if (!client.isLocal(s)) return this.outcome('EADDRNOTAVAIL', NONE, `${s.text} is not an address of ${client.name}`);
         // A loopback source cannot leave by another device [net/ipv4/route.c ip_route_output_key_hash_rcu:
         // ipv4_is_loopback(fl4->saddr) && !(dev_out->flags & IFF_LOOPBACK) → -EINVAL].
         if (s.family === 4 && isLoopback(s) && !this.routeLocal) return this.outcome('EINVAL', NONE, `source ${s.text} is a loopback address and ${dst.text} is not local [net/ipv4/route.c ip_route_output_key_hash_rcu]`);
@@ -727,8 +734,15 @@ class Run {
   private egress(host: HostState, dst: IpAddr): { iface: IfaceState; src: IpAddr } | null {
     let iface: IfaceState | undefined;
     let best: Cidr | undefined;
+    // Among equal prefixes the route added first wins (fib_magic appends: NLM_F_APPEND), which for the
+    // scenario's own addresses is the order they are declared in [net/ipv4/fib_frontend.c fib_magic;
+    // found by the sixth hunt: an address step's subnet on eth0 loses to eth1's older one].
     for (const i of host.ifaces) {
-      for (const c of i.addresses) if (inSubnet(c, dst) && (best === undefined || c.prefix > best.prefix)) { best = c; iface = i; }
+      for (const c of i.addresses) {
+        if (!inSubnet(c, dst)) continue;
+        if (best === undefined || c.prefix > best.prefix
+          || (c.prefix === best.prefix && i !== iface && (this.addedAt.get(c) ?? 0) < (this.addedAt.get(best) ?? 0))) { best = c; iface = i; }
+      }
     }
     iface ??= host.ifaces[0];
     if (!iface) return null;

@@ -251,7 +251,11 @@ class Agent:
         s = socket.socket(fam, socket.SOCK_STREAM)
         try:
             if req.get("source"):
-                s.bind((req["source"], int(req.get("source_port") or 0)))
+                src = req["source"]
+                # A v4-mapped destination is reached from an AF_INET6 socket: an IPv4 source is bound as ::ffff:a.b.c.d
+                if fam == socket.AF_INET6 and ":" not in src:
+                    src = "::ffff:" + src
+                s.bind((src, int(req.get("source_port") or 0)))
         except OSError as e:
             s.close()
             return {"result": "bind:" + ename(e.errno)}

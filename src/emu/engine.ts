@@ -924,6 +924,14 @@ class Run {
     if (!owner) return false;
     const { server, sif } = owner;
     this.now = timeNs;
+    if (dst.family === 6 && !this.policy.families.includes('inet6')) {
+      // As connect() has it: a kernel without IPv6 answers no neighbour solicitation, so the SYN is never sent (neighbourOwner).
+      out.result = 'unreachable'; out.candidates = NONE; out.reason = 'no IPv6';
+      out.comment = `bindlab ${this.policy.name}: SYN to [${dst.text}]:${dport} unreachable: ${this.policy.name} has no IPv6, nobody answers the neighbour solicitation for ${dst.text}`;
+      out.captureId = sif.link.captureId; out.serverMac = sif.mac; out.latencyNs = sif.link.latencyNs; out.banner = EMPTY; out.perDestination = true;
+      this.replayServerIsn(timeNs, src, sport, dst, dport, out);
+      return true;
+    }
     const decision = this.decide(server, sif, src, sport, dst, dport);
     const lk = decision.result;
     const link = sif.link;
@@ -951,12 +959,14 @@ class Run {
   }
 
   /**
-   * The server's answer to a replayed SYN one link latency after it: SYN-ACK when accepted, RST
-   * when refused, nothing when dropped; from wireDst (the address the client used, before --map).
+   * The server's answer to a replayed SYN at timeNs (the replay times it from the capture): SYN-ACK
+   * when accepted, RST when refused, nothing when dropped or unreachable; from wireDst (the
+   * address the client used, before --map).
    */
-  replayAnswer(c: ReplayedSyn, clientMac: Uint8Array, src: IpAddr, sport: number, wireDst: IpAddr, dport: number,
+  replayAnswer(c: ReplayedSyn, timeNs: number, clientMac: Uint8Array, src: IpAddr, sport: number, wireDst: IpAddr, dport: number,
     clientIsn: number, clientTsval: number): void {
-    const t = c.t0 + c.latencyNs;
+    const t = timeNs;
+    if (c.result === 'unreachable') return;
     if (c.result === 'refused') {
       this.tcp(c, t, c.serverMac, clientMac, wireDst, src, dport, sport, 0, clientIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, c.comment);
     } else if (c.result !== 'timeout') {
@@ -979,7 +989,7 @@ class Run {
 
 /** What replaySyn decided and what the replay needs to go on answering for the server. */
 export interface ReplayedSyn {
-  /** The accepting socket's name, "refused" or "timeout". */
+  /** The accepting socket's name, "refused", "timeout" or "unreachable" (a policy without IPv6). */
   result: string;
   candidates: readonly string[];
   /** The packet comment of the decision (as `run` writes it). */

@@ -69,6 +69,11 @@ export class ConnectionTable {
     this.mask = cap - 1;
   }
 
+  /** The slot of the connection tracked longest (-1: none). */
+  get oldestSlot(): number {
+    return this.oldest;
+  }
+
   /** Connections tracked now. */
   get size(): number {
     return this.capacity - this.freeCount;

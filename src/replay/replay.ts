@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { basename, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatEndpoint, makeIp, parseIp, type IpAddr } from '../emu/addr.js';
-import { newReplayedSyn, Run, type ReplayedSyn } from '../emu/engine.js';
+import { Run } from '../emu/engine.js';
 import { policyResolver } from '../emu/policy/registry.js';
 import { copyBytes } from '../emu/wire/copy.js';
 import { nextPacket, type CaptureReader } from '../pcap/capture-reader.js';
@@ -22,6 +22,7 @@ import { policiesFor } from '../runner.js';
 import type { Scenario } from '../scenario/types.js';
 import { addrWord, ConnectionTable, tupleHash } from './connection-table.js';
 import { rewriteClientSegment, type ServerSpace } from './client-rewrite.js';
+import { ACCEPTED, BANNER_SENT, DECIDED, FIN_SENT, Interned, PENDING_ANSWER, PENDING_MAX, PENDING_SEGMENT, PolicyState } from './policy-state.js';
 import { DECODE_RESULTS, decodeSegment, newSegment, segmentTsval, SKIP_REASON, type CapturedSegment, type SkipReason } from './segment.js';
 
 export interface ReplayOptions {
@@ -103,129 +104,6 @@ const CHECK_EVERY = 16384;
 const NO_MAC = Uint8Array.of(0x02, 0, 0, 0, 0, 0xfe);
 const TCP_FIN = 1, TCP_SYN = 2, TCP_RST = 4, TCP_PSH = 8, TCP_ACK = 16;
 const BANNER_PREFIX = [0x62, 0x69, 0x6e, 0x64, 0x6c, 0x61, 0x62, 0x20]; // "bindlab "
-
-/** Per-policy flags of a replayed connection. */
-const DECIDED = 1, ACCEPTED = 2, BANNER_SENT = 4, FIN_SENT = 8;
-
-/** A decision as Run.replaySyn made it, less what varies per connection (interned per policy). */
-interface Decision {
-  readonly result: string;
-  readonly candidates: readonly string[];
-  readonly comment: string;
-  readonly reason: string;
-  readonly captureId: number;
-  readonly serverMac: Uint8Array;
-  readonly latencyNs: number;
-  readonly banner: Uint8Array;
-  readonly accepted: boolean;
-}
-
-/**
- * One policy's side of every tracked connection, by slot: its decision and, when accepted, the
- * emulated server's sequence space. Typed arrays: no object per connection.
- */
-class PolicyState {
-  readonly flags: Uint8Array;
-  readonly decision: Int32Array;
-  readonly serverIsn: Int32Array;
-  readonly serverTsval: Int32Array;
-  readonly t0: Float64Array;
-  readonly emuNext: Int32Array;
-  readonly emuTsval: Int32Array;
-  /** Distinct decisions, and their ids by comment (one comment per decision once the setup is done). */
-  readonly decisions: Decision[] = [];
-  /** Connections per decision id (the report's results are summed from it at the end). */
-  counts: number[] = [];
-  /**
-   * Decisions that hold for every SYN to a destination (ReplayedSyn.perDestination), by
-   * destination index * 65536 + port; -1: no host owns the destination.
-   */
-  readonly byDestination = new Map<number, number>();
-  private readonly byComment = new Map<string, number[]>();
-  private lastId = -1;
-  /** Run.replaySyn's record, filled again from a slot's state before each call that needs it. */
-  readonly syn: ReplayedSyn = newReplayedSyn();
-  /** The slot's server space for rewriteClientSegment. */
-  readonly space: ServerSpace = { realIsn: -0, emuIsn: -0, emuNext: -0, emuTsval: -0 }; // doubles from the start (see newReplayedSyn)
-
-  constructor(capacity: number) {
-    this.flags = new Uint8Array(capacity);
-    this.decision = new Int32Array(capacity);
-    this.serverIsn = new Int32Array(capacity);
-    this.serverTsval = new Int32Array(capacity);
-    this.t0 = new Float64Array(capacity);
-    this.emuNext = new Int32Array(capacity);
-    this.emuTsval = new Int32Array(capacity);
-  }
-
-  /** The id of the decision in `syn` (just filled by replaySyn). */
-  intern(): number {
-    const syn = this.syn;
-    // Runs of connections get one decision (replaySyn's is cached per destination): try the last first.
-    const last = this.decisions[this.lastId];
-    if (last !== undefined && last.comment === syn.comment && last.result === syn.result && last.candidates === syn.candidates
-      && last.captureId === syn.captureId && last.serverMac === syn.serverMac && last.latencyNs === syn.latencyNs && last.banner === syn.banner
-      && last.reason === syn.reason) return this.lastId;
-    this.lastId = this.lookup(syn);
-    return this.lastId;
-  }
-
-  private lookup(syn: ReplayedSyn): number {
-    let ids = this.byComment.get(syn.comment);
-    if (ids) {
-      for (const id of ids) {
-        const d = this.decisions[id]!;
-        if (d.result === syn.result && d.candidates === syn.candidates && d.captureId === syn.captureId && d.serverMac === syn.serverMac
-          && d.latencyNs === syn.latencyNs && d.banner === syn.banner && d.reason === syn.reason) return id;
-      }
-    } else {
-      this.byComment.set(syn.comment, (ids = []));
-    }
-    const id = this.decisions.length;
-    this.decisions.push({
-      result: syn.result, candidates: syn.candidates, comment: syn.comment, reason: syn.reason, captureId: syn.captureId,
-      serverMac: syn.serverMac, latencyNs: syn.latencyNs, banner: syn.banner, accepted: syn.result !== 'refused' && syn.result !== 'timeout',
-    });
-    ids.push(id);
-    this.counts.push(0);
-    return id;
-  }
-
-  /** `syn` as replaySyn leaves it for decision id, less the connection's own values (replayServerIsn's). */
-  fill(id: number): ReplayedSyn {
-    const d = this.decisions[id]!;
-    const syn = this.syn;
-    syn.result = d.result; syn.candidates = d.candidates; syn.comment = d.comment; syn.reason = d.reason; syn.captureId = d.captureId;
-    syn.serverMac = d.serverMac; syn.latencyNs = d.latencyNs; syn.banner = d.banner;
-    return syn;
-  }
-
-  /** The report's results: connections per result, in the order each result first came. */
-  results(): Record<string, number> {
-    const out: Record<string, number> = {};
-    this.decisions.forEach((d, id) => { out[d.result] = (out[d.result] ?? 0) + this.counts[id]!; });
-    return out;
-  }
-
-  /** `syn` as replaySyn left it for the connection in slot. */
-  load(slot: number): ReplayedSyn {
-    const syn = this.fill(this.decision[slot]!);
-    syn.serverIsn = this.serverIsn[slot]! >>> 0; syn.serverTsval = this.serverTsval[slot]! >>> 0; syn.t0 = this.t0[slot]!;
-    return syn;
-  }
-}
-
-/** Interned values (client MACs, captured addresses): made once per distinct key, forgotten all at once past a bound. */
-class Interned<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(private readonly max: number) {}
-  get(key: K): V | undefined { return this.map.get(key); }
-  set(key: K, value: V): V {
-    if (this.map.size >= this.max) this.map.clear();
-    this.map.set(key, value);
-    return value;
-  }
-}
 
 const IPV4_NONE = makeIp(4, new Uint8Array(4));
 
@@ -350,6 +228,7 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
       await new Promise<void>((r) => setImmediate(r));
       if (options.signal?.aborted) throw new ReplayAborted();
     }
+    replayer.finish();
     const { packets, attempts, replaced } = replayer;
     const skipped = replayer.skips();
     options.onProgress?.(reader.size, reader.size);
@@ -411,6 +290,15 @@ class Replayer {
   private readonly outputs: boolean;
   /** Each scenario address a replayed SYN can go to, numbered (for PolicyState.byDestination). */
   private readonly dstIndex = new Map<IpAddr, number>();
+  /** Per slot: the captured SYN's time, its destination's index, whether the real server's SYN-ACK or RST was seen. */
+  private readonly synTime = new Float64Array(MAX_TRACKED);
+  private readonly dstOf = new Int32Array(MAX_TRACKED);
+  private readonly realAnswered = new Uint8Array(MAX_TRACKED);
+  /** Per destination index: the capture's last SYN-to-answer time of its real server, ns (-1: none seen yet). */
+  private rtt: Float64Array;
+  /** Scratch of flush(): the due entries and their times. */
+  private readonly due = new Int32Array(PENDING_MAX);
+  private readonly dueTime = new Float64Array(PENDING_MAX);
 
   constructor(private readonly reader: CaptureReader, private readonly runs: readonly Run[], private readonly sinks: readonly (PcapngWriter | undefined)[],
     private readonly reports: readonly ReplayPolicyReport[], private readonly hostAddrs: ReadonlyMap<number | string, IpAddr>,
@@ -418,6 +306,107 @@ class Replayer {
     this.policies = runs.map(() => new PolicyState(MAX_TRACKED));
     this.outputs = sinks.some((w) => w !== undefined);
     for (const a of hostAddrs.values()) if (!this.dstIndex.has(a)) this.dstIndex.set(a, this.dstIndex.size);
+    this.rtt = new Float64Array(this.dstIndex.size).fill(-1);
+  }
+
+  /**
+   * Before a packet of the connection in slot (-1: none) at capture time t goes into policy p's
+   * output: writes the emulated server's packets due by then (flush) and returns the packet's
+   * time in the output, never before the last one written (a capture slightly out of order stays
+   * in order in the output).
+   */
+  private stamp(p: number, t: number, slot: number): number {
+    const ps = this.policies[p]!;
+    if (ps.pendingCount > 0 && (ps.pendingMin <= t || (slot >= 0 && ps.slotPending[slot] !== 0))) this.flush(p, t, slot, false);
+    const at = t > ps.lastTime ? t : ps.lastTime;
+    ps.lastTime = at;
+    return at;
+  }
+
+  /**
+   * Writes policy p's pending packets due by time t, in time order: those of the connection in
+   * slot whatever their time (just before t: they come before the client packet at t that follows
+   * them), and with all every one (at t at the latest).
+   */
+  private flush(p: number, t: number, slot: number, all: boolean): void {
+    const ps = this.policies[p]!;
+    const due = this.due, dueTime = this.dueTime, pTime = ps.pTime, pSlot = ps.pSlot;
+    const n = ps.pendingCount;
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      let at = pTime[i]!;
+      if ((all || pSlot[i] === slot) && at > t) at = pSlot[i] === slot && t - 1 > ps.lastTime ? t - 1 : t;
+      if (at > t) continue;
+      // Insertion by time, after equal times: a connection's packets keep the order they were made in.
+      let j = k++;
+      while (j > 0 && dueTime[j - 1]! > at) { due[j] = due[j - 1]!; dueTime[j] = dueTime[j - 1]!; j--; }
+      due[j] = i; dueTime[j] = at;
+    }
+    if (k === 0) { this.recomputeMin(ps); return; }
+    for (let j = 0; j < k; j++) {
+      const at = dueTime[j]! > ps.lastTime ? dueTime[j]! : ps.lastTime;
+      ps.lastTime = at;
+      this.writePending(p, due[j]!, at);
+      pSlot[due[j]!] = -1; // written
+    }
+    let m = 0;
+    for (let i = 0; i < n; i++) {
+      if (pSlot[i]! < 0) continue;
+      if (m !== i) {
+        pSlot[m] = pSlot[i]!; ps.pKind[m] = ps.pKind[i]!; pTime[m] = pTime[i]!; ps.pSeq[m] = ps.pSeq[i]!; ps.pAck[m] = ps.pAck[i]!;
+        ps.pFlags[m] = ps.pFlags[i]!; ps.pTsecr[m] = ps.pTsecr[i]!;
+      }
+      m++;
+    }
+    ps.pendingCount = m;
+    this.recomputeMin(ps);
+  }
+
+  private recomputeMin(ps: PolicyState): void {
+    let min = Infinity;
+    for (let i = 0; i < ps.pendingCount; i++) if (ps.pTime[i]! < min) min = ps.pTime[i]!;
+    ps.pendingMin = min;
+  }
+
+  /** Policy p's pending entry i into its output at time at. */
+  private writePending(p: number, i: number, at: number): void {
+    const ps = this.policies[p]!;
+    const slot = ps.pSlot[i]!;
+    ps.slotPending[slot]--;
+    const syn = ps.load(slot);
+    const run = this.runs[p]!;
+    const tracked = this.tracked;
+    if (ps.pKind[i] === PENDING_ANSWER) {
+      run.replayAnswer(syn, at, this.clientMac[slot]!, this.src[slot]!, tracked.clientPort(slot), this.wireDst[slot]!, tracked.serverPort(slot),
+        ps.pSeq[i]! >>> 0, ps.pTsecr[i]! >>> 0);
+      return;
+    }
+    const flags = ps.pFlags[i]!;
+    const payload = (flags & TCP_PSH) !== 0 ? syn.banner : EMPTY;
+    const tsval = run.replayServerSegment(syn, at, this.clientMac[slot]!, this.src[slot]!, tracked.clientPort(slot), this.wireDst[slot]!,
+      tracked.serverPort(slot), ps.pSeq[i]! >>> 0, ps.pAck[i]! >>> 0, flags, payload, ps.pTsecr[i]! >>> 0, undefined);
+    ps.emuTsval[slot] = tsval | 0;
+  }
+
+  /** Queues an emulated server packet of slot under policy p, making room first when the queue is full. */
+  private enqueue(p: number, slot: number, kind: number, time: number, seq: number, ack: number, flags: number, tsecr: number): void {
+    const ps = this.policies[p]!;
+    if (ps.pendingCount === PENDING_MAX) this.flush(p, this.time(), -1, true);
+    ps.enqueue(slot, kind, time, seq, ack, flags, tsecr);
+  }
+
+  /** Stops tracking the connection in slot (-1: none), its pending packets written first (the slot's state is about to be reused). */
+  private release(slot: number): void {
+    if (slot < 0) return;
+    for (let p = 0; p < this.policies.length; p++) {
+      if (this.policies[p]!.slotPending[slot] !== 0) this.flush(p, this.time(), slot, false);
+    }
+    this.tracked.delete(slot);
+  }
+
+  /** At the end of the capture: every pending packet, at its own time. */
+  finish(): void {
+    for (let p = 0; p < this.policies.length; p++) if (this.policies[p]!.pendingCount > 0) this.flush(p, Infinity, -1, false);
   }
 
   /** Packets skipped, by reason: those decodeSegment skipped, and the rest. */
@@ -492,6 +481,7 @@ class Replayer {
       // The real server's packet: replaced by the emulation; it says what the kernel did.
       this.replaced++;
       if ((seg.flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) { this.realIsn[found] = seg.seq | 0; this.realIsnKnown[found] = 1; }
+      if ((seg.flags & (TCP_SYN | TCP_RST)) !== 0 && this.realAnswered[found] === 0) this.realAnswer(found);
       // What the real server did only goes into the report's list of connections.
       if (this.keep) this.observe(found, seg.flags, data, seg.payloadAt, seg.payloadCaptured);
     } else {
@@ -519,7 +509,9 @@ class Replayer {
     }
     const P = runs.length;
     const t = this.time();
-    tracked.delete(old); // -1: none (a call either way: a rare branch would deoptimize)
+    this.release(old); // -1: none (a call either way: a rare branch would deoptimize)
+    // A full table lets its oldest connection go: its pending packets first.
+    if (tracked.size === tracked.capacity) this.release(tracked.oldestSlot);
     const index = this.attempts++;
     const slot = tracked.add(f, data, seg.srcAt, srcWord, seg.srcPort, seg.dstAt, dstWord, seg.dstPort, hash);
     // The client's address, MAC and the address it used go into outputs and the report's list;
@@ -540,10 +532,16 @@ class Replayer {
     this.realIsn[slot] = 0;
     this.realIsnKnown[slot] = 0;
     this.observed[slot] = -1;
+    this.synTime[slot] = t;
+    const di = this.dstIndex.get(dst)!;
+    this.dstOf[slot] = di;
+    this.realAnswered[slot] = 0;
+    // The emulated answer comes as long after the SYN as the capture's real server answered the last one (else one link latency).
+    const rtt = this.rtt[di]!;
     const entries = keep ? [] as ReplayConnection[] : null;
     if (keep) this.entries[slot] = entries;
     const time = keep ? isoTime(reader.tsSec, reader.tsNsec) : '';
-    const dkey = this.dstIndex.get(dst)! * 65536 + seg.dstPort;
+    const dkey = di * 65536 + seg.dstPort;
     for (let p = 0; p < P; p++) {
       const run = runs[p]!;
       const ps = policies[p]!;
@@ -579,9 +577,12 @@ class Replayer {
         ps.t0[slot] = syn.t0;
         ps.emuNext[slot] = (syn.serverIsn + 1) | 0;
         ps.emuTsval[slot] = syn.serverTsval | 0;
-        // The client's SYN goes first, with the decision's comment (as in `run`'s captures), then the answer.
-        writeClientPacket(w, syn.captureId, t, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, syn.comment, null);
-        run.replayAnswer(syn, clientMac, src!, seg.srcPort, wireDst, seg.dstPort, seg.seq, segmentTsval(data, seg));
+        // The client's SYN goes first, with the decision's comment (as in `run`'s captures), then the answer when it is due.
+        const at = this.stamp(p, t, slot);
+        writeClientPacket(w, syn.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, syn.comment, null);
+        if (d.result !== 'timeout' && d.result !== 'unreachable') {
+          this.enqueue(p, slot, PENDING_ANSWER, at + (rtt >= 0 ? rtt : syn.latencyNs), seg.seq, 0, 0, segmentTsval(data, seg));
+        }
       }
       if (entries) {
         const rep = reports[p]!;
@@ -611,7 +612,8 @@ class Replayer {
     // The policy whose output got this packet last, and what its frame depended on then: a
     // policy that would write the same frame copies that block.
     let from = -1;
-    let fromAt = -1, fromFlushes = 0;
+    let fromAt = -1, fromFlushes = 0, fromTime = -1;
+    const t = this.time();
     let fromIsn = 0, fromNext = 0, fromTsval = 0, fromCapture = -1;
     let fromMac: Uint8Array = NO_MAC;
     for (let p = 0; p < P; p++) {
@@ -623,7 +625,7 @@ class Replayer {
         // A retransmitted SYN still goes out where the server refused or stayed silent.
         if (w && (flags & TCP_SYN) !== 0) {
           const d = ps.decisions[ps.decision[slot]!]!;
-          writeClientPacket(w, d.captureId, this.time(), data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac, d.comment, null);
+          writeClientPacket(w, d.captureId, this.stamp(p, this.time(), slot), data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac, d.comment, null);
         }
         continue;
       }
@@ -634,8 +636,10 @@ class Replayer {
         const shared = (flags & TCP_SYN) === 0;
         // The frame depends on the server's MAC and interface and, once moved into the server's
         // sequence space, on its ISN, next sequence number and TSval.
+        // The emulated server's packets due first (they may change its TSval).
+        const at = this.stamp(p, t, slot);
         const isn = ps.serverIsn[slot]!, next = ps.emuNext[slot]!, tsval = ps.emuTsval[slot]!;
-        if (!(shared && from >= 0 && isn === fromIsn && next === fromNext && tsval === fromTsval && d.captureId === fromCapture
+        if (!(shared && from >= 0 && at === fromTime && isn === fromIsn && next === fromNext && tsval === fromTsval && d.captureId === fromCapture
           && sameMac(d.serverMac, fromMac) && w.copyPacket(sinks[from]!, fromAt, fromFlushes))) {
           let space: ServerSpace | null = null;
           if (this.realIsnKnown[slot] !== 0) {
@@ -643,10 +647,10 @@ class Replayer {
             space.realIsn = this.realIsn[slot]! >>> 0; space.emuIsn = ps.serverIsn[slot]! >>> 0;
             space.emuNext = ps.emuNext[slot]! >>> 0; space.emuTsval = ps.emuTsval[slot]! >>> 0;
           }
-          writeClientPacket(w, d.captureId, this.time(), data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac,
+          writeClientPacket(w, d.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac,
             shared ? undefined : d.comment, space);
           if (shared) {
-            from = p; fromAt = w.lastPacketAt; fromFlushes = w.flushCount;
+            from = p; fromAt = w.lastPacketAt; fromFlushes = w.flushCount; fromTime = at;
             fromIsn = isn; fromNext = next; fromTsval = tsval; fromCapture = d.captureId; fromMac = d.serverMac;
           }
         }
@@ -656,27 +660,33 @@ class Replayer {
       if ((pf & BANNER_SENT) === 0 && (flags & TCP_ACK) !== 0) {
         ps.flags[slot] |= BANNER_SENT;
         const banner = ps.decisions[ps.decision[slot]!]!.banner;
-        if (w) this.serverSegment(p, slot, TCP_PSH | TCP_ACK, banner);
+        if (w) this.serverSegment(p, slot, t, TCP_PSH | TCP_ACK);
         ps.emuNext[slot] = (ps.emuNext[slot]! + banner.length) | 0;
       }
       if ((flags & TCP_FIN) !== 0 && (ps.flags[slot]! & FIN_SENT) === 0) {
         ps.flags[slot] |= FIN_SENT;
-        if (w) this.serverSegment(p, slot, TCP_FIN | TCP_ACK, EMPTY);
+        if (w) this.serverSegment(p, slot, t, TCP_FIN | TCP_ACK);
         ps.emuNext[slot] = (ps.emuNext[slot]! + 1) | 0;
       } else if ((ps.flags[slot]! & FIN_SENT) !== 0 && (flags & TCP_FIN) === 0 && seg.payloadLen === 0) {
         done = true; // the client's last ACK
       }
     }
-    if (done) this.tracked.delete(slot);
+    if (done) this.release(slot);
   }
 
-  /** The emulated server's next segment on the connection in slot under policy p, one link latency after the packet. */
-  private serverSegment(p: number, slot: number, flags: number, payload: Uint8Array): void {
+  /** Queues the emulated server's next segment (banner or FIN) on the connection in slot under policy p, one link latency after the client's packet at t. */
+  private serverSegment(p: number, slot: number, t: number, flags: number): void {
     const ps = this.policies[p]!;
-    const syn = ps.load(slot);
-    const tsval = this.runs[p]!.replayServerSegment(syn, this.time() + syn.latencyNs, this.clientMac[slot]!, this.src[slot]!, this.tracked.clientPort(slot),
-      this.wireDst[slot]!, this.tracked.serverPort(slot), ps.emuNext[slot]! >>> 0, this.cNext[slot]! >>> 0, flags, payload, segmentTsval(this.reader.data, this.seg), undefined);
-    ps.emuTsval[slot] = tsval | 0;
+    const latency = ps.decisions[ps.decision[slot]!]!.latencyNs;
+    this.enqueue(p, slot, PENDING_SEGMENT, t + latency, ps.emuNext[slot]!, this.cNext[slot]!, flags, segmentTsval(this.reader.data, this.seg));
+  }
+
+  /** The real server's SYN-ACK or RST for the connection in slot: its delay is the capture's RTT to that server, and the emulated answer's time when still pending. */
+  private realAnswer(slot: number): void {
+    this.realAnswered[slot] = 1;
+    const t = this.time();
+    this.rtt[this.dstOf[slot]!] = t - this.synTime[slot]!;
+    for (const ps of this.policies) ps.retime(slot, t);
   }
 
   /** Records what the real server did from one of its packets. */

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { replayCapture } from '../../src/replay/replay.js';
+import { runScenario } from '../../src/runner.js';
 import { loadScenarioFile } from '../../src/scenario/load.js';
 import { openCapture, readCaptureBytes } from '../../src/pcap/index.js';
 import { parseIp } from '../../src/emu/addr.js';
@@ -72,6 +73,35 @@ describe('replay of the real-kernel captures under linux matches what the kernel
       else expect(c.result, `${c.client} -> ${c.server}`).toBe(c.observed);
     }
     expect(conns.some((c) => c.result === 'refused')).toBe(true);
+  });
+});
+
+describe('an OS without IPv6: one answer in run and in replay', () => {
+  it.each(['bsd44', 'linux-1.3.60'])('%s: the IPv6 connections are unreachable in both, and the output has no server packet over IPv6', async (policy) => {
+    const scenario = loadScenarioFile(path.join(ROOT, 'captures/dual-stack.yaml'));
+    const ran = runScenario(scenario, { policies: [policy], outDir: null }).policies[policy]!;
+    const v6run = ran.steps.filter((r) => { const s = scenario.steps[r.index]!; return s.kind === 'connect' && s.to.addr.family === 6; }).map((r) => r.result);
+    expect(v6run.length).toBeGreaterThan(0);
+    expect(new Set(v6run)).toEqual(new Set(['unreachable']));
+    const out = path.join(tmp, `no-ipv6-${policy}`);
+    const r = await replayCapture(path.join(ROOT, 'captures/dual-stack.pcapng'), scenario, { policies: [policy], outDir: out });
+    const conns = r.policies[policy]!.connections;
+    const v6 = conns.filter((c) => c.server.startsWith('['));
+    expect(v6.length).toBe(4);
+    expect(new Set(v6.map((c) => c.result))).toEqual(new Set(['unreachable']));
+    expect(conns.filter((c) => !c.server.startsWith('[')).every((c) => c.result !== 'unreachable')).toBe(true);
+    // The output: IPv6 frames are only the client's (the SYNs, with the decision's comment).
+    const o = readCaptureBytes(fs.readFileSync(r.policies[policy]!.output!));
+    let v6frames = 0;
+    while (o.next()) {
+      const d = o.data, at = o.offset;
+      if (d[at + 12] === 0x86 && d[at + 13] === 0xdd) {
+        v6frames++;
+        expect(Buffer.from(d.subarray(at + 6, at + 12)).toString('hex')).toBe('020000000064');
+        expect(d[at + 14 + 40 + 13]! & 0x12).toBe(0x02);
+      }
+    }
+    expect(v6frames).toBeGreaterThanOrEqual(4);
   });
 });
 

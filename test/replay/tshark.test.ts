@@ -52,6 +52,37 @@ async function dissect(file: string): Promise<Frame[]> {
   });
 }
 
+const capinfos = spawnSync('capinfos', ['-h'], { encoding: 'utf8' });
+const noCapinfos = capinfos.error ? `capinfos not runnable (${capinfos.error.message}): time order not checked` : '';
+
+describe.each(caps)('%s replayed: every output in strict time order, each answer before what acknowledges it', (name) => {
+  it.each([...BUILTIN_POLICIES])('%s', async (policy, ctx) => {
+    if (noTshark || noCapinfos) { ctx.skip(noTshark || noCapinfos); return; }
+    const file = outputs.get(`${name} ${policy}`)!;
+    const { stdout } = await run('capinfos', ['-o', '-M', file]);
+    expect(stdout, `capinfos -o ${file}`).toMatch(/Strict time order:\s+True/);
+    // Per connection: the emulated SYN-ACK comes before the client's first ACK, and no earlier than the SYN.
+    const fields = await run('tshark', ['-r', file, '-T', 'fields', '-e', 'tcp.stream', '-e', 'frame.time_epoch', '-e', 'tcp.flags.syn', '-e', 'tcp.flags.ack'], { maxBuffer: 64 << 20 });
+    const first = new Map<string, { syn?: number; synAck?: number; ack?: number }>();
+    for (const line of fields.stdout.split('\n').filter((l) => l !== '')) {
+      const [stream, time, syn, ack] = line.split('\t');
+      const on = (v: string | undefined) => v === '1' || v === 'True';
+      const e = first.get(stream!) ?? {};
+      first.set(stream!, e);
+      const t = Number(time);
+      if (on(syn) && !on(ack)) e.syn ??= t;
+      else if (on(syn) && on(ack)) e.synAck ??= t;
+      else if (on(ack)) e.ack ??= t;
+    }
+    const answered = [...first.values()].filter((e) => e.synAck !== undefined);
+    if (policy === 'linux') expect(answered.length).toBeGreaterThan(0);
+    for (const e of answered) {
+      expect(e.synAck!).toBeGreaterThanOrEqual(e.syn!);
+      if (e.ack !== undefined) expect(e.synAck!).toBeLessThanOrEqual(e.ack);
+    }
+  }, 30_000);
+});
+
 describe.each(caps)('%s replayed: tshark finds nothing to warn about', (name) => {
   it.each([...BUILTIN_POLICIES])('%s', async (policy, ctx) => {
     if (noTshark) { ctx.skip(noTshark); return; }
@@ -64,5 +95,31 @@ describe.each(caps)('%s replayed: tshark finds nothing to warn about', (name) =>
     const uncommented = frames.filter((f) => (f.syn || f.rst) && !f.comment.startsWith(`bindlab ${policy}: SYN to `)).map((f) => f.number);
     expect(uncommented, 'SYN, SYN-ACK or RST without the decision comment').toEqual([]);
     expect(frames.some((f) => f.syn)).toBe(true);
+  }, 30_000);
+});
+
+describe('the emulated answer is timed from the capture', () => {
+  it.each(caps)('%s: under linux each SYN-ACK follows its SYN by the real server\'s delay', async (name, ctx) => {
+    if (noTshark) { ctx.skip(noTshark); return; }
+    /** SYN-to-SYN-ACK delay per client port (µs), from a capture's packets. */
+    const delays = async (file: string): Promise<Map<string, number>> => {
+      const { stdout } = await run('tshark', ['-r', file, '-Y', 'tcp.flags.syn == 1', '-T', 'fields', '-e', 'tcp.srcport', '-e', 'tcp.dstport', '-e', 'frame.time_epoch', '-e', 'tcp.flags.ack'], { maxBuffer: 64 << 20 });
+      const syn = new Map<string, number>();
+      const out = new Map<string, number>();
+      for (const line of stdout.split('\n').filter((l) => l !== '')) {
+        const [sport, dport, time, ack] = line.split('\t');
+        const t = Number(time);
+        if (ack === '1' || ack === 'True') { if (!out.has(dport!) && syn.has(dport!)) out.set(dport!, Math.round((t - syn.get(dport!)!) * 1e6)); }
+        else if (!syn.has(sport!)) syn.set(sport!, t);
+      }
+      return out;
+    };
+    const real = await delays(path.join(CAPTURES, name));
+    const emulated = await delays(outputs.get(`${name} linux`)!);
+    expect(real.size).toBeGreaterThan(0);
+    // Where both servers accepted, the same delay (the capture's own RTT), to the µs.
+    const both = [...real.keys()].filter((k) => emulated.has(k));
+    expect(both.length).toBeGreaterThan(0);
+    for (const k of both) expect(emulated.get(k), `client port ${k}`).toBe(real.get(k));
   }, 30_000);
 });

@@ -1,0 +1,175 @@
+// One policy's side of a replay: its decisions (interned), each tracked connection's state by
+// slot in typed arrays, and the emulated server's answers waiting for their time (pSlot...).
+
+import { newReplayedSyn, type ReplayedSyn } from '../emu/engine.js';
+import type { ServerSpace } from './client-rewrite.js';
+
+/** Per-policy flags of a replayed connection. */
+export const DECIDED = 1, ACCEPTED = 2, BANNER_SENT = 4, FIN_SENT = 8;
+/** Kinds of a pending packet of the emulated server. */
+export const PENDING_ANSWER = 0, PENDING_SEGMENT = 1;
+/** Pending packets per policy: past it, all are written at once (at the capture's current time). */
+export const PENDING_MAX = 4096;
+
+/** A decision as Run.replaySyn made it, less what varies per connection (interned per policy). */
+export interface Decision {
+  readonly result: string;
+  readonly candidates: readonly string[];
+  readonly comment: string;
+  readonly reason: string;
+  readonly captureId: number;
+  readonly serverMac: Uint8Array;
+  readonly latencyNs: number;
+  readonly banner: Uint8Array;
+  readonly accepted: boolean;
+}
+
+/**
+ * One policy's side of every tracked connection, by slot: its decision and, when accepted, the
+ * emulated server's sequence space. Typed arrays: no object per connection.
+ */
+export class PolicyState {
+  readonly flags: Uint8Array;
+  readonly decision: Int32Array;
+  readonly serverIsn: Int32Array;
+  readonly serverTsval: Int32Array;
+  readonly t0: Float64Array;
+  readonly emuNext: Int32Array;
+  readonly emuTsval: Int32Array;
+  /** Distinct decisions, and their ids by comment (one comment per decision once the setup is done). */
+  readonly decisions: Decision[] = [];
+  /** Connections per decision id (the report's results are summed from it at the end). */
+  counts: number[] = [];
+  /**
+   * Decisions that hold for every SYN to a destination (ReplayedSyn.perDestination), by
+   * destination index * 65536 + port; -1: no host owns the destination.
+   */
+  readonly byDestination = new Map<number, number>();
+  private readonly byComment = new Map<string, number[]>();
+  private lastId = -1;
+  /** Run.replaySyn's record, filled again from a slot's state before each call that needs it. */
+  readonly syn: ReplayedSyn = newReplayedSyn();
+  /** The slot's server space for rewriteClientSegment. */
+  readonly space: ServerSpace = { realIsn: -0, emuIsn: -0, emuNext: -0, emuTsval: -0 }; // doubles from the start (see newReplayedSyn)
+
+  /**
+   * The emulated server's packets not yet written, in the order they were made: the replay
+   * writes each when the capture's time passes it, or just before its connection's next client
+   * packet (so an answer never follows what acknowledges it); see Replayer.stamp. Per entry: its
+   * slot, kind (PENDING_ANSWER: SYN-ACK or RST; PENDING_SEGMENT: banner or FIN), the time it is
+   * due, and the values the engine's call needs (answer: client ISN and TSval; segment: seq, ack,
+   * flags, the TSval it echoes). Bounded: PENDING_MAX entries.
+   */
+  readonly pSlot = new Int32Array(PENDING_MAX);
+  readonly pKind = new Uint8Array(PENDING_MAX);
+  readonly pTime = new Float64Array(PENDING_MAX);
+  readonly pSeq = new Int32Array(PENDING_MAX);
+  readonly pAck = new Int32Array(PENDING_MAX);
+  readonly pFlags = new Uint8Array(PENDING_MAX);
+  readonly pTsecr = new Int32Array(PENDING_MAX);
+  pendingCount = 0;
+  /** At most the earliest due time of the pending entries (Infinity: none). */
+  pendingMin = Infinity;
+  /** Per slot: how many of its packets are pending. */
+  readonly slotPending: Uint16Array;
+  /** The time of the last packet written to this policy's output (ns from the capture's first second). */
+  lastTime = 0;
+
+  constructor(capacity: number) {
+    this.slotPending = new Uint16Array(capacity);
+    this.flags = new Uint8Array(capacity);
+    this.decision = new Int32Array(capacity);
+    this.serverIsn = new Int32Array(capacity);
+    this.serverTsval = new Int32Array(capacity);
+    this.t0 = new Float64Array(capacity);
+    this.emuNext = new Int32Array(capacity);
+    this.emuTsval = new Int32Array(capacity);
+  }
+
+  /** The id of the decision in `syn` (just filled by replaySyn). */
+  intern(): number {
+    const syn = this.syn;
+    // Runs of connections get one decision (replaySyn's is cached per destination): try the last first.
+    const last = this.decisions[this.lastId];
+    if (last !== undefined && last.comment === syn.comment && last.result === syn.result && last.candidates === syn.candidates
+      && last.captureId === syn.captureId && last.serverMac === syn.serverMac && last.latencyNs === syn.latencyNs && last.banner === syn.banner
+      && last.reason === syn.reason) return this.lastId;
+    this.lastId = this.lookup(syn);
+    return this.lastId;
+  }
+
+  private lookup(syn: ReplayedSyn): number {
+    let ids = this.byComment.get(syn.comment);
+    if (ids) {
+      for (const id of ids) {
+        const d = this.decisions[id]!;
+        if (d.result === syn.result && d.candidates === syn.candidates && d.captureId === syn.captureId && d.serverMac === syn.serverMac
+          && d.latencyNs === syn.latencyNs && d.banner === syn.banner && d.reason === syn.reason) return id;
+      }
+    } else {
+      this.byComment.set(syn.comment, (ids = []));
+    }
+    const id = this.decisions.length;
+    this.decisions.push({
+      result: syn.result, candidates: syn.candidates, comment: syn.comment, reason: syn.reason, captureId: syn.captureId,
+      serverMac: syn.serverMac, latencyNs: syn.latencyNs, banner: syn.banner, accepted: syn.result !== 'refused' && syn.result !== 'timeout' && syn.result !== 'unreachable',
+    });
+    ids.push(id);
+    this.counts.push(0);
+    return id;
+  }
+
+  /** `syn` as replaySyn leaves it for decision id, less the connection's own values (replayServerIsn's). */
+  fill(id: number): ReplayedSyn {
+    const d = this.decisions[id]!;
+    const syn = this.syn;
+    syn.result = d.result; syn.candidates = d.candidates; syn.comment = d.comment; syn.reason = d.reason; syn.captureId = d.captureId;
+    syn.serverMac = d.serverMac; syn.latencyNs = d.latencyNs; syn.banner = d.banner;
+    return syn;
+  }
+
+  /** The report's results: connections per result, in the order each result first came. */
+  results(): Record<string, number> {
+    const out: Record<string, number> = {};
+    this.decisions.forEach((d, id) => { out[d.result] = (out[d.result] ?? 0) + this.counts[id]!; });
+    return out;
+  }
+
+  /** Queues the emulated server's packet for slot, due at time (the caller has made room: pendingCount < PENDING_MAX). */
+  enqueue(slot: number, kind: number, time: number, seq: number, ack: number, flags: number, tsecr: number): void {
+    const i = this.pendingCount++;
+    this.pSlot[i] = slot; this.pKind[i] = kind; this.pTime[i] = time;
+    this.pSeq[i] = seq | 0; this.pAck[i] = ack | 0; this.pFlags[i] = flags; this.pTsecr[i] = tsecr | 0;
+    this.slotPending[slot]++;
+    if (time < this.pendingMin) this.pendingMin = time;
+  }
+
+  /** Moves slot's pending answer (SYN-ACK or RST) to time, when it is still pending (the real server's own answer time). */
+  retime(slot: number, time: number): void {
+    if (this.slotPending[slot] === 0) return;
+    for (let i = 0; i < this.pendingCount; i++) {
+      if (this.pSlot[i] === slot && this.pKind[i] === PENDING_ANSWER) { this.pTime[i] = time; break; }
+    }
+    if (time < this.pendingMin) this.pendingMin = time;
+  }
+
+  /** `syn` as replaySyn left it for the connection in slot. */
+  load(slot: number): ReplayedSyn {
+    const syn = this.fill(this.decision[slot]!);
+    syn.serverIsn = this.serverIsn[slot]! >>> 0; syn.serverTsval = this.serverTsval[slot]! >>> 0; syn.t0 = this.t0[slot]!;
+    return syn;
+  }
+}
+
+/** Interned values (client MACs, captured addresses): made once per distinct key, forgotten all at once past a bound. */
+export class Interned<K, V> {
+  private readonly map = new Map<K, V>();
+  constructor(private readonly max: number) {}
+  get(key: K): V | undefined { return this.map.get(key); }
+  set(key: K, value: V): V {
+    if (this.map.size >= this.max) this.map.clear();
+    this.map.set(key, value);
+    return value;
+  }
+}
+

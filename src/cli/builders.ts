@@ -62,7 +62,7 @@ export function policiesBuilder(y: Argv): Argv<PoliciesArgs> {
 }
 
 // replay
-export interface ReplayArgs { capture: string; scenario: string; policy?: string[]; out: string; map?: string[]; json: boolean; output: boolean; progress: boolean; html?: string; jobs?: number }
+export interface ReplayArgs { capture: string; scenario: string; policy?: string[]; out: string; map?: string[]; json: boolean; output: boolean; progress: boolean; html?: string; jobs?: number; check: boolean; junit?: string }
 
 export function replayBuilder(y: Argv): Argv<ReplayArgs> {
   return y
@@ -76,7 +76,10 @@ export function replayBuilder(y: Argv): Argv<ReplayArgs> {
     .option('html', { type: 'string', describe: 'also write a self-contained HTML page: hosts, connections x policies, capture links' })
     .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr when it is a terminal' })
     .option('jobs', { alias: 'j', type: 'number', describe: 'threads to share the policies\' outputs among (default: one per core, up to 2, for captures of 32 MiB or more; 1: one thread)' })
+    .option('check', { type: 'boolean', default: false, describe: 'exit 1 when a policy disagrees with what the capture shows the real server did' })
+    .option('junit', { type: 'string', describe: 'also write JUnit XML: per policy, whether it agrees with the capture' })
     .example('$0 replay captures/reuseport.pcap -s captures/reuseport.yaml -p linux', 'what linux does with the captured connections')
+    .example('$0 replay server.pcap -s server.yaml -p linux --check --junit out/replay.xml', 'CI: does the linux policy agree with this host\'s capture?')
     .example('$0 replay web.pcapng -s scenarios/pajari-1999.yaml --map 192.168.1.5=10.0.0.2 --json', 'map a real address onto a scenario alias') as unknown as Argv<ReplayArgs>;
 }
 

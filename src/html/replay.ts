@@ -1,15 +1,24 @@
 // The HTML page of `bindlab replay --html`: the scenario's hosts, what the capture held, each
-// policy's results, and the connections × policies matrix (≠ where policies disagree), with links
-// to the output captures. No ladders: replay offers no packet hook; its captures have the packets.
+// policy's results and how many connections agree with what the capture shows, and the
+// connections × policies matrix (≠ where policies disagree; ✗ and the reason where a policy
+// disagrees with the capture, ✓ where it agrees), with links to the output captures. No ladders: replay offers no packet hook; its captures have the packets.
 
+import type { Agreement } from '../replay/agreement.js';
 import type { ReplayReport } from '../replay/replay.js';
 import type { Scenario } from '../scenario/types.js';
 import { captureHref, renderPage } from './report.js';
 import { renderTopology } from './topology.js';
-import { html } from './template.js';
+import { html, type Html } from './template.js';
 
 /** Connection rows shown at most; the rest are in the JSON report and the captures. */
 export const MAX_REPLAY_ROWS = 500;
+
+/** A policy's result on a connection, marked ✓ or ✗ against the capture with the reason as its title. */
+function cell(policy: string, result: string, verdict: Agreement | undefined): Html {
+  if (!verdict) return html`<td class="cell" data-policy="${policy}"><span class="r">${result}</span></td>`;
+  const mark = verdict.agrees ? '✓' : '✗';
+  return html`<td class="${verdict.agrees ? 'cell agree' : 'cell fail'}" data-policy="${policy}" title="${verdict.why}"><span class="r">${result}</span> <span class="${verdict.agrees ? 'ok' : 'x'}" aria-label="${verdict.agrees ? 'agrees with the capture' : 'disagrees with the capture'}">${mark}</span></td>`;
+}
 
 export function renderReplayHtml(scenario: Scenario, report: ReplayReport, options: { readonly baseDir: string; readonly command?: string }): string {
   const policies = Object.keys(report.policies);
@@ -20,24 +29,28 @@ export function renderReplayHtml(scenario: Scenario, report: ReplayReport, optio
   const rows = [];
   for (let i = 0; i < n; i++) {
     const results = runs.map((r) => r.connections[i]?.result ?? '');
+    const verdicts = runs.map((r) => r.connections[i]?.agreement);
     const div = new Set(results).size > 1;
     if (div) divergent++;
     if (i >= shown) continue;
     const c = runs.find((r) => r.connections[i])!.connections[i]!;
-    rows.push(html`<tr class="${div ? 'div' : 'same'}"><td class="mk">${div ? html`<span title="policies disagree" aria-label="policies disagree">≠</span>` : null}</td><td class="num">${c.index}</td><th scope="row" class="step">${c.time} ${c.client} → ${c.server}${c.observed ? html`<span class="note">the capture shows: ${c.observed}</span>` : null}</th>${results.map((r, k) => html`<td class="cell" data-policy="${policies[k]}"><span class="r">${r}</span></td>`)}</tr>`);
+    rows.push(html`<tr class="${div ? 'div' : 'same'}"><td class="mk">${div ? html`<span title="policies disagree" aria-label="policies disagree">≠</span>` : null}</td><td class="num">${c.index}</td><th scope="row" class="step">${c.time} ${c.client} → ${c.server}${c.observed ? html`<span class="note">the capture shows: ${c.observed}</span>` : null}</th>${results.map((r, k) => cell(policies[k]!, r, verdicts[k]))}</tr>`);
   }
   const skipped = Object.entries(report.skipped).filter(([, v]) => v > 0).map(([k, v]) => `${k}: ${v}`).join(', ');
   const body = html`<section class="scenario" id="s0">
 <h1>replay of ${report.capture}</h1>
 <p class="meta"><span>scenario <code>${report.file}</code> (${report.scenario})</span> <span>${report.packets} packets</span> <span>${report.attempts} connection attempts</span> <span>${report.replaced} server packets replaced</span>${skipped ? html` <span>skipped ${skipped}</span>` : null}</p>
-<ul class="counts" aria-label="summary"><li><b>${divergent}</b> connection${divergent === 1 ? '' : 's'} where policies disagree <span class="sym">≠</span></li></ul>
+<ul class="counts" aria-label="summary"><li><b>${divergent}</b> connection${divergent === 1 ? '' : 's'} where policies disagree <span class="sym">≠</span></li>${policies.map((p, k) => {
+    const a = runs[k]!.agreement;
+    return a ? html`<li class="${a.disagree ? 'bad' : 'good'}">${p} agrees with the capture on <b>${a.agree}</b> of ${a.agree + a.disagree}</li>` : null;
+  })}</ul>
 <div class="overview"><div class="decisions">
 <h2>Results per policy</h2>
-<div class="scroll"><table class="matrix"><thead><tr><th scope="col">policy</th><th scope="col">results</th><th scope="col">capture</th></tr></thead><tbody>
-${policies.map((p, k) => html`<tr><th scope="row" class="step">${p}</th><td>${Object.entries(runs[k]!.results).map(([r, c]) => `${r} ×${c}`).join(', ')}</td><td>${runs[k]!.output ? html`<a href="${captureHref(options.baseDir, runs[k]!.output!)}" download>${runs[k]!.output!.split(/[\\/]/).pop()}</a>` : 'none'}</td></tr>`)}
+<div class="scroll"><table class="matrix"><thead><tr><th scope="col">policy</th><th scope="col">results</th><th scope="col">agree with the capture</th><th scope="col">capture</th></tr></thead><tbody>
+${policies.map((p, k) => html`<tr><th scope="row" class="step">${p}</th><td>${Object.entries(runs[k]!.results).map(([r, c]) => `${r} ×${c}`).join(', ')}</td><td class="${runs[k]!.agreement?.disagree ? 'cell fail' : 'cell'}">${runs[k]!.agreement ? `${runs[k]!.agreement.agree} of ${runs[k]!.agreement.agree + runs[k]!.agreement.disagree}` : '-'}</td><td>${runs[k]!.output ? html`<a href="${captureHref(options.baseDir, runs[k]!.output!)}" download>${runs[k]!.output!.split(/[\\/]/).pop()}</a>` : 'none'}</td></tr>`)}
 </tbody></table></div>
 <h2>Connections</h2>
-<p class="legend"><span class="sw div">≠</span> policies disagree on the connection.${n > shown ? ` Showing the first ${shown} of ${n} connections; all are in the JSON report and the captures.` : ''} The packets are in the captures (no ladder diagrams for replays).
+<p class="legend"><span class="sw div">≠</span> policies disagree on the connection; <span class="sw fail">✗</span> the policy disagrees with what the capture shows (✓: agrees; hover for why).${n > shown ? ` Showing the first ${shown} of ${n} connections; all are in the JSON report and the captures.` : ''} The packets are in the captures (no ladder diagrams for replays).
 <label class="filter"><input type="checkbox" class="only-div"> only connections where policies disagree</label></p>
 <div class="scroll"><table class="matrix"><thead><tr><th scope="col" class="mk"><span class="sr">disagreement</span></th><th scope="col" class="num">#</th><th scope="col">SYN</th>${policies.map((p) => html`<th scope="col" class="pol">${p}</th>`)}</tr></thead>
 <tbody>${rows}</tbody></table></div></div>

@@ -7,6 +7,8 @@
 // address is also kept as one 32-bit word (IPv4: the address itself), so a probe compares
 // integers and reads bytes only for IPv6. Full: the oldest connection's slot is taken.
 
+import { makeIp, type IpAddr } from '../emu/addr.js';
+
 /** An address as one 32-bit word (an int32): IPv4 itself, IPv6 its four words xor-ed. */
 export function addrWord(buf: Uint8Array, at: number, len: number): number {
   let w = 0;
@@ -174,6 +176,19 @@ export class ConnectionTable {
     if (n !== NONE) rec[n * REC + R_OLDER] = o; else this.newest = o;
     rec[r + R_OLDER] = rec[r + R_NEWER] = NONE;
     this.free[this.freeCount++] = slot;
+  }
+
+  /** The tracked connections' slots, oldest first. */
+  slots(): number[] {
+    const out: number[] = [];
+    for (let s = this.oldest; s !== NONE; s = this.rec[s * REC + R_NEWER]!) out.push(s);
+    return out;
+  }
+
+  /** The client's address and port of a tracked connection. */
+  clientEndpoint(slot: number): { addr: IpAddr; port: number } {
+    const family = this.rec[slot * REC + R_FAMILY] === 4 ? 4 : 6;
+    return { addr: makeIp(family, this.cAddr.subarray(slot * 16, slot * 16 + (family === 4 ? 4 : 16))), port: this.clientPort(slot) };
   }
 
   /** The client's and the server's port of a tracked connection. */

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type { IpAddr } from '../emu/addr.js';
 import { CaptureFormatError } from '../pcap/capture-reader.js';
 import type { Scenario } from '../scenario/types.js';
-import { ReplayAborted, WORKER_URL, type ReplayOptions, type ReplayPolicyReport, type ReplayReport } from './replay.js';
+import { NothingReplayed, ReplayAborted, ReplayInputError, WORKER_URL, type UnmatchedDestination, type ReplayOptions, type ReplayPolicyReport, type ReplayReport } from './replay.js';
 
 /** What a worker is given (structured-cloned: the scenario is plain data). */
 export interface WorkerInput {
@@ -20,6 +20,7 @@ export interface WorkerInput {
   readonly outDir: string | null;
   readonly map: readonly (readonly [string, IpAddr])[];
   readonly keepConnections: boolean;
+  readonly allowNothing: boolean;
 }
 
 export type ToWorker = { readonly type: 'abort' };
@@ -29,6 +30,8 @@ export type FromWorker =
   | { readonly type: 'done'; readonly report: ReplayReport; readonly pending: [string, string][] }
   | { readonly type: 'format-error'; readonly file: string; readonly offset: number; readonly detail: string }
   | { readonly type: 'aborted' }
+  | { readonly type: 'nothing'; readonly capture: string; readonly packets: number; readonly destinations: readonly UnmatchedDestination[] }
+  | { readonly type: 'input-error'; readonly message: string }
   | { readonly type: 'failed'; readonly message: string };
 
 type Outcome = Exclude<FromWorker, { type: 'progress' }>;
@@ -49,6 +52,7 @@ export async function replayInWorkers(capture: string, scenario: Scenario, polic
   const outcomes = groups.map((policies, i) => new Promise<Outcome>((resolve) => {
     const input: WorkerInput = {
       capture, scenario, policies, outDir: options.outDir ?? null, map: [...(options.map ?? [])], keepConnections: options.keepConnections ?? true,
+      allowNothing: options.allowNothing ?? false,
     };
     const w = new Worker(WORKER_URL, { workerData: input });
     workers.push(w);
@@ -86,6 +90,10 @@ export async function replayInWorkers(capture: string, scenario: Scenario, polic
     // The capture's own error first: the others were only stopped because of it.
     const format = results.find((r) => r.type === 'format-error');
     if (format?.type === 'format-error') throw new CaptureFormatError(format.file, format.offset, format.detail);
+    const input = results.find((r) => r.type === 'input-error');
+    if (input?.type === 'input-error') throw new ReplayInputError(input.message);
+    const nothing = results.find((r) => r.type === 'nothing');
+    if (nothing?.type === 'nothing') throw new NothingReplayed(nothing.capture, nothing.packets, nothing.destinations);
     const failed = results.find((r) => r.type === 'failed');
     if (failed?.type === 'failed') throw new Error(failed.message);
     throw new ReplayAborted();

@@ -3,6 +3,7 @@
 
 import { newReplayedSyn, type ReplayedSyn } from '../emu/engine.js';
 import type { ServerSpace } from './client-rewrite.js';
+import { agreement, type Agreement, type ReplayAgreement } from './agreement.js';
 
 /** Per-policy flags of a replayed connection. */
 export const DECIDED = 1, ACCEPTED = 2, BANNER_SENT = 4, FIN_SENT = 8;
@@ -75,7 +76,12 @@ export class PolicyState {
   /** The time of the last packet written to this policy's output (ns from the capture's first second). */
   lastTime = 0;
 
-  constructor(capacity: number) {
+  /** How the policy's decisions compare with what the capture shows (see Replayer.judge). */
+  readonly agreement: ReplayAgreement = { agree: 0, disagree: 0, disagreements: [] };
+  /** agreement() by decision id and observed id (few of each: computed once per pair). */
+  private readonly verdicts = new Map<number, Agreement>();
+
+  constructor(private readonly policy: string, capacity: number) {
     this.slotPending = new Uint16Array(capacity);
     this.flags = new Uint8Array(capacity);
     this.decision = new Int32Array(capacity);
@@ -151,6 +157,17 @@ export class PolicyState {
       if (this.pSlot[i] === slot && this.pKind[i] === PENDING_ANSWER) { this.pTime[i] = time; break; }
     }
     if (time < this.pendingMin) this.pendingMin = time;
+  }
+
+  /** The verdict on decision id against observed (its id in the replay's list, -1: unanswered). */
+  verdict(id: number, observedId: number, observed: string | undefined): Agreement {
+    const key = id * 2097152 + observedId + 1;
+    let v = this.verdicts.get(key);
+    if (!v) {
+      const d = this.decisions[id]!;
+      this.verdicts.set(key, (v = agreement(observed, d, this.policy)));
+    }
+    return v;
   }
 
   /** `syn` as replaySyn left it for the connection in slot. */

@@ -10,15 +10,24 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { runOnKernel } from '../kernel/run-kernel.js';
+import { pathToFileURL } from 'node:url';
+import { kernelNames, runOnKernel, type KernelStepResult } from '../kernel/run-kernel.js';
 import { loadScenarioFile } from '../scenario/load.js';
+import type { Scenario } from '../scenario/types.js';
 
-interface Recording { readonly scenario: string; readonly out: string; readonly tool: (ns: string, file: string) => string[] }
+interface Recording { readonly scenario: string; readonly out: string; readonly tool: CaptureTool }
 
-const tcpdump = (extra: string[], iface = 'eth0') => (ns: string, file: string) =>
-  ['ip', 'netns', 'exec', ns, 'sh', '-c', `until ip link show ${iface === 'any' ? 'eth0' : iface} | grep -q 'state UP'; do sleep 0.01; done; exec tcpdump -U --immediate-mode -n -s 262144 -i ${iface} ${extra.join(' ')} -w ${file} tcp or arp`];
-const dumpcap = (ns: string, file: string) =>
-  ['ip', 'netns', 'exec', ns, 'sh', '-c', `until ip link show eth0 | grep -q 'state UP'; do sleep 0.01; done; exec dumpcap -q -i eth0 -f 'tcp or arp' -w ${file}`];
+/** The capture tool's command line, to run in namespace ns writing file; dev gives the kernel's name of a scenario interface (if0, ...). */
+export type CaptureTool = (ns: string, file: string, dev: (iface: string) => string) => string[];
+
+/** Waits until the interface is up (carrier included), then runs the tool in the namespace. */
+const whenUp = (ns: string, iface: string, command: string): string[] =>
+  ['ip', 'netns', 'exec', ns, 'sh', '-c', `until ip link show ${iface} | grep -q 'UP,LOWER_UP'; do sleep 0.01; done; exec ${command}`];
+
+/** tcpdump on iface ('any': every interface, SLL2) with extra options, TCP and ARP only. */
+export const tcpdump = (extra: string[], iface = 'eth0'): CaptureTool => (ns, file, dev) =>
+  whenUp(ns, iface === 'any' ? dev('eth0') : dev(iface), `tcpdump -U --immediate-mode -n -s 262144 -i ${iface === 'any' ? 'any' : dev(iface)} ${extra.join(' ')} -w ${file} tcp or arp`);
+const dumpcap: CaptureTool = (ns, file, dev) => whenUp(ns, dev('eth0'), `dumpcap -q -i ${dev('eth0')} -f 'tcp or arp' -w ${file}`);
 
 export const RECORDINGS: readonly Recording[] = [
   { scenario: 'captures/reuseport.yaml', out: 'captures/reuseport.pcap', tool: tcpdump([]) },
@@ -27,41 +36,62 @@ export const RECORDINGS: readonly Recording[] = [
   { scenario: 'captures/dual-stack.yaml', out: 'captures/dual-stack.ns.pcap', tool: tcpdump(['--time-stamp-precision', 'nano']) },
 ];
 
-async function record(r: Recording): Promise<void> {
-  const scenario = loadScenarioFile(r.scenario);
-  const file = join(process.cwd(), r.out);
+/**
+ * Runs the scenario on this machine's kernel (root) while tool captures in the namespace of
+ * host `on` (default: the client), into file; returns the kernel's results. Nothing leaves the
+ * namespaces, which are removed afterwards.
+ */
+export async function recordCapture(scenario: Scenario, file: string, tool: CaptureTool, on = 'client'): Promise<KernelStepResult[]> {
   if (existsSync(file)) unlinkSync(file);
   let cap: ChildProcess | undefined;
   let stderr = '';
   let kept: string[] = [];
-  // keep: the namespaces stay until the capture tool has stopped (a vanishing interface loses its ring buffer).
-  const results = await runOnKernel(scenario, {
-    keep: true,
-    log: (line) => {
-      const k = /^kept namespaces (.*)$/.exec(line);
-      if (k) kept = k[1]!.split(' ');
-      // setupHost logs "[NAMESPACE]" before configuring the host: the client's veth exists by then.
-      const m = /^\[(\S+-client)\]/.exec(line);
-      if (m && !cap) {
-        const [cmd, ...args] = r.tool(m[1]!, file);
-        cap = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-        cap.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  // The harness names interfaces by index (kernelNames): the prefix does not matter here.
+  const names = kernelNames(scenario, 'x');
+  const nsOf = new RegExp(`^\\[(\\S+-${on})\\]`);
+  let results: KernelStepResult[];
+  try {
+    // keep: the namespaces stay until the capture tool has stopped (a vanishing interface loses its ring buffer).
+    results = await runOnKernel(scenario, {
+      keep: true,
+      log: (line) => {
+        const k = /^kept namespaces (.*)$/.exec(line);
+        if (k) kept = k[1]!.split(' ');
+        // setupHost logs "[NAMESPACE]" before configuring the host: its interfaces exist by then.
+        const m = nsOf.exec(line);
+        if (m && !cap) {
+          const [cmd, ...args] = tool(m[1]!, file, (iface) => names.get(on)?.ifaces.get(iface) ?? iface);
+          cap = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+          cap.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+        }
+      },
+    });
+  } finally {
+    const c = cap as ChildProcess | undefined;
+    if (c) {
+      await new Promise((res) => setTimeout(res, 300));
+      if (c.exitCode === null && c.signalCode === null) {
+        const exited = new Promise((res) => c.once('exit', res));
+        c.kill('SIGINT');
+        await exited;
       }
-    },
-  });
-  if (!cap) throw new Error(`${r.scenario}: the client namespace never showed up`);
-  await new Promise((res) => setTimeout(res, 300));
-  if (cap.exitCode === null && cap.signalCode === null) {
-    const exited = new Promise((res) => cap!.once('exit', res));
-    cap.kill('SIGINT');
-    await exited;
+    }
+    for (const ns of kept) await new Promise((res) => spawn('ip', ['netns', 'del', ns], { stdio: 'ignore' }).once('exit', res));
   }
-  for (const ns of kept) await new Promise((res) => spawn('ip', ['netns', 'del', ns], { stdio: 'ignore' }).once('exit', res));
-  if (!existsSync(file)) throw new Error(`${r.out}: the capture tool wrote nothing: ${stderr}`);
-  const connects = results.filter((s) => s.kind === 'connect').map((s) => (s.results ?? [s.result]).join(',')).join(' | ');
-  process.stdout.write(`${r.out}: ${statSync(file).size} bytes; kernel: ${connects}\n`);
+  if (!cap) throw new Error(`${scenario.file}: the namespace of host ${on} never showed up`);
+  if (!existsSync(file)) throw new Error(`${file}: the capture tool wrote nothing: ${stderr}`);
   if (process.env["RECORD_DEBUG"]) process.stdout.write(stderr);
+  return results;
 }
 
-const only = process.argv.slice(2);
-for (const r of RECORDINGS) if (only.length === 0 || only.some((o) => r.out.includes(o))) await record(r);
+async function record(r: Recording): Promise<void> {
+  const results = await recordCapture(loadScenarioFile(r.scenario), join(process.cwd(), r.out), r.tool);
+  const connects = results.filter((s) => s.kind === 'connect').map((s) => (s.results ?? [s.result]).join(',')).join(' | ');
+  process.stdout.write(`${r.out}: ${statSync(join(process.cwd(), r.out)).size} bytes; kernel: ${connects}\n`);
+}
+
+// Run as a script (not when imported by the tests).
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const only = process.argv.slice(2);
+  for (const r of RECORDINGS) if (only.length === 0 || only.some((o) => r.out.includes(o))) await record(r);
+}

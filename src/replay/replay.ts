@@ -22,6 +22,7 @@ import { policiesFor } from '../runner.js';
 import type { Scenario } from '../scenario/types.js';
 import { addrWord, ConnectionTable, tupleHash } from './connection-table.js';
 import { rewriteClientSegment, type ServerSpace } from './client-rewrite.js';
+import { MAX_DISAGREEMENTS_LISTED, type Agreement, type ReplayAgreement } from './agreement.js';
 import { ACCEPTED, BANNER_SENT, DECIDED, FIN_SENT, Interned, PENDING_ANSWER, PENDING_MAX, PENDING_SEGMENT, PolicyState } from './policy-state.js';
 import { DECODE_RESULTS, decodeSegment, newSegment, segmentTsval, SKIP_REASON, type CapturedSegment, type SkipReason } from './segment.js';
 
@@ -43,6 +44,8 @@ export interface ReplayOptions {
    * per core, at most two, when the capture is 32 MiB or more; else 1. Outputs are the same bytes.
    */
   readonly jobs?: number;
+  /** A capture with no connection attempt to a scenario host is a NothingReplayed error unless this is true. */
+  readonly allowNothing?: boolean;
 }
 
 export interface ReplayConnection {
@@ -58,12 +61,16 @@ export interface ReplayConnection {
   candidates?: readonly string[];
   /** What the capture shows the real server did: the banner's socket name, "accepted", "refused"; absent when it shows nothing. */
   observed?: string;
+  /** Whether the policy's result agrees with what the capture shows (agreement.ts), and why. */
+  agreement?: Agreement;
 }
 
 export interface ReplayPolicyReport {
   connections: ReplayConnection[];
-  /** Connections per result (socket name, refused, timeout). */
+  /** Connections per result (socket name, refused, timeout, unreachable). */
   results: Record<string, number>;
+  /** How many connections agree with what the capture shows, how many do not, and the first of those. */
+  agreement: ReplayAgreement;
   output?: string;
 }
 
@@ -79,6 +86,25 @@ export interface ReplayReport {
   /** Captured server packets of replayed connections, replaced by the emulated server's. */
   readonly replaced: number;
   readonly policies: Record<string, ReplayPolicyReport>;
+}
+
+/** The replay's input does not fit the scenario (a --map target no host owns): nothing was written. */
+export class ReplayInputError extends Error {
+  override readonly name = 'ReplayInputError';
+}
+
+/** SYNs to an address and port that no scenario host has, and how many (the most frequent first). */
+export interface UnmatchedDestination { readonly destination: string; readonly syns: number }
+
+/** Not one connection attempt in the capture went to a scenario host: nothing was written. */
+export class NothingReplayed extends Error {
+  override readonly name = 'NothingReplayed';
+  constructor(readonly capture: string, readonly packets: number, readonly destinations: readonly UnmatchedDestination[]) {
+    const seen = destinations.length
+      ? `; the capture's SYNs went to ${destinations.map((d) => `${d.destination} (${d.syns})`).join(', ')}: map one onto a scenario address with --map ${destinations[0]!.destination.replace(/^\[?(.*?)\]?:\d+$/, '$1')}=ADDRESS`
+      : '; it holds no TCP SYN at all';
+    super(`${capture}: nothing replayed: none of its ${packets} packets is a connection attempt to an address of a scenario host${seen}`);
+  }
 }
 
 export class ReplayAborted extends Error {
@@ -98,6 +124,8 @@ export function replayOutputPath(outDir: string, capture: string, policy: string
  * connections replayed under nine policies in two threads peak at 131 MiB.
  */
 const MAX_TRACKED = 32768;
+/** Distinct unmatched destinations counted for NothingReplayed's hint. */
+const UNMATCHED_KEPT = 4096;
 /** Packets between checks of the abort signal, progress reports and yields to the event loop. */
 const CHECK_EVERY = 16384;
 /** The client MAC of frames whose link type has none. */
@@ -203,10 +231,14 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
     for (const a of known) if (runs[0]?.replayOwner(a)) hostAddrs.set(keyOf(a), a);
     for (const [from, to] of options.map ?? []) {
       const f = parseIp(from);
-      if (f && runs[0]?.replayOwner(to)) hostAddrs.set(keyOf(f), to);
+      // A target nobody owns would replay nothing for that address, silently: refused up front.
+      if (runs.length > 0 && !runs[0]!.replayOwner(to)) {
+        throw new ReplayInputError(`--map ${from}=${to.text}: no host of ${scenario.file} has ${to.text} (after its setup steps); its addresses: ${known.map((a) => a.text).join(', ')}`);
+      }
+      if (f) hostAddrs.set(keyOf(f), to);
     }
-    const reports: ReplayPolicyReport[] = policyNames.map(() => ({ connections: [], results: {} }));
-    const replayer = new Replayer(reader, runs, sinks, reports, hostAddrs, keep, baseSec);
+    const reports: ReplayPolicyReport[] = policyNames.map(() => ({ connections: [], results: {}, agreement: { agree: 0, disagree: 0, disagreements: [] } }));
+    const replayer = new Replayer(reader, policyNames, runs, sinks, reports, hostAddrs, keep, baseSec);
     // The file's next megabyte is read on the thread pool while this thread replays the last.
     reader.readAhead();
     let more = hasFirst;
@@ -230,11 +262,13 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
     }
     replayer.finish();
     const { packets, attempts, replaced } = replayer;
+    if (attempts === 0 && !options.allowNothing) throw new NothingReplayed(capture, packets, replayer.topDestinations());
     const skipped = replayer.skips();
     options.onProgress?.(reader.size, reader.size);
     const policies: Record<string, ReplayPolicyReport> = {};
     policyNames.forEach((name, p) => {
       reports[p]!.results = replayer.results(p);
+      reports[p]!.agreement = replayer.agreement(p);
       const w = writers[p];
       if (w) {
         if (pending) pending.push([w.finishPending(), w.finalPath]);
@@ -282,7 +316,7 @@ class Replayer {
   private readonly observedNames: string[] = [];
   private readonly observedIds = new Map<string, number>();
   /** Per slot, when the report keeps connections: its entries, one per policy that decided it. */
-  private readonly entries: (ReplayConnection[] | null)[] = new Array<ReplayConnection[] | null>(MAX_TRACKED).fill(null);
+  private readonly entries: ((ReplayConnection | undefined)[] | null)[] = new Array<(ReplayConnection | undefined)[] | null>(MAX_TRACKED).fill(null);
   private readonly wireAddrs = new Interned<number | string, IpAddr>(MAX_TRACKED);
   private readonly macs = new Interned<string, Uint8Array>(4096);
   private lastMac: Uint8Array = NO_MAC;
@@ -294,18 +328,26 @@ class Replayer {
   private readonly synTime = new Float64Array(MAX_TRACKED);
   private readonly dstOf = new Int32Array(MAX_TRACKED);
   private readonly realAnswered = new Uint8Array(MAX_TRACKED);
+  /** Per slot: the connection's index among the attempts. */
+  private readonly attemptOf = new Int32Array(MAX_TRACKED);
+  /** The scenario addresses by destination index. */
+  private readonly dstAddrs: IpAddr[] = [];
   /** Per destination index: the capture's last SYN-to-answer time of its real server, ns (-1: none seen yet). */
   private rtt: Float64Array;
   /** Scratch of flush(): the due entries and their times. */
   private readonly due = new Int32Array(PENDING_MAX);
   private readonly dueTime = new Float64Array(PENDING_MAX);
 
-  constructor(private readonly reader: CaptureReader, private readonly runs: readonly Run[], private readonly sinks: readonly (PcapngWriter | undefined)[],
+  constructor(private readonly reader: CaptureReader, names: readonly string[], private readonly runs: readonly Run[], private readonly sinks: readonly (PcapngWriter | undefined)[],
     private readonly reports: readonly ReplayPolicyReport[], private readonly hostAddrs: ReadonlyMap<number | string, IpAddr>,
     private readonly keep: boolean, private readonly baseSec: number) {
-    this.policies = runs.map(() => new PolicyState(MAX_TRACKED));
+    this.policies = names.map((name) => new PolicyState(name, MAX_TRACKED));
     this.outputs = sinks.some((w) => w !== undefined);
-    for (const a of hostAddrs.values()) if (!this.dstIndex.has(a)) this.dstIndex.set(a, this.dstIndex.size);
+    for (const a of hostAddrs.values()) {
+      if (this.dstIndex.has(a)) continue;
+      this.dstIndex.set(a, this.dstIndex.size);
+      this.dstAddrs.push(a);
+    }
     this.rtt = new Float64Array(this.dstIndex.size).fill(-1);
   }
 
@@ -401,12 +443,43 @@ class Replayer {
     for (let p = 0; p < this.policies.length; p++) {
       if (this.policies[p]!.slotPending[slot] !== 0) this.flush(p, this.time(), slot, false);
     }
+    this.judge(slot);
     this.tracked.delete(slot);
   }
 
-  /** At the end of the capture: every pending packet, at its own time. */
+  /** At the end of the capture: every pending packet, at its own time, and the verdicts on the connections still tracked. */
   finish(): void {
     for (let p = 0; p < this.policies.length; p++) if (this.policies[p]!.pendingCount > 0) this.flush(p, Infinity, -1, false);
+    for (const slot of this.tracked.slots()) this.judge(slot);
+  }
+
+  /** Each policy's decision on the connection in slot against what the capture showed of it (it ends: nothing more to see). */
+  private judge(slot: number): void {
+    const oid = this.observed[slot]!;
+    const observed = oid >= 0 ? this.observedNames[oid] : undefined;
+    const entries = this.entries[slot];
+    for (let p = 0; p < this.policies.length; p++) {
+      const ps = this.policies[p]!;
+      if ((ps.flags[slot]! & DECIDED) === 0) continue;
+      const id = ps.decision[slot]!;
+      const v = ps.verdict(id, oid, observed);
+      const e = entries?.[p];
+      if (e) e.agreement = v;
+      const tally = ps.agreement;
+      if (v.agrees) { tally.agree++; continue; }
+      tally.disagree++;
+      if (tally.disagreements.length >= MAX_DISAGREEMENTS_LISTED) continue;
+      const d = ps.decisions[id]!;
+      const t = this.synTime[slot]!;
+      const sec = Math.floor(t / 1e9);
+      tally.disagreements.push({
+        index: this.attemptOf[slot]!, time: isoTime(this.baseSec + sec, Math.round(t - sec * 1e9)),
+        client: formatEndpoint(this.tracked.clientEndpoint(slot)),
+        server: formatEndpoint({ addr: this.dstAddrs[this.dstOf[slot]!]!, port: this.tracked.serverPort(slot) }),
+        result: d.result, ...(d.candidates.length > 1 ? { candidates: d.candidates } : {}), observed: observed ?? 'unanswered', why: v.why,
+      });
+    }
+    if (entries) this.entries[slot] = null;
   }
 
   /** Packets skipped, by reason: those decodeSegment skipped, and the rest. */
@@ -414,6 +487,32 @@ class Replayer {
     const out = { ...this.skipped };
     for (const [code, reason] of Object.entries(SKIP_REASON)) out[reason] += this.decoded[Number(code)]!;
     return out;
+  }
+
+  /** SYNs per destination (address key and port) that no scenario host has; at most UNMATCHED_KEPT destinations are counted. */
+  private readonly unmatchedSyns = new Map<string, number>();
+
+  private unmatched(key: number | string, port: number): void {
+    const k = `${key}|${port}`;
+    const n = this.unmatchedSyns.get(k);
+    if (n !== undefined) this.unmatchedSyns.set(k, n + 1);
+    else if (this.unmatchedSyns.size < UNMATCHED_KEPT) this.unmatchedSyns.set(k, 1);
+  }
+
+  /** The most frequent destinations of SYNs that no scenario host has. */
+  topDestinations(): UnmatchedDestination[] {
+    return [...this.unmatchedSyns].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, syns]) => {
+      const [key, port] = k.split('|') as [string, string];
+      const text = /^\d+$/.test(key)
+        ? [24, 16, 8, 0].map((s) => (Number(key) >>> s) & 255).join('.')
+        : `[${parseIp(key.slice(0, -1))!.text}]`;
+      return { destination: `${text}:${port}`, syns };
+    });
+  }
+
+  /** Policy p's verdicts against the capture. */
+  agreement(p: number): ReplayAgreement {
+    return this.policies[p]!.agreement;
   }
 
   /** Policy p's connections per result. */
@@ -482,8 +581,8 @@ class Replayer {
       this.replaced++;
       if ((seg.flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) { this.realIsn[found] = seg.seq | 0; this.realIsnKnown[found] = 1; }
       if ((seg.flags & (TCP_SYN | TCP_RST)) !== 0 && this.realAnswered[found] === 0) this.realAnswer(found);
-      // What the real server did only goes into the report's list of connections.
-      if (this.keep) this.observe(found, seg.flags, data, seg.payloadAt, seg.payloadCaptured);
+      // What the real server did: the verdict of each policy when the connection ends.
+      this.observe(found, seg.flags, data, seg.payloadAt, seg.payloadCaptured);
     } else {
       this.skipped[this.hostAddrs.has(addrKey(data, seg.dstAt, fam as 4 | 6)) || this.hostAddrs.has(addrKey(data, seg.srcAt, fam as 4 | 6)) ? 'not-in-a-replayed-connection' : 'not-to-a-scenario-host']++;
     }
@@ -505,6 +604,7 @@ class Replayer {
     const dst = this.hostAddrs.get(dstKey);
     if (!dst) {
       this.skipped['not-to-a-scenario-host']++;
+      this.unmatched(dstKey, seg.dstPort);
       return;
     }
     const P = runs.length;
@@ -514,6 +614,7 @@ class Replayer {
     if (tracked.size === tracked.capacity) this.release(tracked.oldestSlot);
     const index = this.attempts++;
     const slot = tracked.add(f, data, seg.srcAt, srcWord, seg.srcPort, seg.dstAt, dstWord, seg.dstPort, hash);
+    this.attemptOf[slot] = index;
     // The client's address, MAC and the address it used go into outputs and the report's list;
     // without those, the address only when a policy decides this SYN itself.
     const full = this.outputs || keep;
@@ -538,7 +639,7 @@ class Replayer {
     this.realAnswered[slot] = 0;
     // The emulated answer comes as long after the SYN as the capture's real server answered the last one (else one link latency).
     const rtt = this.rtt[di]!;
-    const entries = keep ? [] as ReplayConnection[] : null;
+    const entries = keep ? new Array<ReplayConnection | undefined>(this.policies.length) : null;
     if (keep) this.entries[slot] = entries;
     const time = keep ? isoTime(reader.tsSec, reader.tsNsec) : '';
     const dkey = di * 65536 + seg.dstPort;
@@ -589,7 +690,7 @@ class Replayer {
         const entry: ReplayConnection = { index, time, client: formatEndpoint({ addr: src!, port: seg.srcPort }), server: formatEndpoint({ addr: dst, port: seg.dstPort }), result: d.result };
         if (d.candidates.length > 1) entry.candidates = d.candidates;
         rep.connections.push(entry);
-        entries.push(entry);
+        entries[p] = entry;
       }
     }
   }
@@ -706,7 +807,7 @@ class Replayer {
     }
     this.observed[slot] = id;
     const entries = this.entries[slot];
-    if (entries) for (const e of entries) e.observed = what;
+    if (entries) for (const e of entries) if (e) e.observed = what;
   }
 }
 

@@ -1,5 +1,6 @@
-// The terminal summary of a replay: per policy, connections per listener, refused, dropped; what
-// was skipped and why.
+// The terminal summary of a replay: per policy, connections per listener, refused, dropped, and
+// how many agree with what the capture shows (the disagreeing ones listed, a few per policy);
+// what was skipped and why.
 import type { ReplayReport } from './replay.js';
 
 const ESC = '\u001b[';
@@ -14,17 +15,28 @@ export function renderReplaySummary(r: ReplayReport, style: { color: boolean }):
   const names = Object.keys(r.policies);
   const results = [...new Set(names.flatMap((p) => Object.keys(r.policies[p]!.results)))]
     .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-  const header = ['policy', ...results, 'output'];
+  const header = ['policy', ...results, 'agree with the capture', 'output'];
   const rows = names.map((p) => {
     const pr = r.policies[p]!;
-    return [p, ...results.map((k) => String(pr.results[k] ?? 0)), pr.output ?? '-'];
+    const a = pr.agreement;
+    return [p, ...results.map((k) => String(pr.results[k] ?? 0)), `${a.agree} of ${a.agree + a.disagree}`, pr.output ?? '-'];
   });
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   out.push(paint(style.color, '1', line(header)));
   for (const row of rows) out.push(line(row));
+  for (const p of names) {
+    const a = r.policies[p]!.agreement;
+    if (a.disagree === 0) continue;
+    out.push(paint(style.color, '31', `${p} disagrees with the capture on ${a.disagree} of ${a.agree + a.disagree} connections:`));
+    for (const d of a.disagreements.slice(0, SHOWN)) out.push(`  #${d.index} ${d.client} -> ${d.server}: ${d.why}`);
+    if (a.disagree > SHOWN) out.push(`  ... and ${a.disagree - SHOWN} more (the first ${a.disagreements.length} in --json)`);
+  }
   return out.join('\n');
 }
 
+/** Disagreeing connections shown per policy. */
+const SHOWN = 3;
+
 /** Listeners first, then refused, then timeout. */
-const rank = (k: string): number => (k === 'refused' ? 1 : k === 'timeout' ? 2 : 0);
+const rank = (k: string): number => (k === 'refused' ? 1 : k === 'timeout' ? 2 : k === 'unreachable' ? 3 : 0);

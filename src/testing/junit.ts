@@ -21,7 +21,17 @@ export function xmlEscape(s: string): string {
 
 const seconds = (ms: number) => (ms / 1000).toFixed(3);
 
-interface Case { name: string; classname: string; failure?: { type: string; message: string; body: string }; error?: { type: string; message: string } }
+/** One <testcase>: passed, or with a failure (a check that did not hold) or an error (could not run). */
+export interface JUnitCase { name: string; classname: string; failure?: { type: string; message: string; body: string }; error?: { type: string; message: string } }
+type Case = JUnitCase;
+
+/** One <testsuite>: its cases and properties. */
+export interface JUnitSuite {
+  readonly name: string;
+  readonly timeMs: number;
+  readonly properties: readonly (readonly [string, string])[];
+  readonly cases: readonly JUnitCase[];
+}
 
 /** "step 4 bind (line 22) expected EADDRINUSE, got ok" */
 export function describeFailure(f: StepFailure): string {
@@ -61,18 +71,25 @@ function isoNoZone(d: Date): string {
 }
 
 export function renderJUnit(summary: TestSummary, options: JUnitOptions = {}): string {
+  const suites: JUnitSuite[] = summary.scenarios.map((o) => ({
+    name: o.file, timeMs: o.timeMs, cases: casesOf(o),
+    properties: [...(o.name ? [['scenario', o.name] as const] : []), ['policies', o.policies.join(',')] as const],
+  }));
+  return renderJUnitSuites(suites, summary.timeMs, options);
+}
+
+/** JUnit XML of any suites (bindlab test's, bindlab replay --junit's). */
+export function renderJUnitSuites(suites: readonly JUnitSuite[], timeMs: number, options: JUnitOptions = {}): string {
   const ts = isoNoZone(options.timestamp ?? new Date());
   const host = xmlEscape(options.hostname ?? (hostname() || 'localhost'));
-  const suites = summary.scenarios.map((o) => ({ o, cases: casesOf(o) }));
-  const count = (cs: Case[], k: 'failure' | 'error') => cs.filter((c) => c[k]).length;
+  const count = (cs: readonly Case[], k: 'failure' | 'error') => cs.filter((c) => c[k]).length;
   const all = suites.flatMap((s) => s.cases);
   const lines: string[] = ['<?xml version="1.0" encoding="UTF-8"?>'];
-  lines.push(`<testsuites name="bindlab" tests="${all.length}" failures="${count(all, 'failure')}" errors="${count(all, 'error')}" time="${seconds(summary.timeMs)}">`);
-  suites.forEach(({ o, cases }, id) => {
-    lines.push(`  <testsuite name="${xmlEscape(o.file)}" package="bindlab" id="${id}" tests="${cases.length}" failures="${count(cases, 'failure')}" errors="${count(cases, 'error')}" skipped="0" time="${seconds(o.timeMs)}" timestamp="${ts}" hostname="${host}">`);
+  lines.push(`<testsuites name="bindlab" tests="${all.length}" failures="${count(all, 'failure')}" errors="${count(all, 'error')}" time="${seconds(timeMs)}">`);
+  suites.forEach(({ name, timeMs: suiteMs, properties, cases }, id) => {
+    lines.push(`  <testsuite name="${xmlEscape(name)}" package="bindlab" id="${id}" tests="${cases.length}" failures="${count(cases, 'failure')}" errors="${count(cases, 'error')}" skipped="0" time="${seconds(suiteMs)}" timestamp="${ts}" hostname="${host}">`);
     lines.push('    <properties>');
-    if (o.name) lines.push(`      <property name="scenario" value="${xmlEscape(o.name)}"/>`);
-    lines.push(`      <property name="policies" value="${xmlEscape(o.policies.join(','))}"/>`);
+    for (const [k, v] of properties) lines.push(`      <property name="${xmlEscape(k)}" value="${xmlEscape(v)}"/>`);
     lines.push('    </properties>');
     for (const c of cases) {
       const open = `    <testcase name="${xmlEscape(c.name)}" classname="${xmlEscape(c.classname)}" time="0.000"`;

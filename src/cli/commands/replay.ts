@@ -1,9 +1,11 @@
 // bindlab replay CAPTURE --scenario FILE: a real capture's connection attempts under each policy;
 // the replay report (SCENARIO.md) with --json, else a summary per policy; one capture per policy.
+import { writeFileSync } from 'node:fs';
 import { parseIp, type IpAddr } from '../../emu/addr.js';
 import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
 import { CaptureFormatError } from '../../pcap/capture-reader.js';
-import { replayCapture, ReplayAborted, type ReplayReport } from '../../replay/replay.js';
+import { NothingReplayed, replayCapture, ReplayAborted, ReplayInputError, type ReplayReport } from '../../replay/replay.js';
+import { renderJUnitSuites, type JUnitCase } from '../../testing/junit.js';
 import { renderReplaySummary } from '../../replay/summary.js';
 import { loadScenarioFile } from '../../scenario/load.js';
 import { checkPolicies, UsageError, useColor, type ExitCode } from '../common.js';
@@ -33,13 +35,14 @@ export async function replayCommand(argv: ReplayArgs): Promise<ExitCode> {
   process.once('SIGTERM', onSigint);
   const bar = argv.progress && process.stderr.isTTY ? await progressBar() : undefined;
   let report: ReplayReport;
+  const started = Date.now();
   try {
     report = await replayCapture(argv.capture, scenario, {
       policies: argv.policy, outDir: argv.output ? argv.out : null, map, keepConnections: argv.json || Boolean(argv.html), signal: ac.signal, jobs: argv.jobs,
       onProgress: bar ? (done, total) => bar.update(done, total) : undefined,
     });
   } catch (e) {
-    if (e instanceof CaptureFormatError) throw new UsageError(e.message);
+    if (e instanceof CaptureFormatError || e instanceof ReplayInputError || e instanceof NothingReplayed) throw new UsageError(e.message);
     if (e instanceof ReplayAborted) {
       bar?.stop();
       process.stderr.write(`bindlab: ${e.message}\n`);
@@ -53,9 +56,28 @@ export async function replayCommand(argv: ReplayArgs): Promise<ExitCode> {
     process.removeListener('SIGTERM', onSigint);
   }
   if (argv.html) (await import('../../html/write.js')).writeReplayHtml(argv.html, scenario, report, `bindlab replay ${argv.capture} --scenario ${argv.scenario}`);
+  if (argv.junit) writeFileSync(argv.junit, replayJUnit(report, Date.now() - started));
   if (argv.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(`${renderReplaySummary(report, { color: useColor() })}\n`);
-  return 0;
+  const disagree = Object.values(report.policies).some((p) => p.agreement.disagree > 0);
+  return argv.check && disagree ? 1 : 0;
+}
+
+/** JUnit XML of a replay: one suite (the capture), one case per policy that fails when it disagrees with the capture. */
+export function replayJUnit(report: ReplayReport, timeMs: number): string {
+  const classname = `replay.${report.capture.replace(/\.(pcap|pcapng)$/, '').replace(/[\\/.]/g, '_')}`;
+  const cases: JUnitCase[] = Object.entries(report.policies).map(([policy, p]) => {
+    const a = p.agreement;
+    const c: JUnitCase = { name: `${policy} agrees with the capture`, classname };
+    if (a.disagree > 0) {
+      const message = `${policy} disagrees with the capture on ${a.disagree} of ${a.agree + a.disagree} connections`;
+      const listed = a.disagreements.map((d) => `#${d.index} ${d.time} ${d.client} -> ${d.server}: ${d.why}`);
+      const more = a.disagree > listed.length ? [`... and ${a.disagree - listed.length} more`] : [];
+      c.failure = { type: 'disagreement', message, body: [message, ...listed, ...more].join('\n') };
+    }
+    return c;
+  });
+  return renderJUnitSuites([{ name: report.capture, timeMs, cases, properties: [['scenario', report.file], ['policies', Object.keys(report.policies).join(',')]] }], timeMs);
 }
 
 /** A cli-progress bar over the capture's bytes. */

@@ -5,20 +5,58 @@
 // runs (start-up loads yargs and the option tables only). Exit codes: 0 ran and every expectation held, 1 some expectation failed, 2 bad
 // input (the message names file:line:col) or an unreadable file.
 
-import yargs from 'yargs';
+import { readFileSync } from 'node:fs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ScenarioError } from '../scenario/types.js';
 import { UsageError } from './common.js';
 import { auditBuilder, explainBuilder, initBuilder, policiesBuilder, replayBuilder, runBuilder, testBuilder, validateBuilder,
   verifyKernelBuilder } from './builders.js';
 
+/** Each command's options, for naming an unknown option in an error (only built when parsing failed). */
+const BUILDERS: Record<string, (y: Argv) => Argv<unknown>> = {
+  audit: auditBuilder, explain: explainBuilder, init: initBuilder, policies: policiesBuilder, replay: replayBuilder, run: runBuilder,
+  test: testBuilder, validate: validateBuilder, 'verify-kernel': verifyKernelBuilder,
+};
+
+/** The options a command takes that the arguments name but the command does not know ("--bogus"). */
+function unknownOptions(command: string, args: readonly string[]): string[] {
+  const builder = BUILDERS[command];
+  if (!builder) return [];
+  const known = new Set(Object.keys((builder(yargs([]).help().alias('h', 'help').version()) as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key));
+  const out: string[] = [];
+  for (const a of args) {
+    if (a === '--') break;
+    const m = /^--?(?:no-)?([^=]+)/.exec(a);
+    if (!m || /^-\d/.test(a)) continue;
+    // -abc is three short options; --name may be written in kebab or camel case.
+    const names = a.startsWith('--') ? [m[1]!] : [...m[1]!];
+    for (const n of names) if (!known.has(n) && !known.has(n.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()))) out.push(a.startsWith('--') ? `--${n}` : `-${n}`);
+  }
+  return out;
+}
+
 /** yargs' complaint in the words of this tool: what was wrong, and where to look. */
 function usageMessage(msg: string, args: readonly string[]): string {
   const command = args.find((a) => !a.startsWith('-'));
   if (msg.startsWith('Did you mean') && command) return `unknown command "${command}"; did you mean ${msg.slice('Did you mean '.length)}`;
   if (command && msg === `Unknown argument: ${command}`) return `unknown command "${command}" (see bindlab --help)`;
-  if (msg.startsWith('Not enough non-option arguments') && command) return `${command} needs more arguments (see bindlab ${command} --help)`;
+  if (command && (msg.startsWith('Not enough non-option arguments') || msg.startsWith('Unknown argument'))) {
+    // "run --bogus f.yaml": the unknown option took the file as its value; name the option, not the arguments.
+    const unknown = unknownOptions(command, args);
+    if (unknown.length > 0) return `${command}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (see bindlab ${command} --help)`;
+    if (msg.startsWith('Not enough')) return `${command} needs more arguments (see bindlab ${command} --help)`;
+  }
   return msg;
+}
+
+/** The package's version, from the package.json two levels above this module (dist/cli or dist/bin). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** Each command's module, imported when it runs; commands run after parsing, not as yargs handlers. */
@@ -69,7 +107,7 @@ export async function main(args: string[]): Promise<number> {
     .recommendCommands()
     .help()
     .alias('h', 'help')
-    .version(false)
+    .version(packageVersion())
     .epilogue('Exit codes: 0 every expectation held, 1 an expectation failed, 2 invalid input.\nOpen a capture in Wireshark: wireshark out/pajari-1999.linux.pcapng (packet comments say who accepted each SYN).')
     .fail((msg, err) => { throw err ?? new UsageError(usageMessage(msg, args)); })
     .wrap(Math.min(110, process.stdout.columns || 100));

@@ -31,7 +31,9 @@ export function stepLabel(step: Step): string {
     case 'close': return `close ${step.socket}`;
     case 'connect': {
       const from = step.fromProcess ? `${step.from}/${step.fromProcess}` : step.from;
-      return `connect ${from} -> ${formatEndpoint(step.to)}${step.count > 1 ? ` x${step.count}` : ''}${step.close !== 'client' ? ` (close: ${step.close})` : ''}`;
+      // The source the client binds first, as given: several connects may differ only in it.
+      const source = step.source ? ` from ${step.source.port ? formatEndpoint({ addr: step.source.addr, port: step.source.port }) : step.source.addr.family === 6 ? `[${step.source.addr.text}]` : step.source.addr.text}` : '';
+      return `connect ${from}${source} -> ${formatEndpoint(step.to)}${step.count > 1 ? ` x${step.count}` : ''}${step.close !== 'client' ? ` (close: ${step.close})` : ''}`;
     }
     case 'wait': return `wait ${formatDuration(step.durationNs)}`;
     case 'address': return `address ${step.host}/${step.interface} ${step.add ? `+${step.add.text}` : `-${step.del!.text}`}`;
@@ -46,61 +48,124 @@ export function formatDuration(ns: number): string {
   return `${ns}ns`;
 }
 
+/** The widest the step column gets on a terminal (without a width, labels are never wrapped). */
 const MAX_LABEL = 52;
+/** The narrowest the step column gets on a narrow terminal before the policy columns go into blocks. */
+const MIN_LABEL = 28;
 
-/** Renders the matrix of one scenario's report. */
+/**
+ * Renders the matrix of one scenario's report. Policies whose every cell is the same share one
+ * column, their names stacked in the header (nine policies usually make three to five columns);
+ * a step's label longer than its column continues on the next line.
+ */
 export function renderMatrix(scenario: Scenario, report: ScenarioReport, style: MatrixStyle): string {
   const policies = Object.keys(report.policies);
   const runs = policies.map((p) => report.policies[p]!);
-  const header = ['', '#', 'step', ...policies];
-  const rows: string[][] = [];
-  const marks: { diverges: boolean; failed: boolean[] }[] = [];
-  for (const step of scenario.steps) {
-    const cells = runs.map((r) => {
-      const s = r.steps[step.index]!;
-      const all = s.results && s.results.length > 1 ? summarize(s.results) : s.result;
-      return s.passed === false ? `${all} ✗ want ${s.expected!.join('|')}` : all;
-    });
-    const values = runs.map((r) => JSON.stringify(r.steps[step.index]!.results ?? r.steps[step.index]!.result));
-    const diverges = new Set(values).size > 1;
-    const failed = runs.map((r) => r.steps[step.index]!.passed === false);
-    let label = stepLabel(step);
-    if (label.length > MAX_LABEL) label = `${label.slice(0, MAX_LABEL - 1)}…`;
-    rows.push([diverges ? '≠' : '', String(step.index), label, ...cells]);
-    marks.push({ diverges, failed });
+  const cellsOf = runs.map((r) => scenario.steps.map((step) => {
+    const s = r.steps[step.index]!;
+    const all = s.results && s.results.length > 1 ? summarize(s.results) : s.result;
+    return s.passed === false ? `${all} ✗ want ${s.expected!.join('|')}` : all;
+  }));
+  // One column per distinct behaviour, in the order of its first policy.
+  const groups: { names: string[]; cells: string[]; failed: boolean[] }[] = [];
+  runs.forEach((r, i) => {
+    const cells = cellsOf[i]!;
+    const key = cells.join('\u0000');
+    const same = groups.find((g) => g.cells.join('\u0000') === key);
+    if (same) same.names.push(policies[i]!);
+    else groups.push({ names: [policies[i]!], cells, failed: scenario.steps.map((st) => r.steps[st.index]!.passed === false) });
+  });
+  const headerLines = Math.max(1, ...groups.map((g) => g.names.length));
+  const headers: string[][] = Array.from({ length: headerLines }, (_, l) => [l === 0 ? '' : '', l === 0 ? '#' : '', l === 0 ? 'step' : '', ...groups.map((g) => g.names[l] ?? '')]);
+  const labels = scenario.steps.map(stepLabel);
+  const marks = scenario.steps.map((step) => ({
+    diverges: new Set(runs.map((r) => JSON.stringify(r.steps[step.index]!.results ?? r.steps[step.index]!.result))).size > 1,
+  }));
+  const width = (c: number, rows: readonly (readonly string[])[]): number => Math.max(...rows.map((r) => textWidth(r[c]!)));
+  const policyWidths = groups.map((g, i) => Math.max(width(3 + i, headers), ...g.cells.map(textWidth)));
+  const markWidth = marks.some((m) => m.diverges) ? 1 : 0;
+  const indexWidth = Math.max(1, ...scenario.steps.map((s) => String(s.index).length));
+  // The step column: as wide as its longest label up to MAX_LABEL, narrower when the terminal needs it.
+  const longest = Math.max(4, ...labels.map(textWidth));
+  let labelWidth = longest;
+  if (style.width !== undefined) {
+    labelWidth = Math.min(longest, MAX_LABEL);
+    const rest = markWidth + 2 + indexWidth + 2 + policyWidths.reduce((n, w) => n + w + 2, 0);
+    labelWidth = Math.max(MIN_LABEL, Math.min(labelWidth, style.width - rest));
   }
-  const widths = header.map((h, c) => Math.max(width(h), ...rows.map((r) => width(r[c]!))));
+  // Each step as one or more lines: its label wrapped at spaces to labelWidth, the cells on the first line.
+  const rows: { cells: string[]; step: number }[] = [];
+  scenario.steps.forEach((step, i) => {
+    const parts = wrap(labels[i]!, labelWidth);
+    parts.forEach((part, l) => rows.push({
+      step: i,
+      cells: l === 0 ? [marks[i]!.diverges ? '≠' : '', String(step.index), part, ...groups.map((g) => g.cells[i]!)] : ['', '', part, ...groups.map(() => '')],
+    }));
+  });
+  const widths = [markWidth, indexWidth, labelWidth, ...policyWidths];
   const out: string[] = [];
-  out.push(paint(style.color, '1', report.scenario));
+  const title = report.file ? `${report.scenario} (${report.file})` : report.scenario;
+  for (const l of style.width ? wrap(title, style.width) : [title]) out.push(paint(style.color, '1', l));
   blocks(widths, style.width).forEach((cols, b) => {
     if (b > 0) out.push('');
     const line = (cells: readonly string[], paintCell?: (c: number, text: string) => string): string =>
       cols.map((c) => {
-        const padded = cells[c]! + ' '.repeat(widths[c]! - width(cells[c]!));
+        const padded = cells[c]! + ' '.repeat(Math.max(0, widths[c]! - textWidth(cells[c]!)));
         return paintCell ? paintCell(c, padded) : padded;
       }).join('  ').trimEnd();
-    out.push(paint(style.color, '1', line(header)));
-    rows.forEach((r, i) => {
-      const m = marks[i]!;
-      out.push(line(r, (c, text) => {
-        if (c >= 3) {
-          if (m.failed[c - 3]) return paint(style.color, '1;31', text);
+    // As many header lines as this block's longest stack of names.
+    const stack = Math.max(1, ...cols.filter((c) => c >= 3).map((c) => groups[c - 3]!.names.length));
+    for (const h of headers.slice(0, stack)) out.push(paint(style.color, '1', line(h)));
+    for (const r of rows) {
+      const m = marks[r.step]!;
+      out.push(line(r.cells, (c, text) => {
+        if (c >= 3 && r.cells[c] !== '') {
+          if (groups[c - 3]!.failed[r.step]) return paint(style.color, '1;31', text);
           if (m.diverges) return paint(style.color, '1;33', text);
         }
         if (c === 0 && m.diverges) return paint(style.color, '1;33', text);
         return text;
       }));
-    });
+    }
   });
   out.push('');
   for (const p of policies) {
     const r = report.policies[p]!;
     const e = r.expectations;
     const status = e.failed ? paint(style.color, '1;31', `${e.failed} failed`) : paint(style.color, '32', 'all held');
-    out.push(`${p}: expectations ${e.passed} passed, ${status}${r.output ? `; capture ${r.output}` : ''}`);
+    const checked = e.passed + e.failed === 0 ? 'no expectations' : `expectations ${e.passed} passed, ${status}`;
+    out.push(`${p}: ${checked}${r.output ? `; capture ${r.output}` : ''}`);
   }
-  out.push('≠ policies disagree on this step;  ✗ expectation failed (want: the expected value)');
+  // Say what the marks mean only where they can appear.
+  const legend = [
+    ...(runs.length > 1 ? ['≠ policies disagree on this step'] : []),
+    ...(groups.some((g) => g.names.length > 1) ? ['policies named in one column agree on every step'] : []),
+    ...(runs.some((r) => r.expectations.failed > 0) ? ['✗ expectation failed (want: the expected value)'] : []),
+  ];
+  out.push(...legend);
   return out.join('\n');
+}
+
+/** Splits text at spaces into lines of at most `max` columns (a word longer than that is cut). */
+function wrap(text: string, max: number): string[] {
+  if (textWidth(text) <= max) return [text];
+  const lines: string[] = [];
+  let cur = '';
+  for (const word of text.split(' ')) {
+    let w = word;
+    // Continuation lines are indented by two: a word gets at most max - 2 columns.
+    const room = Math.max(1, max - 2);
+    while (textWidth(w) > room) {
+      if (cur) { lines.push(cur); cur = ''; }
+      lines.push(`${lines.length ? '  ' : ''}${[...w].slice(0, room).join('')}`);
+      w = [...w].slice(room).join('');
+    }
+    if (!cur) cur = lines.length ? `  ${w}` : w;
+    else if (textWidth(cur) + 1 + textWidth(w) <= max) cur += ` ${w}`;
+    else { lines.push(cur); cur = `  ${w}`; }
+  }
+  if (cur) lines.push(cur);
+  return lines;
 }
 
 /**
@@ -109,7 +174,7 @@ export function renderMatrix(scenario: Scenario, report: ScenarioReport, style: 
  */
 function blocks(widths: readonly number[], limit: number | undefined): number[][] {
   const fixed = [0, 1, 2];
-  const fixedWidth = widths[0]! + widths[1]! + widths[2]! + 4;
+  const fixedWidth = widths[0]! + 2 + widths[1]! + 2 + widths[2]!;
   const all: number[][] = [];
   let cur: number[] = [];
   let used = fixedWidth;
@@ -135,6 +200,6 @@ function summarize(results: readonly string[]): string {
 }
 
 /** Display width: code points (the matrix uses no wide characters). */
-function width(s: string): number {
+function textWidth(s: string): number {
   return [...s].length;
 }

@@ -35,6 +35,8 @@ export interface KernelRunOptions {
   maxWaitMs?: number;
   /** Called with progress lines (topology commands, agent errors). */
   log?: (line: string) => void;
+  /** Told before a `wait` step sleeps on the real clock: what it waits for, in words. */
+  onWait?: (line: string) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -624,7 +626,16 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
           return { ...base, result: all[0] ?? 'timeout', results: all };
         }
         case 'wait': {
-          await sleep(Math.min(step.durationNs / 1e6, opts.maxWaitMs ?? Infinity));
+          const ms = Math.min(step.durationNs / 1e6, opts.maxWaitMs ?? Infinity);
+          if (opts.onWait) {
+            // What the sleep is for: the TIME_WAIT sockets it lets run out (or only the clock).
+            const tw = (await Promise.all([...topo.hostNs.values()].map((ns) =>
+              capture('ip', ['netns', 'exec', ns, 'ss', '-tanH', 'state', 'time-wait']).catch(() => '')))).join('\n').split('\n').filter((l) => l.trim()).length;
+            const secs = ms >= 1000 ? `${+(ms / 1000).toFixed(1)} s` : `${ms} ms`;
+            opts.onWait(`step ${step.index} (line ${step.pos.line}): wait ${secs} on the real clock, as the scenario's wait: says; `
+              + (tw ? `${tw} connection${tw === 1 ? ' is' : 's are'} in TIME_WAIT (60 s on Linux)` : 'no connection is in TIME_WAIT'));
+          }
+          await sleep(ms);
           await Promise.all([...topo.hostNs.values()].map((ns) => settleTimeWait(ns)));
           return { ...base, result: 'ok' };
         }

@@ -67,13 +67,20 @@ export interface TestOptions {
 
 const SCENARIO_EXT = /\.ya?ml$/;
 
-/** The scenario files under the given paths: files as given, directories searched recursively, sorted. */
+/**
+ * The scenario files under the given paths: files as given, directories searched recursively,
+ * sorted. A search never enters node_modules (a project that installed bindlab would otherwise
+ * run the package's own scenarios) nor hidden folders (.git, .cache); a path given by name is
+ * searched whatever it is called.
+ */
 export function collectScenarioFiles(paths: readonly string[]): string[] {
   const out: string[] = [];
   const walk = (dir: string) => {
     for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const p = join(dir, e.name);
-      if (e.isDirectory()) walk(p);
+      if (e.isDirectory()) {
+        if (e.name !== 'node_modules' && !e.name.startsWith('.')) walk(p);
+      }
       else if (SCENARIO_EXT.test(e.name)) out.push(p);
     }
   };

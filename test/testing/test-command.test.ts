@@ -100,7 +100,7 @@ describe('bindlab test through the CLI', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const n = readdirSync(join(ROOT, 'scenarios')).filter((f) => f.endsWith('.yaml')).length;
-    expect(r.stdout).toMatch(/^PASS scenarios\/reuseport\.yaml \(1 policies, \d+ steps, \d+ expectations\)$/m);
+    expect(r.stdout).toMatch(/^PASS scenarios\/reuseport\.yaml \(1 policy, \d+ steps, \d+ expectations\)$/m);
     expect(r.stdout).toMatch(new RegExp(`^Scenarios: +${n} passed, 0 failed \\(${n}\\)$`, 'm'));
     expect(r.stdout).toMatch(/^Expectations: +\d+ passed, 0 failed$/m);
   });
@@ -136,6 +136,6 @@ describe('bindlab test through the CLI', () => {
   it('-p limits the policies', () => {
     const r = cli(['test', 'test/testing/fixtures/reuseport.yaml', '-p', 'linux']);
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain('(1 policies, 17 steps, 14 expectations)');
+    expect(r.stdout).toContain('(1 policy, 17 steps, 14 expectations)');
   });
 });

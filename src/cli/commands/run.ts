@@ -9,6 +9,13 @@ import { recordPolicies, type Recording } from '../../html/record.js';
 import { writeHtmlReport } from '../../html/write.js';
 import type { RunArgs } from '../builders.js';
 
+/** The terminal's width; when stdout is not a terminal, COLUMNS if set (a pager's, `npm start`'s caller's), else no limit. */
+export function terminalWidth(): number | undefined {
+  if (process.stdout.isTTY) return process.stdout.columns;
+  const n = Number(process.env.COLUMNS);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
 /** Custom policies from --policy-file FILE... (each file may extend the policies of those before it). */
 export function policyFiles(files: readonly string[] | undefined): CustomPolicySpec[] {
   const specs: CustomPolicySpec[] = [];
@@ -33,10 +40,11 @@ export async function runCommand(argv: RunArgs): Promise<ExitCode> {
     writeHtmlReport(argv.html, scenarios.map((scenario, i) => ({ scenario, report: reports[i]!, recordings: recordings[i] })), `bindlab run ${argv.files.join(' ')}`);
   }
   if (argv.json) {
-    process.stdout.write(`${JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2)}\n`);
+    // One shape however many files: each file's report (SCENARIO.md's object) on a line of its own (JSON Lines).
+    process.stdout.write(reports.map((r) => `${JSON.stringify(r)}\n`).join(''));
   } else {
     const color = useColor();
-    process.stdout.write(`${reports.map((r, i) => renderMatrix(scenarios[i]!, r, { color, width: process.stdout.isTTY ? process.stdout.columns : undefined })).join('\n\n')}\n`);
+    process.stdout.write(`${reports.map((r, i) => renderMatrix(scenarios[i]!, r, { color, width: terminalWidth() })).join('\n\n')}\n`);
   }
   return reports.every(allPassed) ? 0 : 1;
 }

@@ -1,11 +1,12 @@
 // bindlab test [PATH...]: every scenario under the paths, every expectation checked; a test
 // runner's summary, JUnit XML, golden captures, and --update to accept the current results.
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
 import { renderJUnit, describeFailure } from '../../testing/junit.js';
 import { scenarioPassed, summaryExitCode, testScenarios, type ScenarioOutcome, type TestSummary } from '../../testing/suite.js';
-import { checkPolicies, useColor, type ExitCode } from '../common.js';
+import { checkPolicies, UsageError, useColor, type ExitCode } from '../common.js';
 import type { TestArgs } from '../builders.js';
+import { count } from '../../words.js';
 
 function paint(color: boolean, code: string, text: string): string {
   return color ? `\u001b[${code}m${text}\u001b[0m` : text;
@@ -15,7 +16,7 @@ function scenarioLines(o: ScenarioOutcome, color: boolean): string[] {
   if (o.error) return [`${paint(color, '31', 'ERROR')} ${o.error}`];
   const mark = scenarioPassed(o) ? paint(color, '32', 'PASS') : paint(color, '31', 'FAIL');
   const exp = o.expectations;
-  const out = [`${mark} ${o.file} (${o.policies.length} policies, ${o.steps} steps, ${exp.passed + exp.failed} expectations)`];
+  const out = [`${mark} ${o.file} (${count(o.policies.length, 'policy', 'policies')}, ${count(o.steps, 'step')}, ${count(exp.passed + exp.failed, 'expectation')})`];
   for (const f of o.failures) out.push(`  ${describeFailure(f)}`);
   for (const g of o.golden) {
     if (g.status === 'different') out.push(`  golden ${g.golden}: ${g.difference!.message}`);
@@ -35,14 +36,14 @@ export function renderSummary(s: TestSummary, color = false): string {
   const golden = ran.flatMap((o) => o.golden);
   lines.push('');
   lines.push(`Scenarios:    ${passed} passed, ${ran.length - passed} failed${invalid ? `, ${invalid} invalid` : ''} (${s.scenarios.length})`);
-  lines.push(`Steps:        ${sum((o) => o.steps)} steps in ${sum((o) => o.policies.length)} policy runs`);
+  lines.push(`Steps:        ${count(sum((o) => o.steps), 'step')} in ${count(sum((o) => o.policies.length), 'policy run')}`);
   lines.push(`Expectations: ${sum((o) => o.expectations.passed)} passed, ${sum((o) => o.expectations.failed)} failed`);
   if (golden.length) {
     const n = (st: string) => golden.filter((g) => g.status === st).length;
     lines.push(`Golden:       ${n('same')} same, ${n('different')} different, ${n('missing')} missing${n('updated') ? `, ${n('updated')} updated` : ''}`);
   }
   const changes = sum((o) => o.changes.length);
-  if (changes) lines.push(`Updated:      ${changes} expectations rewritten`);
+  if (changes) lines.push(`Updated:      ${count(changes, 'expectation')} rewritten`);
   lines.push(`Time:         ${(s.timeMs / 1000).toFixed(2)} s`);
   if (s.scenarios.length === 0) lines.push('no scenario files found');
   return lines.join('\n');
@@ -50,6 +51,13 @@ export function renderSummary(s: TestSummary, color = false): string {
 
 export async function testCommand(argv: TestArgs): Promise<ExitCode> {
   checkPolicies(argv.policy);
+  // A path that is not there is a usage mistake, not a scenario error at line 1.
+  for (const p of argv.paths) {
+    if (existsSync(p)) continue;
+    throw new UsageError(p === 'scenarios' && argv.paths.length === 1
+      ? 'no scenarios/ directory here: name scenario files or directories (bindlab test PATH...), or write a starter with bindlab init scenarios'
+      : `${p}: no such file or directory`);
+  }
   const summary = await testScenarios(argv.paths, { policies: argv.policy, golden: argv.golden, update: argv.update });
   process.stdout.write(`${renderSummary(summary, useColor())}\n`);
   if (argv.junit) writeFileSync(argv.junit, renderJUnit(summary));

@@ -25,7 +25,9 @@ export async function verifyKernelCommand(argv: VerifyKernelArgs): Promise<ExitC
     const log = argv.verbose ? (l: string) => process.stderr.write(`${l}\n`) : undefined;
     let cmp;
     try {
-      cmp = await compareWithKernel(scenario, text, { keep: argv.keep, log });
+      // A long wait: is silence a hang? Say on stderr what is being waited for.
+      const onWait = (l: string) => process.stderr.write(`${scenario.file}: ${l}\n`);
+      cmp = await compareWithKernel(scenario, text, { keep: argv.keep, log, onWait });
     } catch (e) {
       if (e instanceof KernelSetupError) throw new UsageError(`${scenario.file}: ${e.message}`);
       throw e;

@@ -1,0 +1,166 @@
+// Issue 15, "a newcomer's first hour": what a new user meets in the first minutes, each as a test
+// that failed before the fix. The CLI through the built binary; the library where it is the API.
+
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderMatrix } from '../../src/cli/matrix.js';
+import { runScenario } from '../../src/runner.js';
+import { loadScenarioFile, parseScenario } from '../../src/scenario/load.js';
+import { collectScenarioFiles, testScenarios } from '../../src/testing/suite.js';
+import { kernelAvailable } from '../../src/kernel/run-kernel.js';
+import { CLI, cli, ensureBuilt, ROOT, scratch } from '../testing/helpers.js';
+
+let tmp = '';
+beforeAll(() => { ensureBuilt(); tmp = scratch('newcomer'); }, 300_000);
+afterAll(() => { rmSync(tmp, { recursive: true, force: true }); });
+
+const ONE = `name: one listener
+policies: [linux]
+hosts:
+  server:
+    interfaces:
+      eth0: { addresses: [10.0.0.1/24] }
+    processes:
+      p: { uid: 0 }
+  client:
+    interfaces:
+      eth0: { addresses: [10.0.0.100/24] }
+steps:
+  - socket: a
+    process: server/p
+  - bind: a
+    address: 0.0.0.0:8080
+  - listen: a
+  - connect: { from: client, to: 10.0.0.1:8080 }
+`;
+
+describe('bindlab test . in a project that installed bindlab (item 3)', () => {
+  it('skips node_modules and hidden folders when searching a directory, not files named outright', async () => {
+    const project = join(tmp, 'project');
+    mkdirSync(join(project, 'node_modules/bindlab/scenarios'), { recursive: true });
+    mkdirSync(join(project, '.cache'), { recursive: true });
+    mkdirSync(join(project, 'mine'), { recursive: true });
+    cpSync(join(ROOT, 'scenarios/hijack.yaml'), join(project, 'node_modules/bindlab/scenarios/hijack.yaml'));
+    writeFileSync(join(project, '.cache/old.yaml'), ONE);
+    writeFileSync(join(project, 'mine/one.yaml'), ONE);
+    expect(collectScenarioFiles([project])).toEqual([join(project, 'mine/one.yaml')]);
+    expect((await testScenarios([project])).scenarios.map((s) => s.file)).toEqual([join(project, 'mine/one.yaml')]);
+    // Named outright, a hidden folder is searched.
+    expect(collectScenarioFiles([join(project, '.cache')])).toEqual([join(project, '.cache/old.yaml')]);
+    const r = cli(['test', '.'], { cwd: project });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('PASS mine/one.yaml');
+    expect(r.stdout).not.toContain('hijack');
+  });
+});
+
+describe('--json has one shape for one file or many (item 5)', () => {
+  it('one report object per line, each as SCENARIO.md gives it', () => {
+    const a = join(tmp, 'a.yaml');
+    writeFileSync(a, ONE);
+    const one = cli(['run', a, '--no-capture', '--json']);
+    const two = cli(['run', a, 'scenarios/hijack.yaml', '--no-capture', '-p', 'linux', '--json']);
+    expect(one.status).toBe(0);
+    const lines = (s: string) => s.trimEnd().split('\n').map((l) => JSON.parse(l) as { file: string; policies: object });
+    expect(lines(one.stdout)).toHaveLength(1);
+    expect(lines(two.stdout).map((r) => r.file)).toEqual([a, 'scenarios/hijack.yaml']);
+    for (const r of [...lines(one.stdout), ...lines(two.stdout)]) {
+      expect(Array.isArray(r)).toBe(false);
+      expect(Object.keys(r)).toEqual(expect.arrayContaining(['scenario', 'file', 'policies']));
+    }
+  });
+});
+
+describe('the matrix (items 6 and 11)', () => {
+  it("shows a connect's source: (three connects that differ only in it are three distinct rows)", () => {
+    const text = ONE.replace(/  - connect: .*\n$/, `  - connect: { from: client, to: 10.0.0.1:8080, source: 10.0.0.100 }
+  - connect: { from: client, to: 10.0.0.1:8080, source: "10.0.0.100:40000" }
+  - connect: { from: client, to: 10.0.0.1:8080, source: 0.0.0.0 }
+`);
+    const sc = parseScenario(text, 'src.yaml');
+    const m = renderMatrix(sc, runScenario(sc, { outDir: null }), { color: false });
+    expect(m).toMatch(/connect client from 10\.0\.0\.100 -> 10\.0\.0\.1:8080/);
+    expect(m).toMatch(/connect client from 10\.0\.0\.100:40000 -> 10\.0\.0\.1:8080/);
+    expect(m).toMatch(/connect client from 0\.0\.0\.0 -> 10\.0\.0\.1:8080/);
+  });
+
+  it('with several files, each matrix names its file', () => {
+    const r = cli(['run', 'scenarios/hijack.yaml', 'scenarios/loopback.yaml', '--no-capture', '-p', 'linux']);
+    expect(r.stdout).toMatch(/^.*\(scenarios\/hijack\.yaml\)$/m);
+    expect(r.stdout).toMatch(/^.*\(scenarios\/loopback\.yaml\)$/m);
+  });
+
+  it.each([100, 80])('npm start (the 1999 scenario, every policy) fits a %i-column terminal', (columns) => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+    const args = pkg.scripts.start.split(' ').slice(2);
+    const r = spawnSync(process.execPath, [CLI, ...args, '--no-capture'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', COLUMNS: String(columns) } });
+    expect(r.status).toBe(0);
+    for (const l of r.stdout.split('\n')) expect(l.length, l).toBeLessThanOrEqual(columns);
+    // Every policy is named, and the 1999 answer is there: pajari-1999 gives 10.0.0.12 to fax12.
+    for (const p of ['linux-1.3.60', 'pajari-1999', 'linux-2.2', 'linux', 'bsd44', 'freebsd', 'macos', 'windows', 'illumos']) expect(r.stdout).toMatch(new RegExp(`(^|\\s)${p}(\\s|$)`, 'm'));
+    expect(r.stdout).toMatch(/≠\s+21\s+connect client ->.*\sany\s+fax12\s/);
+  });
+});
+
+describe('small things of the first minutes (item 9)', () => {
+  it('--version prints the package version', () => {
+    const r = cli(['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+  });
+
+  it('counts read as English: 1 host, 1 policy, no expectations', () => {
+    const a = join(tmp, 'single.yaml');
+    writeFileSync(a, ONE.replace(/  client:\n.*\n.*\n/, '').replace(/  - connect: .*\n$/, ''));
+    expect(cli(['validate', a]).stdout).toBe(`${a}: ok (1 host, 3 steps)\n`);
+    expect(cli(['test', a]).stdout).toContain('(1 policy, 3 steps, 0 expectations)');
+    const run = cli(['run', a, '--no-capture']);
+    expect(run.stdout).toContain('linux: no expectations');
+    expect(run.stdout).not.toContain('expectations 0 passed');
+  });
+
+  it('the ≠ legend only when more than one policy ran', () => {
+    expect(cli(['run', 'scenarios/hijack.yaml', '--no-capture', '-p', 'linux']).stdout).not.toContain('≠');
+    expect(cli(['run', 'scenarios/hijack.yaml', '--no-capture', '-p', 'linux', '-p', 'bsd44']).stdout).toContain('≠ policies disagree');
+  });
+
+  it.each([
+    [['run', '--bogus', 'f.yaml'], 'run: unknown option --bogus'],
+    [['run', 'f.yaml', '--bogus'], 'run: unknown option --bogus'],
+    [['test', '-x'], 'test: unknown option -x'],
+  ])('%j names the unknown option', (args, message) => {
+    const r = cli(args);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).not.toContain('needs more arguments');
+  });
+
+  it('bindlab test without a scenarios/ folder says so, with what to do', () => {
+    const empty = join(tmp, 'empty');
+    mkdirSync(empty, { recursive: true });
+    const r = cli(['test'], { cwd: empty });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^bindlab: no scenarios\/ directory here: .*bindlab test PATH/);
+    expect(r.stderr).not.toMatch(/ENOENT|:1:1/);
+  });
+
+  it('npm install has no peer-dependency conflict (esbuild against vite)', () => {
+    const r = spawnSync('npm', ['ls', 'esbuild', '--all'], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.stdout + r.stderr).not.toMatch(/invalid|ELSPROBLEMS/);
+    expect(r.status).toBe(0);
+  }, 120_000);
+});
+
+describe('verify-kernel says what a wait: step waits for (item 8)', () => {
+  const root = kernelAvailable();
+  it.skipIf(!root.ok)(`names the step, the time and the TIME_WAIT connections${root.ok ? '' : ` (skipped: ${root.why})`}`, () => {
+    const f = join(tmp, 'wait.yaml');
+    writeFileSync(f, ONE.replace(/  - connect: .*\n$/, '  - connect: { from: client, to: 10.0.0.1:8080, close: server }\n  - wait: 1s\n'));
+    const r = cli(['verify-kernel', f]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain(`${f}: step 4 (line 19): wait 1 s on the real clock`);
+    expect(r.stderr).toContain('1 connection is in TIME_WAIT');
+  }, 120_000);
+});

@@ -124,7 +124,8 @@ main(hideBin(process.argv)).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
     if (e instanceof ScenarioError || e instanceof UsageError) {
-      process.stderr.write(`bindlab: ${e.message}\n`);
+      // Several problems of a file: each on its own line, each a file:line:col message.
+      process.stderr.write(e.message.split('\n').map((l) => `bindlab: ${l}\n`).join(''));
       process.exitCode = 2;
     } else if (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string') {
       process.stderr.write(`bindlab: ${e.message}\n`);

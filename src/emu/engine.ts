@@ -7,9 +7,10 @@ import { HostState, type IfaceState, type LinkState } from './host.js';
 import { ClientTimeWaits, clientSock } from './client-conns.js';
 import { describe } from './policy/common.js';
 import { conflictOf } from './conflict-info.js';
+import { connectionRecord, ownerView, ownersRecord, type RecordedLookup } from './decision-record.js';
 import { getPolicy } from './policy/index.js';
 import type { Errno, LookupResult, Policy, Sock, SockOpts } from './policy/types.js';
-import type { ConflictInfo, PolicyRun, StepResult } from './results.js';
+import type { ConflictInfo, DecisionRecord, PolicyRun, StepResult } from './results.js';
 import { Rng, hashString, hashTuple, mix32 } from './rng.js';
 import { writeArpFrame, writeNdpFrame, writeTcpFrame, multicastMac } from './wire/frame.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpOption } from './wire/tcp.js';
@@ -39,6 +40,12 @@ export interface RunOptions {
   readonly macs?: ReadonlyMap<string, string>;
   /** Told the interface each connect step's SYNs arrive on, as the lookup sees it (for explain). */
   readonly onIngress?: (stepIndex: number, iface: string) => void;
+  /**
+   * Given the engine's record of every bind, listen and connection decision: the sockets looked
+   * at, the rule that fired, the outcome (what `explain` prints). Bypasses the lookup cache, so
+   * the policy's own notes on each socket are taken on every connection.
+   */
+  readonly onDecision?: (record: DecisionRecord) => void;
 }
 
 /** Runs every step of the scenario under one policy. */
@@ -65,6 +72,8 @@ class Run {
   /** The sink again when frames can be written into its buffer directly. */
   private readonly inPlace: InPlaceSink | null;
   private now = 0;
+  /** The step being run (for the decision record). */
+  private stepIndex = 0;
   private seq = 1;
   private nextSockId = 1;
   private connIndex = 0;
@@ -155,7 +164,15 @@ class Run {
     let failed = 0;
     for (const step of this.scenario.steps) {
       this.expireTimeWaits();
+      this.stepIndex = step.index;
+      this.recordAt = 0;
+      this.recorded = 0;
       const r = this.runStep(step);
+      // A bind or listen that never reached the policy (a socket not open, already listening) is recorded as such.
+      if (this.options.onDecision && this.recorded === 0 && (step.kind === 'bind' || step.kind === 'listen')) {
+        const sk = this.sockets.get(step.socket);
+        this.record({ step: step.index, kind: step.kind, host: sk?.hostName ?? '', address: step.kind === 'bind' ? formatEndpoint(step.address) : '', candidates: [], result: r.result, rule: r.reason ?? '' });
+      }
       const expected = expectationFor(step.expect, this.policy.name);
       let res: StepResult = r;
       if (expected) {
@@ -195,6 +212,7 @@ class Run {
         let reason = '';
         this.routeStep = null;
         for (let i = 0; i < step.count; i++) {
+          this.recordAt = i;
           results[i] = this.connect(step);
           candidates[i] = this.lastCandidates;
           if (i === 0) reason = this.lastReason;
@@ -238,7 +256,13 @@ class Run {
     const sk = this.sockets.get(name);
     if (!sk) return { result: 'EBADF', reason: `socket ${name} is not open` };
     const host = this.hosts.get(sk.hostName)!;
+    // The port's owners as the policy met them (a port-0 bind's port is known only after it).
+    const before = this.options.onDecision && port !== 0 ? [...host.owners(port)].map(ownerView) : null;
     const d = this.policy.bind(sk, addr, port, host);
+    if (this.options.onDecision) {
+      const owners = before ?? (d.port ? [...host.owners(d.port)].map(ownerView) : []);
+      this.record(ownersRecord(this.stepIndex, 'bind', sk.hostName, formatEndpoint({ addr, port: d.port ?? port }), owners, d.conflict, d.errno ?? 'ok', d.rule));
+    }
     if (d.errno) return { result: d.errno, reason: d.rule, ...conflictOf(d) };
     sk.local = addr;
     sk.port = d.port ?? port;
@@ -254,7 +278,14 @@ class Run {
     if (!sk) return { result: 'EBADF', reason: `socket ${name} is not open` };
     if (sk.state === 'LISTEN') return { result: 'ok', reason: 'already listening: only the backlog changes' };
     const host = this.hosts.get(sk.hostName)!;
+    const before = this.options.onDecision && sk.port !== 0 ? [...host.owners(sk.port)].filter((o) => o !== sk).map(ownerView) : null;
     const d = this.policy.listen(sk, host);
+    if (this.options.onDecision) {
+      const p = sk.port || d.port || 0;
+      const owners = before ?? (p ? [...host.owners(p)].filter((o) => o !== sk).map(ownerView) : []);
+      const at = sk.local ? formatEndpoint({ addr: sk.local, port: p }) : `${sk.family === 'inet6' ? '[::]' : '0.0.0.0'}:${p}`;
+      this.record(ownersRecord(this.stepIndex, 'listen', sk.hostName, at, owners, d.conflict, d.errno ?? 'ok', d.rule));
+    }
     if (d.errno) return { result: d.errno, reason: d.rule, ...conflictOf(d) };
     if (sk.port === 0) {
       sk.local = sk.family === 'inet6' ? IPV6_ANY : IPV4_ANY;
@@ -395,7 +426,28 @@ class Run {
   private outcome(result: string, candidates: readonly string[], reason: string): string {
     this.lastCandidates = candidates;
     this.lastReason = reason;
+    if (this.options.onDecision) this.recordConnection(result, reason);
     return result;
+  }
+
+  // ---- the decision record (only with RunOptions.onDecision) --------------------------------
+
+  /** Which connection of the current connect step is being made. */
+  private recordAt = 0;
+  /** Records given for the current step. */
+  private recorded = 0;
+
+  private record(r: DecisionRecord): void {
+    this.recorded++;
+    this.options.onDecision!(r);
+  }
+  /** The lookup of the current connection, set by decide() when decisions are recorded. */
+  private recordedLookup: RecordedLookup | null = null;
+
+  private recordConnection(result: string, rule: string): void {
+    const l = this.recordedLookup;
+    this.recordedLookup = null;
+    this.record(connectionRecord(this.stepIndex, this.recordAt, this.routeClient?.name ?? '', l, result, rule));
   }
 
   /**
@@ -643,10 +695,22 @@ class Run {
     let byPort = byAddr.get(dst);
     if (!byPort) byAddr.set(dst, (byPort = new Map()));
     const hit = byPort.get(dport);
-    if (hit && hit.version === server.listenerVersion && hit.result.candidates.length <= 1) return hit;
+    const recording = this.options.onDecision !== undefined;
+    if (hit && !recording && hit.version === server.listenerVersion && hit.result.candidates.length <= 1) return hit;
     const hash = hashTuple(this.scenario.seed, src.bytes, sport, dst.bytes, dport);
-    const result = this.policy.lookup({ dst, dport, src, sport, inDevice: sif.name, hash }, server.listeners(dport), server.boundOnly(dport), server);
     const to = `${dst.family === 6 ? `[${dst.text}]` : dst.text}:${dport}`;
+    let result: LookupResult;
+    if (recording) {
+      // The record: the sockets exactly as given to the policy, and its notes on them.
+      const listeners = server.listeners(dport);
+      const bound = server.boundOnly(dport);
+      const notes = new Map<Sock, string[]>();
+      const note = (sk: Sock, words: string): void => { const n = notes.get(sk); if (n) n.push(words); else notes.set(sk, [words]); };
+      result = this.policy.lookup({ dst, dport, src, sport, inDevice: sif.name, hash, note }, listeners, bound, server);
+      this.recordedLookup = { host: server.name, address: to, ingress: sif.name, sockets: [...listeners, ...bound], result, notes };
+    } else {
+      result = this.policy.lookup({ dst, dport, src, sport, inDevice: sif.name, hash }, server.listeners(dport), server.boundOnly(dport), server);
+    }
     const what = result.action === 'accept' ? `accepted by ${server.name}/${result.sock!.processName}/${result.sock!.name}`
       : result.action === 'rst' ? 'refused (RST)' : 'dropped silently';
     const comment = `bindlab ${this.policy.name}: SYN to ${to} ${what}. ${result.rule}`;
@@ -1078,3 +1142,4 @@ export type { Errno };
 
 /** The engine of one policy's run, for replay (src/replay), which drives it packet by packet. */
 export { Run };
+

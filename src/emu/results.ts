@@ -37,6 +37,44 @@ export interface ConflictInfo {
   readonly state: string;
 }
 
+/** A socket the engine's decision looked at, with how the decision treated it (the engine's decision record). */
+export interface DecisionCandidate extends ConflictInfo {
+  /**
+   * accepted: got the connection; group: in the SO_REUSEPORT group (or set of duplicates) the
+   * pick was made among; passed-over: looked at, not picked; conflict: the socket a refused bind
+   * or listen conflicted with; coexists: held the port beside a bind or listen that succeeded;
+   * not-named: held the port, but the refusal named another socket.
+   */
+  readonly verdict: 'accepted' | 'group' | 'passed-over' | 'conflict' | 'coexists' | 'not-named';
+  /** The policy's own words on this socket, where its code gives them (linux: the pass and score). */
+  readonly notes?: readonly string[];
+}
+
+/**
+ * What the engine decided for one bind, listen or connection, and over which sockets: recorded by
+ * the run itself (RunOptions.onDecision), so that `explain` formats the engine's decision and
+ * cannot tell another story.
+ */
+export interface DecisionRecord {
+  readonly step: number;
+  /** Connect steps: which connection of the step (0-based). */
+  readonly connection?: number;
+  /** lookup: a SYN met the server's sockets; route: the connection ended before any server looked (no route, unanswered ARP, a refused source); bind, listen. */
+  readonly kind: 'lookup' | 'route' | 'bind' | 'listen';
+  /** The host whose sockets were looked at (the server for a lookup, the client for a route). */
+  readonly host: string;
+  /** lookup: the destination ("10.0.0.12:8080"); bind: the address asked for; listen: the socket's address. */
+  readonly address: string;
+  /** lookup: the interface the SYN arrived on, as the listeners see it. */
+  readonly ingress?: string;
+  /** Every socket the decision was made over: the port's listeners then its bound-only sockets (lookup), or the port's owners (bind, listen). */
+  readonly candidates: readonly DecisionCandidate[];
+  /** The outcome, as the step's result reads: the accepting socket, refused, timeout, unreachable, ok, an errno. */
+  readonly result: string;
+  /** The rule that fired, with its citation. */
+  readonly rule: string;
+}
+
 export interface PolicyRun {
   readonly policy: string;
   readonly steps: readonly StepResult[];

@@ -32,6 +32,7 @@ import {
   ERRNO_NAMES,
   OPTION_NAMES,
   ScenarioError,
+  throwCollected,
   type CustomPolicySpec,
   type Expectation,
   type Host,
@@ -230,12 +231,34 @@ class Resolver {
     throw new ScenarioError(this.file, pos.line, pos.col, message);
   }
 
+  /** Problems of independent parts (hosts, steps), reported together. */
+  private readonly errors: ScenarioError[] = [];
+
+  /** Runs the check of one independent part; its problem is collected and the part gives nothing. */
+  private each<T>(check: () => T): T[] {
+    try {
+      return [check()];
+    } catch (e) {
+      if (!(e instanceof ScenarioError)) throw e;
+      this.errors.push(e);
+      return [];
+    }
+  }
+
   scenario(root: TreeMap): Scenario {
+    const s = this.each(() => this.resolve(root));
+    throwCollected(this.errors);
+    return s[0]!;
+  }
+
+  private resolve(root: TreeMap): Scenario {
     const description = entry(root, 'description');
     const policiesNode = entry(root, 'policies');
     const policies = policiesNode ? this.policies(policiesNode) : undefined;
-    this.hosts = asMap(entry(root, 'hosts')!).entries.map((e) => this.host(e.key, asMap(e.value)));
+    this.hosts = asMap(entry(root, 'hosts')!).entries.flatMap((e) => this.each(() => this.host(e.key, asMap(e.value))));
     const linksNode = entry(root, 'links');
+    // Steps name hosts: with a host in error, their problems would only echo it.
+    throwCollected(this.errors);
     const links = linksNode
       ? asMap(linksNode).entries.map((e) => ({
           name: e.key,
@@ -245,7 +268,7 @@ class Resolver {
     this.checkLinks(asMap(entry(root, 'hosts')!), links, linksNode !== undefined);
     const stepNodes = items(entry(root, 'steps'));
     const connectResults = this.socketNames(stepNodes);
-    const steps = stepNodes.map((n, i) => this.step(asMap(n), i, connectResults));
+    const steps = stepNodes.flatMap((n, i) => this.each(() => this.step(asMap(n), i, connectResults)));
     return {
       file: this.file,
       name: text(entry(root, 'name')!),
@@ -408,10 +431,11 @@ class Resolver {
         }
         const procNode = entry(node, 'process')!;
         const [hostName, procName] = text(procNode).split('/') as [string, string];
+        const family = text(entry(node, 'family')!) as 'inet' | 'inet6';
+        // Declared even if its process is wrong: the later steps on it then report only their own problems.
+        this.sockets.set(name, { host: hostName, family, pos: kindNode.pos });
         const host = this.findHost(hostName, procNode.pos, `process "${text(procNode)}"`);
         this.findProcess(host, procName, procNode.pos, `process "${text(procNode)}"`);
-        const family = text(entry(node, 'family')!) as 'inet' | 'inet6';
-        this.sockets.set(name, { host: hostName, family, pos: kindNode.pos });
         const options = this.options(entry(node, 'options'), hostName);
         return { ...base, kind, socket: name, host: hostName, process: procName, family, options, ...extra };
       }

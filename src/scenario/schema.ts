@@ -11,6 +11,7 @@ import {
   ERRNO_NAMES,
   OPTION_NAMES,
   ScenarioError,
+  throwCollected,
   type SourcePos,
 } from './types.js';
 
@@ -605,10 +606,24 @@ function treeOf(value: unknown, pos: SourcePos): TreeNode {
 const sub = (path: string, key: string): string => (path ? `${path}.${key}` : key);
 
 class Validator {
+  /** Problems found so far: siblings (list items, map entries, an object's keys) are checked independently. */
+  readonly errors: ScenarioError[] = [];
+
   constructor(
     readonly file: string,
     readonly ctx: FormatContext,
   ) {}
+
+  /** Runs one independent check; its problem is collected and the check gives nothing. */
+  private each<T>(check: () => T): T | undefined {
+    try {
+      return check();
+    } catch (e) {
+      if (!(e instanceof ScenarioError)) throw e;
+      this.errors.push(e);
+      return undefined;
+    }
+  }
 
   fail(pos: SourcePos, message: string): never {
     throw new ScenarioError(this.file, pos.line, pos.col, message);
@@ -641,7 +656,7 @@ class Validator {
         if (node.items.length < (schema.minItems ?? 0)) {
           this.fail(node.pos, `${path}: expected at least ${schema.minItems} item${schema.minItems === 1 ? '' : 's'}`);
         }
-        return { ...node, items: node.items.map((item, i) => this.check(item, schema.items, `${path}[${i}]`)) };
+        return { ...node, items: node.items.map((item, i) => this.each(() => this.check(item, schema.items, `${path}[${i}]`))).filter((x): x is TreeNode => x !== undefined) };
       }
       case 'map': {
         if (node.kind !== 'map') return wrongType();
@@ -650,10 +665,10 @@ class Validator {
         }
         return {
           ...node,
-          entries: node.entries.map((e) => {
+          entries: node.entries.flatMap((e) => this.each(() => {
             this.checkFormat(e.key, schema.keyFormat, schema.keyLabel, e.keyPos);
             return { ...e, value: this.check(e.value, schema.values, sub(path, e.key)) };
-          }),
+          }) ?? []),
         };
       }
       case 'object':
@@ -717,14 +732,17 @@ class Validator {
 
   private checkObject(node: TreeMap, schema: ObjectSchema, path: string): TreeMap {
     const known = Object.keys(schema.fields);
+    const before = this.errors.length;
     for (const e of node.entries) {
       if (!known.includes(e.key)) {
-        this.fail(e.keyPos, `unknown key "${e.key}" in ${schema.noun}; expected one of: ${known.join(', ')}`);
+        this.each(() => this.fail(e.keyPos, `unknown key "${e.key}" in ${schema.noun}; expected one of: ${known.join(', ')}`));
       }
     }
+    // A missing key beside an unknown one is most likely that key misspelt: the unknown key's message says it all.
+    const misspelt = node.entries.some((e) => !known.includes(e.key));
     for (const [key, field] of Object.entries(schema.fields)) {
-      if (field.required && !node.entries.some((e) => e.key === key)) {
-        this.fail(node.pos, `missing required key "${key}" in ${schema.noun}`);
+      if (field.required && !misspelt && !node.entries.some((e) => e.key === key)) {
+        this.each(() => this.fail(node.pos, `missing required key "${key}" in ${schema.noun}`));
       }
     }
     if (schema.exactlyOneOf) {
@@ -733,7 +751,10 @@ class Validator {
         this.fail(node.pos, `${schema.noun} needs exactly one of: ${schema.exactlyOneOf.join(', ')}`);
       }
     }
-    const entries = node.entries.map((e) => ({ ...e, value: this.check(e.value, schema.fields[e.key]!.schema, sub(path, e.key)) }));
+    const entries = node.entries.filter((e) => known.includes(e.key))
+      .flatMap((e) => this.each(() => ({ ...e, value: this.check(e.value, schema.fields[e.key]!.schema, sub(path, e.key)) })) ?? []);
+    // An object with a problem is not whole: its parent must not go on as if it were.
+    if (this.errors.length > before) this.fail(node.pos, AGAIN);
     for (const [key, field] of Object.entries(schema.fields)) {
       if (field.default !== undefined && !node.entries.some((e) => e.key === key)) {
         entries.push({ key, keyPos: node.pos, value: this.check(treeOf(field.default, node.pos), field.schema, sub(path, key)) });
@@ -743,9 +764,27 @@ class Validator {
   }
 }
 
+/** Thrown inside the validator to stop at a node whose parts were already reported; never reported itself. */
+const AGAIN = '\u0000already reported';
+
+/** Runs a validator over a root: every independent problem collected, thrown together at the end. */
+function validated<T>(v: Validator, check: () => T): T {
+  let out: T | undefined;
+  try {
+    out = check();
+  } catch (e) {
+    if (!(e instanceof ScenarioError)) throw e;
+    v.errors.push(e);
+  }
+  throwCollected(v.errors.filter((e) => e.detail !== AGAIN));
+  if (out === undefined) throw new Error('validation stopped without a problem');
+  return out;
+}
+
 /** Checks any tree against a schema (a policy file, say); returns it with defaults filled in. */
 export function validateNode(root: TreeNode, schema: Schema, file: string, ctx: FormatContext, path = ''): TreeNode {
-  return new Validator(file, ctx).check(root, schema, path);
+  const v = new Validator(file, ctx);
+  return validated(v, () => v.check(root, schema, path));
 }
 
 /** Checks the whole document against SCENARIO_SCHEMA; returns it with defaults filled in. */
@@ -754,5 +793,5 @@ export function validateTree(root: TreeNode, file: string, ctx: FormatContext = 
   if (root.kind !== 'map') {
     v.fail(root.pos, `a scenario is a map with keys ${Object.keys(SCENARIO_SCHEMA.fields).join(', ')}; got ${describe(root)}`);
   }
-  return v.check(root, SCENARIO_SCHEMA, '') as TreeMap;
+  return validated(v, () => v.check(root, SCENARIO_SCHEMA, '')) as TreeMap;
 }

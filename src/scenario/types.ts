@@ -213,3 +213,28 @@ export class ScenarioError extends Error {
     this.name = 'ScenarioError';
   }
 }
+
+/**
+ * Several independent problems in one file (each list item, map entry and step is checked on its
+ * own): one ScenarioError whose position is the first problem's and whose message has every
+ * problem on a line of its own, in file order.
+ */
+export class ScenarioErrors extends ScenarioError {
+  readonly errors: readonly ScenarioError[];
+  constructor(errors: readonly ScenarioError[]) {
+    const sorted = [...errors].sort((a, b) => a.line - b.line || a.col - b.col);
+    const first = sorted[0]!;
+    super(first.file, first.line, first.col, first.detail);
+    this.name = 'ScenarioErrors';
+    this.errors = sorted;
+    this.message = sorted.map((e) => e.message).join('\n');
+  }
+}
+
+/** Throws what was collected: nothing, the one error, or every error together. */
+export function throwCollected(errors: readonly ScenarioError[]): void {
+  // The same problem reached twice (a default checked again) is reported once.
+  const unique = [...new Map(errors.flatMap((e) => (e instanceof ScenarioErrors ? e.errors : [e])).map((e) => [e.message, e])).values()];
+  if (unique.length === 1) throw unique[0]!;
+  if (unique.length > 1) throw new ScenarioErrors(unique);
+}

@@ -61,14 +61,18 @@ describe('bindlab explain', () => {
     expect(j.conflict).toEqual({ host: 'multi', process: 'inetd', socket: 'any', uid: 0, kind: 'socket', address: '0.0.0.0:8080', options: ['SO_REUSEADDR'], state: 'LISTEN' });
   });
 
-  it('a connection: every candidate with its score, the chosen one marked', () => {
+  it('a connection: every socket the engine looked at, the one it picked marked, with the policy\'s own notes', () => {
     const r = cli(['explain', 'scenarios/pajari-1999.yaml', '-p', 'pajari-1999', '--step', '21']);
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain('(lookup: most-specific)');
-    expect(r.stdout).toMatch(/^  -> multi\/fax12\/fax12 \(uid 0, LISTEN on 10\.0\.0\.12:8080, SO_REUSEADDR\): score 0; exact address/m);
-    expect(r.stdout).toMatch(/^     multi\/inetd\/any \(uid 0, LISTEN on 0\.0\.0\.0:8080, SO_REUSEADDR\): score 1; wildcard address/m);
+    expect(r.stdout).toContain('lookup most-specific: fax12');
+    expect(r.stdout).toMatch(/^  -> multi\/fax12\/fax12 \(uid 0, LISTEN on 10\.0\.0\.12:8080, SO_REUSEADDR\): got the connection; score 1 \(specific address\)$/m);
+    expect(r.stdout).toMatch(/^     multi\/inetd\/any \(uid 0, LISTEN on 0\.0\.0\.0:8080, SO_REUSEADDR\): not picked; score 0 \(wildcard\), below the best match's 1$/m);
     const l = cli(['explain', 'scenarios/pajari-1999.yaml', '-p', 'linux', '--step', '21']);
-    expect(l.stdout).toMatch(/^  -> multi\/inetd\/any .*: score 2; wildcard pass/m);
+    expect(l.stdout).toMatch(/^  -> multi\/inetd\/any .*: got the connection; wildcard pass: score 2$/m);
+    const j = JSON.parse(cli(['explain', 'scenarios/pajari-1999.yaml', '-p', 'linux', '--step', '21', '--json']).stdout) as { decisions: { kind: string; result: string; candidates: { socket: string; verdict: string }[] }[] };
+    expect(j.decisions).toHaveLength(1);
+    expect(j.decisions[0]!.kind).toBe('lookup');
+    expect(j.decisions[0]!.candidates.filter((c) => c.verdict === 'accepted').map((c) => c.socket)).toEqual(['any']);
   });
 
   it('device-bound listeners: judged by the interface the SYN arrives on, not the one holding the address', () => {
@@ -99,8 +103,8 @@ steps:
     const r = cli(['explain', file, '-p', 'linux', '--step', '6']);
     rmSync(dir, { recursive: true, force: true });
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^  -> server\/p\/d0 .*: score \d+; wildcard pass/m);
-    expect(r.stdout).toMatch(/^     server\/p\/d1 .*not eligible; bound to device eth1, the SYN arrives on eth0$/m);
+    expect(r.stdout).toMatch(/^  -> server\/p\/d0 .*: got the connection; wildcard pass: score \d+ \(device-bound\)$/m);
+    expect(r.stdout).toMatch(/^     server\/p\/d1 .*: not picked; wildcard pass: bound to device eth1, the SYN arrives on eth0$/m);
   });
 
   it('bad input exits 2', () => {

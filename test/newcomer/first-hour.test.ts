@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderMatrix } from '../../src/cli/matrix.js';
 import { runScenario } from '../../src/runner.js';
 import { loadScenarioFile, parseScenario } from '../../src/scenario/load.js';
+import { ScenarioErrors } from '../../src/scenario/types.js';
 import { collectScenarioFiles, testScenarios } from '../../src/testing/suite.js';
 import { kernelAvailable } from '../../src/kernel/run-kernel.js';
 import { CLI, cli, ensureBuilt, ROOT, scratch } from '../testing/helpers.js';
@@ -163,4 +164,79 @@ describe('verify-kernel says what a wait: step waits for (item 8)', () => {
     expect(r.stderr).toContain(`${f}: step 4 (line 19): wait 1 s on the real clock`);
     expect(r.stderr).toContain('1 connection is in TIME_WAIT');
   }, 120_000);
+});
+
+describe('validate reports every file and every independent problem (item 4)', () => {
+  const FIVE = `name: five mistakes
+seed: x
+hosts:
+  server:
+    interfaces:
+      eth0: { addresses: [10.0.0.300/24] }
+    processes:
+      p: { uid: 0, gid: 3 }
+  client:
+    interfaces:
+      eth0: { addresses: [10.0.0.100/24] }
+steps:
+  - socket: a
+    process: server/p
+  - bind: a
+    address: 0.0.0.0:99999
+  - listen: a
+    backlog: -1
+  - connect: { from: client, to: 10.0.0.1:8080 }
+`;
+  const CROSS = `name: cross references
+hosts:
+  server:
+    interfaces:
+      eth0: { addresses: [10.0.0.1/24] }
+    processes:
+      p: { uid: 0 }
+steps:
+  - socket: a
+    process: server/nobody
+  - bind: b
+    address: 0.0.0.0:80
+  - connect: { from: nowhere, to: 10.0.0.1:80 }
+  - listen: a
+`;
+
+  it('every file is checked; each file has each of its independent problems on a line, none echoing another', () => {
+    const five = join(tmp, 'five.yaml');
+    const cross = join(tmp, 'cross.yaml');
+    writeFileSync(five, FIVE);
+    writeFileSync(cross, CROSS);
+    const r = cli(['validate', five, 'scenarios/hijack.yaml', cross]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('scenarios/hijack.yaml: ok (2 hosts, 14 steps)\n');
+    expect(r.stderr.trimEnd().split('\n')).toEqual([
+      `bindlab: ${five}:2:7: seed: expected an integer, got string "x"`,
+      `bindlab: ${five}:6:27: interface address "10.0.0.300/24" is not an IPv4 or IPv6 address with an optional /prefix`,
+      `bindlab: ${five}:8:20: unknown key "gid" in process; expected one of: uid`,
+      `bindlab: ${five}:16:14: bind address "0.0.0.0:99999" is not an IPv4 or IPv6 address with a port`,
+      `bindlab: ${five}:18:14: steps[2].backlog: -1 is out of range 0..2147483647`,
+      // The socket step's wrong process does not make "listen: a" an unknown socket too.
+      `bindlab: ${cross}:10:14: process "server/nobody": host "server" has no process "nobody"; its processes are: p`,
+      `bindlab: ${cross}:11:11: bind names socket "b", which no earlier socket step creates; sockets so far: a`,
+      `bindlab: ${cross}:13:22: connect from "nowhere": no host "nowhere"; hosts are: server`,
+      'bindlab: 8 problems in 2 files of 3',
+    ]);
+  });
+
+  it('the library: one ScenarioError (the first problem\'s position) carrying every problem', () => {
+    let caught: unknown;
+    try { parseScenario(FIVE, 'five.yaml'); } catch (e) { caught = e; }
+    expect(caught).toBeInstanceOf(ScenarioErrors);
+    const e = caught as ScenarioErrors;
+    expect([e.line, e.col]).toEqual([2, 7]);
+    expect(e.errors.map((x) => `${x.line}:${x.col}`)).toEqual(['2:7', '6:27', '8:20', '16:14', '18:14']);
+  });
+
+  it('a misspelt key is one problem, not also a missing key', () => {
+    const text = FIVE.replace('seed: x\n', '').replace('eth0: { addresses: [10.0.0.300/24] }', 'eth0: { adresses: [10.0.0.3/24] }')
+      .replace('p: { uid: 0, gid: 3 }', 'p: { uid: 0 }').replace('0.0.0.0:99999', '0.0.0.0:80').replace('backlog: -1', 'backlog: 1');
+    expect(() => parseScenario(text, 'typo.yaml')).toThrow(/^typo\.yaml:5:15: unknown key "adresses" in interface; expected one of: mac, addresses, link$/);
+  });
 });

@@ -85,7 +85,8 @@ describe('parseScenario rejects bad input with file:line:col', () => {
     ['not a map', '- a\n', 'x.yaml:1:1: a scenario is a map with keys name, description, seed, policies, hosts, links, steps; got a list'],
     // top level
     ['unknown top-level key', 'nmae: t\n', 'x.yaml:1:1: unknown key "nmae" in scenario; expected one of: name, description, seed, policies, hosts, links, steps'],
-    ['missing name', 'hosts: {}\nsteps: []\n', 'x.yaml:1:1: missing required key "name" in scenario'],
+    ['missing name, and empty hosts and steps: each reported', 'hosts: {}\nsteps: []\n',
+      'x.yaml:1:1: missing required key "name" in scenario\nx.yaml:1:8: hosts: expected at least 1 entry\nx.yaml:2:8: steps: expected at least 1 item'],
     ['name on two lines', 'name: "a\\nb"\n' + HEAD.slice(8) + SOCK, 'x.yaml:1:7: name "a\\nb" is not a single line'],
     ['seed not an integer', 'seed: x\n' + HEAD + SOCK, 'x.yaml:1:7: seed: expected an integer, got string "x"'],
     ['seed out of range', 'seed: -1\n' + HEAD + SOCK, 'x.yaml:1:7: seed: -1 is out of range 0..4294967295'],

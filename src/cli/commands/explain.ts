@@ -1,6 +1,6 @@
 // bindlab explain FILE --policy P --step N: why step N came out as it did under P.
 import { policyResolver } from '../../emu/policy/registry.js';
-import type { ConflictInfo } from '../../emu/results.js';
+import type { ConflictInfo, DecisionCandidate, DecisionRecord } from '../../emu/results.js';
 import { explainStep, type Explanation } from '../../explain/explain.js';
 import { loadScenarioFile } from '../../scenario/load.js';
 import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
@@ -28,19 +28,47 @@ export function socketWords(c: ConflictInfo): string {
   return `${c.host}/${c.process}/${c.socket} (uid ${c.uid}, ${where}, ${c.options.length ? c.options.join(', ') : 'no options'}${c.kind === 'socket' ? '' : `, ${c.kind === 'child' ? 'an accepted connection' : 'a client connection'}`})`;
 }
 
+const VERDICT: Record<DecisionCandidate['verdict'], string> = {
+  accepted: 'got the connection',
+  group: 'in the group the pick was made among',
+  'passed-over': 'not picked',
+  conflict: 'the conflict',
+  coexists: 'holds the port beside it',
+  'not-named': 'holds the port (the refusal names another socket)',
+};
+
+/** One decision of the engine in words: the sockets it looked at, each with how it was treated and the policy's notes. */
+function decisionLines(d: DecisionRecord, lookup: string | null): string[] {
+  const lines: string[] = [];
+  if (d.kind === 'lookup') {
+    lines.push(`${d.connection !== undefined ? `connection ${d.connection}: ` : ''}the SYN to ${d.address} on host ${d.host} (arriving on ${d.ingress})${lookup ? `, lookup ${lookup}` : ''}: ${d.result}`);
+    if (d.candidates.length === 0) lines.push('  no socket holds the port');
+  } else if (d.kind === 'route') {
+    lines.push(`${d.connection !== undefined ? `connection ${d.connection}: ` : ''}${d.result} before any server looked: ${d.rule}`);
+    return lines;
+  } else {
+    lines.push(`${d.kind} ${d.address} on host ${d.host}: ${d.result}; ${d.candidates.length === 0 ? 'nothing else holds the port' : 'sockets holding the port:'}`);
+  }
+  for (const c of d.candidates) {
+    const mark = c.verdict === 'accepted' || c.verdict === 'conflict' ? '->' : c.verdict === 'group' ? ' +' : '  ';
+    lines.push(`  ${mark} ${socketWords(c)}: ${VERDICT[c.verdict]}${c.notes ? `; ${c.notes.join('; ')}` : ''}`);
+  }
+  return lines;
+}
+
 export function renderExplanation(label: string, e: Explanation): string {
   const s = e.step;
   const lines = [`step ${s.index} (${label}) under ${e.policy}: ${s.results && s.results.length > 1 ? s.results.join(', ') : s.result}`];
   if (s.reason) lines.push(`rule: ${s.reason}`);
   if (e.conflict) lines.push(`conflicting socket: ${socketWords(e.conflict)}`);
-  if (e.lookup) {
-    const l = e.lookup;
-    lines.push(`candidates for ${l.destination} on host ${l.host}${l.lookup ? ` (lookup: ${l.lookup})` : ''}: ${l.how}`);
-    if (l.candidates.length === 0) lines.push('  (no socket holds the port)');
-    for (const c of l.candidates) {
-      lines.push(`  ${c.chosen ? '->' : '  '} ${socketWords(c)}: ${c.score === null ? 'not eligible' : `score ${c.score}`}; ${c.note}`);
-    }
+  // A connect step of many connections: the first of each outcome and rule.
+  const seen = new Set<string>();
+  const shown = e.decisions.filter((d) => !seen.has(`${d.result}\u0000${d.rule}`) && seen.add(`${d.result}\u0000${d.rule}`));
+  for (const d of shown) {
+    lines.push(...decisionLines(d, e.lookup));
+    if (d.kind === 'lookup' && d !== e.decisions[0] && d.rule !== s.reason) lines.push(`  rule: ${d.rule}`);
   }
+  if (shown.length < e.decisions.length) lines.push(`(${e.decisions.length - shown.length} more connections decided alike)`);
   if (s.expected) lines.push(`expected: ${s.expected.join(' or ')} (${s.passed ? 'held' : 'FAILED'})`);
   return lines.join('\n');
 }

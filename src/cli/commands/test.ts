@@ -13,7 +13,7 @@ function paint(color: boolean, code: string, text: string): string {
 }
 
 function scenarioLines(o: ScenarioOutcome, color: boolean): string[] {
-  if (o.error) return [`${paint(color, '31', 'ERROR')} ${o.error}`];
+  if (o.error) return o.error.split('\n').map((l) => `${paint(color, '31', 'ERROR')} ${l}`);
   const mark = scenarioPassed(o) ? paint(color, '32', 'PASS') : paint(color, '31', 'FAIL');
   const exp = o.expectations;
   const out = [`${mark} ${o.file} (${count(o.policies.length, 'policy', 'policies')}, ${count(o.steps, 'step')}, ${count(exp.passed + exp.failed, 'expectation')})`];

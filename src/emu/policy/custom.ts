@@ -271,17 +271,20 @@ export function matchCost(sk: Sock, syn: SynInfo): number | null {
 
 /**
  * bsd-best-match: fewest wildcards, ties to the newest socket [4.4BSD in_pcblookup];
- * most-specific: specific beats wildcard, ties to the oldest bind [2.0 get_sock].
+ * most-specific: specific beats wildcard, ties to the newest bind [2.0 get_sock over put_sock's chain, as lookup20].
  */
 export function bestMatchLookup(syn: SynInfo, listeners: readonly Sock[], bound: readonly Sock[],
   how: 'bsd-best-match' | 'most-specific', boundOnly: RuleSet['boundOnlySyn']): LookupResult {
   let best: Sock | null = null;
   let bestCost = Infinity;
+  const note = syn.note;
   for (const sk of [...listeners, ...bound]) {
     const c = matchCost(sk, syn);
-    if (c === null) continue;
+    if (c === null) { note?.(sk, 'its address does not match'); continue; }
+    // Ties: 4.4BSD keeps the newest socket [in_pcblookup]; 2.0 the newest bind, first in put_sock's chain [get_sock].
     const better = c < bestCost || (c === bestCost && best !== null
-      && (how === 'bsd-best-match' ? sk.createdSeq > best.createdSeq : sk.boundSeq < best.boundSeq));
+      && (how === 'bsd-best-match' ? sk.createdSeq > best.createdSeq : sk.boundSeq > best.boundSeq));
+    if (note) note(sk, `${c === 0 ? 'exact address' : 'wildcard'} (${c} wildcard${c === 1 ? '' : 's'})${best === null || better ? '' : c > bestCost ? ', more wildcards than the best match' : `, a tie: the ${how === 'bsd-best-match' ? 'newer socket' : 'newer bind'} wins`}`);
     if (better) { best = sk; bestCost = c; }
   }
   const cite = how === 'bsd-best-match' ? '4.4BSD in_pcblookup' : '2.0 net/ipv4/af_inet.c get_sock';

@@ -123,10 +123,14 @@ export function lookup20(syn: SynInfo, listeners: readonly Sock[], bound: readon
   let hiscore = -1;
   // Newest bind first among equal scores [2.0 net/ipv4/af_inet.c put_sock]
   const all = [...listeners, ...bound].sort((a, b) => b.boundSeq - a.boundSeq);
+  const note = syn.note;
   for (const sk of all) {
     const a = specificV4(sk);
-    if (a !== 0 && a !== dst) continue;
+    if (a !== 0 && a !== dst) { note?.(sk, 'its address does not match'); continue; }
     const score = a === dst ? 1 : 0;
+    if (note) {
+      note(sk, `score ${score} (${score ? 'specific address' : 'wildcard'})${score > hiscore ? '' : score < hiscore ? `, below the best match's ${hiscore}` : ': a tie, and the newer bind came first in the chain'}`);
+    }
     if (score > hiscore) { best = sk; hiscore = score; }
   }
   if (!best) return { sock: null, candidates: [], action: 'rst', rule: `no socket on port ${syn.dport}: RST [2.0 net/ipv4/tcp.c tcp_rcv]` };

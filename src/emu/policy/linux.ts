@@ -283,27 +283,32 @@ function lookup(syn: SynInfo, listeners: readonly Sock[]): LookupResult {
   for (let pass = 0; pass < 2; pass++) {
     let best: Sock | null = null;
     let hiscore = 0;
+    // Notes for the decision record (explain), only when asked: each socket once, in the pass that judges it.
+    const note = syn.note;
+    const passName = pass === 0 ? 'exact-address pass' : 'wildcard pass';
     for (const sk of listeners) {
       let score: number;
       if (v4) {
         // compute_score: IPv4 sees inet sockets and dual-stack inet6 ones
-        if (sk.ipv6only) continue;
+        if (sk.ipv6only) { if (note && pass === 0) note(sk, 'IPv6-only: not in an IPv4 lookup'); continue; }
         const rcv = v4View(sk);
-        if (rcv !== (pass === 0 ? dst4 : 0)) continue;
-        if (sk.opts.device && sk.opts.device !== syn.inDevice) continue;
+        if (rcv !== (pass === 0 ? dst4 : 0)) { if (note && pass === 0 && rcv !== 0) note(sk, 'its address does not match'); continue; }
+        if (sk.opts.device && sk.opts.device !== syn.inDevice) { note?.(sk, `${passName}: bound to device ${sk.opts.device}, the SYN arrives on ${syn.inDevice}`); continue; }
         score = (sk.opts.device ? 2 : 1) + (sk.family === 'inet' ? 1 : 0);
       } else {
-        if (sk.family !== 'inet6' || !sk.local) continue;
+        if (sk.family !== 'inet6' || !sk.local) { if (note && pass === 0) note(sk, 'an IPv4 socket: not in an IPv6 lookup'); continue; }
         const want = pass === 0 ? syn.dst.text : '::';
-        if (sk.local.text !== want) continue;
-        if (sk.opts.device && sk.opts.device !== syn.inDevice) continue;
+        if (sk.local.text !== want) { if (note && pass === 0 && sk.local.text !== '::') note(sk, 'its address does not match'); continue; }
+        if (sk.opts.device && sk.opts.device !== syn.inDevice) { note?.(sk, `${passName}: bound to device ${sk.opts.device}, the SYN arrives on ${syn.inDevice}`); continue; }
         score = sk.opts.device ? 2 : 1;
       }
+      if (note) note(sk, `${passName}: score ${score}${sk.opts.device ? ' (device-bound)' : ''}${score > hiscore ? '' : `, not above ${hiscore} (an earlier listener keeps it)`}`);
       if (score > hiscore) {
         if (sk.opts.reuseport && sk.group) {
           const members = sk.group.members;
           // reciprocal_scale(hash, n) [net/core/sock_reuseport.c reuseport_select_sock_by_hash]
           const pick = members[Math.floor((syn.hash * members.length) / 4294967296)]!;
+          if (note) note(sk, `in a SO_REUSEPORT group of ${members.length}: the connection hash picks ${pick.name}`);
           return {
             sock: pick, candidates: members.slice(), action: 'accept',
             rule: `${pass === 0 ? 'exact-address' : 'wildcard'} listener ${describe(sk)} is in a SO_REUSEPORT group of ${members.length}; the connection hash picked ${pick.name} [net/ipv4/inet_hashtables.c inet_lhash2_lookup, net/core/sock_reuseport.c reuseport_select_sock]`,
@@ -314,6 +319,7 @@ function lookup(syn: SynInfo, listeners: readonly Sock[]): LookupResult {
       }
     }
     if (best) {
+      if (note && pass === 0) for (const sk of listeners) if (v4 ? !sk.ipv6only && v4View(sk) === 0 : sk.local?.text === '::') note(sk, 'wildcard: not tried, an exact-address listener matched');
       return {
         sock: best, candidates: [best], action: 'accept',
         rule: `${pass === 0 ? 'exact-address listener' : 'no exact-address listener; wildcard listener'} ${describe(best)} scored highest [net/ipv4/inet_hashtables.c __inet_lookup_listener, compute_score]`,

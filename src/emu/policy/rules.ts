@@ -116,7 +116,7 @@ export const RULE_SPECS: readonly RuleSpec[] = [
         source: 'Linux inet_hashtables.c __inet_lookup_listener, compute_score (SEMANTICS §1.6)',
       },
       'bsd-best-match': { means: 'every socket of the port, listening or only bound: fewest wildcards wins; ties go to the newest socket', source: '4.4BSD in_pcblookup INPLOOKUP_WILDCARD (SEMANTICS §5.3)' },
-      'most-specific': { means: 'every socket of the port: a specific match beats a wildcard one; ties go to the oldest bind', source: '2.0 net/ipv4/af_inet.c get_sock (SEMANTICS §3.4)' },
+      'most-specific': { means: 'every socket of the port: a specific match beats a wildcard one; ties go to the newest bind (first in the chain)', source: '2.0 net/ipv4/af_inet.c get_sock, put_sock (SEMANTICS §3.4)' },
     },
   },
   {

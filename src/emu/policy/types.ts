@@ -148,6 +148,11 @@ export interface SynInfo {
   readonly inDevice: string;
   /** Seeded hash of the 4-tuple (uint32), for reuseport picks. */
   readonly hash: number;
+  /**
+   * Present only when the run records its decisions (explain): the lookup tells it, in words, how
+   * it judged a socket (address mismatch, device, score). Never consulted for the decision itself.
+   */
+  readonly note?: (sock: Sock, words: string) => void;
 }
 
 /** How a policy's packets look, so its capture resembles that OS in Wireshark. */

@@ -60,6 +60,9 @@ export class PcapngReader extends StreamedReader implements CaptureReader {
   index = -1;
   /** Byte order of the current section. */
   littleEndian = true;
+  /** The current packet's options in data[optionsAt, optionsEnd) (EPB and PB; empty for SPB): see packetComments. */
+  optionsAt = 0;
+  optionsEnd = 0;
 
   private ifaces: IfaceState[] = [];
   private readonly allowed: readonly number[] | undefined;
@@ -142,6 +145,7 @@ export class PcapngReader extends StreamedReader implements CaptureReader {
           const caplen = v.getUint32(p + 20, little);
           this.packet(at, id, caplen, v.getUint32(p + 24, little), p + 28, bodyEnd, 'enhanced packet block');
           this.timestamp(at, v.getUint32(p + 12, little), v.getUint32(p + 16, little));
+          this.optionsAt = p + 28 + pad4(caplen); this.optionsEnd = bodyEnd;
           inp.start += len;
           return true;
         }
@@ -151,6 +155,7 @@ export class PcapngReader extends StreamedReader implements CaptureReader {
           const caplen = v.getUint32(p + 20, little);
           this.packet(at, id, caplen, v.getUint32(p + 24, little), p + 28, bodyEnd, 'packet block');
           this.timestamp(at, v.getUint32(p + 12, little), v.getUint32(p + 16, little));
+          this.optionsAt = p + 28 + pad4(caplen); this.optionsEnd = bodyEnd;
           inp.start += len;
           return true;
         }
@@ -163,6 +168,7 @@ export class PcapngReader extends StreamedReader implements CaptureReader {
           const orig = v.getUint32(p + 8, little);
           const caplen = Math.min(orig, first.snaplen, bodyEnd - (p + 12));
           this.packet(at, 0, caplen, orig, p + 12, bodyEnd, 'simple packet block');
+          this.optionsAt = this.optionsEnd = 0;
           inp.start += len;
           return true;
         }
@@ -281,3 +287,25 @@ export class PcapngReader extends StreamedReader implements CaptureReader {
   }
 
 }
+
+const OPT_COMMENT = 1;
+const utf8Decoder = new TextDecoder();
+
+/**
+ * The opt_comment values of the reader's current packet (pcapng §4.3/§3.5), in order; empty when
+ * it has none. Options that run past the block end the list (the block's length was checked).
+ */
+export function packetComments(r: PcapngReader): string[] {
+  const out: string[] = [];
+  const d = r.data;
+  const little = r.littleEndian;
+  for (let q = r.optionsAt; q + 4 <= r.optionsEnd;) {
+    const code = little ? d[q]! | (d[q + 1]! << 8) : (d[q]! << 8) | d[q + 1]!;
+    const len = little ? d[q + 2]! | (d[q + 3]! << 8) : (d[q + 2]! << 8) | d[q + 3]!;
+    if (code === 0 || q + 4 + len > r.optionsEnd) break;
+    if (code === OPT_COMMENT) out.push(utf8Decoder.decode(d.subarray(q + 4, q + 4 + len)));
+    q += 4 + pad4(len);
+  }
+  return out;
+}
+

@@ -211,6 +211,37 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     return true;
   }
 
+  /**
+   * Adds a comment option after the others of the packet block just committed (replay keeps an
+   * input packet's comments and appends its decision). The room must have been reserved with the
+   * frame: reserveFrame(len + 8 per extra comment, all the comments' text).
+   */
+  appendComment(comment: string): void {
+    const p = this.lastBlockAt;
+    const v = this.view;
+    const buf = this.buf;
+    const total = p < 0 ? 0 : v.getUint32(p + 4, true);
+    if (p < 0 || p + total !== this.pos) throw new RangeError('appendComment: no packet block was just committed');
+    const optsAt = p + 28 + ((v.getUint32(p + 20, true) + 3) & ~3);
+    // With options, the end-of-options marker goes: the comment takes its place.
+    let q = optsAt < p + total - 4 ? p + total - 8 : p + total - 4;
+    const bytes = this.commentBytes(comment);
+    const n = bytes.length;
+    if (n > MAX_OPTION_BYTES) throw new RangeError(`comment of ${n} bytes exceeds 65535`);
+    if (q + 4 + n + 3 + 8 > buf.length) throw new RangeError('appendComment: no room reserved for the comment');
+    v.setUint16(q, OPT_COMMENT, true);
+    v.setUint16(q + 2, n, true);
+    buf.set(bytes, q + 4);
+    q += 4 + n;
+    while (((q - p) & 3) !== 0) buf[q++] = 0;
+    v.setUint32(q, OPT_ENDOFOPT, true);
+    q += 4;
+    const len = q + 4 - p;
+    v.setUint32(p + 4, len, true);
+    v.setUint32(q, len, true);
+    this.pos = q + 4;
+  }
+
   private commentBytes(comment: string): Uint8Array {
     let bytes = this.comments.get(comment);
     if (bytes === undefined) {

@@ -18,6 +18,7 @@ import { nextPacket, type CaptureReader } from '../pcap/capture-reader.js';
 import { openCapture } from '../pcap/open-capture.js';
 import { LINKTYPE_ETHERNET, SUPPORTED_LINK_TYPES } from '../pcap/linktypes.js';
 import { PcapngWriter } from '../pcap/pcapng-writer.js';
+import { packetComments, PcapngReader } from '../pcap/pcapng-reader.js';
 import { policiesFor } from '../runner.js';
 import type { Scenario } from '../scenario/types.js';
 import { addrWord, ConnectionTable, tupleHash } from './connection-table.js';
@@ -332,6 +333,8 @@ class Replayer {
   private readonly attemptOf = new Int32Array(MAX_TRACKED);
   /** The scenario addresses by destination index. */
   private readonly dstAddrs: IpAddr[] = [];
+  /** The reader when the capture is pcapng (packets may carry comments), else null. */
+  private readonly ng: PcapngReader | null;
   /** Per destination index: the capture's last SYN-to-answer time of its real server, ns (-1: none seen yet). */
   private rtt: Float64Array;
   /** Scratch of flush(): the due entries and their times. */
@@ -349,6 +352,7 @@ class Replayer {
       this.dstAddrs.push(a);
     }
     this.rtt = new Float64Array(this.dstIndex.size).fill(-1);
+    this.ng = reader instanceof PcapngReader ? reader : null;
   }
 
   /**
@@ -487,6 +491,15 @@ class Replayer {
     const out = { ...this.skipped };
     for (const [code, reason] of Object.entries(SKIP_REASON)) out[reason] += this.decoded[Number(code)]!;
     return out;
+  }
+
+  /** The current packet's own comments (pcapng), or null when it has none. */
+  private inputComments(): string[] | null {
+    const ng = this.ng;
+    // A comment option and the end of options take 8 bytes at least.
+    if (ng === null || ng.optionsEnd - ng.optionsAt < 8) return null;
+    const c = packetComments(ng);
+    return c.length > 0 ? c : null;
   }
 
   /** SYNs per destination (address key and port) that no scenario host has; at most UNMATCHED_KEPT destinations are counted. */
@@ -680,7 +693,7 @@ class Replayer {
         ps.emuTsval[slot] = syn.serverTsval | 0;
         // The client's SYN goes first, with the decision's comment (as in `run`'s captures), then the answer when it is due.
         const at = this.stamp(p, t, slot);
-        writeClientPacket(w, syn.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, syn.comment, null);
+        writeClientPacket(w, syn.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, syn.comment, null, this.inputComments());
         if (d.result !== 'timeout' && d.result !== 'unreachable') {
           this.enqueue(p, slot, PENDING_ANSWER, at + (rtt >= 0 ? rtt : syn.latencyNs), seg.seq, 0, 0, segmentTsval(data, seg));
         }
@@ -726,7 +739,8 @@ class Replayer {
         // A retransmitted SYN still goes out where the server refused or stayed silent.
         if (w && (flags & TCP_SYN) !== 0) {
           const d = ps.decisions[ps.decision[slot]!]!;
-          writeClientPacket(w, d.captureId, this.stamp(p, this.time(), slot), data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac, d.comment, null);
+          writeClientPacket(w, d.captureId, this.stamp(p, this.time(), slot), data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac, d.comment, null,
+            this.inputComments());
         }
         continue;
       }
@@ -749,7 +763,7 @@ class Replayer {
             space.emuNext = ps.emuNext[slot]! >>> 0; space.emuTsval = ps.emuTsval[slot]! >>> 0;
           }
           writeClientPacket(w, d.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac,
-            shared ? undefined : d.comment, space);
+            shared ? undefined : d.comment, space, this.inputComments());
           if (shared) {
             from = p; fromAt = w.lastPacketAt; fromFlushes = w.flushCount; fromTime = at;
             fromIsn = isn; fromNext = next; fromTsval = tsval; fromCapture = d.captureId; fromMac = d.serverMac;
@@ -849,11 +863,13 @@ function bannerSocket(data: Uint8Array, at: number, end: number): string {
  * into the emulated server's sequence space (space; null for a SYN) with whole checksums.
  */
 function writeClientPacket(w: PcapngWriter, captureId: number, t: number, data: Uint8Array, offset: number, caplen: number, linkType: number,
-  seg: CapturedSegment, clientMac: Uint8Array, serverMac: Uint8Array, comment: string | undefined, space: ServerSpace | null): void {
+  seg: CapturedSegment, clientMac: Uint8Array, serverMac: Uint8Array, comment: string | undefined, space: ServerSpace | null,
+  inputs: readonly string[] | null): void {
   const ether = linkType === LINKTYPE_ETHERNET;
   const ipLen = offset + caplen - seg.ipAt;
   const len = ether ? caplen : 14 + ipLen;
-  const at = w.reserveFrame(len, comment);
+  // The input packet's own comments come first, the decision after them (room for all of them).
+  const at = inputs ? w.reserveFrame(len + 8 * (inputs.length + 1), inputs.join('') + (comment ?? '')) : w.reserveFrame(len, comment);
   const buf = w.frameBuffer;
   let ipAt: number;
   if (ether) {
@@ -869,5 +885,11 @@ function writeClientPacket(w: PcapngWriter, captureId: number, t: number, data: 
   }
   const shift = ipAt - seg.ipAt;
   rewriteClientSegment(buf, seg.family, ipAt, seg.tcpAt + shift, seg.payloadAt + seg.payloadLen + shift, at + len, space);
-  w.commitFrame(captureId, t, len, comment);
+  if (!inputs) {
+    w.commitFrame(captureId, t, len, comment);
+    return;
+  }
+  w.commitFrame(captureId, t, len, inputs[0]);
+  for (let i = 1; i < inputs.length; i++) w.appendComment(inputs[i]!);
+  if (comment !== undefined) w.appendComment(comment);
 }

@@ -123,3 +123,21 @@ describe('the emulated answer is timed from the capture', () => {
     for (const k of both) expect(emulated.get(k), `client port ${k}`).toBe(real.get(k));
   }, 30_000);
 });
+
+describe("the input's packet comments are kept", () => {
+  it('a recorded capture annotated with editcap: each client packet keeps its comment, the SYN gets the decision after it', async (ctx) => {
+    if (noTshark) { ctx.skip(noTshark); return; }
+    const annotated = path.join(tmp, 'annotated.pcapng');
+    // Frame 3: the first SYN; frame 5: the client's ACK of the handshake.
+    const edit = spawnSync('editcap', ['-a', '3:seen by the NOC', '-a', '5:ack \u2713 noted', path.join(CAPTURES, 'dual-stack.pcapng'), annotated], { encoding: 'utf8' });
+    if (edit.error) { ctx.skip(`editcap not runnable: ${edit.error.message}`); return; }
+    expect(edit.status, edit.stderr).toBe(0);
+    const r = await replayCapture(annotated, loadScenarioFile(path.join(CAPTURES, 'dual-stack.yaml')), { policies: ['linux', 'windows'], outDir: path.join(tmp, 'annotated') });
+    for (const policy of ['linux', 'windows']) {
+      const { stdout } = await run('tshark', ['-r', r.policies[policy]!.output!, '-Y', 'frame.comment', '-T', 'fields', '-e', 'tcp.flags.str', '-e', 'frame.comment', '-E', 'occurrence=a', '-E', 'aggregator=|'], { maxBuffer: 64 << 20 });
+      const lines = stdout.split('\n').filter((l) => l !== '');
+      expect(lines[0]).toMatch(new RegExp(`^\\S*S\\S*\\tseen by the NOC\\|bindlab ${policy}: SYN to 10\\.0\\.0\\.1:80 accepted by server/httpd/web4\\. `));
+      expect(lines.filter((l) => l.endsWith('\tack \u2713 noted'))).toHaveLength(1);
+    }
+  }, 30_000);
+});

@@ -1,7 +1,7 @@
 // Every citation the CLI can print leads somewhere a user can follow (issue 15, item 1): the
 // policy catalogue and each policy's sources and open points (`bindlab policies [NAME]`), the rule
 // vocabulary (`policies --rules`), the rule that decided each step of every shipped scenario under
-// every policy (the matrix's reasons, `run --json`, `explain`), explain's lookup descriptions, and
+// every policy (the matrix's reasons, `run --json`), `explain`'s printed output on every step, and
 // `bindlab init`'s starter. Each resolves to a page of docs/ (with the anchor present), a public
 // URL or a public source file; and nothing the package ships names the team's own notes.
 
@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { describePolicy, ruleDocs } from '../../src/emu/policy/describe.js';
 import { BUILTIN_POLICIES } from '../../src/emu/policy/names.js';
 import { policyResolver } from '../../src/emu/policy/registry.js';
+import { renderExplanation } from '../../src/cli/commands/explain.js';
 import { explainStep } from '../../src/explain/explain.js';
 import { runScenario } from '../../src/runner.js';
 import { loadScenarioFile } from '../../src/scenario/load.js';
@@ -66,7 +67,7 @@ describe('every citation the CLI prints resolves', () => {
     expect(unresolved(cites)).toEqual([]);
   });
 
-  it('the reason of every step of every shipped scenario under every policy, and explain on its connections', () => {
+  it('the reason of every step of every shipped scenario under every policy, and explain on every step', () => {
     const cites: [string, string][] = [];
     const uncited: string[] = [];
     for (const file of SHIPPED) {
@@ -80,16 +81,17 @@ describe('every citation the CLI prints resolves', () => {
           // A decision of the policy's rules (not a socket created, a clock advanced) says where it comes from.
           // (A socket whose socket() failed is not open: the engine's EBADF, no policy's rule.)
           else if ((s.kind === 'bind' || s.kind === 'listen') && !/is not open$/.test(s.reason ?? '')) uncited.push(`${where}: ${s.reason}`);
-          if (s.kind === 'connect') {
-            const e = explainStep(scenario, resolve(policy), s.index);
-            const how = e.lookup?.how;
-            const hc = how === undefined ? undefined : trailingCitation(how);
-            if (hc !== undefined) cites.push([`explain ${where}`, hc]);
+          // explain, as the CLI prints it: every line that cites (the rule of each decision record, its notes).
+          const text = renderExplanation(`step ${s.index}`, explainStep(scenario, resolve(policy), s.index));
+          for (const line of text.split('\n')) {
+            const lc = trailingCitation(line);
+            if (lc !== undefined) cites.push([`explain ${where}`, lc]);
           }
         }
       }
     }
     expect(cites.length).toBeGreaterThan(1000);
+    expect(cites.filter(([w]) => w.startsWith('explain')).length).toBeGreaterThan(1000);
     expect(uncited).toEqual([]);
     expect(unresolved(cites)).toEqual([]);
   }, 600_000);

@@ -323,7 +323,7 @@ class Run {
         if (last !== sk) m[i] = last;
         sk.group = null;
       }
-      // Its established connections are closed by the server side first (SCENARIO.md close step).
+      // Its established connections are closed by the server side first (docs/scenario-format.md, the close step).
       for (const child of [...host.owners(sk.port)]) {
         if (child.kind === 'child' && child.listener === sk && child.state === 'ESTABLISHED') {
           this.serverCloses(host, child);
@@ -784,7 +784,7 @@ class Run {
   }
 
   /**
-   * The interface a host leaves by for dst and the source address (SCENARIO.md: the interface
+   * The interface a host leaves by for dst and the source address (docs/scenario-format.md: the interface
    * whose subnet holds the destination, else the first; its primary address of the family), as
    * Linux picks them. The most specific subnet holding dst wins [net/ipv4/fib_trie.c: longest
    * prefix match]. IPv4: the source is that subnet's primary, its first address (the connected

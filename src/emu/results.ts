@@ -1,4 +1,4 @@
-// What running a scenario under one policy produced: the JSON report's shape (SCENARIO.md).
+// What running a scenario under one policy produced: the JSON report's shape (docs/report.md).
 import type { StepKind } from '../scenario/types.js';
 
 export interface StepResult {

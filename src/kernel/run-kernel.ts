@@ -363,7 +363,7 @@ class Topology {
       }
       ipc.push([`link set ${dev} up`, `${where} up`]);
     }
-    // A destination in no connected subnet leaves by the first interface (SCENARIO.md).
+    // A destination in no connected subnet leaves by the first interface (docs/scenario-format.md).
     const first = h.interfaces[0];
     if (first) {
       const dev = this.ifName(h.name, first.name);

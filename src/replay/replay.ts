@@ -56,7 +56,7 @@ export interface ReplayConnection {
   readonly client: string;
   /** The scenario address and port (after --map). */
   readonly server: string;
-  /** The accepting socket, "refused" or "timeout" (SCENARIO.md's connect vocabulary). */
+  /** The accepting socket, "refused" or "timeout" (a connect step's vocabulary, docs/report.md). */
   readonly result: string;
   /** The SO_REUSEPORT group the pick was made in, when there was a choice. */
   candidates?: readonly string[];

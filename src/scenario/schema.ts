@@ -1,4 +1,4 @@
-// The scenario format (shared SCENARIO.md, version 1) written once, as data.
+// The scenario format (version 1, docs/scenario-format.md) written once, as data.
 // Both the structural validator below and the JSON Schema (write-schema.ts) are derived from
 // SCENARIO_SCHEMA, so the two cannot disagree. Cross-references (a bind naming an earlier
 // socket, a process naming a declared host) are checked afterwards in load.ts.
@@ -524,7 +524,7 @@ export const POLICY_FILE_SCHEMA: ListSchema = {
 export const SCENARIO_SCHEMA: ObjectSchema = {
   type: 'object',
   noun: 'scenario',
-  description: 'A bindlab scenario (format version 1).',
+  description: 'A bindlab scenario (format version 1; described in docs/scenario-format.md of the bindlab package).',
   fields: {
     name: { schema: str('One line naming the scenario', 'line', 'name'), required: true },
     description: { schema: str('Free text, shown in reports') },

@@ -1,4 +1,4 @@
-// A scenario after loading and validation (see shared SCENARIO.md, version 1).
+// A scenario after loading and validation (version 1, docs/scenario-format.md).
 // Everything here is already checked: names resolve, addresses parse, numbers are in range.
 
 import type { Cidr, Endpoint, IpAddr } from '../emu/addr.js';

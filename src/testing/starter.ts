@@ -4,7 +4,8 @@
 export const STARTER_FILE = 'starter.yaml';
 
 export const STARTER_SCENARIO = `# A bindlab scenario: hosts with addresses and processes, then socket calls and connections,
-# run once per policy (an OS's bind, listen and listener-lookup rules). Format: SCENARIO.md.
+# run once per policy (an OS's bind, listen and listener-lookup rules).
+# Format: docs/scenario-format.md in the bindlab package; policies: bindlab policies NAME.
 #   bindlab validate starter.yaml     check it
 #   bindlab run starter.yaml          the matrix of results; one pcapng per policy in out/
 #   bindlab test .                    check every expectation (exit 1 when one fails)

@@ -26,7 +26,7 @@ describe('bindlab policies', () => {
   it('NAME: rules in words with citations, sources, UNCONFIRMED notes', () => {
     const r = cli(['policies', 'linux-1.3.60']);
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain('reuseaddrOverListener: refuse\n      no: SO_REUSEADDR never overlaps a listener [Linux inet_csk_bind_conflict');
+    expect(r.stdout).toContain('reuseaddrOverListener: refuse\n      no: SO_REUSEADDR never overlaps a listener [Linux net/ipv4/inet_connection_sock.c inet_csk_bind_conflict');
     expect(r.stdout).toContain('Sources:\n  Linux 2.0.x net/ipv4/af_inet.c (NET3.034) inet_bind, get_sock, inet_listen');
     expect(r.stdout).toContain('UNCONFIRMED / open points:\n  - 1.3.60 itself not seen');
     const j = JSON.parse(cli(['policies', 'linux', '--json']).stdout) as { name: string; rules: { rule: string; value: string }[] };

@@ -1,5 +1,5 @@
 // bindlab replay CAPTURE --scenario FILE: a real capture's connection attempts under each policy;
-// the replay report (SCENARIO.md) with --json, else a summary per policy; one capture per policy.
+// the replay report (docs/report.md) with --json, else a summary per policy; one capture per policy.
 import { writeFileSync } from 'node:fs';
 import { parseIp, type IpAddr } from '../../emu/addr.js';
 import { BUILTIN_POLICIES } from '../../emu/policy/names.js';

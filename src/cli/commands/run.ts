@@ -40,7 +40,7 @@ export async function runCommand(argv: RunArgs): Promise<ExitCode> {
     writeHtmlReport(argv.html, scenarios.map((scenario, i) => ({ scenario, report: reports[i]!, recordings: recordings[i] })), `bindlab run ${argv.files.join(' ')}`);
   }
   if (argv.json) {
-    // One shape however many files: each file's report (SCENARIO.md's object) on a line of its own (JSON Lines).
+    // One shape however many files: each file's report (the object of docs/report.md) on a line of its own (JSON Lines).
     process.stdout.write(reports.map((r) => `${JSON.stringify(r)}\n`).join(''));
   } else {
     const color = useColor();

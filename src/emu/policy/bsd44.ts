@@ -206,7 +206,7 @@ export function bsdBind(sk: Sock, addr: IpAddr, port: number, host: HostView, fl
   const mapped = sk.family === 'inet6' && addr.family === 6 && isV4Mapped(addr);
   if (mapped && sk.opts.v6only) {
     return fl.mappedOnV6only ? fail(fl.mappedOnV6only.errno, fl.mappedOnV6only.rule)
-      : fail('EINVAL', `IPV6_V6ONLY socket cannot bind a v4-mapped address [${fl.name} tcp6_usr_bind, in6_pcbbind (UNCONFIRMED)]`);
+      : fail('EINVAL', `IPV6_V6ONLY socket cannot bind a v4-mapped address [sys/netinet/tcp_usrreq.c tcp6_usr_bind, sys/netinet6/in6_pcb.c in6_pcbbind (UNCONFIRMED)]`);
   }
   const v4 = addr.family === 4 || mapped;
   const a4 = v4 ? addr4(addr) : 0;
@@ -349,9 +349,10 @@ export const bsd44: Policy = {
   title: "4.4BSD-Lite2: the newcomer's SO_REUSEADDR suffices, SO_REUSEPORT for exact duplicates, best match over all PCBs",
   sources: [
     '4.4BSD-Lite2 sys/netinet/in_pcb.c (chenshuo/4.4BSD-Lite2 8806e3f8) in_pcballoc, in_pcbbind, in_pcblookup',
-    '4.4BSD tcp_input findpcb (in_pcblookup with INPLOOKUP_WILDCARD; CLOSED TCB: drop) and tcp_usrreq PRU_LISTEN (auto-bind, no re-check), BSD-derived stored copies',
-    'UNCONFIRMED: TIME_WAIT 2*MSL with MSL 30 s (Lite2 tcp_timer.h not read); accepted sockets inheriting so_options (sonewconn not read)',
-    'no IPv6 (KAME came later): inet6 sockets are EAFNOSUPPORT',
+    '4.4BSD sys/netinet/tcp_input.c findpcb (in_pcblookup with INPLOOKUP_WILDCARD; CLOSED TCB: drop) and sys/netinet/tcp_usrreq.c PRU_LISTEN (auto-bind, no re-check), BSD-derived copies',
+    'UNCONFIRMED: TIME_WAIT 2*MSL with MSL 30 s (Lite2 sys/netinet/tcp_timer.h not read); accepted sockets inheriting so_options (sys/kern/uipc_socket2.c sonewconn not read) (docs/policies/bsd44.md#unconfirmed)',
+    'no IPv6 (KAME came later): inet6 sockets are EAFNOSUPPORT (docs/policies/bsd44.md#bind)',
+    'the rules in our words: docs/policies/bsd44.md',
   ],
   timeWaitNs: BSD44_TIME_WAIT_NS,
   // Each address is an ifaddr of its own; SIOCDIFADDR removes one [4.4BSD netinet/in.c in_control]

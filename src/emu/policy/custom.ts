@@ -71,13 +71,13 @@ export function customPolicy(base: Policy, baseRules: RuleSet, overrides: Partia
 
     listen(sk, host) {
       if (!listenChanged || sk.port === 0) return base.listen(sk, host);
-      if (!rules.listenRecheck) return ok('listen: no re-check of the port (rule listenRecheck: false) [4.4BSD tcp_usrreq PRU_LISTEN]');
+      if (!rules.listenRecheck) return ok('listen: no re-check of the port (rule listenRecheck: false) [4.4BSD sys/netinet/tcp_usrreq.c PRU_LISTEN]');
       // The re-check sees this socket as listening [Linux inet_csk_listen_start]
       const prev = sk.state;
       sk.state = 'LISTEN';
       try {
         const d = conflictWalk(rules, sk, sk.port, host);
-        return d.errno ? { ...d, rule: `listen re-check: ${d.rule}` } : ok(`listen re-check found no conflict (rule listenRecheck: true) [Linux inet_csk_listen_start]`);
+        return d.errno ? { ...d, rule: `listen re-check: ${d.rule}` } : ok(`listen re-check found no conflict (rule listenRecheck: true) [Linux net/ipv4/inet_connection_sock.c inet_csk_listen_start]`);
       } finally {
         sk.state = prev;
       }
@@ -194,19 +194,19 @@ export function pairVerdict(rules: RuleSet, sk: Sock, sk2: Sock, host: HostView,
 
   if (sk.uid !== 0 && sk2.uid !== sk.uid) {
     if (rules.uidGuard === 'other-uid-refused' && !connected(sk2)) {
-      return no(`another uid's unconnected socket (rule uidGuard: other-uid-refused) [FreeBSD in6_pcbbind_avail]`);
+      return no(`another uid's unconnected socket (rule uidGuard: other-uid-refused) [FreeBSD sys/netinet6/in6_pcb.c in6_pcbbind_avail]`);
     }
     if (rules.uidGuard === 'other-uid-refused-unless-both-wildcard' && !(wild && wild2)) {
-      return no(`another uid's socket and not both wildcard (rule uidGuard: other-uid-refused-unless-both-wildcard) [XNU in_pcbbind]`);
+      return no(`another uid's socket and not both wildcard (rule uidGuard: other-uid-refused-unless-both-wildcard) [XNU bsd/netinet/in_pcb.c in_pcbbind]`);
     }
   }
 
   if (sk.opts.reuseport && sk2.opts.reuseport) {
     if (rules.reuseport === 'same-uid' && (sk2.state === 'TIME_WAIT' || sk.uid === sk2.uid)) {
-      return yes('both have SO_REUSEPORT and one uid (rule reuseport: same-uid) [Linux inet_csk_bind_conflict]');
+      return yes('both have SO_REUSEPORT and one uid (rule reuseport: same-uid) [Linux net/ipv4/inet_connection_sock.c inet_csk_bind_conflict]');
     }
     if (rules.reuseport === 'any-uid') return yes('both have SO_REUSEPORT (rule reuseport: any-uid)');
-    if (rules.reuseport === 'exact-duplicates' && same) return yes('exact duplicates with SO_REUSEPORT on both (rule reuseport: exact-duplicates) [4.4BSD in_pcbbind]');
+    if (rules.reuseport === 'exact-duplicates' && same) return yes('exact duplicates with SO_REUSEPORT on both (rule reuseport: exact-duplicates) [4.4BSD sys/netinet/in_pcb.c in_pcbbind]');
   }
 
   const flag = rules.reuseaddr === 'both' ? sk.opts.reuseaddr && sk2.opts.reuseaddr
@@ -219,16 +219,16 @@ export function pairVerdict(rules: RuleSet, sk: Sock, sk2: Sock, host: HostView,
     switch (rules.sameAddress) {
       case 'unless-listening':
         if (!flag) return no(`same address: ${flagWhy}`);
-        return listening ? no('same address and the other socket is listening (rule sameAddress: unless-listening) [Linux inet_csk_bind_conflict]')
+        return listening ? no('same address and the other socket is listening (rule sameAddress: unless-listening) [Linux net/ipv4/inet_connection_sock.c inet_csk_bind_conflict]')
           : yes('same address, SO_REUSEADDR, the other not listening (rule sameAddress: unless-listening)');
       case 'dead-only':
-        if (!sk.opts.reuseaddr) return no('same specific address and no SO_REUSEADDR (rule sameAddress: dead-only) [2.0 inet_bind]');
+        if (!sk.opts.reuseaddr) return no('same specific address and no SO_REUSEADDR (rule sameAddress: dead-only) [2.0 net/ipv4/af_inet.c inet_bind]');
         return sk2.state === 'TIME_WAIT' ? yes('same specific address over a TIME_WAIT socket (rule sameAddress: dead-only)')
-          : no('same specific address and the other is not dead (rule sameAddress: dead-only) [2.0 inet_bind sk2->dead]');
+          : no('same specific address and the other is not dead (rule sameAddress: dead-only) [2.0 net/ipv4/af_inet.c inet_bind sk2->dead]');
       case 'connected-only':
         if (!flag) return no(`same address: ${flagWhy}`);
         return connected(sk2) ? yes('same address over a connected socket (rule sameAddress: connected-only)')
-          : no('same address as an unconnected socket; duplicates need SO_REUSEPORT on both (rule sameAddress: connected-only) [4.4BSD in_pcbbind]');
+          : no('same address as an unconnected socket; duplicates need SO_REUSEPORT on both (rule sameAddress: connected-only) [4.4BSD sys/netinet/in_pcb.c in_pcbbind]');
     }
   }
 
@@ -237,21 +237,21 @@ export function pairVerdict(rules: RuleSet, sk: Sock, sk2: Sock, host: HostView,
   if (!listening) return yes('wildcard overlap with SO_REUSEADDR and the other not listening');
   switch (rules.reuseaddrOverListener) {
     case 'refuse': return no('the other socket is listening: SO_REUSEADDR never overlaps a listener (rule reuseaddrOverListener: refuse)');
-    case 'allow': return yes('wildcard overlap with a listener allowed (rule reuseaddrOverListener: allow) [4.4BSD in_pcbbind]');
+    case 'allow': return yes('wildcard overlap with a listener allowed (rule reuseaddrOverListener: allow) [4.4BSD sys/netinet/in_pcb.c in_pcbbind]');
     case 'allow-if-multihomed-n-1': return pajariCount(sk, sk2, wild, wild2, host, port);
   }
 }
 
-/** Pajari 1999: one wildcard listener plus up to n-1 specific ones on an n-address host (SEMANTICS §4). */
+/** Pajari 1999: one wildcard listener plus up to n-1 specific ones on an n-address host (docs/policies/pajari-1999.md). */
 function pajariCount(sk: Sock, sk2: Sock, wild: boolean, wild2: boolean, host: HostView, port: number): Verdict {
-  if (wild && wild2) return no('two wildcard sockets and the other is listening (rule reuseaddrOverListener: allow-if-multihomed-n-1) [Pajari 1999]');
+  if (wild && wild2) return no('two wildcard sockets and the other is listening (rule reuseaddrOverListener: allow-if-multihomed-n-1) [Pajari 1999, docs/policies/pajari-1999.md#the-1999-post]');
   const n = host.addresses(4).length;
-  if (n < 2) return no(`single-address host: the listener keeps the port (rule reuseaddrOverListener: allow-if-multihomed-n-1) [Pajari 1999]`);
+  if (n < 2) return no(`single-address host: the listener keeps the port (rule reuseaddrOverListener: allow-if-multihomed-n-1) [Pajari 1999, docs/policies/pajari-1999.md#the-1999-post]`);
   const specifics = new Set<number>();
   for (const o of host.owners(port)) if (o.kind === 'socket' && o !== sk && v4View(o) !== 0) specifics.add(v4View(o));
   if (!wild) specifics.add(v4View(sk));
   if (specifics.size <= n - 1) return yes(`${specifics.size} specific address(es) of ${n} hold the port; the wildcard keeps one (rule reuseaddrOverListener: allow-if-multihomed-n-1)`);
-  return no(`${specifics.size} specific addresses would leave ${wild ? 'this wildcard socket' : describe(sk2)} none of the host's ${n} (rule reuseaddrOverListener: allow-if-multihomed-n-1) [Pajari 1999: "up to n-1"]`);
+  return no(`${specifics.size} specific addresses would leave ${wild ? 'this wildcard socket' : describe(sk2)} none of the host's ${n} (rule reuseaddrOverListener: allow-if-multihomed-n-1) [Pajari 1999, docs/policies/pajari-1999.md#the-1999-post: "up to n-1"]`);
 }
 
 // ---- lookup ----------------------------------------------------------------------------------
@@ -287,7 +287,7 @@ export function bestMatchLookup(syn: SynInfo, listeners: readonly Sock[], bound:
     if (note) note(sk, `${c === 0 ? 'exact address' : 'wildcard'} (${c} wildcard${c === 1 ? '' : 's'})${best === null || better ? '' : c > bestCost ? ', more wildcards than the best match' : `, a tie: the ${how === 'bsd-best-match' ? 'newer socket' : 'newer bind'} wins`}`);
     if (better) { best = sk; bestCost = c; }
   }
-  const cite = how === 'bsd-best-match' ? '4.4BSD in_pcblookup' : '2.0 net/ipv4/af_inet.c get_sock';
+  const cite = how === 'bsd-best-match' ? '4.4BSD sys/netinet/in_pcb.c in_pcblookup' : '2.0 net/ipv4/af_inet.c get_sock';
   if (!best) return { sock: null, candidates: [], action: 'rst', rule: `no socket on port ${syn.dport}: RST [${cite}]` };
   if (best.state !== 'LISTEN') {
     return {

@@ -60,7 +60,7 @@ export const FREEBSD: BsdFlavour = {
   // A non-root bind may not overlap an unconnected socket of another uid, whatever the options: "SO_REUSE*
   // can only be used to share a port among sockets owned by the same user" [sys/netinet6/in6_pcb.c
   // in6_pcbbind_avail; tests/sys/netinet/socket_afinet.c multibind_test, IPv4 and IPv6]. An older in_pcbbind_setup
-  // let another uid join a wildcard SO_REUSEPORT_LB socket (SEMANTICS §6.1); the current code and test do not.
+  // let another uid join a wildcard SO_REUSEPORT_LB socket; the current code and test do not (docs/policies/freebsd.md#bind-conflicts).
   uidGuard(sk, t) {
     if (t.remote) return null;
     if (t.uid === sk.uid) return null;
@@ -122,12 +122,13 @@ export const freebsd: Policy = {
   title: "FreeBSD 14/15: the newcomer's SO_REUSEADDR, a uid rule against stealing, SO_REUSEPORT_LB groups",
   sources: [
     'FreeBSD sys/netinet/in_pcb.c (mirror fel1x-developer/freebsd-src 2d614aa2) in_pcbbind_setup, in_pcblookup_local, in_pcblookup_lbgroup, in_pcblookup_hash_wild_smr, in_pcblookup_hash_wild_locked, in_pcbinshash, in_pcbinslbgrouphash, in_pcbremlbgrouphash, ipport_* defaults',
-    '4.4BSD heritage for listen (no re-check; tcp_usr_listen not read: UNCONFIRMED)',
+    '4.4BSD heritage for listen: no re-check (sys/netinet/tcp_usrreq.c tcp_usr_listen not read: UNCONFIRMED, docs/policies/freebsd.md#listen)',
     'FreeBSD sys/netinet6/in6_pcb.c in6_pcbbind_avail (uid rule: no exemption for SO_REUSEPORT_LB)',
-    'FreeBSD\'s own tests (test/policy/os-suites.test.ts): tests/sys/netinet/socket_afinet.c multibind_test, bind_connected_port_test; so_reuseport_lb_test.c; ip6_v4mapped_test.c (IPV6_V6ONLY default 1)',
-    'UNCONFIRMED: IPv6 lookup (modelled on the IPv4 code and tcp6_usr_bind)',
-    'UNCONFIRMED: a SYN to a bound-only PCB is dropped (tcp_input CLOSED TCB, believed drop); LB groups joined at bind as in the version read (later FreeBSD restricts them to listeners)',
-    'sources disagree: the SMR lookup takes the newest wildcard PCB, the locked fallback (in_pcblookup_hash_wild_locked) the oldest; modelled: SMR',
+    'FreeBSD\'s own tests (docs/os-tests-and-published-claims.md): tests/sys/netinet/socket_afinet.c multibind_test, bind_connected_port_test; so_reuseport_lb_test.c; ip6_v4mapped_test.c (IPV6_V6ONLY default 1)',
+    'UNCONFIRMED: IPv6 lookup (modelled on the IPv4 code and sys/netinet6/in6_pcb.c; docs/policies/freebsd.md#unconfirmed)',
+    'UNCONFIRMED: a SYN to a bound-only PCB is dropped (sys/netinet/tcp_input.c CLOSED TCB, believed drop); LB groups joined at bind as in the version read (later FreeBSD restricts them to listeners) (docs/policies/freebsd.md#listener-lookup)',
+    'sources disagree: the SMR lookup takes the newest wildcard PCB, the locked fallback (sys/netinet/in_pcb.c in_pcblookup_hash_wild_locked) the oldest; modelled: SMR',
+    'the rules in our words: docs/policies/freebsd.md',
   ],
   timeWaitNs: FREEBSD_TIME_WAIT_NS,
   // Each address is an ifaddr of its own; SIOCDIFADDR removes one [sys/netinet/in.c in_control_ioctl, in_difaddr_ioctl]

@@ -105,7 +105,7 @@ function bind(sk: Sock, addr: IpAddr, port: number, host: HostView): Decision {
   if (sk.port !== 0 || sk.state !== 'CLOSE') return fail('EINVAL', 'the socket is already bound [usr/src/uts/common/inet/tcp/tcp.c tcp_do_bind: -TOUTSTATE; tcp_socket.c tcp_bind → EINVAL]');
   // A v4-mapped address on an IPV6_V6ONLY socket [TB tcp_bind_check: "if (connp->conn_ipv6_v6only) return (EADDRNOTAVAIL)"]
   if (sk.family === 'inet6' && isV4Mapped(addr) && sk.opts.v6only) {
-    return fail('EADDRNOTAVAIL', 'IPV6_V6ONLY socket cannot bind a v4-mapped address [TB tcp_bind_check]');
+    return fail('EADDRNOTAVAIL', 'IPV6_V6ONLY socket cannot bind a v4-mapped address [usr/src/uts/common/inet/tcp/tcp_bind.c tcp_bind_check]');
   }
   // Not a valid local unicast address [TB tcp_bind_check: laddr_type == IPVL_BAD]
   const local = isV4Mapped(addr) ? v4FromMapped(addr) : addr;
@@ -114,7 +114,7 @@ function bind(sk: Sock, addr: IpAddr, port: number, host: HostView): Decision {
   }
   if (port === 0) {
     const chosen = anonPort(sk, addr, host);
-    if (chosen === 0) return fail('EADDRINUSE', 'no free anonymous port [TB tcp_bind_select_lport: TNOADDR]');
+    if (chosen === 0) return fail('EADDRINUSE', 'no free anonymous port [usr/src/uts/common/inet/tcp/tcp_bind.c tcp_bind_select_lport: TNOADDR]');
     return ok(`anonymous port ${chosen} from ${ANON_LOW}..${ANON_HIGH} [usr/src/uts/common/inet/tcp/tcp_bind.c tcp_update_next_port]`, { port: chosen });
   }
   // Privileged: below smallest_nonpriv_port or an extra privileged port, without net_privaddr [TB tcp_bind_select_lport]
@@ -158,7 +158,7 @@ function lookup(syn: SynInfo, listeners: readonly Sock[]): LookupResult {
       return { sock: sk, candidates: [sk], action: 'accept', rule: `first match in the classifier's bind fanout (specific before wildcard): ${describe(sk)} [usr/src/uts/common/inet/ip/ipclassifier.c ipcl_classify_v4, IPCL_BIND_MATCH]` };
     }
   }
-  return { sock: null, candidates: [], action: 'rst', rule: `no listener on ${syn.dst.text}:${syn.dport}: RST [ipclassifier.c ipcl_classify_v4 finds none; tcp_xmit_listeners_reset UNCONFIRMED]` };
+  return { sock: null, candidates: [], action: 'rst', rule: `no listener on ${syn.dst.text}:${syn.dport}: RST [usr/src/uts/common/inet/ip/ipclassifier.c ipcl_classify_v4 finds none; tcp_xmit_listeners_reset UNCONFIRMED]` };
 }
 
 export const illumos: Policy = {
@@ -169,7 +169,8 @@ export const illumos: Policy = {
     'illumos-gate usr/src/uts/common/inet/ip/ipclassifier.c IPCL_HASH_INSERT_BOUND/_WILDCARD, ipcl_bind_insert, ipcl_classify_v4; inet/ipclassifier.h IPCL_BIND_MATCH',
     'illumos-gate usr/src/uts/common/inet/tcp/tcp_tunables.c, tcp_output.c tcp_xmit_mp_aux_iss, tcp.c tcp_reinit',
     'illumos-gate tcp.c tcp_create_common, tcp_do_bind (a second bind: -TOUTSTATE, EINVAL), tcp_do_listen (no re-check), tcp_do_connect; tcp_input.c tcp_input_listener, tcp_conn_create_v4/_v6 (an accepted connection: bound address unset, IP version of the wire)',
-    'UNCONFIRMED: SO_REUSEPORT, which current illumos-gate tcp.c tcp_free mentions (reuseport groups) but whose bind rule was not found: modelled as absent (ENOPROTOOPT); the eager\'s zero conn_bound_addr_v6 after a conn is reused from the free list (ipcl_conn_cleanup not read)',
+    'the rules in our words: docs/policies/illumos.md',
+    'UNCONFIRMED (docs/policies/illumos.md#unconfirmed): SO_REUSEPORT, which current illumos-gate tcp.c tcp_free mentions (reuseport groups) but whose bind rule was not found: modelled as absent (ENOPROTOOPT); the eager\'s zero conn_bound_addr_v6 after a conn is reused from the free list (ipcl_conn_cleanup not read)',
   ],
   timeWaitNs: ILLUMOS_TIME_WAIT_NS,
   // Each address is a logical interface of its own (ifconfig removeif) [illumos uts/common/inet/ip/ip_if.c ip_sioctl_removeif]
@@ -178,18 +179,18 @@ export const illumos: Policy = {
   families: ['inet', 'inet6'],
 
   setsockopt(sk, option, value, host) {
-    return applyOption(sk, option, value, host, ILLUMOS_OPTIONS, 'illumos has no such option under this name');
+    return applyOption(sk, option, value, host, ILLUMOS_OPTIONS, 'illumos has no such option under this name: docs/policies/illumos.md');
   },
 
   bind,
 
   listen(sk, host) {
     // An unbound socket gets an anonymous wildcard port (tcp_do_listen not read: UNCONFIRMED);
-    // no re-check of a bound port at listen (UNCONFIRMED, SEMANTICS §10.4)
-    if (sk.port !== 0) return ok('listening; no listen-time re-check (UNCONFIRMED for illumos)');
+    // no re-check of a bound port at listen (UNCONFIRMED: docs/policies/illumos.md#listen)
+    if (sk.port !== 0) return ok('listening; no listen-time re-check (UNCONFIRMED for illumos) [docs/policies/illumos.md#listen]');
     const wild: IpAddr = sk.family === 'inet6' ? { family: 6, bytes: new Uint8Array(16), text: '::' } : { family: 4, bytes: new Uint8Array(4), text: '0.0.0.0' };
     const chosen = anonPort(sk, wild, host);
-    if (chosen === 0) return fail('EADDRINUSE', 'no free anonymous port [TB tcp_bind_select_lport]');
+    if (chosen === 0) return fail('EADDRINUSE', 'no free anonymous port [usr/src/uts/common/inet/tcp/tcp_bind.c tcp_bind_select_lport]');
     return ok(`listen auto-bound anonymous port ${chosen} (UNCONFIRMED) [usr/src/uts/common/inet/tcp/tcp_bind.c tcp_update_next_port]`, { port: chosen });
   },
 

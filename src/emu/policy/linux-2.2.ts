@@ -148,8 +148,9 @@ export const linux22: Policy = {
     'Linux 2.6.x-3.8 net/ipv4/inet_connection_sock.c inet_csk_bind_conflict, inet_csk_get_port, inet_csk_listen_start (2.6 form)',
     'Linux 2.6.x-3.x net/ipv4/inet_hashtables.c compute_score, __inet_lookup_listener; net/ipv6/inet6_hashtables.c compute_score',
     'Linux 2.1.x net/ipv4/tcp_ipv4.c tcp_v4_verify_bind (the same conflict rule)',
-    'UNCONFIRMED: the check order and the listen re-check in 2.2.x (2.2 may have had no re-check); 2.2/2.4 scoring weights (+1/+1, no family point)',
-    'UNCONFIRMED: default ip_local_port_range per version (1024-4999 early, 32768-61000 later); the scenario sysctl is used',
+    'UNCONFIRMED: the check order and the listen re-check in 2.2.x (2.2 may have had no re-check); 2.2/2.4 scoring weights (+1/+1, no family point) (docs/policies/linux-2.2.md#unconfirmed)',
+    'UNCONFIRMED: default ip_local_port_range per version (1024-4999 early, 32768-61000 later); the scenario sysctl is used (docs/policies/linux-2.2.md#automatic-ports)',
+    'the rules in our words: docs/policies/linux-2.2.md',
   ],
   timeWaitNs: LINUX_TIME_WAIT_NS, // TCP_TIMEWAIT_LEN (60*HZ) [include/net/tcp.h]
   // Secondaries deleted with their primary; no promote_secondaries before 2.6.16 (UNCONFIRMED) [2.2 net/ipv4/devinet.c inet_del_ifa]

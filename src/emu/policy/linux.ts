@@ -337,7 +337,8 @@ export const linux: Policy = {
     'net/ipv4/inet_connection_sock.c inet_csk_bind_conflict, inet_csk_get_port, inet_csk_find_open_port, inet_csk_listen_start',
     'net/ipv4/inet_hashtables.c __inet_hash, inet_reuseport_add_sock, __inet_lookup_listener, compute_score',
     'net/ipv6/inet6_hashtables.c inet6_lookup_listener; net/core/sock_reuseport.c',
-    'checked against the real Linux 6.18 kernel (test/kernel)',
+    'checked against the real Linux 6.18 kernel (bindlab verify-kernel; docs/kernel-observations.md)',
+    'the rules in our words: docs/policies/linux.md',
   ],
   timeWaitNs: LINUX_TIME_WAIT_NS,
   // net.ipv4.tcp_tw_reuse = 2 (the default since 4.19): connect() reuses a TIME_WAIT whose address
@@ -371,7 +372,7 @@ export const linux: Policy = {
         const wild = sk.family === 'inet6' ? '::' : '0.0.0.0';
         return withTentativeAddress(sk, sk.local ?? wildcardOf(sk), sk.ipv6only, () => getPort(sk, 0, host, `listen auto-bind of ${wild}`));
       }
-      return getPort(sk, sk.port, host, 'listen re-check', 'listen re-check: ', '; [inet_csk_listen_start]');
+      return getPort(sk, sk.port, host, 'listen re-check', 'listen re-check: ', '; [net/ipv4/inet_connection_sock.c inet_csk_listen_start]');
     } finally {
       sk.state = prev;
     }

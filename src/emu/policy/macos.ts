@@ -123,11 +123,12 @@ export const macos: Policy = {
   name: 'macos',
   title: 'macOS (XNU): newcomer SO_REUSEADDR, unprivileged low ports on the wildcard, oldest wildcard duplicate wins',
   sources: [
-    'apple-oss-distributions/xnu bsd/netinet/in_pcb.c (0f4c859e and index id 57046288705) in_pcbbind, in_pcblookup_local, in_pcblookup_hash_locked, in_pcbinshash, in_pcbrehash',
+    'apple-oss-distributions/xnu bsd/netinet/in_pcb.c (0f4c859e, and an older copy for in_pcblookup_local and the hash chain) in_pcbbind, in_pcblookup_local, in_pcblookup_hash_locked, in_pcbinshash, in_pcbrehash',
     'bsd/netinet/tcp_timer.h TCPTV_MSL (15 s): TIME_WAIT 30 s',
-    'older XNU bsd/netinet6/in6_pcb.c in6_pcbbind (index id 833099757): the dual-stack :: bind also checks the IPv4 wildcard',
+    'an older XNU bsd/netinet6/in6_pcb.c in6_pcbbind: the dual-stack :: bind also checks the IPv4 wildcard',
     'apple-oss-distributions/xnu bsd/netinet6/in6_pcb.c (1031c584) in6_pcbbind; bsd/netinet/tcp_usrreq.c tcp_usr_bind, tcp6_usr_bind, tcp_usr_listen (no re-check); bsd/net/restricted_in_port.c (TCP 55555); bsd/netinet/tcp_subr.c (randomize_ports 0); bsd/netinet6/in6_proto.c ip6_v6only (IPV6_V6ONLY default 0); tcp_input (SYN to a CLOSED TCB: drop)',
-    'UNCONFIRMED: the ephemeral range\'s defaults (49152..65535); lookup tie-breaks are derived from code reading, not observed; SO_REUSESHAREUID is not modelled',
+    'UNCONFIRMED: the ephemeral range\'s defaults (49152..65535); lookup tie-breaks are derived from code reading, not observed; SO_REUSESHAREUID is not modelled (docs/policies/macos.md#unconfirmed)',
+    'the rules in our words: docs/policies/macos.md',
   ],
   timeWaitNs: MACOS_TIME_WAIT_NS,
   // Each address is an ifaddr of its own; SIOCDIFADDR removes one [xnu bsd/netinet/in.c in_control]

@@ -1,6 +1,6 @@
 // The rule vocabulary: the questions on which the built-in policies really differ, each with its
 // choices, what a choice means, which built-in policies make it, and where that comes from
-// (shared SEMANTICS.md sections and the sources they cite). A user-defined policy is a built-in
+// (the sources, and the page of docs/policies/ that restates the rule). A user-defined policy is a built-in
 // one plus some of these choices changed (custom.ts); `bindlab policies --rules` prints this table.
 
 /** The rule set of a policy: one choice per question. */
@@ -42,20 +42,20 @@ export const RULE_SPECS: readonly RuleSpec[] = [
     name: 'reuseaddr',
     question: "whose SO_REUSEADDR lets a bind share a port with an overlapping socket",
     choices: {
-      both: { means: 'both sockets must have SO_REUSEADDR', source: 'Linux inet_csk_bind_conflict; 2.0 inet_bind "allow only if both are setting reuse" (SEMANTICS §1.3, §3.1)' },
-      newcomer: { means: 'the new socket alone (its SO_REUSEADDR or SO_REUSEPORT makes the check exact-match only)', source: '4.4BSD/FreeBSD/XNU in_pcbbind: wild cleared by the new socket\'s options (SEMANTICS §5.1, §6.1, §7.1)' },
-      none: { means: 'SO_REUSEADDR never lets overlapping sockets share (a stricter variant; no built-in policy)', source: 'a design choice' },
+      both: { means: 'both sockets must have SO_REUSEADDR', source: 'Linux net/ipv4/inet_connection_sock.c inet_csk_bind_conflict; 2.0 net/ipv4/af_inet.c inet_bind "allow only if both are setting reuse" (docs/policies/linux.md#bind-conflicts)' },
+      newcomer: { means: 'the new socket alone (its SO_REUSEADDR or SO_REUSEPORT makes the check exact-match only)', source: '4.4BSD, FreeBSD and XNU sys/netinet/in_pcb.c in_pcbbind: wild cleared by the new socket\'s options (docs/policies/bsd44.md#bind-conflicts)' },
+      none: { means: 'SO_REUSEADDR never lets overlapping sockets share (a stricter variant; no built-in policy)', source: 'a design choice, no OS (docs/rules.md#reuseaddr)' },
     },
   },
   {
     name: 'reuseaddrOverListener',
     question: 'the 1999 question: may a wildcard and a specific socket share a port (SO_REUSEADDR as the reuseaddr rule says) when the other one listens',
     choices: {
-      refuse: { means: 'no: SO_REUSEADDR never overlaps a listener', source: 'Linux inet_csk_bind_conflict "sk2->sk_state != TCP_LISTEN"; 2.0 inet_bind (SEMANTICS §1.3, §3.1)' },
-      allow: { means: 'yes, whatever the other socket\'s state', source: '4.4BSD in_pcbbind with INPLOOKUP_WILDCARD cleared (SEMANTICS §5.1)' },
+      refuse: { means: 'no: SO_REUSEADDR never overlaps a listener', source: 'Linux net/ipv4/inet_connection_sock.c inet_csk_bind_conflict "sk2->sk_state != TCP_LISTEN"; 2.0 net/ipv4/af_inet.c inet_bind (docs/policies/linux.md#bind-conflicts)' },
+      allow: { means: 'yes, whatever the other socket\'s state', source: '4.4BSD sys/netinet/in_pcb.c in_pcbbind with INPLOOKUP_WILDCARD cleared (docs/policies/bsd44.md#bind-conflicts)' },
       'allow-if-multihomed-n-1': {
         means: 'yes on a host with n >= 2 IPv4 addresses while at most n-1 distinct specific addresses hold the port (the wildcard keeps one); two wildcards never',
-        source: 'G. Pajari, linux-kernel, 15 Feb 1999, formalised in SEMANTICS §4',
+        source: 'G. Pajari, linux-kernel, 15 Feb 1999, formalised in docs/policies/pajari-1999.md#the-readings-chosen',
       },
     },
   },
@@ -63,14 +63,14 @@ export const RULE_SPECS: readonly RuleSpec[] = [
     name: 'sameAddress',
     question: 'when may two sockets hold exactly the same address and port through SO_REUSEADDR',
     choices: {
-      'unless-listening': { means: 'when the reuseaddr rule is met and the other socket is not listening (bound, ESTABLISHED or TIME_WAIT)', source: 'Linux inet_csk_bind_conflict (SEMANTICS §1.3, §2.1)' },
+      'unless-listening': { means: 'when the reuseaddr rule is met and the other socket is not listening (bound, ESTABLISHED or TIME_WAIT)', source: 'Linux net/ipv4/inet_connection_sock.c inet_csk_bind_conflict (docs/policies/linux.md#bind-conflicts)' },
       'dead-only': {
         means: 'the same specific address only over a TIME_WAIT socket, with the new socket\'s SO_REUSEADDR; two wildcards follow the wildcard rule instead',
-        source: '2.0 net/ipv4/af_inet.c inet_bind "sk2->dead" (SEMANTICS §3.1; UNCONFIRMED detail)',
+        source: '2.0 net/ipv4/af_inet.c inet_bind "sk2->dead" (UNCONFIRMED detail: docs/policies/linux-1.3.60.md#bind-conflicts)',
       },
       'connected-only': {
         means: 'only over connected sockets (ESTABLISHED, TIME_WAIT); two unconnected duplicates need SO_REUSEPORT',
-        source: '4.4BSD in_pcbbind/in_pcblookup: connected PCBs are skipped when not wild (SEMANTICS §5.1)',
+        source: '4.4BSD sys/netinet/in_pcb.c in_pcbbind, in_pcblookup: connected PCBs are skipped when not wild (docs/policies/bsd44.md#bind-conflicts)',
       },
     },
   },
@@ -78,15 +78,15 @@ export const RULE_SPECS: readonly RuleSpec[] = [
     name: 'reuseport',
     question: 'what SO_REUSEPORT (set on both sockets) permits',
     choices: {
-      none: { means: 'the option does not exist: ENOPROTOOPT', source: 'Linux before 3.9, Linux 2.0 net/core/sock.c sock_setsockopt (SEMANTICS §2.1)' },
+      none: { means: 'the option does not exist: ENOPROTOOPT', source: 'Linux before 3.9 and 2.0: net/core/sock.c sock_setsockopt has no SO_REUSEPORT (docs/policies/linux-2.2.md#bind-conflicts)' },
       'same-uid': {
         means: 'any overlap when both have it and share the effective uid (a TIME_WAIT owner is exempt); listeners on the same exact address form a load-balanced group',
-        source: 'Linux 3.9+ inet_csk_bind_conflict, inet_reuseport_add_sock (SEMANTICS §1.3, §1.7)',
+        source: 'Linux 3.9+ net/ipv4/inet_connection_sock.c inet_csk_bind_conflict, net/ipv4/inet_hashtables.c inet_reuseport_add_sock (docs/policies/linux.md#so_reuseport-groups)',
       },
-      'any-uid': { means: 'as same-uid without the uid test (Linux 3.9 without its anti-hijack rule; no built-in policy)', source: 'a design choice; cf. the USAGI 2002 proposal (SEMANTICS Sources)' },
+      'any-uid': { means: 'as same-uid without the uid test (Linux 3.9 without its anti-hijack rule; no built-in policy)', source: 'a design choice; cf. the USAGI 2002 proposal https://www.linux-ipv6.org/materials/200202-INTERNET2-WORKSHOP/mgp00017.txt (docs/rules.md#reuseport)' },
       'exact-duplicates': {
         means: 'exact duplicates of an address may coexist; no load balancing: the lookup picks one',
-        source: '4.4BSD in_pcbbind "reuseport && (t->inp_socket->so_options & SO_REUSEPORT)" (SEMANTICS §5.1)',
+        source: '4.4BSD sys/netinet/in_pcb.c in_pcbbind "reuseport && (t->inp_socket->so_options & SO_REUSEPORT)" (docs/policies/bsd44.md#bind-conflicts)',
       },
     },
   },
@@ -94,17 +94,17 @@ export const RULE_SPECS: readonly RuleSpec[] = [
     name: 'uidGuard',
     question: 'is a non-root bind refused when it overlaps a socket of another uid, whatever the options',
     choices: {
-      none: { means: 'no uid rule', source: 'Linux, 4.4BSD, 2.0 (SEMANTICS §1.3, §3.1, §5.1)' },
-      'other-uid-refused': { means: 'yes, over unconnected sockets of another uid (connected ones do not count)', source: 'FreeBSD in6_pcbbind_avail / in_pcbbind_setup, PRIV_NETINET_REUSEPORT (SEMANTICS §6.1; no SO_REUSEPORT_LB exemption: socket_afinet.c multibind_test)' },
-      'other-uid-refused-unless-both-wildcard': { means: 'yes, over any socket of another uid unless both are wildcard', source: 'XNU in_pcbbind (SEMANTICS §7.1)' },
+      none: { means: 'no uid rule', source: 'no uid test in Linux net/ipv4/inet_connection_sock.c inet_csk_bind_conflict (but SO_REUSEPORT\'s), 2.0 net/ipv4/af_inet.c inet_bind, 4.4BSD sys/netinet/in_pcb.c in_pcbbind (docs/rules.md#uidguard)' },
+      'other-uid-refused': { means: 'yes, over unconnected sockets of another uid (connected ones do not count)', source: 'FreeBSD sys/netinet6/in6_pcb.c in6_pcbbind_avail, sys/netinet/in_pcb.c in_pcbbind_setup, PRIV_NETINET_REUSEPORT; no SO_REUSEPORT_LB exemption: tests/sys/netinet/socket_afinet.c multibind_test (docs/policies/freebsd.md#bind-conflicts)' },
+      'other-uid-refused-unless-both-wildcard': { means: 'yes, over any socket of another uid unless both are wildcard', source: 'XNU bsd/netinet/in_pcb.c in_pcbbind (docs/policies/macos.md#bind-conflicts)' },
     },
   },
   {
     name: 'listenRecheck',
     question: 'does listen() check the port again, now with this socket listening',
     choices: {
-      true: { means: 'yes: two binds that both succeeded can still lose at listen(); whoever listens first wins', source: 'Linux inet_csk_listen_start (SEMANTICS §1.4, §2.2)' },
-      false: { means: 'no: a bind that succeeded stands', source: '4.4BSD tcp_usrreq PRU_LISTEN; 2.0 inet_listen (UNCONFIRMED) (SEMANTICS §3.3, §5.2)' },
+      true: { means: 'yes: two binds that both succeeded can still lose at listen(); whoever listens first wins', source: 'Linux net/ipv4/inet_connection_sock.c inet_csk_listen_start (docs/policies/linux.md#listen)' },
+      false: { means: 'no: a bind that succeeded stands', source: '4.4BSD sys/netinet/tcp_usrreq.c PRU_LISTEN (docs/policies/bsd44.md#listen); 2.0 net/ipv4/af_inet.c inet_listen (UNCONFIRMED: docs/policies/linux-1.3.60.md#listen)' },
     },
   },
   {
@@ -113,28 +113,28 @@ export const RULE_SPECS: readonly RuleSpec[] = [
     choices: {
       'linux-score': {
         means: 'listeners only: exact-address ones before wildcard ones, device-bound scores higher, the first SO_REUSEPORT group that raises the score picks by connection hash',
-        source: 'Linux inet_hashtables.c __inet_lookup_listener, compute_score (SEMANTICS §1.6)',
+        source: 'Linux net/ipv4/inet_hashtables.c __inet_lookup_listener, compute_score (docs/policies/linux.md#listener-lookup)',
       },
-      'bsd-best-match': { means: 'every socket of the port, listening or only bound: fewest wildcards wins; ties go to the newest socket', source: '4.4BSD in_pcblookup INPLOOKUP_WILDCARD (SEMANTICS §5.3)' },
-      'most-specific': { means: 'every socket of the port: a specific match beats a wildcard one; ties go to the newest bind (first in the chain)', source: '2.0 net/ipv4/af_inet.c get_sock, put_sock (SEMANTICS §3.4)' },
+      'bsd-best-match': { means: 'every socket of the port, listening or only bound: fewest wildcards wins; ties go to the newest socket', source: '4.4BSD sys/netinet/in_pcb.c in_pcblookup INPLOOKUP_WILDCARD (docs/policies/bsd44.md#listener-lookup)' },
+      'most-specific': { means: 'every socket of the port: a specific match beats a wildcard one; ties go to the newest bind (first in the chain)', source: '2.0 net/ipv4/af_inet.c get_sock, put_sock (docs/policies/linux-1.3.60.md#listener-lookup)' },
     },
   },
   {
     name: 'boundOnlySyn',
     question: 'what a SYN gets when the best match is bound but not listening (bsd-best-match and most-specific only; linux-score never sees such sockets)',
     choices: {
-      invisible: { means: 'bound sockets are not considered; the best listener gets it', source: 'Linux: bound sockets are not in the listener hash (SEMANTICS §1.6)' },
-      rst: { means: 'the client is refused (RST)', source: '2.0 tcp_rcv on a CLOSE socket (UNCONFIRMED, SEMANTICS §3.4)' },
-      drop: { means: 'the SYN is dropped silently; the client times out', source: '4.4BSD tcp_input "TCB exists but is in CLOSED state" (SEMANTICS §5.3)' },
+      invisible: { means: 'bound sockets are not considered; the best listener gets it', source: 'Linux: bound sockets are not in the listener hash of net/ipv4/inet_hashtables.c __inet_lookup_listener (docs/policies/linux.md#listener-lookup)' },
+      rst: { means: 'the client is refused (RST)', source: '2.0 net/ipv4/tcp_input.c tcp_rcv on a CLOSE socket (docs/policies/linux-1.3.60.md#listener-lookup)' },
+      drop: { means: 'the SYN is dropped silently; the client times out', source: '4.4BSD sys/netinet/tcp_input.c "TCB exists but is in CLOSED state" (docs/policies/bsd44.md#listener-lookup)' },
     },
   },
   {
     name: 'privilegedPorts',
     question: 'which binds of ports below 1024 need root',
     choices: {
-      'below-1024': { means: 'every bind of a port below 1024 (Linux: below ip_unprivileged_port_start)', source: 'Linux __inet_bind; 2.0 inet_bind PROT_SOCK; 4.4BSD in_pcbbind IPPORT_RESERVED' },
-      'specific-only': { means: 'only binds of a specific address; 0.0.0.0:80 is open to every user', source: 'XNU in_pcbbind (SEMANTICS §7.1)' },
-      none: { means: 'no port needs privilege (Linux with ip_unprivileged_port_start=0)', source: 'Linux sysctl net.ipv4.ip_unprivileged_port_start' },
+      'below-1024': { means: 'every bind of a port below 1024 (Linux: below ip_unprivileged_port_start)', source: 'Linux net/ipv4/af_inet.c __inet_bind; 2.0 net/ipv4/af_inet.c inet_bind PROT_SOCK; 4.4BSD sys/netinet/in_pcb.c in_pcbbind IPPORT_RESERVED (docs/policies/README.md#privileged-ports)' },
+      'specific-only': { means: 'only binds of a specific address; 0.0.0.0:80 is open to every user', source: 'XNU bsd/netinet/in_pcb.c in_pcbbind (docs/policies/macos.md#bind)' },
+      none: { means: 'no port needs privilege (Linux with ip_unprivileged_port_start=0)', source: 'Linux net.ipv4.ip_unprivileged_port_start, Documentation/networking/ip-sysctl.rst (docs/policies/README.md#privileged-ports)' },
     },
   },
   {
@@ -170,38 +170,38 @@ const BSD44: RuleSet = {
 export const BUILTIN_RULES: Readonly<Record<string, BuiltinRules>> = {
   linux: {
     rules: LINUX,
-    notes: ['IPv6 address matching, SO_BINDTODEVICE and ephemeral-port choice come from the base policy, not from rules',
-      'Linux 3.9-4.5 had no reuseport group objects (UNCONFIRMED, SEMANTICS §1.7)'],
+    notes: ['IPv6 address matching, SO_BINDTODEVICE and ephemeral-port choice come from the base policy, not from rules (docs/policies/linux.md)',
+      'Linux 3.9-4.5 had no reuseport group objects (UNCONFIRMED: docs/policies/linux.md#unconfirmed)'],
   },
   'linux-2.2': {
     rules: { ...LINUX, reuseport: 'none' },
-    notes: ['2.6-3.8 score (+2 address, +2 device, +1 AF_INET, single pass) differs from linux-score in ties between a device-bound wildcard and an unbound specific listener (SEMANTICS §2.3)',
-      'listen re-check UNCONFIRMED for 2.2.x (SEMANTICS §2.2)'],
+    notes: ['2.6-3.8 score (+2 address, +2 device, +1 AF_INET, single pass) differs from linux-score in ties between a device-bound wildcard and an unbound specific listener (docs/policies/linux-2.2.md#listener-lookup)',
+      'listen re-check UNCONFIRMED for 2.2.x (docs/policies/linux-2.2.md#listen)'],
   },
   'linux-1.3.60': {
     rules: LINUX_1360,
-    notes: ['1.3.60 itself not seen; modelled on 2.0 inet_bind (UNCONFIRMED as to the release)',
-      'whether 2.0 inet_listen re-checks the port is UNCONFIRMED (assumed not)',
-      'what a SYN to a bound, non-listening best match gets is UNCONFIRMED (RST assumed)'],
+    notes: ['1.3.60 itself not seen; modelled on 2.0 net/ipv4/af_inet.c inet_bind (UNCONFIRMED as to the release: docs/policies/linux-1.3.60.md#unconfirmed)',
+      'whether 2.0 net/ipv4/af_inet.c inet_listen re-checks the port is UNCONFIRMED, assumed not (docs/policies/linux-1.3.60.md#listen)',
+      'a SYN whose best match is bound but not listening gets RST, from the source (2.0 net/ipv4/tcp_input.c tcp_rcv), never observed on a 2.0 kernel (docs/policies/linux-1.3.60.md#listener-lookup)'],
   },
   'pajari-1999': {
     rules: { ...LINUX_1360, reuseaddrOverListener: 'allow-if-multihomed-n-1' },
-    notes: ['a definition, not a measurement: the readings chosen are SEMANTICS §4 items 1-7'],
+    notes: ['a definition, not a measurement: the readings chosen are docs/policies/pajari-1999.md#the-readings-chosen'],
   },
   bsd44: {
     rules: BSD44,
-    notes: ['TIME_WAIT 2*MSL with MSL 30 s is UNCONFIRMED (SEMANTICS §5.4)', 'the ephemeral range 1024..5000 comes from the base policy'],
+    notes: ['TIME_WAIT 2*MSL with MSL 30 s is UNCONFIRMED (docs/policies/bsd44.md#time_wait)', 'the ephemeral range 1024..5000 comes from the base policy (docs/policies/bsd44.md#automatic-ports)'],
   },
   freebsd: {
     rules: { ...BSD44, uidGuard: 'other-uid-refused' },
-    notes: ['SO_REUSEPORT_LB groups come from the base policy, not from rules',
-      'the wild chain orders specific before wildcard, newest bind first; bsd-best-match is the same answer for IPv4',
-      'drop for a bound, non-listening best match is UNCONFIRMED (SEMANTICS §6.3)'],
+    notes: ['SO_REUSEPORT_LB groups come from the base policy, not from rules (docs/policies/freebsd.md#listener-lookup)',
+      'the wild chain orders specific before wildcard, newest bind first; bsd-best-match is the same answer for IPv4 (docs/policies/freebsd.md#listener-lookup)',
+      'drop for a bound, non-listening best match is UNCONFIRMED (docs/policies/freebsd.md#listener-lookup)'],
   },
   macos: {
     rules: { ...BSD44, uidGuard: 'other-uid-refused-unless-both-wildcard', privilegedPorts: 'specific-only', timeWait: '30s' },
-    notes: ['wildcard SO_REUSEPORT duplicates go to the oldest socket in XNU (SEMANTICS §7.3); bsd-best-match says newest',
-      'TIME_WAIT 30 s (MSL 15 s) is UNCONFIRMED', 'a SYN to a bound, non-listening PCB is UNCONFIRMED (drop assumed)'],
+    notes: ['wildcard SO_REUSEPORT duplicates go to the oldest socket in XNU; bsd-best-match says newest (docs/policies/macos.md#listener-lookup)',
+      'TIME_WAIT 30 s (MSL 15 s, bsd/netinet/tcp_timer.h TCPTV_MSL) is UNCONFIRMED on a running system (docs/policies/macos.md#time_wait)', 'a SYN to a bound, non-listening PCB is UNCONFIRMED, drop assumed (docs/policies/macos.md#listener-lookup)'],
   },
 };
 

@@ -13,7 +13,7 @@ import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, ok } from './common.js';
 import type { Decision, Fingerprint, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
 
-const WIN = 'Microsoft, Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE';
+const WIN = 'Microsoft, Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE, https://learn.microsoft.com/en-us/windows/win32/winsock/using-so-reuseaddr-and-so-exclusiveaddruse';
 
 /** Options Windows has; SO_REUSEPORT, SO_REUSEPORT_LB, IP_FREEBIND, SO_BINDTODEVICE are ENOPROTOOPT (bindlab convention). */
 const WINDOWS_OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR', 'SO_EXCLUSIVEADDRUSE', 'IPV6_V6ONLY']);
@@ -171,31 +171,31 @@ function ephemeral(host: HostView): number {
 
 function bind(sk: Sock, addr: IpAddr, port: number, host: HostView): Decision {
   // A second bind [sdk-api nf-winsock-bind.md WSAEINVAL: "the socket s is already bound to an address"]
-  if (sk.port !== 0 || sk.state !== 'CLOSE') return fail('EINVAL', 'the socket is already bound [sdk-api winsock bind: WSAEINVAL]');
+  if (sk.port !== 0 || sk.state !== 'CLOSE') return fail('EINVAL', 'the socket is already bound [sdk-api nf-winsock-bind.md: WSAEINVAL]');
   let ipv6only = false;
   if (sk.family === 'inet6') {
     ipv6only = v6onlySet.get(sk) ?? true;
     // A v4-mapped address on an IPv6-only socket "will fail" [Dual-Stack Sockets]; the error code is UNCONFIRMED
-    if (isV4Mapped(addr) && ipv6only) return fail('EADDRNOTAVAIL', 'an IPv6-only socket (the Windows default) cannot use a v4-mapped address [Dual-Stack Sockets for IPv6 Winsock Applications]');
+    if (isV4Mapped(addr) && ipv6only) return fail('EADDRNOTAVAIL', 'an IPv6-only socket (the Windows default) cannot use a v4-mapped address [Dual-Stack Sockets, https://learn.microsoft.com/en-us/windows/win32/winsock/dual-stack-sockets]');
     if (!isV4Mapped(addr) && !isWildcard(addr)) ipv6only = true;
   }
   // Not an address of this computer [sdk-api winsock bind: WSAEADDRNOTAVAIL]
   const local = isV4Mapped(addr) ? v4FromMapped(addr) : addr;
   if (!isWildcard(local) && !host.isLocal(local)) {
-    return fail('EADDRNOTAVAIL', `${addr.text} is not a valid local IP address of ${host.name} [sdk-api winsock bind: WSAEADDRNOTAVAIL]`);
+    return fail('EADDRNOTAVAIL', `${addr.text} is not a valid local IP address of ${host.name} [sdk-api nf-winsock-bind.md: WSAEADDRNOTAVAIL]`);
   }
   // No privileged ports: none is documented on the pages read (UNCONFIRMED that there is none).
   let chosen = port;
   if (port === 0) {
     chosen = ephemeral(host);
-    if (chosen === 0) return fail('EADDRINUSE', 'no free port in 49152..65535 [sdk-api winsock bind, Remarks]');
+    if (chosen === 0) return fail('EADDRINUSE', 'no free port in 49152..65535 [sdk-api nf-winsock-bind.md, Remarks]');
   } else {
     const d = conflict(sk, addr, port, ipv6only, host);
     if (d) return d;
   }
   boundMode.set(sk, optionMode(sk));
   if (sk.family === 'inet6' && sk.kind === 'socket') { sk.opts.v6only = ipv6only; sk.ipv6only = ipv6only; }
-  const rule = port === 0 ? `picked free port ${chosen} from 49152..65535 [sdk-api winsock bind, Remarks]` : `no socket on port ${port} refuses a ${optionMode(sk)} bind [${WIN}]`;
+  const rule = port === 0 ? `picked free port ${chosen} from 49152..65535 [sdk-api nf-winsock-bind.md, Remarks]` : `no socket on port ${port} refuses a ${optionMode(sk)} bind [${WIN}]`;
   return ok(rule, port === 0 ? { port: chosen } : undefined);
 }
 
@@ -221,7 +221,7 @@ function lookup(syn: SynInfo, listeners: readonly Sock[]): LookupResult {
   }
   const pass = exact.length > 0 ? exact : wild;
   if (pass.length === 0) {
-    return { sock: null, candidates: [], action: 'rst', rule: `no listener on ${syn.dst.text}:${syn.dport}: RST (UNCONFIRMED for Windows)` };
+    return { sock: null, candidates: [], action: 'rst', rule: `no listener on ${syn.dst.text}:${syn.dport}: RST (UNCONFIRMED for Windows) [docs/policies/windows.md#listener-lookup]` };
   }
   const kind = pass === exact ? 'exact-address' : 'wildcard';
   if (pass.length === 1) {
@@ -238,10 +238,11 @@ export const windows: Policy = {
   name: 'windows',
   title: 'Windows Server 2003+ / Vista+: SO_REUSEADDR duplicates, SO_EXCLUSIVEADDRUSE, protection against another user',
   sources: [
-    'MicrosoftDocs/win32 desktop-src/WinSock/using-so-reuseaddr-and-so-exclusiveaddruse.md (same-user and different-user tables)',
-    'learn.microsoft.com windows-hardware/drivers/network/sharing-transport-addresses (WSK: the same matrix with CHECK cells)',
-    'MicrosoftDocs/win32 desktop-src/WinSock/dual-stack-sockets.md; MicrosoftDocs/sdk-api winsock bind and listen',
-    'Microsoft KB 314053 (TcpTimedWaitDelay, DefaultTTL)',
+    'https://learn.microsoft.com/en-us/windows/win32/winsock/using-so-reuseaddr-and-so-exclusiveaddruse (MicrosoftDocs/win32 desktop-src/WinSock/using-so-reuseaddr-and-so-exclusiveaddruse.md: same-user and different-user tables)',
+    'https://learn.microsoft.com/en-us/windows-hardware/drivers/network/sharing-transport-addresses (WSK: the same matrix with CHECK cells)',
+    'https://learn.microsoft.com/en-us/windows/win32/winsock/dual-stack-sockets; MicrosoftDocs/sdk-api sdk-api-src/content/winsock/nf-winsock-bind.md and nf-winsock-listen.md',
+    'Microsoft KB 314053 (TcpTimedWaitDelay, DefaultTTL; docs/policies/windows.md#time_wait)',
+    'the rules in our words: docs/policies/windows.md',
   ],
   timeWaitNs: WINDOWS_TIME_WAIT_NS,
   // Each unicast address is its own row [learn.microsoft.com DeleteUnicastIpAddressEntry]
@@ -252,19 +253,19 @@ export const windows: Policy = {
   setsockopt(sk, option, value, host) {
     if (option === 'IPV6_V6ONLY' && sk.family === 'inet6') {
       // Must be set "before the socket is bound" [Dual-Stack Sockets]; the error afterwards is UNCONFIRMED (EINVAL)
-      if (sk.port !== 0) return fail('EINVAL', 'IPV6_V6ONLY must be set before bind [Dual-Stack Sockets for IPv6 Winsock Applications]');
+      if (sk.port !== 0) return fail('EINVAL', 'IPV6_V6ONLY must be set before bind [Dual-Stack Sockets, https://learn.microsoft.com/en-us/windows/win32/winsock/dual-stack-sockets]');
       v6onlySet.set(sk, value === true);
     }
-    return applyOption(sk, option, value, host, WINDOWS_OPTIONS, 'Windows has no such socket option (Winsock SOL_SOCKET options)');
+    return applyOption(sk, option, value, host, WINDOWS_OPTIONS, 'Windows has no such socket option: https://learn.microsoft.com/en-us/windows/win32/winsock/sol-socket-socket-options');
   },
 
   bind,
 
   listen(sk) {
     // listen() on an unbound socket [Winsock listen: WSAEINVAL "The socket has not been bound with bind"]
-    if (sk.port === 0) return fail('EINVAL', 'the socket has not been bound [Winsock listen: WSAEINVAL]');
+    if (sk.port === 0) return fail('EINVAL', 'the socket has not been bound [Winsock nf-winsock-listen.md: WSAEINVAL]');
     // No listen-time re-check (UNCONFIRMED; Winsock listen allows a delayed WSAEADDRINUSE only for "partially wildcard" binds, not modelled)
-    return ok('listening; Windows re-checks nothing at listen (UNCONFIRMED)');
+    return ok('listening; Windows re-checks nothing at listen (UNCONFIRMED) [docs/policies/windows.md#listen]');
   },
 
   // Listen order only orders the candidates of an undefined choice.

@@ -33,6 +33,39 @@ class Counting implements PacketSink {
 
 interface Measure { wall: number; maxRssKiB: number; outBytes?: number }
 
+/** Parts of a long capture: each is the bench scenario under another seed (other ports and ISNs), this many packets. */
+const PART_PACKETS = 1_000_000;
+
+/**
+ * A capture of about `packets` packets as traffic that goes on for a long time: parts of
+ * PART_PACKETS packets, each the bench scenario under its own seed, one after the other in time.
+ * Returns the scenario file (the same hosts and listeners for every part) and the packet count.
+ */
+export function writeLongCapture(dir: string, packets: number): { capture: string; scenarioFile: string; packets: number } {
+  const capture = join(dir, `long-${packets}.pcap`);
+  const writer = new PcapWriter(capture, { startEpochSeconds: START_EPOCH_SECONDS, tsresol: 'us' });
+  let offset = 0;
+  let last = 0;
+  let count = 0;
+  let iface = -1;
+  // Every part declares its interface: the first declaration stands for all.
+  const sink: PacketSink = {
+    addInterface: (i) => (iface >= 0 ? iface : (iface = writer.addInterface(i))),
+    addName: () => {},
+    packet: (id, t, f, len, c) => { count++; last = offset + t; writer.packet(id, offset + t, f, len, c); },
+  };
+  const connections = Math.ceil(Math.min(packets, PART_PACKETS) / 7.9);
+  let scenarioFile = '';
+  for (let part = 0; count < packets; part++) {
+    const text = benchScenarioText(connections).replace('seed: 42', `seed: ${42 + part}`);
+    if (part === 0) writeFileSync((scenarioFile = join(dir, 'long.yaml')), text);
+    runPolicy(parseScenario(text, scenarioFile), getPolicy('linux'), { sink });
+    offset = last + 1e9;
+  }
+  writer.finish();
+  return { capture, scenarioFile, packets: count };
+}
+
 /** Bytes in the files of dir (0 when it does not exist). */
 function dirBytes(dir: string): number {
   if (!existsSync(dir)) return 0;
@@ -81,9 +114,9 @@ function measureInProcess(capture: string, scenarioFile: string, outDir: string 
 }
 
 /** Best wall time of RUNS and the peak RSS of that run, via GNU time; outDir (in args) is removed after each run. */
-function measure(cmd: string, args: readonly string[], outDir?: string): Measure | string {
+function measure(cmd: string, args: readonly string[], outDir?: string, runs = RUNS): Measure | string {
   let best: Measure | undefined;
-  for (let i = 0; i < RUNS; i++) {
+  for (let i = 0; i < runs; i++) {
     const t0 = process.hrtime.bigint();
     const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -153,9 +186,33 @@ export function benchReplay(): void {
     }
     const rss = Math.max(...rows.map(([, m]) => (typeof m === 'string' ? 0 : m.maxRssKiB))) / 1024;
     console.log(`peak memory of any row: ${rss.toFixed(1)} MiB: ${rss < 150 ? 'under' : 'NOT under'} 150 MiB`);
+    benchLongReplay(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Packets of the long capture whose replay shows that memory does not grow with the capture (0: skipped). */
+const LONG_PACKETS = Number(process.env.BINDLAB_BENCH_REPLAY_LONG ?? 10_000_000);
+
+/**
+ * Peak memory against the capture's length: `bindlab replay` with outputs on a capture of
+ * LONG_PACKETS packets (writeLongCapture), once, beside the 1M rows above: the peak must stay
+ * where it is there (finished connections leave the tables; everything else is bounded).
+ */
+function benchLongReplay(dir: string): void {
+  if (LONG_PACKETS <= 0) return;
+  const t0 = process.hrtime.bigint();
+  const long = writeLongCapture(dir, LONG_PACKETS);
+  const genS = Number(process.hrtime.bigint() - t0) / 1e9;
+  console.log(`\nlong capture: ${long.packets.toLocaleString('en')} packets (${(statSync(long.capture).size / 1e6).toFixed(0)} MB, generated in ${genS.toFixed(0)} s); one run each (BINDLAB_BENCH_REPLAY_LONG sets the length)`);
+  for (const extra of [['-p', 'linux'], ['-p', 'linux', '-p', 'bsd44']]) {
+    const out = join(dir, 'o-long');
+    const m = measure(process.execPath, [CLI, 'replay', long.capture, '-s', long.scenarioFile, '--no-progress', '-o', out, ...extra], out, 1);
+    const label = `bindlab replay ${extra.join(' ')}, ${(long.packets / 1e6).toFixed(0)}M packets, with output`;
+    console.log(typeof m === 'string' ? `${label}: ${m}` : `${label}: ${m.wall.toFixed(1)} s, max RSS ${(m.maxRssKiB / 1024).toFixed(1)} MiB: ${m.maxRssKiB / 1024 < 150 ? 'under' : 'NOT under'} 150 MiB`);
+  }
+  rmSync(long.capture, { force: true });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

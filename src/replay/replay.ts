@@ -596,6 +596,8 @@ class Replayer {
       if ((seg.flags & (TCP_SYN | TCP_RST)) !== 0 && this.realAnswered[found] === 0) this.realAnswer(found);
       // What the real server did: the verdict of each policy when the connection ends.
       this.observe(found, seg.flags, data, seg.payloadAt, seg.payloadCaptured);
+      // The real server's RST ends the connection: it leaves the table now, not when it is the oldest.
+      if ((seg.flags & TCP_RST) !== 0) this.release(found);
     } else {
       this.skipped[this.hostAddrs.has(addrKey(data, seg.dstAt, fam as 4 | 6)) || this.hostAddrs.has(addrKey(data, seg.srcAt, fam as 4 | 6)) ? 'not-in-a-replayed-connection' : 'not-to-a-scenario-host']++;
     }

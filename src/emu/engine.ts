@@ -574,8 +574,11 @@ class Run {
     this.options.onIngress?.(step.index, ingress.name);
     const decision = stale ? this.notMine(server, dst, dport) : this.decide(server, ingress, src, sport, dst, dport);
     const { result: lk, comment } = decision;
-    // One record per connection, shared by its packets.
-    const record = withStep(decision.record, step.index);
+    // One record per decision and step, shared by its connections' packets (the same string: the writer's cache hits).
+    if (this.stepRecordOf !== decision.record || this.stepRecordStep !== step.index) {
+      this.stepRecordOf = decision.record; this.stepRecordStep = step.index; this.stepRecord = withStep(decision.record, step.index);
+    }
+    const record = this.stepRecord;
     const cmac = cif.mac;
     const smac = sif.mac;
     const isnKey = (this.isnKey ??= hashString(this.scenario.seed, 'isn'));
@@ -661,6 +664,11 @@ class Run {
     this.now = t;
     return this.outcome(listener.name, decision.names, lk.rule);
   }
+
+  /** The last decision record with its step (connect), and what it was made from. */
+  private stepRecordOf = '';
+  private stepRecordStep = -1;
+  private stepRecord = '';
 
   /** Established connections left open (close: none), for a later close of their listener. */
   private readonly open = new Map<Sock, OpenConn>();

@@ -94,9 +94,9 @@ function tee(first: PacketSink, second: PacketSink): PacketSink {
       first.addName(addr, name);
       second.addName(addr, name);
     },
-    packet(ifaceId, timeNs, frame, len, comment): void {
-      first.packet(ifaceId, timeNs, frame, len, comment);
-      second.packet(secondIds[ifaceId]!, timeNs, frame, len, comment);
+    packet(ifaceId, timeNs, frame, len, comment, record): void {
+      first.packet(ifaceId, timeNs, frame, len, comment, record);
+      second.packet(secondIds[ifaceId]!, timeNs, frame, len, comment, record);
     },
   };
 }

@@ -38,14 +38,14 @@ class CountingSink implements InPlaceSink {
   get frameBuffer(): Uint8Array { return this.inner.frameBuffer; }
   addInterface(iface: CaptureInterface): number { return this.inner.addInterface(iface); }
   addName(addr: { readonly family: 4 | 6; readonly bytes: Uint8Array }, name: string): void { this.inner.addName(addr, name); }
-  packet(ifaceId: number, timeNs: number, frame: Uint8Array, len: number, comment?: string): void {
+  packet(ifaceId: number, timeNs: number, frame: Uint8Array, len: number, comment?: string, record?: string): void {
     this.packets++;
-    this.inner.packet(ifaceId, timeNs, frame, len, comment);
+    this.inner.packet(ifaceId, timeNs, frame, len, comment, record);
   }
-  reserveFrame(maxLen: number, comment?: string): number { return this.inner.reserveFrame(maxLen, comment); }
-  commitFrame(ifaceId: number, timeNs: number, len: number, comment?: string): void {
+  reserveFrame(maxLen: number, comment?: string, record?: string): number { return this.inner.reserveFrame(maxLen, comment, record); }
+  commitFrame(ifaceId: number, timeNs: number, len: number, comment?: string, record?: string): void {
     this.packets++;
-    this.inner.commitFrame(ifaceId, timeNs, len, comment);
+    this.inner.commitFrame(ifaceId, timeNs, len, comment, record);
   }
 }
 

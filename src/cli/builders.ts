@@ -137,3 +137,13 @@ export function verifyKernelBuilder(y: Argv): Argv<VerifyKernelArgs> {
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print the namespace set-up commands on stderr' })
     .example('sudo $0 verify-kernel scenarios/reuseport.yaml', 'kernel and emulator side by side; exit 1 on any difference') as unknown as Argv<VerifyKernelArgs>;
 }
+
+// wireshark
+export interface WiresharkArgs { install: boolean }
+
+export function wiresharkBuilder(y: Argv): Argv<WiresharkArgs> {
+  return y
+    .option('install', { type: 'boolean', default: false, describe: "copy the Lua plugin and the profile into your own Wireshark folders (under your home only)" })
+    .example('$0 wireshark', 'where the plugin and the profile are, and how to use them')
+    .example('$0 wireshark --install', 'then: wireshark -C bindlab out/hijack.pajari-1999.pcapng') as unknown as Argv<WiresharkArgs>;
+}

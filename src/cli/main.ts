@@ -11,7 +11,7 @@ import { hideBin } from 'yargs/helpers';
 import { ScenarioError } from '../scenario/types.js';
 import { UsageError } from './common.js';
 import { auditBuilder, explainBuilder, initBuilder, policiesBuilder, replayBuilder, runBuilder, testBuilder, validateBuilder,
-  verifyKernelBuilder } from './builders.js';
+  verifyKernelBuilder, wiresharkBuilder } from './builders.js';
 
 /** Each command's options, for naming an unknown option in an error (only built when parsing failed). */
 const BUILDERS: Record<string, (y: Argv) => Argv<unknown>> = {
@@ -70,6 +70,7 @@ const COMMANDS: Record<string, (a: never) => Promise<number>> = {
   test: async (a) => (await import('./commands/test.js')).testCommand(a),
   validate: async (a) => (await import('./commands/validate.js')).validateCommand(a),
   'verify-kernel': async (a) => (await import('./commands/verify-kernel.js')).verifyKernelCommand(a),
+  wireshark: async (a) => (await import('./commands/wireshark.js')).wiresharkCommand(a),
 };
 
 /**
@@ -99,6 +100,7 @@ export async function main(args: string[]): Promise<number> {
     .command('test [paths..]', 'check every expectation of scenario files or directories; JUnit, golden captures, --update', testBuilder)
     .command('validate <files..>', 'check scenario files without running them', validateBuilder)
     .command('verify-kernel <files..>', 'run scenarios on the live Linux kernel (root) beside the linux policy', verifyKernelBuilder)
+    .command('wireshark', 'the Wireshark plugin and profile: fields to filter on (bindlab.socket == "web"), columns, colours; --install', wiresharkBuilder)
     .example('$0 run scenarios/pajari-1999.yaml', 'the 1999 question under every policy; captures in out/')
     .example('$0 run scenarios/hijack.yaml -p linux -p pajari-1999 --json', 'two policies, the JSON report on stdout')
     .example('$0 validate scenarios/*.yaml', 'check files; errors name file:line:col')
@@ -108,7 +110,7 @@ export async function main(args: string[]): Promise<number> {
     .help()
     .alias('h', 'help')
     .version(packageVersion())
-    .epilogue('Exit codes: 0 every expectation held, 1 an expectation failed, 2 invalid input.\nOpen a capture in Wireshark: wireshark out/pajari-1999.linux.pcapng (packet comments say who accepted each SYN).')
+    .epilogue('Exit codes: 0 every expectation held, 1 an expectation failed, 2 invalid input.\nOpen a capture in Wireshark: wireshark out/pajari-1999.linux.pcapng (packet comments say who accepted each SYN;\nbindlab wireshark: fields, columns and colours for them).')
     .fail((msg, err) => { throw err ?? new UsageError(usageMessage(msg, args)); })
     .wrap(Math.min(110, process.stdout.columns || 100));
   skipHelpCache(parser);

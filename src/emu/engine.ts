@@ -8,6 +8,7 @@ import { ClientTimeWaits, clientSock } from './client-conns.js';
 import { describe } from './policy/common.js';
 import { conflictOf } from './conflict-info.js';
 import { connectionRecord, ownerView, ownersRecord, type RecordedLookup } from './decision-record.js';
+import { displacedListener, lookupPacketRecord, outcomePacketRecord, withStep } from './packet-record.js';
 import { getPolicy } from './policy/index.js';
 import type { Errno, LookupResult, Policy, Sock, SockOpts } from './policy/types.js';
 import type { ConflictInfo, DecisionRecord, PolicyRun, StepResult } from './results.js';
@@ -57,6 +58,8 @@ export function runPolicy(scenario: Scenario, policy: string | Policy, options: 
 
 interface CachedLookup {
   readonly version: number; readonly result: LookupResult; readonly comment: string;
+  /** The decision's machine-readable record (decision-record.ts), written beside the comment. */
+  readonly record: string;
   /** result.candidates' names, made once per lookup rather than once per connection. */
   readonly names: readonly string[];
 }
@@ -553,9 +556,9 @@ class Run {
     // the next attempt asks again [net/core/neighbour.c: a STALE entry is used, then probed].
     const stale = this.routeLocal || this.routeOwner ? undefined : this.staleNeighbour(client, cif, dst);
     // Then neighbour discovery (none over the loopback).
-    const sif = this.routeLocal ? cif : stale ?? this.resolve(client, cif, src, dst, this.routeOwner);
+    const sif = this.routeLocal ? cif : stale ?? this.resolve(client, cif, src, dst, this.routeOwner, step);
     if (!sif) {
-      return this.outcome('unreachable', NONE, `nobody on link ${cif.link.name} answers for ${dst.text}`);
+      return this.outcome('unreachable', NONE, unanswered(cif, dst));
     }
     if (stale) client.neighbours.delete(dst.text);
     const server = sif.host;
@@ -569,8 +572,13 @@ class Run {
     // over loopback"; inet_iif() reads it]: a SO_BINDTODEVICE eth0 listener gets eth0's addresses.
     const ingress = this.routeLocal ? server.ifaceOwning(dst) ?? sif : sif;
     this.options.onIngress?.(step.index, ingress.name);
-    const decision = stale ? this.notMine(server, dst) : this.decide(server, ingress, src, sport, dst, dport);
+    const decision = stale ? this.notMine(server, dst, dport) : this.decide(server, ingress, src, sport, dst, dport);
     const { result: lk, comment } = decision;
+    // One record per decision and step, shared by its connections' packets (the same string: the writer's cache hits).
+    if (this.stepRecordOf !== decision.record || this.stepRecordStep !== step.index) {
+      this.stepRecordOf = decision.record; this.stepRecordStep = step.index; this.stepRecord = withStep(decision.record, step.index);
+    }
+    const record = this.stepRecord;
     const cmac = cif.mac;
     const smac = sif.mac;
     const isnKey = (this.isnKey ??= hashString(this.scenario.seed, 'isn'));
@@ -585,9 +593,9 @@ class Run {
 
     if (lk.action !== 'accept') {
       if (lk.action === 'rst') {
-        this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs, 0, comment);
+        this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs, 0, comment, record);
         t += lat;
-        this.tcp(link, t, smac, cmac, dst, src, dport, sport, 0, cIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, comment);
+        this.tcp(link, t, smac, cmac, dst, src, dport, sport, 0, cIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, comment, record);
         this.now = t + lat;
         client.removeClient(cslot);
         return this.outcome('refused', NONE, lk.rule);
@@ -596,7 +604,7 @@ class Run {
       let rto = SYN_RTO_NS;
       for (let i = 0; i < SYN_TRIES; i++) {
         this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs + Math.floor((t - t0) / 1e6), 0,
-          i === 0 ? comment : `${comment} (retransmission ${i})`);
+          i === 0 ? comment : `${comment} (retransmission ${i})`, record);
         t += rto;
         rto *= 2;
       }
@@ -613,9 +621,9 @@ class Run {
     if (close === 'client') { this.nextSockId++; this.seq++; }
     else child = this.accept(server, listener, dst, dport, src, sport);
     // Handshake.
-    this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs, 0, comment);
+    this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs, 0, comment, record);
     t += lat;
-    this.tcp(link, t, smac, cmac, dst, src, dport, sport, sIsn, cIsn + 1, TCP_SYN | TCP_ACK, fp.synAckWindow, this.synAckOpts, EMPTY, sTs + msSince(t0, t), cTs, comment);
+    this.tcp(link, t, smac, cmac, dst, src, dport, sport, sIsn, cIsn + 1, TCP_SYN | TCP_ACK, fp.synAckWindow, this.synAckOpts, EMPTY, sTs + msSince(t0, t), cTs, comment, record);
     t += lat;
     let cNext = cIsn + 1;
     let sNext = sIsn + 1;
@@ -656,6 +664,11 @@ class Run {
     this.now = t;
     return this.outcome(listener.name, decision.names, lk.rule);
   }
+
+  /** The last decision record with its step (connect), and what it was made from. */
+  private stepRecordOf = '';
+  private stepRecordStep = -1;
+  private stepRecord = '';
 
   /** Established connections left open (close: none), for a later close of their listener. */
   private readonly open = new Map<Sock, OpenConn>();
@@ -700,21 +713,24 @@ class Run {
     const hash = hashTuple(this.scenario.seed, src.bytes, sport, dst.bytes, dport);
     const to = `${dst.family === 6 ? `[${dst.text}]` : dst.text}:${dport}`;
     let result: LookupResult;
+    const listeners = server.listeners(dport);
+    const bound = server.boundOnly(dport);
     if (recording) {
       // The record: the sockets exactly as given to the policy, and its notes on them.
-      const listeners = server.listeners(dport);
-      const bound = server.boundOnly(dport);
       const notes = new Map<Sock, string[]>();
       const note = (sk: Sock, words: string): void => { const n = notes.get(sk); if (n) n.push(words); else notes.set(sk, [words]); };
       result = this.policy.lookup({ dst, dport, src, sport, inDevice: sif.name, hash, note }, listeners, bound, server);
       this.recordedLookup = { host: server.name, address: to, ingress: sif.name, sockets: [...listeners, ...bound], result, notes };
     } else {
-      result = this.policy.lookup({ dst, dport, src, sport, inDevice: sif.name, hash }, server.listeners(dport), server.boundOnly(dport), server);
+      result = this.policy.lookup({ dst, dport, src, sport, inDevice: sif.name, hash }, listeners, bound, server);
     }
     const what = result.action === 'accept' ? `accepted by ${server.name}/${result.sock!.processName}/${result.sock!.name}`
       : result.action === 'rst' ? 'refused (RST)' : 'dropped silently';
     const comment = `bindlab ${this.policy.name}: SYN to ${to} ${what}. ${result.rule}`;
-    const entry = { version: server.listenerVersion, result, comment, names: result.candidates.map((s) => s.name) };
+    // Who would have had it without the accepting socket's group (a lookup of its own: no notes for explain).
+    const displaced = displacedListener(result, listeners, (rest) => this.policy.lookup({ dst, dport, src, sport, inDevice: sif.name, hash }, rest, bound, server));
+    const record = lookupPacketRecord(this.policy.name, to, result, displaced);
+    const entry = { version: server.listenerVersion, result, comment, record, names: result.candidates.map((s) => s.name) };
     byPort.set(dport, entry);
     return entry;
   }
@@ -834,10 +850,12 @@ class Run {
   }
 
   /** A SYN that reaches a host for an address it does not have: dropped (no forwarding) [net/ipv4/ip_input.c ip_route_input_slow: not RTN_LOCAL, forwarding off]. */
-  private notMine(server: HostState, dst: IpAddr): CachedLookup {
+  private notMine(server: HostState, dst: IpAddr, dport: number): CachedLookup {
     const rule = `${server.name} no longer has ${dst.text}; the client's neighbour entry still sends there and the SYN is dropped [net/ipv4/ip_input.c, route.c ip_route_input_slow]`;
-    return { version: server.listenerVersion, result: { sock: null, candidates: [], action: 'drop', rule },
-      comment: `bindlab ${this.policy.name}: SYN to ${dst.family === 6 ? `[${dst.text}]` : dst.text} dropped silently. ${rule}`, names: [] };
+    const result: LookupResult = { sock: null, candidates: [], action: 'drop', rule };
+    return { version: server.listenerVersion, result, names: [],
+      comment: `bindlab ${this.policy.name}: SYN to ${dst.family === 6 ? `[${dst.text}]` : dst.text} dropped silently. ${rule}`,
+      record: lookupPacketRecord(this.policy.name, formatEndpoint({ addr: dst, port: dport }), result, null) };
   }
 
   /**
@@ -873,7 +891,7 @@ class Run {
   }
 
   /** Neighbour discovery from cif for dst, which owner (neighbourOwner's) answers; returns owner, or null when nobody answers. */
-  private resolve(client: HostState, cif: IfaceState, src: IpAddr, dst: IpAddr, owner: IfaceState | undefined): IfaceState | null {
+  private resolve(client: HostState, cif: IfaceState, src: IpAddr, dst: IpAddr, owner: IfaceState | undefined, step: ConnectStep): IfaceState | null {
     const link = cif.link;
     // A request whose sender address the owner has itself is a martian source: no reply
     // [net/ipv4/arp.c arp_process: ip_route_input on the sender fails for a local address].
@@ -882,12 +900,14 @@ class Run {
     let t = this.now;
     const lat = link.latencyNs;
     const tries = owner ? 1 : ARP_TRIES;
+    const record = owner ? undefined
+      : withStep(outcomePacketRecord(this.policy.name, formatEndpoint({ addr: dst, port: step.to.port }), 'unreachable', unanswered(cif, dst)), step.index);
     for (let i = 0; i < tries; i++) {
       const note = owner ? undefined : `bindlab ${this.policy.name}: no host on link ${link.name} has ${dst.text}; unanswered`;
       if (dst.family === 4) {
-        this.raw(link, t, writeArpFrame(this.frame, { op: 1, senderMac: cif.mac, senderIp: src, targetMac: ZERO_MAC, targetIp: dst, dstMac: BROADCAST }), note);
+        this.raw(link, t, writeArpFrame(this.frame, { op: 1, senderMac: cif.mac, senderIp: src, targetMac: ZERO_MAC, targetIp: dst, dstMac: BROADCAST }), note, record);
       } else {
-        this.raw(link, t, writeNdpFrame(this.frame, { type: 'ns', srcMac: cif.mac, src, target: dst }), note);
+        this.raw(link, t, writeNdpFrame(this.frame, { type: 'ns', srcMac: cif.mac, src, target: dst }), note, record);
       }
       if (!owner) t += ARP_RETRANS_NS;
     }
@@ -904,14 +924,14 @@ class Run {
     return owner;
   }
 
-  private raw(link: LinkState, t: number, len: number, comment: string | undefined): void {
-    this.sink?.packet(link.captureId, t, this.frame, len, comment);
+  private raw(link: LinkState, t: number, len: number, comment: string | undefined, record?: string): void {
+    this.sink?.packet(link.captureId, t, this.frame, len, comment, record);
   }
 
   /** `link`: what the frame goes out on (a link, or a replayed SYN's record of its link). */
   private tcp(link: { readonly captureId: number }, t: number, srcMac: Uint8Array, dstMac: Uint8Array, src: IpAddr, dst: IpAddr, sport: number, dport: number,
     seq: number, ack: number, flags: number, window: number, options: readonly TcpOption[], payload: Uint8Array,
-    tsval: number, tsecr: number, comment: string | undefined): void {
+    tsval: number, tsecr: number, comment: string | undefined, record?: string): void {
     const sink = this.sink;
     if (!sink) return;
     const seg = this.seg;
@@ -925,13 +945,13 @@ class Run {
     const inPlace = this.inPlace;
     if (inPlace) {
       // Straight into the capture writer's buffer: no copy of the frame.
-      const at = inPlace.reserveFrame(MAX_TCP_HEADERS + payload.length, comment);
+      const at = inPlace.reserveFrame(MAX_TCP_HEADERS + payload.length, comment, record);
       const len = writeTcpFrame(inPlace.frameBuffer, spec, at);
-      inPlace.commitFrame(link.captureId, t, len, comment);
+      inPlace.commitFrame(link.captureId, t, len, comment, record);
       return;
     }
     const len = writeTcpFrame(this.frame, spec);
-    sink.packet(link.captureId, t, this.frame, len, comment);
+    sink.packet(link.captureId, t, this.frame, len, comment, record);
   }
 
   private readonly payloads = new Map<string, Uint8Array<ArrayBufferLike>>();
@@ -1000,7 +1020,7 @@ class Run {
     const lk = decision.result;
     const link = sif.link;
     out.result = lk.action === 'accept' ? lk.sock!.name : lk.action === 'rst' ? 'refused' : 'timeout';
-    out.candidates = decision.names; out.comment = decision.comment; out.reason = lk.rule; out.captureId = link.captureId;
+    out.candidates = decision.names; out.comment = decision.comment; out.record = decision.record; out.reason = lk.rule; out.captureId = link.captureId;
     out.serverMac = sif.mac; out.latencyNs = link.latencyNs;
     out.banner = lk.action === 'accept' ? this.bannerFor(lk.sock!) : EMPTY;
     // The same decision for every SYN to dst:dport while nothing changes (as decide's cache has
@@ -1032,10 +1052,10 @@ class Run {
     const t = timeNs;
     if (c.result === 'unreachable') return;
     if (c.result === 'refused') {
-      this.tcp(c, t, c.serverMac, clientMac, wireDst, src, dport, sport, 0, clientIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, c.comment);
+      this.tcp(c, t, c.serverMac, clientMac, wireDst, src, dport, sport, 0, clientIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, c.comment, c.record);
     } else if (c.result !== 'timeout') {
       this.tcp(c, t, c.serverMac, clientMac, wireDst, src, dport, sport, c.serverIsn, clientIsn + 1, TCP_SYN | TCP_ACK,
-        this.policy.fingerprint.synAckWindow, this.synAckOpts, EMPTY, c.serverTsval, clientTsval, c.comment);
+        this.policy.fingerprint.synAckWindow, this.synAckOpts, EMPTY, c.serverTsval, clientTsval, c.comment, c.record);
     }
   }
 
@@ -1058,6 +1078,8 @@ export interface ReplayedSyn {
   candidates: readonly string[];
   /** The packet comment of the decision (as `run` writes it). */
   comment: string;
+  /** The decision's machine-readable record (decision-record.ts), written as a second comment. */
+  record: string;
   reason: string;
   /** The sink interface of the server's link. */
   captureId: number;
@@ -1076,7 +1098,7 @@ export interface ReplayedSyn {
 export const newReplayedSyn = (): ReplayedSyn => ({
   // -0: the number fields start as doubles (uint32s and ns times are), so the first large value
   // changes no field representation (which would deoptimize the code using the record).
-  result: '', candidates: NONE, comment: '', reason: '', captureId: 0, serverMac: ZERO_MAC, serverIsn: -0, serverTsval: -0, t0: -0, latencyNs: -0, banner: EMPTY, perDestination: false,
+  result: '', candidates: NONE, comment: '', record: '', reason: '', captureId: 0, serverMac: ZERO_MAC, serverIsn: -0, serverTsval: -0, t0: -0, latencyNs: -0, banner: EMPTY, perDestination: false,
 });
 
 interface OpenConn {
@@ -1109,6 +1131,9 @@ function commonPrefix(a: IpAddr, b: IpAddr): number {
   }
   return n;
 }
+
+/** The reason of a connection whose neighbour discovery goes unanswered. */
+const unanswered = (cif: IfaceState, dst: IpAddr): string => `nobody on link ${cif.link.name} answers for ${dst.text}`;
 
 /** Milliseconds of virtual time since t0 (TCP timestamps tick in ms). */
 function msSince(t0: number, t: number): number {

@@ -74,7 +74,7 @@ export class PcapWriter extends BufferedOutput implements PacketSink {
     this.assertOpen();
   }
 
-  /** comment is dropped: classic pcap records have no options. */
+  /** comment (and record) are dropped: classic pcap records have no options. */
   packet(ifaceId: number, timeNs: number, frame: Uint8Array, len: number, _comment?: string): void {
     if (this.closed) this.assertOpen();
     if (ifaceId !== 0 || this.interfaces === 0) throw new RangeError(`packet on undeclared interface ${ifaceId}`);

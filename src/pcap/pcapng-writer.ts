@@ -102,11 +102,11 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     this.pendingNames.push({ family: addr.family, bytes: Uint8Array.from(addr.bytes), name });
   }
 
-  packet(ifaceId: number, timeNs: number, frame: Uint8Array, len: number, comment?: string): void {
-    const at = this.reserveFrame(len, comment);
+  packet(ifaceId: number, timeNs: number, frame: Uint8Array, len: number, comment?: string, record?: string): void {
+    const at = this.reserveFrame(len, comment, record);
     // subarray + set measured 3x faster than a byte loop at 130 bytes, view allocation included.
     this.buf.set(len === frame.length ? frame : frame.subarray(0, len), at);
-    this.commitFrame(ifaceId, timeNs, len, comment);
+    this.commitFrame(ifaceId, timeNs, len, comment, record);
   }
 
   /** The buffer reserveFrame's offsets point into. */
@@ -118,17 +118,18 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
    * Room for a frame of up to maxLen bytes, written in place at the returned offset of
    * frameBuffer, then stored by commitFrame with its real length (no copy of the frame).
    */
-  reserveFrame(maxLen: number, comment?: string): number {
+  reserveFrame(maxLen: number, comment?: string, record?: string): number {
     if (this.closed) this.assertOpen();
     if (this.pendingNames.length !== 0) this.writeNrb();
-    // Worst case: header 28 + data + comment option (4 + 3 bytes per UTF-16 unit + pad) + end 4 + trailer 4.
-    const worst = 28 + ((maxLen + 3) & ~3) + (comment !== undefined ? 8 + comment.length * 3 + 4 : 0) + 4;
+    // Worst case: header 28 + data + comment options (4 + 3 bytes per UTF-16 unit + pad each) + end 4 + trailer 4.
+    const worst = 28 + ((maxLen + 3) & ~3) + (comment !== undefined ? 8 + comment.length * 3 + 4 : 0)
+      + (record !== undefined ? 8 + record.length * 3 : 0) + 4;
     if (this.pos + worst > this.buf.length) this.makeRoom(worst);
     return this.pos + 28;
   }
 
-  /** Stores the frame written at the offset reserveFrame gave, as an EPB. */
-  commitFrame(ifaceId: number, timeNs: number, len: number, comment?: string): void {
+  /** Stores the frame written at the offset reserveFrame gave, as an EPB (comment, then record: two opt_comment options). */
+  commitFrame(ifaceId: number, timeNs: number, len: number, comment?: string, record?: string): void {
     const snaplen = this.snaplens[ifaceId];
     if (snaplen === undefined) throw new RangeError(`packet on undeclared interface ${ifaceId}`);
     if (!(timeNs >= 0)) throw new RangeError(`timeNs ${timeNs}`);
@@ -154,17 +155,9 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     const d = p + 28;
     let q = d + cap;
     while (q < d + capPad) buf[q++] = 0;
-    if (comment !== undefined) {
-      const start = q + 4;
-      // Comments repeat (one per decision): each is encoded once and its bytes copied after.
-      const bytes = this.commentBytes(comment);
-      const n = bytes.length;
-      if (n > MAX_OPTION_BYTES) throw new RangeError(`comment of ${n} bytes exceeds 65535`);
-      buf.set(bytes, start);
-      v.setUint16(q, OPT_COMMENT, true);
-      v.setUint16(q + 2, n, true);
-      q = start + n;
-      while (((q - p) & 3) !== 0) buf[q++] = 0;
+    if (comment !== undefined || record !== undefined) {
+      if (comment !== undefined) q = this.putComment(p, q, comment);
+      if (record !== undefined) q = this.putComment(p, q, record);
       v.setUint32(q, OPT_ENDOFOPT, true);
       q += 4;
     }
@@ -240,6 +233,22 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     v.setUint32(p + 4, len, true);
     v.setUint32(q, len, true);
     this.pos = q + 4;
+  }
+
+  /** An opt_comment at q of the block starting at p; returns the offset after it (padded). */
+  private putComment(p: number, q: number, comment: string): number {
+    const buf = this.buf;
+    const start = q + 4;
+    // Comments repeat (one per decision): each is encoded once and its bytes copied after.
+    const bytes = this.commentBytes(comment);
+    const n = bytes.length;
+    if (n > MAX_OPTION_BYTES) throw new RangeError(`comment of ${n} bytes exceeds 65535`);
+    buf.set(bytes, start);
+    this.view.setUint16(q, OPT_COMMENT, true);
+    this.view.setUint16(q + 2, n, true);
+    q = start + n;
+    while (((q - p) & 3) !== 0) buf[q++] = 0;
+    return q;
   }
 
   private commentBytes(comment: string): Uint8Array {

@@ -21,9 +21,10 @@ export interface PacketSink {
    * One frame: bytes frame[0..len) seen on interface ifaceId at timeNs, nanoseconds since the
    * writer's start time (its `startEpochSeconds` option; a float64 holds 104 days of ns exactly).
    * The sink copies what it needs before returning; frame is reused by the caller.
-   * comment becomes the packet's opt_comment (pcapng) and is dropped in classic pcap.
+   * comment becomes the packet's opt_comment (pcapng) and is dropped in classic pcap; record, a
+   * second opt_comment after it (bindlab's machine-readable decision, docs/wireshark.md), too.
    */
-  packet(ifaceId: number, timeNs: number, frame: Uint8Array, len: number, comment?: string): void;
+  packet(ifaceId: number, timeNs: number, frame: Uint8Array, len: number, comment?: string, record?: string): void;
 }
 
 /**
@@ -33,8 +34,8 @@ export interface PacketSink {
  */
 export interface InPlaceSink extends PacketSink {
   readonly frameBuffer: Uint8Array;
-  reserveFrame(maxLen: number, comment?: string): number;
-  commitFrame(ifaceId: number, timeNs: number, len: number, comment?: string): void;
+  reserveFrame(maxLen: number, comment?: string, record?: string): number;
+  commitFrame(ifaceId: number, timeNs: number, len: number, comment?: string, record?: string): void;
 }
 
 export function isInPlaceSink(s: PacketSink): s is InPlaceSink {

@@ -3,6 +3,7 @@
 
 import { newReplayedSyn, type ReplayedSyn } from '../emu/engine.js';
 import type { ServerSpace } from './client-rewrite.js';
+import { withAgreement } from '../emu/packet-record.js';
 import { agreement, type Agreement, type ReplayAgreement } from './agreement.js';
 
 /** Per-policy flags of a replayed connection. */
@@ -17,6 +18,8 @@ export interface Decision {
   readonly result: string;
   readonly candidates: readonly string[];
   readonly comment: string;
+  /** Its machine-readable packet record (src/emu/packet-record.ts), a second comment beside comment. */
+  readonly record: string;
   readonly reason: string;
   readonly captureId: number;
   readonly serverMac: Uint8Array;
@@ -99,7 +102,7 @@ export class PolicyState {
     const last = this.decisions[this.lastId];
     if (last !== undefined && last.comment === syn.comment && last.result === syn.result && last.candidates === syn.candidates
       && last.captureId === syn.captureId && last.serverMac === syn.serverMac && last.latencyNs === syn.latencyNs && last.banner === syn.banner
-      && last.reason === syn.reason) return this.lastId;
+      && last.reason === syn.reason && last.record === syn.record) return this.lastId;
     this.lastId = this.lookup(syn);
     return this.lastId;
   }
@@ -110,14 +113,14 @@ export class PolicyState {
       for (const id of ids) {
         const d = this.decisions[id]!;
         if (d.result === syn.result && d.candidates === syn.candidates && d.captureId === syn.captureId && d.serverMac === syn.serverMac
-          && d.latencyNs === syn.latencyNs && d.banner === syn.banner && d.reason === syn.reason) return id;
+          && d.latencyNs === syn.latencyNs && d.banner === syn.banner && d.reason === syn.reason && d.record === syn.record) return id;
       }
     } else {
       this.byComment.set(syn.comment, (ids = []));
     }
     const id = this.decisions.length;
     this.decisions.push({
-      result: syn.result, candidates: syn.candidates, comment: syn.comment, reason: syn.reason, captureId: syn.captureId,
+      result: syn.result, candidates: syn.candidates, comment: syn.comment, record: syn.record, reason: syn.reason, captureId: syn.captureId,
       serverMac: syn.serverMac, latencyNs: syn.latencyNs, banner: syn.banner, accepted: syn.result !== 'refused' && syn.result !== 'timeout' && syn.result !== 'unreachable',
     });
     ids.push(id);
@@ -129,7 +132,7 @@ export class PolicyState {
   fill(id: number): ReplayedSyn {
     const d = this.decisions[id]!;
     const syn = this.syn;
-    syn.result = d.result; syn.candidates = d.candidates; syn.comment = d.comment; syn.reason = d.reason; syn.captureId = d.captureId;
+    syn.result = d.result; syn.candidates = d.candidates; syn.comment = d.comment; syn.record = d.record; syn.reason = d.reason; syn.captureId = d.captureId;
     syn.serverMac = d.serverMac; syn.latencyNs = d.latencyNs; syn.banner = d.banner;
     return syn;
   }
@@ -169,6 +172,19 @@ export class PolicyState {
     }
     return v;
   }
+
+  /** Decision id's packet record with the verdict against observed (its id, as verdict's), made once per pair. */
+  recordWithVerdict(id: number, observedId: number, observed: string): string {
+    const key = id * 2097152 + observedId + 1;
+    let r = this.verdictRecords.get(key);
+    if (r === undefined) {
+      const v = this.verdict(id, observedId, observed);
+      this.verdictRecords.set(key, (r = withAgreement(this.decisions[id]!.record, v.agrees, observed)));
+    }
+    return r;
+  }
+
+  private readonly verdictRecords = new Map<number, string>();
 
   /** `syn` as replaySyn left it for the connection in slot. */
   load(slot: number): ReplayedSyn {

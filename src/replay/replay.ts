@@ -423,6 +423,10 @@ class Replayer {
     const run = this.runs[p]!;
     const tracked = this.tracked;
     if (ps.pKind[i] === PENDING_ANSWER) {
+      // The answer's record carries the verdict on what the capture has shown so far (the real
+      // server's own SYN-ACK or RST, normally: the answer is timed by it); none when it has shown nothing yet.
+      const oid = this.observed[slot]!;
+      if (oid >= 0) syn.record = ps.recordWithVerdict(ps.decision[slot]!, oid, this.observedNames[oid]!);
       run.replayAnswer(syn, at, this.clientMac[slot]!, this.src[slot]!, tracked.clientPort(slot), this.wireDst[slot]!, tracked.serverPort(slot),
         ps.pSeq[i]! >>> 0, ps.pTsecr[i]! >>> 0);
       return;
@@ -695,7 +699,7 @@ class Replayer {
         ps.emuTsval[slot] = syn.serverTsval | 0;
         // The client's SYN goes first, with the decision's comment (as in `run`'s captures), then the answer when it is due.
         const at = this.stamp(p, t, slot);
-        writeClientPacket(w, syn.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, syn.comment, null, this.inputComments());
+        writeClientPacket(w, syn.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, syn.comment, syn.record, null, this.inputComments());
         if (d.result !== 'timeout' && d.result !== 'unreachable') {
           this.enqueue(p, slot, PENDING_ANSWER, at + (rtt >= 0 ? rtt : syn.latencyNs), seg.seq, 0, 0, segmentTsval(data, seg));
         }
@@ -741,7 +745,7 @@ class Replayer {
         // A retransmitted SYN still goes out where the server refused or stayed silent.
         if (w && (flags & TCP_SYN) !== 0) {
           const d = ps.decisions[ps.decision[slot]!]!;
-          writeClientPacket(w, d.captureId, this.stamp(p, this.time(), slot), data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac, d.comment, null,
+          writeClientPacket(w, d.captureId, this.stamp(p, this.time(), slot), data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac, d.comment, d.record, null,
             this.inputComments());
         }
         continue;
@@ -765,7 +769,7 @@ class Replayer {
             space.emuNext = ps.emuNext[slot]! >>> 0; space.emuTsval = ps.emuTsval[slot]! >>> 0;
           }
           writeClientPacket(w, d.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac,
-            shared ? undefined : d.comment, space, this.inputComments());
+            shared ? undefined : d.comment, shared ? undefined : d.record, space, this.inputComments());
           if (shared) {
             from = p; fromAt = w.lastPacketAt; fromFlushes = w.flushCount; fromTime = at;
             fromIsn = isn; fromNext = next; fromTsval = tsval; fromCapture = d.captureId; fromMac = d.serverMac;
@@ -865,13 +869,13 @@ function bannerSocket(data: Uint8Array, at: number, end: number): string {
  * into the emulated server's sequence space (space; null for a SYN) with whole checksums.
  */
 function writeClientPacket(w: PcapngWriter, captureId: number, t: number, data: Uint8Array, offset: number, caplen: number, linkType: number,
-  seg: CapturedSegment, clientMac: Uint8Array, serverMac: Uint8Array, comment: string | undefined, space: ServerSpace | null,
-  inputs: readonly string[] | null): void {
+  seg: CapturedSegment, clientMac: Uint8Array, serverMac: Uint8Array, comment: string | undefined, record: string | undefined,
+  space: ServerSpace | null, inputs: readonly string[] | null): void {
   const ether = linkType === LINKTYPE_ETHERNET;
   const ipLen = offset + caplen - seg.ipAt;
   const len = ether ? caplen : 14 + ipLen;
-  // The input packet's own comments come first, the decision after them (room for all of them).
-  const at = inputs ? w.reserveFrame(len + 8 * (inputs.length + 1), inputs.join('') + (comment ?? '')) : w.reserveFrame(len, comment);
+  // The input packet's own comments come first, the decision and its record after them (room for all of them).
+  const at = inputs ? w.reserveFrame(len + 8 * (inputs.length + 2), inputs.join('') + (comment ?? '') + (record ?? '')) : w.reserveFrame(len, comment, record);
   const buf = w.frameBuffer;
   let ipAt: number;
   if (ether) {
@@ -888,10 +892,11 @@ function writeClientPacket(w: PcapngWriter, captureId: number, t: number, data: 
   const shift = ipAt - seg.ipAt;
   rewriteClientSegment(buf, seg.family, ipAt, seg.tcpAt + shift, seg.payloadAt + seg.payloadLen + shift, at + len, space);
   if (!inputs) {
-    w.commitFrame(captureId, t, len, comment);
+    w.commitFrame(captureId, t, len, comment, record);
     return;
   }
   w.commitFrame(captureId, t, len, inputs[0]);
   for (let i = 1; i < inputs.length; i++) w.appendComment(inputs[i]!);
   if (comment !== undefined) w.appendComment(comment);
+  if (record !== undefined) w.appendComment(record);
 }

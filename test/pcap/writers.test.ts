@@ -141,6 +141,37 @@ describe('PcapngWriter', () => {
     expect(names.trim().split('\n').map((l) => l.split('\t'))).toEqual([['server.test', '', ''], ['', 'server6.test', 'client6.test']]);
   });
 
+  it('writes a record as a second opt_comment after the comment, in packet() and in place alike', () => {
+    const file = path.join(dir, 'record.pcapng');
+    const w = new PcapngWriter(file, { startEpochSeconds: START, chunkBytes: 256 });
+    w.addInterface({ name: 'eth0', linkType: LINKTYPE_ETHERNET, snaplen: 65535 });
+    const syn = packets()[2]!;
+    const record = 'bindlab/1 {"policy":"linux","result":"accepted","socket":"wéb"}';
+    w.packet(0, 1, syn.frame, syn.frame.length, 'human', record);
+    const at = w.reserveFrame(syn.frame.length, 'human', record);
+    w.frameBuffer.set(syn.frame, at);
+    w.commitFrame(0, 2, syn.frame.length, 'human', record);
+    w.packet(0, 3, syn.frame, syn.frame.length, undefined, record);
+    w.packet(0, 4, syn.frame, syn.frame.length, 'only a comment');
+    w.finish();
+    const bytes = new Uint8Array(fs.readFileSync(file));
+    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const comments = blocks(bytes).filter((b) => b[0] === 6).map(([, p, len]) => {
+      const out: string[] = [];
+      for (let o = p + 28 + ((v.getUint32(p + 20, true) + 3) & ~3); o < p + len - 4;) {
+        const code = v.getUint16(o, true);
+        const n = v.getUint16(o + 2, true);
+        if (code === 0) break;
+        expect(code).toBe(1);
+        out.push(Buffer.from(bytes.subarray(o + 4, o + 4 + n)).toString('utf8'));
+        o += 4 + ((n + 3) & ~3);
+      }
+      return out;
+    });
+    expect(comments).toEqual([['human', record], ['human', record], [record], ['only a comment']]);
+    if (hasTshark) expect(tshark(file, ['frame.comment']).map((r) => r[0])).toEqual([`human,${record}`, `human,${record}`, record, 'only a comment']);
+  });
+
   it('abort() leaves nothing behind', () => {
     const file = path.join(dir, 'aborted.pcapng');
     const w = new PcapngWriter(file, { startEpochSeconds: START });

@@ -137,6 +137,36 @@ export class ClientConns {
     return -1;
   }
 
+  /**
+   * What the port's connections of this 4-tuple are: bit 1, one is there; bit 2, one of them is
+   * in TIME_WAIT (for PortTupleBits).
+   */
+  tupleStates(port: number, src: IpAddr, dst: IpAddr, dport: number): number {
+    let out = 0;
+    if (!this.indexed) {
+      for (let s = 0; s < this.top; s++) {
+        if (this.state[s] !== 0 && this.port[s] === port && this.sameTuple(s, src, dst, dport)) out |= this.state[s] === TIME_WAIT ? 3 : 1;
+      }
+      return out;
+    }
+    const page = this.pages[port >>> 8];
+    if (page === undefined) return 0;
+    for (let s = page[(port & 255) * 2]! - 1; s >= 0; s = this.next[s]!) {
+      if (this.sameTuple(s, src, dst, dport)) out |= this.state[s] === TIME_WAIT ? 3 : 1;
+    }
+    return out;
+  }
+
+  /** Calls f with the 4-tuple of every live slot. */
+  eachTuple(f: (src: IpAddr, sport: number, dst: IpAddr, dport: number) => void): void {
+    for (let s = 0; s < this.top; s++) if (this.state[s] !== 0) f(this.local[s]!, this.port[s]!, this.remote[s]!, this.rport[s]!);
+  }
+
+  /** The 4-tuple of a live slot. */
+  tupleOf(s: number): { src: IpAddr; sport: number; dst: IpAddr; dport: number } {
+    return { src: this.local[s]!, sport: this.port[s]!, dst: this.remote[s]!, dport: this.rport[s]! };
+  }
+
   /** The socket id of a live slot (-1 when the slot is free). */
   idOf(s: number): number {
     return this.state[s] !== 0 ? this.id[s]! : -1;

@@ -4,6 +4,7 @@
 
 import { IPV4_ANY, IPV6_ANY, formatEndpoint, inSubnet, isLinkLocal6, isLoopback, isV4Mapped, isWildcard, parseIp, v4FromMapped, v4ToMapped, type Cidr, type IpAddr } from './addr.js';
 import { HostState, type IfaceState, type LinkState } from './host.js';
+import { pickPortLinear, type PortPick } from './port-picker.js';
 import { ClientTimeWaits, clientSock } from './client-conns.js';
 import { describe } from './policy/common.js';
 import { conflictOf } from './conflict-info.js';
@@ -31,6 +32,8 @@ const SYN_TRIES = 3;
 const SYN_RTO_NS = 1e9;
 /** Gap between the connections of one step. */
 const CONNECT_GAP_NS = 100_000;
+/** Ports connect() tries one by one before its 4-tuple key gets a bitmap of its taken ports (port-picker.ts). */
+const LINEAR_TRIES = 64;
 const BROADCAST: Uint8Array = new Uint8Array([255, 255, 255, 255, 255, 255]);
 const ZERO_MAC: Uint8Array = new Uint8Array(6);
 
@@ -47,6 +50,8 @@ export interface RunOptions {
    * the policy's own notes on each socket are taken on every connection.
    */
   readonly onDecision?: (record: DecisionRecord) => void;
+  /** connect() tries every port in turn, never its bitmaps: the reference the tests compare with (port-picker.ts). */
+  readonly linearPortSearch?: boolean;
 }
 
 /** Runs every step of the scenario under one policy. */
@@ -768,21 +773,25 @@ class Run {
     let memo = this.portMemo;
     if (memo.step !== from || memo.src !== src) {
       if (memo.step) this.perturb.set(memo.key, memo.perturb);
-      const k = `${src.text}|${dst.text}|${dport}`;
+      const k = HostState.tupleKey(src, dst, dport);
       memo = this.portMemo = { step: from, src, key: k, hash: hashString(this.scenario.seed, k), perturb: this.perturb.get(k) ?? 0 };
     }
     const step = memo.perturb;
     const offset = ((memo.hash + step) % n) & ~1;
-    for (let parity = 0; parity < 2; parity++) {
-      for (let i = 0; i < n; i += 2) {
-        const port = low + ((offset + i + parity) % n);
-        if (host.clientPortFree(port, src, dst, dport, reuseBefore)) {
-          memo.perturb = step + i + 2;
-          return port;
-        }
-      }
+    const free = (port: number): boolean => host.clientPortFree(port, src, dst, dport, reuseBefore);
+    // The first ports one by one, as the kernel tries them; a key whose ports are that busy gets
+    // a bitmap of them (port-picker.ts), with which the same pick skips its taken ports.
+    const small = n <= LINEAR_TRIES;
+    let pick: PortPick | null = null;
+    const linear = small || this.options.linearPortSearch === true;
+    if (linear || !host.hasTupleBits(memo.key)) pick = pickPortLinear(low, n, offset, free, linear ? Infinity : LINEAR_TRIES);
+    if (pick === null && !linear) {
+      const takeover = reuseNs !== undefined && (isLoopback(src) || isLoopback(dst));
+      pick = host.tupleBits(memo.key, src, dst, dport).pick(low, n, offset, takeover, free);
     }
-    return 0;
+    if (pick === null) return 0;
+    memo.perturb = step + pick.i + 2;
+    return pick.port;
   }
 
   /**

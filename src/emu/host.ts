@@ -7,6 +7,7 @@ import type { Host, Sysctl } from '../scenario/types.js';
 import type { BindBucket, HostView, Sock } from './policy/types.js';
 import type { Rng } from './rng.js';
 import { ClientConns, clientSock } from './client-conns.js';
+import { PortTupleBits } from './port-picker.js';
 
 export interface LinkState {
   readonly name: string;
@@ -207,14 +208,76 @@ export class HostState implements HostView {
 
   private newClient(id: number, proc: string, uid: number, src: IpAddr, sport: number, dst: IpAddr, dport: number, createdSeq: number,
     v6only: boolean): number {
-    if (this.compactClients) return (this.clients ??= new ClientConns()).add(src, sport, dst, dport, proc, uid, id, createdSeq, v6only);
-    const sk = clientSock(id, this.name, proc, uid, src, sport, dst, dport, createdSeq, 'ESTABLISHED', v6only);
-    this.addOwner(sk);
-    const socks = (this.clientSocks ??= []);
-    const free = this.clientFree;
-    const slot = free !== null && free.length > 0 ? free.pop()! : socks.length;
-    socks[slot] = sk;
+    let slot: number;
+    if (this.compactClients) slot = (this.clients ??= new ClientConns()).add(src, sport, dst, dport, proc, uid, id, createdSeq, v6only);
+    else {
+      const sk = clientSock(id, this.name, proc, uid, src, sport, dst, dport, createdSeq, 'ESTABLISHED', v6only);
+      this.addOwner(sk);
+      const socks = (this.clientSocks ??= []);
+      const free = this.clientFree;
+      slot = free !== null && free.length > 0 ? free.pop()! : socks.length;
+      socks[slot] = sk;
+    }
+    if (this.tuplePorts.size !== 0) this.tupleChanged(src, sport, dst, dport);
     return slot;
+  }
+
+  // ---- connect()'s port choice (see port-picker.ts) ----
+
+  /** Bitmaps of the ports each busy 4-tuple key holds, made by tupleBits and kept up to date after. */
+  private readonly tuplePorts = new Map<string, PortTupleBits>();
+
+  /** The key of connections from src to dst:dport (also the engine's key of its port hash). */
+  static tupleKey(src: IpAddr, dst: IpAddr, dport: number): string {
+    return `${src.text}|${dst.text}|${dport}`;
+  }
+
+  hasTupleBits(key: string): boolean {
+    return this.tuplePorts.has(key);
+  }
+
+  /** The port bitmap of a 4-tuple key, made from the host's connections on first use. */
+  tupleBits(key: string, src: IpAddr, dst: IpAddr, dport: number): PortTupleBits {
+    let bits = this.tuplePorts.get(key);
+    if (bits !== undefined) return bits;
+    bits = new PortTupleBits();
+    this.tuplePorts.set(key, bits);
+    const mark = (s: IpAddr, sport: number, d: IpAddr, dp: number): void => {
+      if (dp === dport && s.text === src.text && d.text === dst.text) {
+        const st = this.tupleState(sport, src, dst, dport);
+        bits!.set(sport, st !== 0, (st & 2) !== 0);
+      }
+    };
+    if (this.compactClients) this.clients?.eachTuple(mark);
+    else for (const sk of this.clientSocks ?? []) if (sk) mark(sk.local!, sk.port, sk.remote!.addr, sk.remote!.port);
+    return bits;
+  }
+
+  /** Bit 1: a connection of this 4-tuple holds the port; bit 2: one of them is in TIME_WAIT. */
+  private tupleState(port: number, src: IpAddr, dst: IpAddr, dport: number): number {
+    if (this.compactClients) return this.clients === null ? 0 : this.clients.tupleStates(port, src, dst, dport);
+    let out = 0;
+    for (const o of this.byPort.get(port) ?? EMPTY_LIST) {
+      if (o.kind === 'client' && o.remote!.port === dport && o.remote!.addr.text === dst.text && o.local!.text === src.text) {
+        out |= o.state === 'TIME_WAIT' ? 3 : 1;
+      }
+    }
+    return out;
+  }
+
+  /** A connection of this 4-tuple came, went or entered TIME_WAIT on sport: its key's bitmap follows. */
+  private tupleChanged(src: IpAddr, sport: number, dst: IpAddr, dport: number): void {
+    const bits = this.tuplePorts.get(HostState.tupleKey(src, dst, dport));
+    if (bits === undefined) return;
+    const st = this.tupleState(sport, src, dst, dport);
+    bits.set(sport, st !== 0, (st & 2) !== 0);
+  }
+
+  /** The 4-tuple of a live client slot. */
+  private slotTuple(slot: number): { src: IpAddr; sport: number; dst: IpAddr; dport: number } {
+    if (this.compactClients) return this.clients!.tupleOf(slot);
+    const sk = this.clientSocks![slot]!;
+    return { src: sk.local!, sport: sk.port, dst: sk.remote!.addr, dport: sk.remote!.port };
   }
 
   /** A client slot goes: it no longer counts as a bound owner of its port. */
@@ -229,11 +292,12 @@ export class HostState implements HostView {
 
   /** The client connection of a slot closes (it was ESTABLISHED): the port is no longer held by it. */
   removeClient(slot: number): void {
+    const t = this.tuplePorts.size !== 0 ? this.slotTuple(slot) : null;
     this.unbindClient(slot);
     this.twSince.delete(slot);
-    if (this.compactClients) { this.clients!.remove(slot); return; }
-    const sk = this.releaseClient(slot);
-    this.removeOwner(sk);
+    if (this.compactClients) this.clients!.remove(slot);
+    else this.removeOwner(this.releaseClient(slot));
+    if (t !== null) this.tupleChanged(t.src, t.sport, t.dst, t.dport);
   }
 
   /** The client connection of a slot goes to TIME_WAIT at time `at` (still holding its port). */
@@ -241,16 +305,24 @@ export class HostState implements HostView {
     this.twSince.set(slot, at);
     if (this.compactClients) this.clients!.timeWait(slot);
     else this.clientSocks![slot]!.state = 'TIME_WAIT';
+    if (this.tuplePorts.size !== 0) {
+      const t = this.slotTuple(slot);
+      this.tupleChanged(t.src, t.sport, t.dst, t.dport);
+    }
   }
 
   /** The TIME_WAIT of a slot's client connection ends (when given, only if the slot still holds socket `id`). */
   expireClient(slot: number, id?: number): void {
     if (id !== undefined && this.clientId(slot) !== id) return;
+    const t = this.tuplePorts.size !== 0 ? this.slotTuple(slot) : null;
     this.unbindClient(slot);
     this.twSince.delete(slot);
-    if (this.compactClients) { this.clients!.remove(slot); return; }
-    const sk = this.releaseClient(slot);
-    if (sk.state === 'TIME_WAIT') this.removeOwner(sk);
+    if (this.compactClients) this.clients!.remove(slot);
+    else {
+      const sk = this.releaseClient(slot);
+      if (sk.state === 'TIME_WAIT') this.removeOwner(sk);
+    }
+    if (t !== null) this.tupleChanged(t.src, t.sport, t.dst, t.dport);
   }
 
   /** Free slots of clientSocks. */

@@ -5,11 +5,8 @@
 // names (namespaces, interfaces) are made from indexes (kernelNames); reports use the scenario's.
 // Each scenario process is a Python agent (agent.py) running as the process's uid.
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { execFileSync, spawn } from 'node:child_process';
+import { Agent, pythonPath } from './agents.js';
 import type { ConnectStep, Host, Scenario, SockOptions, Step, StepKind } from '../scenario/types.js';
 
 /** A fresh namespace's ip_local_port_range low end. */
@@ -86,23 +83,6 @@ function firstLine(e: unknown): string {
   return text.trim().split('\n')[0] ?? '';
 }
 
-let python: string | undefined;
-function pythonPath(): string {
-  // Resolved once: version-manager shims (pyenv) are slow to start inside `ip netns exec`.
-  python ??= execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { stdio: 'pipe' })
-    .toString()
-    .trim();
-  return python;
-}
-
-function agentPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const p of [resolve(here, 'agent.py'), resolve(here, '../../src/kernel/agent.py')]) {
-    if (existsSync(p)) return p;
-  }
-  throw new Error(`agent.py not found next to ${here}`);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Cleanup on exit: every run registers its namespaces and agents until it has cleaned up.
 
@@ -148,90 +128,6 @@ function setupProblem(e: unknown): string {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-// ---------------------------------------------------------------------------------------------
-// Agents
-
-type Json = Record<string, unknown>;
-
-class Agent {
-  private readonly child: ChildProcess;
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: Json) => void; reject: (e: Error) => void }>();
-  private stderr = '';
-  private exited = false;
-  readonly ready: Promise<Json>;
-  /** Names of this agent's sockets that listen (for accept polling). */
-  readonly listening = new Set<string>();
-
-  constructor(
-    readonly label: string,
-    ns: string,
-    uid: number,
-    mode: 'server' | 'client',
-  ) {
-    this.child = spawn(
-      'ip',
-      ['netns', 'exec', ns, pythonPath(), '-u', agentPath(), '--mode', mode, '--uid', String(uid), '--name', label],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    let readyResolve!: (v: Json) => void;
-    let readyReject!: (e: Error) => void;
-    this.ready = new Promise((res, rej) => ((readyResolve = res), (readyReject = rej)));
-    this.pending.set(0, { resolve: readyResolve, reject: readyReject });
-    createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      let msg: Json;
-      try {
-        msg = JSON.parse(line) as Json;
-      } catch {
-        this.stderr += `unparsable: ${line}\n`;
-        return;
-      }
-      const id = Number(msg['id']);
-      const p = this.pending.get(id);
-      if (p) {
-        this.pending.delete(id);
-        p.resolve(msg);
-      }
-    });
-    this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.child.stdin!.on('error', () => {});
-    this.child.on('exit', (code, signal) => {
-      this.exited = true;
-      const err = new Error(`agent ${label} exited (${code ?? signal}): ${this.stderr.trim()}`);
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
-    });
-  }
-
-  request(op: string, args: Json, timeoutMs = 15000): Promise<Json> {
-    if (this.exited) return Promise.reject(new Error(`agent ${this.label} is gone: ${this.stderr.trim()}`));
-    const id = this.nextId++;
-    return new Promise((resolveP, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`agent ${this.label}: no answer to ${op} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, {
-        resolve: (v) => {
-          clearTimeout(timer);
-          if (typeof v['error'] === 'string' && v['result'] === undefined && v['accepted'] === undefined) {
-            reject(new Error(`agent ${this.label}: ${op}: ${v['error']}`));
-          } else resolveP(v);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      this.child.stdin!.write(JSON.stringify({ id, op, ...args }) + '\n');
-    });
-  }
-
-  kill(): void {
-    if (!this.exited) this.child.kill('SIGKILL');
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Topology
@@ -382,8 +278,8 @@ class Topology {
     }
   }
 
-  spawnAgent(host: string, label: string, uid: number, mode: 'server' | 'client'): Agent {
-    const a = new Agent(label, this.hostNs.get(host)!, uid, mode);
+  spawnAgent(host: string, label: string, uid: number): Agent {
+    const a = new Agent(label, this.hostNs.get(host)!, uid);
     this.agents.push(a);
     return a;
   }
@@ -493,7 +389,7 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
     const procAgents = new Map<string, Agent>();
     for (const h of scenario.hosts) {
       for (const p of h.processes) {
-        procAgents.set(`${h.name}/${p.name}`, topo.spawnAgent(h.name, `${h.name}/${p.name}`, p.uid, 'server'));
+        procAgents.set(`${h.name}/${p.name}`, topo.spawnAgent(h.name, `${h.name}/${p.name}`, p.uid));
       }
     }
     const clientAgents = new Map<string, Agent>();
@@ -503,7 +399,7 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
       const key = `${step.from}#${uid}`;
       let a = clientAgents.get(key);
       if (!a) {
-        a = topo.spawnAgent(step.from, `${step.from}/client-uid${uid}`, uid, 'client');
+        a = topo.spawnAgent(step.from, `${step.from}/client-uid${uid}`, uid);
         clientAgents.set(key, a);
       }
       return a;
@@ -514,7 +410,7 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
     const addressAgents = new Map<string, Agent>();
     for (const s of scenario.steps) {
       if (s.kind === 'address' && !addressAgents.has(s.host)) {
-        addressAgents.set(s.host, topo.spawnAgent(s.host, `${s.host}/(address steps)`, 0, 'server'));
+        addressAgents.set(s.host, topo.spawnAgent(s.host, `${s.host}/(address steps)`, 0));
       }
     }
     // SO_BINDTODEVICE names a scenario interface; the agent needs the kernel's name of it.

@@ -2,14 +2,22 @@
 // back by tshark. Checks that files open, carry no malformed packets or warnings beyond the
 // explainable RST one, have good IPv4/TCP checksums, comment every SYN and RST, and that Follow
 // TCP Stream of each accepted connection shows the banner of the socket the JSON report names.
+//
+// Cost: the CLI runs three times over all scenarios at once (not three times per scenario), and
+// tshark once per capture with every check of that capture in the one run (the fields and the
+// Follow TCP Stream texts together), never more tshark processes at a time than there are
+// cores. tshark cannot take several files in one run without merging them, and merged captures
+// of one scenario under two policies share 4-tuples, which tshark then takes for retransmissions.
 
-import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, rmdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt } from '../testing/helpers.js';
+import { noTshark } from '../tools.js';
+import { Sharkd, sharkdAvailable, type SharkFile, type SharkFrame } from '../sharkd.js';
 import { loadScenarioFile } from '../../src/scenario/load.js';
 import { BUILTIN_POLICIES } from '../../src/emu/policy/names.js';
 import type { Scenario } from '../../src/scenario/types.js';
@@ -18,8 +26,8 @@ const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'dist/bin/bindlab.js');
 const SCENARIOS = readdirSync(join(ROOT, 'scenarios')).filter((f) => f.endsWith('.yaml')).sort();
-const HAS_TSHARK = spawnSync('tshark', ['--version'], { stdio: 'ignore' }).status === 0;
-if (!HAS_TSHARK) console.log('captures.test: tshark is not installed; the capture checks are skipped');
+const NO_TSHARK = noTshark();
+if (NO_TSHARK) console.log(`captures.test: ${NO_TSHARK}; the capture checks are skipped`);
 
 /** Expert infos of severity warning (0x00600000) or error that are expected, by message. */
 const ALLOWED_WARNINGS = new Set([
@@ -28,67 +36,57 @@ const ALLOWED_WARNINGS = new Set([
 ]);
 const WARNING = 0x00600000;
 
-// ---- build -----------------------------------------------------------------------------------
+// ---- Wireshark -------------------------------------------------------------------------------
 
-// ---- tshark ----------------------------------------------------------------------------------
+/** Checksums verified, sequence analysis on (as tshark -o tcp.check_checksum:TRUE ...). */
+const PREFS = { 'tcp.check_checksum': 'TRUE', 'ip.check_checksum': 'TRUE', 'tcp.analyze_sequence_numbers': 'TRUE' };
+const TSHARK_CHECKS = Object.entries(PREFS).flatMap(([k, v]) => ['-o', `${k}:${v}`]);
+const HAS_SHARKD = NO_TSHARK === '' && sharkdAvailable();
+if (NO_TSHARK === '' && !HAS_SHARKD) console.log('captures.test: sharkd (wireshark-common) is not installed; each capture is read by a tshark of its own');
 
-const TSHARK_CHECKS = ['-o', 'tcp.check_checksum:TRUE', '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.analyze_sequence_numbers:TRUE'];
+type Frame = SharkFrame;
 
-interface Frame {
-  number: number;
-  comment: string[];
-  syn: boolean;
-  rst: boolean;
-  stream: number | null;
-  severities: number[];
-  messages: string[];
-  malformed: boolean;
-  ipChecksum: string[];
-  tcpChecksum: string[];
-  icmpv6Checksum: string[];
-}
-
-const framesCache = new Map<string, Promise<Frame[]>>();
-/** The frames of a capture as tshark dissects them (each file is read once). */
-function frames(file: string): Promise<Frame[]> {
-  let p = framesCache.get(file);
-  if (!p) framesCache.set(file, (p = readFrames(file)));
-  return p;
-}
-
-async function readFrames(file: string): Promise<Frame[]> {
+/** The same fields by tshark, one process per file: where sharkd is missing, and to check that sharkd reads as tshark does. */
+async function tsharkRead(file: string, followStreams: number): Promise<SharkFile> {
   const fields = ['frame.number', 'frame.comment', 'tcp.flags.syn', 'tcp.flags.reset', 'tcp.stream', '_ws.expert.severity',
     '_ws.expert.message', '_ws.malformed', 'ip.checksum.status', 'tcp.checksum.status', 'icmpv6.checksum.status'];
-  const { stdout } = await run('tshark', ['-r', file, ...TSHARK_CHECKS, '-T', 'json', ...fields.flatMap((f) => ['-e', f])], { maxBuffer: 1 << 28 });
-  const rows = JSON.parse(stdout) as { _source: { layers: Record<string, string[]> } }[];
-  return rows.map(({ _source: { layers: l } }) => {
+  const follows = Array.from({ length: followStreams }, (_, s) => ['-z', `follow,tcp,raw,${s}`]).flat();
+  const { stdout } = await run('tshark', ['-r', file, ...TSHARK_CHECKS, '-T', 'json', ...fields.flatMap((f) => ['-e', f]), ...follows], { maxBuffer: 1 << 28 });
+  // The JSON array ends at the first line that is a lone "]"; the -z texts come after it.
+  const end = /^\]$/m.exec(stdout);
+  const rows = JSON.parse(end ? stdout.slice(0, end.index + 1) : stdout) as { _source: { layers: Record<string, string[]> } }[];
+  const frames = rows.map(({ _source: { layers: l } }): Frame => {
     const flag = (k: string): boolean => (l[k] ?? []).some((v) => v === '1' || v === 'True' || v === 'true');
+    const sev = (l['_ws.expert.severity'] ?? []).map(Number);
+    const msg = l['_ws.expert.message'] ?? [];
+    // tshark -e prints checksum statuses as numbers (1: good); sharkd as their names.
+    const status = (k: string) => (l[k] ?? []).map((v) => (v === '1' ? 'Good' : v === '0' ? 'Bad' : v === '2' ? 'Unverified' : v));
     return {
-      number: Number(l['frame.number']![0]),
-      comment: l['frame.comment'] ?? [],
-      syn: flag('tcp.flags.syn'),
-      rst: flag('tcp.flags.reset'),
-      stream: l['tcp.stream'] ? Number(l['tcp.stream'][0]) : null,
-      severities: (l['_ws.expert.severity'] ?? []).map(Number),
-      messages: l['_ws.expert.message'] ?? [],
-      malformed: '_ws.malformed' in l,
-      ipChecksum: l['ip.checksum.status'] ?? [],
-      tcpChecksum: l['tcp.checksum.status'] ?? [],
-      icmpv6Checksum: l['icmpv6.checksum.status'] ?? [],
+      number: Number(l['frame.number']![0]), comment: (l['frame.comment'] ?? []).join(','), syn: flag('tcp.flags.syn'), rst: flag('tcp.flags.reset'),
+      stream: l['tcp.stream'] ? Number(l['tcp.stream'][0]) : null, malformed: '_ws.malformed' in l,
+      ipChecksum: status('ip.checksum.status'), tcpChecksum: status('tcp.checksum.status'), icmpv6Checksum: status('icmpv6.checksum.status'),
+      experts: sev.map((severity, i) => ({ severity, message: msg[i] ?? '?' })),
     };
   });
+  const follow = new Map<number, string>();
+  for (const block of (end ? stdout.slice(end.index + 1) : '').split(/^=+\nFollow: tcp,raw\n/m).slice(1)) {
+    const m = /^Filter: tcp\.stream eq (\d+)\n/.exec(block);
+    if (!m) continue;
+    // Raw follow: one hex line per segment (indented when the server sent it) after the two Node lines.
+    const hex = block.split('\n').slice(3).filter((x) => /^\s*[0-9a-f]+$/.test(x)).map((x) => x.trim()).join('');
+    follow.set(Number(m[1]), Buffer.from(hex, 'hex').toString('latin1'));
+  }
+  return { frames, follow };
 }
 
-/** Follow TCP Stream (ascii) of the given streams in one tshark run: stream index -> the text. */
-async function follow(file: string, streams: readonly number[]): Promise<Map<number, string>> {
-  const out = new Map<number, string>();
-  if (streams.length === 0) return out;
-  const { stdout } = await run('tshark', ['-r', file, '-q', ...streams.flatMap((s) => ['-z', `follow,tcp,ascii,${s}`])], { maxBuffer: 1 << 28 });
-  for (const block of stdout.split(/^=+\nFollow: tcp,ascii\n/m).slice(1)) {
-    const m = /^Filter: tcp\.stream eq (\d+)\n/.exec(block);
-    if (m) out.set(Number(m[1]), block.replace(/^=+\n?$/m, ''));
-  }
-  return out;
+let sharkd: Sharkd | null = null;
+const tsharkFiles = new Map<string, Promise<SharkFile>>();
+/** A capture as Wireshark dissects it, read once, with Follow TCP Stream of streams 0 .. followStreams - 1. */
+function dissect(file: string, followStreams = 0): Promise<SharkFile> {
+  if (sharkd) return sharkd.read(file, followStreams);
+  let p = tsharkFiles.get(file);
+  if (!p) tsharkFiles.set(file, (p = tsharkRead(file, followStreams)));
+  return p;
 }
 
 /** Problems tshark reports in a capture (malformed, warnings beyond the allowed, bad checksums). */
@@ -96,15 +94,14 @@ function problems(fs: readonly Frame[], seen: Map<string, number>): string[] {
   const bad: string[] = [];
   for (const f of fs) {
     if (f.malformed) bad.push(`frame ${f.number}: malformed`);
-    // Messages and severities are parallel lists; a frame comment is an expert info too (severity "comment").
-    f.severities.forEach((sev, i) => {
-      const msg = f.messages[i] ?? '?';
+    // A frame comment is an expert info too (severity "comment").
+    f.experts.forEach(({ severity: sev, message: msg }) => {
       if (!f.comment.includes(msg)) seen.set(`${sev.toString(16)} ${msg}`, (seen.get(`${sev.toString(16)} ${msg}`) ?? 0) + 1);
       if (sev >= WARNING && !ALLOWED_WARNINGS.has(msg)) bad.push(`frame ${f.number}: expert 0x${sev.toString(16)} "${msg}"`);
     });
-    for (const s of f.ipChecksum) if (s !== '1') bad.push(`frame ${f.number}: ip.checksum.status ${s}`);
-    for (const s of f.tcpChecksum) if (s !== '1') bad.push(`frame ${f.number}: tcp.checksum.status ${s}`);
-    for (const s of f.icmpv6Checksum) if (s !== '1') bad.push(`frame ${f.number}: icmpv6.checksum.status ${s}`);
+    for (const s of f.ipChecksum) if (s !== 'Good') bad.push(`frame ${f.number}: ip.checksum.status ${s}`);
+    for (const s of f.tcpChecksum) if (s !== 'Good') bad.push(`frame ${f.number}: tcp.checksum.status ${s}`);
+    for (const s of f.icmpv6Checksum) if (s !== 'Good') bad.push(`frame ${f.number}: icmpv6.checksum.status ${s}`);
   }
   return bad;
 }
@@ -140,25 +137,58 @@ const reports = new Map<string, JsonReport>();
 const codes = new Map<string, number>();
 const expertSeen = new Map<string, number>();
 
-describe.skipIf(!HAS_TSHARK)('captures of every scenario, read back by tshark', () => {
+/** `bindlab run` over the given scenarios into tmp/sub: its exit code and its JSON reports. */
+async function runCli(files: readonly string[], sub: string, extra: readonly string[]): Promise<{ code: number; reports: JsonReport[] }> {
+  const r = await run(process.execPath, [CLI, 'run', ...files.map((f) => join('scenarios', f)), '-o', join(tmp, sub), '--json', ...extra], { cwd: ROOT, maxBuffer: 1 << 28 })
+    .then((x) => ({ code: 0, stdout: x.stdout }), (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }));
+  let parsed: unknown = [];
+  try { parsed = JSON.parse(r.stdout); } catch { /* no report: the exit code says why */ }
+  return { code: r.code, reports: Array.isArray(parsed) ? parsed as JsonReport[] : [parsed as JsonReport] };
+}
+
+/** The streams the JSON report of a scenario implies under a policy (for the one tshark run of its capture). */
+const wantOf = (scenario: Scenario, file: string, policy: string) => {
+  const run = reports.get(file)?.policies[policy];
+  return run ? expectedStreams(scenario, run) : [];
+};
+
+describe.skipIf(NO_TSHARK !== '')('captures of every scenario, read back by tshark', () => {
   beforeAll(async () => {
     ensureBuilt();
     tmp = mkdtempSync(join(tmpdir(), 'bindlab-captures-'));
-    await Promise.all(SCENARIOS.map(async (f) => {
-      for (const [sub, extra] of [['ng', []], ['ng2', []], ['pcap', ['--format', 'pcap']]] as const) {
-        const r = await run(process.execPath, [CLI, 'run', join('scenarios', f), '-o', join(tmp, sub), '--json', ...extra], { cwd: ROOT })
-          .then((x) => ({ code: 0, stdout: x.stdout }), (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }));
-        codes.set(`${sub}/${f}`, r.code);
-        if (sub === 'ng') reports.set(f, JSON.parse(r.stdout) as JsonReport);
-      }
+    if (HAS_SHARKD) sharkd = new Sharkd(PREFS);
+    // Each output directory from one CLI run over every scenario; one scenario's exit code is the
+    // run's when it is 0, else (a failure to pin on its scenario) each scenario is run alone again.
+    await Promise.all(([['ng', []], ['ng2', []], ['pcap', ['--format', 'pcap']]] as const).map(async ([sub, extra]) => {
+      const all = await runCli(SCENARIOS, sub, extra);
+      const each = all.code === 0 ? null : await Promise.all(SCENARIOS.map((f) => runCli([f], `${sub}-alone`, extra)));
+      SCENARIOS.forEach((f, i) => {
+        codes.set(`${sub}/${f}`, each ? each[i]!.code : 0);
+        if (sub === 'ng') reports.set(f, each ? each[i]!.reports[0]! : all.reports.find((r) => r.file === `scenarios/${f}`)!);
+      });
     }));
-  }, 60_000);
+  }, 180_000);
 
-  afterAll(() => {
+  afterAll(async () => {
+    await sharkd?.close();
     if (expertSeen.size > 0) {
       console.log(`expert infos seen (severity hex, message, frames):\n${[...expertSeen].sort().map(([k, n]) => `  ${k}  x${n}`).join('\n')}`);
     }
     if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  // sharkd reads each file afresh: the same frames, expert infos and stream texts as tshark -r,
+  // also for a capture read after another that has the same 4-tuples (one scenario, two policies).
+  it.skipIf(!HAS_SHARKD)('sharkd dissects a capture as tshark does, whatever it read before', async () => {
+    const stem = 'reuseport';
+    const follow = wantOf(loadScenarioFile(join(ROOT, 'scenarios', `${stem}.yaml`)), `${stem}.yaml`, 'bsd44').length;
+    expect(follow).toBeGreaterThan(0);
+    const before = await dissect(join(tmp, 'ng', `${stem}.linux.pcapng`), follow);
+    const viaSharkd = await sharkd!.read(join(tmp, 'ng', `${stem}.bsd44.pcapng`), follow);
+    const viaTshark = await tsharkRead(join(tmp, 'ng', `${stem}.bsd44.pcapng`), follow);
+    expect(before.frames.length).toBeGreaterThan(0);
+    const norm = (f: SharkFile) => ({ frames: f.frames.map((x) => ({ ...x, experts: [...x.experts].sort((a, b) => a.severity - b.severity || (a.message < b.message ? -1 : 1)) })), follow: [...f.follow].sort((a, b) => a[0] - b[0]) });
+    expect(norm(viaSharkd)).toEqual(norm(viaTshark));
   });
 
   describe.each(SCENARIOS)('%s', (file) => {
@@ -188,20 +218,19 @@ describe.skipIf(!HAS_TSHARK)('captures of every scenario, read back by tshark', 
       const stem = basename(file, '.yaml');
 
       it('pcapng opens cleanly: no malformed packets, no unexplained warnings, good checksums, comments on SYN and RST', async ({ expect }) => {
-        const fs = await frames(join(tmp, 'ng', `${stem}.${policy}.pcapng`));
+        const { frames: fs } = await dissect(join(tmp, 'ng', `${stem}.${policy}.pcapng`), wantOf(scenario, file, policy).length);
         expect(fs.length).toBeGreaterThan(0);
         expect(problems(fs, expertSeen)).toEqual([]);
-        const uncommented = fs.filter((f) => (f.syn || f.rst) && f.comment.length === 0).map((f) => f.number);
+        const uncommented = fs.filter((f) => (f.syn || f.rst) && f.comment === '').map((f) => f.number);
         expect(uncommented, 'SYN/RST frames without a frame.comment').toEqual([]);
       });
 
       it('Follow TCP Stream of each accepted connection shows the banner of the socket in the JSON report', async ({ expect }) => {
-        const path = join(tmp, 'ng', `${stem}.${policy}.pcapng`);
-        const fs = await frames(path);
         const want = expectedStreams(scenario, reports.get(file)!.policies[policy]!);
+        // Follow TCP Stream of streams 0 .. want.length - 1, in the same tshark run as the fields.
+        const { frames: fs, follow: texts } = await dissect(join(tmp, 'ng', `${stem}.${policy}.pcapng`), want.length);
         const streams = [...new Set(fs.filter((f) => f.stream !== null).map((f) => f.stream!))].sort((a, b) => a - b);
         expect(streams.length, 'one TCP stream per connection attempt that sent a SYN').toBe(want.length);
-        const texts = await follow(path, streams);
         const got = want.map((w, i) => {
           const text = texts.get(i) ?? '';
           const banners = [...text.matchAll(/bindlab [^\s]+\/[^\s]+\/[^\s]+/g)].map((m) => m[0]);
@@ -218,8 +247,8 @@ describe.skipIf(!HAS_TSHARK)('captures of every scenario, read back by tshark', 
 
       it('--format pcap output reads clean too', async ({ expect }) => {
         expect(codes.get(`pcap/${file}`)).toBe(0);
-        const fs = await frames(join(tmp, 'pcap', `${stem}.${policy}.pcap`));
-        const ng = await frames(join(tmp, 'ng', `${stem}.${policy}.pcapng`));
+        const { frames: fs } = await dissect(join(tmp, 'pcap', `${stem}.${policy}.pcap`));
+        const { frames: ng } = await dissect(join(tmp, 'ng', `${stem}.${policy}.pcapng`), wantOf(scenario, file, policy).length);
         expect(fs.length).toBe(ng.length);
         expect(problems(fs, new Map())).toEqual([]);
       });

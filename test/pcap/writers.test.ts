@@ -8,9 +8,11 @@ import { PcapngWriter, PcapWriter, LINKTYPE_ETHERNET } from '../../src/pcap/inde
 import { writeArpFrame, writeNdpFrame, writeTcpFrame } from '../../src/emu/wire/frame.js';
 import { TCP_ACK, TCP_PSH, TCP_SYN, type TcpOption } from '../../src/emu/wire/tcp.js';
 import { parseIp } from '../../src/emu/addr.js';
+import { FAST } from '../tools.js';
 
 const TSHARK = '/usr/bin/tshark';
-const hasTshark = fs.existsSync(TSHARK);
+// Not in the fast run (npm run test:fast; test/tools.ts).
+const hasTshark = !FAST && fs.existsSync(TSHARK);
 const require = createRequire(import.meta.url);
 
 const mac = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/:/g, ''), 'hex'));

@@ -12,6 +12,7 @@ import { openCapture, readCaptureBytes } from '../../src/pcap/index.js';
 import { parseIp } from '../../src/emu/addr.js';
 import { PcapWriter } from '../../src/pcap/pcap-writer.js';
 import { conversation } from '../pcap/fixture-captures.js';
+import { FAST } from '../tools.js';
 
 const ROOT = path.join(import.meta.dirname, '../..');
 const CLI = path.join(ROOT, 'dist/bin/bindlab.js');
@@ -136,6 +137,7 @@ describe('bindlab replay (CLI)', () => {
     expect(Object.keys(rep.policies)).toEqual(['linux', 'pajari-1999']);
     expect(rep.policies['pajari-1999']!.connections.filter((c) => c.result === 'a2')).toHaveLength(0);
     expect(fs.readdirSync(out).sort()).toEqual(['reuseport.linux.pcapng', 'reuseport.pajari-1999.pcapng']);
+    if (FAST) return; // tshark is not used by npm run test:fast (test/tools.ts)
     const tshark = spawnSync('tshark', ['-r', path.join(out, 'reuseport.linux.pcapng'), '-Y', 'frame.comment', '-T', 'fields', '-e', 'frame.comment'], { encoding: 'utf8' });
     if (tshark.status === 0) expect(tshark.stdout).toContain('bindlab linux: SYN to 10.0.0.2:8080 accepted by server/alias/a2');
   });

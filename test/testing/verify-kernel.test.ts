@@ -9,6 +9,7 @@ import { kernelAvailable, type KernelStepResult } from '../../src/kernel/run-ker
 import { loadScenarioFile, parseScenario } from '../../src/scenario/load.js';
 import { compareRuns, renderSideBySide } from '../../src/testing/kernel-compare.js';
 import { cli, CLI, ensureBuilt, ROOT } from './helpers.js';
+import { FAST } from '../tools.js';
 
 const TEXT = `name: made up
 policies: [linux]
@@ -64,7 +65,7 @@ describe('compareRuns', () => {
   });
 });
 
-const avail = kernelAvailable();
+const avail = FAST ? { ok: false as const, why: 'BINDLAB_TEST_FAST=1 (npm run test:fast) leaves the kernel out' } : kernelAvailable();
 
 describe('bindlab verify-kernel on the live kernel', () => {
   beforeAll(() => ensureBuilt(), 180_000);

@@ -62,11 +62,11 @@ export function policiesBuilder(y: Argv): Argv<PoliciesArgs> {
 }
 
 // replay
-export interface ReplayArgs { capture: string; scenario: string; policy?: string[]; out: string; map?: string[]; json: boolean; output: boolean; progress: boolean; html?: string; jobs?: number; check: boolean; junit?: string }
+export interface ReplayArgs { capture: string; scenario: string; policy?: string[]; out: string; map?: string[]; json: boolean; output: boolean; progress: boolean; html?: string; jobs?: number; check: boolean; junit?: string; strict: boolean }
 
 export function replayBuilder(y: Argv): Argv<ReplayArgs> {
   return y
-    .positional('capture', { type: 'string', demandOption: true, describe: 'pcap or pcapng file' })
+    .positional('capture', { type: 'string', demandOption: true, describe: 'pcap or pcapng file, gzip-compressed or not; "-" (standard input) or a FIFO is read as it comes' })
     .option('scenario', { alias: 's', type: 'string', demandOption: true, describe: 'scenario whose steps before the first connect set up the hosts' })
     .option('policy', { alias: 'p', type: 'string', array: true, describe: `policies (default: the scenario's, else all: ${BUILTIN_POLICIES.join(', ')})` })
     .option('out', { alias: 'o', type: 'string', default: 'out', describe: 'directory for the output captures' })
@@ -78,9 +78,11 @@ export function replayBuilder(y: Argv): Argv<ReplayArgs> {
     .option('jobs', { alias: 'j', type: 'number', describe: 'threads to share the policies\' outputs among (default: one per core, up to 2, for captures of 32 MiB or more; 1: one thread)' })
     .option('check', { type: 'boolean', default: false, describe: 'exit 1 when a policy disagrees with what the capture shows the real server did' })
     .option('junit', { type: 'string', describe: 'also write JUnit XML: per policy, whether it agrees with the capture' })
+    .option('strict', { type: 'boolean', default: false, describe: 'refuse a capture cut inside its last record (default: replay what was read and warn)' })
     .example('$0 replay captures/reuseport.pcap -s captures/reuseport.yaml -p linux', 'what linux does with the captured connections')
     .example('$0 replay server.pcap -s server.yaml -p linux --check --junit out/replay.xml', 'CI: does the linux policy agree with this host\'s capture?')
-    .example('$0 replay web.pcapng -s scenarios/pajari-1999.yaml --map 192.168.1.5=10.0.0.2 --json', 'map a real address onto a scenario alias') as unknown as Argv<ReplayArgs>;
+    .example('$0 replay web.pcapng -s scenarios/pajari-1999.yaml --map 192.168.1.5=10.0.0.2 --json', 'map a real address onto a scenario alias')
+    .example('tcpdump -i eth0 -w - tcp | $0 replay - -s server.yaml -p linux', 'live traffic, streamed from standard input') as unknown as Argv<ReplayArgs>;
 }
 
 // run

@@ -81,7 +81,7 @@ export async function openCaptureStream(path: string, options: CaptureReaderOpti
     }
   }
   const size = streamed ? NaN : fs.statSync(path).size;
-  const raw = path === '-' ? fs.createReadStream('', { fd: 0, autoClose: false, highWaterMark: 1 << 16 }) : fs.createReadStream(path, { highWaterMark: 1 << 16 });
+  const raw: NodeJS.ReadableStream & { destroy(): void; unshift(b: Buffer): void } = path === '-' ? process.stdin : fs.createReadStream(path, { highWaterMark: 1 << 16 });
   // Whether a stream is compressed shows in its first two bytes: peek at them, then give them back.
   const first = await firstBytes(raw, 2);
   const gzip = first.length >= 2 && first[0] === GZIP_MAGIC[0] && first[1] === GZIP_MAGIC[1];
@@ -124,7 +124,7 @@ export function streamError(label: string, e: unknown): unknown {
 }
 
 /** Reads up to n bytes from the start of a stream (fewer at its end), leaving it paused. */
-function firstBytes(stream: fs.ReadStream, n: number): Promise<Buffer> {
+function firstBytes(stream: NodeJS.ReadableStream, n: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let got = 0;

@@ -24,13 +24,14 @@ export function auditBuilder(y: Argv): Argv<AuditArgs> {
 }
 
 // explain
-export interface ExplainArgs { file: string; policy: string; step: number; json: boolean; 'policy-file'?: string[] }
+export interface ExplainArgs { file: string; policy: string; step: string; json: boolean; 'policy-file'?: string[] }
 
 export function explainBuilder(y: Argv): Argv<ExplainArgs> {
   return y
     .positional('file', { type: 'string', demandOption: true, describe: 'scenario YAML file' })
     .option('policy', { alias: 'p', type: 'string', demandOption: true, describe: 'the policy (built-in, or custom from the file or --policy-file)' })
-    .option('step', { alias: 's', type: 'number', demandOption: true, describe: 'step index, 0-based as in the matrix and the JSON report' })
+    // A string, checked by the command: yargs makes "abc" NaN and "1.5" 1.5 of a number option.
+    .option('step', { alias: 's', type: 'string', demandOption: true, describe: 'step index, 0-based as in the matrix and the JSON report' })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
     .option('policy-file', { type: 'string', array: true, describe: 'YAML list of custom policies' })
     .example('$0 explain scenarios/pajari-1999.yaml -p linux --step 10', 'why linux refuses the specific bind: the socket it conflicts with')
@@ -86,7 +87,7 @@ export function replayBuilder(y: Argv): Argv<ReplayArgs> {
 }
 
 // run
-export interface RunArgs { files: string[]; policy?: string[]; 'policy-file'?: string[]; out: string; format: CaptureFormat; json: boolean; capture: boolean; html?: string }
+export interface RunArgs { files: string[]; policy?: string[]; 'policy-file'?: string[]; out: string; format: CaptureFormat; json: boolean; capture: boolean; html?: string; progress: boolean }
 
 export function runBuilder(y: Argv): Argv<RunArgs> {
   return y
@@ -98,6 +99,7 @@ export function runBuilder(y: Argv): Argv<RunArgs> {
     .option('json', { type: 'boolean', default: false, describe: 'print the JSON report instead of the matrix' })
     .option('capture', { type: 'boolean', default: true, describe: 'write captures (--no-capture: decisions only)' })
     .option('html', { type: 'string', describe: 'also write a self-contained HTML report: hosts, matrix, ladder diagrams, capture links' })
+    .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr when it is a terminal and the run is long (10,000 steps and connections or more)' })
     .example('$0 run scenarios/pajari-1999.yaml', 'all policies; captures in out/')
     .example('$0 run scenarios/reuseport.yaml -p linux --json', 'one policy, the JSON report on stdout')
     .example('$0 run scenarios/*.yaml --format pcap -o /tmp/caps', 'classic pcap files elsewhere')

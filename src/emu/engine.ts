@@ -39,6 +39,18 @@ export interface RunOptions {
   readonly macs?: ReadonlyMap<string, string>;
   /** Told the interface each connect step's SYNs arrive on, as the lookup sees it (for explain). */
   readonly onIngress?: (stepIndex: number, iface: string) => void;
+  /**
+   * Told now and then how much of the run is done, in work units: one per step, one per
+   * connection of a connect step (scenarioWork counts them all); for a progress bar.
+   */
+  readonly onProgress?: (unitsDone: number) => void;
+}
+
+/** A scenario's work units under one policy (see RunOptions.onProgress): a step each, a connect step one per connection. */
+export function scenarioWork(scenario: Scenario): number {
+  let n = 0;
+  for (const s of scenario.steps) n += s.kind === 'connect' ? s.count : 1;
+  return n;
 }
 
 /** Runs every step of the scenario under one policy. */
@@ -92,6 +104,9 @@ class Run {
   private readonly dataOpts: TcpOption[];
   private readonly seg = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, urgent: 0, options: [] as readonly TcpOption[], payload: new Uint8Array(0) as Uint8Array };
   private readonly spec = { srcMac: ZERO_MAC as Uint8Array, dstMac: ZERO_MAC as Uint8Array, src: IPV4_ANY, dst: IPV4_ANY, ttl: 64, ipId: 0, dontFragment: true, seg: this.seg };
+
+  /** Work units done so far (RunOptions.onProgress). */
+  private unitsDone = 0;
 
   constructor(private readonly scenario: Scenario, private readonly policy: Policy, private readonly options: RunOptions) {
     this.sink = options.sink;
@@ -153,9 +168,12 @@ class Run {
     const steps: StepResult[] = [];
     let passed = 0;
     let failed = 0;
+    const progress = this.options.onProgress;
     for (const step of this.scenario.steps) {
       this.expireTimeWaits();
       const r = this.runStep(step);
+      this.unitsDone += step.kind === 'connect' ? 0 : 1;
+      progress?.(this.unitsDone);
       const expected = expectationFor(step.expect, this.policy.name);
       let res: StepResult = r;
       if (expected) {
@@ -199,8 +217,12 @@ class Run {
           candidates[i] = this.lastCandidates;
           if (i === 0) reason = this.lastReason;
           this.now += CONNECT_GAP_NS;
-          if ((i & 1023) === 1023) this.expireTimeWaits();
+          if ((i & 1023) === 1023) {
+            this.expireTimeWaits();
+            this.options.onProgress?.(this.unitsDone + i + 1);
+          }
         }
+        this.unitsDone += step.count;
         return { ...base, result: results[0]!, results, candidates, reason };
       }
     }

@@ -11,6 +11,7 @@ import { loadScenarioFile } from '../../scenario/load.js';
 import type { Scenario } from '../../scenario/types.js';
 import { checkPolicies, UsageError, useColor, type ExitCode } from '../common.js';
 import type { ReplayArgs } from '../builders.js';
+import { progressBar } from '../progress.js';
 
 export function parseMaps(items: readonly string[] | undefined): Map<string, IpAddr> {
   const out = new Map<string, IpAddr>();
@@ -53,7 +54,7 @@ export async function replayCommand(argv: ReplayArgs): Promise<ExitCode> {
   const onSigint = (): void => ac.abort();
   process.once('SIGINT', onSigint);
   process.once('SIGTERM', onSigint);
-  const bar = argv.progress && process.stderr.isTTY ? await progressBar() : undefined;
+  const bar = argv.progress && process.stderr.isTTY ? await progressBar('replay', 'MiB', (n) => Math.round(n / 1048576 * 10) / 10) : undefined;
   let report: ReplayReport;
   const started = Date.now();
   try {
@@ -102,25 +103,4 @@ export function replayJUnit(report: ReplayReport, timeMs: number): string {
     return c;
   });
   return renderJUnitSuites([{ name: report.capture, timeMs, cases, properties: [['scenario', report.file], ['policies', Object.keys(report.policies).join(',')]] }], timeMs);
-}
-
-/** A cli-progress bar over the capture's bytes. */
-async function progressBar(): Promise<{ update(done: number, total: number): void; stop(): void }> {
-  // A CommonJS package: module.exports is the default export (under Node and in the bundle alike).
-  const { SingleBar, Presets } = (await import('cli-progress')).default;
-  let bar: InstanceType<typeof SingleBar> | undefined;
-  let stopped = false;
-  return {
-    update(done, total) {
-      const mib = (n: number) => Math.round(n / 1048576 * 10) / 10;
-      // A pipe's size is not known (NaN): then the bytes read so far, without a bar.
-      if (!bar) {
-        const format = Number.isFinite(total) ? 'replay [{bar}] {percentage}% | {value}/{total} MiB | eta {eta}s' : 'replay {value} MiB read';
-        bar = new SingleBar({ format, hideCursor: true, clearOnComplete: true, stream: process.stderr }, Presets.shades_classic);
-        bar.start(Number.isFinite(total) ? mib(total) : 0, 0);
-      }
-      bar.update(mib(done));
-    },
-    stop() { if (bar && !stopped) { stopped = true; bar.stop(); } },
-  };
 }

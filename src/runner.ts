@@ -3,7 +3,7 @@
 
 import { mkdirSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { runPolicy, START_EPOCH_SECONDS } from './emu/engine.js';
+import { runPolicy, scenarioWork, START_EPOCH_SECONDS } from './emu/engine.js';
 import { policyResolver } from './emu/policy/registry.js';
 import { BUILTIN_POLICIES } from './emu/policy/names.js';
 import type { PolicyRun } from './emu/results.js';
@@ -27,6 +27,8 @@ export interface RunScenarioOptions {
    * decisions, the report and the capture bytes are the same with or without it.
    */
   readonly observe?: (policy: string) => PacketSink | undefined;
+  /** Told now and then how much of the whole run (every policy) is done, in work units out of a total (engine's scenarioWork per policy). */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
 export interface ScenarioReport {
@@ -55,11 +57,18 @@ export function runScenario(scenario: Scenario, options: RunScenarioOptions = {}
   if (options.outDir) mkdirSync(options.outDir, { recursive: true });
   // Built-in policies and the scenario's custom ones (its policies list or a --policy-file).
   const resolve = policyResolver(scenario.customPolicies);
-  for (const name of policiesFor(scenario, options.policies)) {
+  const names = policiesFor(scenario, options.policies);
+  const work = scenarioWork(scenario);
+  let before = 0;
+  const tell = options.onProgress;
+  for (const name of names) {
     const policy = resolve(name);
     const observer = options.observe?.(name);
+    const base = before;
+    const onProgress = tell ? (done: number): void => tell(base + done, work * names.length) : undefined;
+    before += work;
     if (!options.outDir) {
-      policies[name] = runPolicy(scenario, policy, { sink: observer, macs: options.macs });
+      policies[name] = runPolicy(scenario, policy, { sink: observer, macs: options.macs, onProgress });
       continue;
     }
     const path = capturePath(options.outDir, scenario.file, name, format);
@@ -67,7 +76,7 @@ export function runScenario(scenario: Scenario, options: RunScenarioOptions = {}
     const writer = format === 'pcap' ? new PcapWriter(path, writerOpts) : new PcapngWriter(path, writerOpts);
     let run: PolicyRun;
     try {
-      run = runPolicy(scenario, policy, { sink: observer ? tee(writer, observer) : writer, macs: options.macs });
+      run = runPolicy(scenario, policy, { sink: observer ? tee(writer, observer) : writer, macs: options.macs, onProgress });
     } catch (e) {
       writer.abort();
       throw e;

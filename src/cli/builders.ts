@@ -24,13 +24,14 @@ export function auditBuilder(y: Argv): Argv<AuditArgs> {
 }
 
 // explain
-export interface ExplainArgs { file: string; policy: string; step: number; json: boolean; 'policy-file'?: string[] }
+export interface ExplainArgs { file: string; policy: string; step: string; json: boolean; 'policy-file'?: string[] }
 
 export function explainBuilder(y: Argv): Argv<ExplainArgs> {
   return y
     .positional('file', { type: 'string', demandOption: true, describe: 'scenario YAML file' })
     .option('policy', { alias: 'p', type: 'string', demandOption: true, describe: 'the policy (built-in, or custom from the file or --policy-file)' })
-    .option('step', { alias: 's', type: 'number', demandOption: true, describe: 'step index, 0-based as in the matrix and the JSON report' })
+    // A string, checked by the command: yargs makes "abc" NaN and "1.5" 1.5 of a number option.
+    .option('step', { alias: 's', type: 'string', demandOption: true, describe: 'step index, 0-based as in the matrix and the JSON report' })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
     .option('policy-file', { type: 'string', array: true, describe: 'YAML list of custom policies' })
     .example('$0 explain scenarios/pajari-1999.yaml -p linux --step 10', 'why linux refuses the specific bind: the socket it conflicts with')
@@ -62,11 +63,11 @@ export function policiesBuilder(y: Argv): Argv<PoliciesArgs> {
 }
 
 // replay
-export interface ReplayArgs { capture: string; scenario: string; policy?: string[]; out: string; map?: string[]; json: boolean; output: boolean; progress: boolean; html?: string; jobs?: number; check: boolean; junit?: string }
+export interface ReplayArgs { capture: string; scenario: string; policy?: string[]; out: string; map?: string[]; json: boolean; output: boolean; progress: boolean; html?: string; jobs?: number; check: boolean; junit?: string; strict: boolean }
 
 export function replayBuilder(y: Argv): Argv<ReplayArgs> {
   return y
-    .positional('capture', { type: 'string', demandOption: true, describe: 'pcap or pcapng file' })
+    .positional('capture', { type: 'string', demandOption: true, describe: 'pcap or pcapng file, gzip-compressed or not; "-" (standard input) or a FIFO is read as it comes' })
     .option('scenario', { alias: 's', type: 'string', demandOption: true, describe: 'scenario whose steps before the first connect set up the hosts' })
     .option('policy', { alias: 'p', type: 'string', array: true, describe: `policies (default: the scenario's, else all: ${BUILTIN_POLICIES.join(', ')})` })
     .option('out', { alias: 'o', type: 'string', default: 'out', describe: 'directory for the output captures' })
@@ -78,13 +79,15 @@ export function replayBuilder(y: Argv): Argv<ReplayArgs> {
     .option('jobs', { alias: 'j', type: 'number', describe: 'threads to share the policies\' outputs among (default: one per core, up to 2, for captures of 32 MiB or more; 1: one thread)' })
     .option('check', { type: 'boolean', default: false, describe: 'exit 1 when a policy disagrees with what the capture shows the real server did' })
     .option('junit', { type: 'string', describe: 'also write JUnit XML: per policy, whether it agrees with the capture' })
+    .option('strict', { type: 'boolean', default: false, describe: 'refuse a capture cut inside its last record (default: replay what was read and warn)' })
     .example('$0 replay captures/reuseport.pcap -s captures/reuseport.yaml -p linux', 'what linux does with the captured connections')
     .example('$0 replay server.pcap -s server.yaml -p linux --check --junit out/replay.xml', 'CI: does the linux policy agree with this host\'s capture?')
-    .example('$0 replay web.pcapng -s scenarios/pajari-1999.yaml --map 192.168.1.5=10.0.0.2 --json', 'map a real address onto a scenario alias') as unknown as Argv<ReplayArgs>;
+    .example('$0 replay web.pcapng -s scenarios/pajari-1999.yaml --map 192.168.1.5=10.0.0.2 --json', 'map a real address onto a scenario alias')
+    .example('tcpdump -i eth0 -w - tcp | $0 replay - -s server.yaml -p linux', 'live traffic, streamed from standard input') as unknown as Argv<ReplayArgs>;
 }
 
 // run
-export interface RunArgs { files: string[]; policy?: string[]; 'policy-file'?: string[]; out: string; format: CaptureFormat; json: boolean; capture: boolean; html?: string }
+export interface RunArgs { files: string[]; policy?: string[]; 'policy-file'?: string[]; out: string; format: CaptureFormat; json: boolean; capture: boolean; html?: string; progress: boolean }
 
 export function runBuilder(y: Argv): Argv<RunArgs> {
   return y
@@ -96,6 +99,7 @@ export function runBuilder(y: Argv): Argv<RunArgs> {
     .option('json', { type: 'boolean', default: false, describe: 'print the JSON report instead of the matrix' })
     .option('capture', { type: 'boolean', default: true, describe: 'write captures (--no-capture: decisions only)' })
     .option('html', { type: 'string', describe: 'also write a self-contained HTML report: hosts, matrix, ladder diagrams, capture links' })
+    .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr when it is a terminal and the run is long (10,000 steps and connections or more)' })
     .example('$0 run scenarios/pajari-1999.yaml', 'all policies; captures in out/')
     .example('$0 run scenarios/reuseport.yaml -p linux --json', 'one policy, the JSON report on stdout')
     .example('$0 run scenarios/*.yaml --format pcap -o /tmp/caps', 'classic pcap files elsewhere')

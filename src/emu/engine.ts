@@ -52,6 +52,18 @@ export interface RunOptions {
   readonly onDecision?: (record: DecisionRecord) => void;
   /** connect() tries every port in turn, never its bitmaps: the reference the tests compare with (port-picker.ts). */
   readonly linearPortSearch?: boolean;
+  /**
+   * Told now and then how much of the run is done, in work units: one per step, one per
+   * connection of a connect step (scenarioWork counts them all); for a progress bar.
+   */
+  readonly onProgress?: (unitsDone: number) => void;
+}
+
+/** A scenario's work units under one policy (see RunOptions.onProgress): a step each, a connect step one per connection. */
+export function scenarioWork(scenario: Scenario): number {
+  let n = 0;
+  for (const s of scenario.steps) n += s.kind === 'connect' ? s.count : 1;
+  return n;
 }
 
 /** Runs every step of the scenario under one policy. */
@@ -109,6 +121,9 @@ class Run {
   private readonly dataOpts: TcpOption[];
   private readonly seg = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, urgent: 0, options: [] as readonly TcpOption[], payload: new Uint8Array(0) as Uint8Array };
   private readonly spec = { srcMac: ZERO_MAC as Uint8Array, dstMac: ZERO_MAC as Uint8Array, src: IPV4_ANY, dst: IPV4_ANY, ttl: 64, ipId: 0, dontFragment: true, seg: this.seg };
+
+  /** Work units done so far (RunOptions.onProgress). */
+  private unitsDone = 0;
 
   constructor(private readonly scenario: Scenario, private readonly policy: Policy, private readonly options: RunOptions) {
     this.sink = options.sink;
@@ -170,6 +185,7 @@ class Run {
     const steps: StepResult[] = [];
     let passed = 0;
     let failed = 0;
+    const progress = this.options.onProgress;
     for (const step of this.scenario.steps) {
       this.expireTimeWaits();
       this.stepIndex = step.index;
@@ -181,6 +197,8 @@ class Run {
         const sk = this.sockets.get(step.socket);
         this.record({ step: step.index, kind: step.kind, host: sk?.hostName ?? '', address: step.kind === 'bind' ? formatEndpoint(step.address) : '', candidates: [], result: r.result, rule: r.reason ?? '' });
       }
+      this.unitsDone += step.kind === 'connect' ? 0 : 1;
+      progress?.(this.unitsDone);
       const expected = expectationFor(step.expect, this.policy.name);
       let res: StepResult = r;
       if (expected) {
@@ -225,8 +243,12 @@ class Run {
           candidates[i] = this.lastCandidates;
           if (i === 0) reason = this.lastReason;
           this.now += CONNECT_GAP_NS;
-          if ((i & 1023) === 1023) this.expireTimeWaits();
+          if ((i & 1023) === 1023) {
+            this.expireTimeWaits();
+            this.options.onProgress?.(this.unitsDone + i + 1);
+          }
         }
+        this.unitsDone += step.count;
         return { ...base, result: results[0]!, results, candidates, reason };
       }
     }

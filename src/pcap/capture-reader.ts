@@ -9,6 +9,13 @@ import * as fs from 'node:fs';
 export const MAX_CAPLEN = 262144;
 
 /**
+ * The largest pcapng block read into memory: libpcap's bound (sf-pcapng.c INITIAL_MAX_BLOCKSIZE,
+ * 16 MiB; it refuses a larger block). A packet block of large options or a section header with a
+ * long comment may pass the read buffer's megabyte: the buffer grows to hold it, up to this.
+ */
+export const MAX_BLOCK_BYTES = 16 << 20;
+
+/**
  * A capture file that cannot be read as what it claims to be. `offset` is the byte offset in
  * the file of the header, record or block at fault; the message names file and offset:
  * `x.pcap: byte 24: truncated record header (7 of 16 bytes)`.
@@ -30,6 +37,12 @@ export interface CaptureReaderOptions {
   readonly linkTypes?: readonly number[];
   /** Name used in error messages for in-memory input. Default "<memory>". */
   readonly name?: string;
+  /**
+   * A file that ends inside its last record (tcpdump killed, a full disk): 'error' (the default)
+   * throws a CaptureFormatError there; 'stop' ends the packets before it, as tshark and libpcap
+   * read such a file, and keeps the error in the reader's `truncation` for a warning.
+   */
+  readonly truncatedEnd?: 'error' | 'stop';
 }
 
 /**
@@ -67,10 +80,15 @@ export interface CaptureReader {
   readonly recordOffset: number;
   /** 0-based index of the current packet in the file. */
   readonly index: number;
-  /** Bytes of the file consumed so far (for progress). */
+  /** Bytes of the capture consumed so far (after decompression). */
   readonly position: number;
-  /** Total size of the input in bytes. */
+  /** Total size of the capture in bytes; NaN when it is not known before the end (a pipe, a compressed file). */
   readonly size: number;
+  /** For progress: bytes of the input read so far (of the compressed file, when it is), and its size (NaN for a pipe). */
+  readonly sourcePosition: number;
+  readonly sourceSize: number;
+  /** With truncatedEnd 'stop': the error of a last record the file ends inside, once next() has returned false there; else null. */
+  readonly truncation: CaptureFormatError | null;
   /**
    * Turns on read-ahead: the next part of the file is read on libuv's thread pool while the
    * caller works through the buffered part. From then on next() may also return false because
@@ -116,20 +134,37 @@ export class ChunkedInput {
   end = 0;
   /** File offset of buf[0]. */
   base = 0;
+  /** NaN for a stream (see ByteStream). */
   readonly size: number;
-  /** The most bytes ensure() can be asked for (a record or block of more cannot be buffered). */
-  readonly capacity: number;
+  /** The buffer's size (half the buffers' with read-ahead): ensure() of more grows it, up to MAX_BLOCK_BYTES. */
+  capacity: number;
   /** See CaptureReader.waiting. */
   waiting = false;
+  /** False for a stream: bytes come in order only, so skipping is reading, and the size is not known. */
+  readonly seekable: boolean;
   private fd: number;
   private eof: boolean;
+  /** A stream's source, and how many bytes a refill must make available. */
+  private readonly stream: ByteStream | null = null;
+  private wanted = 0;
+  /** A compressed stream that ended before its gzip trailer (a file cut short). */
+  cutShort = false;
   /** Read-ahead: the buffer not in use, the read into it (bytes read) and that read's file offset. */
   private spare: Uint8Array | null = null;
   private ahead: Promise<number> | null = null;
   private aheadAt = -1;
 
-  constructor(readonly file: string, source: string | Uint8Array, bufferBytes: number | undefined) {
-    if (typeof source === 'string') {
+  constructor(readonly file: string, source: string | Uint8Array | ByteStream, bufferBytes: number | undefined) {
+    this.seekable = !(source instanceof ByteStream);
+    if (source instanceof ByteStream) {
+      // Streamed (a pipe, or a decompressor): every byte arrives through refill(), never synchronously.
+      this.stream = source;
+      this.fd = -1;
+      this.size = NaN;
+      this.buf = Buffer.allocUnsafe(Math.max(bufferBytes ?? 1 << 20, 1 << 19));
+      this.capacity = this.buf.length;
+      this.eof = false;
+    } else if (typeof source === 'string') {
       this.fd = fs.openSync(source, 'r');
       try {
         this.size = fs.fstatSync(this.fd).size;
@@ -161,11 +196,18 @@ export class ChunkedInput {
     return this.end - this.start;
   }
 
-  /** Makes at least n bytes available from start (n ≤ capacity); returns whether it could. */
+  /** Makes at least n bytes available from start (n ≤ MAX_BLOCK_BYTES); returns whether it could. */
   ensure(n: number): boolean {
     if (this.end - this.start >= n) return true;
     if (this.eof) return false;
+    if (this.stream) {
+      // More comes only through refill(); a stream never runs synchronously.
+      this.wanted = n;
+      this.waiting = true;
+      return false;
+    }
     if (this.spare) {
+      if (n > this.capacity) this.wanted = n;
       // Read-ahead: more of the file is coming unless the window already reaches its end.
       this.waiting = this.base + this.end < this.size;
       return false;
@@ -176,6 +218,7 @@ export class ChunkedInput {
       this.end -= this.start;
       this.start = 0;
     }
+    if (n > this.buf.length) this.grow(n, 1);
     while (this.end < n) {
       // The file's first read is small (FIRST_READ): the first packets come sooner, and a reader
       // with read-ahead meets its refill path within its first packets rather than after a
@@ -191,7 +234,21 @@ export class ChunkedInput {
     return true;
   }
 
-  /** Starts reading ahead (see the class comment); a no-op for bytes in memory or when on already. */
+  /** A buffer of at least n bytes (times `factor`) holding the window's bytes at its start; capacity follows. */
+  private grow(n: number, factor: number): void {
+    let cap = this.capacity;
+    while (cap < n) cap *= 2;
+    const next = Buffer.allocUnsafe(cap * factor);
+    next.set(this.buf.subarray(this.start, this.end), 0);
+    this.base += this.start;
+    this.end -= this.start;
+    this.start = 0;
+    this.buf = next;
+    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+    this.capacity = cap;
+  }
+
+  /** Starts reading ahead (see the class comment); a no-op for bytes in memory or a stream, or when on already. */
   readAhead(): void {
     if (this.fd < 0 || this.spare || this.eof) return;
     this.spare = Buffer.allocUnsafe(2 * this.capacity);
@@ -200,8 +257,11 @@ export class ChunkedInput {
 
   /** Takes in the read ahead into the window and starts the next read (see the class comment). */
   async refill(): Promise<void> {
+    if (this.stream) return this.refillStream();
     const wanted = this.waiting;
     this.waiting = false;
+    const big = this.wanted;
+    this.wanted = 0;
     const next = this.spare;
     // Only when ensure() asked for it: then the window's tail is less than one record.
     if (!wanted || !next || this.eof) return;
@@ -223,6 +283,22 @@ export class ChunkedInput {
     this.base = from - cap;
     this.start = cap - tail;
     this.end = cap + got;
+    if (big > this.end - this.start && big > cap && got > 0 && from + got < this.size) {
+      // A block larger than the buffers: grow both, read the rest of it now, and read ahead from there.
+      this.grow(big, 2);
+      const fd = this.fd;
+      while (this.end - this.start < big) {
+        const n = await new Promise<number>((resolve, reject) => {
+          fs.read(fd, this.buf, this.end, this.buf.length - this.end, this.base + this.end, (err, k) => (err ? reject(err) : resolve(k)));
+        });
+        if (n === 0) break;
+        this.end += n;
+      }
+      if (this.base + this.end >= this.size) { this.spare = null; return; }
+      this.spare = Buffer.allocUnsafe(2 * this.capacity);
+      this.readInto(this.spare, this.base + this.end);
+      return;
+    }
     if (got === 0 || from + got >= this.size) {
       this.spare = null;
       if (got === 0) this.eof = true;
@@ -231,6 +307,54 @@ export class ChunkedInput {
     // The first window's buffer is the plain one: the next read needs one of the doubled size.
     this.spare = old.length === 2 * cap ? old : Buffer.allocUnsafe(2 * cap);
     this.readInto(this.spare, from + got);
+  }
+
+  /** A stream's refill: moves the window's tail down (growing for a large block) and takes chunks until the wanted bytes are there or the stream ends. */
+  private async refillStream(): Promise<void> {
+    if (!this.waiting || this.eof) return;
+    this.waiting = false;
+    const want = Math.max(this.wanted, 1);
+    if (want > this.buf.length - this.start) {
+      if (want > this.buf.length) this.grow(want, 1);
+      else {
+        this.buf.copyWithin(0, this.start, this.end);
+        this.base += this.start;
+        this.end -= this.start;
+        this.start = 0;
+      }
+    }
+    while (this.end - this.start < want) {
+      let got: number;
+      try {
+        got = await this.stream!.read(this.buf, this.end, this.buf.length - this.end);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException | null)?.code;
+        if (typeof code !== 'string' || !code.startsWith('Z_')) throw e;
+        // A compressed file cut short ends where its bytes do (the reader says whether mid-record); other damage is an error.
+        if (code !== 'Z_BUF_ERROR') throw new CaptureFormatError(this.file, this.position + this.available, `gzip: ${(e as Error).message}`);
+        this.cutShort = true;
+        got = 0;
+      }
+      if (got === 0) { this.eof = true; return; }
+      this.end += got;
+    }
+  }
+
+  /** A stream's first n bytes (or all it has, if fewer), so that a reader's constructor finds its header. */
+  async prefill(n: number): Promise<void> {
+    if (!this.stream || this.end - this.start >= n) return;
+    this.wanted = n;
+    this.waiting = true;
+    await this.refillStream();
+  }
+
+  /** For progress: bytes of the underlying file or pipe read so far. */
+  get sourcePosition(): number {
+    return this.stream ? this.stream.consumed : this.position;
+  }
+
+  get sourceSize(): number {
+    return this.stream ? this.stream.size : this.size;
   }
 
   private readInto(target: Uint8Array, at: number): void {
@@ -244,15 +368,16 @@ export class ChunkedInput {
 
   /** Whether n bytes could ever be buffered at once. */
   fits(n: number): boolean {
-    return n <= this.capacity;
+    return n <= Math.max(this.capacity, MAX_BLOCK_BYTES);
   }
 
-  /** Consumes n bytes from start, reading past the buffer when they are not all in it; false at EOF. */
+  /** Consumes n bytes from start, reading past the buffer when they are not all in it (not on a stream); false at EOF. */
   skip(n: number): boolean {
     if (this.end - this.start >= n) {
       this.start += n;
       return true;
     }
+    if (this.stream) throw new Error('a stream cannot skip bytes it has not buffered');
     const target = this.position + n;
     if (target > this.size) return false;
     this.base = target;
@@ -273,6 +398,7 @@ export class ChunkedInput {
   }
 
   close(): void {
+    this.stream?.close();
     if (this.fd >= 0) {
       const fd = this.fd;
       const closeFd = () => { try { fs.closeSync(fd); } catch { /* already closed */ } };
@@ -290,16 +416,89 @@ export class ChunkedInput {
 }
 
 /**
+ * Bytes that arrive in order only: standard input, a FIFO, or a decompressor's output. read()
+ * copies what is there (waiting for at least one byte); 0 means the end.
+ */
+export class ByteStream {
+  private readonly chunks: AsyncIterator<Buffer>;
+  private chunk: Buffer | null = null;
+  private at = 0;
+  private done = false;
+
+  /**
+   * `readable` gives the bytes; `counted`, when given, is the stream whose bytes are the file's
+   * (before a decompressor): `consumed` counts those, out of `size` (NaN when not known).
+   */
+  constructor(private readonly readable: NodeJS.ReadableStream & { destroy?(): void }, readonly size: number,
+    private readonly counted?: NodeJS.ReadableStream & { destroy?(): void }) {
+    this.chunks = (readable as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    // A 'data' listener would set a paused stream flowing: only on one already piped (into a decompressor).
+    counted?.on('data', (b: Buffer) => { this.consumed += b.length; });
+  }
+
+  /** Bytes of the source read so far. */
+  consumed = 0;
+
+  async read(target: Uint8Array, offset: number, length: number): Promise<number> {
+    if (length <= 0) return 0;
+    while (!this.chunk || this.at >= this.chunk.length) {
+      if (this.done) return 0;
+      const r = await this.chunks.next();
+      if (r.done) { this.done = true; return 0; }
+      this.chunk = r.value;
+      this.at = 0;
+      if (!this.counted) this.consumed += r.value.length;
+    }
+    const n = Math.min(length, this.chunk.length - this.at);
+    target.set(this.chunk.subarray(this.at, this.at + n), offset);
+    this.at += n;
+    return n;
+  }
+
+  close(): void {
+    this.done = true;
+    this.readable.destroy?.();
+    this.counted?.destroy?.();
+  }
+}
+
+/**
  * What both readers do with their input alone: its name and position, read-ahead, closing, and
  * their errors. The formats' parsing is theirs (PcapReader, PcapngReader).
  */
 export abstract class StreamedReader {
   readonly file: string;
   protected readonly in: ChunkedInput;
+  truncation: CaptureFormatError | null = null;
+  private readonly stopAtTruncation: boolean;
 
-  constructor(source: string | Uint8Array, options: CaptureReaderOptions) {
-    this.file = typeof source === 'string' ? source : options.name ?? '<memory>';
-    this.in = new ChunkedInput(this.file, source, options.bufferBytes);
+  /** A path, bytes in memory, or an input already open (a stream: openCaptureStream). */
+  constructor(source: string | Uint8Array | ChunkedInput, options: CaptureReaderOptions) {
+    this.file = source instanceof ChunkedInput ? source.file : typeof source === 'string' ? source : options.name ?? '<memory>';
+    this.in = source instanceof ChunkedInput ? source : new ChunkedInput(this.file, source, options.bufferBytes);
+    this.stopAtTruncation = options.truncatedEnd === 'stop';
+  }
+
+  get sourcePosition(): number {
+    return this.in.sourcePosition;
+  }
+
+  get sourceSize(): number {
+    return this.in.sourceSize;
+  }
+
+  /** At the end of the input between records: false, unless a compressed stream was cut short there (then as truncated()). */
+  protected atEnd(): false {
+    if (!this.in.cutShort) return false;
+    return this.truncated(this.error(this.in.position, 'the compressed file ends before its gzip trailer (cut short)'));
+  }
+
+  /** The file ends inside a record: throws `err`, or (truncatedEnd 'stop') keeps it and ends the packets. */
+  protected truncated(err: CaptureFormatError): false {
+    if (!this.stopAtTruncation) throw err;
+    this.truncation = err;
+    this.in.close();
+    return false;
   }
 
   get position(): number {

@@ -5,7 +5,7 @@
 //   try { while (r.next()) use(r.data, r.offset, r.caplen, r.tsSec, r.tsNsec); } finally { r.close(); }
 
 import {
-  CaptureFormatError, MAX_CAPLEN, StreamedReader, hex32, type CaptureReader, type CaptureReaderOptions,
+  MAX_CAPLEN, StreamedReader, hex32, type CaptureReader, type CaptureReaderOptions, type ChunkedInput,
 } from './capture-reader.js';
 
 export const PCAP_GLOBAL_HEADER_LEN = 24;
@@ -48,8 +48,8 @@ export class PcapReader extends StreamedReader implements CaptureReader {
     return new PcapReader(path, options);
   }
 
-  /** Reads from a path (streamed) or from bytes already in memory. */
-  constructor(source: string | Uint8Array, options: CaptureReaderOptions = {}) {
+  /** Reads from a path (streamed), from bytes already in memory, or from an input already open (a stream). */
+  constructor(source: string | Uint8Array | ChunkedInput, options: CaptureReaderOptions = {}) {
     super(source, options);
     try {
       const inp = this.in;
@@ -95,14 +95,15 @@ export class PcapReader extends StreamedReader implements CaptureReader {
   private nextSlow(): boolean {
     const inp = this.in;
     if (!inp.ensure(PCAP_RECORD_HEADER_LEN)) {
-      if (inp.waiting || inp.available === 0) return false;
-      throw this.error(inp.position, `truncated record header (${inp.available} of 16 bytes)`);
+      if (inp.waiting) return false;
+      if (inp.available === 0) return this.atEnd();
+      return this.truncated(this.error(inp.position, `truncated record header (${inp.available} of 16 bytes)`));
     }
     const caplen = inp.view.getUint32(inp.start + 8, this.little);
     const need = PCAP_RECORD_HEADER_LEN + caplen;
-    if (caplen <= this.snaplen && caplen <= MAX_CAPLEN && !inp.ensure(need)) {
+    if (caplen <= MAX_CAPLEN && !inp.ensure(need)) {
       if (inp.waiting) return false;
-      throw this.error(inp.position, `truncated packet: record of ${caplen} bytes, the file ends after ${inp.available - PCAP_RECORD_HEADER_LEN}`);
+      return this.truncated(this.error(inp.position, `truncated packet: record of ${caplen} bytes, the file ends after ${inp.available - PCAP_RECORD_HEADER_LEN}`));
     }
     return this.take();
   }
@@ -115,10 +116,15 @@ export class PcapReader extends StreamedReader implements CaptureReader {
     const p = inp.start;
     const caplen = v.getUint32(p + 8, little);
     const frac = v.getUint32(p + 4, little);
-    if (caplen > this.snaplen || caplen > MAX_CAPLEN || frac >= this.fracLimit) this.badRecord(caplen, frac);
+    // A captured length above the file's snapshot length is read whole, as tshark and classic
+    // pcap's libpcap do (sf-pcap.c checks only max_snaplen_for_dlt: 256 KiB here).
+    if (caplen > MAX_CAPLEN) throw this.error(this.in.position, `captured length ${caplen} exceeds 262144 (256 KiB)`);
     this.recordOffset = inp.base + p;
     this.tsSec = v.getUint32(p, little);
     this.tsNsec = frac * this.fracToNs;
+    // A fraction of a second or more: libpcap hands it on as it is (sf-pcap.c does not check it),
+    // a struct timeval of that many µs past tv_sec: the same instant with the whole seconds carried.
+    if (frac >= this.fracLimit) this.carry(frac);
     this.origLen = v.getUint32(p + 12, little);
     this.caplen = caplen;
     this.data = inp.buf;
@@ -128,12 +134,10 @@ export class PcapReader extends StreamedReader implements CaptureReader {
     return true;
   }
 
-  /** Throws the error of a record header whose captured length or timestamp fraction is out of range. */
-  private badRecord(caplen: number, frac: number): never {
-    const at = this.in.position;
-    if (caplen > this.snaplen) throw this.error(at, `captured length ${caplen} exceeds the snapshot length ${this.snaplen}`);
-    if (caplen > MAX_CAPLEN) throw this.error(at, `captured length ${caplen} exceeds 262144 (256 KiB)`);
-    throw this.error(at + 4, `timestamp fraction ${frac} is not below one second (${this.nanosecond ? 'ns' : 'µs'})`);
+  /** A timestamp fraction of a second or more: whole seconds carried into tsSec (tsNsec stays below 1e9). */
+  private carry(frac: number): void {
+    const whole = Math.floor(frac / this.fracLimit);
+    this.tsSec += whole;
+    this.tsNsec = (frac - whole * this.fracLimit) * this.fracToNs;
   }
-
 }

@@ -7,7 +7,7 @@
 //   try { while (r.next()) use(r.data, r.offset, r.caplen, r.linkType, r.interfaceId); } finally { r.close(); }
 
 import {
-  CaptureFormatError, MAX_CAPLEN, StreamedReader, hex32, type CaptureReader, type CaptureReaderOptions,
+  CaptureFormatError, MAX_BLOCK_BYTES, MAX_CAPLEN, StreamedReader, hex32, type CaptureReader, type CaptureReaderOptions, type ChunkedInput,
 } from './capture-reader.js';
 
 export const BT_SHB = 0x0a0d0d0a;
@@ -71,8 +71,8 @@ export class PcapngReader extends StreamedReader implements CaptureReader {
     return new PcapngReader(path, options);
   }
 
-  /** Reads from a path (streamed) or from bytes already in memory. The first block must be an SHB. */
-  constructor(source: string | Uint8Array, options: CaptureReaderOptions = {}) {
+  /** Reads from a path (streamed), bytes in memory, or an input already open (a stream). The first block must be an SHB. */
+  constructor(source: string | Uint8Array | ChunkedInput, options: CaptureReaderOptions = {}) {
     super(source, options);
     this.allowed = options.linkTypes;
     this.data = this.in.buf;
@@ -95,8 +95,9 @@ export class PcapngReader extends StreamedReader implements CaptureReader {
     const inp = this.in;
     for (;;) {
       if (!inp.ensure(12)) {
-        if (inp.waiting || inp.available === 0) return false;
-        throw this.error(inp.position, `truncated block header (${inp.available} of 12 bytes)`);
+        if (inp.waiting) return false;
+        if (inp.available === 0) return this.atEnd();
+        return this.truncated(this.error(inp.position, `truncated block header (${inp.available} of 12 bytes)`));
       }
       const at = inp.position;
       let v = inp.view;
@@ -115,20 +116,23 @@ export class PcapngReader extends StreamedReader implements CaptureReader {
       const len = v.getUint32(p + 4, little);
       if (len < 12 || (len & 3) !== 0) throw this.error(at, `block type ${hex32(type)} has total length ${len} (want a multiple of 4, at least 12)`);
       if (at + len > inp.size) {
-        throw this.error(at, `block type ${hex32(type)} of ${len} bytes runs past the end of the file (${inp.size - at} bytes left)`);
+        return this.truncated(this.error(at, `block type ${hex32(type)} of ${len} bytes runs past the end of the file (${inp.size - at} bytes left)`));
       }
       const isPacket = type === BT_EPB || type === BT_SPB || type === BT_PB;
-      if (!isPacket && type !== BT_SHB && type !== BT_IDB) {
+      // Blocks not needed are skipped unread in a file; a stream reads them (skipping is reading there).
+      if (!isPacket && type !== BT_SHB && type !== BT_IDB && inp.seekable) {
         // Not needed: check the trailer and skip, without buffering the block.
         const trailer = len <= inp.available ? v.getUint32(p + len - 4, little) : inp.readAt32(at + len - 4, little);
         if (trailer !== len) throw this.lengthMismatch(at, type, len, trailer);
         inp.skip(len);
         continue;
       }
-      if (!inp.fits(len)) throw this.error(at, `block type ${hex32(type)} of ${len} bytes is larger than the read buffer (${inp.capacity} bytes)`);
+      if (len > MAX_BLOCK_BYTES) {
+        throw this.error(at, `block type ${hex32(type)} of ${len} bytes is larger than 16 MiB, the most libpcap reads of a block (${len > 1 << 30 ? 'a damaged length?' : 'write smaller blocks'})`);
+      }
       if (!inp.ensure(len)) {
         if (inp.waiting) return false;
-        throw this.error(at, `truncated block type ${hex32(type)}: ${len} bytes claimed, ${inp.available} in the file`);
+        return this.truncated(this.error(at, `truncated block type ${hex32(type)}: ${len} bytes claimed, ${inp.available} in the file`));
       }
       v = inp.view;
       p = inp.start;
@@ -180,8 +184,9 @@ export class PcapngReader extends StreamedReader implements CaptureReader {
   private packet(at: number, id: number, caplen: number, origLen: number, dataAt: number, bodyEnd: number, what: string): void {
     const iface = this.ifaces[id];
     if (!iface) throw this.error(at, `${what} on interface ${id}, but section ${this.section} declares ${this.ifaces.length}`);
+    // Above the interface's snapshot length is read whole, as tshark does (libpcap's pcapng reader
+    // refuses it, its classic one does not); above libpcap's MAXIMUM_SNAPLEN is damage.
     if (caplen > MAX_CAPLEN) throw this.error(at, `captured length ${caplen} exceeds 262144 (256 KiB)`);
-    if (caplen > iface.snaplen) throw this.error(at, `captured length ${caplen} exceeds interface ${id}'s snapshot length ${iface.snaplen}`);
     if (dataAt + pad4(caplen) > bodyEnd) {
       throw this.error(at, `${what}: captured length ${caplen} does not fit the block (${bodyEnd - dataAt} bytes for data and options)`);
     }

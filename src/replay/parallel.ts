@@ -21,6 +21,7 @@ export interface WorkerInput {
   readonly map: readonly (readonly [string, IpAddr])[];
   readonly keepConnections: boolean;
   readonly allowNothing: boolean;
+  readonly strict: boolean;
 }
 
 export type ToWorker = { readonly type: 'abort' };
@@ -53,6 +54,7 @@ export async function replayInWorkers(capture: string, scenario: Scenario, polic
     const input: WorkerInput = {
       capture, scenario, policies, outDir: options.outDir ?? null, map: [...(options.map ?? [])], keepConnections: options.keepConnections ?? true,
       allowNothing: options.allowNothing ?? false,
+      strict: options.strict ?? false,
     };
     const w = new Worker(WORKER_URL, { workerData: input });
     workers.push(w);

@@ -15,7 +15,7 @@ import { Run } from '../emu/engine.js';
 import { policyResolver } from '../emu/policy/registry.js';
 import { copyBytes } from '../emu/wire/copy.js';
 import { nextPacket, type CaptureReader } from '../pcap/capture-reader.js';
-import { openCapture } from '../pcap/open-capture.js';
+import { isStreamPath, openCaptureStream } from '../pcap/open-capture.js';
 import { LINKTYPE_ETHERNET, SUPPORTED_LINK_TYPES } from '../pcap/linktypes.js';
 import { PcapngWriter } from '../pcap/pcapng-writer.js';
 import { packetComments, PcapngReader } from '../pcap/pcapng-reader.js';
@@ -36,7 +36,12 @@ export interface ReplayOptions {
   readonly map?: ReadonlyMap<string, IpAddr>;
   /** Keep one report entry per connection (the JSON report's `connections`). Default true. */
   readonly keepConnections?: boolean;
-  /** Called now and then with the bytes read so far and the capture's size. */
+  /**
+   * A capture that ends inside its last record (tcpdump killed, a full disk): false (the default)
+   * replays the packets before the cut and reports it in `truncated`; true refuses the capture.
+   */
+  readonly strict?: boolean;
+  /** Called now and then with the bytes read so far and the capture's size (NaN for a pipe). */
   readonly onProgress?: (done: number, total: number) => void;
   /** Aborting stops the replay at the next check: outputs are removed, ReplayAborted is thrown. */
   readonly signal?: AbortSignal;
@@ -87,6 +92,8 @@ export interface ReplayReport {
   /** Captured server packets of replayed connections, replaced by the emulated server's. */
   readonly replaced: number;
   readonly policies: Record<string, ReplayPolicyReport>;
+  /** Where the capture ends inside its last record, when it does (see ReplayOptions.strict): the packets before it were replayed. */
+  readonly truncated?: { readonly offset: number; readonly message: string };
 }
 
 /** The replay's input does not fit the scenario (a --map target no host owns): nothing was written. */
@@ -113,9 +120,10 @@ export class ReplayAborted extends Error {
   constructor() { super('replay interrupted; no output written'); }
 }
 
-/** OUT/<capture-stem>.<policy>.pcapng */
+/** OUT/<capture-stem>.<policy>.pcapng (x.pcap.gz's stem is x; standard input's, "-", is stdin). */
 export function replayOutputPath(outDir: string, capture: string, policy: string): string {
-  return join(outDir, `${basename(capture, extname(capture))}.${policy}.pcapng`);
+  const name = capture === '-' ? 'stdin' : basename(capture).replace(/\.gz$/i, '');
+  return join(outDir, `${basename(name, extname(name))}.${policy}.pcapng`);
 }
 
 /**
@@ -181,7 +189,8 @@ const MAX_DEFAULT_JOBS = 2;
 
 /** How many threads to replay in: options.jobs when given, else one per core (at most two) for a large capture. */
 function replayJobs(jobs: number | undefined, policies: number, capture: string): number {
-  if (policies < 2 || !workerAvailable()) return 1;
+  // Each worker reads the capture itself: standard input or a FIFO can be read once only.
+  if (policies < 2 || !workerAvailable() || isStreamPath(capture)) return 1;
   if (jobs !== undefined) return Math.max(1, Math.min(Math.floor(jobs), policies));
   let size = 0;
   try { size = statSync(capture).size; } catch { return 1; }
@@ -205,11 +214,12 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
   const keep = options.keepConnections ?? true;
   const firstConnect = scenario.steps.findIndex((s) => s.kind === 'connect');
   const setupEnd = firstConnect < 0 ? scenario.steps.length : firstConnect;
-  const reader = openCapture(capture, { linkTypes: SUPPORTED_LINK_TYPES });
+  const reader = await openCaptureStream(capture, { linkTypes: SUPPORTED_LINK_TYPES, truncatedEnd: options.strict ? 'error' : 'stop' });
   const writers: PcapngWriter[] = [];
   try {
     // Wall-clock base of the outputs: the capture's first second (a float64 holds 104 days of ns).
-    const hasFirst = reader.next();
+    // (A stream's first packet may have to be waited for.)
+    const hasFirst = await nextPacket(reader);
     const baseSec = hasFirst ? reader.tsSec : 0;
     if (options.outDir) mkdirSync(options.outDir, { recursive: true });
     const runs: Run[] = [];
@@ -257,7 +267,7 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
       if (sinceCheck < CHECK_EVERY && !options.signal?.aborted) continue;
       sinceCheck = 0;
       if (options.signal?.aborted) throw new ReplayAborted();
-      options.onProgress?.(reader.position, reader.size);
+      options.onProgress?.(reader.sourcePosition, reader.sourceSize);
       await new Promise<void>((r) => setImmediate(r));
       if (options.signal?.aborted) throw new ReplayAborted();
     }
@@ -265,7 +275,7 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
     const { packets, attempts, replaced } = replayer;
     if (attempts === 0 && !options.allowNothing) throw new NothingReplayed(capture, packets, replayer.topDestinations());
     const skipped = replayer.skips();
-    options.onProgress?.(reader.size, reader.size);
+    options.onProgress?.(reader.sourcePosition, reader.sourcePosition);
     const policies: Record<string, ReplayPolicyReport> = {};
     policyNames.forEach((name, p) => {
       reports[p]!.results = replayer.results(p);
@@ -278,7 +288,9 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
       }
       policies[name] = reports[p]!;
     });
-    return { capture, scenario: scenario.name, file: scenario.file, packets, attempts, skipped, replaced, policies };
+    const cut = reader.truncation;
+    return { capture, scenario: scenario.name, file: scenario.file, packets, attempts, skipped, replaced, policies,
+      ...(cut ? { truncated: { offset: cut.offset, message: cut.message } } : {}) };
   } catch (e) {
     for (const w of writers) w.abort();
     throw e;

@@ -17,7 +17,7 @@ const post = (m: FromWorker): void => port.postMessage(m);
 try {
   const pending: [string, string][] = [];
   const report = await replayInProcess(input.capture, input.scenario, input.policies, {
-    outDir: input.outDir, map: new Map(input.map), keepConnections: input.keepConnections, allowNothing: input.allowNothing, signal: ac.signal,
+    outDir: input.outDir, map: new Map(input.map), keepConnections: input.keepConnections, allowNothing: input.allowNothing, strict: input.strict, signal: ac.signal,
     onProgress: (done, total) => post({ type: 'progress', done, total }),
   }, pending);
   post({ type: 'done', report, pending });

@@ -2,17 +2,7 @@
 // SCENARIO_SCHEMA (schema.ts) → cross-reference checks → the typed Scenario of types.ts.
 // Every problem is a ScenarioError naming file:line:col of the node at fault.
 
-import { readFileSync } from 'node:fs';
-import {
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  LineCounter,
-  parseDocument,
-  type Document,
-  type Node as YamlNode,
-} from 'yaml';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { isV4Mapped, parseCidr, parseEndpoint, type Cidr, type Endpoint, type IpAddr } from '../emu/addr.js';
 import { builtinRules } from '../emu/policy/rules.js';
 import {
@@ -43,6 +33,7 @@ import {
   type SourcePos,
   type Step,
 } from './types.js';
+import { checkScenarioSize, decodeScenario, yamlTree } from './yaml-tree.js';
 
 export interface LoadOptions {
   /** Policy names the file may list and expect on; default: the built-in policies. */
@@ -56,15 +47,33 @@ export const DEFAULT_LINK: Link = { name: 'lan', latencyNs: 100_000 };
 
 /** Reads and parses a scenario file; an unreadable file is a ScenarioError at 1:1. */
 export function loadScenarioFile(path: string, options: LoadOptions = {}): Scenario {
-  let text: string;
+  return parseScenario(readScenarioText(path, 'scenario'), path, options);
+}
+
+/**
+ * A scenario or policy file's text: refused before reading when larger than MAX_SCENARIO_BYTES,
+ * and when not UTF-8 (with the position of the first byte that is not).
+ */
+function readScenarioText(path: string, what: string): string {
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    const fd = openSync(path, 'r');
+    try {
+      const st = fstatSync(fd);
+      // A regular file's size is known before reading it (a pipe's is not: read, then check).
+      if (st.isFile()) checkScenarioSize(st.size, path, what);
+      bytes = readFileSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
+    if (err instanceof ScenarioError) throw err;
     // "ENOENT: no such file or directory, open 'x.yaml'" → the part before the path.
     const reason = (err as Error).message.replace(/, \w+ '.*'$/, '');
-    throw new ScenarioError(path, 1, 1, `cannot read scenario: ${reason}`);
+    throw new ScenarioError(path, 1, 1, `cannot read ${what}: ${reason}`);
   }
-  return parseScenario(text, path, options);
+  checkScenarioSize(bytes.length, path, what);
+  return decodeScenario(bytes, path, what);
 }
 
 /** Parses scenario text; `file` is used in messages and kept in the result. */
@@ -93,14 +102,7 @@ function customNames(tree: TreeNode): string[] {
  * scenario's (file:line:col). `earlier` are custom policies already defined (other files).
  */
 export function loadPolicyFile(path: string, earlier: readonly CustomPolicySpec[] = []): CustomPolicySpec[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const reason = (err as Error).message.replace(/, \w+ '.*'$/, '');
-    throw new ScenarioError(path, 1, 1, `cannot read policy file: ${reason}`);
-  }
-  const tree = yamlTree(text, path);
+  const tree = yamlTree(readScenarioText(path, 'policy file'), path);
   const names = tree.kind === 'list' ? tree.items.flatMap((i) => customNames({ kind: 'map', pos: i.pos, entries: [{ key: 'policies', keyPos: i.pos, value: { kind: 'list', pos: i.pos, items: [i] } }] })) : [];
   const ctx: FormatContext = { policies: [...new Set([...DEFAULT_FORMAT_CONTEXT.policies, ...earlier.map((c) => c.name), ...names])] };
   if (tree.kind !== 'list') {
@@ -108,12 +110,30 @@ export function loadPolicyFile(path: string, earlier: readonly CustomPolicySpec[
   }
   const root = validateNode(tree, POLICY_FILE_SCHEMA, path, ctx);
   const specs = [...earlier];
-  for (const item of items(root)) specs.push(customSpec(asMap(item), path, specs));
+  const all = customDefinitions(items(root));
+  for (const item of items(root)) specs.push(customSpec(asMap(item), path, specs, all));
   return specs.slice(earlier.length);
 }
 
-/** A validated custom policy node as a spec; checks its name is new and its base can be extended. */
-function customSpec(m: TreeMap, file: string, earlier: readonly CustomPolicySpec[]): CustomPolicySpec {
+/** The custom policies a validated list defines: name → the policy it extends, and where. */
+function customDefinitions(list: readonly TreeNode[]): Map<string, { readonly base: string; readonly pos: SourcePos }> {
+  const out = new Map<string, { base: string; pos: SourcePos }>();
+  for (const item of list) {
+    if (item.kind !== 'map') continue;
+    const name = entry(item, 'name');
+    const base = entry(item, 'extends');
+    if (name && base && !out.has(text(name))) out.set(text(name), { base: text(base), pos: name.pos });
+  }
+  return out;
+}
+
+/**
+ * A validated custom policy node as a spec; checks its name is new and its base can be extended.
+ * `sameList` are the custom policies of the list it is in (a base defined later in it, or a
+ * circle of policies extending each other, gets its own message).
+ */
+function customSpec(m: TreeMap, file: string, earlier: readonly CustomPolicySpec[],
+  sameList: ReadonlyMap<string, { readonly base: string; readonly pos: SourcePos }> = new Map()): CustomPolicySpec {
   const fail = (pos: SourcePos, msg: string): never => { throw new ScenarioError(file, pos.line, pos.col, msg); };
   const nameNode = entry(m, 'name')!;
   const name = text(nameNode);
@@ -125,6 +145,15 @@ function customSpec(m: TreeMap, file: string, earlier: readonly CustomPolicySpec
   const extNode = entry(m, 'extends')!;
   const base = text(extNode);
   if (builtinRules(base) === undefined && !earlier.some((c) => c.name === base)) {
+    if (base === name) fail(extNode.pos, `circular extends: custom policy "${name}" extends itself; a custom policy must rest on a built-in one`);
+    const chain = [name];
+    for (let at = base; sameList.has(at) && !chain.includes(at);) {
+      chain.push(at);
+      at = sameList.get(at)!.base;
+      if (at === name) fail(extNode.pos, `circular extends: ${[...chain, name].map((c) => `"${c}"`).join(' extends ')}; a custom policy must rest on a built-in one`);
+    }
+    const later = sameList.get(base);
+    if (later) fail(extNode.pos, `custom policy "${name}" extends "${base}", which is defined after it (line ${later.pos.line}); define "${base}" first`);
     const extendable = [...DEFAULT_FORMAT_CONTEXT.policies.filter((p) => builtinRules(p) !== undefined), ...earlier.map((c) => c.name)];
     fail(extNode.pos, `policy "${base}" has no rule description and cannot be extended; extendable: ${quoteList(extendable)}`);
   }
@@ -132,57 +161,6 @@ function customSpec(m: TreeMap, file: string, earlier: readonly CustomPolicySpec
   for (const e of asMap(entry(m, 'rules')!).entries) rules[e.key] = (e.value as { value: string | boolean }).value;
   const title = entry(m, 'title');
   return { name, extends: base, ...(title ? { title: text(title) } : {}), rules, file, pos: m.pos };
-}
-
-// ---------------------------------------------------------------------------------------------
-// YAML → tree
-
-function yamlTree(text: string, file: string): TreeNode {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const posAt = (offset: number): SourcePos => {
-    const { line, col } = lines.linePos(offset);
-    return { line, col };
-  };
-  const problem = doc.errors[0];
-  if (problem) {
-    const { line, col } = posAt(problem.pos[0]);
-    throw new ScenarioError(file, line, col, `YAML: ${problem.message}`);
-  }
-  const convert = (node: unknown): TreeNode => {
-    if (isAlias(node)) return convert(node.resolve(doc as Document));
-    const offset = (node as YamlNode | null)?.range?.[0] ?? 0;
-    const at = posAt(offset);
-    if (isMap(node)) {
-      return {
-        kind: 'map',
-        pos: at,
-        entries: node.items.map((pair) => {
-          const key = isAlias(pair.key) ? pair.key.resolve(doc as Document) : pair.key;
-          const keyPos = posAt((key as YamlNode | null)?.range?.[0] ?? offset);
-          if (!isScalar(key) || typeof key.value !== 'string') {
-            throw new ScenarioError(file, keyPos.line, keyPos.col, `keys must be strings, got ${isScalar(key) ? JSON.stringify(key.value) : 'a collection'}`);
-          }
-          // A key without a value ("bind:") is null; give it the key's position.
-          const value = pair.value === null ? { kind: 'scalar' as const, value: null, pos: keyPos } : convert(pair.value);
-          return { key: key.value, keyPos, value };
-        }),
-      };
-    }
-    if (isSeq(node)) return { kind: 'list', pos: at, items: node.items.map(convert) };
-    if (isScalar(node)) {
-      const v = node.value;
-      if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {
-        return { kind: 'scalar', value: v, pos: at };
-      }
-      return { kind: 'scalar', value: String(v), pos: at };
-    }
-    return { kind: 'scalar', value: null, pos: at };
-  };
-  if (doc.contents === null) {
-    throw new ScenarioError(file, 1, 1, 'the scenario is empty; expected a map with keys name, hosts and steps');
-  }
-  return convert(doc.contents);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -284,17 +262,18 @@ class Resolver {
 
   private policies(node: TreeNode): string[] {
     const seen = new Set<string>();
+    const defined = customDefinitions(items(node));
     for (const item of items(node)) {
       // A custom policy object defines the policy and lists it.
-      const name = item.kind === 'map' ? this.custom(item).name : text(item);
+      const name = item.kind === 'map' ? this.custom(item, defined).name : text(item);
       if (seen.has(name)) this.fail(item.pos, `policy "${name}" is listed twice`);
       seen.add(name);
     }
     return [...seen];
   }
 
-  private custom(node: TreeMap): CustomPolicySpec {
-    const spec = customSpec(node, this.file, this.customs);
+  private custom(node: TreeMap, sameList: ReadonlyMap<string, { readonly base: string; readonly pos: SourcePos }>): CustomPolicySpec {
+    const spec = customSpec(node, this.file, this.customs, sameList);
     this.customs.push(spec);
     return spec;
   }

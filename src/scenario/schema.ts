@@ -9,6 +9,7 @@ import { RULE_SPECS } from '../emu/policy/rules.js';
 import {
   CONNECT_OUTCOMES,
   ERRNO_NAMES,
+  excerpt,
   OPTION_NAMES,
   ScenarioError,
   throwCollected,
@@ -23,6 +24,8 @@ export interface TreeScalar {
   readonly kind: 'scalar';
   readonly value: string | number | boolean | null;
   readonly pos: SourcePos;
+  /** How a number written as a float was written ("7.0", "1e3", "!!float 7"): an integer field refuses it by that name. */
+  readonly float?: string;
 }
 export interface TreeList {
   readonly kind: 'list';
@@ -72,6 +75,8 @@ export interface IntegerSchema extends Described {
   readonly type: 'integer';
   readonly min: number;
   readonly max: number;
+  /** Why the maximum is what it is, said when a value passes it. */
+  readonly maxWhy?: string;
 }
 export interface BooleanSchema extends Described {
   readonly type: 'boolean';
@@ -164,7 +169,7 @@ export function parseDuration(text: string): number | null {
   const ns = Number(m[1]) * NS_PER_UNIT[m[2]!]!;
   const rounded = Math.round(ns);
   // Decimal fractions are inexact in binary; accept what is within rounding of a whole ns.
-  if (Math.abs(ns - rounded) > 1e-6 * Math.max(1, ns) || !Number.isSafeInteger(rounded)) return null;
+  if (Math.abs(ns - rounded) > 1e-6 * Math.max(1, ns) || !Number.isSafeInteger(rounded) || rounded > MAX_DURATION_NS) return null;
   return rounded;
 }
 
@@ -186,6 +191,35 @@ export function parseSource(text: string): { addr: IpAddr; port?: number } | nul
   const addr = parseIp(bare);
   return addr ? { addr } : null;
 }
+
+/** The longest duration: the virtual clock counts nanoseconds in a double, exact up to 2^53 - 1 (about 104 days). */
+const MAX_DURATION_NS = Number.MAX_SAFE_INTEGER;
+
+/** Why a text that DURATION_RE may match is not a duration, in words. */
+function durationProblem(label: string, s: string): string {
+  const m = DURATION_RE.exec(s);
+  const quoted = excerpt(JSON.stringify(s));
+  if (!m) return `${label} ${quoted} is not ${FORMATS.duration.is}`;
+  const ns = Number(m[1]) * NS_PER_UNIT[m[2]!]!;
+  if (ns > MAX_DURATION_NS) {
+    return `${label} ${quoted} is too long: durations are counted in nanoseconds up to 2^53 - 1, about 104 days (${Math.floor(MAX_DURATION_NS / 86400e9)}d = ${Math.floor(MAX_DURATION_NS / 3600e9)}h)`;
+  }
+  return `${label} ${quoted} is not a whole number of nanoseconds`;
+}
+
+/**
+ * An address written with an IPv6 zone id ("fe80::1%eth0"): the message says why scenarios have
+ * none; undefined when the text has no zone or is not an address without it either.
+ */
+function zoneProblem(label: string, s: string, test: (t: string) => boolean): string | undefined {
+  const zone = /%[^\]/]*/.exec(s);
+  if (!zone || !test(s.replace(zone[0], ''))) return undefined;
+  return `${label} ${excerpt(JSON.stringify(s))} has an IPv6 zone id (${excerpt(zone[0], 20, false)}): scenarios write none; a link-local address belongs to the interface it is listed under, and a socket picks its interface with SO_BINDTODEVICE`;
+}
+
+/** The usual message of a format, or the zone-id one. */
+const addressProblem = (is: string, test: (t: string) => boolean) => (label: string, s: string): string =>
+  zoneProblem(label, s, test) ?? `${label} ${excerpt(JSON.stringify(s))} is not ${is}`;
 
 const V4_OR_BRACKETED_V6 = String.raw`(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\])`;
 
@@ -218,26 +252,31 @@ export const FORMATS: Readonly<Record<FormatName, Format>> = {
   cidr: {
     is: 'an IPv4 or IPv6 address with an optional /prefix',
     test: (s) => parseCidr(s) !== null,
+    problem: (label, s) => addressProblem('an IPv4 or IPv6 address with an optional /prefix', (t) => parseCidr(t) !== null)(label, s),
     json: () => ({ pattern: String.raw`^[0-9a-fA-F:.]+(/\d{1,3})?$` }),
   },
   ip: {
     is: 'an IPv4 or IPv6 address',
     test: (s) => parseIp(s) !== null,
+    problem: (label, s) => addressProblem('an IPv4 or IPv6 address', (t) => parseIp(t) !== null)(label, s),
     json: () => ({ pattern: String.raw`^[0-9a-fA-F:.]+$` }),
   },
   endpoint: {
     is: 'an IPv4 or IPv6 address with a port',
     test: (s) => parseEndpoint(s) !== null,
+    problem: (label, s) => addressProblem('an IPv4 or IPv6 address with a port', (t) => parseEndpoint(t) !== null)(label, s),
     json: () => ({ pattern: `^${V4_OR_BRACKETED_V6}:\\d{1,5}$` }),
   },
   source: {
     is: 'an IPv4 or IPv6 address with an optional port',
     test: (s) => parseSource(s) !== null,
+    problem: (label, s) => addressProblem('an IPv4 or IPv6 address with an optional port', (t) => parseSource(t) !== null)(label, s),
     json: () => ({ pattern: `^(${V4_OR_BRACKETED_V6}(:\\d{1,5})?|[0-9a-fA-F:.]+)$` }),
   },
   duration: {
     is: 'a duration such as 250ns, 100us, 500ms, 61s, 4m or 1h',
     test: (s) => parseDuration(s) !== null,
+    problem: (label, s) => durationProblem(label, s),
     json: () => ({ pattern: DURATION_RE.source }),
   },
   'mac-or-arp': {
@@ -253,14 +292,14 @@ export const FORMATS: Readonly<Record<FormatName, Format>> = {
   policy: {
     is: 'a known policy',
     test: (s, ctx) => ctx.policies.includes(s),
-    problem: (label, s, ctx) => `${label} "${s}" is not a known policy; known policies: ${ctx.policies.join(', ')}`,
+    problem: (label, s, ctx) => `${label} ${excerpt(JSON.stringify(s))} is not a known policy; known policies: ${ctx.policies.join(', ')}`,
     json: (ctx) => ({ enum: [...ctx.policies] }),
   },
   'policy-or-default': {
     is: 'a known policy or "default"',
     test: (s, ctx) => s === 'default' || ctx.policies.includes(s),
     problem: (label, s, ctx) =>
-      `${label} "${s}" is not a known policy or "default"; known policies: ${ctx.policies.join(', ')}`,
+      `${label} ${excerpt(JSON.stringify(s))} is not a known policy or "default"; known policies: ${ctx.policies.join(', ')}`,
     json: (ctx) => ({ enum: [...ctx.policies, 'default'] }),
   },
 };
@@ -319,6 +358,9 @@ const OPTIONS: ObjectSchema = {
     ]),
   ),
 };
+
+/** The most connections one connect step opens: one per source port of the client toward one destination. */
+export const MAX_CONNECT_COUNT = 65535;
 
 const NOTE: Field = { schema: str('Free text shown with the step') };
 const SOCKET_NAME = (what: string): Field => ({ schema: str(what, 'name', 'socket name'), required: true });
@@ -381,7 +423,14 @@ const STEP: KeyedUnionSchema = {
               schema: { type: 'enum', values: ['client', 'server', 'none'], description: 'Who closes first; none leaves it established' },
               default: 'client',
             },
-            count: { schema: { type: 'integer', min: 1, max: 2147483647, description: 'Number of connections' }, default: 1 },
+            count: {
+              schema: {
+                type: 'integer', min: 1, max: MAX_CONNECT_COUNT, description: 'Number of connections (at most 65535: one per source port)',
+                maxWhy: 'one client has at most 65535 source ports toward one destination, so more connections in one step cannot all be distinct; '
+                  + 'a larger count is a typo or would only repeat port exhaustion (each connect past it fails with EADDRNOTAVAIL)',
+              },
+              default: 1,
+            },
           },
         },
       },
@@ -570,7 +619,7 @@ function describe(node: TreeNode): string {
   if (node.kind === 'map') return 'a map';
   const v = node.value;
   if (v === null) return 'nothing (null)';
-  if (typeof v === 'string') return `string ${JSON.stringify(v)}`;
+  if (typeof v === 'string') return `string ${excerpt(JSON.stringify(v))}`;
   if (typeof v === 'boolean') return `boolean ${v}`;
   return `number ${v}`;
 }
@@ -639,7 +688,11 @@ class Validator {
         return node;
       }
       case 'integer': {
+        if (node.kind === 'scalar' && typeof node.value === 'number' && node.float !== undefined && Number.isInteger(node.value)) {
+          this.fail(node.pos, `${path}: ${excerpt(node.float, 40, false)} is written as a floating-point number; ${path || 'this'} takes an integer: write ${node.value}`);
+        }
         if (node.kind !== 'scalar' || typeof node.value !== 'number' || !Number.isInteger(node.value)) return wrongType();
+        if (node.value > schema.max && schema.maxWhy) this.fail(node.pos, `${path}: ${node.value} is more than ${schema.max}: ${schema.maxWhy}`);
         if (node.value < schema.min || node.value > schema.max) {
           this.fail(node.pos, `${path}: ${node.value} is out of range ${schema.min}..${schema.max}`);
         }
@@ -704,7 +757,7 @@ class Validator {
   private checkFormat(text: string, format: FormatName, label: string, pos: SourcePos): void {
     const f = FORMATS[format];
     if (f.test(text, this.ctx)) return;
-    this.fail(pos, f.problem ? f.problem(label, text, this.ctx) : `${label} ${JSON.stringify(text)} is not ${f.is}`);
+    this.fail(pos, f.problem ? f.problem(label, text, this.ctx) : `${label} ${excerpt(JSON.stringify(text))} is not ${f.is}`);
   }
 
   /** The variant named by the one kind key the step has. */
@@ -720,7 +773,7 @@ class Validator {
       const common = new Set(kinds.flatMap((k) => Object.keys(schema.variants[k]!.fields)));
       const stray = node.entries.find((e) => !common.has(e.key));
       if (stray) {
-        this.fail(stray.keyPos, `unknown key "${stray.key}" in ${schema.noun}; expected one of: ${kinds.join(', ')}`);
+        this.fail(stray.keyPos, `unknown key ${excerpt(JSON.stringify(stray.key))} in ${schema.noun}; expected one of: ${kinds.join(', ')}`);
       }
       this.fail(node.pos, `${schema.noun} has no kind; expected one of: ${kinds.join(', ')}`);
     }
@@ -735,7 +788,7 @@ class Validator {
     const before = this.errors.length;
     for (const e of node.entries) {
       if (!known.includes(e.key)) {
-        this.each(() => this.fail(e.keyPos, `unknown key "${e.key}" in ${schema.noun}; expected one of: ${known.join(', ')}`));
+        this.each(() => this.fail(e.keyPos, `unknown key ${excerpt(JSON.stringify(e.key))} in ${schema.noun}; expected one of: ${known.join(', ')}`));
       }
     }
     // A missing key beside an unknown one is most likely that key misspelt: the unknown key's message says it all.

@@ -203,13 +203,17 @@ export const ERRNO_NAMES = [
 
 /** A scenario problem with its position, printed as "file:line:col: message". */
 export class ScenarioError extends Error {
+  readonly detail: string;
   constructor(
     readonly file: string,
     readonly line: number,
     readonly col: number,
-    readonly detail: string,
+    detail: string,
   ) {
-    super(`${file}:${line}:${col}: ${detail}`);
+    // Whatever a message quotes of the input, it stays short: never the input echoed back whole.
+    const bounded = excerpt(detail, MAX_MESSAGE_CHARS, false);
+    super(`${file}:${line}:${col}: ${bounded}`);
+    this.detail = bounded;
     this.name = 'ScenarioError';
   }
 }
@@ -237,4 +241,18 @@ export function throwCollected(errors: readonly ScenarioError[]): void {
   const unique = [...new Map(errors.flatMap((e) => (e instanceof ScenarioErrors ? e.errors : [e])).map((e) => [e.message, e])).values()];
   if (unique.length === 1) throw unique[0]!;
   if (unique.length > 1) throw new ScenarioErrors(unique);
+}
+
+/** The longest message detail a ScenarioError carries (a longer one is cut, saying how long it was). */
+const MAX_MESSAGE_CHARS = 1000;
+
+/**
+ * A piece of input to quote in a message, at most about `max` characters: a longer one is cut
+ * in the middle of nothing (code points stay whole) and says how long it was. With `quoted`,
+ * `text` is a JSON string literal and the cut one keeps its closing quote.
+ */
+export function excerpt(text: string, max = 80, quoted = true): string {
+  if (text.length <= max) return text;
+  const cut = [...text.slice(0, max)].slice(0, -1).join('').replace(/\\[^"]{0,5}$/, '');
+  return `${cut}…${quoted ? '"' : ''} (${text.length.toLocaleString('en-US')} characters)`;
 }

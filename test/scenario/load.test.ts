@@ -171,7 +171,7 @@ describe('parseScenario rejects bad input with file:line:col', () => {
       'x.yaml:12:22: connect from "cli/curl": host "cli" has no process "curl"; its processes are: (none)'],
     ['connect missing to', HEAD + '  - connect: { from: cli }\n', 'x.yaml:12:14: missing required key "to" in connect'],
     ['connect count 0', HEAD + '  - connect: { from: cli, to: 10.0.0.1:80, count: 0 }\n',
-      'x.yaml:12:51: steps[0].connect.count: 0 is out of range 1..2147483647'],
+      'x.yaml:12:51: steps[0].connect.count: 0 is out of range 1..65535'],
     ['connect close both', HEAD + '  - connect: { from: cli, to: 10.0.0.1:80, close: both }\n',
       'x.yaml:12:51: steps[0].connect.close: expected one of client, server, none, got string "both"'],
     ['connect source family', HEAD + '  - connect: { from: cli, to: 10.0.0.1:80, source: "fd00::100" }\n',

@@ -3,6 +3,7 @@ import { policyResolver } from '../../emu/policy/registry.js';
 import type { ConflictInfo, DecisionCandidate, DecisionRecord } from '../../emu/results.js';
 import { explainStep, type Explanation } from '../../explain/explain.js';
 import { loadScenarioFile } from '../../scenario/load.js';
+import { excerpt } from '../../scenario/types.js';
 import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
 import { checkPolicies, UsageError, type ExitCode } from '../common.js';
 import { stepLabel } from '../matrix.js';
@@ -13,13 +14,21 @@ export function explainCommand(argv: ExplainArgs): ExitCode {
   const customs = policyFiles(argv['policy-file']);
   const sc = loadScenarioFile(argv.file, { customPolicies: customs });
   checkPolicies([argv.policy], [...BUILTIN_POLICIES, ...(sc.customPolicies ?? []).map((c) => c.name)]);
-  if (!Number.isInteger(argv.step) || argv.step < 0 || argv.step >= sc.steps.length) {
-    throw new UsageError(`--step ${argv.step}: the scenario has steps 0..${sc.steps.length - 1}`);
-  }
-  const e = explainStep(sc, policyResolver(sc.customPolicies)(argv.policy), argv.step);
-  const label = stepLabel(sc.steps[argv.step]!);
+  const step = stepIndex(argv.step, sc.steps.length);
+  const e = explainStep(sc, policyResolver(sc.customPolicies)(argv.policy), step);
+  const label = stepLabel(sc.steps[step]!);
   process.stdout.write(argv.json ? `${JSON.stringify({ label, ...e }, null, 2)}\n` : `${renderExplanation(label, e)}\n`);
   return 0;
+}
+
+/** --step's text as a step index of a scenario of `steps` steps, or a UsageError saying what it wants. */
+export function stepIndex(text: string | number, steps: number): number {
+  const given = String(text);
+  const range = `the scenario has steps 0..${steps - 1} (the # column of the matrix)`;
+  if (!/^\d+$/.test(given.trim())) throw new UsageError(`--step ${JSON.stringify(excerpt(given, 40, false))}: want a step index, a whole number; ${range}`);
+  const n = Number(given);
+  if (n >= steps) throw new UsageError(`--step ${n}: ${range}`);
+  return n;
 }
 
 /** One socket in words: "multi/inetd/any (uid 0, LISTEN on 0.0.0.0:8080, SO_REUSEADDR)". */

@@ -8,8 +8,10 @@ import { NothingReplayed, replayCapture, ReplayAborted, ReplayInputError, type R
 import { renderJUnitSuites, type JUnitCase } from '../../testing/junit.js';
 import { renderReplaySummary } from '../../replay/summary.js';
 import { loadScenarioFile } from '../../scenario/load.js';
+import type { Scenario } from '../../scenario/types.js';
 import { checkPolicies, UsageError, useColor, type ExitCode } from '../common.js';
 import type { ReplayArgs } from '../builders.js';
+import { progressBar } from '../progress.js';
 
 export function parseMaps(items: readonly string[] | undefined): Map<string, IpAddr> {
   const out = new Map<string, IpAddr>();
@@ -24,21 +26,41 @@ export function parseMaps(items: readonly string[] | undefined): Map<string, IpA
   return out;
 }
 
+/**
+ * A --map target that no host of the scenario has, nor gets from an address step, is refused
+ * before the capture is read (from standard input it may be a while coming). The replay itself
+ * checks the finer case: an address its setup steps delete.
+ */
+export function checkMapTargets(map: ReadonlyMap<string, IpAddr>, scenario: Scenario): void {
+  const known = new Set<string>();
+  for (const h of scenario.hosts) for (const i of h.interfaces) for (const c of i.addresses) known.add(c.addr.text);
+  for (const s of scenario.steps) if (s.kind === 'address' && s.add) known.add(s.add.addr.text);
+  for (const [from, to] of map) {
+    if (known.has(to.text)) continue;
+    const list = [...known];
+    throw new UsageError(`--map ${from}=${to.text}: no host of ${scenario.file} has ${to.text}; its addresses: ${list.slice(0, 12).join(', ')}${list.length > 12 ? `, ... (${list.length})` : ''}`);
+  }
+}
+
 export async function replayCommand(argv: ReplayArgs): Promise<ExitCode> {
+  // yargs hands a lone "-" (standard input) on as "": put it back.
+  if (argv.capture === '' && process.argv.includes('-')) argv = { ...argv, capture: '-' };
   checkPolicies(argv.policy);
   if (argv.jobs !== undefined && !(Number.isInteger(argv.jobs) && argv.jobs >= 1)) throw new UsageError(`--jobs ${argv.jobs}: want a whole number of threads, 1 or more`);
   const scenario = loadScenarioFile(argv.scenario);
   const map = parseMaps(argv.map);
+  checkMapTargets(map, scenario);
   const ac = new AbortController();
   const onSigint = (): void => ac.abort();
   process.once('SIGINT', onSigint);
   process.once('SIGTERM', onSigint);
-  const bar = argv.progress && process.stderr.isTTY ? await progressBar() : undefined;
+  const bar = argv.progress && process.stderr.isTTY ? await progressBar('replay', 'MiB', (n) => Math.round(n / 1048576 * 10) / 10) : undefined;
   let report: ReplayReport;
   const started = Date.now();
   try {
     report = await replayCapture(argv.capture, scenario, {
       policies: argv.policy, outDir: argv.output ? argv.out : null, map, keepConnections: argv.json || Boolean(argv.html), signal: ac.signal, jobs: argv.jobs,
+      strict: argv.strict,
       onProgress: bar ? (done, total) => bar.update(done, total) : undefined,
     });
   } catch (e) {
@@ -54,6 +76,9 @@ export async function replayCommand(argv: ReplayArgs): Promise<ExitCode> {
     bar?.stop();
     process.removeListener('SIGINT', onSigint);
     process.removeListener('SIGTERM', onSigint);
+  }
+  if (report.truncated) {
+    process.stderr.write(`bindlab: warning: ${report.truncated.message}; the ${report.packets} packets before it were replayed (--strict refuses such a capture)\n`);
   }
   if (argv.html) (await import('../../html/write.js')).writeReplayHtml(argv.html, scenario, report, `bindlab replay ${argv.capture} --scenario ${argv.scenario}`);
   if (argv.junit) writeFileSync(argv.junit, replayJUnit(report, Date.now() - started));
@@ -78,21 +103,4 @@ export function replayJUnit(report: ReplayReport, timeMs: number): string {
     return c;
   });
   return renderJUnitSuites([{ name: report.capture, timeMs, cases, properties: [['scenario', report.file], ['policies', Object.keys(report.policies).join(',')]] }], timeMs);
-}
-
-/** A cli-progress bar over the capture's bytes. */
-async function progressBar(): Promise<{ update(done: number, total: number): void; stop(): void }> {
-  // A CommonJS package: module.exports is the default export (under Node and in the bundle alike).
-  const { SingleBar, Presets } = (await import('cli-progress')).default;
-  const bar = new SingleBar({ format: 'replay [{bar}] {percentage}% | {value}/{total} MiB | eta {eta}s', hideCursor: true, clearOnComplete: true, stream: process.stderr }, Presets.shades_classic);
-  let started = false;
-  let stopped = false;
-  return {
-    update(done, total) {
-      const mib = (n: number) => Math.round(n / 1048576 * 10) / 10;
-      if (!started) { bar.start(mib(total), 0); started = true; }
-      bar.update(mib(done));
-    },
-    stop() { if (started && !stopped) { stopped = true; bar.stop(); } },
-  };
 }

@@ -1,6 +1,8 @@
 // bindlab run FILE...: every scenario under its policies; the matrix or the JSON report; captures.
 import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
-import { allPassed, resolveArpMacs, runScenario, type CaptureFormat, type ScenarioReport } from '../../runner.js';
+import { basename } from 'node:path';
+import { scenarioWork } from '../../emu/engine.js';
+import { allPassed, policiesFor, resolveArpMacs, runScenario, type CaptureFormat, type ScenarioReport } from '../../runner.js';
 import { loadPolicyFile, loadScenarioFile } from '../../scenario/load.js';
 import type { CustomPolicySpec, Scenario } from '../../scenario/types.js';
 import { checkPolicies, UsageError, useColor, type ExitCode } from '../common.js';
@@ -8,6 +10,10 @@ import { renderMatrix } from '../matrix.js';
 import { recordPolicies, type Recording } from '../../html/record.js';
 import { writeHtmlReport } from '../../html/write.js';
 import type { RunArgs } from '../builders.js';
+import { progressBar } from '../progress.js';
+
+/** Runs of at least this many steps and connections (all policies together) draw a progress bar. */
+const PROGRESS_MIN_UNITS = 10_000;
 
 /** The terminal's width; when stdout is not a terminal, COLUMNS if set (a pager's, `npm start`'s caller's), else no limit. */
 export function terminalWidth(): number | undefined {
@@ -33,7 +39,15 @@ export async function runCommand(argv: RunArgs): Promise<ExitCode> {
   for (const sc of scenarios) {
     const macs = await resolveArpMacs(sc).catch((e: Error) => { throw new UsageError(e.message); });
     const recorder = argv.html ? recordPolicies() : undefined;
-    reports.push(runScenario(sc, { policies: argv.policy, outDir: argv.capture ? argv.out : null, format: argv.format, macs, observe: recorder?.observe }));
+    // A long run (count: in the thousands) shows how far it is, as replay does; only on a terminal.
+    const long = scenarioWork(sc) * policiesFor(sc, argv.policy).length >= PROGRESS_MIN_UNITS;
+    const bar = argv.progress && long && process.stderr.isTTY ? await progressBar(`run ${basename(sc.file)}`, 'steps and connections') : undefined;
+    try {
+      reports.push(runScenario(sc, { policies: argv.policy, outDir: argv.capture ? argv.out : null, format: argv.format, macs, observe: recorder?.observe,
+        onProgress: bar ? (done, total) => bar.update(done, total) : undefined }));
+    } finally {
+      bar?.stop();
+    }
     if (recorder) recordings.push(recorder.finish());
   }
   if (argv.html) {

@@ -17,7 +17,7 @@ export interface RecordSocket {
   readonly uid: number;
 }
 
-/** What a connection attempt came to, in the record's words (SCENARIO.md's, with `accepted` for a socket's name). */
+/** What a connection attempt came to, in the record's words (docs/report.md's, with `accepted` for a socket's name). */
 export type RecordResult = 'accepted' | 'refused' | 'timeout' | 'unreachable' | `E${string}`;
 
 /** The rule's text and its citation: the bracketed source reference the rule ends with, when it has one. */

@@ -150,7 +150,8 @@ describe.skipIf(why !== '')('a capture recorded on the kernel, replayed', () => 
     const r = cli(['replay', loop, '-s', webYaml, '--map', '127.0.0.1=10.9.0.77', '-o', out]);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('bindlab: --map 127.0.0.1=10.9.0.77: no host of');
-    expect(r.stderr).toContain('has 10.9.0.77 (after its setup steps); its addresses: 10.0.0.1, 10.0.0.100');
+    // Refused before the capture is read (the CLI's check; the replay's own catches addresses its setup deletes).
+    expect(r.stderr).toMatch(/has 10\.9\.0\.77(?: \(after its setup steps\))?; its addresses: 10\.0\.0\.1, 10\.0\.0\.100/);
     expect(fs.existsSync(out) ? fs.readdirSync(out) : []).toEqual([]);
   });
 });

@@ -76,7 +76,8 @@ beforeAll(async () => {
   const r = spawnSync(process.execPath, [CLI, 'run', ...scenarios, '--json', '-o', join(tmp, 'run')],
     { cwd: ROOT, encoding: 'utf8', maxBuffer: 256 << 20, env: { ...process.env, NO_COLOR: '1' } });
   expect(r.status, `${r.error?.message ?? ''} ${r.stderr}`).toBeLessThan(2);
-  const reports = JSON.parse(r.stdout) as ScenarioJson[];
+  // --json is one report per line (JSON Lines), one line per scenario file.
+  const reports = r.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as ScenarioJson);
   expect(reports.length).toBe(scenarios.length);
   const files: string[] = [];
   let next = 1;

@@ -1092,12 +1092,12 @@ class Run {
 
   /** The emulated server's next segment on an accepted replayed connection (banner, ACK, FIN); returns its TSval. */
   replayServerSegment(c: ReplayedSyn, timeNs: number, clientMac: Uint8Array, src: IpAddr, sport: number, wireDst: IpAddr, dport: number,
-    seq: number, ack: number, flags: number, payload: Uint8Array, tsecr: number, comment: string | undefined): number {
+    seq: number, ack: number, flags: number, payload: Uint8Array, tsecr: number, comment: string | undefined, record?: string): number {
     const fp = this.policy.fingerprint;
     const opts = tsecr !== 0 ? this.dataOpts : NO_OPTS;
     const tsval = (c.serverTsval + Math.floor((timeNs - c.t0) / 1e6)) >>> 0;
     this.tcp(c, timeNs, c.serverMac, clientMac, wireDst, src, dport, sport, seq, ack, flags, fp.window, opts, payload,
-      tsval, tsecr, comment);
+      tsval, tsecr, comment, record);
     return tsval;
   }
 }

@@ -173,18 +173,25 @@ export class PolicyState {
     return v;
   }
 
-  /** Decision id's packet record with the verdict against observed (its id, as verdict's), made once per pair. */
-  recordWithVerdict(id: number, observedId: number, observed: string): string {
+  /**
+   * Decision id's packet record with the verdict against observed (its id, as verdict's), and the
+   * verdict in words as a comment; made once per pair.
+   */
+  recordWithVerdict(id: number, observedId: number, observed: string): { readonly record: string; readonly comment: string } {
     const key = id * 2097152 + observedId + 1;
     let r = this.verdictRecords.get(key);
     if (r === undefined) {
       const v = this.verdict(id, observedId, observed);
-      this.verdictRecords.set(key, (r = withAgreement(this.decisions[id]!.record, v.agrees, observed)));
+      r = {
+        record: withAgreement(this.decisions[id]!.record, v.agrees, observed),
+        comment: `bindlab ${this.policy}: ${v.agrees ? 'agrees with' : 'disagrees with'} the capture: ${v.why}`,
+      };
+      this.verdictRecords.set(key, r);
     }
     return r;
   }
 
-  private readonly verdictRecords = new Map<number, string>();
+  private readonly verdictRecords = new Map<number, { readonly record: string; readonly comment: string }>();
 
   /** `syn` as replaySyn left it for the connection in slot. */
   load(slot: number): ReplayedSyn {

@@ -438,15 +438,19 @@ class Replayer {
       // The answer's record carries the verdict on what the capture has shown so far (the real
       // server's own SYN-ACK or RST, normally: the answer is timed by it); none when it has shown nothing yet.
       const oid = this.observed[slot]!;
-      if (oid >= 0) syn.record = ps.recordWithVerdict(ps.decision[slot]!, oid, this.observedNames[oid]!);
+      if (oid >= 0) syn.record = ps.recordWithVerdict(ps.decision[slot]!, oid, this.observedNames[oid]!).record;
       run.replayAnswer(syn, at, this.clientMac[slot]!, this.src[slot]!, tracked.clientPort(slot), this.wireDst[slot]!, tracked.serverPort(slot),
         ps.pSeq[i]! >>> 0, ps.pTsecr[i]! >>> 0);
       return;
     }
     const flags = ps.pFlags[i]!;
-    const payload = (flags & TCP_PSH) !== 0 ? syn.banner : EMPTY;
+    const banner = (flags & TCP_PSH) !== 0;
+    const payload = banner ? syn.banner : EMPTY;
+    // The banner says the verdict again, with what the capture has shown by then (its own banner names the socket, when it has one).
+    const oid = banner ? this.observed[slot]! : -1;
+    const verdict = oid >= 0 ? ps.recordWithVerdict(ps.decision[slot]!, oid, this.observedNames[oid]!) : null;
     const tsval = run.replayServerSegment(syn, at, this.clientMac[slot]!, this.src[slot]!, tracked.clientPort(slot), this.wireDst[slot]!,
-      tracked.serverPort(slot), ps.pSeq[i]! >>> 0, ps.pAck[i]! >>> 0, flags, payload, ps.pTsecr[i]! >>> 0, undefined);
+      tracked.serverPort(slot), ps.pSeq[i]! >>> 0, ps.pAck[i]! >>> 0, flags, payload, ps.pTsecr[i]! >>> 0, verdict?.comment, verdict?.record);
     ps.emuTsval[slot] = tsval | 0;
   }
 

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ReplayReport } from '../../src/replay/replay.js';
 import { replayCapture } from '../../src/replay/replay.js';
+import { agreement } from '../../src/replay/agreement.js';
 import { openCapture } from '../../src/pcap/open-capture.js';
 import { loadScenarioFile } from '../../src/scenario/load.js';
 import { installWireshark, shippedFiles } from '../../src/wireshark/install.js';
@@ -35,11 +36,11 @@ interface Part { name: string; policy: string; first: number; last: number; step
 interface Frame {
   number: number; syn: boolean; ack: boolean; rst: boolean; arpRequest: boolean; ns: boolean;
   policy: string; result: string; socket: string; acceptedBy: string; uid: string; group: string; displaced: string; otherUid: string;
-  rule: string; citation: string; step: string; to: string; observed: string; agree: string;
+  rule: string; citation: string; step: string; to: string; observed: string; agree: string; ports: string[];
 }
 const FIELDS = ['frame.number', 'tcp.flags.syn', 'tcp.flags.ack', 'tcp.flags.reset', 'arp.opcode', 'icmpv6.type', 'bindlab.policy',
   'bindlab.result', 'bindlab.socket', 'bindlab.accepted_by', 'bindlab.uid', 'bindlab.group', 'bindlab.displaced', 'bindlab.other_uid',
-  'bindlab.rule', 'bindlab.citation', 'bindlab.step', 'bindlab.to', 'bindlab.observed', 'bindlab.agree'];
+  'bindlab.rule', 'bindlab.citation', 'bindlab.step', 'bindlab.to', 'bindlab.observed', 'bindlab.agree', 'tcp.srcport', 'tcp.dstport'];
 
 const tmp = mkdtempSync(join(tmpdir(), 'bindlab-wireshark-'));
 const merged = join(tmp, 'all.pcapng');
@@ -76,7 +77,7 @@ beforeAll(async () => {
   const r = spawnSync(process.execPath, [CLI, 'run', ...scenarios, '--json', '-o', join(tmp, 'run')],
     { cwd: ROOT, encoding: 'utf8', maxBuffer: 256 << 20, env: { ...process.env, NO_COLOR: '1' } });
   expect(r.status, `${r.error?.message ?? ''} ${r.stderr}`).toBeLessThan(2);
-  // --json is one report per line (JSON Lines), one line per scenario file.
+  // One report per line, a file's each (the JSON report contract).
   const reports = r.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as ScenarioJson);
   expect(reports.length).toBe(scenarios.length);
   const files: string[] = [];
@@ -105,7 +106,7 @@ beforeAll(async () => {
     return {
       number: Number(v[0]), syn: on(v[1]), ack: on(v[2]), rst: on(v[3]), arpRequest: v[4] === '1', ns: v[5] === '135',
       policy: v[6]!, result: v[7]!, socket: v[8]!, acceptedBy: v[9]!, uid: v[10]!, group: v[11]!, displaced: v[12]!, otherUid: v[13]!,
-      rule: v[14]!, citation: v[15]!, step: v[16]!, to: v[17]!, observed: v[18]!, agree: v[19]!,
+      rule: v[14]!, citation: v[15]!, step: v[16]!, to: v[17]!, observed: v[18]!, agree: v[19]!, ports: [v[20]!, v[21]!],
     };
   });
 }, 240_000);
@@ -185,9 +186,13 @@ describe('bindlab.lua over every shipped scenario and a replay (one merged captu
       for (const a of asked) {
         const sel = got.filter((n) => n >= a.part.first && n <= a.part.last);
         const where = `${a.part.name} ${a.part.policy}: bindlab.socket == "${a.name}"`;
-        expect(sel.length, where).toBe(2 * a.connections);
         const byNumber = new Map(frames.map((f) => [f.number, f]));
-        expect(sel.filter((n) => byNumber.get(n)!.syn && !byNumber.get(n)!.ack).length, where).toBe(a.connections);
+        const fs = sel.map((n) => byNumber.get(n)!);
+        expect(fs.filter((f) => f.syn && !f.ack).length, where).toBe(a.connections);
+        expect(fs.filter((f) => f.syn && f.ack).length, where).toBe(a.connections);
+        // A run: nothing else. A replay: the emulated banner too, when it says the verdict.
+        if (a.part.steps) expect(sel.length, where).toBe(2 * a.connections);
+        else expect(fs.filter((f) => !f.syn).every((f) => f.agree !== ''), where).toBe(true);
       }
     }
   }, 120_000);
@@ -218,10 +223,55 @@ describe('bindlab.lua over every shipped scenario and a replay (one merged captu
         const n = results.filter((r) => r === name).length;
         const sel = mine.filter((f) => f.socket === name);
         expect(sel.filter((f) => f.syn && f.ack).length, `${part.policy} ${name}`).toBe(n);
-        expect(sel.filter((f) => f.syn && !f.ack).length, `${part.policy} ${name}`).toBeGreaterThanOrEqual(n);
+        expect(sel.filter((f) => f.syn && !f.ack).length, `${part.policy} ${name}`).toBe(n);
       }
     }
   });
+});
+
+describe('a replay\'s verdicts in Wireshark', () => {
+  it('the emulated answer and banner say whether the policy agrees with what the capture had shown by then, as the report judges it', ({ skip: skipIt }) => {
+    if (skip) return skipIt(skip);
+    let verdicts = 0, final = 0, disagree = 0;
+    for (const part of parts.filter((p) => p.replay)) {
+      const mine = inPart(part);
+      const conns = part.replay!.connections;
+      for (const c of conns) {
+        const port = c.client.slice(c.client.lastIndexOf(':') + 1);
+        if (conns.filter((x) => x.client === c.client).length > 1) continue; // a reused port: not one connection's packets
+        const own = mine.filter((f) => f.ports.includes(port) && f.agree !== '');
+        for (const f of own) {
+          verdicts++;
+          // The verdict on what the capture had shown when the packet was written: the report's rule (agreement()).
+          expect(on(f.agree), `${part.policy} ${c.client} frame ${f.number}`).toBe(agreement(f.observed, c, part.policy).agrees);
+          if (f.observed === c.observed && c.agreement) {
+            final++;
+            expect(on(f.agree), `${part.policy} ${c.client} frame ${f.number}`).toBe(c.agreement.agrees);
+            if (!c.agreement.agrees) disagree++;
+          }
+        }
+      }
+    }
+    expect(verdicts).toBeGreaterThan(0);
+    expect(final).toBeGreaterThan(0);
+    expect(disagree).toBeGreaterThan(0);
+  });
+
+  it('`bindlab.agree == 0` selects only emulated server packets of connections the policy decided otherwise than the capture shows', async ({ skip: skipIt }) => {
+    if (skip) return skipIt(skip);
+    const got = await select('bindlab.agree == 0');
+    const byNumber = new Map(frames.map((f) => [f.number, f]));
+    expect(got.length).toBeGreaterThan(0);
+    for (const n of got) {
+      const part = partOf(n);
+      expect(part.replay, `frame ${n}`).toBeDefined();
+      const f = byNumber.get(n)!;
+      // Sent by the server side: its source port is the scenario server's.
+      expect(f.to.endsWith(`:${f.ports[0]}`), `frame ${n}`).toBe(true);
+      const c = part.replay!.connections.find((x) => f.ports.includes(x.client.slice(x.client.lastIndexOf(':') + 1)))!;
+      expect(c.agreement?.agrees === false || agreement(f.observed, c).agrees === false, `frame ${n}`).toBe(true);
+    }
+  }, 60_000);
 });
 
 describe('the bindlab profile, installed under a home of its own', () => {

@@ -3,7 +3,8 @@
 //    first, so every port a client used stays in TIME_WAIT and past about 14,000 connections the
 //    even half of the range is full: `bindlab run --format pcap -p linux` as a command.
 //  - Replay: captures of 1M and 10M packets (50M with --50m or BINDLAB_BENCH_50M=1, where the
-//    disk has room: about 3.7 GB), `bindlab replay -p linux`, deciding only and writing its output.
+//    disk has room: about 4.5 GB for the capture), `bindlab replay -p linux`, deciding only and
+//    writing its output.
 // Each row: wall seconds, CPU seconds (user + system: the machine may be shared), packets/s,
 // peak RSS (GNU time), and the ratio to tools doing the same amount of I/O on the same file:
 // tcpdump -r F -w /dev/null (reading) for decisions only, tcpdump -r F -w FILE and
@@ -15,10 +16,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statfsS
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { runPolicy, START_EPOCH_SECONDS } from '../emu/engine.js';
-import { getPolicy } from '../emu/policy/index.js';
-import { PcapWriter } from '../pcap/pcap-writer.js';
-import { parseScenario } from '../scenario/load.js';
+import { writeLongCapture } from './replay.js';
 import { benchScenarioText } from './scenario.js';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/bindlab.js');
@@ -86,11 +84,12 @@ interface Row { work: string; packets: number; m: Measure | string; vs: [string,
 const fmt = (x: number): string => Math.round(x).toLocaleString('en-US');
 
 function print(rows: readonly Row[]): void {
-  const header = ['work', 'packets', 'wall s', 'CPU s', 'packets/s', 'peak RSS MiB', 'vs (wall ratio)'];
+  const header = ['work', 'packets', 'wall s', 'CPU s', 'packets/s', 'peak RSS MiB', 'beside (ratio: ours / theirs)'];
   const body = rows.map((r) => {
     if (typeof r.m === 'string') return [r.work, fmt(r.packets), r.m, '', '', '', ''];
     const m = r.m;
-    const vs = r.vs.map(([name, t]) => `${name} ${typeof t === 'string' ? 'failed' : `${t.wall.toFixed(2)} s: ${(m.wall / t.wall).toFixed(2)}x`}`).join('; ');
+    const vs = r.vs.map(([name, t]) => `${name} ${typeof t === 'string' ? 'failed'
+      : `${t.wall.toFixed(2)} s, CPU ${t.cpu.toFixed(2)} s: ${(m.wall / t.wall).toFixed(2)}x wall, ${(m.cpu / t.cpu).toFixed(2)}x CPU`}`).join('; ');
     return [r.work, fmt(r.packets), m.wall.toFixed(2), m.cpu.toFixed(2), fmt(r.packets / m.wall), (m.maxRssKiB / 1024).toFixed(1), vs];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
@@ -133,17 +132,8 @@ export function benchScaling(argv: readonly string[] = process.argv.slice(2)): v
       const need = packets * 75 * 3;
       const free = statfsSync(dir).bavail * statfsSync(dir).bsize;
       if (need > free) { console.log(`replay of ${fmt(packets)} packets skipped: needs about ${(need / 1e9).toFixed(1)} GB, ${(free / 1e9).toFixed(1)} GB free`); continue; }
-      const connections = Math.ceil(packets / 7.9);
-      // Clients close first and TIME_WAIT (60 s) outlasts the run: at most ~10,000 connections per
-      // client and server address, below the 14,116 even ports, so none is refused a port.
-      const text = benchScenarioText(connections, Math.max(8, Math.ceil(connections / 20_000)));
-      const sc = join(dir, `replay-${packets}.yaml`);
-      writeFileSync(sc, text);
-      const cap = join(dir, `replay-${packets}.pcap`);
-      const writer = new PcapWriter(cap, { startEpochSeconds: START_EPOCH_SECONDS, tsresol: 'us' });
-      runPolicy(parseScenario(text, sc), getPolicy('linux'), { sink: writer });
-      writer.finish();
-      const got = countPcapPackets(cap);
+      // The bench scenario in parts of 1M packets, each under a new seed (replay.ts writeLongCapture).
+      const { capture: cap, scenarioFile: sc, packets: got } = writeLongCapture(dir, packets);
       const out = join(dir, 'replay-out');
       const rmOut = () => rmSync(out, { recursive: true, force: true });
       const label = `${fmt(got / 1e6)}M packets`;
@@ -160,6 +150,7 @@ export function benchScaling(argv: readonly string[] = process.argv.slice(2)): v
   }
   print(rows);
   console.log('packets/s counts the file\'s packets over the wall time; the bindlab rows include starting Node and the CLI.');
+  console.log('CPU s is user + system time: on a machine shared with other work, the CPU ratio is the one to read.');
   console.log(`linear: each emulation row should cost about its connections times the 5k row's cost per connection${with50m ? '' : '; --50m adds a 50M-packet replay'}.`);
 }
 

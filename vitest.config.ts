@@ -25,6 +25,8 @@ const SLOW_TOOL_FILES = [
   'test/e2e/captures.test.ts',
   'test/e2e/arp-mac.test.ts',
   'test/replay/tshark.test.ts',
+  'test/replay/recorded.test.ts',
+  'test/wireshark/tshark.test.ts',
   'test/html/browser.test.ts',
 ];
 

@@ -6,7 +6,7 @@
 //
 // Paths the code finds from import.meta.url stay valid: the worker is dist/bin/worker.js next to
 // the chunk that starts it (replay.ts's WORKER_URL), and the kernel agent is found at
-// ../../src/kernel/agent.py from dist/bin (run-kernel.ts's agentPath).
+// ../../src/kernel/agent.py from dist/bin (agents.ts's agentPath).
 
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';

@@ -192,8 +192,10 @@ function printTable(rows: readonly Row[]): void {
 }
 
 // Run when executed (node dist/bench/run.js), not when imported. Then the replay benchmark
-// (src/bench/replay.ts; BINDLAB_BENCH_REPLAY=0 skips it).
+// (src/bench/replay.ts; BINDLAB_BENCH_REPLAY=0 skips it) and the scaling table
+// (src/bench/scaling.ts; BINDLAB_BENCH_SCALING=0 skips it; `npm run bench -- --50m` adds 50M packets).
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   main();
   if (process.env.BINDLAB_BENCH_REPLAY !== '0') (await import('./replay.js')).benchReplay();
+  if (process.env.BINDLAB_BENCH_SCALING !== '0') (await import('./scaling.js')).benchScaling();
 }

@@ -9,9 +9,6 @@ import { getPolicy } from '../../src/emu/policy/index.js';
 import { policyResolver } from '../../src/emu/policy/registry.js';
 import { parseScenario } from '../../src/scenario/load.js';
 
-/** An audit runs ~10,000 configurations (about 10 s of CPU on a quiet machine): a guard against a hang, never a speed check. */
-const AUDIT_GUARD_MS = 600_000;
-
 const exists = (name: string): boolean => { try { getPolicy(name); return true; } catch { return false; } };
 const reports = new Map<string, AuditReport>();
 const reportOf = (name: string): AuditReport => {
@@ -19,6 +16,12 @@ const reportOf = (name: string): AuditReport => {
   if (!r) reports.set(name, (r = audit(getPolicy(name))));
   return r;
 };
+
+/**
+ * An audit is ~100,000 emulated runs, 5-10 s of CPU on an idle 2-core machine: a hang guard with
+ * room for a machine many times busier (speed is measured by npm run bench, never here).
+ */
+const AUDIT_TIMEOUT = 600_000;
 
 type Row = [policy: string, hijacks: boolean, refusesMultihomed: boolean];
 const ROWS: Row[] = [
@@ -40,17 +43,17 @@ describe('bindlab audit', () => {
     expect(r.configurations).toBeGreaterThan(10_000);
     // The time it took is reported, never asserted: speed is measured by npm run bench, not by timed tests.
     expect(r.seconds).toBeGreaterThan(0);
-  }, AUDIT_GUARD_MS);
+  }, AUDIT_TIMEOUT);
 
   it('linux permits the multi-homed setup with SO_REUSEPORT on every socket (one uid)', () => {
     expect(reportOf('linux').multihomed.map((m) => m.permittedWith)).toEqual([
       [['SO_REUSEPORT'], ['SO_REUSEPORT']], [['SO_REUSEPORT'], ['SO_REUSEPORT'], ['SO_REUSEPORT']]]);
-  }, AUDIT_GUARD_MS);
+  }, AUDIT_TIMEOUT);
 
   it("pajari-1999's hijack: another uid's specific listener takes the wildcard listener's address", () => {
     const f = reportOf('pajari-1999').findings.map((x) => x.summary);
     expect(f).toContain("uid 1001's s2 (SO_REUSEADDR on 10.0.0.1) takes connections to 10.0.0.1:8080 from uid 1000's s1 (SO_REUSEADDR on 0.0.0.0), which listened first");
-  }, AUDIT_GUARD_MS);
+  }, AUDIT_TIMEOUT);
 
   it.each(ROWS.filter(([p]) => exists(p)).map(([p]) => p))('every %s finding is a scenario that loads and reproduces it', (policy) => {
     for (const f of reportOf(policy).findings) {
@@ -68,7 +71,7 @@ describe('bindlab audit', () => {
         expect(runPolicy(without, getPolicy(policy)).steps.at(-1)!.result).toBe(victim);
       }
     }
-  }, AUDIT_GUARD_MS);
+  }, AUDIT_TIMEOUT);
 
   it('a custom policy is audited like a built-in one, and its findings define it inline', () => {
     const text = 'name: x\npolicies: [{ name: guarded, extends: pajari-1999, rules: { uidGuard: other-uid-refused } }]\nhosts: { h: { interfaces: { eth0: { addresses: [10.0.0.1/24] } } } }\nsteps: [{ socket: s, process: h/p }]\n';
@@ -81,5 +84,5 @@ describe('bindlab audit', () => {
       const fsc = parseScenario(f.scenario, f.file);
       expect(runPolicy(fsc, policyResolver(fsc.customPolicies)('guarded')).expectations.failed).toBe(0);
     }
-  }, AUDIT_GUARD_MS);
+  }, AUDIT_TIMEOUT);
 });

@@ -141,9 +141,15 @@ const expertSeen = new Map<string, number>();
 async function runCli(files: readonly string[], sub: string, extra: readonly string[]): Promise<{ code: number; reports: JsonReport[] }> {
   const r = await run(process.execPath, [CLI, 'run', ...files.map((f) => join('scenarios', f)), '-o', join(tmp, sub), '--json', ...extra], { cwd: ROOT, maxBuffer: 1 << 28 })
     .then((x) => ({ code: 0, stdout: x.stdout }), (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }));
-  let parsed: unknown = [];
-  try { parsed = JSON.parse(r.stdout); } catch { /* no report: the exit code says why */ }
-  return { code: r.code, reports: Array.isArray(parsed) ? parsed as JsonReport[] : [parsed as JsonReport] };
+  // One report per file: a JSON array, or one report per line (JSON Lines); nothing when it failed early.
+  let reports: JsonReport[] = [];
+  try {
+    const whole = JSON.parse(r.stdout) as JsonReport | JsonReport[];
+    reports = Array.isArray(whole) ? whole : [whole];
+  } catch {
+    try { reports = r.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as JsonReport); } catch { /* the exit code says why */ }
+  }
+  return { code: r.code, reports };
 }
 
 /** The streams the JSON report of a scenario implies under a policy (for the one tshark run of its capture). */

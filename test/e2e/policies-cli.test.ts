@@ -7,9 +7,6 @@ import { basename, join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt } from '../testing/helpers.js';
 
-/** An audit runs ~10,000 configurations (about 10 s of CPU on a quiet machine): a guard against a hang, never a speed check. */
-const AUDIT_GUARD_MS = 600_000;
-
 const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'dist/bin/bindlab.js');
 
@@ -17,6 +14,12 @@ const cli = (args: readonly string[]): SpawnSyncReturns<string> =>
   spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
 
 beforeAll(ensureBuilt, 180_000);
+
+/**
+ * An audit is ~100,000 emulated runs, 5-10 s of CPU on an idle 2-core machine: a hang guard with
+ * room for a machine many times busier (speed is measured by npm run bench, never here).
+ */
+const AUDIT_TIMEOUT = 600_000;
 
 describe('bindlab policies', () => {
   it('lists the catalogue with titles', () => {
@@ -129,7 +132,7 @@ describe('bindlab audit', () => {
       expect(readFileSync(join(out, f), 'utf8')).toContain('policies: [pajari-1999]');
       expect(cli(['run', join(out, f), '--no-capture']).status).toBe(0);
     }
-  }, AUDIT_GUARD_MS);
+  }, AUDIT_TIMEOUT);
 
   it('linux: nothing found, exit 0; --json has the counts', () => {
     const r = cli(['audit', '-p', 'linux', '--addresses', '2', '--json']);
@@ -139,13 +142,13 @@ describe('bindlab audit', () => {
     expect(j.findings).toEqual([]);
     expect(j.multihomed).toEqual([{ n: 2, permittedWith: [['SO_REUSEPORT'], ['SO_REUSEPORT']] }]);
     expect(j.configurations).toBeGreaterThan(1000);
-  }, AUDIT_GUARD_MS);
+  }, AUDIT_TIMEOUT);
 
   it('linux-1.3.60: the multi-homed setup is refused', () => {
     const r = cli(['audit', '-p', 'linux-1.3.60']);
     expect(r.status).toBe(1);
     expect(r.stdout).toContain('n=2 REFUSED; n=3 REFUSED');
-  }, AUDIT_GUARD_MS);
+  }, AUDIT_TIMEOUT);
 
   it('bad input exits 2', () => {
     expect(cli(['audit', '-p', 'nope']).status).toBe(2);

@@ -19,6 +19,9 @@ export function parseMaps(items: readonly string[] | undefined): Map<string, IpA
     const [from, to, ...rest] = m.split('=');
     const f = from ? parseIp(from.replace(/^\[|\]$/g, '')) : null;
     const t = to ? parseIp(to.replace(/^\[|\]$/g, '')) : null;
+    // A zone id names an interface of the capturing host: addresses are matched without it.
+    const zone = /%[^=\]]*/.exec(m);
+    if (zone) throw new UsageError(`--map ${m}: IPv6 zone ids (${zone[0]}) are not written in --map: captured addresses are matched without them; write the address alone`);
     if (rest.length || !f || !t) throw new UsageError(`--map ${m}: want CAPTURED=SCENARIO, two IP addresses`);
     if (f.family !== t.family) throw new UsageError(`--map ${m}: both addresses must be of one family`);
     out.set(f.text, t);

@@ -338,6 +338,8 @@ export class ChunkedInput {
       if (got === 0) { this.eof = true; return; }
       this.end += got;
     }
+    // And whatever else has come in already, up to the buffer's end: fewer refills.
+    this.end += this.stream!.take(this.buf, this.end, this.buf.length - this.end);
   }
 
   /** A stream's first n bytes (or all it has, if fewer), so that a reader's constructor finds its header. */
@@ -420,18 +422,24 @@ export class ChunkedInput {
  * copies what is there (waiting for at least one byte); 0 means the end.
  */
 export class ByteStream {
-  private readonly chunks: AsyncIterator<Buffer>;
   private chunk: Buffer | null = null;
   private at = 0;
-  private done = false;
+  private ended = false;
+  private closed = false;
+  private failed: unknown = null;
+  private wake: (() => void) | null = null;
 
   /**
-   * `readable` gives the bytes; `counted`, when given, is the stream whose bytes are the file's
-   * (before a decompressor): `consumed` counts those, out of `size` (NaN when not known).
+   * `readable` gives the bytes (read in paused mode: what is buffered is taken without waiting);
+   * `counted`, when given, is the stream whose bytes are the file's (before a decompressor):
+   * `consumed` counts those, out of `size` (NaN when not known).
    */
   constructor(private readonly readable: NodeJS.ReadableStream & { destroy?(): void }, readonly size: number,
     private readonly counted?: NodeJS.ReadableStream & { destroy?(): void }) {
-    this.chunks = (readable as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    const notify = (): void => { const w = this.wake; this.wake = null; w?.(); };
+    readable.on('readable', notify);
+    readable.on('end', () => { this.ended = true; notify(); });
+    readable.on('error', (e: unknown) => { this.failed = e; notify(); });
     // A 'data' listener would set a paused stream flowing: only on one already piped (into a decompressor).
     counted?.on('data', (b: Buffer) => { this.consumed += b.length; });
   }
@@ -439,26 +447,44 @@ export class ByteStream {
   /** Bytes of the source read so far. */
   consumed = 0;
 
-  async read(target: Uint8Array, offset: number, length: number): Promise<number> {
-    if (length <= 0) return 0;
-    while (!this.chunk || this.at >= this.chunk.length) {
-      if (this.done) return 0;
-      const r = await this.chunks.next();
-      if (r.done) { this.done = true; return 0; }
-      this.chunk = r.value;
-      this.at = 0;
-      if (!this.counted) this.consumed += r.value.length;
+  /** Copies what is buffered already, up to length bytes, without waiting; 0 when nothing is. */
+  take(target: Uint8Array, offset: number, length: number): number {
+    let n = 0;
+    while (n < length && !this.closed) {
+      if (!this.chunk || this.at >= this.chunk.length) {
+        const c = this.readable.read() as Buffer | null;
+        if (c === null) break;
+        this.chunk = c;
+        this.at = 0;
+        if (!this.counted) this.consumed += c.length;
+      }
+      const k = Math.min(length - n, this.chunk.length - this.at);
+      target.set(this.chunk.subarray(this.at, this.at + k), offset + n);
+      this.at += k;
+      n += k;
     }
-    const n = Math.min(length, this.chunk.length - this.at);
-    target.set(this.chunk.subarray(this.at, this.at + n), offset);
-    this.at += n;
     return n;
   }
 
+  /** Copies at least one byte (waiting for it), up to length; 0 at the end. */
+  async read(target: Uint8Array, offset: number, length: number): Promise<number> {
+    if (length <= 0) return 0;
+    for (;;) {
+      const n = this.take(target, offset, length);
+      if (n > 0) return n;
+      if (this.failed) throw this.failed;
+      if (this.ended || this.closed) return 0;
+      await new Promise<void>((resolve) => { this.wake = resolve; });
+    }
+  }
+
   close(): void {
-    this.done = true;
+    this.closed = true;
     this.readable.destroy?.();
     this.counted?.destroy?.();
+    const w = this.wake;
+    this.wake = null;
+    w?.();
   }
 }
 

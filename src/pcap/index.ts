@@ -7,5 +7,5 @@ export { LINKTYPE_ETHERNET, type CaptureInterface, type PacketSink } from './sin
 export { CaptureFormatError, MAX_BLOCK_BYTES, MAX_CAPLEN, nextPacket, type CaptureReader, type CaptureReaderOptions } from './capture-reader.js';
 export { PcapReader } from './pcap-reader.js';
 export { PcapngReader, type PcapngInterface } from './pcapng-reader.js';
-export { openCapture, openCaptureStream, readCaptureBytes, isStreamPath, type CaptureSource } from './open-capture.js';
+export { openCapture, openCaptureStream, readCaptureBytes, readCaptureStream, isStreamPath, type CaptureSource } from './open-capture.js';
 export * from './linktypes.js';

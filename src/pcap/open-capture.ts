@@ -95,25 +95,39 @@ export async function openCaptureStream(path: string, options: CaptureReaderOpti
     bytes = raw.pipe(gunzip);
     raw.on('error', (e) => gunzip.destroy(e));
   }
-  const input = new ChunkedInput(label, new ByteStream(bytes, size, raw), options.bufferBytes);
+  const reader = await readCaptureStream(bytes, { ...options, name: label }, size, gzip ? raw : undefined, gzip);
+  return Object.assign(reader, { source: { path, gzip, streamed: true } });
+}
+
+/**
+ * A reader over bytes that arrive in order (a Readable: a pipe, a decompressor, chunks in
+ * memory): streamed, so its packets come through waiting/refill() (nextPacket). `size` is the
+ * source's size for progress (NaN when not known); `counted`, the stream whose bytes make it
+ * (before a decompressor).
+ */
+export async function readCaptureStream(bytes: NodeJS.ReadableStream & { destroy?(): void }, options: CaptureReaderOptions = {}, size = NaN,
+  counted?: NodeJS.ReadableStream & { destroy?(): void }, gzip = false): Promise<CaptureReader> {
+  const label = options.name ?? '<stream>';
+  const input = new ChunkedInput(label, new ByteStream(bytes, size, counted), options.bufferBytes);
   try {
     await input.prefill(STREAM_HEADER_BYTES);
   } catch (e) {
     input.close();
     throw streamError(label, e);
   }
-  const source: CaptureSource = { path, gzip, streamed: true };
   const fmt = sniffFormat(input.buf.subarray(input.start, input.start + Math.min(4, input.available)));
   try {
-    if (fmt === 'pcapng') return Object.assign(new PcapngReader(input, options), { source });
-    if (fmt === 'pcap') return Object.assign(new PcapReader(input, options), { source });
+    if (fmt === 'pcapng') return new PcapngReader(input, options);
+    if (fmt === 'pcap') return new PcapReader(input, options);
   } catch (e) {
     input.close();
     throw e;
   }
+  const err = input.available < 4
+    ? new CaptureFormatError(label, 0, `file too short for a capture header (${input.available} bytes)`)
+    : new CaptureFormatError(label, 0, `bad magic ${hex32(input.view.getUint32(input.start, false))}: neither pcap (a1b2c3d4, a1b23c4d) nor pcapng (0a0d0d0a)${gzip ? '' : ', nor gzip-compressed'}`);
   input.close();
-  if (input.available < 4) throw new CaptureFormatError(label, 0, `file too short for a capture header (${input.available} bytes)`);
-  throw new CaptureFormatError(label, 0, `bad magic ${hex32(input.view.getUint32(input.start, false))}: neither pcap (a1b2c3d4, a1b23c4d) nor pcapng (0a0d0d0a)${gzip ? '' : ', nor gzip-compressed'}`);
+  throw err;
 }
 
 /** A zlib failure inside a compressed capture as a CaptureFormatError (its offset: the decompressed bytes so far is not known here: 0). */

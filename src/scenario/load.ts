@@ -23,6 +23,8 @@ import {
   OPTION_NAMES,
   ScenarioError,
   throwCollected,
+  CheckingStopped,
+  collect,
   type CustomPolicySpec,
   type Expectation,
   type Host,
@@ -218,13 +220,19 @@ class Resolver {
       return [check()];
     } catch (e) {
       if (!(e instanceof ScenarioError)) throw e;
-      this.errors.push(e);
+      collect(this.errors, e);
       return [];
     }
   }
 
   scenario(root: TreeMap): Scenario {
-    const s = this.each(() => this.resolve(root));
+    let s: Scenario[] = [];
+    try {
+      s = this.each(() => this.resolve(root));
+    } catch (e) {
+      if (!(e instanceof CheckingStopped)) throw e;
+      throwCollected(this.errors, true);
+    }
     throwCollected(this.errors);
     return s[0]!;
   }

@@ -13,6 +13,8 @@ import {
   OPTION_NAMES,
   ScenarioError,
   throwCollected,
+  CheckingStopped,
+  collect,
   type SourcePos,
 } from './types.js';
 
@@ -669,7 +671,7 @@ class Validator {
       return check();
     } catch (e) {
       if (!(e instanceof ScenarioError)) throw e;
-      this.errors.push(e);
+      collect(this.errors, e);
       return undefined;
     }
   }
@@ -823,13 +825,15 @@ const AGAIN = '\u0000already reported';
 /** Runs a validator over a root: every independent problem collected, thrown together at the end. */
 function validated<T>(v: Validator, check: () => T): T {
   let out: T | undefined;
+  let stopped = false;
   try {
     out = check();
   } catch (e) {
-    if (!(e instanceof ScenarioError)) throw e;
-    v.errors.push(e);
+    if (e instanceof CheckingStopped) stopped = true;
+    else if (!(e instanceof ScenarioError)) throw e;
+    else v.errors.push(e);
   }
-  throwCollected(v.errors.filter((e) => e.detail !== AGAIN));
+  throwCollected(v.errors.filter((e) => e.detail !== AGAIN), stopped);
   if (out === undefined) throw new Error('validation stopped without a problem');
   return out;
 }

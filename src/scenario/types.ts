@@ -224,23 +224,46 @@ export class ScenarioError extends Error {
  * problem on a line of its own, in file order.
  */
 export class ScenarioErrors extends ScenarioError {
+  /** The first MAX_LISTED_PROBLEMS problems in file order; `omitted` says how many more there were. */
   readonly errors: readonly ScenarioError[];
-  constructor(errors: readonly ScenarioError[]) {
+  readonly omitted: number;
+  constructor(errors: readonly ScenarioError[], stopped = false) {
     const sorted = [...errors].sort((a, b) => a.line - b.line || a.col - b.col);
     const first = sorted[0]!;
     super(first.file, first.line, first.col, first.detail);
     this.name = 'ScenarioErrors';
-    this.errors = sorted;
-    this.message = sorted.map((e) => e.message).join('\n');
+    // A garbage file can have a problem per value (a million): list the first ones, count the rest.
+    this.errors = sorted.slice(0, MAX_LISTED_PROBLEMS);
+    this.omitted = sorted.length - this.errors.length;
+    const more = stopped ? `${first.file}: ... and at least ${this.omitted} more problems (checking stopped after ${MAX_COLLECTED_PROBLEMS})`
+      : `${first.file}: ... and ${this.omitted} more problems`;
+    this.message = [...this.errors.map((e) => e.message), ...(this.omitted ? [more] : [])].join('\n');
   }
 }
 
-/** Throws what was collected: nothing, the one error, or every error together. */
-export function throwCollected(errors: readonly ScenarioError[]): void {
+/** Checking a file stops after this many problems (each costs an Error): a garbage file may have one per value. */
+export const MAX_COLLECTED_PROBLEMS = 1000;
+
+/** Thrown past every collecting check once MAX_COLLECTED_PROBLEMS are collected; throwCollected reports them. */
+export class CheckingStopped extends Error {
+  override readonly name = 'CheckingStopped';
+}
+
+/** The most problems of one file a ScenarioErrors lists. */
+export const MAX_LISTED_PROBLEMS = 50;
+
+/** Throws what was collected: nothing, the one error, or every error together (`stopped`: checking stopped at the cap). */
+export function throwCollected(errors: readonly ScenarioError[], stopped = false): void {
   // The same problem reached twice (a default checked again) is reported once.
   const unique = [...new Map(errors.flatMap((e) => (e instanceof ScenarioErrors ? e.errors : [e])).map((e) => [e.message, e])).values()];
-  if (unique.length === 1) throw unique[0]!;
-  if (unique.length > 1) throw new ScenarioErrors(unique);
+  if (unique.length === 1 && !stopped) throw unique[0]!;
+  if (unique.length >= 1) throw new ScenarioErrors(unique, stopped);
+}
+
+/** Collects a check's problem; past MAX_COLLECTED_PROBLEMS, stops all checking (CheckingStopped). */
+export function collect(errors: ScenarioError[], e: ScenarioError): void {
+  errors.push(e);
+  if (errors.length >= MAX_COLLECTED_PROBLEMS) throw new CheckingStopped();
 }
 
 /** The longest message detail a ScenarioError carries (a longer one is cut, saying how long it was). */

@@ -106,6 +106,11 @@ describe('pcapng blocks over a megabyte (up to libpcap\'s 16 MiB)', () => {
     expect(plain.recs[12]!.hex).toBe(Buffer.from(fr[0]!).toString('hex'));
     const small = await readAll(openCapture(file, { bufferBytes: 1 << 19 }));
     expect(small.recs).toEqual(plain.recs);
+    // Without read-ahead: next() reads synchronously and grows its one buffer.
+    const sync = openCapture(file, { bufferBytes: 1 << 19 });
+    const hexes: string[] = [];
+    try { while (sync.next()) hexes.push(Buffer.from(sync.data.subarray(sync.offset, sync.offset + sync.caplen)).toString('hex')); } finally { sync.close(); }
+    expect(hexes).toEqual(plain.recs.map((r) => r.hex));
     const streamed = await readAll(await openCaptureStream(write('big-blocks.pcapng.gz', gzipSync(big.pcapng))));
     expect(streamed.recs).toEqual(plain.recs);
     if (noTshark) { console.log(noTshark); return; }

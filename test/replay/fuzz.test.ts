@@ -5,7 +5,9 @@ import fc from 'fast-check';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CaptureFormatError, openCapture, readCaptureBytes, SUPPORTED_LINK_TYPES, type CaptureReader } from '../../src/pcap/index.js';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { CaptureFormatError, openCapture, openCaptureStream, readCaptureBytes, readCaptureStream, SUPPORTED_LINK_TYPES, type CaptureReader } from '../../src/pcap/index.js';
 import { nextPacket } from '../../src/pcap/capture-reader.js';
 import { buildPcap, buildPcapng, frames } from '../pcap/capture-builder.js';
 import { decodeSegment, newSegment } from '../../src/replay/segment.js';
@@ -73,6 +75,80 @@ const bigSeeds = (() => {
   ];
 })();
 
+/** Bytes as a stream of chunks of the given sizes (cycled), as a pipe delivers them. */
+function chunked(bytes: Uint8Array, sizes: readonly number[]): Readable {
+  const parts: Buffer[] = [];
+  for (let at = 0, i = 0; at < bytes.length; i++) {
+    const n = Math.max(1, sizes[i % sizes.length]!);
+    parts.push(Buffer.from(bytes.subarray(at, at + n)));
+    at += n;
+  }
+  return Readable.from(parts);
+}
+
+/** records() of a stream reader, or the error of opening one. */
+async function streamRecords(bytes: Uint8Array, sizes: readonly number[]): Promise<string[]> {
+  let r: CaptureReader;
+  try {
+    r = await readCaptureStream(chunked(bytes, sizes), { name: '<memory>', bufferBytes: 1 << 19 });
+  } catch (e) {
+    if (!(e instanceof CaptureFormatError)) throw e;
+    return [e.message];
+  }
+  return records(r, true);
+}
+
+/** records() of an in-memory reader, or the error of opening one. */
+async function memoryRecords(bytes: Uint8Array): Promise<string[]> {
+  let r: CaptureReader;
+  try {
+    r = readCaptureBytes(bytes);
+  } catch (e) {
+    if (!(e instanceof CaptureFormatError)) throw e;
+    return [e.message];
+  }
+  return records(r, false);
+}
+
+/**
+ * What a stream may say differently at its end: a file's size is known, so a block that runs past
+ * it is refused up front ("runs past the end of the file"); a stream finds out by reading
+ * ("truncated block type"). Both are errors at the same offset.
+ */
+const endOf = (lines: string[]): string[] => lines.map((l) => l.replace(/^(<memory>: byte \d+): (block type 0x[0-9a-f]+ of \d+ bytes runs past the end of the file.*|truncated block type 0x[0-9a-f]+: .*)$/, '$1: cut').replace(/, nor gzip-compressed$/, ''));
+
+/** A valid capture with odd features: big pcapng blocks, caplen above snaplen, fractions of a second or more. */
+const oddCapture = fc.record({
+  pcapng: fc.boolean(),
+  little: fc.boolean(),
+  snaplen: fc.constantFrom(0, 16, 64, 262144),
+  recs: fc.array(fc.record({ len: fc.integer({ min: 1, max: 200 }), frac: fc.oneof(fc.integer({ min: 0, max: 999_999 }), fc.constantFrom(1_000_000, 1_999_999, 4_294_967_295)), bigOpts: fc.oneof({ weight: 9, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1 << 20, max: 3 << 20 }) }) }), { minLength: 1, maxLength: 40 }),
+}).map(({ pcapng, little, snaplen, recs }) => {
+  const data = frames(recs.length, 9).map((f, i) => Uint8Array.from({ length: recs[i]!.len }, (_, j) => f[j % f.length]!));
+  if (!pcapng) return buildPcap({ little, ns: false, linkType: 1, snaplen }, recs.map((r, i) => ({ sec: 5000 + i, frac: r.frac, data: data[i]! })));
+  return buildPcapng([{ kind: 'shb', little }, { kind: 'idb', linkType: 1, snaplen }, ...recs.map((r, i) => (r.bigOpts
+    ? { kind: 'raw' as const, bytes: bigEpb(little, (5000 + i) * 1_000_000 + (r.frac % 1_000_000), data[i]!, r.bigOpts) }
+    : { kind: 'epb' as const, iface: 0, hi: 0, lo: (5000 + i) * 1_000_000 + (r.frac % 1_000_000), data: data[i]! }))]);
+});
+
+/** An enhanced packet block on interface 0 made about `bytes` long by comment options of 60,000 bytes each. */
+function bigEpb(little: boolean, lo: number, data: Uint8Array, bytes: number): Uint8Array {
+  const pad = (n: number): number => (n + 3) & ~3;
+  const options = Math.max(1, Math.floor(bytes / 60_004));
+  const len = 12 + 20 + pad(data.length) + options * 60_004 + 4;
+  const out = new Uint8Array(len);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, 6, little); v.setUint32(4, len, little);
+  v.setUint32(8, 0, little); v.setUint32(12, 0, little); v.setUint32(16, lo >>> 0, little);
+  v.setUint32(20, data.length, little); v.setUint32(24, data.length, little);
+  out.set(data, 28);
+  let at = 28 + pad(data.length);
+  for (let k = 0; k < options; k++, at += 60_004) { v.setUint16(at, 1, little); v.setUint16(at + 2, 60_000, little); out.fill(0x6f, at + 4, at + 60_004); }
+  v.setUint32(at, 0, little); // opt_endofopt
+  v.setUint32(len - 4, len, little);
+  return out;
+}
+
 describe('fuzz', () => {
   it('read-ahead reads what reading in turn reads from a mutated file: the same records, then the same end or error', async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bindlab-fuzz-ahead-'));
@@ -138,4 +214,32 @@ describe('fuzz', () => {
       }
     }), { numRuns: 300, seed: 5 });
   }, 120_000);
+
+  it('a stream in chunks of any size reads what memory reads from a mutated file: the same records, then the same end or error', async () => {
+    const any = fc.record({ seed: fc.integer({ min: 0, max: seeds.length + bigSeeds.length - 1 }), ms: fc.array(mutation, { minLength: 0, maxLength: 4 }),
+      sizes: fc.array(fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 200_000 })), { minLength: 1, maxLength: 5 }) });
+    await fc.assert(fc.asyncProperty(any, async ({ seed, ms, sizes }) => {
+      const bytes = mutate(seed < seeds.length ? seeds[seed]! : bigSeeds[seed - seeds.length]!, ms);
+      expect(endOf(await streamRecords(bytes, sizes))).toEqual(endOf(await memoryRecords(bytes)));
+    }), { numRuns: 150, seed: 7 });
+  }, 120_000);
+
+  it('valid but odd captures (blocks of megabytes, caplen above snaplen, a second or more of µs): file, read-ahead, gzip and chunked stream agree, and replay takes them', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bindlab-fuzz-odd-'));
+    const scenario = loadScenarioFile(path.join(ROOT, 'captures/reuseport.yaml'));
+    let i = 0;
+    await fc.assert(fc.asyncProperty(oddCapture, fc.array(fc.integer({ min: 1, max: 300_000 }), { minLength: 1, maxLength: 3 }), async (bytes, sizes) => {
+      const file = path.join(tmp, `odd${i}.pcap`);
+      const gz = path.join(tmp, `odd${i++}.pcap.gz`);
+      fs.writeFileSync(file, bytes);
+      fs.writeFileSync(gz, gzipSync(bytes));
+      const plain = await records(openCapture(file), false);
+      expect(plain[plain.length - 1]).toBe('end');
+      expect(await records(openCapture(file, { bufferBytes: 1 << 19 }), true)).toEqual(plain);
+      expect(await records(await openCaptureStream(gz), true)).toEqual(plain);
+      expect((await streamRecords(bytes, sizes)).map((l) => l.replace(/^<memory>/, ''))).toEqual(plain);
+      const r = await replayCapture(file, scenario, { policies: ['linux'], outDir: null, allowNothing: true });
+      expect(r.packets).toBe(plain.length - 1);
+    }), { numRuns: 25, seed: 8 });
+  }, 240_000);
 });

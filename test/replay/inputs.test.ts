@@ -112,6 +112,12 @@ describe('gzip, standard input and FIFOs', () => {
     const status = await new Promise<number | null>((resolve) => replay.on('exit', resolve));
     replay.stdin.destroy();
     expect(status).toBe(2);
-    expect(stderr).toMatch(/^bindlab: --map 192\.168\.1\.5=10\.9\.0\.77: no host of .*reuseport\.yaml has 10\.9\.0\.77; its addresses: 10\.0\.0\.1, /);
+    expect(stderr).toMatch(/^bindlab: --map 192\.168\.1\.5=10\.9\.0\.77: no host of .*reuseport\.yaml has 10\.9\.0\.77 \(after its setup steps\); its addresses: 10\.0\.0\.1, /);
   }, 120_000);
+
+  it('a --map with an IPv6 zone id says so (it said "want two IP addresses")', () => {
+    const r = cli(['replay', REUSEPORT, '-s', SCENARIO, '--map', 'fe80::1%eth0=10.0.0.1']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe('bindlab: --map fe80::1%eth0=10.0.0.1: IPv6 zone ids (%eth0) are not written in --map: captured addresses are matched without them; write the address alone\n');
+  });
 });

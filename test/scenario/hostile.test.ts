@@ -124,6 +124,23 @@ describe('garbage is quoted as a bounded excerpt', () => {
   });
 });
 
+describe('a problem per value is listed up to a bound', () => {
+  it('100 wrong steps: the first 50 problems and a count of the rest', () => {
+    const lines = parseError(`${HEAD}${'  - 1\n'.repeat(100)}`).split('\n');
+    expect(lines).toHaveLength(51);
+    expect(lines[0]).toBe('x.yaml:12:5: steps[0]: expected a map, got number 1');
+    expect(lines[50]).toBe('x.yaml: ... and 50 more problems');
+  });
+
+  it('100,000 wrong steps: checking stops after 1000 problems (an Error each: it took 20 s), and says so', () => {
+    const t = performance.now();
+    const lines = parseError(`${HEAD}${'  - 1\n'.repeat(100_000)}`).split('\n');
+    expect(lines).toHaveLength(51);
+    expect(lines[50]).toBe('x.yaml: ... and at least 950 more problems (checking stopped after 1000)');
+    expect(performance.now() - t).toBeLessThan(30_000);
+  }, 60_000);
+});
+
 describe('values with their own message', () => {
   it.each<[string, string, string]>([
     ['an IPv6 zone id on an interface address', HEAD.replace('fd00::1/64', 'fe80::1%eth0/64') + SOCK,

@@ -19,6 +19,9 @@ export function parseMaps(items: readonly string[] | undefined): Map<string, IpA
     const [from, to, ...rest] = m.split('=');
     const f = from ? parseIp(from.replace(/^\[|\]$/g, '')) : null;
     const t = to ? parseIp(to.replace(/^\[|\]$/g, '')) : null;
+    // A zone id names an interface of the capturing host: addresses are matched without it.
+    const zone = /%[^=\]]*/.exec(m);
+    if (zone) throw new UsageError(`--map ${m}: IPv6 zone ids (${zone[0]}) are not written in --map: captured addresses are matched without them; write the address alone`);
     if (rest.length || !f || !t) throw new UsageError(`--map ${m}: want CAPTURED=SCENARIO, two IP addresses`);
     if (f.family !== t.family) throw new UsageError(`--map ${m}: both addresses must be of one family`);
     out.set(f.text, t);
@@ -32,13 +35,16 @@ export function parseMaps(items: readonly string[] | undefined): Map<string, IpA
  * checks the finer case: an address its setup steps delete.
  */
 export function checkMapTargets(map: ReadonlyMap<string, IpAddr>, scenario: Scenario): void {
+  // What the hosts have when the replay starts, at most: their interfaces' addresses and those added before the first connect.
   const known = new Set<string>();
   for (const h of scenario.hosts) for (const i of h.interfaces) for (const c of i.addresses) known.add(c.addr.text);
-  for (const s of scenario.steps) if (s.kind === 'address' && s.add) known.add(s.add.addr.text);
+  const firstConnect = scenario.steps.findIndex((s) => s.kind === 'connect');
+  for (const s of scenario.steps.slice(0, firstConnect < 0 ? undefined : firstConnect)) if (s.kind === 'address' && s.add) known.add(s.add.addr.text);
   for (const [from, to] of map) {
     if (known.has(to.text)) continue;
     const list = [...known];
-    throw new UsageError(`--map ${from}=${to.text}: no host of ${scenario.file} has ${to.text}; its addresses: ${list.slice(0, 12).join(', ')}${list.length > 12 ? `, ... (${list.length})` : ''}`);
+    // The replay's own message for a target its setup steps delete (replay.ts), said before reading.
+    throw new UsageError(`--map ${from}=${to.text}: no host of ${scenario.file} has ${to.text} (after its setup steps); its addresses: ${list.slice(0, 12).join(', ')}${list.length > 12 ? `, ... (${list.length})` : ''}`);
   }
 }
 

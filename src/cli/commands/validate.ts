@@ -17,8 +17,10 @@ export function validateCommand(argv: ValidateArgs): ExitCode {
       if (!(e instanceof ScenarioError)) throw e;
       bad++;
       const all = e instanceof ScenarioErrors ? e.errors : [e];
-      problems += all.length;
+      const omitted = e instanceof ScenarioErrors ? e.omitted : 0;
+      problems += all.length + omitted;
       for (const one of all) process.stderr.write(`bindlab: ${one.message}\n`);
+      if (omitted) process.stderr.write(`bindlab: ${f}: ... and ${omitted} more problems\n`);
     }
   }
   if (bad > 0 && argv.files.length > 1) {

@@ -539,7 +539,7 @@ const HOST: ObjectSchema = {
 const RULES: ObjectSchema = {
   type: 'object',
   noun: 'rules',
-  description: 'Rule choices that differ from the base policy (see bindlab policies --rules).',
+  description: 'Rule choices that differ from the base policy (bindlab policies --rules; docs/rules.md).',
   fields: Object.fromEntries(RULE_SPECS.map((r): [string, Field] => [r.name, {
     schema: r.name === 'listenRecheck' ? { type: 'boolean', description: r.question }
       : r.choices ? { type: 'enum', values: Object.keys(r.choices), description: r.question }

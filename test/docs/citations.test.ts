@@ -145,7 +145,7 @@ describe('what the package ships', () => {
     const roots = [...pkg.files.filter((f) => f !== 'dist'), 'src', 'README.md', 'package.json'];
     const found: string[] = [];
     for (const file of roots.flatMap((r) => walk(join(ROOT, r)))) {
-      if (!/\.(ts|js|mjs|json|md|yaml|yml|py|txt)$/.test(file)) continue;
+      if (!/\.(ts|js|mjs|json|md|yaml|yml|py|txt|lua)$/.test(file)) continue;
       readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
         const m = FORBIDDEN.exec(line);
         if (m) found.push(`${relative(ROOT, file)}:${i + 1}: ${m[0]}`);

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ScenarioError } from '../scenario/types.js';
-import { UsageError } from './common.js';
+import { Interrupted, UsageError } from './common.js';
 import { auditBuilder, explainBuilder, initBuilder, policiesBuilder, replayBuilder, runBuilder, testBuilder, validateBuilder,
   verifyKernelBuilder, wiresharkBuilder } from './builders.js';
 
@@ -122,10 +122,16 @@ export async function main(args: string[]): Promise<number> {
   return command(argv as never);
 }
 
+// A reader that stops early (bindlab run ... --json | head): the rest of the output is not wanted; no crash.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EPIPE') throw e; });
+
 main(hideBin(process.argv)).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
-    if (e instanceof ScenarioError || e instanceof UsageError) {
+    if (e instanceof Interrupted) {
+      process.stderr.write(`bindlab: ${e.message}\n`);
+      process.exitCode = e.exitCode;
+    } else if (e instanceof ScenarioError || e instanceof UsageError) {
       // Several problems of a file: each on its own line, each a file:line:col message.
       process.stderr.write(e.message.split('\n').map((l) => `bindlab: ${l}\n`).join(''));
       process.exitCode = 2;

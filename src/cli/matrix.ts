@@ -58,6 +58,13 @@ const MIN_LABEL = 28;
  * column, their names stacked in the header (nine policies usually make three to five columns);
  * a step's label longer than its column continues on the next line.
  */
+/** The largest f(x) of the items, at least `floor`. */
+function maxOf<T>(items: readonly T[], f: (x: T) => number, floor: number): number {
+  let m = floor;
+  for (const x of items) m = Math.max(m, f(x));
+  return m;
+}
+
 export function renderMatrix(scenario: Scenario, report: ScenarioReport, style: MatrixStyle): string {
   const policies = Object.keys(report.policies);
   const runs = policies.map((p) => report.policies[p]!);
@@ -81,12 +88,13 @@ export function renderMatrix(scenario: Scenario, report: ScenarioReport, style: 
   const marks = scenario.steps.map((step) => ({
     diverges: new Set(runs.map((r) => JSON.stringify(r.steps[step.index]!.results ?? r.steps[step.index]!.result))).size > 1,
   }));
-  const width = (c: number, rows: readonly (readonly string[])[]): number => Math.max(...rows.map((r) => textWidth(r[c]!)));
-  const policyWidths = groups.map((g, i) => Math.max(width(3 + i, headers), ...g.cells.map(textWidth)));
+  // Loops, not Math.max(...rows): 150,000 arguments (a step each) overflow the call stack.
+  const width = (c: number, rows: readonly (readonly string[])[]): number => maxOf(rows, (r) => textWidth(r[c]!), 0);
+  const policyWidths = groups.map((g, i) => maxOf(g.cells, textWidth, width(3 + i, headers)));
   const markWidth = marks.some((m) => m.diverges) ? 1 : 0;
-  const indexWidth = Math.max(1, ...scenario.steps.map((s) => String(s.index).length));
+  const indexWidth = maxOf(scenario.steps, (s) => String(s.index).length, 1);
   // The step column: as wide as its longest label up to MAX_LABEL, narrower when the terminal needs it.
-  const longest = Math.max(4, ...labels.map(textWidth));
+  const longest = maxOf(labels, textWidth, 4);
   let labelWidth = longest;
   if (style.width !== undefined) {
     labelWidth = Math.min(longest, MAX_LABEL);

@@ -66,10 +66,20 @@ export function scenarioWork(scenario: Scenario): number {
   return n;
 }
 
+/** Steps and connections between the yields of Run.slices (powers of two). */
+const SLICE_STEPS = 1024;
+const SLICE_CONNECTIONS = 4096;
+
 /** Runs every step of the scenario under one policy. */
 export function runPolicy(scenario: Scenario, policy: string | Policy, options: RunOptions = {}): PolicyRun {
   const p = typeof policy === 'string' ? getPolicy(policy) : policy;
   return new Run(scenario, p, options).execute();
+}
+
+/** runPolicy in slices (see Run.slices): drive it with next() until done; between slices the caller may yield. */
+export function runPolicySlices(scenario: Scenario, policy: string | Policy, options: RunOptions = {}): Generator<void, PolicyRun> {
+  const p = typeof policy === 'string' ? getPolicy(policy) : policy;
+  return new Run(scenario, p, options).slices();
 }
 
 
@@ -182,16 +192,31 @@ class Run {
   }
 
   execute(): PolicyRun {
+    const it = this.slices();
+    for (;;) {
+      const r = it.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * execute() in slices: yields after every SLICE_STEPS steps and every SLICE_CONNECTIONS
+   * connections, so a caller can return to the event loop (signals, progress) during a long run.
+   */
+  *slices(): Generator<void, PolicyRun> {
     const steps: StepResult[] = [];
     let passed = 0;
     let failed = 0;
     const progress = this.options.onProgress;
     for (const step of this.scenario.steps) {
+      if ((step.index & (SLICE_STEPS - 1)) === SLICE_STEPS - 1) yield;
       this.expireTimeWaits();
       this.stepIndex = step.index;
       this.recordAt = 0;
       this.recorded = 0;
-      const r = this.runStep(step);
+      let r: StepResult;
+      if (step.kind === 'connect' && step.count >= SLICE_CONNECTIONS) r = yield* this.connectSlices(step);
+      else r = this.runStep(step);
       // A bind or listen that never reached the policy (a socket not open, already listening) is recorded as such.
       if (this.options.onDecision && this.recorded === 0 && (step.kind === 'bind' || step.kind === 'listen')) {
         const sk = this.sockets.get(step.socket);
@@ -233,26 +258,47 @@ class Run {
         return { ...base, result: 'ok' };
       case 'address': return { ...base, ...this.address(step.host, step.interface, step.add, step.del) };
       case 'connect': {
-        const results: string[] = new Array<string>(step.count);
-        const candidates: (readonly string[])[] = new Array<readonly string[]>(step.count);
-        let reason = '';
-        this.routeStep = null;
-        for (let i = 0; i < step.count; i++) {
-          this.recordAt = i;
-          results[i] = this.connect(step);
-          candidates[i] = this.lastCandidates;
-          if (i === 0) reason = this.lastReason;
-          this.now += CONNECT_GAP_NS;
-          if ((i & 1023) === 1023) {
-            this.expireTimeWaits();
-            this.options.onProgress?.(this.unitsDone + i + 1);
-          }
+        const it = this.connectSlices(step);
+        for (;;) {
+          const r = it.next();
+          if (r.done) return r.value;
         }
-        this.unitsDone += step.count;
-        return { ...base, result: results[0]!, results, candidates, reason };
       }
     }
   }
+
+  /** A connect step's connections, yielding after every SLICE_CONNECTIONS of them (the loop itself is a plain method). */
+  private *connectSlices(step: ConnectStep): Generator<void, StepResult> {
+    const results: string[] = new Array<string>(step.count);
+    const candidates: (readonly string[])[] = new Array<readonly string[]>(step.count);
+    this.routeStep = null;
+    const reason = this.connectRange(step, results, candidates, 0, Math.min(step.count, SLICE_CONNECTIONS));
+    for (let from = SLICE_CONNECTIONS; from < step.count; from += SLICE_CONNECTIONS) {
+      yield;
+      this.connectRange(step, results, candidates, from, Math.min(step.count, from + SLICE_CONNECTIONS));
+    }
+    this.unitsDone += step.count;
+    return { index: step.index, kind: step.kind, result: results[0]!, results, candidates, reason };
+  }
+
+  /** Connections [from, to) of a connect step; returns the first one's reason. */
+  private connectRange(step: ConnectStep, results: string[], candidates: (readonly string[])[], from: number, to: number): string {
+    let reason = '';
+    for (let i = from; i < to; i++) {
+      this.recordAt = i;
+      results[i] = this.connect(step);
+      candidates[i] = this.lastCandidates;
+      if (i === 0) reason = this.lastReason;
+      this.now += CONNECT_GAP_NS;
+      if ((i & 1023) === 1023) {
+        this.expireTimeWaits();
+        this.options.onProgress?.(this.unitsDone + i + 1);
+      }
+    }
+    return reason;
+  }
+
+
 
   // ---- socket layer -------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@
 // disagrees with the capture, ✓ where it agrees), with links to the output captures. No ladders: replay offers no packet hook; its captures have the packets.
 
 import type { Agreement } from '../replay/agreement.js';
-import type { ReplayReport } from '../replay/replay.js';
+import type { ReplayConnection, ReplayReport } from '../replay/replay.js';
 import type { Scenario } from '../scenario/types.js';
 import { captureHref, renderPage } from './report.js';
 import { renderTopology } from './topology.js';
@@ -20,22 +20,32 @@ function cell(policy: string, result: string, verdict: Agreement | undefined): H
   return html`<td class="${verdict.agrees ? 'cell agree' : 'cell fail'}" data-policy="${policy}" title="${verdict.why}"><span class="r">${result}</span> <span class="${verdict.agrees ? 'ok' : 'x'}" aria-label="${verdict.agrees ? 'agrees with the capture' : 'disagrees with the capture'}">${mark}</span></td>`;
 }
 
-export function renderReplayHtml(scenario: Scenario, report: ReplayReport, options: { readonly baseDir: string; readonly command?: string }): string {
+/**
+ * The page. Each policy's connections come from `connections` (a replay spool read back one at a
+ * time) when given, else from the report's lists; only the first MAX_REPLAY_ROWS rows are kept.
+ */
+export function renderReplayHtml(scenario: Scenario, report: ReplayReport, options: { readonly baseDir: string; readonly command?: string },
+  connections?: (policy: string) => Iterable<ReplayConnection>): string {
   const policies = Object.keys(report.policies);
   const runs = policies.map((p) => report.policies[p]!);
-  const n = Math.max(0, ...runs.map((r) => r.connections.length));
-  const shown = Math.min(n, MAX_REPLAY_ROWS);
+  // Every policy's list in step: the i-th connection of each, as the JSON report's lists are.
+  const lists = policies.map((p, k) => (connections ? connections(p) : runs[k]!.connections)[Symbol.iterator]());
+  let n = 0;
   let divergent = 0;
   const rows = [];
-  for (let i = 0; i < n; i++) {
-    const results = runs.map((r) => r.connections[i]?.result ?? '');
-    const verdicts = runs.map((r) => r.connections[i]?.agreement);
+  for (;;) {
+    const now = lists.map((it) => it.next());
+    if (now.every((r) => r.done)) break;
+    const i = n++;
+    const results = now.map((r) => (r.done ? '' : r.value.result));
+    const verdicts = now.map((r) => (r.done ? undefined : r.value.agreement));
     const div = new Set(results).size > 1;
     if (div) divergent++;
-    if (i >= shown) continue;
-    const c = runs.find((r) => r.connections[i])!.connections[i]!;
+    if (i >= MAX_REPLAY_ROWS) continue;
+    const c = now.find((r) => !r.done)!.value as ReplayConnection;
     rows.push(html`<tr class="${div ? 'div' : 'same'}"><td class="mk">${div ? html`<span title="policies disagree" aria-label="policies disagree">≠</span>` : null}</td><td class="num">${c.index}</td><th scope="row" class="step">${c.time} ${c.client} → ${c.server}${c.observed ? html`<span class="note">the capture shows: ${c.observed}</span>` : null}</th>${results.map((r, k) => cell(policies[k]!, r, verdicts[k]))}</tr>`);
   }
+  const shown = Math.min(n, MAX_REPLAY_ROWS);
   const skipped = Object.entries(report.skipped).filter(([, v]) => v > 0).map(([k, v]) => `${k}: ${v}`).join(', ');
   const body = html`<section class="scenario" id="s0">
 <h1>replay of ${report.capture}</h1>

@@ -1,55 +1,73 @@
-// The file a capture writer streams into: chunks appended under a temporary name, renamed into
-// place by finish() so the final name only ever holds a whole capture; abort() leaves nothing.
+// The file a capture writer streams into: chunks appended under a temporary name (see
+// io/publish.ts), renamed into place when whole so the final name only ever holds a whole capture;
+// abort() leaves nothing.
 // (A worker thread writing chunks from shared memory was tried and measured: no gain on this
 // machine's disk or on tmpfs, since the cost is in building the blocks, not in write(2). So was
 // write-behind on libuv's thread pool: 509-519 ms against 509-520 ms, min of 9 replays of 1M
 // packets, and 8 MiB more per thread.)
 
-import * as fs from 'node:fs';
+import { Publication, writeAll, type PendingFile } from '../io/publish.js';
+
+/**
+ * Where an output goes: a path (the file is its own publication, renamed by finish()), a file of
+ * the caller's publication (renamed with the run's other outputs by the caller's commit()), or a
+ * pending file whose descriptor another thread owns (a parallel replay's worker: finish() only
+ * flushes, abort() only stops; the main thread renames or removes).
+ */
+export type OutputTarget = string | { readonly publication: Publication; readonly path: string } | { readonly pending: PendingFile };
 
 export class OutputFile {
   readonly tmpPath: string;
-  private readonly fd: number;
+  readonly finalPath: string;
+  private readonly file: PendingFile;
+  /** The publication this file is part of; null when another thread owns it. */
+  private readonly publication: Publication | null;
+  /** Whether this file is its own publication (finish() commits it). */
+  private readonly own: boolean;
   private closed = false;
 
-  constructor(readonly finalPath: string) {
-    this.tmpPath = `${finalPath}.${process.pid}.tmp`;
-    this.fd = fs.openSync(this.tmpPath, 'w');
+  constructor(target: OutputTarget) {
+    if (typeof target === 'string') {
+      this.publication = new Publication();
+      this.own = true;
+      this.file = this.publication.create(target);
+    } else if ('pending' in target) {
+      this.publication = null;
+      this.own = false;
+      this.file = target.pending;
+    } else {
+      this.publication = target.publication;
+      this.own = false;
+      this.file = target.publication.create(target.path);
+    }
+    this.finalPath = this.file.finalPath;
+    this.tmpPath = this.file.tmpPath;
   }
 
-  /** Appends buf[0..len) to the file. */
+  /** Appends buf[0..len) to the file; a failure (a full disk) names the output. */
   write(buf: Uint8Array, len: number): void {
     if (this.closed) throw new Error(`output ${this.finalPath} is already finished or aborted`);
-    let off = 0;
-    while (off < len) off += fs.writeSync(this.fd, buf, off, len - off);
+    writeAll(this.file, buf, 0, len);
   }
 
   /**
-   * Closes and renames the temporary file to its final name. No fsync: the rename is what makes
-   * the file appear only when whole; surviving a power cut is not a capture tool's job (tcpdump
-   * does not fsync either), and it cost about 15% of a benchmark run.
+   * Closes the file; as its own publication, renames it into place. No fsync for captures: the
+   * rename is what makes the file appear only when whole; surviving a power cut is not a capture
+   * tool's job (tcpdump does not fsync either), and it cost about 15% of a benchmark run.
    */
   finish(): void {
-    this.close();
-    fs.renameSync(this.tmpPath, this.finalPath);
-  }
-
-  /**
-   * Closes the temporary file and leaves it under its temporary name: for a caller that renames
-   * several outputs together once all of them are whole (a parallel replay), or removes them all.
-   */
-  close(): void {
     if (this.closed) throw new Error(`output ${this.finalPath} is already finished or aborted`);
     this.closed = true;
-    fs.closeSync(this.fd);
+    if (this.own) this.publication!.commit();
+    else this.publication?.close(this.file);
   }
 
-  /** Closes and removes the temporary file; the final name is left untouched. */
+  /** Stops writing and removes the temporary file (when this thread owns it); the final name is left untouched. */
   abort(): void {
     if (this.closed) return;
     this.closed = true;
-    try { fs.closeSync(this.fd); } catch { /* already closed */ }
-    try { fs.unlinkSync(this.tmpPath); } catch { /* already gone */ }
+    if (this.own) this.publication!.abort();
+    else this.publication?.discard(this.file);
   }
 }
 
@@ -65,29 +83,28 @@ export abstract class BufferedOutput {
   protected closed = false;
   private readonly out: OutputFile;
 
+  readonly finalPath: string;
+
   /** `what` names the format in errors ("pcapng writer"). */
-  constructor(readonly finalPath: string, chunkBytes: number | undefined, private readonly what: string) {
+  constructor(target: OutputTarget, chunkBytes: number | undefined, private readonly what: string) {
     this.buf = Buffer.allocUnsafe(Math.max(chunkBytes ?? 1 << 20, 4096));
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
-    this.out = new OutputFile(finalPath);
+    this.out = new OutputFile(target);
     this.tmpPath = this.out.tmpPath;
+    this.finalPath = this.out.finalPath;
   }
 
-  /** Flushes, closes and atomically renames the temporary file to finalPath. */
+  /** Flushes and closes; renames the temporary file to finalPath unless a publication of the caller's does that. */
   finish(): void {
     this.assertOpen();
-    this.flush();
+    try {
+      this.flush();
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
     this.closed = true;
     this.out.finish();
-  }
-
-  /** Flushes and closes the temporary file without renaming it (see OutputFile.close); returns its path. */
-  finishPending(): string {
-    this.assertOpen();
-    this.flush();
-    this.closed = true;
-    this.out.close();
-    return this.tmpPath;
   }
 
   /** Closes and removes the temporary file; finalPath is left untouched. */

@@ -2,7 +2,7 @@
 // streamed through one preallocated buffer into a temporary file that finish() renames.
 // Comments and names have no place in this format and are dropped.
 
-import { BufferedOutput } from './output-file.js';
+import { BufferedOutput, type OutputTarget } from './output-file.js';
 import type { CaptureInterface, PacketSink } from './sink.js';
 import { LINKTYPE_ETHERNET } from './sink.js';
 
@@ -33,11 +33,11 @@ export class PcapWriter extends BufferedOutput implements PacketSink {
   /** Sub-second part of startEpochSeconds, in ns. */
   private readonly startFracNs: number;
 
-  constructor(finalPath: string, opts: PcapWriterOptions) {
+  constructor(target: OutputTarget, opts: PcapWriterOptions) {
     // Checked before the temporary file exists, so a bad option leaves nothing behind.
     const startSec = Math.floor(opts.startEpochSeconds);
     if (!Number.isFinite(startSec) || startSec < 0) throw new RangeError(`startEpochSeconds ${opts.startEpochSeconds}`);
-    super(finalPath, opts.chunkBytes, 'pcap writer');
+    super(target, opts.chunkBytes, 'pcap writer');
     this.ns = (opts.tsresol ?? 'ns') === 'ns';
     this.startSec = startSec;
     this.startFracNs = Math.round((opts.startEpochSeconds - this.startSec) * 1e9);

@@ -4,7 +4,7 @@
 // added, and an EPB per packet. The packet path allocates nothing.
 
 import { copyBytes } from '../emu/wire/copy.js';
-import { BufferedOutput } from './output-file.js';
+import { BufferedOutput, type OutputTarget } from './output-file.js';
 import type { CaptureInterface, InPlaceSink } from './sink.js';
 
 export interface PcapngWriterOptions {
@@ -58,11 +58,11 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
   /** Packet comments' UTF-8 bytes, by comment (at most COMMENTS_KEPT; then forgotten all at once). */
   private readonly comments = new Map<string, Uint8Array>();
 
-  constructor(finalPath: string, opts: PcapngWriterOptions) {
+  constructor(target: OutputTarget, opts: PcapngWriterOptions) {
     // Checked before the temporary file exists, so a bad option leaves nothing behind.
     const whole = Math.floor(opts.startEpochSeconds);
     if (!Number.isFinite(whole) || whole < 0) throw new RangeError(`startEpochSeconds ${opts.startEpochSeconds}`);
-    super(finalPath, opts.chunkBytes, 'pcapng writer');
+    super(target, opts.chunkBytes, 'pcapng writer');
     const ns = (opts.tsresol ?? 'ns') === 'ns';
     this.nsPerUnit = ns ? 1 : 1000;
     // BigInt once here so the epoch in ns (about 2^61) never passes through a float64.

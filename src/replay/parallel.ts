@@ -2,15 +2,17 @@
 // of which reads the capture and replays its policies exactly as one thread would (same bytes:
 // a policy's output depends on nothing but the capture, the scenario and that policy). Building
 // the outputs is what costs (a replay without them is mostly reading), so this is used only when
-// outputs are written. Nothing is renamed into place until every worker has finished: on an error
-// or an abort in any of them, every temporary file is removed, as in one thread.
+// outputs are written. The main thread creates every output's temporary file (io/publish.ts) and
+// hands each worker the descriptors of its policies': nothing is renamed into place until every
+// worker has finished, and on an error or an abort in any of them (or SIGINT/SIGTERM, which reach
+// only this thread) every temporary file is removed here, as in one thread.
 
-import { unlinkSync, renameSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { IpAddr } from '../emu/addr.js';
+import { OutputError, Publication, type PendingFile } from '../io/publish.js';
 import { CaptureFormatError } from '../pcap/capture-reader.js';
 import type { Scenario } from '../scenario/types.js';
-import { NothingReplayed, ReplayAborted, ReplayInputError, WORKER_URL, type UnmatchedDestination, type ReplayOptions, type ReplayPolicyReport, type ReplayReport } from './replay.js';
+import { NothingReplayed, ReplayAborted, ReplayInputError, replayOutputPath, WORKER_URL, type UnmatchedDestination, type ReplayOptions, type ReplayPolicyReport, type ReplayReport } from './replay.js';
 
 /** What a worker is given (structured-cloned: the scenario is plain data). */
 export interface WorkerInput {
@@ -18,22 +20,27 @@ export interface WorkerInput {
   readonly scenario: Scenario;
   readonly policies: readonly string[];
   readonly outDir: string | null;
+  /** Each of its policies' output, created by the main thread (written through the descriptor). */
+  readonly outputs: readonly (readonly [string, PendingFile])[];
   readonly map: readonly (readonly [string, IpAddr])[];
   readonly keepConnections: boolean;
   readonly allowNothing: boolean;
   readonly strict: boolean;
+  readonly spool: string | null;
 }
 
 export type ToWorker = { readonly type: 'abort' };
 
 export type FromWorker =
   | { readonly type: 'progress'; readonly done: number; readonly total: number }
-  | { readonly type: 'done'; readonly report: ReplayReport; readonly pending: [string, string][] }
+  | { readonly type: 'done'; readonly report: ReplayReport }
   | { readonly type: 'format-error'; readonly file: string; readonly offset: number; readonly detail: string }
   | { readonly type: 'aborted' }
   | { readonly type: 'nothing'; readonly capture: string; readonly packets: number; readonly destinations: readonly UnmatchedDestination[] }
   | { readonly type: 'input-error'; readonly message: string }
-  | { readonly type: 'failed'; readonly message: string };
+  | { readonly type: 'failed'; readonly message: string }
+  /** A file-system error on an output (a full disk): exit 2 with the file's name, not an internal error. */
+  | { readonly type: 'output-error'; readonly path: string; readonly code: string; readonly message: string };
 
 type Outcome = Exclude<FromWorker, { type: 'progress' }>;
 
@@ -47,12 +54,31 @@ function deal(policies: readonly string[], jobs: number): string[][] {
 export async function replayInWorkers(capture: string, scenario: Scenario, policyNames: readonly string[], options: ReplayOptions,
   jobs: number): Promise<ReplayReport> {
   const groups = deal(policyNames, jobs);
+  const publication = options.publication ?? new Publication();
+  let published = false;
+  try {
+    const outputs = new Map<string, PendingFile>();
+    for (const name of policyNames) outputs.set(name, publication.create(replayOutputPath(options.outDir!, capture, name)));
+    const report = await runWorkers(capture, scenario, policyNames, options, groups, outputs);
+    for (const f of outputs.values()) publication.close(f);
+    if (!options.publication) publication.commit();
+    published = true;
+    return report;
+  } finally {
+    // Every worker has stopped by now: their outputs are this thread's to remove.
+    if (!published) publication.abort();
+  }
+}
+
+async function runWorkers(capture: string, scenario: Scenario, policyNames: readonly string[], options: ReplayOptions, groups: readonly string[][],
+  outputs: ReadonlyMap<string, PendingFile>): Promise<ReplayReport> {
   const done = groups.map(() => 0);
   const workers: Worker[] = [];
   const abortAll = (): void => { for (const w of workers) w.postMessage({ type: 'abort' } satisfies ToWorker); };
   const outcomes = groups.map((policies, i) => new Promise<Outcome>((resolve) => {
     const input: WorkerInput = {
-      capture, scenario, policies, outDir: options.outDir ?? null, map: [...(options.map ?? [])], keepConnections: options.keepConnections ?? true,
+      capture, scenario, policies, outDir: options.outDir ?? null, outputs: policies.map((p) => [p, outputs.get(p)!] as const),
+      map: [...(options.map ?? [])], keepConnections: options.keepConnections ?? true, spool: options.spool ?? null,
       allowNothing: options.allowNothing ?? false,
       strict: options.strict ?? false,
     };
@@ -85,22 +111,21 @@ export async function replayInWorkers(capture: string, scenario: Scenario, polic
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
   }
-  const pending = results.flatMap((r) => (r.type === 'done' ? r.pending : []));
   const failure = results.find((r) => r.type !== 'done');
   if (failure) {
-    for (const [tmp] of pending) { try { unlinkSync(tmp); } catch { /* already gone */ } }
-    // The capture's own error first: the others were only stopped because of it.
+    // The capture's own error first, then a file's: the others were only stopped because of it.
     const format = results.find((r) => r.type === 'format-error');
     if (format?.type === 'format-error') throw new CaptureFormatError(format.file, format.offset, format.detail);
     const input = results.find((r) => r.type === 'input-error');
     if (input?.type === 'input-error') throw new ReplayInputError(input.message);
     const nothing = results.find((r) => r.type === 'nothing');
     if (nothing?.type === 'nothing') throw new NothingReplayed(nothing.capture, nothing.packets, nothing.destinations);
+    const output = results.find((r) => r.type === 'output-error');
+    if (output?.type === 'output-error') throw new OutputError(output.path, output.code, output.message);
     const failed = results.find((r) => r.type === 'failed');
     if (failed?.type === 'failed') throw new Error(failed.message);
     throw new ReplayAborted();
   }
-  for (const [tmp, final] of pending) renameSync(tmp, final);
   const reports = results.map((r) => (r as Extract<Outcome, { type: 'done' }>).report);
   const first = reports[0]!;
   const policies: Record<string, ReplayPolicyReport> = {};

@@ -6,15 +6,16 @@
 // The capture is read once, streamed; memory stays bounded (connections are tracked in a capped
 // table; the per-connection list of the report is kept only when asked for).
 
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatEndpoint, makeIp, parseIp, type IpAddr } from '../emu/addr.js';
 import { Run } from '../emu/engine.js';
 import { policyResolver } from '../emu/policy/registry.js';
+import { Publication, type PendingFile } from '../io/publish.js';
 import { copyBytes } from '../emu/wire/copy.js';
-import { nextPacket, type CaptureReader } from '../pcap/capture-reader.js';
+import { CaptureFormatError, nextPacket, type CaptureReader } from '../pcap/capture-reader.js';
 import { isStreamPath, openCaptureStream } from '../pcap/open-capture.js';
 import { LINKTYPE_ETHERNET, SUPPORTED_LINK_TYPES } from '../pcap/linktypes.js';
 import { PcapngWriter } from '../pcap/pcapng-writer.js';
@@ -23,6 +24,9 @@ import { policiesFor } from '../runner.js';
 import type { Scenario } from '../scenario/types.js';
 import { addrWord, ConnectionTable, tupleHash } from './connection-table.js';
 import { rewriteClientSegment, type ServerSpace } from './client-rewrite.js';
+import { ConnectionLog } from './connection-log.js';
+import { SpoolWriter } from './spool.js';
+import { isoTime, MAX_OUTPUT_SEC } from './time.js';
 import { MAX_DISAGREEMENTS_LISTED, type Agreement, type ReplayAgreement } from './agreement.js';
 import { ACCEPTED, BANNER_SENT, DECIDED, FIN_SENT, Interned, PENDING_ANSWER, PENDING_MAX, PENDING_SEGMENT, PolicyState } from './policy-state.js';
 import { DECODE_RESULTS, decodeSegment, newSegment, segmentTsval, SKIP_REASON, type CapturedSegment, type SkipReason } from './segment.js';
@@ -45,6 +49,18 @@ export interface ReplayOptions {
   readonly onProgress?: (done: number, total: number) => void;
   /** Aborting stops the replay at the next check: outputs are removed, ReplayAborted is thrown. */
   readonly signal?: AbortSignal;
+  /**
+   * A directory (spool.ts's createSpool) to write each policy's connections into, as the JSON
+   * report prints them, instead of the report's lists (left empty): memory stays bounded for any
+   * capture. Read them back with readSpool or reportJson.
+   */
+  readonly spool?: string;
+  /**
+   * The outputs join this publication and are renamed into place by the caller's commit() (the
+   * CLI publishes the captures and the HTML report together); else they are published together
+   * when the replay ends.
+   */
+  readonly publication?: Publication;
   /**
    * Threads to share the policies among when writing outputs (1: this thread only). Default: one
    * per core, at most two, when the capture is 32 MiB or more; else 1. Outputs are the same bytes.
@@ -115,6 +131,8 @@ export class NothingReplayed extends Error {
   }
 }
 
+export { isoTime, MAX_OUTPUT_SEC };
+
 export class ReplayAborted extends Error {
   override readonly name = 'ReplayAborted';
   constructor() { super('replay interrupted; no output written'); }
@@ -157,11 +175,6 @@ function addrKey(buf: Uint8Array, at: number, family: 4 | 6): number | string {
 }
 const keyOf = (a: IpAddr): number | string => addrKey(a.bytes, 0, a.family);
 
-function isoTime(sec: number, nsec: number): string {
-  const iso = new Date(sec * 1000).toISOString().slice(0, 19);
-  const frac = nsec % 1000 === 0 ? String(nsec / 1000).padStart(6, '0') : String(nsec).padStart(9, '0');
-  return `${iso}.${frac}Z`;
-}
 
 /**
  * Replays the capture against the scenario under each policy. Throws CaptureFormatError on bad
@@ -176,7 +189,7 @@ export async function replayCapture(capture: string, scenario: Scenario, options
     const { replayInWorkers } = await import('./parallel.js');
     return replayInWorkers(capture, scenario, policyNames, options, jobs);
   }
-  return replayInProcess(capture, scenario, policyNames, options, null);
+  return replayInProcess(capture, scenario, policyNames, options);
 }
 
 /** Captures smaller than this replay in one thread: a worker's start-up (~0.1 s) would cost more than it saves. */
@@ -206,28 +219,34 @@ function workerAvailable(): boolean {
 }
 
 /**
- * replayCapture in this thread for the given policies. With `pending`, the outputs are closed but
- * left under their temporary names, each pushed as [temporary, final] for the caller to rename.
+ * replayCapture in this thread for the given policies. With `pending` (a worker of a parallel
+ * replay), each policy's output is written into the pending file the main thread created for it,
+ * which the main thread renames or removes; else the outputs are published together at the end
+ * (by options.publication's owner when given).
  */
 export async function replayInProcess(capture: string, scenario: Scenario, policyNames: readonly string[], options: ReplayOptions,
-  pending: [string, string][] | null): Promise<ReplayReport> {
+  pending?: ReadonlyMap<string, PendingFile>): Promise<ReplayReport> {
   const keep = options.keepConnections ?? true;
   const firstConnect = scenario.steps.findIndex((s) => s.kind === 'connect');
   const setupEnd = firstConnect < 0 ? scenario.steps.length : firstConnect;
   const reader = await openCaptureStream(capture, { linkTypes: SUPPORTED_LINK_TYPES, truncatedEnd: options.strict ? 'error' : 'stop' });
   const writers: PcapngWriter[] = [];
+  const publication = options.outDir && !pending ? options.publication ?? new Publication() : null;
+  let done = false;
   try {
     // Wall-clock base of the outputs: the capture's first second (a float64 holds 104 days of ns).
     // (A stream's first packet may have to be waited for.)
     const hasFirst = await nextPacket(reader);
     const baseSec = hasFirst ? reader.tsSec : 0;
-    if (options.outDir) mkdirSync(options.outDir, { recursive: true });
     const runs: Run[] = [];
     const sinks: (PcapngWriter | undefined)[] = [];
     // Built-in policies and the scenario's own (as in runScenario).
     const resolve = policyResolver(scenario.customPolicies);
     for (const name of policyNames) {
-      const w = options.outDir ? new PcapngWriter(replayOutputPath(options.outDir, capture, name), { startEpochSeconds: Math.max(0, baseSec), tsresol: 'ns', application: 'bindlab replay' }) : undefined;
+      const target = pending?.get(name);
+      const writerOpts = { startEpochSeconds: Math.max(0, baseSec), tsresol: 'ns' as const, application: 'bindlab replay' };
+      const w = target ? new PcapngWriter({ pending: target }, writerOpts)
+        : publication && options.outDir ? new PcapngWriter({ publication, path: replayOutputPath(options.outDir, capture, name) }, writerOpts) : undefined;
       if (w) writers.push(w);
       sinks.push(w);
       const run = new Run(scenario, resolve(name), { sink: w });
@@ -249,7 +268,8 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
       if (f) hostAddrs.set(keyOf(f), to);
     }
     const reports: ReplayPolicyReport[] = policyNames.map(() => ({ connections: [], results: {}, agreement: { agree: 0, disagree: 0, disagreements: [] } }));
-    const replayer = new Replayer(reader, policyNames, runs, sinks, reports, hostAddrs, keep, baseSec);
+    const spoolWriters = keep && options.spool ? policyNames.map((name) => new SpoolWriter(options.spool!, name)) : null;
+    const replayer = new Replayer(reader, policyNames, runs, sinks, reports, hostAddrs, keep, baseSec, spoolWriters, options.outDir ? MAX_OUTPUT_SEC : Infinity);
     // The file's next megabyte is read on the thread pool while this thread replays the last.
     reader.readAhead();
     let more = hasFirst;
@@ -272,6 +292,7 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
       if (options.signal?.aborted) throw new ReplayAborted();
     }
     replayer.finish();
+    if (spoolWriters) for (const w of spoolWriters) w.close();
     const { packets, attempts, replaced } = replayer;
     if (attempts === 0 && !options.allowNothing) throw new NothingReplayed(capture, packets, replayer.topDestinations());
     const skipped = replayer.skips();
@@ -282,19 +303,22 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
       reports[p]!.agreement = replayer.agreement(p);
       const w = writers[p];
       if (w) {
-        if (pending) pending.push([w.finishPending(), w.finalPath]);
-        else w.finish();
+        w.finish();
         reports[p]!.output = w.finalPath;
       }
       policies[name] = reports[p]!;
     });
     const cut = reader.truncation;
+    // Every policy's output is whole: all of them into place at once (or by the caller, with its other outputs).
+    if (publication && !options.publication) publication.commit();
+    done = true;
     return { capture, scenario: scenario.name, file: scenario.file, packets, attempts, skipped, replaced, policies,
       ...(cut ? { truncated: { offset: cut.offset, message: cut.message } } : {}) };
-  } catch (e) {
-    for (const w of writers) w.abort();
-    throw e;
   } finally {
+    if (!done) {
+      for (const w of writers) w.abort();
+      publication?.abort();
+    }
     reader.close();
   }
 }
@@ -328,8 +352,8 @@ class Replayer {
   private readonly observed = new Int32Array(MAX_TRACKED);
   private readonly observedNames: string[] = [];
   private readonly observedIds = new Map<string, number>();
-  /** Per slot, when the report keeps connections: its entries, one per policy that decided it. */
-  private readonly entries: ((ReplayConnection | undefined)[] | null)[] = new Array<(ReplayConnection | undefined)[] | null>(MAX_TRACKED).fill(null);
+  /** The report's list of connections, when kept (connection-log.ts). */
+  readonly log: ConnectionLog | null;
   private readonly wireAddrs = new Interned<number | string, IpAddr>(MAX_TRACKED);
   private readonly macs = new Interned<string, Uint8Array>(4096);
   private lastMac: Uint8Array = NO_MAC;
@@ -355,8 +379,9 @@ class Replayer {
 
   constructor(private readonly reader: CaptureReader, names: readonly string[], private readonly runs: readonly Run[], private readonly sinks: readonly (PcapngWriter | undefined)[],
     private readonly reports: readonly ReplayPolicyReport[], private readonly hostAddrs: ReadonlyMap<number | string, IpAddr>,
-    private readonly keep: boolean, private readonly baseSec: number) {
+    private readonly keep: boolean, private readonly baseSec: number, spool: readonly SpoolWriter[] | null, private readonly maxSec: number) {
     this.policies = names.map((name) => new PolicyState(name, MAX_TRACKED));
+    this.log = keep ? new ConnectionLog(MAX_TRACKED, names.length, (id, p) => this.policies[p]!.decisions[id]!, reports, spool) : null;
     this.outputs = sinks.some((w) => w !== undefined);
     for (const a of hostAddrs.values()) {
       if (this.dstIndex.has(a)) continue;
@@ -475,20 +500,20 @@ class Replayer {
   finish(): void {
     for (let p = 0; p < this.policies.length; p++) if (this.policies[p]!.pendingCount > 0) this.flush(p, Infinity, -1, false);
     for (const slot of this.tracked.slots()) this.judge(slot);
+    this.log?.finish(this.attempts);
   }
 
   /** Each policy's decision on the connection in slot against what the capture showed of it (it ends: nothing more to see). */
   private judge(slot: number): void {
     const oid = this.observed[slot]!;
     const observed = oid >= 0 ? this.observedNames[oid] : undefined;
-    const entries = this.entries[slot];
+    const log = this.log;
     for (let p = 0; p < this.policies.length; p++) {
       const ps = this.policies[p]!;
       if ((ps.flags[slot]! & DECIDED) === 0) continue;
       const id = ps.decision[slot]!;
       const v = ps.verdict(id, oid, observed);
-      const e = entries?.[p];
-      if (e) e.agreement = v;
+      log?.judge(slot, p, v);
       const tally = ps.agreement;
       if (v.agrees) { tally.agree++; continue; }
       tally.disagree++;
@@ -503,7 +528,6 @@ class Replayer {
         result: d.result, ...(d.candidates.length > 1 ? { candidates: d.candidates } : {}), observed: observed ?? 'unanswered', why: v.why,
       });
     }
-    if (entries) this.entries[slot] = null;
   }
 
   /** Packets skipped, by reason: those decodeSegment skipped, and the rest. */
@@ -626,9 +650,16 @@ class Replayer {
   /** The packet's time in ns from the capture's first second. */
   private time(): number {
     const reader = this.reader;
+    if (reader.tsSec > this.maxSec) this.tooLate();
     // (s + 0.5) * 1e9 - 5e8 is s * 1e9 exactly (below 2^53), computed in doubles from the first
     // packet on: s * 1e9 in small integers would overflow a few seconds in and deoptimize.
     return Math.max(0, (reader.tsSec - this.baseSec + 0.5) * 1e9 - 5e8 + reader.tsNsec);
+  }
+
+  /** A packet later than an output capture's nanosecond timestamps can say (2554-07-21T23:34:32Z). */
+  private tooLate(): never {
+    const r = this.reader;
+    throw new CaptureFormatError(r.file, r.position, `packet time ${isoTime(r.tsSec, r.tsNsec)} is past ${isoTime(MAX_OUTPUT_SEC, 0)}, the latest a nanosecond pcapng timestamp can hold; replay with --no-output`);
   }
 
   /** A SYN without ACK (not a retransmission of a tracked one): every policy decides it, when it is to a scenario host. */
@@ -674,9 +705,9 @@ class Replayer {
     this.realAnswered[slot] = 0;
     // The emulated answer comes as long after the SYN as the capture's real server answered the last one (else one link latency).
     const rtt = this.rtt[di]!;
-    const entries = keep ? new Array<ReplayConnection | undefined>(this.policies.length) : null;
-    if (keep) this.entries[slot] = entries;
-    const time = keep ? isoTime(reader.tsSec, reader.tsNsec) : '';
+    const log = this.log;
+    // The connection MAX_TRACKED older than this one has left the table (judged): its entries are final.
+    log?.add(index, slot, reader.tsSec, reader.tsNsec, src!, seg.srcPort, dst, seg.dstPort);
     const dkey = di * 65536 + seg.dstPort;
     for (let p = 0; p < P; p++) {
       const run = runs[p]!;
@@ -720,13 +751,7 @@ class Replayer {
           this.enqueue(p, slot, PENDING_ANSWER, at + (rtt >= 0 ? rtt : syn.latencyNs), seg.seq, 0, 0, segmentTsval(data, seg));
         }
       }
-      if (entries) {
-        const rep = reports[p]!;
-        const entry: ReplayConnection = { index, time, client: formatEndpoint({ addr: src!, port: seg.srcPort }), server: formatEndpoint({ addr: dst, port: seg.dstPort }), result: d.result };
-        if (d.candidates.length > 1) entry.candidates = d.candidates;
-        rep.connections.push(entry);
-        entries[p] = entry;
-      }
+      log?.decide(index, p, id);
     }
   }
 
@@ -842,8 +867,7 @@ class Replayer {
       this.observedIds.set(what, id);
     }
     this.observed[slot] = id;
-    const entries = this.entries[slot];
-    if (entries) for (const e of entries) if (e) e.observed = what;
+    this.log?.observe(slot, what);
   }
 }
 

@@ -2,8 +2,9 @@
 // the first differing packet is named and decoded: "packet 7 (TCP 10.0.0.100:40512 → 10.0.0.2:8080
 // SYN-ACK): tcp.window_size_value golden 29200, got 64240". Packets are numbered from 1, as in Wireshark.
 
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileError, Publication } from '../io/publish.js';
+import { CaptureFormatError } from '../pcap/capture-reader.js';
 import { readCaptureRecords, type CaptureRecord } from './capture-records.js';
 import { decodePacket } from './packet-fields.js';
 
@@ -17,19 +18,47 @@ export interface GoldenDifference {
 export type GoldenOutcome =
   | { readonly status: 'same' }
   | { readonly status: 'missing'; readonly message: string }
+  /** The golden file is not a capture (truncated, empty, garbage): the reader's error, with the byte offset. */
+  | { readonly status: 'unreadable'; readonly message: string }
   | { readonly status: 'different'; readonly difference: GoldenDifference };
 
 /** Compares a produced capture with its golden copy. */
 export function compareGolden(producedPath: string, goldenPath: string): GoldenOutcome {
   if (!existsSync(goldenPath)) return { status: 'missing', message: `no golden capture ${goldenPath} (run with --update to store one)` };
-  if (readFileSync(producedPath).equals(readFileSync(goldenPath))) return { status: 'same' };
-  return { status: 'different', difference: firstDifference(readCaptureRecords(goldenPath), readCaptureRecords(producedPath)) };
+  let golden: Buffer;
+  try {
+    golden = readFileSync(goldenPath);
+  } catch (e) {
+    return { status: 'unreadable', message: fileError(e, 'read golden capture', goldenPath).message };
+  }
+  if (readFileSync(producedPath).equals(golden)) return { status: 'same' };
+  try {
+    return { status: 'different', difference: firstDifference(readCaptureRecords(goldenPath), readCaptureRecords(producedPath)) };
+  } catch (e) {
+    // Only the golden file can be damaged (the produced one was just written by us).
+    if (e instanceof CaptureFormatError) return { status: 'unreadable', message: `golden capture ${e.message} (run with --update to store a new one)` };
+    throw e;
+  }
 }
 
-/** Stores a produced capture as the golden one. */
+/** Stores a produced capture as the golden one (written beside it, fsynced, renamed over it). */
 export function updateGolden(producedPath: string, goldenPath: string): void {
-  mkdirSync(dirname(goldenPath), { recursive: true });
-  copyFileSync(producedPath, goldenPath);
+  updateGoldens([[producedPath, goldenPath]]);
+}
+
+/** Stores several produced captures as golden ones, all renamed into place together or none. */
+export function updateGoldens(pairs: readonly (readonly [string, string])[]): void {
+  const p = new Publication();
+  try {
+    for (const [produced, golden] of pairs) {
+      let bytes: Buffer;
+      try { bytes = readFileSync(produced); } catch (e) { throw fileError(e, 'read', produced); }
+      p.writeFile(golden, bytes, { durable: true });
+    }
+    p.commit();
+  } finally {
+    p.abort();
+  }
 }
 
 /** The first record where two captures part, decoded; both sequences are read one record at a time. */

@@ -57,8 +57,8 @@ function casesOf(o: ScenarioOutcome): Case[] {
   }
   for (const g of o.golden) {
     const c: Case = { name: `golden capture [${g.policy}]`, classname: `${classBase}.${g.policy}` };
-    if (g.status === 'different' || g.status === 'missing') {
-      const message = g.status === 'missing' ? g.message ?? `no golden capture ${g.golden}` : `${g.golden}: ${g.difference!.message}`;
+    if (g.status === 'different' || g.status === 'missing' || g.status === 'unreadable') {
+      const message = g.status !== 'different' ? g.message ?? `no golden capture ${g.golden}` : `${g.golden}: ${g.difference!.message}`;
       c.failure = { type: 'golden', message, body: message };
     }
     cases.push(c);

@@ -101,7 +101,7 @@ export function renderSideBySide(c: KernelComparison): string {
     const groups = r.candidates?.some((g) => g.length > 1) ? ` (group ${[...new Set(r.candidates.flat())].join(',')})` : '';
     return [String(r.index), String(r.line), r.kind, summarize(r.kernel), summarize(r.linux) + groups, r.agree ? '=' : '≠ DIFFERENT'];
   });
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const widths = head.map((h, i) => body.reduce((w, b) => Math.max(w, b[i]!.length), h.length));
   const fmt = (cells: string[]) => cells.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd();
   const agreeing = c.rows.filter((r) => r.agree).length;
   const verdict = c.differences.length === 0

@@ -3,13 +3,14 @@
 // request write the current results back (expectations in the YAML, golden captures). Nothing
 // here prints or exits; the CLI formats a TestSummary.
 
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, extname, join } from 'node:path';
+import { fileError, OutputError, replaceFile } from '../io/publish.js';
 import { capturePath, policiesFor, resolveArpMacs, runScenario, type ScenarioReport } from '../runner.js';
 import { parseScenario } from '../scenario/load.js';
 import { ScenarioError, type Scenario, type StepKind } from '../scenario/types.js';
-import { compareGolden, updateGolden, type GoldenDifference } from './golden.js';
+import { compareGolden, updateGoldens, type GoldenDifference } from './golden.js';
 import { rewriteExpectations, type ExpectationChange } from './update.js';
 
 export interface StepFailure {
@@ -27,9 +28,10 @@ export interface StepFailure {
 export interface GoldenCheck {
   readonly policy: string;
   readonly golden: string;
-  readonly status: 'same' | 'different' | 'missing' | 'updated';
+  /** unreadable: the golden file is not a capture bindlab can read (truncated, empty, garbage). */
+  readonly status: 'same' | 'different' | 'missing' | 'updated' | 'unreadable';
   readonly difference?: GoldenDifference;
-  /** For missing: why. */
+  /** For missing and unreadable: why. */
   readonly message?: string;
 }
 
@@ -74,9 +76,23 @@ const SCENARIO_EXT = /\.ya?ml$/;
  * searched whatever it is called.
  */
 export function collectScenarioFiles(paths: readonly string[]): string[] {
+  return findScenarioFiles(paths).files;
+}
+
+/** collectScenarioFiles, and the directories that could not be read ("cannot read directory d: permission denied (EACCES)"). */
+export function findScenarioFiles(paths: readonly string[]): { files: string[]; unreadable: { path: string; message: string }[] } {
   const out: string[] = [];
+  const unreadable: { path: string; message: string }[] = [];
   const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch (e) {
+      // One unreadable folder is reported; the rest of the tree is still tested.
+      unreadable.push({ path: dir, message: fileError(e, 'read directory', dir).message });
+      return;
+    }
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       const p = join(dir, e.name);
       if (e.isDirectory()) {
         if (e.name !== 'node_modules' && !e.name.startsWith('.')) walk(p);
@@ -94,7 +110,7 @@ export function collectScenarioFiles(paths: readonly string[]): string[] {
     if (isDir) walk(p);
     else out.push(p);
   }
-  return out;
+  return { files: out, unreadable };
 }
 
 /** The failed expectations of a report, in step order then policy order. */
@@ -160,12 +176,19 @@ export async function testScenarioFile(file: string, options: TestOptions = {}):
         // Check the new text before it replaces the file: it must load and its expectations hold.
         const again = parseScenario(rewritten.text, file);
         const check = runScenario(again, { policies, outDir: tmp, macs });
-        writeFileSync(file, rewritten.text);
+        // Beside the file and renamed over it: a full disk leaves the original whole, and says so.
+        try {
+          replaceFile(file, rewritten.text);
+        } catch (e) {
+          if (!(e instanceof OutputError)) throw e;
+          return { file, name: scenario.name, error: `${e.message}; the file is unchanged`, ...empty, timeMs: performance.now() - t0 };
+        }
         scenario = again;
         report = check;
       }
     }
     const golden: GoldenCheck[] = [];
+    const updates: [string, string][] = [];
     if (options.golden && tmp) {
       for (const policy of policies) {
         const produced = capturePath(tmp, file, policy, 'pcapng');
@@ -173,11 +196,13 @@ export async function testScenarioFile(file: string, options: TestOptions = {}):
         const cmp = compareGolden(produced, stored);
         if (cmp.status === 'same') golden.push({ policy, golden: stored, status: 'same' });
         else if (options.update) {
-          updateGolden(produced, stored);
+          updates.push([produced, stored]);
           golden.push({ policy, golden: stored, status: 'updated' });
-        } else if (cmp.status === 'missing') golden.push({ policy, golden: stored, status: 'missing', message: cmp.message });
+        } else if (cmp.status === 'missing' || cmp.status === 'unreadable') golden.push({ policy, golden: stored, status: cmp.status, message: cmp.message });
         else golden.push({ policy, golden: stored, status: 'different', difference: cmp.difference });
       }
+      // A scenario's golden captures are stored together (each whole, fsynced) or not at all.
+      if (updates.length > 0) updateGoldens(updates);
       // The report names where captures went; they were temporary.
       for (const run of Object.values(report.policies)) delete run.output;
     }
@@ -194,8 +219,33 @@ export async function testScenarioFile(file: string, options: TestOptions = {}):
 export async function testScenarios(paths: readonly string[], options: TestOptions = {}): Promise<TestSummary> {
   const t0 = performance.now();
   const scenarios: ScenarioOutcome[] = [];
-  for (const f of collectScenarioFiles(paths)) scenarios.push(await testScenarioFile(f, options));
+  const { files, unreadable } = findScenarioFiles(paths);
+  const empty = { policies: [], steps: 0, expectations: { passed: 0, failed: 0 }, failures: [], golden: [], changes: [], timeMs: 0 };
+  for (const u of unreadable) scenarios.push({ file: u.path, error: u.message, ...empty });
+  const clash = options.golden ? goldenCollisions(files) : new Map<string, string>();
+  for (const f of files) {
+    const why = clash.get(f);
+    scenarios.push(why ? { file: f, error: why, ...empty } : await testScenarioFile(f, options));
+  }
   return { scenarios, timeMs: performance.now() - t0 };
+}
+
+/**
+ * Scenario files whose golden captures would share names (a/x.yaml and b/x.yaml both compare with
+ * DIR/x.<policy>.pcapng), each with the error saying so: neither is tested against the other's.
+ */
+function goldenCollisions(files: readonly string[]): Map<string, string> {
+  const byStem = new Map<string, string[]>();
+  for (const f of files) {
+    const stem = basename(f, extname(f));
+    byStem.set(stem, [...(byStem.get(stem) ?? []), f]);
+  }
+  const out = new Map<string, string>();
+  for (const [stem, group] of byStem) {
+    if (group.length < 2) continue;
+    for (const f of group) out.set(f, `${f}: its golden captures (${stem}.<policy>.pcapng) would have the names of ${group.filter((g) => g !== f).join(', ')}'s; rename one, or test them with different --golden directories`);
+  }
+  return out;
 }
 
 /** Whether a scenario passed: it loaded, every expectation held, and every golden capture matched or was updated. */
@@ -203,8 +253,8 @@ export function scenarioPassed(o: ScenarioOutcome): boolean {
   return !o.error && o.failures.length === 0 && o.golden.every((g) => g.status === 'same' || g.status === 'updated');
 }
 
-/** 0 all passed, 1 something failed, 2 a file did not load (or no scenario was found). */
+/** 0 all passed, 1 something failed, 2 a file did not load or a golden capture is unreadable (or no scenario was found). */
 export function summaryExitCode(s: TestSummary): 0 | 1 | 2 {
-  if (s.scenarios.length === 0 || s.scenarios.some((o) => o.error)) return 2;
+  if (s.scenarios.length === 0 || s.scenarios.some((o) => o.error || o.golden.some((g) => g.status === 'unreadable'))) return 2;
   return s.scenarios.every(scenarioPassed) ? 0 : 1;
 }

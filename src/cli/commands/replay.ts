@@ -1,15 +1,16 @@
 // bindlab replay CAPTURE --scenario FILE: a real capture's connection attempts under each policy;
 // the replay report (docs/report.md) with --json, else a summary per policy; one capture per policy.
-import { writeFileSync } from 'node:fs';
 import { parseIp, type IpAddr } from '../../emu/addr.js';
 import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
 import { CaptureFormatError } from '../../pcap/capture-reader.js';
-import { NothingReplayed, replayCapture, ReplayAborted, ReplayInputError, type ReplayReport } from '../../replay/replay.js';
+import { NothingReplayed, replayCapture, ReplayInputError, type ReplayReport } from '../../replay/replay.js';
+import { createSpool, readSpool, removeSpool, reportJson } from '../../replay/spool.js';
+import { Publication } from '../../io/publish.js';
 import { renderJUnitSuites, type JUnitCase } from '../../testing/junit.js';
 import { renderReplaySummary } from '../../replay/summary.js';
 import { loadScenarioFile } from '../../scenario/load.js';
 import type { Scenario } from '../../scenario/types.js';
-import { checkPolicies, UsageError, useColor, type ExitCode } from '../common.js';
+import { checkPolicies, UsageError, useColor, withSignals, type ExitCode } from '../common.js';
 import type { ReplayArgs } from '../builders.js';
 import { progressBar } from '../progress.js';
 
@@ -56,42 +57,54 @@ export async function replayCommand(argv: ReplayArgs): Promise<ExitCode> {
   const scenario = loadScenarioFile(argv.scenario);
   const map = parseMaps(argv.map);
   checkMapTargets(map, scenario);
-  const ac = new AbortController();
-  const onSigint = (): void => ac.abort();
-  process.once('SIGINT', onSigint);
-  process.once('SIGTERM', onSigint);
   const bar = argv.progress && process.stderr.isTTY ? await progressBar('replay', 'MiB', (n) => Math.round(n / 1048576 * 10) / 10) : undefined;
-  let report: ReplayReport;
   const started = Date.now();
+  // The report's connection lists go to a spool on disk and are streamed out (bounded memory).
+  const keepConnections = argv.json || Boolean(argv.html);
+  const spool = keepConnections ? createSpool() : undefined;
+  // The output captures, the HTML page and the JUnit file appear together once all are whole, or none of them.
+  const publication = new Publication();
   try {
-    report = await replayCapture(argv.capture, scenario, {
-      policies: argv.policy, outDir: argv.output ? argv.out : null, map, keepConnections: argv.json || Boolean(argv.html), signal: ac.signal, jobs: argv.jobs,
-      strict: argv.strict,
-      onProgress: bar ? (done, total) => bar.update(done, total) : undefined,
-    });
-  } catch (e) {
-    if (e instanceof CaptureFormatError || e instanceof ReplayInputError || e instanceof NothingReplayed) throw new UsageError(e.message);
-    if (e instanceof ReplayAborted) {
-      bar?.stop();
-      process.stderr.write(`bindlab: ${e.message}\n`);
-      // The outputs are already removed; 128 + SIGINT, as a shell reports an interrupted command.
-      process.exit(130);
+    let report: ReplayReport | undefined;
+    try {
+      await withSignals('replay', async (signal) => {
+        try {
+          report = await replayCapture(argv.capture, scenario, {
+            policies: argv.policy, outDir: argv.output ? argv.out : null, map, keepConnections, spool, signal, jobs: argv.jobs, publication,
+            strict: argv.strict,
+            onProgress: bar ? (done, total) => bar.update(done, total) : undefined,
+          });
+        } finally {
+          bar?.stop();
+        }
+        if (argv.html) {
+          (await import('../../html/write.js')).writeReplayHtml(argv.html, scenario, report, `bindlab replay ${argv.capture} --scenario ${argv.scenario}`,
+            publication, (policy) => readSpool(spool!, policy));
+        }
+        if (argv.junit) publication.writeFile(argv.junit, replayJUnit(report, Date.now() - started));
+        publication.commit();
+      });
+    } catch (e) {
+      if (e instanceof CaptureFormatError || e instanceof ReplayInputError || e instanceof NothingReplayed) throw new UsageError(e.message);
+      throw e;
+    } finally {
+      publication.abort();
     }
-    throw e;
+    if (report!.truncated) {
+      process.stderr.write(`bindlab: warning: ${report!.truncated.message}; the ${report!.packets} packets before it were replayed (--strict refuses such a capture)\n`);
+    }
+    if (argv.json) {
+      // Piece by piece, waiting whenever the pipe is full: the report is never whole in memory.
+      for (const piece of reportJson(report!, spool!)) {
+        if (!process.stdout.write(piece)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+      }
+      process.stdout.write('\n');
+    } else process.stdout.write(`${renderReplaySummary(report!, { color: useColor() })}\n`);
+    const disagree = Object.values(report!.policies).some((p) => p.agreement.disagree > 0);
+    return argv.check && disagree ? 1 : 0;
   } finally {
-    bar?.stop();
-    process.removeListener('SIGINT', onSigint);
-    process.removeListener('SIGTERM', onSigint);
+    if (spool) removeSpool(spool);
   }
-  if (report.truncated) {
-    process.stderr.write(`bindlab: warning: ${report.truncated.message}; the ${report.packets} packets before it were replayed (--strict refuses such a capture)\n`);
-  }
-  if (argv.html) (await import('../../html/write.js')).writeReplayHtml(argv.html, scenario, report, `bindlab replay ${argv.capture} --scenario ${argv.scenario}`);
-  if (argv.junit) writeFileSync(argv.junit, replayJUnit(report, Date.now() - started));
-  if (argv.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else process.stdout.write(`${renderReplaySummary(report, { color: useColor() })}\n`);
-  const disagree = Object.values(report.policies).some((p) => p.agreement.disagree > 0);
-  return argv.check && disagree ? 1 : 0;
 }
 
 /** JUnit XML of a replay: one suite (the capture), one case per policy that fails when it disagrees with the capture. */

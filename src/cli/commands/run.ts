@@ -2,10 +2,11 @@
 import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
 import { basename } from 'node:path';
 import { scenarioWork } from '../../emu/engine.js';
-import { allPassed, policiesFor, resolveArpMacs, runScenario, type CaptureFormat, type ScenarioReport } from '../../runner.js';
+import { allPassed, captureCollision, policiesFor, resolveArpMacs, runScenarioAsync, type ScenarioReport } from '../../runner.js';
+import { Publication } from '../../io/publish.js';
 import { loadPolicyFile, loadScenarioFile } from '../../scenario/load.js';
 import type { CustomPolicySpec, Scenario } from '../../scenario/types.js';
-import { checkPolicies, UsageError, useColor, type ExitCode } from '../common.js';
+import { checkPolicies, UsageError, useColor, withSignals, type ExitCode } from '../common.js';
 import { renderMatrix } from '../matrix.js';
 import { recordPolicies, type Recording } from '../../html/record.js';
 import { writeHtmlReport } from '../../html/write.js';
@@ -34,24 +35,38 @@ export async function runCommand(argv: RunArgs): Promise<ExitCode> {
   const scenarios: Scenario[] = argv.files.map((f) => loadScenarioFile(f, { customPolicies: customs }));
   for (const sc of scenarios) checkPolicies(argv.policy, [...BUILTIN_POLICIES, ...(sc.customPolicies ?? []).map((c) => c.name)]);
   if (argv.html !== undefined && argv.html.trim() === '') throw new UsageError('--html needs a file name');
-  const reports: ScenarioReport[] = [];
-  const recordings: Map<string, Recording>[] = [];
-  for (const sc of scenarios) {
-    const macs = await resolveArpMacs(sc).catch((e: Error) => { throw new UsageError(e.message); });
-    const recorder = argv.html ? recordPolicies() : undefined;
-    // A long run (count: in the thousands) shows how far it is, as replay does; only on a terminal.
-    const long = scenarioWork(sc) * policiesFor(sc, argv.policy).length >= PROGRESS_MIN_UNITS;
-    const bar = argv.progress && long && process.stderr.isTTY ? await progressBar(`run ${basename(sc.file)}`, 'steps and connections') : undefined;
-    try {
-      reports.push(runScenario(sc, { policies: argv.policy, outDir: argv.capture ? argv.out : null, format: argv.format, macs, observe: recorder?.observe,
-        onProgress: bar ? (done, total) => bar.update(done, total) : undefined }));
-    } finally {
-      bar?.stop();
-    }
-    if (recorder) recordings.push(recorder.finish());
+  const outDir = argv.capture ? argv.out : null;
+  if (outDir) {
+    const collision = captureCollision(scenarios, argv.policy, outDir, argv.format);
+    if (collision) throw new UsageError(collision);
   }
-  if (argv.html) {
-    writeHtmlReport(argv.html, scenarios.map((scenario, i) => ({ scenario, report: reports[i]!, recordings: recordings[i] })), `bindlab run ${argv.files.join(' ')}`);
+  const macs = await Promise.all(scenarios.map((sc) => resolveArpMacs(sc).catch((e: Error) => { throw new UsageError(e.message); })));
+  // Every scenario's captures and the HTML report appear together once all are whole, or none of them.
+  const publication = new Publication();
+  const reports: ScenarioReport[] = [];
+  try {
+    await withSignals('run', async (signal) => {
+      const recordings: Map<string, Recording>[] = [];
+      for (const [i, sc] of scenarios.entries()) {
+        const recorder = argv.html ? recordPolicies() : undefined;
+        // A long run (count: in the thousands) shows how far it is, as replay does; only on a terminal.
+        const long = scenarioWork(sc) * policiesFor(sc, argv.policy).length >= PROGRESS_MIN_UNITS;
+        const bar = argv.progress && long && process.stderr.isTTY ? await progressBar(`run ${basename(sc.file)}`, 'steps and connections') : undefined;
+        try {
+          reports.push(await runScenarioAsync(sc, { policies: argv.policy, outDir, format: argv.format, macs: macs[i], observe: recorder?.observe, publication, signal,
+            onProgress: bar ? (done, total) => bar.update(done, total) : undefined }));
+        } finally {
+          bar?.stop();
+        }
+        if (recorder) recordings.push(recorder.finish());
+      }
+      if (argv.html) {
+        writeHtmlReport(argv.html, scenarios.map((scenario, i) => ({ scenario, report: reports[i]!, recordings: recordings[i] })), `bindlab run ${argv.files.join(' ')}`, publication);
+      }
+      publication.commit();
+    });
+  } finally {
+    publication.abort();
   }
   if (argv.json) {
     // One shape however many files: each file's report (the object of docs/report.md) on a line of its own (JSON Lines).

@@ -1,6 +1,7 @@
 // bindlab test [PATH...]: every scenario under the paths, every expectation checked; a test
 // runner's summary, JUnit XML, golden captures, and --update to accept the current results.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { Publication } from '../../io/publish.js';
 import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
 import { renderJUnit, describeFailure } from '../../testing/junit.js';
 import { scenarioPassed, summaryExitCode, testScenarios, type ScenarioOutcome, type TestSummary } from '../../testing/suite.js';
@@ -20,7 +21,7 @@ function scenarioLines(o: ScenarioOutcome, color: boolean): string[] {
   for (const f of o.failures) out.push(`  ${describeFailure(f)}`);
   for (const g of o.golden) {
     if (g.status === 'different') out.push(`  golden ${g.golden}: ${g.difference!.message}`);
-    else if (g.status === 'missing') out.push(`  golden: ${g.message}`);
+    else if (g.status === 'missing' || g.status === 'unreadable') out.push(`  golden: ${g.message}`);
     else if (g.status === 'updated') out.push(`  golden ${g.golden}: updated`);
   }
   for (const c of o.changes) out.push(`  updated step ${c.index} (line ${c.line}) ${c.policy}: ${c.from.join('|')} → ${c.to.join('|')}`);
@@ -40,7 +41,7 @@ export function renderSummary(s: TestSummary, color = false): string {
   lines.push(`Expectations: ${sum((o) => o.expectations.passed)} passed, ${sum((o) => o.expectations.failed)} failed`);
   if (golden.length) {
     const n = (st: string) => golden.filter((g) => g.status === st).length;
-    lines.push(`Golden:       ${n('same')} same, ${n('different')} different, ${n('missing')} missing${n('updated') ? `, ${n('updated')} updated` : ''}`);
+    lines.push(`Golden:       ${n('same')} same, ${n('different')} different, ${n('missing')} missing${n('unreadable') ? `, ${n('unreadable')} unreadable` : ''}${n('updated') ? `, ${n('updated')} updated` : ''}`);
   }
   const changes = sum((o) => o.changes.length);
   if (changes) lines.push(`Updated:      ${count(changes, 'expectation')} rewritten`);
@@ -60,6 +61,15 @@ export async function testCommand(argv: TestArgs): Promise<ExitCode> {
   }
   const summary = await testScenarios(argv.paths, { policies: argv.policy, golden: argv.golden, update: argv.update });
   process.stdout.write(`${renderSummary(summary, useColor())}\n`);
-  if (argv.junit) writeFileSync(argv.junit, renderJUnit(summary));
+  if (argv.junit) {
+    // Written beside and renamed: an old report is replaced only by a whole new one.
+    const p = new Publication();
+    try {
+      p.writeFile(argv.junit, renderJUnit(summary));
+      p.commit();
+    } finally {
+      p.abort();
+    }
+  }
   return summaryExitCode(summary);
 }

@@ -50,6 +50,12 @@ export async function runCommand(argv: RunArgs): Promise<ExitCode> {
     }
     if (recorder) recordings.push(recorder.finish());
   }
+  if (argv.capture && argv.format === 'pcap') {
+    // Nothing lost in silence: say how the pcap output differs from pcapng's.
+    const files = reports.flatMap((r) => Object.values(r.policies).flatMap((p) => p.outputs ?? []));
+    process.stderr.write(`bindlab: --format pcap: one file per link (classic pcap holds one link type per file), ${files.length} files in ${argv.out}; `
+      + 'packet comments (who accepted each SYN, by which rule) and host names exist only in pcapng\n');
+  }
   if (argv.html) {
     writeHtmlReport(argv.html, scenarios.map((scenario, i) => ({ scenario, report: reports[i]!, recordings: recordings[i] })), `bindlab run ${argv.files.join(' ')}`);
   }

@@ -283,3 +283,31 @@ describe('the README\'s library claims hold for the package (item 9)', () => {
     expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain("import { openCapture, nextPacket } from 'bindlab'");
   });
 });
+
+describe('generated MACs (item 9)', () => {
+  it('are locally administered unicast, deterministic per seed, and named by no Wireshark table', () => {
+    const sc = loadScenarioFile(join(ROOT, 'scenarios/pajari-1999.yaml'));
+    const dir = join(tmp, 'macs');
+    const path = runScenario(sc, { policies: ['linux'], outDir: dir }).policies['linux']!.output!;
+    const again = runScenario(sc, { policies: ['linux'], outDir: join(dir, 'again') }).policies['linux']!.output!;
+    expect(readFileSync(path).equals(readFileSync(again))).toBe(true);
+    const r = spawnSync('tshark', ['-r', path, '-T', 'fields', '-e', 'eth.src', '-e', 'eth.src_resolved'], { encoding: 'utf8' });
+    if (r.status !== 0) return; // no tshark here: the table lookups below need it
+    const pairs = [...new Set(r.stdout.trim().split('\n'))].map((l) => l.split('\t') as [string, string]);
+    expect(pairs.length).toBeGreaterThan(1);
+    for (const [mac, resolved] of pairs) {
+      const first = parseInt(mac.slice(0, 2), 16);
+      expect(first & 1, mac).toBe(0); // unicast
+      expect(first & 2, mac).toBe(2); // locally administered
+      // Unresolved, Wireshark prints the bytes back: no manufacturer and no well-known address.
+      expect(resolved, mac).toBe(mac);
+      expect(resolved).not.toMatch(/MS-NLB/);
+    }
+    // The tables themselves, where installed: no entry covers the prefix.
+    for (const table of ['/usr/share/wireshark/manuf', '/usr/share/wireshark/wka']) {
+      let text = '';
+      try { text = readFileSync(table, 'utf8'); } catch { continue; }
+      expect(text).not.toMatch(/^12[:-]/im);
+    }
+  });
+});

@@ -2,8 +2,8 @@
 // that failed before the fix. The CLI through the built binary; the library where it is the API.
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderMatrix } from '../../src/cli/matrix.js';
 import { runScenario } from '../../src/runner.js';
@@ -308,6 +308,34 @@ describe('generated MACs (item 9)', () => {
       let text = '';
       try { text = readFileSync(table, 'utf8'); } catch { continue; }
       expect(text).not.toMatch(/^12[:-]/im);
+    }
+  });
+});
+
+describe('$schema paths in the files the CLI writes resolve where they are written (item 9)', () => {
+  const schemaOf = (file: string): string => {
+    const m = /^# yaml-language-server: \$schema=(\S+)$/m.exec(readFileSync(file, 'utf8'));
+    expect(m, file).not.toBeNull();
+    return resolve(dirname(file), m![1]!);
+  };
+  const SCHEMA = join(ROOT, 'schema/scenario.schema.json');
+
+  it('init, in a directory outside the repository', () => {
+    const dir = join(tmp, 'elsewhere/deeper');
+    expect(cli(['init', dir]).status).toBe(0);
+    expect(schemaOf(join(dir, 'starter.yaml'))).toBe(SCHEMA);
+    expect(existsSync(schemaOf(join(dir, 'starter.yaml')))).toBe(true);
+  });
+
+  it('audit --out, in a directory outside the repository, and the files still load', () => {
+    const dir = join(tmp, 'findings/x');
+    const r = cli(['audit', '-p', 'pajari-1999', '--addresses', '1', '--sockets', '2', '--out', dir]);
+    expect(r.status).toBe(1);
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) {
+      expect(schemaOf(join(dir, f))).toBe(SCHEMA);
+      expect(() => loadScenarioFile(join(dir, f))).not.toThrow();
     }
   });
 });

@@ -9,6 +9,7 @@ import { policyResolver } from '../../emu/policy/registry.js';
 import type { CustomPolicySpec } from '../../scenario/types.js';
 import { checkPolicies, UsageError, type ExitCode } from '../common.js';
 import { policyFiles } from './run.js';
+import { schemaComment } from '../schema-ref.js';
 import { count } from '../../words.js';
 import type { AuditArgs } from '../builders.js';
 
@@ -35,7 +36,8 @@ export function auditCommand(argv: AuditArgs): ExitCode {
   const report = audit(policy, { addresses: argv.addresses, sockets: argv.sockets, policiesYaml: policiesYaml(argv.policy, customs) });
   if (argv.out) {
     mkdirSync(argv.out, { recursive: true });
-    for (const f of report.findings) writeFileSync(join(argv.out, f.file), f.scenario);
+    const schema = schemaComment(argv.out);
+    for (const f of report.findings) writeFileSync(join(argv.out, f.file), `${schema}\n${f.scenario}`);
   }
   process.stdout.write(argv.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderAudit(report, argv.show, argv.out)}\n`);
   return report.findings.length ? 1 : 0;

@@ -11,6 +11,10 @@ export type { Policy } from './emu/policy/types.js';
 export type { PolicyRun, StepResult } from './emu/results.js';
 export * from './scenario/types.js';
 export { PcapngWriter, PcapWriter } from './pcap/index.js';
+// The capture readers (what `bindlab replay` streams captures with).
+export { openCapture, readCaptureBytes, PcapReader, PcapngReader, CaptureFormatError, MAX_CAPLEN } from './pcap/index.js';
+export { nextPacket } from './pcap/capture-reader.js';
+export type { CaptureReader, CaptureReaderOptions, PcapngInterface } from './pcap/index.js';
 export type { PacketSink, CaptureInterface } from './pcap/sink.js';
 // Regression testing (what `bindlab test` and `bindlab verify-kernel` are made of).
 export { testScenarios, testScenarioFile, collectScenarioFiles, failuresOf, scenarioPassed, summaryExitCode } from './testing/suite.js';

@@ -8,7 +8,7 @@ import { policyResolver } from './emu/policy/registry.js';
 import { BUILTIN_POLICIES } from './emu/policy/names.js';
 import type { PolicyRun } from './emu/results.js';
 import { PcapngWriter } from './pcap/pcapng-writer.js';
-import { PcapWriter } from './pcap/pcap-writer.js';
+import { PcapPerLinkWriter } from './pcap/per-link.js';
 import type { CaptureInterface, PacketSink } from './pcap/sink.js';
 import type { Scenario } from './scenario/types.js';
 
@@ -50,7 +50,7 @@ export function policiesFor(scenario: Scenario, requested?: readonly string[]): 
   return scenario.policies ?? BUILTIN_POLICIES;
 }
 
-/** OUT/<scenario-file-stem>.<policy>.<format> */
+/** OUT/<scenario-file-stem>.<policy>.<format> (for pcap, `policy` is "<policy>.<link>": one file per link) */
 export function capturePath(outDir: string, scenarioFile: string, policy: string, format: CaptureFormat): string {
   const stem = basename(scenarioFile, extname(scenarioFile));
   return join(outDir, `${stem}.${policy}.${format}`);
@@ -159,10 +159,19 @@ function* scenarioSlices(scenario: Scenario, options: RunScenarioOptions): Gener
       const path = capturePath(options.outDir, scenario.file, name, format);
       const writerOpts = { startEpochSeconds: START_EPOCH_SECONDS, tsresol: 'ns' as const, application: 'bindlab' };
       const target = { publication, path };
-      const writer = format === 'pcap' ? new PcapWriter(target, writerOpts) : new PcapngWriter(target, writerOpts);
+      const outDir = options.outDir;
+      // Classic pcap: one file per link, OUT/<stem>.<policy>.<link>.pcap (one link type a file, no comments).
+      const writer = format === 'pcap'
+        ? new PcapPerLinkWriter((link) => capturePath(outDir, scenario.file, `${name}.${link}`, 'pcap'), writerOpts, publication)
+        : new PcapngWriter(target, writerOpts);
       const run = yield* runPolicySlices(scenario, policy, { sink: observer ? tee(writer, observer) : writer, macs: options.macs, onProgress });
       writer.finish();
-      run.output = path;
+      if (writer instanceof PcapPerLinkWriter) {
+        run.outputs = writer.paths;
+        run.output = writer.paths[0]!;
+      } else {
+        run.output = path;
+      }
       policies[name] = run;
     }
     // Every policy's capture is whole: all of them into place at once (or by the caller, with the run's other outputs).

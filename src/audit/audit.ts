@@ -173,7 +173,13 @@ export function audit(policy: Policy, opts: AuditOptions = {}): AuditReport {
   }
 
   const findings: Finding[] = [];
-  for (const [, h] of hijackKinds) findings.push(hijackFinding(h, results, policy.name, policiesYaml, findings.length + 1));
+  for (const [, h] of hijackKinds) {
+    const f = hijackFinding(h, results, policy.name, policiesYaml, findings.length + 1);
+    // Two kinds that cut down to the same finding are one: its configurations counted together.
+    const same = findings.findIndex((g) => g.summary === f.summary);
+    if (same >= 0) findings[same] = { ...findings[same]!, occurrences: findings[same]!.occurrences + f.occurrences };
+    else findings.push(f);
+  }
 
   // (b) the multi-homed setup: one wildcard listener plus specific listeners of one uid on the other addresses
   const multihomed: { n: number; permittedWith: OptionName[][] | null }[] = [];
@@ -252,7 +258,11 @@ function hijackFinding(h: { count: number; config: Config; victim: number; thief
   const v = c.socks.find((s) => s.name === victim)!;
   const t = c.socks.find((s) => s.name === thief)!;
   const r = results(c);
-  const summary = `uid ${UIDS[t.uid]}'s ${thief} (${optText(t.options)} on ${addrText(t.addr)}) takes connections to ${addrText(h.target)}:8080 from uid ${UIDS[v.uid]}'s ${victim} (${optText(v.options)} on ${addrText(v.addr)}), which listened first`;
+  // The order is part of what was found (a bind before the victim listens is checked differently from one after).
+  const thiefBind = c.events.findIndex((e) => e.kind === 'bind' && e.sock === c.socks.indexOf(t));
+  const victimListen = c.events.findIndex((e) => e.kind === 'listen' && e.sock === c.socks.indexOf(v));
+  const when = thiefBind < victimListen ? `bound before ${victim} listened` : `bound after ${victim} listened`;
+  const summary = `uid ${UIDS[t.uid]}'s ${thief} (${optText(t.options)} on ${addrText(t.addr)}, ${when}) takes connections to ${addrText(h.target)}:8080 from uid ${UIDS[v.uid]}'s ${victim} (${optText(v.options)} on ${addrText(v.addr)}), which listened first`;
   const notes = new Map<number, string>([[c.events.length, `hijack: ${thief} (uid ${UIDS[t.uid]}) gets it; without ${thief}, ${victim} (uid ${UIDS[v.uid]}) would`]]);
   return {
     kind: 'hijack', summary, occurrences: h.count,

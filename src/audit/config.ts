@@ -113,10 +113,12 @@ export interface YamlOptions {
   readonly notes?: ReadonlyMap<number, string>;
 }
 
-/** The configuration as a scenario file that reproduces it: every step expects what the policy did. */
+/**
+ * The configuration as a scenario file that reproduces it: every step expects what the policy did.
+ * No `$schema` comment: its path depends on where the file goes (the CLI adds it when writing).
+ */
 export function toYaml(c: Config, o: YamlOptions): string {
   const lines = [
-    '# yaml-language-server: $schema=../schema/scenario.schema.json',
     `name: ${JSON.stringify(o.name)}`,
     'description: >',
     ...wrap(o.description, 90).map((l) => `  ${l}`),

@@ -142,7 +142,8 @@ export function renderMatrix(scenario: Scenario, report: ScenarioReport, style: 
     const e = r.expectations;
     const status = e.failed ? paint(style.color, '1;31', `${e.failed} failed`) : paint(style.color, '32', 'all held');
     const checked = e.passed + e.failed === 0 ? 'no expectations' : `expectations ${e.passed} passed, ${status}`;
-    out.push(`${p}: ${checked}${r.output ? `; capture ${r.output}` : ''}`);
+    const captures = r.outputs && r.outputs.length > 1 ? `; captures ${r.outputs.join(', ')}` : r.output ? `; capture ${r.output}` : '';
+    out.push(`${p}: ${checked}${captures}`);
   }
   // Say what the marks mean only where they can appear.
   const legend = [

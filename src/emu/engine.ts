@@ -34,6 +34,8 @@ const SYN_RTO_NS = 1e9;
 const CONNECT_GAP_NS = 100_000;
 /** Ports connect() tries one by one before its 4-tuple key gets a bitmap of its taken ports (port-picker.ts). */
 const LINEAR_TRIES = 64;
+/** The first octet of every MAC the engine makes up (see Run.macFor). */
+export const GENERATED_MAC_OCTET = 0x12;
 const BROADCAST: Uint8Array = new Uint8Array([255, 255, 255, 255, 255, 255]);
 const ZERO_MAC: Uint8Array = new Uint8Array(6);
 
@@ -184,10 +186,12 @@ class Run {
       return m;
     }
     if (given) return given;
-    // Locally administered unicast (02:...), derived from the seed and the interface's name.
+    // Locally administered unicast, derived from the seed and the interface's name. First octet 0x12: the
+    // administratively assigned quadrant (IEEE 802c SLAP, second nibble 2), which no vendor is given and
+    // Wireshark's manuf and wka tables do not name (02:01-02:20 read as MS-NLB-PhysServer-NN there).
     const h = hashString(this.scenario.seed, `mac/${host}/${iface}`);
     const h2 = mix32(h ^ 0x5bd1e995);
-    const b = [0x02, h >>> 24, (h >>> 16) & 0xff, (h >>> 8) & 0xff, h & 0xff, h2 & 0xff];
+    const b = [GENERATED_MAC_OCTET, h >>> 24, (h >>> 16) & 0xff, (h >>> 8) & 0xff, h & 0xff, h2 & 0xff];
     return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
   }
 

@@ -79,6 +79,8 @@ export interface PolicyRun {
   readonly policy: string;
   readonly steps: readonly StepResult[];
   readonly expectations: { readonly passed: number; readonly failed: number };
-  /** Path of the capture written, when one was. */
+  /** Path of the capture written, when one was (with --format pcap, the first link's file). */
   output?: string;
+  /** With --format pcap: every file written, one per link (classic pcap holds one link type and no comments). */
+  outputs?: string[];
 }

@@ -24,6 +24,8 @@ export interface LadderLabels {
   readonly outcome: string;
   /** The outcome is a failure (refused, timeout, unreachable): drawn with a ✗. */
   readonly failed: boolean;
+  /** A failure the scenario expected (its expectation held): drawn apart from a problem, with "as expected". */
+  readonly expected?: boolean;
   /** Accessible name of the whole figure. */
   readonly title: string;
 }
@@ -90,6 +92,6 @@ ${preview ? html`<text class="pv" x="${(CLIENT_X + SERVER_X) / 2}" y="${y + SLOP
 <line class="life" x1="${SERVER_X}" y1="${HEAD_H - 4}" x2="${SERVER_X}" y2="${bottom - 24}"/>
 ${box(CLIENT_X, labels.client, 'client')}${box(SERVER_X, labels.server, answered ? 'server' : 'server silent')}
 ${rows}
-<text class="outcome ${labels.failed ? 'bad' : 'good'}" x="${LADDER_WIDTH / 2}" y="${outY}" text-anchor="middle">${labels.failed ? '✗ ' : '✓ '}${clip(labels.outcome, 52)}</text>
+<text class="outcome ${labels.failed ? (labels.expected ? 'expected' : 'bad') : 'good'}" x="${LADDER_WIDTH / 2}" y="${outY}" text-anchor="middle">${labels.failed ? (labels.expected ? '○ ' : '✗ ') : '✓ '}${labels.expected ? clip(`${labels.outcome} (expected)`, 60) : clip(labels.outcome, 52)}</text>
 </svg>`;
 }

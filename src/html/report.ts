@@ -9,6 +9,7 @@ import { formatEndpoint } from '../emu/addr.js';
 import type { StepResult } from '../emu/results.js';
 import type { ScenarioReport } from '../runner.js';
 import type { ConnectStep, Scenario } from '../scenario/types.js';
+import { count } from '../words.js';
 import { stepLabel } from '../cli/matrix.js';
 import { renderLadder, type LadderLabels } from './ladder.js';
 import type { RecordedConnection, Recording } from './record.js';
@@ -139,7 +140,7 @@ function renderScenario(run: HtmlScenarioRun, n: number, options: HtmlReportOpti
   return html`<section class="scenario" id="${id}">
 <h1>${report.scenario}</h1>
 ${report.description ? html`<p class="desc">${report.description}</p>` : null}
-<p class="meta"><span>file <code>${report.file}</code></span> <span>seed ${scenario.seed}</span> <span>${scenario.steps.length} steps</span> <span>${policies.length} policies</span></p>
+<p class="meta"><span>file <code>${report.file}</code></span> <span>seed ${scenario.seed}</span> <span>${count(scenario.steps.length, 'step')}</span> <span>${count(policies.length, 'policy', 'policies')}</span></p>
 <ul class="counts" aria-label="summary">
 <li><b>${divergent}</b> step${divergent === 1 ? '' : 's'} where policies disagree <span class="sym">≠</span></li>
 <li><b>${passed}</b> expectations held <span class="sym ok">✓</span></li>
@@ -158,6 +159,7 @@ ${report.description ? html`<p class="desc">${report.description}</p>` : null}
 <div class="scroll">${renderTopology(scenario)}</div></div></div>
 <h2>Connections</h2>
 ${policies.map((p, k) => renderPolicy(run, p, k, id, options))}
+${renderSharedLadders(run, id)}
 <h2>Why: the rule behind every cell</h2>
 <div class="whys">${explanations}</div>
 </section>`;
@@ -236,27 +238,67 @@ function renderPolicy(run: HtmlScenarioRun, policy: string, k: number, id: strin
     ? html`capture <a class="cap" href="${captureHref(options.baseDir, pr.output)}" download>${pr.output.split(/[\\/]/).pop()}</a>`
     : html`<span class="muted">no capture written</span>`;
   const e = pr.expectations;
-  let ladders: Html;
-  let shown = '';
-  if (!rec) {
-    ladders = html`<p class="muted">No packets were recorded for this policy.</p>`;
-  } else {
-    const pairs = pairAttempts(run.scenario, pr.steps, rec.connections);
-    shown = rec.attempts > rec.connections.length
+  const shown = !rec ? 'no packets were recorded'
+    : rec.attempts > rec.connections.length
       ? `showing the first ${rec.connections.length} of ${rec.attempts} connection attempts (${rec.packets} packets); the rest are in the capture`
       : `${rec.attempts} connection attempt${rec.attempts === 1 ? '' : 's'}, ${rec.packets} packets`;
-    ladders = rec.connections.length === 0 ? html`<p class="muted">No connection attempts.</p>` : html`<div class="ladders">${rec.connections.map((c, i) => {
-      const a = pairs[i];
-      const labels = labelsFor(run.scenario, policy, c, a);
-      const cap = a ? html`<a href="#${id}-why-${a.step.index}-${k}">step #${a.step.index}</a>${a.count > 1 ? ` (${a.k + 1}/${a.count})` : ''} · ${stepLabel(a.step)}` : html`attempt ${c.ordinal + 1}`;
-      return html`<figure class="conn ${labels.failed ? 'bad' : 'good'}"><figcaption>${cap}</figcaption>${renderLadder(c, labels)}</figure>`;
-    })}</div>`;
-  }
   return html`<section class="policy" id="${id}-p${k}" data-policy="${slug(policy)}">
 <h3>${policy}</h3>
-<p class="pmeta"><span class="${e.failed ? 'x' : 'ok'}">${e.passed} expectations held, ${e.failed} failed ${e.failed ? '✗' : '✓'}</span> · ${capture}${shown ? html` · ${shown}` : null}</p>
-${ladders}
+<p class="pmeta"><span class="${e.failed ? 'x' : 'ok'}">${e.passed} expectations held, ${e.failed} failed ${e.failed ? '✗' : '✓'}</span> · ${capture} · ${shown}</p>
 </section>`;
+}
+
+/** One attempt of one policy, drawn: its pairing with the step, its labels, and what the diagram shows. */
+interface PolicyLadder { readonly policy: string; readonly k: number; readonly conn: RecordedConnection; readonly attempt: Attempt | undefined; readonly labels: LadderLabels; readonly shape: string }
+
+/**
+ * Every connection attempt once, with the policies that share its ladder: policies whose diagram
+ * of an attempt is the same (the packets, their direction and labels, the outcome) share one
+ * figure captioned with their names; the hover texts are the first policy's packets. An attempt
+ * that failed as its expectation said is drawn apart from a problem (a failed expectation).
+ */
+function renderSharedLadders(run: HtmlScenarioRun, id: string): Html {
+  const policies = Object.keys(run.report.policies);
+  const byAttempt = new Map<string, PolicyLadder[]>();
+  policies.forEach((policy, k) => {
+    const rec = run.recordings?.get(policy);
+    if (!rec) return;
+    const pr = run.report.policies[policy]!;
+    const pairs = pairAttempts(run.scenario, pr.steps, rec.connections);
+    rec.connections.forEach((conn, i) => {
+      const attempt = pairs[i];
+      const step = attempt ? pr.steps[attempt.step.index] : undefined;
+      const base = labelsFor(run.scenario, policy, conn, attempt);
+      const labels: LadderLabels = { ...base, expected: base.failed && step?.passed === true };
+      const shape = JSON.stringify([labels.client, labels.server, labels.outcome, labels.failed, labels.expected,
+        conn.packets.map((p) => [p.toServer, p.label, p.kind, p.flags, p.len, p.preview, p.timeNs - (conn.packets[0]?.timeNs ?? 0)])]);
+      const key = attempt ? `${attempt.step.index}/${attempt.k}` : `attempt ${conn.ordinal}`;
+      let list = byAttempt.get(key);
+      if (!list) byAttempt.set(key, (list = []));
+      list.push({ policy, k, conn, attempt, labels, shape });
+    });
+  });
+  if (byAttempt.size === 0) return html`<p class="muted">No connection attempts.</p>`;
+  const figures: Html[] = [];
+  for (const ladders of byAttempt.values()) {
+    const groups: PolicyLadder[][] = [];
+    for (const l of ladders) {
+      const g = groups.find((x) => x[0]!.shape === l.shape);
+      if (g) g.push(l); else groups.push([l]);
+    }
+    for (const g of groups) {
+      const first = g[0]!;
+      const a = first.attempt;
+      const names = g.map((l) => l.policy);
+      const step = a ? run.report.policies[first.policy]!.steps[a.step.index] : undefined;
+      const cls = step?.passed === false ? 'bad' : !first.labels.failed ? 'good' : first.labels.expected ? 'expected' : 'refusal';
+      const where = a ? html`<a href="#${id}-why-${a.step.index}-${first.k}">step #${a.step.index}</a>${a.count > 1 ? ` (${a.k + 1}/${a.count})` : ''} · ${stepLabel(a.step)}` : html`attempt ${first.conn.ordinal + 1}`;
+      const labels: LadderLabels = { ...first.labels, title: first.labels.title.replace(first.policy, names.join(', ')) };
+      figures.push(html`<figure class="conn ${cls}" data-policies="${names.join(' ')}"><figcaption>${where}<br><span class="pols">${names.length === policies.length ? 'every policy' : names.join(', ')}</span></figcaption>${renderLadder(first.conn, labels)}</figure>`);
+    }
+  }
+  return html`<p class="legend"><span class="sw good">✓</span> accepted · <span class="sw expected">○</span> refused, dropped or unreachable as the scenario expected · <span class="sw refusal">✗</span> refused, dropped or unreachable, nothing expected · <span class="sw bad">✗</span> an expectation failed. Policies that draw an attempt alike share its diagram.</p>
+<div class="ladders">${figures}</div>`;
 }
 
 function css(): string {
@@ -326,7 +368,11 @@ body:has(.only-div:checked) .matrix tbody tr.same{display:none}
 .pmeta{margin:2px 0 8px;color:${c.text}}
 .ladders{display:flex;flex-wrap:wrap;gap:12px}
 figure.conn{margin:0;border:1px solid ${c.line};border-radius:6px;padding:6px 6px 2px;background:${c.bg}}
-figure.conn.bad{border-color:#d4a72c}
+figure.conn.bad{border-color:${c.failText};border-width:2px}
+figure.conn.refusal{border-color:#d4a72c}
+figure.conn.expected{border-style:dashed;border-color:#8c959f}
+figure.conn .pols{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:${c.muted}}
+.sw.good{color:${c.passText}}.sw.expected{color:${c.muted}}.sw.refusal{color:#9a6700}.sw.bad{color:${c.failText}}
 figure.conn figcaption{font-size:12px;color:${c.text};max-width:${420}px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 figure.conn figcaption{font-family:ui-monospace,"DejaVu Sans Mono",monospace}
 .ladder{display:block}
@@ -355,6 +401,7 @@ figure.conn figcaption{font-family:ui-monospace,"DejaVu Sans Mono",monospace}
 .ladder .outcome{font-size:12px;font-weight:700}
 .ladder .outcome.good{fill:${c.passText}}
 .ladder .outcome.bad{fill:${c.failText}}
+.ladder .outcome.expected{fill:${c.muted}}
 .whys{columns:2 520px;column-gap:28px}
 .why{break-inside:avoid;border-top:1px solid ${c.line};padding-top:2px}
 .why dl{margin:0}

@@ -33,6 +33,13 @@ const ROWS: Row[] = [
 ];
 
 describe('bindlab audit', () => {
+  // Issue 15: two findings that read alike are one finding, or say what tells them apart.
+  it.each(ROWS.filter(([p, h]) => exists(p) && h).map(([p]) => p))('%s: no two findings have the same one-line description', (policy) => {
+    const summaries = reportOf(policy).findings.map((f) => f.summary);
+    expect(summaries.length).toBeGreaterThan(0);
+    expect(new Set(summaries).size).toBe(summaries.length);
+  }, 300_000);
+
   it.each(ROWS.filter(([p]) => exists(p)))('%s: hijacks %s, refuses the multi-homed setup %s', (policy, hijacks, refuses) => {
     const r = reportOf(policy);
     expect(r.hijacks > 0).toBe(hijacks);

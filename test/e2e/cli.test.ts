@@ -179,12 +179,14 @@ describe('bindlab run: the matrix', () => {
 });
 
 describe('bindlab run: captures', () => {
-  it('writes OUT/<stem>.<policy>.pcapng (and .pcap with --format pcap) and leaves no .tmp files', () => {
+  it('writes OUT/<stem>.<policy>.pcapng (and OUT/<stem>.<policy>.<link>.pcap with --format pcap, saying so) and leaves no .tmp files', () => {
     const out = join(tmp, 'caps');
     expect(cli(['run', file('named.yaml', GOOD), '-o', out]).status).toBe(0);
-    expect(cli(['run', file('named.yaml', GOOD), '-o', out, '--format', 'pcap']).status).toBe(0);
+    const pcap = cli(['run', file('named.yaml', GOOD), '-o', out, '--format', 'pcap']);
+    expect(pcap.status).toBe(0);
+    expect(pcap.stderr).toMatch(/^bindlab: --format pcap: one file per link .*packet comments .* exist only in pcapng$/m);
     const names = readdirSync(out).sort();
-    expect(names).toEqual(BUILTIN_POLICIES.flatMap((p) => [`named.${p}.pcap`, `named.${p}.pcapng`]).sort());
+    expect(names).toEqual(BUILTIN_POLICIES.flatMap((p) => [`named.${p}.lan.pcap`, `named.${p}.pcapng`]).sort());
     for (const n of names) expect(statSync(join(out, n)).size).toBeGreaterThan(0);
     expect(names.filter((n) => n.includes('.tmp'))).toEqual([]);
   });

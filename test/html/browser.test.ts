@@ -72,10 +72,11 @@ describe.skipIf(!haveChromium)('HTML report in headless Chromium', () => {
     expect(await bg('#s0-step-21 td.cell')).not.toBe(await bg('#s0-step-20 td.cell'));
   });
 
-  it('draws one ladder per connection attempt of each policy, with the accepting socket named', async () => {
-    expect(await page.locator('svg.ladder').count()).toBe(POLICIES.length * 7);
-    const pajari = page.locator('section.policy[data-policy="pajari-1999"]');
-    expect(await pajari.locator('svg.ladder').count()).toBe(7);
+  it('draws each connection attempt once per distinct ladder, naming the policies that share it, with the accepting socket named', async () => {
+    // 7 attempts; linux-1.3.60 and linux draw all seven alike, pajari-1999 differs on steps 21-23.
+    expect(await page.locator('svg.ladder').count()).toBe(10);
+    for (const p of POLICIES) expect(await page.locator(`figure.conn[data-policies~="${p}"] svg.ladder`).count()).toBe(7);
+    const pajari = page.locator('figure.conn[data-policies~="pajari-1999"]');
     expect(await pajari.locator('svg.ladder .box.server .b1').allTextContents()).toContain('multi/fax12 ▸ fax12');
     expect(await pajari.locator('g.pkt.rst').count()).toBe(1);
     expect(await pajari.locator('g.pkt.unanswered').count()).toBe(3);

@@ -101,21 +101,24 @@ describe('report page', () => {
     expect(page).toContain('<b>0</b> expectations failed');
   });
 
-  it('gives each policy a section with its connection ladders, counts and capture link', () => {
-    expect(count(page, /<svg class="ladder"/g)).toBe(POLICIES.length * 7);
+  it('gives each policy a section with its counts and capture link; each attempt\'s ladder once per distinct drawing, naming the policies that share it', () => {
+    // Issue 15: was 21 ladders (7 per policy); linux-1.3.60 and linux draw all seven attempts alike.
+    expect(count(page, /<svg class="ladder"/g)).toBe(10);
+    for (const p of POLICIES) expect(count(page, new RegExp(`<figure class="conn \\w+" data-policies="[^"]*\\b${p.replace(/\./g, '\\.')}\\b`, 'g'))).toBe(7);
+    expect(page).toMatch(/<figure class="conn good" data-policies="linux-1\.3\.60 linux"><figcaption><a href="#s0-why-21-0">step #21<\/a>/);
     expect(count(page, /<section class="policy"/g)).toBe(POLICIES.length);
     expect(page).toContain('7 connection attempts, 53 packets');
     expect(page).toContain('no capture written');
   });
 
   it('names the accepting socket, shows RSTs and unanswered ARP with symbols, and puts decision comments in <title>', () => {
-    const pajari = page.slice(page.indexOf('<section class="policy" id="s0-p1"'), page.indexOf('<section class="policy" id="s0-p2"'));
+    const pajari = [...page.matchAll(/<figure class="conn \w+" data-policies="[^"]*\bpajari-1999\b[^"]*">.*?<\/figure>/gs)].map((m) => m[0]).join('\n');
     expect(pajari).toContain('multi/fax12 ▸ fax12');
     expect(pajari).toContain('✓ accepted by fax12 (multi/fax12)');
     expect(pajari).toMatch(/<g class="pkt rst"[^>]*><title>10\.0\.0\.11:9090 → 10\.0\.0\.100:\d+ \[RST, ACK\]/);
     expect(pajari).toContain('RST, ACK ✗');
     expect(count(pajari, /<g class="pkt unanswered"/g)).toBe(3);
-    expect(pajari).toContain('✗ unreachable: nobody answers ARP for 10.0.0.99');
+    expect(pajari).toContain('○ unreachable: nobody answers ARP for 10.0.0.99 (expected)');
     expect(pajari).toContain('bindlab pajari-1999: SYN to 10.0.0.12:8080 accepted by multi/fax12/fax12.');
   });
 
@@ -162,6 +165,23 @@ describe('report page', () => {
   });
 });
 
+describe('expected refusals are drawn apart from problems', () => {
+  it('an unreachable or refused attempt whose expectation held is "as expected", a failed expectation a problem', () => {
+    const run = runPajari();
+    const page = renderHtmlReport([run], { baseDir: tmp });
+    // Steps 24 (unreachable) and 25 (refused) expect what happens.
+    expect(page).toMatch(/<figure class="conn expected" data-policies="linux-1\.3\.60 pajari-1999 linux"><figcaption><a href="#s0-why-24-0">/);
+    expect(page).toContain('○ unreachable: nobody answers ARP for 10.0.0.99 (expected)');
+    expect(page).not.toMatch(/<figure class="conn bad"/);
+    const report = structuredClone(run.report) as ScenarioReport;
+    const steps = report.policies.linux!.steps as { passed?: boolean; expected?: readonly string[] }[];
+    steps[25] = { ...steps[25], passed: false, expected: ['any'] };
+    const bad = renderHtmlReport([{ ...run, report }], { baseDir: tmp });
+    expect(bad).toMatch(/<figure class="conn bad" data-policies="linux"><figcaption><a href="#s0-why-25-2">/);
+    expect(bad).toContain('✗ refused: RST from multi');
+  });
+});
+
 describe('recorder', () => {
   it('groups packets into attempts: handshake with its ARP, unanswered ARP alone, RST', () => {
     const rec = runPajari().recordings!.get('linux')!;
@@ -185,7 +205,7 @@ describe('recorder', () => {
     expect(rec.connections.length).toBe(2);
     expect(rec.attempts).toBe(7);
     const page = renderHtmlReport([run], { baseDir: tmp });
-    expect(count(page, /<svg class="ladder"/g)).toBe(2 * POLICIES.length);
+    expect(count(page, /<svg class="ladder"/g)).toBe(2); // both attempts drawn alike by the three policies
     expect(page).toContain('showing the first 2 of 7 connection attempts (53 packets); the rest are in the capture');
   });
 });

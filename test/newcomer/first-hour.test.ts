@@ -2,8 +2,8 @@
 // that failed before the fix. The CLI through the built binary; the library where it is the API.
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderMatrix } from '../../src/cli/matrix.js';
 import { runScenario } from '../../src/runner.js';
@@ -239,5 +239,103 @@ steps:
     const text = FIVE.replace('seed: x\n', '').replace('eth0: { addresses: [10.0.0.300/24] }', 'eth0: { adresses: [10.0.0.3/24] }')
       .replace('p: { uid: 0, gid: 3 }', 'p: { uid: 0 }').replace('0.0.0.0:99999', '0.0.0.0:80').replace('backlog: -1', 'backlog: 1');
     expect(() => parseScenario(text, 'typo.yaml')).toThrow(/^typo\.yaml:5:15: unknown key "adresses" in interface; expected one of: mac, addresses, link$/);
+  });
+});
+
+describe('--format pcap loses nothing in silence (item 7)', () => {
+  it('one pcap per link (the LAN and each loopback), together every packet of the pcapng, and the CLI says what pcap cannot hold', () => {
+    const sc = loadScenarioFile(join(ROOT, 'scenarios/loopback.yaml'));
+    const dir = join(tmp, 'pcap-links');
+    const ng = runScenario(sc, { policies: ['linux'], outDir: dir });
+    const pcap = runScenario(sc, { policies: ['linux'], outDir: dir, format: 'pcap' });
+    const outputs = pcap.policies['linux']!.outputs!;
+    expect(outputs.map((p) => p.slice(dir.length + 1))).toEqual(['loopback.linux.lan.pcap', 'loopback.linux.server-lo.pcap', 'loopback.linux.client-lo.pcap']);
+    // Records per file, by walking the classic pcap records (24-byte header, 16-byte record headers).
+    const records = (p: string): number => {
+      const b = readFileSync(p);
+      expect(b.readUInt32LE(20)).toBe(1); // LINKTYPE_ETHERNET
+      let n = 0;
+      for (let at = 24; at < b.length; n++) at += 16 + b.readUInt32LE(at + 8);
+      return n;
+    };
+    const perLink = outputs.map(records);
+    for (const n of perLink) expect(n).toBeGreaterThan(0);
+    const r = spawnSync('tshark', ['-r', ng.policies['linux']!.output!, '-T', 'fields', '-e', 'frame.interface_name'], { encoding: 'utf8' });
+    if (r.status === 0) {
+      const names = r.stdout.trim().split('\n');
+      expect(perLink).toEqual(['lan', 'server/lo', 'client/lo'].map((l) => names.filter((x) => x === l).length));
+    } else {
+      expect(perLink.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('the README\'s library claims hold for the package (item 9)', () => {
+  it('openCapture is exported by the package entry (dist/index.js) and reads a shipped capture', async () => {
+    const lib = await import(join(ROOT, 'dist/index.js')) as typeof import('../../src/index.js');
+    expect(typeof lib.openCapture).toBe('function');
+    const reader = lib.openCapture(join(ROOT, 'captures/reuseport.pcap'));
+    let n = 0;
+    try {
+      while (await lib.nextPacket(reader)) n++;
+    } finally { reader.close(); }
+    expect(n).toBeGreaterThan(0);
+    expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain("import { openCapture, nextPacket } from 'bindlab'");
+  });
+});
+
+describe('generated MACs (item 9)', () => {
+  it('are locally administered unicast, deterministic per seed, and named by no Wireshark table', () => {
+    const sc = loadScenarioFile(join(ROOT, 'scenarios/pajari-1999.yaml'));
+    const dir = join(tmp, 'macs');
+    const path = runScenario(sc, { policies: ['linux'], outDir: dir }).policies['linux']!.output!;
+    const again = runScenario(sc, { policies: ['linux'], outDir: join(dir, 'again') }).policies['linux']!.output!;
+    expect(readFileSync(path).equals(readFileSync(again))).toBe(true);
+    const r = spawnSync('tshark', ['-r', path, '-T', 'fields', '-e', 'eth.src', '-e', 'eth.src_resolved'], { encoding: 'utf8' });
+    if (r.status !== 0) return; // no tshark here: the table lookups below need it
+    const pairs = [...new Set(r.stdout.trim().split('\n'))].map((l) => l.split('\t') as [string, string]);
+    expect(pairs.length).toBeGreaterThan(1);
+    for (const [mac, resolved] of pairs) {
+      const first = parseInt(mac.slice(0, 2), 16);
+      expect(first & 1, mac).toBe(0); // unicast
+      expect(first & 2, mac).toBe(2); // locally administered
+      // Unresolved, Wireshark prints the bytes back: no manufacturer and no well-known address.
+      expect(resolved, mac).toBe(mac);
+      expect(resolved).not.toMatch(/MS-NLB/);
+    }
+    // The tables themselves, where installed: no entry covers the prefix.
+    for (const table of ['/usr/share/wireshark/manuf', '/usr/share/wireshark/wka']) {
+      let text = '';
+      try { text = readFileSync(table, 'utf8'); } catch { continue; }
+      expect(text).not.toMatch(/^12[:-]/im);
+    }
+  });
+});
+
+describe('$schema paths in the files the CLI writes resolve where they are written (item 9)', () => {
+  const schemaOf = (file: string): string => {
+    const m = /^# yaml-language-server: \$schema=(\S+)$/m.exec(readFileSync(file, 'utf8'));
+    expect(m, file).not.toBeNull();
+    return resolve(dirname(file), m![1]!);
+  };
+  const SCHEMA = join(ROOT, 'schema/scenario.schema.json');
+
+  it('init, in a directory outside the repository', () => {
+    const dir = join(tmp, 'elsewhere/deeper');
+    expect(cli(['init', dir]).status).toBe(0);
+    expect(schemaOf(join(dir, 'starter.yaml'))).toBe(SCHEMA);
+    expect(existsSync(schemaOf(join(dir, 'starter.yaml')))).toBe(true);
+  });
+
+  it('audit --out, in a directory outside the repository, and the files still load', () => {
+    const dir = join(tmp, 'findings/x');
+    const r = cli(['audit', '-p', 'pajari-1999', '--addresses', '1', '--sockets', '2', '--out', dir]);
+    expect(r.status).toBe(1);
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) {
+      expect(schemaOf(join(dir, f))).toBe(SCHEMA);
+      expect(() => loadScenarioFile(join(dir, f))).not.toThrow();
+    }
   });
 });

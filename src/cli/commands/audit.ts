@@ -9,6 +9,8 @@ import { policyResolver } from '../../emu/policy/registry.js';
 import type { CustomPolicySpec } from '../../scenario/types.js';
 import { checkPolicies, UsageError, type ExitCode } from '../common.js';
 import { policyFiles } from './run.js';
+import { schemaComment } from '../schema-ref.js';
+import { count } from '../../words.js';
 import type { AuditArgs } from '../builders.js';
 
 /** The custom policies a finding's scenario must define, as a YAML flow list ending with the policy's name. */
@@ -34,7 +36,8 @@ export function auditCommand(argv: AuditArgs): ExitCode {
   const report = audit(policy, { addresses: argv.addresses, sockets: argv.sockets, policiesYaml: policiesYaml(argv.policy, customs) });
   if (argv.out) {
     mkdirSync(argv.out, { recursive: true });
-    for (const f of report.findings) writeFileSync(join(argv.out, f.file), f.scenario);
+    const schema = schemaComment(argv.out);
+    for (const f of report.findings) writeFileSync(join(argv.out, f.file), `${schema}\n${f.scenario}`);
   }
   process.stdout.write(argv.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderAudit(report, argv.show, argv.out)}\n`);
   return report.findings.length ? 1 : 0;
@@ -48,7 +51,7 @@ export function renderAudit(r: AuditReport, show: number, out?: string): string 
     `multi-homed setup (one wildcard + specific listeners of one uid): ${r.multihomed.map((m) => `n=${m.n} ${m.permittedWith ? `permitted (${m.permittedWith.map((o) => o.join('+') || '-').join(' / ')})` : 'REFUSED'}`).join('; ') || 'not explored (one address)'}`,
   ];
   if (r.findings.length === 0) return [...lines, 'nothing found'].join('\n');
-  lines.push('', `${r.findings.length} finding(s)${out ? `, scenario files in ${out}/` : ' (--out DIR writes each as a scenario file)'}:`);
+  lines.push('', `${count(r.findings.length, 'finding')}${out ? `, scenario files in ${out}/` : ' (--out DIR writes each as a scenario file)'}:`);
   r.findings.forEach((f, i) => lines.push(`  ${i + 1}. [${f.kind}] ${f.summary}${f.occurrences > 1 ? ` (${f.occurrences} configurations)` : ''}`));
   for (const f of r.findings.slice(0, show)) lines.push('', `--- ${f.file}`, f.scenario.trimEnd());
   return lines.join('\n');

@@ -68,6 +68,12 @@ export async function runCommand(argv: RunArgs): Promise<ExitCode> {
   } finally {
     publication.abort();
   }
+  if (outDir && argv.format === 'pcap') {
+    // Nothing lost in silence: say how the pcap output differs from pcapng's.
+    const files = reports.flatMap((r) => Object.values(r.policies).flatMap((p) => p.outputs ?? []));
+    process.stderr.write(`bindlab: --format pcap: one file per link (classic pcap holds one link type per file), ${files.length} files in ${argv.out}; `
+      + 'packet comments (who accepted each SYN, by which rule) and host names exist only in pcapng\n');
+  }
   if (argv.json) {
     // One shape however many files: each file's report (the object of docs/report.md) on a line of its own (JSON Lines).
     process.stdout.write(reports.map((r) => `${JSON.stringify(r)}\n`).join(''));

@@ -160,6 +160,12 @@ export class Replayer {
       this.writePending(p, due[j]!, at);
       pSlot[due[j]!] = -1; // written
     }
+    if (k === n) {
+      // All of them written (the usual case: one connection's answer at a time).
+      ps.pendingCount = 0;
+      ps.pendingMin = Infinity;
+      return;
+    }
     let m = 0;
     for (let i = 0; i < n; i++) {
       if (pSlot[i]! < 0) continue;
@@ -363,17 +369,22 @@ export class Replayer {
     } else if (client) {
       this.clientPacket(found);
     } else if (found >= 0) {
-      // The real server's packet: replaced by the emulation; it says what the kernel did.
-      this.replaced++;
-      if ((seg.flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) { this.realIsn[found] = seg.seq | 0; this.realIsnKnown[found] = 1; }
-      if ((seg.flags & (TCP_SYN | TCP_RST)) !== 0 && this.realAnswered[found] === 0) this.realAnswer(found);
-      // What the real server did: the verdict of each policy when the connection ends.
-      this.observe(found, seg.flags, data, seg.payloadAt, seg.payloadCaptured);
-      // The real server's RST ends the connection: it leaves the table now, not when it is the oldest.
-      if ((seg.flags & TCP_RST) !== 0) this.release(found);
+      this.serverPacket(found, data);
     } else {
       this.skipped[this.hostAddrs.has(addrKey(data, seg.dstAt, fam as 4 | 6)) || this.hostAddrs.has(addrKey(data, seg.srcAt, fam as 4 | 6)) ? 'not-in-a-replayed-connection' : 'not-to-a-scenario-host']++;
     }
+  }
+
+  /** The real server's packet of the connection in slot: replaced by the emulation; it says what the server did. */
+  private serverPacket(slot: number, data: Uint8Array): void {
+    const seg = this.seg;
+    this.replaced++;
+    if ((seg.flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) { this.realIsn[slot] = seg.seq | 0; this.realIsnKnown[slot] = 1; }
+    if ((seg.flags & (TCP_SYN | TCP_RST)) !== 0 && this.realAnswered[slot] === 0) this.realAnswer(slot);
+    // What the real server did: the verdict of each policy when the connection ends.
+    this.observe(slot, seg.flags, data, seg.payloadAt, seg.payloadCaptured);
+    // The real server's RST ends the connection: it leaves the table now, not when it is the oldest.
+    if ((seg.flags & TCP_RST) !== 0) this.release(slot);
   }
 
   /** The packet's time in ns from the capture's first second. */

@@ -39,13 +39,15 @@ export function explainBuilder(y: Argv): Argv<ExplainArgs> {
 }
 
 // init
-export interface InitArgs { dir: string; force: boolean }
+export interface InitArgs { dir: string; force: boolean; 'from-capture'?: string }
 
 export function initBuilder(y: Argv): Argv<InitArgs> {
   return y
     .positional('dir', { type: 'string', default: '.', describe: `directory for ${STARTER_FILE} (created if missing)` })
     .option('force', { type: 'boolean', default: false, describe: `overwrite an existing ${STARTER_FILE}` })
-    .example('$0 init scenarios', `writes scenarios/${STARTER_FILE}`) as unknown as Argv<InitArgs>;
+    .option('from-capture', { type: 'string', describe: 'write DIR/<capture>.yaml from a pcap/pcapng: the hosts that answered SYNs, a listener per port seen accepting, the clients, and the --map lines to replay it' })
+    .example('$0 init scenarios', `writes scenarios/${STARTER_FILE}`)
+    .example('$0 init my --from-capture server.pcap', 'writes my/server.yaml; then bindlab replay server.pcap -s my/server.yaml') as unknown as Argv<InitArgs>;
 }
 
 // policies

@@ -145,6 +145,25 @@ describe.skipIf(why !== '')('a capture recorded on the kernel, replayed', () => 
     expect(mapped.stdout).toMatch(/^linux +3 +3 of 3 /m);
   });
 
+  it('init --from-capture on the recorded captures: a scenario that loads, the --map lines for loopback, and linux agreeing on replay', () => {
+    const dir = path.join(tmp, 'init');
+    const w = cli(['init', dir, '--from-capture', web]);
+    expect(w.status, w.stderr).toBe(0);
+    expect(w.stdout).toContain('1 server host, 1 listener');
+    const webCheck = cli(['replay', web, '-s', path.join(dir, 'web.yaml'), '-p', 'linux', '--check', '--no-output']);
+    expect(webCheck.status, webCheck.stdout).toBe(0);
+    expect(webCheck.stdout).toMatch(/^linux +2 +1 +3 of 3 /m);
+    // Loopback: 127.0.0.1 cannot be an interface's address; the scenario gets 10.255.0.1 and the command line the --map.
+    const l = cli(['init', dir, '--from-capture', loop]);
+    expect(l.status, l.stderr).toBe(0);
+    expect(l.stdout).toContain('--map 127.0.0.1=10.255.0.1');
+    const text = fs.readFileSync(path.join(dir, 'loopback.yaml'), 'utf8');
+    expect(text).toContain('addresses: [10.255.0.1/24]');
+    const loopCheck = cli(['replay', loop, '-s', path.join(dir, 'loopback.yaml'), '--map', '127.0.0.1=10.255.0.1', '-p', 'linux', '--check', '--no-output']);
+    expect(loopCheck.status, loopCheck.stdout).toBe(0);
+    expect(loopCheck.stdout).toMatch(/^linux +3 +3 of 3 /m);
+  });
+
   it('a --map target that no scenario host has is exit 2, nothing written', () => {
     const out = path.join(tmp, 'badmap');
     const r = cli(['replay', loop, '-s', webYaml, '--map', '127.0.0.1=10.9.0.77', '-o', out]);

@@ -59,7 +59,7 @@ describe('bindlab audit', () => {
 
   it("pajari-1999's hijack: another uid's specific listener takes the wildcard listener's address", () => {
     const f = reportOf('pajari-1999').findings.map((x) => x.summary);
-    expect(f).toContain("uid 1001's s2 (SO_REUSEADDR on 10.0.0.1) takes connections to 10.0.0.1:8080 from uid 1000's s1 (SO_REUSEADDR on 0.0.0.0), which listened first");
+    expect(f).toContain("uid 1001's s2 (SO_REUSEADDR on 10.0.0.1, bound after s1 listened) takes connections to 10.0.0.1:8080 from uid 1000's s1 (SO_REUSEADDR on 0.0.0.0), which listened first");
   }, AUDIT_TIMEOUT);
 
   it.each(ROWS.filter(([p]) => exists(p)).map(([p]) => p))('every %s finding is a scenario that loads and reproduces it', (policy) => {

@@ -584,7 +584,9 @@ class Run {
     // A `source:` is bound before connect() looks for a route: a foreign one is EADDRNOTAVAIL first
     // [net/ipv4/af_inet.c __inet_bind, net/ipv6/af_inet6.c __inet6_bind; found by the sixth hunt].
     const given = step.source ? (isV4Mapped(step.source.addr) ? v4FromMapped(step.source.addr) : step.source.addr) : null;
-    if (given && !isWildcard(given) && !client.isLocal(given)) return this.outcome('EADDRNOTAVAIL', NONE, `${given.text} is not an address of ${client.name}`);
+    // Under Linux's ip_nonlocal_bind the bind succeeds and the route decides (below).
+    const nonlocal = given !== null && !isWildcard(given) && !client.isLocal(given);
+    if (nonlocal && !(this.policy.linuxRouting && client.sysctl.ipNonlocalBind)) return this.outcome('EADDRNOTAVAIL', NONE, `${given.text} is not an address of ${client.name}`);
     if (!out) return this.outcome('unreachable', NONE, `host ${client.name} has no address of the destination's family`);
     const cif = out.iface;
     let src = out.src;
@@ -630,6 +632,13 @@ class Run {
       v6only = probe.ipv6only;
       // A port bind() took is never shared by connect()'s own choice while anything holds it.
       client.markBindMade(sport);
+      // A non-local IPv4 source (ip_nonlocal_bind let bind() take it) has no output route: ENETUNREACH
+      // [net/ipv4/route.c ip_route_output_key_hash_rcu: fl4->saddr not local (__ip_dev_find) and no
+      // FLOWI_FLAG_ANYSRC → -ENETUNREACH]. IPv6 has no such check and sends the SYN from it
+      // [net/ipv6/ip6_output.c ip6_dst_lookup_tail: a given saddr is kept]. Found by the sixth hunt.
+      if (nonlocal && dst.family === 4) {
+        return this.outcome('unreachable', NONE, `connect() from ${given!.text}, not an address of ${client.name} (bound under ip_nonlocal_bind): ENETUNREACH [net/ipv4/route.c ip_route_output_key_hash_rcu]`);
+      }
       if (unscoped) return this.unscopedConnect(dst);
     } else {
       if (unscoped) return this.unscopedConnect(dst);
@@ -641,7 +650,7 @@ class Run {
     // the next attempt asks again [net/core/neighbour.c: a STALE entry is used, then probed].
     const stale = this.routeLocal || this.routeOwner ? undefined : this.staleNeighbour(client, cif, dst);
     // Then neighbour discovery (none over the loopback).
-    const sif = this.routeLocal ? cif : stale ?? this.resolve(client, cif, src, dst, this.routeOwner, step);
+    const sif = this.routeLocal ? cif : stale ?? this.resolve(client, cif, nonlocal ? out.src : src, dst, this.routeOwner, step);
     if (!sif) {
       return this.outcome('unreachable', NONE, unanswered(cif, dst));
     }
@@ -800,7 +809,7 @@ class Run {
     const lost = `${comment} The answer is lost: ${path.why}.`;
     // Each SYN makes the server answer again, and ask for the client's address on the link it routes
     // to, where nobody has it (nothing to ask over the loopback).
-    const out = path.out && path.out.link !== link && !this.routeLocal ? path.out : null;
+    const out = path.out && !this.routeLocal ? path.out : null;
     const note = out ? `bindlab ${this.policy.name}: the answer to ${src.text} leaves by ${out.host.name}/${out.name}; nobody on link ${out.link.name} has ${src.text}` : undefined;
     let rto = SYN_RTO_NS;
     for (let i = 0; i < SYN_TRIES; i++) {

@@ -80,6 +80,12 @@ export const BACK: ReplyPath = { kind: 'back' };
 export function replyPath(server: HostState, sif: IfaceState, remote: IpAddr, client: HostState, device: string | null, local: boolean,
   addedAt: ReadonlyMap<Cidr, number>, flushed: ReadonlySet<IfaceState>): ReplyPath {
   const bound = device === null ? null : server.ifaces.find((i) => i.name === device) ?? null;
+  // A source the client does not have (bound under ip_nonlocal_bind: IPv6 sends the SYN from it,
+  // see Engine.connect): nobody answers the server's neighbour solicitation for it.
+  if (!client.isLocal(remote)) {
+    const out = local ? null : findRoute(server, remote, addedAt, flushed, bound)?.iface ?? bound;
+    return { kind: 'lost', out, why: `${client.name} does not have ${remote.text} (a non-local source), so nobody answers for it` };
+  }
   if (local) {
     // Over the loopback sif is the device that holds the destination; the answer goes to the
     // client's source, a local address: reached unless the bound device does not hold it.

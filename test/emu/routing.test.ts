@@ -87,3 +87,40 @@ describe('the server answers by its own route to the client', () => {
     }
   });
 });
+
+const NONLOCAL = `name: non-local source
+seed: 5
+hosts:
+  server:
+    interfaces: { eth0: { addresses: [10.0.0.1/24, fd00::1/64] } }
+    processes: { root: { uid: 0 } }
+  client:
+    interfaces: { eth0: { addresses: [10.0.0.2/24, fd00::2/64] } }
+    sysctl: { ip_nonlocal_bind: true }
+steps:
+  - { socket: web, process: server/root }
+  - { bind: web, address: "0.0.0.0:80" }
+  - { listen: web }
+  - { socket: web6, process: server/root, family: inet6, options: { IPV6_V6ONLY: true } }
+  - { bind: web6, address: "[::]:80" }
+  - { listen: web6 }
+  - connect: { from: client, to: "10.0.0.1:80", source: "10.0.0.77" }
+  - connect: { from: client, to: "[fd00::1]:80", source: "fd00::77" }
+  - connect: { from: client, to: "[fd00::1]:80", source: "fd00::2" }
+`;
+
+describe('connect() from a non-local source bound under ip_nonlocal_bind', () => {
+  it.each(allPolicies().map((p) => p.name))('%s', (policy) => {
+    const { results } = run(NONLOCAL, policy);
+    const p = getPolicy(policy);
+    if (p.linuxRouting) {
+      // IPv4: ENETUNREACH at the route lookup; IPv6: the SYN goes out and nobody answers for its source.
+      expect([results.get(6), results.get(7)]).toEqual(['unreachable', 'timeout']);
+    } else {
+      // The policies without Linux's routing keep refusing the source (UNCONFIRMED).
+      expect(results.get(6)).toBe('EADDRNOTAVAIL');
+      expect(results.get(7)).toBe('EADDRNOTAVAIL');
+    }
+    if (p.families.includes('inet6')) expect(results.get(8)).toBe('web6');
+  });
+});

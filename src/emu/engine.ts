@@ -587,7 +587,12 @@ class Run {
     // Under Linux's ip_nonlocal_bind the bind succeeds and the route decides (below).
     const nonlocal = given !== null && !isWildcard(given) && !client.isLocal(given);
     if (nonlocal && !(this.policy.linuxRouting && client.sysctl.ipNonlocalBind)) return this.outcome('EADDRNOTAVAIL', NONE, `${given.text} is not an address of ${client.name}`);
-    if (!out) return this.outcome('unreachable', NONE, `host ${client.name} has no address of the destination's family`);
+    if (!out) {
+      const has = client.ifaces.some((i) => i.addresses.some((c) => c.addr.family === dst.family));
+      return this.outcome('unreachable', NONE, has && this.v4Flushed.size > 0
+        ? `${client.name} has no route to ${dst.text} (its routes went with an interface's last IPv4 address): ENETUNREACH [net/ipv4/fib_frontend.c fib_disable_ip]`
+        : `host ${client.name} has no address of the destination's family`);
+    }
     const cif = out.iface;
     let src = out.src;
     const uid = step.fromProcess ? client.uids.get(step.fromProcess) ?? 0 : 0;

@@ -124,3 +124,36 @@ describe('connect() from a non-local source bound under ip_nonlocal_bind', () =>
     if (p.families.includes('inet6')) expect(results.get(8)).toBe('web6');
   });
 });
+
+const LAST_ADDRESS = `name: last address
+seed: 5
+links: { a: {}, b: {} }
+hosts:
+  server:
+    interfaces:
+      eth0: { addresses: [10.0.0.1/24], link: a }
+      eth1: { addresses: [10.1.0.1/24], link: b }
+  client:
+    interfaces:
+      eth0: { addresses: [10.0.0.2/24, 10.9.0.5/24], link: a }
+    processes: { c: { uid: 0 } }
+steps:
+  - { socket: web, process: client/c }
+  - { bind: web, address: "0.0.0.0:80" }
+  - { listen: web }
+  - connect: { from: server, to: "10.9.0.5:80" }
+  - { address: { host: server, interface: eth0, del: 10.0.0.1/24 } }
+  - { address: { host: server, interface: eth0, add: 10.0.0.1/24 } }
+  - connect: { from: server, to: "10.0.0.2:80" }
+  - connect: { from: server, to: "10.9.0.5:80" }
+`;
+
+describe("an interface's IPv4 routes go with its last IPv4 address", () => {
+  it.each(allPolicies().map((p) => p.name))('%s', (policy) => {
+    const { results } = run(LAST_ADDRESS, policy);
+    expect(results.get(3)).toBe('web');
+    expect(results.get(6)).toBe('web');
+    // The default route on eth0 does not come back with the address under Linux (other policies: UNCONFIRMED, it stays).
+    expect(results.get(7)).toBe(getPolicy(policy).linuxRouting ? 'unreachable' : 'web');
+  });
+});

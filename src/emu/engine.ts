@@ -5,7 +5,7 @@
 import { IPV4_ANY, IPV6_ANY, formatEndpoint, inSubnet, isLinkLocal6, isLoopback, isV4Mapped, isWildcard, parseIp, v4FromMapped, v4ToMapped, type Cidr, type IpAddr } from './addr.js';
 import { HostState, type IfaceState, type LinkState } from './host.js';
 import { pickPortLinear, type PortPick } from './port-picker.js';
-import { BACK, findRoute, flushOnLastV4, replyPath, type ReplyPath } from './routing.js';
+import { BACK, findRoute, flushOnLastV4, replyPath, source6AnyInterface, type ReplyPath } from './routing.js';
 import { ClientTimeWaits, clientSock } from './client-conns.js';
 import { describe } from './policy/common.js';
 import { conflictOf } from './conflict-info.js';
@@ -691,7 +691,7 @@ class Run {
     const link = cif.link;
     // The server answers by its own routing table (routing.ts replyPath); a policy without the rule answers on the SYN's link.
     const path = lk.action === 'drop' || !this.policy.linuxRouting ? BACK
-      : replyPath(server, ingress, src, client, lk.action === 'accept' ? lk.sock!.opts.device : null, this.routeLocal, this.addedAt, this.v4Flushed);
+      : replyPath(server, ingress, src, client, cif, lk.action === 'accept' ? lk.sock!.opts.device : null, this.routeLocal, this.addedAt, this.v4Flushed);
     let rlink = link;
     let rsmac = smac;
     let rcmac = cmac;
@@ -983,6 +983,10 @@ class Run {
     const { iface, subnet: best } = route;
     if (dst.family === 4) {
       const src = best?.addr ?? iface.addresses.find((c) => c.addr.family === 4)?.addr;
+      return src ? { iface, src } : null;
+    }
+    if (this.policy.linuxRouting && !isLinkLocal6(dst)) {
+      const src = source6AnyInterface(host, dst, iface);
       return src ? { iface, src } : null;
     }
     let pick: Cidr | undefined;

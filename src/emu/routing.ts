@@ -77,7 +77,7 @@ export const BACK: ReplyPath = { kind: 'back' };
  * `remote` is on the device holding it [net/ipv4/fib_frontend.c fib_add_ifaddr: RTN_LOCAL on
  * ifa->ifa_dev->dev]. Found against 6.18 by the sixth hunt (docs/kernel-observations.md §11).
  */
-export function replyPath(server: HostState, sif: IfaceState, remote: IpAddr, client: HostState, device: string | null, local: boolean,
+export function replyPath(server: HostState, sif: IfaceState, remote: IpAddr, client: HostState, cif: IfaceState, device: string | null, local: boolean,
   addedAt: ReadonlyMap<Cidr, number>, flushed: ReadonlySet<IfaceState>): ReplyPath {
   const bound = device === null ? null : server.ifaces.find((i) => i.name === device) ?? null;
   // A source the client does not have (bound under ip_nonlocal_bind: IPv6 sends the SYN from it,
@@ -103,11 +103,76 @@ export function replyPath(server: HostState, sif: IfaceState, remote: IpAddr, cl
     out = findRoute(server, remote, addedAt, flushed)?.iface ?? null;
     if (!out) return { kind: 'lost', out: null, why: `${server.name} has no route to ${remote.text}` };
   }
-  if (out === sif) return BACK;
   // Neighbour discovery for remote on out's link: IPv4 any interface of a host holding the
-  // address answers ARP (arp_ignore=0), IPv6 only the interface holding it.
+  // address answers ARP (arp_ignore=0) [net/ipv4/arp.c arp_process: inet_addr_type], IPv6 only the
+  // interface holding it [net/ipv6/ndisc.c ndisc_recv_ns: ipv6_get_ifaddr(..., dev, ...)].
   const peer = out.link.members.find((m) => m.host === client
     && (remote.family === 4 ? client.ifaceOwning(remote) !== undefined : m.addresses.some((c) => c.addr.text === remote.text)));
+  if (peer && out === sif && peer === cif) return BACK;
   if (peer) return { kind: 'other', out, peer };
   return { kind: 'lost', out, why: `${server.name} routes ${remote.text} out of ${out.name} (link ${out.link.name}), where ${client.name} is not` };
+}
+
+/** An IPv6 address's scope as the kernel ranks it [net/ipv6/addrconf_core.c __ipv6_addr_type]: link-local 2, global (ULAs too) 14. */
+function scope6(a: IpAddr): number {
+  return isLinkLocal6(a) ? 2 : a.bytes[0] === 0 && a.bytes.slice(1, 15).every((b) => b === 0) && a.bytes[15] === 1 ? 1 : 14;
+}
+
+/** The label of RFC 6724's default policy table, which Linux uses [net/ipv6/addrlabel.c ip6addrlbl_init_table]. */
+function label6(a: IpAddr): number {
+  const b = a.bytes;
+  const zeros = (n: number): boolean => b.slice(0, n).every((x) => x === 0);
+  if (zeros(15) && b[15] === 1) return 0;
+  if (zeros(10) && b[10] === 0xff && b[11] === 0xff) return 4;
+  if (zeros(12)) return 3;
+  if (b[0] === 0x20 && b[1] === 0x02) return 2;
+  if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0 && b[3] === 0) return 5;
+  if ((b[0]! & 0xfe) === 0xfc) return 13;
+  if (b[0] === 0xfe && (b[1]! & 0xc0) === 0xc0) return 11;
+  if (b[0] === 0x3f && b[1] === 0xfe) return 12;
+  return 1;
+}
+
+function commonPrefix6(a: IpAddr, b: IpAddr): number {
+  let n = 0;
+  for (let i = 0; i < 16; i++) {
+    const x = a.bytes[i]! ^ b.bytes[i]!;
+    if (x === 0) { n += 8; continue; }
+    return n + Math.clz32(x) - 24;
+  }
+  return n;
+}
+
+/**
+ * Linux's IPv6 source for a destination of more than link scope: every interface's addresses are
+ * candidates, not only the outgoing interface's [net/ipv6/addrconf.c ipv6_dev_get_saddr:
+ * for_each_netdev unless the destination is link-local or multicast], ranked by RFC 6724's rules
+ * as ipv6_get_saddr_eval does: 1 the destination itself; 2 scope (the smallest at least the
+ * destination's, else the largest); 5 the outgoing interface's; 6 the label matches the
+ * destination's; 8 the longest prefix shared with it, up to the address's prefix length. Ties go to
+ * the first seen: interfaces in order, on each the address added last (the kernel lists it first
+ * [ipv6_link_dev_addr]). Found by the sixth hunt: a host whose outgoing interface has no global
+ * address still connects, from another interface's.
+ */
+export function source6AnyInterface(host: HostState, dst: IpAddr, out: IfaceState): IpAddr | null {
+  const dScope = scope6(dst);
+  const dLabel = label6(dst);
+  let pick: IpAddr | null = null;
+  let best: number[] = [];
+  for (const i of host.ifaces) {
+    for (let k = i.addresses.length - 1; k >= 0; k--) {
+      const c = i.addresses[k]!;
+      if (c.addr.family !== 6) continue;
+      const s = scope6(c.addr);
+      const score = [c.addr.text === dst.text ? 1 : 0, s >= dScope ? -s : s - 128, i === out ? 1 : 0,
+        label6(c.addr) === dLabel ? 1 : 0, Math.min(commonPrefix6(c.addr, dst), c.prefix)];
+      let better = pick === null;
+      for (let r = 0; !better && r < score.length; r++) {
+        if (score[r]! > best[r]!) better = true;
+        else if (score[r]! < best[r]!) break;
+      }
+      if (better) { pick = c.addr; best = score; }
+    }
+  }
+  return pick;
 }

@@ -157,3 +157,40 @@ describe("an interface's IPv4 routes go with its last IPv4 address", () => {
     expect(results.get(7)).toBe(getPolicy(policy).linuxRouting ? 'unreachable' : 'web');
   });
 });
+
+const SOURCE6 = `name: source over every interface
+seed: 5
+links: { a: {}, b: {} }
+hosts:
+  server:
+    interfaces:
+      eth0: { addresses: [10.0.0.1/24], link: a }
+      eth1: { addresses: [fd01::1/64], link: b }
+  client:
+    interfaces:
+      eth0: { addresses: [fd00::100/64], link: a }
+      eth1: { addresses: [fd01::100/64], link: b }
+    processes: { c: { uid: 0 } }
+  lone:
+    interfaces:
+      eth0: { addresses: [fd00::200/64], link: a }
+    processes: { c: { uid: 0 } }
+steps:
+  - { socket: web, process: client/c, family: inet6 }
+  - { bind: web, address: "[::]:80" }
+  - { listen: web }
+  - { socket: lone, process: lone/c, family: inet6 }
+  - { bind: lone, address: "[::]:80" }
+  - { listen: lone }
+  - connect: { from: server, to: "[fd00::100]:80" }
+  - connect: { from: server, to: "[fd00::200]:80" }
+`;
+
+describe('the IPv6 source is chosen over every interface', () => {
+  it.each(allPolicies().filter((p) => p.families.includes('inet6')).map((p) => p.name))('%s', (policy) => {
+    const { results } = run(SOURCE6, policy);
+    // Linux: eth1's fd01::1 for a SYN out of eth0; the client answers out of its own eth1, the
+    // lone host on link a has nobody to answer for fd01::1. The others: eth0 has no IPv6 source (UNCONFIRMED).
+    expect([results.get(6), results.get(7)]).toEqual(getPolicy(policy).linuxRouting ? ['web', 'timeout'] : ['unreachable', 'unreachable']);
+  });
+});

@@ -5,6 +5,7 @@
 import { IPV4_ANY, IPV6_ANY, formatEndpoint, inSubnet, isLinkLocal6, isLoopback, isV4Mapped, isWildcard, parseIp, v4FromMapped, v4ToMapped, type Cidr, type IpAddr } from './addr.js';
 import { HostState, type IfaceState, type LinkState } from './host.js';
 import { pickPortLinear, type PortPick } from './port-picker.js';
+import { BACK, findRoute, flushOnLastV4, replyPath, source6AnyInterface, type ReplyPath } from './routing.js';
 import { ClientTimeWaits, clientSock } from './client-conns.js';
 import { describe } from './policy/common.js';
 import { conflictOf } from './conflict-info.js';
@@ -418,6 +419,8 @@ class Run {
 
   /** When an address step added each address (the scenario's own addresses: absent, the oldest, in declared order). */
   private readonly addedAt = new Map<Cidr, number>();
+  /** Interfaces whose IPv4 routes went with their last IPv4 address (routing.ts flushOnLastV4). */
+  private readonly v4Flushed = new Set<IfaceState>();
   private addSeq = 0;
 
   private address(hostName: string, ifName: string, add: Scenario['hosts'][number]['interfaces'][number]['addresses'][number] | undefined,
@@ -449,6 +452,8 @@ class Run {
       for (const c of iface.addresses.slice(i + 1)) if (sameSubnet(iface.addresses[i]!, c)) gone.push(c);
     }
     for (const c of gone) iface.addresses.splice(iface.addresses.indexOf(c), 1);
+    // Linux's routes go with the interface's last IPv4 address (other policies: UNCONFIRMED, routes stay).
+    if (this.policy.linuxRouting) flushOnLastV4(iface, del!.addr, this.v4Flushed);
     // Other hosts' neighbour entries for the addresses stay (the kernel keeps them until they are
     // probed and fail): see staleNeighbour.
     host.listenerVersion++;
@@ -579,8 +584,15 @@ class Run {
     // A `source:` is bound before connect() looks for a route: a foreign one is EADDRNOTAVAIL first
     // [net/ipv4/af_inet.c __inet_bind, net/ipv6/af_inet6.c __inet6_bind; found by the sixth hunt].
     const given = step.source ? (isV4Mapped(step.source.addr) ? v4FromMapped(step.source.addr) : step.source.addr) : null;
-    if (given && !isWildcard(given) && !client.isLocal(given)) return this.outcome('EADDRNOTAVAIL', NONE, `${given.text} is not an address of ${client.name}`);
-    if (!out) return this.outcome('unreachable', NONE, `host ${client.name} has no address of the destination's family`);
+    // Under Linux's ip_nonlocal_bind the bind succeeds and the route decides (below).
+    const nonlocal = given !== null && !isWildcard(given) && !client.isLocal(given);
+    if (nonlocal && !(this.policy.linuxRouting && client.sysctl.ipNonlocalBind)) return this.outcome('EADDRNOTAVAIL', NONE, `${given.text} is not an address of ${client.name}`);
+    if (!out) {
+      const has = client.ifaces.some((i) => i.addresses.some((c) => c.addr.family === dst.family));
+      return this.outcome('unreachable', NONE, has && this.v4Flushed.size > 0
+        ? `${client.name} has no route to ${dst.text} (its routes went with an interface's last IPv4 address): ENETUNREACH [net/ipv4/fib_frontend.c fib_disable_ip]`
+        : `host ${client.name} has no address of the destination's family`);
+    }
     const cif = out.iface;
     let src = out.src;
     const uid = step.fromProcess ? client.uids.get(step.fromProcess) ?? 0 : 0;
@@ -612,7 +624,10 @@ class Run {
       // bind(source) on a fresh, unbound client socket first: privileged ports, conflicts; port 0
       // is the bind's ephemeral search [net/ipv4/inet_connection_sock.c inet_csk_find_open_port],
       // which an ESTABLISHED or TIME_WAIT socket on the address blocks (EADDRINUSE when none is left).
-      const probe = clientSock(this.nextSockId++, step.from, step.fromProcess ?? '', uid, src, 0, dst, step.to.port, this.seq++);
+      // Its own options: a policy's bind may set some (FreeBSD's inet6 sockets start IPV6_V6ONLY), and
+      // the shared client options are frozen.
+      const made = clientSock(this.nextSockId++, step.from, step.fromProcess ?? '', uid, src, 0, dst, step.to.port, this.seq++);
+      const probe: Sock = { ...made, opts: { ...made.opts } };
       probe.state = 'CLOSE';
       probe.local = null;
       probe.remote = null;
@@ -622,6 +637,13 @@ class Run {
       v6only = probe.ipv6only;
       // A port bind() took is never shared by connect()'s own choice while anything holds it.
       client.markBindMade(sport);
+      // A non-local IPv4 source (ip_nonlocal_bind let bind() take it) has no output route: ENETUNREACH
+      // [net/ipv4/route.c ip_route_output_key_hash_rcu: fl4->saddr not local (__ip_dev_find) and no
+      // FLOWI_FLAG_ANYSRC → -ENETUNREACH]. IPv6 has no such check and sends the SYN from it
+      // [net/ipv6/ip6_output.c ip6_dst_lookup_tail: a given saddr is kept]. Found by the sixth hunt.
+      if (nonlocal && dst.family === 4) {
+        return this.outcome('unreachable', NONE, `connect() from ${given!.text}, not an address of ${client.name} (bound under ip_nonlocal_bind): ENETUNREACH [net/ipv4/route.c ip_route_output_key_hash_rcu]`);
+      }
       if (unscoped) return this.unscopedConnect(dst);
     } else {
       if (unscoped) return this.unscopedConnect(dst);
@@ -633,7 +655,7 @@ class Run {
     // the next attempt asks again [net/core/neighbour.c: a STALE entry is used, then probed].
     const stale = this.routeLocal || this.routeOwner ? undefined : this.staleNeighbour(client, cif, dst);
     // Then neighbour discovery (none over the loopback).
-    const sif = this.routeLocal ? cif : stale ?? this.resolve(client, cif, src, dst, this.routeOwner, step);
+    const sif = this.routeLocal ? cif : stale ?? this.resolve(client, cif, nonlocal ? out.src : src, dst, this.routeOwner, step);
     if (!sif) {
       return this.outcome('unreachable', NONE, unanswered(cif, dst));
     }
@@ -667,12 +689,21 @@ class Run {
     const fp = this.policy.fingerprint;
     let t = this.now;
     const link = cif.link;
+    // The server answers by its own routing table (routing.ts replyPath); a policy without the rule answers on the SYN's link.
+    const path = lk.action === 'drop' || !this.policy.linuxRouting ? BACK
+      : replyPath(server, ingress, src, client, cif, lk.action === 'accept' ? lk.sock!.opts.device : null, this.routeLocal, this.addedAt, this.v4Flushed);
+    let rlink = link;
+    let rsmac = smac;
+    let rcmac = cmac;
+    if (path.kind === 'lost') return this.answerLost(path, link, cmac, smac, src, dst, sport, dport, cIsn, cTs, comment, record, lk.rule, cslot);
+    if (path.kind === 'other') { rlink = path.out.link; rsmac = path.out.mac; rcmac = path.peer.mac; }
 
     if (lk.action !== 'accept') {
       if (lk.action === 'rst') {
         this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs, 0, comment, record);
         t += lat;
-        this.tcp(link, t, smac, cmac, dst, src, dport, sport, 0, cIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, comment, record);
+        if (path.kind === 'other') t = this.answerNeighbour(path.out, path.peer, dst, src, t);
+        this.tcp(rlink, t, rsmac, rcmac, dst, src, dport, sport, 0, cIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, comment, record);
         this.now = t + lat;
         client.removeClient(cslot);
         return this.outcome('refused', NONE, lk.rule);
@@ -700,7 +731,8 @@ class Run {
     // Handshake.
     this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs, 0, comment, record);
     t += lat;
-    this.tcp(link, t, smac, cmac, dst, src, dport, sport, sIsn, cIsn + 1, TCP_SYN | TCP_ACK, fp.synAckWindow, this.synAckOpts, EMPTY, sTs + msSince(t0, t), cTs, comment, record);
+    if (path.kind === 'other') t = this.answerNeighbour(path.out, path.peer, dst, src, t);
+    this.tcp(rlink, t, rsmac, rcmac, dst, src, dport, sport, sIsn, cIsn + 1, TCP_SYN | TCP_ACK, fp.synAckWindow, this.synAckOpts, EMPTY, sTs + msSince(t0, t), cTs, comment, record);
     t += lat;
     let cNext = cIsn + 1;
     let sNext = sIsn + 1;
@@ -713,14 +745,14 @@ class Run {
     t += lat;
     // The accepting socket's banner says who answered.
     const banner = this.bannerFor(listener);
-    this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext, cNext, TCP_PSH | TCP_ACK, fp.window, this.dataOpts, banner, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
+    this.tcp(rlink, t, rsmac, rcmac, dst, src, dport, sport, sNext, cNext, TCP_PSH | TCP_ACK, fp.window, this.dataOpts, banner, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
     sNext += banner.length;
     if (close === 'server') {
-      this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext, cNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
+      this.tcp(rlink, t, rsmac, rcmac, dst, src, dport, sport, sNext, cNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
       t += lat;
       this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
       t += lat;
-      this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext + 1, cNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
+      this.tcp(rlink, t, rsmac, rcmac, dst, src, dport, sport, sNext + 1, cNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
       this.enterTimeWait(server, child!, t);
       client.removeClient(cslot);
       t += lat;
@@ -728,7 +760,7 @@ class Run {
       t += lat;
       this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
       t += lat;
-      this.tcp(link, t, smac, cmac, dst, src, dport, sport, sNext, cNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
+      this.tcp(rlink, t, rsmac, rcmac, dst, src, dport, sport, sNext, cNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
       t += lat;
       this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext + 1, sNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
       this.clientTimeWait(client, cslot, t);
@@ -736,7 +768,7 @@ class Run {
     } else {
       t += lat;
       this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
-      this.open.set(child!, { link, cmac, smac, src, dst, sport, dport, cNext, sNext, cTs, sTs, t0, client, cslot });
+      this.open.set(child!, { link, cmac, smac, rlink, rsmac, rcmac, src, dst, sport, dport, cNext, sNext, cTs, sTs, t0, client, cslot });
     }
     this.now = t;
     return this.outcome(listener.name, decision.names, lk.rule);
@@ -758,14 +790,67 @@ class Run {
     const fp = this.policy.fingerprint;
     const lat = c.link.latencyNs;
     let t = this.now;
-    this.tcp(c.link, t, c.smac, c.cmac, c.dst, c.src, c.dport, c.sport, c.sNext, c.cNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, c.sTs + msSince(c.t0, t), c.cTs + msSince(c.t0, t), undefined);
+    this.tcp(c.rlink, t, c.rsmac, c.rcmac, c.dst, c.src, c.dport, c.sport, c.sNext, c.cNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, c.sTs + msSince(c.t0, t), c.cTs + msSince(c.t0, t), undefined);
     t += lat;
     this.tcp(c.link, t, c.cmac, c.smac, c.src, c.dst, c.sport, c.dport, c.cNext, c.sNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, c.cTs + msSince(c.t0, t), c.sTs + msSince(c.t0, t - lat), undefined);
     t += lat;
-    this.tcp(c.link, t, c.smac, c.cmac, c.dst, c.src, c.dport, c.sport, c.sNext + 1, c.cNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, c.sTs + msSince(c.t0, t), c.cTs + msSince(c.t0, t - lat), undefined);
+    this.tcp(c.rlink, t, c.rsmac, c.rcmac, c.dst, c.src, c.dport, c.sport, c.sNext + 1, c.cNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, c.sTs + msSince(c.t0, t), c.cTs + msSince(c.t0, t - lat), undefined);
     this.enterTimeWait(server, child, t);
     c.client.removeClient(c.cslot);
     this.now = t + lat;
+  }
+
+  /**
+   * A connection whose SYN-ACK or RST the server routes where the client is not (routing.ts
+   * replyPath): the client's SYNs go unanswered and it times out, as after a silent drop; the
+   * server's neighbour discovery on the link it routes to goes unanswered. The listener gets no
+   * connection (its request never completes).
+   */
+  private answerLost(path: ReplyPath & { kind: 'lost' }, link: LinkState, cmac: Uint8Array, smac: Uint8Array, src: IpAddr, dst: IpAddr,
+    sport: number, dport: number, cIsn: number, cTs: number, comment: string, record: string, rule: string, cslot: number): string {
+    const t0 = this.now;
+    let t = t0;
+    const fp = this.policy.fingerprint;
+    const lost = `${comment} The answer is lost: ${path.why}.`;
+    // Each SYN makes the server answer again, and ask for the client's address on the link it routes
+    // to, where nobody has it (nothing to ask over the loopback).
+    const out = path.out && !this.routeLocal ? path.out : null;
+    const note = out ? `bindlab ${this.policy.name}: the answer to ${src.text} leaves by ${out.host.name}/${out.name}; nobody on link ${out.link.name} has ${src.text}` : undefined;
+    let rto = SYN_RTO_NS;
+    for (let i = 0; i < SYN_TRIES; i++) {
+      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs + Math.floor((t - t0) / 1e6), 0,
+        i === 0 ? lost : `${lost} (retransmission ${i})`, record);
+      if (out) {
+        const len = src.family === 4
+          ? writeArpFrame(this.frame, { op: 1, senderMac: out.mac, senderIp: dst, targetMac: ZERO_MAC, targetIp: src, dstMac: BROADCAST })
+          : writeNdpFrame(this.frame, { type: 'ns', srcMac: out.mac, src: dst, target: src });
+        this.raw(out.link, t + link.latencyNs, len, note);
+      }
+      t += rto;
+      rto *= 2;
+    }
+    this.now = t;
+    this.routeClient!.removeClient(cslot);
+    return this.outcome('timeout', NONE, `${rule}; the answer is lost: ${path.why} [net/ipv4/inet_connection_sock.c inet_csk_route_req, net/ipv4/tcp_ipv4.c tcp_v4_send_reset]`);
+  }
+
+  /** The server's neighbour discovery for the client's address on another link, answered by the client's interface there (peer); returns the time after. */
+  private answerNeighbour(out: IfaceState, peer: IfaceState, local: IpAddr, remote: IpAddr, t: number): number {
+    const key = `${out.name} ${remote.text}`;
+    const server = out.host;
+    if (server.neighbours.get(key)) return t;
+    const lat = out.link.latencyNs;
+    if (remote.family === 4) {
+      this.raw(out.link, t, writeArpFrame(this.frame, { op: 1, senderMac: out.mac, senderIp: local, targetMac: ZERO_MAC, targetIp: remote, dstMac: BROADCAST }), undefined);
+      t += lat;
+      this.raw(out.link, t, writeArpFrame(this.frame, { op: 2, senderMac: peer.mac, senderIp: remote, targetMac: out.mac, targetIp: local, dstMac: out.mac }), undefined);
+    } else {
+      this.raw(out.link, t, writeNdpFrame(this.frame, { type: 'ns', srcMac: out.mac, src: local, target: remote }), undefined);
+      t += lat;
+      this.raw(out.link, t, writeNdpFrame(this.frame, { type: 'na', srcMac: peer.mac, dstMac: out.mac, src: remote, dst: local, target: remote, solicited: true, override: true }), undefined);
+    }
+    server.neighbours.set(key, peer.mac);
+    return t + lat;
   }
 
   /** The decision for a SYN, cached while the host's listeners stay the same. */
@@ -893,22 +978,15 @@ class Run {
    * kernel lists first [net/ipv6/addrconf.c ipv6_link_dev_addr].
    */
   private egress(host: HostState, dst: IpAddr): { iface: IfaceState; src: IpAddr } | null {
-    let iface: IfaceState | undefined;
-    let best: Cidr | undefined;
-    // Among equal prefixes the route added first wins (fib_magic appends: NLM_F_APPEND), which for the
-    // scenario's own addresses is the order they are declared in [net/ipv4/fib_frontend.c fib_magic;
-    // found by the sixth hunt: an address step's subnet on eth0 loses to eth1's older one].
-    for (const i of host.ifaces) {
-      for (const c of i.addresses) {
-        if (!inSubnet(c, dst)) continue;
-        if (best === undefined || c.prefix > best.prefix
-          || (c.prefix === best.prefix && i !== iface && (this.addedAt.get(c) ?? 0) < (this.addedAt.get(best) ?? 0))) { best = c; iface = i; }
-      }
-    }
-    iface ??= host.ifaces[0];
-    if (!iface) return null;
+    const route = findRoute(host, dst, this.addedAt, this.v4Flushed);
+    if (!route) return null;
+    const { iface, subnet: best } = route;
     if (dst.family === 4) {
       const src = best?.addr ?? iface.addresses.find((c) => c.addr.family === 4)?.addr;
+      return src ? { iface, src } : null;
+    }
+    if (this.policy.linuxRouting && !isLinkLocal6(dst)) {
+      const src = source6AnyInterface(host, dst, iface);
       return src ? { iface, src } : null;
     }
     let pick: Cidr | undefined;
@@ -1184,6 +1262,8 @@ export const newReplayedSyn = (): ReplayedSyn => ({
 
 interface OpenConn {
   readonly link: LinkState; readonly cmac: Uint8Array; readonly smac: Uint8Array; readonly src: IpAddr; readonly dst: IpAddr;
+  /** The server's answers' link and MACs (the server routes them: routing.ts replyPath). */
+  readonly rlink: LinkState; readonly rsmac: Uint8Array; readonly rcmac: Uint8Array;
   readonly sport: number; readonly dport: number; readonly cNext: number; readonly sNext: number; readonly cTs: number;
   readonly sTs: number; readonly t0: number; readonly client: HostState;
   /** The client's connection on its host (HostState.addClient). */

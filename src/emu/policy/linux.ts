@@ -346,6 +346,9 @@ export const linux: Policy = {
   loopbackTimeWaitReuseNs: 1_000_000_000,
   // [net/ipv4/devinet.c __inet_insert_ifa: IFA_F_SECONDARY; __inet_del_ifa: secondaries go with the primary unless IN_DEV_PROMOTE_SECONDARIES]
   ipv4Secondaries: true,
+  // [net/ipv4/inet_connection_sock.c inet_csk_route_req, net/ipv4/tcp_ipv4.c tcp_v4_send_reset,
+  // net/ipv4/fib_frontend.c fib_disable_ip; checked on 6.18: scenarios/return-route.yaml]
+  linuxRouting: true,
   fingerprint: LINUX_FINGERPRINT,
   families: ['inet', 'inet6'],
 

@@ -186,6 +186,13 @@ export interface Policy {
    */
   readonly ipv4Secondaries: boolean;
   /**
+   * Linux's routing (src/emu/routing.ts): the server's SYN-ACK and RST leave by its own route to
+   * the client (a device-bound listener's by its device), and an interface's IPv4 routes go with
+   * its last IPv4 address. Absent: answers leave by the link the SYN came in on and routes stay
+   * (UNCONFIRMED for the other policies: no source checked yet).
+   */
+  readonly linuxRouting?: boolean;
+  /**
    * connect()'s port search may take over a client's TIME_WAIT of the same 4-tuple whose local
    * or remote address is a loopback one, this long after it began (Linux's tcp_tw_reuse = 2 and
    * tcp_tw_reuse_delay); absent: never.

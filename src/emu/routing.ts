@@ -1,0 +1,178 @@
+// A host's routing table as bindlab models it: the connected route of each address's subnet and a
+// default route of each family on the host's first interface (docs/scenario-format.md; the
+// kernel harness adds the same: src/kernel/run-kernel.ts), which the interface loses with its
+// last IPv4 address. Used for connects (Engine.egress) and for the server's answers (replyPath).
+
+import { inSubnet, isLinkLocal6, type Cidr, type IpAddr } from './addr.js';
+import type { HostState, IfaceState } from './host.js';
+
+/** The route a packet to dst takes: the interface, and the connected subnet that holds dst (none: the default route). */
+export interface Route { readonly iface: IfaceState; readonly subnet: Cidr | undefined }
+
+/**
+ * The route for dst among the host's routes, only those through oif when one is given (a bound
+ * device: the kernel skips routes whose nexthop is another device [net/ipv4/fib_trie.c
+ * fib_table_lookup: flp->flowi4_oif != nh->fib_nh_dev->ifindex]). The most specific subnet
+ * holding dst wins [net/ipv4/fib_trie.c: longest prefix match]; among equal prefixes the route
+ * added first (fib_magic appends: NLM_F_APPEND), which for the scenario's own addresses is the
+ * order they are declared in [net/ipv4/fib_frontend.c fib_magic; found by the sixth hunt]. Off
+ * every subnet, the default route on the first interface, unless `flushed` says that interface
+ * lost its IPv4 routes with its last IPv4 address (see flushOnLastV4).
+ */
+export function findRoute(host: HostState, dst: IpAddr, addedAt: ReadonlyMap<Cidr, number>, flushed: ReadonlySet<IfaceState>,
+  oif: IfaceState | null = null): Route | null {
+  let iface: IfaceState | undefined;
+  let best: Cidr | undefined;
+  for (const i of host.ifaces) {
+    if (oif && i !== oif) continue;
+    for (const c of i.addresses) {
+      if (!inSubnet(c, dst)) continue;
+      if (best === undefined || c.prefix > best.prefix
+        || (c.prefix === best.prefix && i !== iface && (addedAt.get(c) ?? 0) < (addedAt.get(best) ?? 0))) { best = c; iface = i; }
+    }
+  }
+  if (iface) return { iface, subnet: best };
+  const first = host.ifaces[0];
+  if (!first || (oif && oif !== first)) return null;
+  if (dst.family === 4 && flushed.has(first)) return null;
+  return { iface: first, subnet: undefined };
+}
+
+/**
+ * Whether removing an address took the interface's last IPv4 address: then every IPv4 route
+ * through it goes, the default route included, and does not come back with a new address (only
+ * that address's own connected route does) [net/ipv4/fib_frontend.c fib_inetaddr_event:
+ * NETDEV_DOWN with no ifa_list left → fib_disable_ip → fib_sync_down_dev; found by the sixth hunt].
+ */
+export function flushOnLastV4(iface: IfaceState, removed: IpAddr, flushed: Set<IfaceState>): void {
+  if (removed.family === 4 && !iface.addresses.some((c) => c.addr.family === 4)) flushed.add(iface);
+}
+
+/** How the server's answer (SYN-ACK or RST) to a SYN travels. */
+export type ReplyPath =
+  /** Back out of the interface the SYN came in on, to the client's interface: the common case. */
+  | { readonly kind: 'back' }
+  /** Out of another interface, on whose link the client host answers neighbour discovery for its address. */
+  | { readonly kind: 'other'; readonly out: IfaceState; readonly peer: IfaceState }
+  /** Nowhere the client is: the answer is lost and the client times out. `out` is where it went, if anywhere. */
+  | { readonly kind: 'lost'; readonly out: IfaceState | null; readonly why: string };
+
+export const BACK: ReplyPath = { kind: 'back' };
+
+/**
+ * The path of the server's answer to a SYN from `remote` that came in on `sif`: Linux answers by
+ * its own routing table, not by the link the SYN came in on [net/ipv4/inet_connection_sock.c
+ * inet_csk_route_req (SYN-ACK); net/ipv4/tcp_ipv4.c tcp_v4_send_reset → ip_send_unicast_reply
+ * (RST); net/ipv6/inet6_connection_sock.c inet6_csk_route_req, net/ipv6/tcp_ipv6.c
+ * tcp_v6_send_response]. A listener bound to a device answers out of it (oif = sk_bound_dev_if,
+ * through ireq->ir_iif [net/ipv4/inet_connection_sock.c inet_csk_route_req: flowi4_init_output
+ * with ireq->ir_iif; include/net/inet_sock.h inet_request_bound_dev_if]); with no route through
+ * the device IPv4 assumes the destination is on its link [net/ipv4/route.c
+ * ip_route_output_key_hash_rcu: "Apparently, routing tables are wrong. Assume, that the
+ * destination is on link."], IPv6 has no route [net/ipv6/route.c ip6_pol_route: ip6_null_entry].
+ * An unbound socket answers a link-local peer out of the SYN's interface [net/ipv6/tcp_ipv6.c
+ * tcp_v6_init_req: ir_iif = tcp_v6_iif for IPV6_ADDR_LINKLOCAL; tcp_v6_send_response:
+ * rt6_need_strict]. `local`: the connection came over the server's loopback (its own address),
+ * where only a route through the bound device may carry the answer back: the local route of
+ * `remote` is on the device holding it [net/ipv4/fib_frontend.c fib_add_ifaddr: RTN_LOCAL on
+ * ifa->ifa_dev->dev]. Found against 6.18 by the sixth hunt (docs/kernel-observations.md §11).
+ */
+export function replyPath(server: HostState, sif: IfaceState, remote: IpAddr, client: HostState, cif: IfaceState, device: string | null, local: boolean,
+  addedAt: ReadonlyMap<Cidr, number>, flushed: ReadonlySet<IfaceState>): ReplyPath {
+  const bound = device === null ? null : server.ifaces.find((i) => i.name === device) ?? null;
+  // A source the client does not have (bound under ip_nonlocal_bind: IPv6 sends the SYN from it,
+  // see Engine.connect): nobody answers the server's neighbour solicitation for it.
+  if (!client.isLocal(remote)) {
+    const out = local ? null : findRoute(server, remote, addedAt, flushed, bound)?.iface ?? bound;
+    return { kind: 'lost', out, why: `${client.name} does not have ${remote.text} (a non-local source), so nobody answers for it` };
+  }
+  if (local) {
+    // Over the loopback sif is the device that holds the destination; the answer goes to the
+    // client's source, a local address: reached unless the bound device does not hold it.
+    if (!bound) return BACK;
+    return bound.addresses.some((c) => c.addr.text === remote.text) || (device === 'lo' && remote.family === 4 && remote.bytes[0] === 127)
+      ? BACK : { kind: 'lost', out: bound, why: `the listener is bound to ${device}, which does not hold ${remote.text}: the answer leaves by ${device}, not over the loopback` };
+  }
+  let out: IfaceState | null;
+  if (bound) {
+    out = findRoute(server, remote, addedAt, flushed, bound)?.iface ?? (remote.family === 4 ? bound : null);
+    if (!out) return { kind: 'lost', out: null, why: `no IPv6 route to ${remote.text} through ${device}, the listener's device` };
+  } else if (remote.family === 6 && isLinkLocal6(remote)) {
+    out = sif;
+  } else {
+    out = findRoute(server, remote, addedAt, flushed)?.iface ?? null;
+    if (!out) return { kind: 'lost', out: null, why: `${server.name} has no route to ${remote.text}` };
+  }
+  // Neighbour discovery for remote on out's link: IPv4 any interface of a host holding the
+  // address answers ARP (arp_ignore=0) [net/ipv4/arp.c arp_process: inet_addr_type], IPv6 only the
+  // interface holding it [net/ipv6/ndisc.c ndisc_recv_ns: ipv6_get_ifaddr(..., dev, ...)].
+  const peer = out.link.members.find((m) => m.host === client
+    && (remote.family === 4 ? client.ifaceOwning(remote) !== undefined : m.addresses.some((c) => c.addr.text === remote.text)));
+  if (peer && out === sif && peer === cif) return BACK;
+  if (peer) return { kind: 'other', out, peer };
+  return { kind: 'lost', out, why: `${server.name} routes ${remote.text} out of ${out.name} (link ${out.link.name}), where ${client.name} is not` };
+}
+
+/** An IPv6 address's scope as the kernel ranks it [net/ipv6/addrconf_core.c __ipv6_addr_type]: link-local 2, global (ULAs too) 14. */
+function scope6(a: IpAddr): number {
+  return isLinkLocal6(a) ? 2 : a.bytes[0] === 0 && a.bytes.slice(1, 15).every((b) => b === 0) && a.bytes[15] === 1 ? 1 : 14;
+}
+
+/** The label of RFC 6724's default policy table, which Linux uses [net/ipv6/addrlabel.c ip6addrlbl_init_table]. */
+function label6(a: IpAddr): number {
+  const b = a.bytes;
+  const zeros = (n: number): boolean => b.slice(0, n).every((x) => x === 0);
+  if (zeros(15) && b[15] === 1) return 0;
+  if (zeros(10) && b[10] === 0xff && b[11] === 0xff) return 4;
+  if (zeros(12)) return 3;
+  if (b[0] === 0x20 && b[1] === 0x02) return 2;
+  if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0 && b[3] === 0) return 5;
+  if ((b[0]! & 0xfe) === 0xfc) return 13;
+  if (b[0] === 0xfe && (b[1]! & 0xc0) === 0xc0) return 11;
+  if (b[0] === 0x3f && b[1] === 0xfe) return 12;
+  return 1;
+}
+
+function commonPrefix6(a: IpAddr, b: IpAddr): number {
+  let n = 0;
+  for (let i = 0; i < 16; i++) {
+    const x = a.bytes[i]! ^ b.bytes[i]!;
+    if (x === 0) { n += 8; continue; }
+    return n + Math.clz32(x) - 24;
+  }
+  return n;
+}
+
+/**
+ * Linux's IPv6 source for a destination of more than link scope: every interface's addresses are
+ * candidates, not only the outgoing interface's [net/ipv6/addrconf.c ipv6_dev_get_saddr:
+ * for_each_netdev unless the destination is link-local or multicast], ranked by RFC 6724's rules
+ * as ipv6_get_saddr_eval does: 1 the destination itself; 2 scope (the smallest at least the
+ * destination's, else the largest); 5 the outgoing interface's; 6 the label matches the
+ * destination's; 8 the longest prefix shared with it, up to the address's prefix length. Ties go to
+ * the first seen: interfaces in order, on each the address added last (the kernel lists it first
+ * [ipv6_link_dev_addr]). Found by the sixth hunt: a host whose outgoing interface has no global
+ * address still connects, from another interface's.
+ */
+export function source6AnyInterface(host: HostState, dst: IpAddr, out: IfaceState): IpAddr | null {
+  const dScope = scope6(dst);
+  const dLabel = label6(dst);
+  let pick: IpAddr | null = null;
+  let best: number[] = [];
+  for (const i of host.ifaces) {
+    for (let k = i.addresses.length - 1; k >= 0; k--) {
+      const c = i.addresses[k]!;
+      if (c.addr.family !== 6) continue;
+      const s = scope6(c.addr);
+      const score = [c.addr.text === dst.text ? 1 : 0, s >= dScope ? -s : s - 128, i === out ? 1 : 0,
+        label6(c.addr) === dLabel ? 1 : 0, Math.min(commonPrefix6(c.addr, dst), c.prefix)];
+      let better = pick === null;
+      for (let r = 0; !better && r < score.length; r++) {
+        if (score[r]! > best[r]!) better = true;
+        else if (score[r]! < best[r]!) break;
+      }
+      if (better) { pick = c.addr; best = score; }
+    }
+  }
+  return pick;
+}

@@ -41,7 +41,8 @@ export function connectionRecord(step: number, connection: number, client: strin
     const notes = lookup.notes.get(sk);
     return {
       ...conflictInfo(sk),
-      verdict: sk === lookup.result.sock ? 'accepted' : group.has(sk) ? 'group' : 'passed-over',
+      // The lookup's pick accepts unless its SYN-ACK cannot reach the client (return routing): the client times out.
+      verdict: sk === lookup.result.sock ? (result === 'timeout' ? 'answer-lost' : 'accepted') : group.has(sk) ? 'group' : 'passed-over',
       ...(notes ? { notes } : {}),
     };
   });

@@ -812,6 +812,9 @@ class Run {
     let t = t0;
     const fp = this.policy.fingerprint;
     const lost = `${comment} The answer is lost: ${path.why}.`;
+    const lostRule = `${rule}; the answer is lost: ${path.why} [net/ipv4/inet_connection_sock.c inet_csk_route_req, net/ipv4/tcp_ipv4.c tcp_v4_send_reset]`;
+    // The client's SYNs say how the attempt ended (a timeout), not the lookup's pick, whose answer never arrives.
+    const lostRecord = record === '' ? record : withStep(outcomePacketRecord(this.policy.name, formatEndpoint({ addr: dst, port: dport }), 'timeout', lostRule), this.stepIndex);
     // Each SYN makes the server answer again, and ask for the client's address on the link it routes
     // to, where nobody has it (nothing to ask over the loopback).
     const out = path.out && !this.routeLocal ? path.out : null;
@@ -819,7 +822,7 @@ class Run {
     let rto = SYN_RTO_NS;
     for (let i = 0; i < SYN_TRIES; i++) {
       this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs + Math.floor((t - t0) / 1e6), 0,
-        i === 0 ? lost : `${lost} (retransmission ${i})`, record);
+        i === 0 ? lost : `${lost} (retransmission ${i})`, lostRecord);
       if (out) {
         const len = src.family === 4
           ? writeArpFrame(this.frame, { op: 1, senderMac: out.mac, senderIp: dst, targetMac: ZERO_MAC, targetIp: src, dstMac: BROADCAST })
@@ -831,7 +834,7 @@ class Run {
     }
     this.now = t;
     this.routeClient!.removeClient(cslot);
-    return this.outcome('timeout', NONE, `${rule}; the answer is lost: ${path.why} [net/ipv4/inet_connection_sock.c inet_csk_route_req, net/ipv4/tcp_ipv4.c tcp_v4_send_reset]`);
+    return this.outcome('timeout', NONE, lostRule);
   }
 
   /** The server's neighbour discovery for the client's address on another link, answered by the client's interface there (peer); returns the time after. */

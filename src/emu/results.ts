@@ -45,7 +45,7 @@ export interface DecisionCandidate extends ConflictInfo {
    * or listen conflicted with; coexists: held the port beside a bind or listen that succeeded;
    * not-named: held the port, but the refusal named another socket.
    */
-  readonly verdict: 'accepted' | 'group' | 'passed-over' | 'conflict' | 'coexists' | 'not-named';
+  readonly verdict: 'accepted' | 'answer-lost' | 'group' | 'passed-over' | 'conflict' | 'coexists' | 'not-named';
   /** The policy's own words on this socket, where its code gives them (linux: the pass and score). */
   readonly notes?: readonly string[];
 }

@@ -39,6 +39,7 @@ export function socketWords(c: ConflictInfo): string {
 
 const VERDICT: Record<DecisionCandidate['verdict'], string> = {
   accepted: 'got the connection',
+  'answer-lost': 'picked by the lookup, but its answer never reaches the client (the client times out)',
   group: 'in the group the pick was made among',
   'passed-over': 'not picked',
   conflict: 'the conflict',
@@ -59,7 +60,7 @@ function decisionLines(d: DecisionRecord, lookup: string | null): string[] {
     lines.push(`${d.kind} ${d.address} on host ${d.host}: ${d.result}; ${d.candidates.length === 0 ? 'nothing else holds the port' : 'sockets holding the port:'}`);
   }
   for (const c of d.candidates) {
-    const mark = c.verdict === 'accepted' || c.verdict === 'conflict' ? '->' : c.verdict === 'group' ? ' +' : '  ';
+    const mark = c.verdict === 'accepted' || c.verdict === 'conflict' || c.verdict === 'answer-lost' ? '->' : c.verdict === 'group' ? ' +' : '  ';
     lines.push(`  ${mark} ${socketWords(c)}: ${VERDICT[c.verdict]}${c.notes ? `; ${c.notes.join('; ')}` : ''}`);
   }
   return lines;

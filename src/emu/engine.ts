@@ -1330,10 +1330,6 @@ function commonPrefix(a: IpAddr, b: IpAddr): number {
 /** The reason of a connection whose neighbour discovery goes unanswered. */
 const unanswered = (cif: IfaceState, dst: IpAddr): string => `nobody on link ${cif.link.name} answers for ${dst.text}`;
 
-/** Milliseconds of virtual time since t0 (TCP timestamps tick in ms). */
-function msSince(t0: number, t: number): number {
-  return Math.floor((t - t0) / 1e6);
-}
 const NO_OPTS: readonly TcpOption[] = [];
 
 function parseMac(text: string): Uint8Array {

@@ -134,13 +134,15 @@ export function validateBuilder(y: Argv): Argv<ValidateArgs> {
 }
 
 // verify-kernel
-export interface VerifyKernelArgs { files: string[]; keep: boolean; verbose: boolean }
+export interface VerifyKernelArgs { files: string[]; keep: boolean; verbose: boolean; capture?: string }
 
 export function verifyKernelBuilder(y: Argv): Argv<VerifyKernelArgs> {
   return y
     .positional('files', { type: 'string', array: true, demandOption: true, describe: 'scenario YAML files' })
     .option('keep', { type: 'boolean', default: false, describe: 'leave the network namespaces in place afterwards (ip netns list)' })
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print the namespace set-up commands on stderr' })
+    .option('capture', { type: 'string', describe: 'record what the kernel sends in DIR (tcpdump, one file per host), write the emulated capture beside it and compare them header field by field' })
+    .example('sudo $0 verify-kernel --capture out/kernel scenarios/loopback.yaml', 'also the packets: TTL, DF, IP IDs, MSS, windows, options, flow labels, close sequences')
     .example('sudo $0 verify-kernel scenarios/reuseport.yaml', 'kernel and emulator side by side; exit 1 on any difference') as unknown as Argv<VerifyKernelArgs>;
 }
 

@@ -16,7 +16,9 @@ import type { Errno, LookupResult, Policy, Sock, SockOpts } from './policy/types
 import type { ConflictInfo, DecisionRecord, PolicyRun, StepResult } from './results.js';
 import { Rng, hashString, hashTuple, mix32 } from './rng.js';
 import { writeArpFrame, writeNdpFrame, writeTcpFrame, multicastMac } from './wire/frame.js';
-import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpOption } from './wire/tcp.js';
+import { LINUX_RMEM_MAX, LINUX_TCP_RMEM, linuxEstablishedWindow, linuxInitialWindow, linuxWindowScale, mssForMtu } from './policy/fingerprint.js';
+import { Conversation, type ConnEnd, type OpenConnection, type SegmentOut } from './conversation.js';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpOption } from './wire/tcp.js';
 import { LINKTYPE_ETHERNET, isInPlaceSink, type InPlaceSink, type PacketSink } from '../pcap/sink.js';
 import type {
   ConnectStep, Expectation, OptionName, Scenario, SockOptions, Step,
@@ -60,6 +62,11 @@ export interface RunOptions {
    * connection of a connect step (scenarioWork counts them all); for a progress bar.
    */
   readonly onProgress?: (unitsDone: number) => void;
+  /**
+   * net.core.rmem_max for the window scale of Linux connections (default: the kernel's 212992).
+   * Not per network namespace on Linux, so verify-kernel passes the machine's own.
+   */
+  readonly rmemMax?: number;
 }
 
 /** A scenario's work units under one policy (see RunOptions.onProgress): a step each, a connect step one per connection. */
@@ -95,7 +102,7 @@ interface CachedLookup {
 }
 
 
-class Run {
+class Run implements SegmentOut {
   private readonly hosts = new Map<string, HostState>();
   private readonly links = new Map<string, LinkState>();
   /** Each host's loopback, made when a connection first goes through it. */
@@ -129,11 +136,12 @@ class Run {
   private readonly bannerCache = new Map<Sock, Uint8Array<ArrayBufferLike>>();
   // One mutable segment, option list and frame spec, reused for every packet.
   private readonly ts = { kind: 'timestamps' as const, tsval: 0, tsecr: 0 };
-  private readonly synOpts: TcpOption[];
   private readonly synAckOpts: TcpOption[];
   private readonly dataOpts: TcpOption[];
   private readonly seg = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, urgent: 0, options: [] as readonly TcpOption[], payload: new Uint8Array(0) as Uint8Array };
-  private readonly spec = { srcMac: ZERO_MAC as Uint8Array, dstMac: ZERO_MAC as Uint8Array, src: IPV4_ANY, dst: IPV4_ANY, ttl: 64, ipId: 0, dontFragment: true, seg: this.seg };
+  private readonly spec = { srcMac: ZERO_MAC as Uint8Array, dstMac: ZERO_MAC as Uint8Array, src: IPV4_ANY, dst: IPV4_ANY, ttl: 64, ipId: 0, dontFragment: true, flowLabel: 0, seg: this.seg };
+  /** The packets of each connection. */
+  private readonly conv: Conversation;
 
   /** Work units done so far (RunOptions.onProgress). */
   private unitsDone = 0;
@@ -144,16 +152,16 @@ class Run {
     const fp = policy.fingerprint;
     const build = (kinds: readonly string[]): TcpOption[] => kinds.map((k): TcpOption => {
       switch (k) {
-        case 'mss': return { kind: 'mss', mss: fp.mss };
+        case 'mss': return this.replayMss;
         case 'sackPermitted': return { kind: 'sackPermitted' };
         case 'timestamps': return this.ts;
-        case 'windowScale': return { kind: 'windowScale', shift: fp.windowScale };
+        case 'windowScale': return this.replayWs;
         default: return { kind: 'nop' };
       }
     });
-    this.synOpts = build(fp.synOptions);
     this.synAckOpts = build(fp.synAckOptions);
     this.dataOpts = fp.synOptions.includes('timestamps') ? [{ kind: 'nop' }, { kind: 'nop' }, this.ts] : [];
+    this.conv = new Conversation(fp, this, scenario.seed, options.rmemMax);
     this.buildNetwork();
   }
 
@@ -695,15 +703,21 @@ class Run {
     let rlink = link;
     let rsmac = smac;
     let rcmac = cmac;
-    if (path.kind === 'lost') return this.answerLost(path, link, cmac, smac, src, dst, sport, dport, cIsn, cTs, comment, record, lk.rule, cslot);
     if (path.kind === 'other') { rlink = path.out.link; rsmac = path.out.mac; rcmac = path.peer.mac; }
+    // The path's MTU: the loopback's, or Ethernet's 1500 on a link.
+    const mtu = this.routeLocal ? fp.loopbackMtu : ETHERNET_MTU;
+    const conv = this.conv;
+    conv.begin(t0, mix32(isnKey ^ 0x1d5eed ^ cIsn),
+      { host: client.name, tcpRmem: client.sysctl.tcpRmem, mtu }, link, cmac, smac, src, sport, cIsn, cTs,
+      { host: server.name, tcpRmem: server.sysctl.tcpRmem, mtu }, rlink, rsmac, rcmac, dst, dport, sIsn, sTs);
+    if (path.kind === 'lost') return this.answerLost(path, link, src, dst, dport, comment, record, lk.rule, cslot);
 
     if (lk.action !== 'accept') {
       if (lk.action === 'rst') {
-        this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs, 0, comment, record);
+        conv.syn(t, 0, comment, record);
         t += lat;
         if (path.kind === 'other') t = this.answerNeighbour(path.out, path.peer, dst, src, t);
-        this.tcp(rlink, t, rsmac, rcmac, dst, src, dport, sport, 0, cIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, comment, record);
+        conv.rst(t, comment, hashTuple(this.scenario.seed, src.bytes, sport, dst.bytes, dport), record);
         this.now = t + lat;
         client.removeClient(cslot);
         return this.outcome('refused', NONE, lk.rule);
@@ -711,8 +725,7 @@ class Run {
       // Dropped silently: the client retransmits its SYN, then gives up.
       let rto = SYN_RTO_NS;
       for (let i = 0; i < SYN_TRIES; i++) {
-        this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs + Math.floor((t - t0) / 1e6), 0,
-          i === 0 ? comment : `${comment} (retransmission ${i})`, record);
+        conv.syn(t, i, i === 0 ? comment : `${comment} (retransmission ${i})`, record);
         t += rto;
         rto *= 2;
       }
@@ -728,48 +741,23 @@ class Run {
     let child: Sock | null = null;
     if (close === 'client') { this.nextSockId++; this.seq++; }
     else child = this.accept(server, listener, dst, dport, src, sport);
-    // Handshake.
-    this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs, 0, comment, record);
+    // Handshake: the server may first ask for the client's address on the link it answers by.
+    conv.syn(t, 0, comment, record);
     t += lat;
     if (path.kind === 'other') t = this.answerNeighbour(path.out, path.peer, dst, src, t);
-    this.tcp(rlink, t, rsmac, rcmac, dst, src, dport, sport, sIsn, cIsn + 1, TCP_SYN | TCP_ACK, fp.synAckWindow, this.synAckOpts, EMPTY, sTs + msSince(t0, t), cTs, comment, record);
-    t += lat;
-    let cNext = cIsn + 1;
-    let sNext = sIsn + 1;
-    this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
-    if (step.send !== undefined && step.send.length > 0) {
-      const data = this.payloadFor(step.send);
-      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_PSH | TCP_ACK, fp.window, this.dataOpts, data, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
-      cNext += data.length;
-    }
-    t += lat;
+    conv.synAck(t, comment, record);
+    const data = step.send !== undefined && step.send.length > 0 ? this.payloadFor(step.send) : EMPTY;
     // The accepting socket's banner says who answered.
-    const banner = this.bannerFor(listener);
-    this.tcp(rlink, t, rsmac, rcmac, dst, src, dport, sport, sNext, cNext, TCP_PSH | TCP_ACK, fp.window, this.dataOpts, banner, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
-    sNext += banner.length;
+    t = conv.established(t, data, this.bannerFor(listener), close);
     if (close === 'server') {
-      this.tcp(rlink, t, rsmac, rcmac, dst, src, dport, sport, sNext, cNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
-      t += lat;
-      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
-      t += lat;
-      this.tcp(rlink, t, rsmac, rcmac, dst, src, dport, sport, sNext + 1, cNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
       this.enterTimeWait(server, child!, t);
       client.removeClient(cslot);
-      t += lat;
     } else if (close === 'client') {
-      t += lat;
-      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
-      t += lat;
-      this.tcp(rlink, t, rsmac, rcmac, dst, src, dport, sport, sNext, cNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, sTs + msSince(t0, t), cTs + msSince(t0, t - lat), undefined);
-      t += lat;
-      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext + 1, sNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
       this.clientTimeWait(client, cslot, t);
-      t += lat;
     } else {
-      t += lat;
-      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cNext, sNext, TCP_ACK, fp.window, this.dataOpts, EMPTY, cTs + msSince(t0, t), sTs + msSince(t0, t - lat), undefined);
-      this.open.set(child!, { link, cmac, smac, rlink, rsmac, rcmac, src, dst, sport, dport, cNext, sNext, cTs, sTs, t0, client, cslot });
+      this.open.set(child!, { conn: conv.detach(), client, cslot });
     }
+    t += lat;
     this.now = t;
     return this.outcome(listener.name, decision.names, lk.rule);
   }
@@ -787,18 +775,13 @@ class Run {
     const c = this.open.get(child);
     this.open.delete(child);
     if (!c) { server.removeOwner(child); return; }
-    const fp = this.policy.fingerprint;
-    const lat = c.link.latencyNs;
-    let t = this.now;
-    this.tcp(c.rlink, t, c.rsmac, c.rcmac, c.dst, c.src, c.dport, c.sport, c.sNext, c.cNext, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, c.sTs + msSince(c.t0, t), c.cTs + msSince(c.t0, t), undefined);
-    t += lat;
-    this.tcp(c.link, t, c.cmac, c.smac, c.src, c.dst, c.sport, c.dport, c.cNext, c.sNext + 1, TCP_FIN | TCP_ACK, fp.window, this.dataOpts, EMPTY, c.cTs + msSince(c.t0, t), c.sTs + msSince(c.t0, t - lat), undefined);
-    t += lat;
-    this.tcp(c.rlink, t, c.rsmac, c.rcmac, c.dst, c.src, c.dport, c.sport, c.sNext + 1, c.cNext + 1, TCP_ACK, fp.window, this.dataOpts, EMPTY, c.sTs + msSince(c.t0, t), c.cTs + msSince(c.t0, t - lat), undefined);
+    this.conv.resume(c.conn);
+    const t = this.conv.serverCloses(this.now);
     this.enterTimeWait(server, child, t);
     c.client.removeClient(c.cslot);
-    this.now = t + lat;
+    this.now = t + c.conn.client.link.latencyNs;
   }
+
 
   /**
    * A connection whose SYN-ACK or RST the server routes where the client is not (routing.ts
@@ -806,8 +789,8 @@ class Run {
    * server's neighbour discovery on the link it routes to goes unanswered. The listener gets no
    * connection (its request never completes).
    */
-  private answerLost(path: ReplyPath & { kind: 'lost' }, link: LinkState, cmac: Uint8Array, smac: Uint8Array, src: IpAddr, dst: IpAddr,
-    sport: number, dport: number, cIsn: number, cTs: number, comment: string, record: string, rule: string, cslot: number): string {
+  private answerLost(path: ReplyPath & { kind: 'lost' }, link: LinkState, src: IpAddr, dst: IpAddr,
+    dport: number, comment: string, record: string, rule: string, cslot: number): string {
     const t0 = this.now;
     let t = t0;
     const fp = this.policy.fingerprint;
@@ -821,8 +804,7 @@ class Run {
     const note = out ? `bindlab ${this.policy.name}: the answer to ${src.text} leaves by ${out.host.name}/${out.name}; nobody on link ${out.link.name} has ${src.text}` : undefined;
     let rto = SYN_RTO_NS;
     for (let i = 0; i < SYN_TRIES; i++) {
-      this.tcp(link, t, cmac, smac, src, dst, sport, dport, cIsn, 0, TCP_SYN, fp.synWindow, this.synOpts, EMPTY, cTs + Math.floor((t - t0) / 1e6), 0,
-        i === 0 ? lost : `${lost} (retransmission ${i})`, lostRecord);
+      this.conv.syn(t, i, i === 0 ? lost : `${lost} (retransmission ${i})`, lostRecord);
       if (out) {
         const len = src.family === 4
           ? writeArpFrame(this.frame, { op: 1, senderMac: out.mac, senderIp: dst, targetMac: ZERO_MAC, targetIp: src, dstMac: BROADCAST })
@@ -1093,7 +1075,7 @@ class Run {
   /** `link`: what the frame goes out on (a link, or a replayed SYN's record of its link). */
   private tcp(link: { readonly captureId: number }, t: number, srcMac: Uint8Array, dstMac: Uint8Array, src: IpAddr, dst: IpAddr, sport: number, dport: number,
     seq: number, ack: number, flags: number, window: number, options: readonly TcpOption[], payload: Uint8Array,
-    tsval: number, tsecr: number, comment: string | undefined, record?: string): void {
+    tsval: number, tsecr: number, comment: string | undefined, ipId: number, flowLabel: number, record?: string): void {
     const sink = this.sink;
     if (!sink) return;
     const seg = this.seg;
@@ -1103,7 +1085,9 @@ class Run {
     const spec = this.spec;
     spec.srcMac = srcMac; spec.dstMac = dstMac; spec.src = src; spec.dst = dst;
     spec.ttl = src.family === 6 ? this.policy.fingerprint.hopLimit : this.policy.fingerprint.ttl;
-    spec.ipId = (seq ^ (seq >>> 16)) & 0xffff;
+    spec.ipId = ipId;
+    spec.flowLabel = flowLabel;
+    spec.dontFragment = this.policy.fingerprint.dontFragment;
     const inPlace = this.inPlace;
     if (inPlace) {
       // Straight into the capture writer's buffer: no copy of the frame.
@@ -1114,6 +1098,14 @@ class Run {
     }
     const len = writeTcpFrame(this.frame, spec);
     sink.packet(link.captureId, t, this.frame, len, comment, record);
+  }
+
+  /** SegmentOut: one segment of a connection (the Conversation's), timestamps in its own option. */
+  segment(link: { readonly captureId: number }, t: number, from: ConnEnd, to: ConnEnd, seq: number, ack: number, flags: number,
+    window: number, options: readonly TcpOption[], payload: Uint8Array, tsval: number, tsecr: number, ipId: number, flowLabel: number,
+    comment: string | undefined, record?: string): void {
+    if (!this.sink) return;
+    this.tcp(link, t, from.mac, from.dstMac, from.ip, to.ip, from.port, to.port, seq, ack, flags, window, options, payload, tsval, tsecr, comment, ipId, flowLabel, record);
   }
 
   private readonly payloads = new Map<string, Uint8Array<ArrayBufferLike>>();
@@ -1214,22 +1206,62 @@ class Run {
     const t = timeNs;
     if (c.result === 'unreachable') return;
     if (c.result === 'refused') {
-      this.tcp(c, t, c.serverMac, clientMac, wireDst, src, dport, sport, 0, clientIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, c.comment, c.record);
+      this.tcp(c, t, c.serverMac, clientMac, wireDst, src, dport, sport, 0, clientIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, c.comment,
+        this.replayIpId(c, false, 0), this.replayFlow(c, 0x7e5e7), c.record);
     } else if (c.result !== 'timeout') {
+      const w = this.replayWindows(wireDst.family);
+      this.replayMss.mss = w.mss; this.replayWs.shift = w.scale;
       this.tcp(c, t, c.serverMac, clientMac, wireDst, src, dport, sport, c.serverIsn, clientIsn + 1, TCP_SYN | TCP_ACK,
-        this.policy.fingerprint.synAckWindow, this.synAckOpts, EMPTY, c.serverTsval, clientTsval, c.comment, c.record);
+        w.initialWindow, this.synAckOpts, EMPTY, c.serverTsval, clientTsval, c.comment, this.replayIpId(c, false, 0), this.replayFlow(c, 0xf10e), c.record);
     }
   }
 
   /** The emulated server's next segment on an accepted replayed connection (banner, ACK, FIN); returns its TSval. */
   replayServerSegment(c: ReplayedSyn, timeNs: number, clientMac: Uint8Array, src: IpAddr, sport: number, wireDst: IpAddr, dport: number,
     seq: number, ack: number, flags: number, payload: Uint8Array, tsecr: number, comment: string | undefined, record?: string): number {
-    const fp = this.policy.fingerprint;
     const opts = tsecr !== 0 ? this.dataOpts : NO_OPTS;
     const tsval = (c.serverTsval + Math.floor((timeNs - c.t0) / 1e6)) >>> 0;
-    this.tcp(c, timeNs, c.serverMac, clientMac, wireDst, src, dport, sport, seq, ack, flags, fp.window, opts, payload,
-      tsval, tsecr, comment, record);
+    // The replayed server sends its banner, then its FIN: the FIN is its child socket's second segment.
+    this.tcp(c, timeNs, c.serverMac, clientMac, wireDst, src, dport, sport, seq, ack, flags, this.replayWindows(wireDst.family).window, opts, payload,
+      tsval, tsecr, comment, this.replayIpId(c, true, (flags & TCP_FIN) !== 0 ? 1 : 0), this.replayFlow(c, 0xf10e), record);
     return tsval;
+  }
+
+  /** A replayed server's header fields per family: Ethernet's MTU and the kernel's default sysctls. */
+  private readonly replayEnds = new Map<number, { mss: number; initialWindow: number; window: number; scale: number }>();
+  private readonly replayMss = { kind: 'mss' as const, mss: 0 };
+  private readonly replayWs = { kind: 'windowScale' as const, shift: 0 };
+
+  private replayWindows(family: 4 | 6): { mss: number; initialWindow: number; window: number; scale: number } {
+    let e = this.replayEnds.get(family);
+    if (!e) {
+      const fp = this.policy.fingerprint;
+      const mss = mssForMtu(ETHERNET_MTU, family);
+      if (fp.windowRule === 'linux') {
+        const initialWindow = linuxInitialWindow(LINUX_TCP_RMEM[1], mss, true, fp.synOptions.includes('timestamps'));
+        const scale = linuxWindowScale(LINUX_TCP_RMEM[2], this.options.rmemMax ?? LINUX_RMEM_MAX);
+        e = { mss, initialWindow, scale, window: linuxEstablishedWindow(initialWindow, scale) };
+      } else {
+        e = { mss, initialWindow: fp.synAckWindow, window: fp.window, scale: fp.windowScale };
+      }
+      this.replayEnds.set(family, e);
+    }
+    return e;
+  }
+
+  /** The IPv4 ID of a replayed server's segment: the n-th of its child socket, or one sent without a connected socket. */
+  private replayIpId(c: ReplayedSyn, socket: boolean, n: number): number {
+    const fp = this.policy.fingerprint;
+    const base = mix32(c.serverIsn ^ 0x51d5);
+    switch (fp.ipId) {
+      case 'per-socket': return !socket && fp.dontFragment ? 0 : (base + n) & 0xffff;
+      case 'zero-with-df': return fp.dontFragment ? 0 : (base + n) & 0xffff;
+      default: return mix32(base ^ n ^ (socket ? 0x5eed : 0)) & 0xffff;
+    }
+  }
+
+  private replayFlow(c: ReplayedSyn, salt: number): number {
+    return this.policy.fingerprint.flowLabel === 'per-direction' ? (mix32(c.serverIsn ^ salt) & 0xfffff) || 1 : 0;
   }
 }
 
@@ -1264,11 +1296,8 @@ export const newReplayedSyn = (): ReplayedSyn => ({
 });
 
 interface OpenConn {
-  readonly link: LinkState; readonly cmac: Uint8Array; readonly smac: Uint8Array; readonly src: IpAddr; readonly dst: IpAddr;
-  /** The server's answers' link and MACs (the server routes them: routing.ts replyPath). */
-  readonly rlink: LinkState; readonly rsmac: Uint8Array; readonly rcmac: Uint8Array;
-  readonly sport: number; readonly dport: number; readonly cNext: number; readonly sNext: number; readonly cTs: number;
-  readonly sTs: number; readonly t0: number; readonly client: HostState;
+  readonly conn: OpenConnection;
+  readonly client: HostState;
   /** The client's connection on its host (HostState.addClient). */
   readonly cslot: number;
 }
@@ -1278,9 +1307,11 @@ const LOOPBACK_V4 = parseIp('127.0.0.1')!;
 const LOOPBACK_V6 = parseIp('::1')!;
 /** One way over a host's loopback. */
 const LOOPBACK_LATENCY_NS = 10_000;
+/** An Ethernet link's MTU [RFC 894]. */
+const ETHERNET_MTU = 1500;
 /** Ethernet (14) + IPv6 (40) + TCP with 40 bytes of options (60): the most a TCP frame adds to its payload. */
 const MAX_TCP_HEADERS = 114;
-const SHARED_FRAME: Uint8Array = new Uint8Array(65536);
+const SHARED_FRAME: Uint8Array = new Uint8Array(65536 + MAX_TCP_HEADERS);
 const NONE: readonly string[] = [];
 
 const expireClient = (host: HostState, slot: number, id: number): void => host.expireClient(slot, id);
@@ -1299,10 +1330,6 @@ function commonPrefix(a: IpAddr, b: IpAddr): number {
 /** The reason of a connection whose neighbour discovery goes unanswered. */
 const unanswered = (cif: IfaceState, dst: IpAddr): string => `nobody on link ${cif.link.name} answers for ${dst.text}`;
 
-/** Milliseconds of virtual time since t0 (TCP timestamps tick in ms). */
-function msSince(t0: number, t: number): number {
-  return Math.floor((t - t0) / 1e6);
-}
 const NO_OPTS: readonly TcpOption[] = [];
 
 function parseMac(text: string): Uint8Array {

@@ -5,9 +5,12 @@
 // names (namespaces, interfaces) are made from indexes (kernelNames); reports use the scenario's.
 // Each scenario process is a Python agent (agent.py) running as the process's uid.
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Agent, pythonPath } from './agents.js';
 import type { ConnectStep, Host, Scenario, SockOptions, Step, StepKind } from '../scenario/types.js';
+import { LINUX_TCP_RMEM } from '../emu/policy/fingerprint.js';
 
 /** A fresh namespace's ip_local_port_range low end. */
 const DEFAULT_PORT_RANGE_LOW = 32768;
@@ -34,6 +37,22 @@ export interface KernelRunOptions {
   log?: (line: string) => void;
   /** Told before a `wait` step sleeps on the real clock: what it waits for, in words. */
   onWait?: (line: string) => void;
+  /**
+   * Record what the kernel sends: one tcpdump per interface (TCP only; `-i any` was seen to lose
+   * segments) writing DIR/<prefix>.kernel.<host>.<interface>.pcap, lo too on hosts that connect;
+   * each file is pushed onto `captures`.
+   */
+  capture?: { readonly dir: string; readonly prefix: string; readonly captures: KernelCaptureFile[] };
+}
+
+/** One interface's capture of the kernel's TCP segments (Ethernet framing) and how to read it. */
+export interface KernelCaptureFile {
+  readonly host: string;
+  readonly path: string;
+  /** Where the segments went, as the emulator names its captures: a link name, or HOST/lo. */
+  readonly where: string;
+  /** The interface's MAC: its own segments are those from it (each segment is kept once, at its sender); null for lo (all). */
+  readonly mac: string | null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -128,6 +147,44 @@ function setupProblem(e: unknown): string {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** tcpdump in a namespace, ready once it says it is listening. */
+async function startTcpdump(ns: string, path: string, device: string): Promise<ChildProcess> {
+  // At a higher priority than the agents: on a busy machine a starved tcpdump falls behind.
+  const child = spawn('ip', ['netns', 'exec', ns, 'nice', '-n', '-10', 'tcpdump', '-i', device, '-Z', 'root', '--immediate-mode', '-U', '-n', '-s', '262144', '-w', path, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  await new Promise<void>((resolveP, reject) => {
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`tcpdump in ${ns} did not start: ${err.trim()}`)), 15000);
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (/listening on/.test(err)) { clearTimeout(timer); resolveP(); }
+    });
+    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`tcpdump in ${ns} exited (${code}): ${err.trim()}`)); });
+  });
+  return child;
+}
+
+/**
+ * Stops tcpdump once it has written out what it holds: on SIGINT it leaves the packets still in
+ * its capture ring unwritten, so its file must first stop growing (for 500 ms; at most 10 s on a busy machine).
+ */
+async function stopTcpdump(child: ChildProcess, path: string): Promise<void> {
+  const size = () => { try { return statSync(path).size; } catch { return -1; } };
+  let last = size();
+  for (let still = 0, waited = 0; still < 10 && waited < 10000; waited += 50) {
+    await sleep(50);
+    const now = size();
+    still = now === last ? still + 1 : 0;
+    last = now;
+  }
+  return new Promise((resolveP) => {
+    if (child.exitCode !== null || child.signalCode !== null) { resolveP(); return; }
+    child.removeAllListeners('exit');
+    child.on('exit', () => resolveP());
+    child.kill('SIGINT');
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // Topology
@@ -238,6 +295,8 @@ class Topology {
       ...(sc.ipUnprivilegedPortStart <= DEFAULT_PORT_RANGE_LOW
         ? [w('net/ipv4/ip_unprivileged_port_start', sc.ipUnprivilegedPortStart), w('net/ipv4/ip_local_port_range', `${sc.ipLocalPortRange[0]} ${sc.ipLocalPortRange[1]}`)]
         : [w('net/ipv4/ip_local_port_range', `${sc.ipLocalPortRange[0]} ${sc.ipLocalPortRange[1]}`), w('net/ipv4/ip_unprivileged_port_start', sc.ipUnprivilegedPortStart)]),
+      // The window scale and initial windows come from it (a namespace starts with the host's own).
+      w('net/ipv4/tcp_rmem', (sc.tcpRmem ?? LINUX_TCP_RMEM).join(' ')),
       w('net/ipv4/conf/all/promote_secondaries', sc.promoteSecondaries ? 1 : 0),
       w('net/ipv4/conf/default/promote_secondaries', sc.promoteSecondaries ? 1 : 0),
       // Fast failures: one SYN retry, short neighbour resolution, no DAD.
@@ -385,6 +444,31 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
       throw e instanceof KernelSetupError ? e : new KernelSetupError(`cannot build the scenario's network: ${setupProblem(e)}`);
     }
 
+    const dumps: { child: ChildProcess; path: string }[] = [];
+    if (opts.capture) {
+      const cap = opts.capture;
+      await Promise.all(scenario.hosts.map(async (h) => {
+        const ns = topo.hostNs.get(h.name)!;
+        const stem = `${cap.prefix}.kernel.${h.name.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
+        // `ip -o link`: "2: if0@if3: <...> ... link/ether 02:...".
+        const macs = new Map<string, string>();
+        for (const line of (await capture('ip', ['-n', ns, '-o', 'link'])).split('\n')) {
+          const m = /^\d+: ([^:@]+).*link\/ether ([0-9a-f:]{17})/.exec(line);
+          if (m) macs.set(m[1]!, m[2]!);
+        }
+        const devices: { dev: string; where: string; mac: string | null; file: string }[] = h.interfaces.map((i, n) => ({
+          dev: topo.ifName(h.name, i.name), where: i.link, mac: macs.get(topo.ifName(h.name, i.name)) ?? null, file: `${stem}.if${n}.pcap`,
+        }));
+        // A host that connects may connect to itself, over its lo.
+        if (scenario.steps.some((st) => st.kind === 'connect' && st.from === h.name)) devices.push({ dev: 'lo', where: `${h.name}/lo`, mac: null, file: `${stem}.lo.pcap` });
+        await Promise.all(devices.map(async (d) => {
+          const path = resolve(cap.dir, d.file);
+          dumps.push({ child: await startTcpdump(ns, path, d.dev), path });
+          cap.captures.push({ host: h.name, path, where: d.where, mac: d.mac });
+        }));
+      }));
+    }
+    try {
     // One agent per scenario process, one client agent per connecting (host, uid).
     const procAgents = new Map<string, Agent>();
     for (const h of scenario.hosts) {
@@ -566,6 +650,9 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
 
     for (const step of scenario.steps) results.push(await doStep(step));
     return results;
+    } finally {
+      await Promise.all(dumps.map((d) => stopTcpdump(d.child, d.path)));
+    }
   } finally {
     if (!opts.keep) {
       await topo.destroy();

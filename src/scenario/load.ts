@@ -11,6 +11,7 @@ import {
   validateNode,
   parseDuration,
   parsePortRange,
+  parseBufferSizes,
   parseSource,
   validateTree,
   type FormatContext,
@@ -324,6 +325,7 @@ class Resolver {
         ipLocalPortRange: range,
         ipUnprivilegedPortStart: num(entry(sysctl, 'ip_unprivileged_port_start')!),
         promoteSecondaries: promote.value === true || promote.value === 1,
+        tcpRmem: parseBufferSizes(text(entry(sysctl, 'tcp_rmem')!))!,
       },
     };
   }

@@ -61,6 +61,7 @@ export type FormatName =
   | 'duration'
   | 'mac-or-arp'
   | 'port-range'
+  | 'buffer-sizes'
   | 'policy'
   | 'policy-or-default';
 
@@ -159,6 +160,7 @@ interface Format {
 const NAME_RE = /^[^/\s]+$/;
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$/;
 const MAC_RE = /^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$/;
+const BUFFER_SIZES_RE = /^(\d{1,10})\s+(\d{1,10})\s+(\d{1,10})$/;
 const PORT_RANGE_RE = /^(\d{1,5})\s+(\d{1,5})$/;
 const NS_PER_UNIT: Readonly<Record<string, number>> = {
   ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9,
@@ -183,6 +185,17 @@ export function parsePortRange(text: string): [number, number] | null {
   const high = Number(m[2]);
   const ok = (p: number): boolean => p >= 1 && p <= 65535;
   return ok(low) && ok(high) ? [low, high] : null;
+}
+
+/**
+ * net.ipv4.tcp_rmem's "MIN DEFAULT MAX" → three byte counts; null unless each is 1..2^31-1, as the
+ * kernel's proc_dointvec_minmax with extra1 = SYSCTL_ONE takes them [net/ipv4/sysctl_net_ipv4.c tcp_rmem].
+ */
+export function parseBufferSizes(text: string): [number, number, number] | null {
+  const m = BUFFER_SIZES_RE.exec(text);
+  if (!m) return null;
+  const v = [Number(m[1]), Number(m[2]), Number(m[3])] as [number, number, number];
+  return v.every((x) => x >= 1 && x <= 0x7fffffff) ? v : null;
 }
 
 /** "10.0.0.1" or "10.0.0.1:5000" or "[fd00::1]:5000" or "fd00::1". */
@@ -290,6 +303,11 @@ export const FORMATS: Readonly<Record<FormatName, Format>> = {
     is: 'two ports in 1..65535, "LOW HIGH"',
     test: (s) => parsePortRange(s) !== null,
     json: () => ({ pattern: PORT_RANGE_RE.source }),
+  },
+  'buffer-sizes': {
+    is: 'three byte counts in 1..2147483647, "MIN DEFAULT MAX"',
+    test: (s) => parseBufferSizes(s) !== null,
+    json: () => ({ pattern: BUFFER_SIZES_RE.source }),
   },
   policy: {
     is: 'a known policy',
@@ -480,6 +498,11 @@ const SYSCTL: ObjectSchema = {
       // [net/ipv4/sysctl_net_ipv4.c: ip_privileged_port_max = 65535]
       schema: { type: 'integer', min: 0, max: 65535, description: 'net.ipv4.ip_unprivileged_port_start' },
       default: 1024,
+    },
+    tcp_rmem: {
+      // Read by connections' window scale and initial windows (src/emu/policy/fingerprint.ts).
+      schema: str('net.ipv4.tcp_rmem, "MIN DEFAULT MAX" in bytes: the default sizes the initial receive window, the larger of MAX and net.core.rmem_max (212992) the window scale', 'buffer-sizes', 'tcp_rmem'),
+      default: '4096 131072 6291456',
     },
     promote_secondaries: {
       schema: {

@@ -39,6 +39,8 @@ export interface Sysctl {
   ipUnprivilegedPortStart: number;
   /** net.ipv4.conf.all.promote_secondaries: deleting a primary IPv4 address promotes a secondary instead of deleting them. */
   promoteSecondaries: boolean;
+  /** net.ipv4.tcp_rmem (min, default, max): the initial receive window and the window scale of Linux connections; absent: the kernel default. */
+  tcpRmem?: readonly [number, number, number];
 }
 
 export interface Interface {

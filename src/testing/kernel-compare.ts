@@ -4,10 +4,18 @@
 // A connection matches when the kernel's socket is any member of the SO_REUSEPORT group the
 // emulator picked from: which member gets it depends on a hash the emulator does not reproduce.
 
-import { runPolicy } from '../emu/engine.js';
+import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { runPolicy, START_EPOCH_SECONDS } from '../emu/engine.js';
 import type { StepResult } from '../emu/results.js';
-import { kernelAvailable, runOnKernel, type KernelRunOptions, type KernelStepResult } from '../kernel/run-kernel.js';
+import { ETHERNET_HEADER_LEN } from '../emu/wire/ethernet.js';
+import { kernelAvailable, runOnKernel, type KernelCaptureFile, type KernelRunOptions, type KernelStepResult } from '../kernel/run-kernel.js';
+import { LINKTYPE_ETHERNET } from '../pcap/linktypes.js';
+import { openCapture } from '../pcap/open-capture.js';
+import { PcapngWriter } from '../pcap/pcapng-writer.js';
+import type { CaptureInterface, PacketSink } from '../pcap/sink.js';
 import type { Scenario, StepKind } from '../scenario/types.js';
+import { comparePackets, tcpFactsAt, type TcpFacts } from './packet-compare.js';
 
 export interface KernelComparisonRow {
   readonly index: number;
@@ -28,6 +36,8 @@ export interface KernelComparison {
   readonly rows: readonly KernelComparisonRow[];
   /** One line per disagreement, naming file, step, line and both results. */
   readonly differences: readonly string[];
+  /** With a capture directory: the packets compared (connections matched) and where they differ. */
+  readonly packets?: { readonly connections: number; readonly differences: readonly string[]; readonly files: readonly string[] };
 }
 
 /** The emulator side: the same fields the kernel harness reports. */
@@ -73,13 +83,74 @@ export function compareRuns(scenario: Scenario, text: string, kernel: readonly K
   return { file: scenario.file, rows, differences };
 }
 
-/** Runs the scenario on the live kernel and under the `linux` policy and compares them. Needs root on Linux. */
-export async function compareWithKernel(scenario: Scenario, text: string, options: KernelRunOptions = {}): Promise<KernelComparison> {
+/**
+ * Runs the scenario on the live kernel and under the `linux` policy and compares them. Needs root
+ * on Linux. With `captureDir`, the kernel's TCP segments are recorded there too (one file per
+ * host), with the emulated capture beside them, and compared header field by field.
+ */
+export async function compareWithKernel(scenario: Scenario, text: string, options: KernelRunOptions & { readonly captureDir?: string } = {}): Promise<KernelComparison> {
   const avail = kernelAvailable();
   if (!avail.ok) throw new Error(`verify-kernel needs root on Linux: ${avail.why}`);
-  const kernel = await runOnKernel(scenario, options);
-  const emulator = runPolicy(scenario, 'linux');
-  return compareRuns(scenario, text, kernel, emulator.steps);
+  const dir = options.captureDir;
+  const prefix = basename(scenario.file).replace(/\.ya?ml$/, '');
+  const captures: KernelCaptureFile[] = [];
+  const kernel = await runOnKernel(scenario, dir ? { ...options, capture: { dir, prefix, captures } } : options);
+  if (!dir) {
+    const emulator = runPolicy(scenario, 'linux');
+    return compareRuns(scenario, text, kernel, emulator.steps);
+  }
+  // The emulated side at this machine's net.core.rmem_max (not per namespace: the kernel's scale uses the host's).
+  const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim());
+  const emulatedPath = join(dir, `${prefix}.linux.pcapng`);
+  const writer = new PcapngWriter(emulatedPath, { startEpochSeconds: START_EPOCH_SECONDS, tsresol: 'ns', application: 'bindlab verify-kernel' });
+  const sink = new FactSink(writer);
+  const emulator = runPolicy(scenario, 'linux', { sink, rmemMax });
+  writer.finish();
+  // Each host's segments in its own file; together, in the order they were sent (one clock for all namespaces).
+  const kernelFacts = captures.flatMap(readKernelCapture).sort((a, b) => a.t - b.t).map((x) => x.facts);
+  const packets = comparePackets(scenario.file, kernelFacts, sink.facts);
+  const cmp = compareRuns(scenario, text, kernel, emulator.steps);
+  return { ...cmp, packets: { ...packets, files: [...captures.map((c) => c.path), emulatedPath] } };
+}
+
+/** Passes frames on to a capture writer and keeps their TCP facts. */
+class FactSink implements PacketSink {
+  readonly facts: TcpFacts[] = [];
+  private readonly names: string[] = [];
+  constructor(private readonly out: PacketSink) {}
+  addInterface(iface: CaptureInterface): number {
+    this.names.push(iface.name);
+    return this.out.addInterface(iface);
+  }
+  addName(addr: { readonly family: 4 | 6; readonly bytes: Uint8Array }, name: string): void { this.out.addName(addr, name); }
+  packet(ifaceId: number, timeNs: number, frame: Uint8Array, len: number, comment?: string): void {
+    this.out.packet(ifaceId, timeNs, frame, len, comment);
+    const bytes = frame.slice(0, len);
+    const f = tcpFactsAt(this.names[ifaceId]!, bytes, ETHERNET_HEADER_LEN, (bytes[12]! << 8) | bytes[13]!);
+    if (f) this.facts.push(f);
+  }
+}
+
+/**
+ * The TCP segments a host sent, from its tcpdump captures: on a link each segment once, as it
+ * left its sender (its source MAC is the interface's own); on lo every segment.
+ */
+function readKernelCapture(c: KernelCaptureFile): { t: number; facts: TcpFacts }[] {
+  const out: { t: number; facts: TcpFacts }[] = [];
+  const mac = c.mac ? Uint8Array.from(c.mac.split(':').map((x) => parseInt(x, 16))) : null;
+  const r = openCapture(c.path);
+  try {
+    while (r.next()) {
+      if (r.linkType !== LINKTYPE_ETHERNET || r.caplen < ETHERNET_HEADER_LEN) continue;
+      const b = r.data.slice(r.offset, r.offset + r.caplen);
+      if (mac && !mac.every((x, i) => b[6 + i] === x)) continue;
+      const f = tcpFactsAt(c.where, b, ETHERNET_HEADER_LEN, (b[12]! << 8) | b[13]!);
+      if (f) out.push({ t: r.tsSec * 1e9 + r.tsNsec, facts: f });
+    }
+  } finally {
+    r.close();
+  }
+  return out;
 }
 
 /** Collapses runs of one value: "w1 ×3, w2" for eight connections. */

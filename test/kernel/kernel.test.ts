@@ -3,7 +3,8 @@
 //     asserted directly (this checks the harness itself);
 //  2. the emulator's `linux` policy against the kernel, on scenarios/*.yaml and on 200
 //     seeded random programs, step by step, through `bindlab verify-kernel`'s compareWithKernel.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -507,6 +508,7 @@ describe.skipIf(!avail.ok)('emulator linux vs the real kernel', () => {
     }
     for (let seed = 1; seed <= PROGRAMS; seed++) cases.push({ label: `seed ${seed}`, text: randomProgram(seed) });
     const diffs: string[] = [];
+    let packetConnections = 0;
     const t0 = Date.now();
     await pool(cases, PARALLEL, async (c) => {
       let s: Scenario;
@@ -516,11 +518,17 @@ describe.skipIf(!avail.ok)('emulator linux vs the real kernel', () => {
         diffs.push(`${c.label}: does not load: ${String(e)}`);
         return;
       }
-      // Scenario waits of minutes (TIME_WAIT expiry) are run for real; keep them.
-      const cmp = await compareWithKernel(s, c.text);
-      diffs.push(...cmp.differences);
+      // Scenario waits of minutes (TIME_WAIT expiry) are run for real; keep them. The shipped
+      // scenarios' packets are compared too (the same run: tcpdump in its namespaces).
+      const shipped = c.label.startsWith('scenarios/');
+      const captureDir = shipped ? mkdtempSync(join(tmpdir(), 'bindlab-kernel-packets-')) : undefined;
+      const cmp = await compareWithKernel(s, c.text, captureDir ? { captureDir } : {});
+      if (captureDir) rmSync(captureDir, { recursive: true, force: true });
+      diffs.push(...cmp.differences, ...(cmp.packets?.differences ?? []));
+      if (shipped) packetConnections += cmp.packets?.connections ?? 0;
     });
-    console.log(`compared ${cases.length} programs with the kernel in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`compared ${cases.length} programs with the kernel in ${((Date.now() - t0) / 1000).toFixed(1)} s; the packets of ${packetConnections} connections of the shipped scenarios header fact by fact`);
+    expect(packetConnections).toBeGreaterThan(50);
     if (diffs.length) console.log(diffs.join('\n'));
     expect(diffs).toEqual([]);
   }, 600_000);

@@ -64,7 +64,7 @@ describe('golden captures', () => {
   });
 
   it('a SYN-ACK window change names the first SYN-ACK and tcp.window_size_value', () => {
-    const changed: Policy = { ...linux, fingerprint: { ...linux.fingerprint, synAckWindow: linux.fingerprint.synAckWindow - 1000 } };
+    const changed: Policy = { ...linux, fingerprint: { ...linux.fingerprint, windowRule: undefined, synAckWindow: linux.fingerprint.synAckWindow - 1000 } };
     const n = firstSynAck(framesOf(changed));
     expect(n).toBeGreaterThan(1);
     const path = join(scratch('golden'), 'changed.pcapng');

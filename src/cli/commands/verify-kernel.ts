@@ -1,6 +1,6 @@
 // bindlab verify-kernel FILE...: the scenario's socket program on the live Linux kernel beside
 // the `linux` policy, step by step. Root on Linux only (network namespaces, a veth per interface).
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { KernelSetupError, kernelAvailable } from '../../kernel/run-kernel.js';
 import { parseScenario } from '../../scenario/load.js';
 import { compareWithKernel, renderSideBySide } from '../../testing/kernel-compare.js';
@@ -20,6 +20,13 @@ export async function verifyKernelCommand(argv: VerifyKernelArgs): Promise<ExitC
     }
     return { text, scenario: parseScenario(text, f) };
   });
+  if (argv.capture) {
+    try {
+      mkdirSync(argv.capture, { recursive: true });
+    } catch (e) {
+      throw new UsageError(`--capture ${argv.capture}: ${(e as Error).message}`);
+    }
+  }
   let differ = false;
   for (const { text, scenario } of scenarios) {
     const log = argv.verbose ? (l: string) => process.stderr.write(`${l}\n`) : undefined;
@@ -27,13 +34,22 @@ export async function verifyKernelCommand(argv: VerifyKernelArgs): Promise<ExitC
     try {
       // A long wait: is silence a hang? Say on stderr what is being waited for.
       const onWait = (l: string) => process.stderr.write(`${scenario.file}: ${l}\n`);
-      cmp = await compareWithKernel(scenario, text, { keep: argv.keep, log, onWait });
+      cmp = await compareWithKernel(scenario, text, { keep: argv.keep, log, onWait, ...(argv.capture ? { captureDir: argv.capture } : {}) });
     } catch (e) {
       if (e instanceof KernelSetupError) throw new UsageError(`${scenario.file}: ${e.message}`);
       throw e;
     }
     process.stdout.write(`${renderSideBySide(cmp)}\n`);
     for (const d of cmp.differences) process.stdout.write(`  ${d}\n`);
+    if (cmp.packets) {
+      const p = cmp.packets;
+      process.stdout.write(p.differences.length === 0
+        ? `${scenario.file}: the kernel's packets and the linux policy's agree on every header fact of ${p.connections} connections\n`
+        : `${scenario.file}: packets of ${p.connections} connections compared; ${p.differences.length} header facts differ\n`);
+      for (const d of p.differences) process.stdout.write(`  ${d}\n`);
+      process.stdout.write(`  captures: ${p.files.join(', ')}\n`);
+      if (p.differences.length) differ = true;
+    }
     process.stdout.write('\n');
     if (cmp.differences.length) differ = true;
   }

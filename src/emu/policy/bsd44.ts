@@ -7,7 +7,7 @@
 import { isMulticast, isV4Mapped, isWildcard, v4FromMapped, type IpAddr } from '../addr.js';
 import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, ok, u32, v4View } from './common.js';
-import type { Decision, Fingerprint, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import type { Decision, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
 
 // ---- the BSD core, shared with freebsd.ts and macos.ts ----------------------------------------
 
@@ -284,15 +284,8 @@ const BSD44_OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADD
 /** 2*MSL with TCPTV_MSL = 30 s (UNCONFIRMED for Lite2 itself: BSD-derived tcp_timer.h copies say 30*PR_SLOWHZ). */
 export const BSD44_TIME_WAIT_NS = 60e9;
 
-/**
- * 4.4BSD-Lite2 with RFC 1323: MSS, NOP, WS, NOP, NOP, TS; 8 KB socket buffers, so window scale 0;
- * TTL 64 (IPDEFTTL) [sys/netinet/tcp_output.c tcp_output; sys/netinet/ip.h IPDEFTTL].
- */
-export const BSD44_FINGERPRINT: Fingerprint = {
-  ttl: 64, hopLimit: 64, mss: 1460, synWindow: 8192, synAckWindow: 8192, window: 8192, windowScale: 0,
-  synOptions: ['mss', 'nop', 'windowScale', 'nop', 'nop', 'timestamps'],
-  synAckOptions: ['mss', 'nop', 'windowScale', 'nop', 'nop', 'timestamps'],
-};
+export { BSD44_FINGERPRINT } from './fingerprint.js';
+import { BSD44_FINGERPRINT } from './fingerprint.js';
 
 /** The last automatic port handed out, per host of a run (head->inp_lport). */
 const lastPort44 = new WeakMap<HostView, number>();

@@ -9,19 +9,15 @@ import { isWildcard } from '../addr.js';
 import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, v4View } from './common.js';
 import { addr4, bsdBind, bsdListen, deliver, isDualWildcard, v4Capable, v6Capable, type BsdFlavour } from './bsd44.js';
-import type { Fingerprint, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import type { LookupResult, Policy, Sock, SynInfo } from './types.js';
 
 const OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR', 'SO_REUSEPORT', 'SO_REUSEPORT_LB', 'IPV6_V6ONLY']);
 
 /** 2*MSL, net.inet.tcp.msl 30 s [sys/netinet/tcp_timer.h TCPTV_MSL]. */
 export const FREEBSD_TIME_WAIT_NS = 60e9;
 
-/** FreeBSD SYN: MSS, NOP, WS, SACK_PERM, TS; window 65535, scale 6 [sys/netinet/tcp_output.c tcp_addoptions]. */
-export const FREEBSD_FINGERPRINT: Fingerprint = {
-  ttl: 64, hopLimit: 64, mss: 1460, synWindow: 65535, synAckWindow: 65535, window: 1026, windowScale: 6,
-  synOptions: ['mss', 'nop', 'windowScale', 'sackPermitted', 'timestamps'],
-  synAckOptions: ['mss', 'nop', 'windowScale', 'sackPermitted', 'timestamps'],
-};
+export { FREEBSD_FINGERPRINT } from './fingerprint.js';
+import { FREEBSD_FINGERPRINT } from './fingerprint.js';
 
 /** net.inet.ip.portrange.first..last: IPPORT_EPHEMERALFIRST..IPPORT_EPHEMERALLAST [sys/netinet/in_pcb.c ipport_firstauto]. */
 const EPHEMERAL: readonly [number, number] = [10000, 65535];

@@ -9,7 +9,7 @@
 import { isV4Mapped, isWildcard, v4FromMapped, v4ToMapped, type IpAddr } from '../addr.js';
 import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, ok } from './common.js';
-import type { Decision, Fingerprint, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import type { Decision, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
 
 /** SO_REUSEADDR and IPV6_V6ONLY; illumos's SO_EXCLBIND/TCP_EXCLBIND are not bindlab option names; the rest is ENOPROTOOPT. */
 const ILLUMOS_OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR', 'IPV6_V6ONLY']);
@@ -24,17 +24,8 @@ const SMALLEST_NONPRIV = 1024;
 /** tcp_g_epriv_ports defaults ULP_DEF_EPRIV_PORT1/2 [inet/tunables.h]. */
 const EXTRA_PRIV_PORTS: readonly number[] = [2049, 4045];
 
-/**
- * SYN: MSS, then SACK_PERM in place of the NOPs before TS, then NOP, WS; SYN-ACK: the header
- * template's SACK_PERM+TS first, then MSS, NOP, WS [TO tcp_xmit_mp_aux_iss]. TTL 64 (_ipv4_ttl)
- * [TT]; hop limit IPV6_DEFAULT_HOPS (60: UNCONFIRMED value); windows and scale UNCONFIRMED
- * (recv_maxbuf 128000 [TT] suggests scale 1).
- */
-export const ILLUMOS_FINGERPRINT: Fingerprint = {
-  ttl: 64, hopLimit: 60, mss: 1460, synWindow: 64240, synAckWindow: 64240, window: 64240, windowScale: 1,
-  synOptions: ['mss', 'sackPermitted', 'timestamps', 'nop', 'windowScale'],
-  synAckOptions: ['sackPermitted', 'timestamps', 'mss', 'nop', 'windowScale'],
-};
+export { ILLUMOS_FINGERPRINT } from './fingerprint.js';
+import { ILLUMOS_FINGERPRINT } from './fingerprint.js';
 
 /** conn_bound_addr_v6: IPv4 addresses as v4-mapped; an inet socket bound to 0.0.0.0 is ::ffff:0.0.0.0. */
 function boundV6(sk: Sock, addr: IpAddr): string {

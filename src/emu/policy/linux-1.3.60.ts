@@ -8,15 +8,12 @@ import { isWildcard, type IpAddr } from '../addr.js';
 import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, lacksPrivilege, ok, specificV4 } from './common.js';
 import { LINUX_TIME_WAIT_NS } from './linux.js';
-import type { Decision, Fingerprint, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import type { Decision, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
 
 const OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR']);
 
-/** Linux 2.0 SYN: MSS only (no SACK, timestamps or window scaling before 2.1/2.2) [2.0 net/ipv4/tcp_output.c tcp_send_synack]. */
-export const LINUX20_FINGERPRINT: Fingerprint = {
-  ttl: 64, hopLimit: 64, mss: 1460, synWindow: 32120, synAckWindow: 32120, window: 32120, windowScale: 0,
-  synOptions: ['mss'], synAckOptions: ['mss'],
-};
+export { LINUX20_FINGERPRINT } from './fingerprint.js';
+import { LINUX20_FINGERPRINT } from './fingerprint.js';
 
 /** Decides whether the new bind of sk (addr, port) may coexist with owner sk2; null = yes. */
 export type OverlapRule = (sk: Sock, sk2: Sock, host: HostView, port: number) => string | null;

@@ -9,20 +9,13 @@ import { isLinkLocal6, isMulticast, isV4Mapped, isWildcard, v4FromMapped, type I
 import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, lacksPrivilege, ok, v4View } from './common.js';
 import { LINUX_TIME_WAIT_NS, findConflict } from './linux.js';
-import type { Decision, Fingerprint, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import type { Decision, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
 
 // No SO_REUSEPORT before 3.9 (ENOPROTOOPT by convention) [3.8 net/core/sock.c sock_setsockopt]
 const OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR', 'IPV6_V6ONLY', 'IP_FREEBIND', 'SO_BINDTODEVICE']);
 
-/**
- * Linux 2.6 SYN: MSS, SACK_PERM, TS, NOP, WS; window 4*MSS = 5840, scale 2 (p0f "Linux 2.6")
- * [2.6 net/ipv4/tcp_output.c tcp_options_write].
- */
-export const LINUX22_FINGERPRINT: Fingerprint = {
-  ttl: 64, hopLimit: 64, mss: 1460, synWindow: 5840, synAckWindow: 5792, window: 1460, windowScale: 2,
-  synOptions: ['mss', 'sackPermitted', 'timestamps', 'nop', 'windowScale'],
-  synAckOptions: ['mss', 'sackPermitted', 'timestamps', 'nop', 'windowScale'],
-};
+export { LINUX26_FINGERPRINT as LINUX22_FINGERPRINT } from './fingerprint.js';
+import { LINUX26_FINGERPRINT } from './fingerprint.js';
 
 const CITE_CONFLICT = '2.6 net/ipv4/inet_connection_sock.c inet_csk_bind_conflict';
 
@@ -155,7 +148,7 @@ export const linux22: Policy = {
   timeWaitNs: LINUX_TIME_WAIT_NS, // TCP_TIMEWAIT_LEN (60*HZ) [include/net/tcp.h]
   // Secondaries deleted with their primary; no promote_secondaries before 2.6.16 (UNCONFIRMED) [2.2 net/ipv4/devinet.c inet_del_ifa]
   ipv4Secondaries: true,
-  fingerprint: LINUX22_FINGERPRINT,
+  fingerprint: LINUX26_FINGERPRINT,
   families: ['inet', 'inet6'],
   setsockopt: (sk, option, value, host) => applyOption(sk, option, value, host, OPTIONS, 'no SO_REUSEPORT before Linux 3.9: net/core/sock.c sock_setsockopt'),
   bind: (sk, addr, port, host) => (sk.family === 'inet6' ? bind6(sk, addr, port, host) : bind4(sk, addr, port, host)),

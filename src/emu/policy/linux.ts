@@ -5,7 +5,7 @@
 import { isLinkLocal6, isLoopback, isMulticast, isV4Mapped, isWildcard, v4FromMapped, type IpAddr } from '../addr.js';
 import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, lacksPrivilege, ok, v4View, v6Class } from './common.js';
-import type { BindBucket, BoundAddress, Decision, Fingerprint, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import type { BindBucket, BoundAddress, Decision, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
 
 const LINUX_OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>([
   'SO_REUSEADDR', 'SO_REUSEPORT', 'IPV6_V6ONLY', 'IP_FREEBIND', 'SO_BINDTODEVICE',
@@ -14,12 +14,8 @@ const LINUX_OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>([
 /** TCP_TIMEWAIT_LEN (60 s) [include/net/tcp.h]; verified on 6.18. */
 export const LINUX_TIME_WAIT_NS = 60e9;
 
-/** What a Linux 6.x SYN and SYN-ACK look like (MSS, SACK_PERM, TS, NOP, WS) [net/ipv4/tcp_output.c tcp_options_write]. */
-export const LINUX_FINGERPRINT: Fingerprint = {
-  ttl: 64, hopLimit: 64, mss: 1460, synWindow: 64240, synAckWindow: 65160, window: 502, windowScale: 7,
-  synOptions: ['mss', 'sackPermitted', 'timestamps', 'nop', 'windowScale'],
-  synAckOptions: ['mss', 'sackPermitted', 'timestamps', 'nop', 'windowScale'],
-};
+export { LINUX_FINGERPRINT } from './fingerprint.js';
+import { LINUX_FINGERPRINT } from './fingerprint.js';
 
 /**
  * Address overlap with wildcard matching (inet_rcv_saddr_equal(sk, sk2, true))

@@ -8,7 +8,7 @@ import { isWildcard } from '../addr.js';
 import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, v4View } from './common.js';
 import { addr4, bsdBind, bsdListen, deliver, v4Capable, v6Capable, type BsdFlavour } from './bsd44.js';
-import type { Fingerprint, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import type { HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
 
 // No SO_REUSEPORT_LB on XNU: ENOPROTOOPT [bsd/kern/uipc_socket.c sosetoptlock]
 const OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR', 'SO_REUSEPORT', 'IPV6_V6ONLY']);
@@ -16,15 +16,8 @@ const OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR', 'S
 /** 2*MSL with TCPTV_MSL = 15 s (net.inet.tcp.msl 15000) [bsd/netinet/tcp_timer.h TCPTV_MSL]. */
 export const MACOS_TIME_WAIT_NS = 30e9;
 
-/**
- * macOS SYN: MSS, NOP, WS, NOP, NOP, TS, SACK_PERM, EOL; window 65535, scale 6 [bsd/netinet/tcp_output.c tcp_output].
- * The trailing EOL is the writer's padding to a 4-byte multiple (23 option bytes + 1 EOL), so no 'eol' kind is needed.
- */
-export const MACOS_FINGERPRINT: Fingerprint = {
-  ttl: 64, hopLimit: 64, mss: 1460, synWindow: 65535, synAckWindow: 65535, window: 2058, windowScale: 6,
-  synOptions: ['mss', 'nop', 'windowScale', 'nop', 'nop', 'timestamps', 'sackPermitted'],
-  synAckOptions: ['mss', 'nop', 'windowScale', 'nop', 'nop', 'timestamps', 'sackPermitted'],
-};
+export { MACOS_FINGERPRINT } from './fingerprint.js';
+import { MACOS_FINGERPRINT } from './fingerprint.js';
 
 /** net.inet.ip.portrange.first..last (49152..65535, UNCONFIRMED default) [bsd/netinet/in_pcb.c ipport_firstauto]. */
 const EPHEMERAL: readonly [number, number] = [49152, 65535];

@@ -155,19 +155,39 @@ export interface SynInfo {
   readonly note?: (sock: Sock, words: string) => void;
 }
 
-/** How a policy's packets look, so its capture resembles that OS in Wireshark. */
+/** How a policy's packets look, so its capture resembles that OS in Wireshark (rows: ./fingerprint.ts). */
 export interface Fingerprint {
   readonly ttl: number;
   readonly hopLimit: number;
+  /** MSS on an Ethernet (MTU 1500) IPv4 path; the engine derives it from each path's MTU (mssForMtu). */
   readonly mss: number;
+  /** Fixed initial windows (IPv4, Ethernet); with windowRule 'linux' they are derived per path instead. */
   readonly synWindow: number;
   readonly synAckWindow: number;
   /** Window after the handshake (unscaled value on the wire). */
   readonly window: number;
   readonly windowScale: number;
+  /** 'linux': windows and scale from the host's tcp_rmem and the path's MSS (fingerprint.ts); absent: the fixed values. */
+  readonly windowRule?: 'linux';
   /** TCP option kinds in the order the OS puts them in a SYN / SYN-ACK. */
   readonly synOptions: readonly TcpOptionKind[];
   readonly synAckOptions: readonly TcpOptionKind[];
+  /** IPv4 DF on every TCP segment. */
+  readonly dontFragment: boolean;
+  /**
+   * IPv4 identification: 'per-socket' counts up per connected socket from a random start, 0 when no
+   * connected socket sends (Linux); 'zero-with-df' is 0 on every DF datagram (FreeBSD, RFC 6864);
+   * 'random' per datagram (XNU); 'host-counter' one counter per host.
+   */
+  readonly ipId: 'per-socket' | 'zero-with-df' | 'random' | 'host-counter';
+  /** IPv6 flow label: a random non-zero one per direction of a connection, or 0. */
+  readonly flowLabel: 'per-direction' | 'zero';
+  /** Data acknowledged at once (quick-ack), not by the next segment the other way. */
+  readonly quickAck: boolean;
+  /** Segments a sender may have in flight before the first ACK (initial congestion window). */
+  readonly initialCwnd: number;
+  /** The loopback interface's MTU (connections to the host's own addresses). */
+  readonly loopbackMtu: number;
 }
 
 export type TcpOptionKind = 'mss' | 'sackPermitted' | 'timestamps' | 'windowScale' | 'nop';

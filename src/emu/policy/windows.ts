@@ -11,7 +11,7 @@
 import { isV4Mapped, isWildcard, v4FromMapped, type IpAddr } from '../addr.js';
 import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, ok } from './common.js';
-import type { Decision, Fingerprint, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import type { Decision, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
 
 const WIN = 'Microsoft, Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE, https://learn.microsoft.com/en-us/windows/win32/winsock/using-so-reuseaddr-and-so-exclusiveaddruse';
 
@@ -28,17 +28,8 @@ export const WINDOWS_TIME_WAIT_NS = 120e9;
 /** Ephemeral ports on Vista and later [MicrosoftDocs/sdk-api winsock/nf-winsock-bind.md, Remarks: "between 49152 and 65535"]. */
 export const WINDOWS_EPHEMERAL: readonly [number, number] = [49152, 65535];
 
-/**
- * A Windows 10 SYN: TTL 128, MSS, NOP, WS, NOP, NOP, SACK_PERM and no timestamps (Tcp1323Opts
- * default), window 64240, scale 8. DefaultTTL 128 [KB 314053 DefaultTTL]; the rest is the
- * commonly observed Windows 10 SYN, UNCONFIRMED from a primary source; the SYN-ACK layout,
- * its 65535 window, the IPv6 hop limit 128 and the post-handshake window 1026 (x256) likewise.
- */
-export const WINDOWS_FINGERPRINT: Fingerprint = {
-  ttl: 128, hopLimit: 128, mss: 1460, synWindow: 64240, synAckWindow: 65535, window: 1026, windowScale: 8,
-  synOptions: ['mss', 'nop', 'windowScale', 'nop', 'nop', 'sackPermitted'],
-  synAckOptions: ['mss', 'nop', 'windowScale', 'nop', 'nop', 'sackPermitted'],
-};
+export { WINDOWS_FINGERPRINT } from './fingerprint.js';
+import { WINDOWS_FINGERPRINT } from './fingerprint.js';
 
 /** How a socket was bound, in the tables' terms. */
 export type Mode = 'default' | 'reuse' | 'exclusive';

@@ -123,6 +123,8 @@ export function writeTcpFrame(buf: Uint8Array, f: TcpFrameSpec, at = 0): number 
   const tcpLen = hlen + payload.length;
   const end = tcpAt + tcpLen;
   if (end > buf.length) throw new WireError('truncated', at, `frame needs ${end - at} bytes, buffer has ${buf.length - at}`);
+  // The length fields have 16 bits: a larger segment must be cut at the MSS first [RFC 791; RFC 8200 §3].
+  if (tcpLen + (v6 ? 0 : IPV4_HEADER_LEN) > 0xffff) throw new WireError('malformed', ipAt + (v6 ? 4 : 2), `IP payload of ${tcpLen} bytes does not fit the length field`);
 
   // The header from the flow's memo; then its lengths, IPv4 id and header checksum.
   const m = memoFor(f);

@@ -90,13 +90,30 @@ function dissect(file: string, followStreams = 0): Promise<SharkFile> {
 }
 
 /** Problems tshark reports in a capture (malformed, warnings beyond the allowed, bad checksums). */
-function problems(fs: readonly Frame[], seen: Map<string, number>): string[] {
+/**
+ * Addresses of hosts with interfaces on two links or more: such a host answers by its own route
+ * (Linux's weak host model: a reply out of eth1 from eth0's address, its ARP saying "tell
+ * <eth0's address>" with eth1's MAC), which Wireshark, keeping one ARP table for the whole
+ * capture, calls "Duplicate IP address configured". Expected there, a defect anywhere else.
+ */
+function multiLinkAddresses(scenario: Scenario): Set<string> {
+  const out = new Set<string>();
+  for (const h of scenario.hosts) {
+    if (new Set(h.interfaces.map((i) => i.link)).size < 2) continue;
+    for (const i of h.interfaces) for (const c of i.addresses) out.add(c.addr.text);
+  }
+  return out;
+}
+
+function problems(fs: readonly Frame[], seen: Map<string, number>, multiLink: ReadonlySet<string> = new Set()): string[] {
   const bad: string[] = [];
   for (const f of fs) {
     if (f.malformed) bad.push(`frame ${f.number}: malformed`);
     // A frame comment is an expert info too (severity "comment").
     f.experts.forEach(({ severity: sev, message: msg }) => {
       if (!f.comment.includes(msg)) seen.set(`${sev.toString(16)} ${msg}`, (seen.get(`${sev.toString(16)} ${msg}`) ?? 0) + 1);
+      const dup = /^Duplicate IP address configured \((.*)\)$/.exec(msg);
+      if (dup && multiLink.has(dup[1]!)) return;
       if (sev >= WARNING && !ALLOWED_WARNINGS.has(msg)) bad.push(`frame ${f.number}: expert 0x${sev.toString(16)} "${msg}"`);
     });
     for (const s of f.ipChecksum) if (s !== 'Good') bad.push(`frame ${f.number}: ip.checksum.status ${s}`);
@@ -225,8 +242,11 @@ describe.skipIf(NO_TSHARK !== '')('captures of every scenario, read back by tsha
 
       it('pcapng opens cleanly: no malformed packets, no unexplained warnings, good checksums, comments on SYN and RST', async ({ expect }) => {
         const { frames: fs } = await dissect(join(tmp, 'ng', `${stem}.${policy}.pcapng`), wantOf(scenario, file, policy).length);
-        expect(fs.length).toBeGreaterThan(0);
-        expect(problems(fs, expertSeen)).toEqual([]);
+        // Nothing on the wire only when every connect ended before a packet (an errno, or unreachable without a source: an OS without IPv6).
+        const run = reports.get(file)!.policies[policy]!;
+        const silent = scenario.steps.every((st) => st.kind !== 'connect' || (run.steps[st.index]!.results ?? [run.steps[st.index]!.result]).every((r) => r === 'unreachable' || /^E[A-Z]+$/.test(r)));
+        if (!silent) expect(fs.length).toBeGreaterThan(0);
+        expect(problems(fs, expertSeen, multiLinkAddresses(scenario))).toEqual([]);
         const uncommented = fs.filter((f) => (f.syn || f.rst) && f.comment === '').map((f) => f.number);
         expect(uncommented, 'SYN/RST frames without a frame.comment').toEqual([]);
       }, 120_000); // tshark per file: generous on a busy machine

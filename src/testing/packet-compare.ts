@@ -131,9 +131,13 @@ function packetFacts(p: TcpFacts, withWindow: boolean): [string, string][] {
 
 /**
  * A direction's packets without SYN retransmissions (the oracle's namespaces give up after one:
- * tcp_syn_retries 1) and without a pure ACK that the same side's FIN follows with the same
+ * tcp_syn_retries 1), without a pure ACK that the same side's FIN follows with the same
  * acknowledgement: whether the peer's FIN is acknowledged at once or by the FIN depends on how
- * fast the application closes (tcp_cleanup_rbuf may send the ACK when it reads the end).
+ * fast the application closes (tcp_cleanup_rbuf may send the ACK when it reads the end), and
+ * without a pure ACK that the same side's next data segment repeats with the same
+ * acknowledgement: whether the peer's data is acknowledged alone or with the answer depends on
+ * how fast the application writes (seen on ::1 on a loaded machine: the agent's banner came after
+ * the quick ACK).
  */
 function normalized(all: readonly TcpFacts[], peer: readonly TcpFacts[]): TcpFacts[] {
   const fin = peer.find((p) => (p.flags & TCP_FIN) !== 0);
@@ -141,7 +145,8 @@ function normalized(all: readonly TcpFacts[], peer: readonly TcpFacts[]): TcpFac
   return all.filter((p, i) => {
     if ((p.flags & TCP_SYN) !== 0) return !all.slice(0, i).some((q) => (q.flags & TCP_SYN) !== 0);
     const next = all[i + 1];
-    return !(p.flags === TCP_ACK && p.len === 0 && p.ack === finAck && next && (next.flags & TCP_FIN) !== 0 && next.ack === p.ack);
+    if (p.flags !== TCP_ACK || p.len !== 0 || !next || next.ack !== p.ack) return true;
+    return !((p.ack === finAck && (next.flags & TCP_FIN) !== 0) || (next.len > 0 && (next.flags & (TCP_SYN | TCP_FIN | TCP_RST)) === 0));
   });
 }
 

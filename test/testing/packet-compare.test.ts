@@ -79,6 +79,21 @@ describe('comparePackets', () => {
     expect(comparePackets('x.yaml', shifted, e).differences).toEqual([]);
   });
 
+  it('data acknowledged alone or with the answer is the kernel\'s race; a pure ACK acknowledging something else is not', () => {
+    const e = emulated('10.0.0.1:80', 'server');
+    // linux acknowledges the client's data at once (quick ACK), then sends its banner with the same acknowledgement.
+    const banner = e.findIndex((f) => f.sport === 80 && f.len > 0);
+    const quick = e.findIndex((f) => f.sport === 80 && f.flags === TCP_ACK && f.len === 0 && f.ack === e[banner]!.ack);
+    expect(quick).toBeGreaterThan(0);
+    expect(quick).toBeLessThan(banner);
+    // The kernel's application wrote before the ACK left: the banner carries it (IDs count on without it).
+    const piggy = e.filter((_, i) => i !== quick).map((f, i) => i >= quick && f.sport === 80 ? { ...f, ipId: (f.ipId - 1) & 0xffff } : f);
+    expect(comparePackets('x.yaml', piggy, e).differences).toEqual([]);
+    // A pure ACK of something else before the banner is a packet the emulator does not send.
+    const odd = e.map((f, i) => i === quick ? { ...f, ack: (f.ack - 1) >>> 0 } : f);
+    expect(comparePackets('x.yaml', odd, e).differences.some((d) => d.includes('server: packets by flags'))).toBe(true);
+  });
+
   it('a connection only one side made is a difference', () => {
     const e = emulated('10.0.0.1:80');
     expect(comparePackets('x.yaml', [], e).differences).toEqual(['x.yaml: lan: 10.0.0.100 → 10.0.0.1:80: the kernel made 0 connections, the emulator 1']);

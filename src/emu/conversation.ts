@@ -66,6 +66,27 @@ const NO_LINK = { captureId: -1, latencyNs: 0 };
 /** Bytes of the timestamps option (with its NOPs) in every segment after the handshake. */
 const TS_ALIGNED = 12;
 
+/**
+ * A fingerprint's option list (`fp.synOptions`, `fp.synAckOptions`) as TCP options: the MSS,
+ * timestamps and window scale are the given records, whose values the sender sets per segment.
+ */
+export function optionList(kinds: readonly string[], mss: TcpOption, ts: TcpOption, ws: TcpOption): TcpOption[] {
+  return kinds.map((k): TcpOption => {
+    switch (k) {
+      case 'mss': return mss;
+      case 'sackPermitted': return { kind: 'sackPermitted' };
+      case 'timestamps': return ts;
+      case 'windowScale': return ws;
+      default: return { kind: 'nop' };
+    }
+  });
+}
+
+/** The options of every segment after the handshake: NOP, NOP, timestamps when the OS uses them, else none. */
+export function dataOptionList(fp: Fingerprint, ts: TcpOption): TcpOption[] {
+  return fp.synOptions.includes('timestamps') ? [{ kind: 'nop' }, { kind: 'nop' }, ts] : [];
+}
+
 const newEnd = (): ConnEnd => ({ link: NO_LINK, mac: EMPTY, dstMac: EMPTY, ip: undefined as unknown as IpAddr, port: 0, next: 0, ipId: 0, flow: 0, ts: 0, mss: 0, initialWindow: 0, window: 0, scale: 0, received: 0, edge: 0 });
 
 export class Conversation {
@@ -89,19 +110,10 @@ export class Conversation {
 
   constructor(fp: Fingerprint, private readonly out: SegmentOut, private readonly seed: number, private readonly rmemMax = LINUX_RMEM_MAX) {
     this.fp = fp;
-    const build = (kinds: readonly string[]): TcpOption[] => kinds.map((k): TcpOption => {
-      switch (k) {
-        case 'mss': return this.mssOpt;
-        case 'sackPermitted': return { kind: 'sackPermitted' };
-        case 'timestamps': return this.ts;
-        case 'windowScale': return this.wsOpt;
-        default: return { kind: 'nop' };
-      }
-    });
-    this.synOpts = build(fp.synOptions);
-    this.synAckOpts = build(fp.synAckOptions);
+    this.synOpts = optionList(fp.synOptions, this.mssOpt, this.ts, this.wsOpt);
+    this.synAckOpts = optionList(fp.synAckOptions, this.mssOpt, this.ts, this.wsOpt);
     this.timestamps = fp.synOptions.includes('timestamps');
-    this.dataOpts = this.timestamps ? [{ kind: 'nop' }, { kind: 'nop' }, this.ts] : [];
+    this.dataOpts = dataOptionList(fp, this.ts);
   }
 
   /**
@@ -282,12 +294,7 @@ export class Conversation {
     t += lat;
     if (close === 'client') {
       if (quick) this.seg(t, c, s, TCP_ACK, EMPTY, lat);
-      this.seg(t, c, s, TCP_FIN | TCP_ACK, EMPTY, lat);
-      t += lat;
-      this.seg(t, s, c, TCP_FIN | TCP_ACK, EMPTY, lat);
-      t += lat;
-      this.seg(t, c, s, TCP_ACK, EMPTY, lat);
-      return t;
+      return this.closeFrom(t, c, s, lat);
     }
     // Left open: the client acknowledges the banner.
     this.seg(t, c, s, TCP_ACK, EMPTY, lat);
@@ -297,13 +304,16 @@ export class Conversation {
   /** The server closes a connection left open: its FIN, the client's FIN, its last ACK. Returns the last ACK's time. */
   serverCloses(t: number): number {
     const lat = this.client.link.latencyNs;
-    const c = this.client;
-    const s = this.server;
-    this.seg(t, s, c, TCP_FIN | TCP_ACK, EMPTY, lat);
+    return this.closeFrom(t, this.server, this.client, lat);
+  }
+
+  /** `first` closes: its FIN, the peer's FIN (acknowledging it), its last ACK. Returns the last ACK's time. */
+  private closeFrom(t: number, first: ConnEnd, peer: ConnEnd, lat: number): number {
+    this.seg(t, first, peer, TCP_FIN | TCP_ACK, EMPTY, lat);
     t += lat;
-    this.seg(t, c, s, TCP_FIN | TCP_ACK, EMPTY, lat);
+    this.seg(t, peer, first, TCP_FIN | TCP_ACK, EMPTY, lat);
     t += lat;
-    this.seg(t, s, c, TCP_ACK, EMPTY, lat);
+    this.seg(t, first, peer, TCP_ACK, EMPTY, lat);
     return t;
   }
 

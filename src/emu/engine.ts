@@ -17,7 +17,7 @@ import type { ConflictInfo, DecisionRecord, PolicyRun, StepResult } from './resu
 import { Rng, hashString, hashTuple, mix32 } from './rng.js';
 import { writeArpFrame, writeNdpFrame, writeTcpFrame, multicastMac } from './wire/frame.js';
 import { LINUX_RMEM_MAX, LINUX_TCP_RMEM, linuxEstablishedWindow, linuxInitialWindow, linuxWindowScale, mssForMtu } from './policy/fingerprint.js';
-import { Conversation, type ConnEnd, type OpenConnection, type SegmentOut } from './conversation.js';
+import { Conversation, dataOptionList, optionList, type ConnEnd, type OpenConnection, type SegmentOut } from './conversation.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpOption } from './wire/tcp.js';
 import { LINKTYPE_ETHERNET, isInPlaceSink, type InPlaceSink, type PacketSink } from '../pcap/sink.js';
 import type {
@@ -150,17 +150,9 @@ class Run implements SegmentOut {
     this.sink = options.sink;
     this.inPlace = options.sink && isInPlaceSink(options.sink) ? options.sink : null;
     const fp = policy.fingerprint;
-    const build = (kinds: readonly string[]): TcpOption[] => kinds.map((k): TcpOption => {
-      switch (k) {
-        case 'mss': return this.replayMss;
-        case 'sackPermitted': return { kind: 'sackPermitted' };
-        case 'timestamps': return this.ts;
-        case 'windowScale': return this.replayWs;
-        default: return { kind: 'nop' };
-      }
-    });
-    this.synAckOpts = build(fp.synAckOptions);
-    this.dataOpts = fp.synOptions.includes('timestamps') ? [{ kind: 'nop' }, { kind: 'nop' }, this.ts] : [];
+    // Replay's SYN-ACK and data segments: the fingerprint's options, as the conversation builds them.
+    this.synAckOpts = optionList(fp.synAckOptions, this.replayMss, this.ts, this.replayWs);
+    this.dataOpts = dataOptionList(fp, this.ts);
     this.conv = new Conversation(fp, this, scenario.seed, options.rmemMax);
     this.buildNetwork();
   }

@@ -304,8 +304,17 @@ describe('inputs that crashed (exit 70, a stack trace)', () => {
     fs.chmodSync(join(dir, 'locked'), 0);
     fs.chmodSync(tmp, 0o755);
     try {
-      // Root reads any folder: the command runs as nobody there.
-      const r = cli(['test', dir, '-p', 'linux'], IS_ROOT ? { uid: 65534, gid: 65534 } : {});
+      // Root reads any folder: the command runs as nobody there, from a copy of the bundle in the
+      // scratch folder (the checkout may sit where only root can enter, as a `mktemp -d` clone does).
+      let r: ReturnType<typeof cli>;
+      if (IS_ROOT) {
+        const bin = join(tmp, 'bin');
+        fs.cpSync(join(ROOT, 'dist/bin'), bin, { recursive: true });
+        r = spawnSync(process.execPath, [join(bin, 'bindlab.js'), 'test', dir, '-p', 'linux'],
+          { cwd: tmp, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, uid: 65534, gid: 65534, timeout: 300_000 });
+      } else {
+        r = cli(['test', dir, '-p', 'linux']);
+      }
       expect(r.stdout).toMatch(/PASS .*good\.yaml/);
       expect(r.stdout).toMatch(new RegExp(`ERROR cannot read directory ${join(dir, 'locked')}: permission denied \\(EACCES\\)`));
       expect(r.status).toBe(2);

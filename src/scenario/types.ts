@@ -94,6 +94,8 @@ export interface SocketStep extends StepBase {
   readonly host: string;
   readonly process: string;
   readonly family: 'inet' | 'inet6';
+  /** `type: udp` makes a datagram socket; absent or `tcp`: a stream socket. */
+  readonly type?: 'tcp' | 'udp';
   readonly options: SockOptions;
 }
 
@@ -144,6 +146,51 @@ export interface AddressStep extends StepBase {
   readonly add?: Cidr;
   readonly del?: Cidr;
 }
+
+// UDP steps (issue 18). The format is fixed here first so that the engine, the kernel harness and
+// replay can be built side by side; they join the Step union with the loader that reads them.
+
+/** `connect: NAME` + `to: ADDR:PORT`: connect(2) on a UDP socket (its peer and local address are fixed). */
+export interface UdpConnectStep extends StepBase {
+  readonly kind: 'udp-connect';
+  readonly socket: string;
+  readonly to: Endpoint;
+}
+
+/** `join: NAME` / `leave: NAME` + `group: ADDR`, optional `interface: IFNAME`: IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP and their drops. */
+export interface MembershipStep extends StepBase {
+  readonly kind: 'join' | 'leave';
+  readonly socket: string;
+  readonly group: IpAddr;
+  /** Absent: the interface of the route to the group, as the kernel picks for INADDR_ANY / ifindex 0. */
+  readonly interface?: string;
+}
+
+/**
+ * `datagram: { from | socket, to, data?, count?, source?, reply?, interface? }`: UDP datagrams sent
+ * from a host's fresh unconnected socket (`from: HOST` or `HOST/PROC`, optional `source: ADDR[:PORT]`)
+ * or from a scenario socket (`socket: NAME`), to a unicast, broadcast or multicast address.
+ * Expectations: a socket name (it alone received each datagram), a list (any one of them),
+ * `a+b` (each of a and b received a copy), `port-unreachable` (ICMP came back), `unreachable`
+ * (no neighbour answered), `dropped` (arrived, nobody took it, no ICMP), or the send's errno.
+ */
+export interface DatagramStep extends StepBase {
+  readonly kind: 'datagram';
+  readonly from?: string;
+  readonly fromProcess?: string;
+  readonly socket?: string;
+  readonly to: Endpoint;
+  readonly source?: { readonly addr: IpAddr; readonly port?: number };
+  readonly data?: string;
+  readonly count: number;
+  /** Each receiving socket answers with its banner, from the source address its OS picks. */
+  readonly reply: boolean;
+  /** Outgoing interface for a multicast or broadcast send (IP_MULTICAST_IF), else by route. */
+  readonly interface?: string;
+}
+
+/** Results of datagram steps besides socket names and errno names. */
+export const DATAGRAM_OUTCOMES = ['port-unreachable', 'unreachable', 'dropped'] as const;
 
 export type Step =
   | SocketStep

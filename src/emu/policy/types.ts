@@ -3,6 +3,7 @@
 
 import type { IpAddr } from '../addr.js';
 import type { OptionName } from '../../scenario/types.js';
+import type { UdpRules } from './udp-types.js';
 
 export type SockState = 'CLOSE' | 'LISTEN' | 'ESTABLISHED' | 'TIME_WAIT';
 
@@ -221,6 +222,12 @@ export interface Policy {
   readonly fingerprint: Fingerprint;
   /** Socket families the OS has; socket() of another is EAFNOSUPPORT. */
   readonly families: readonly ('inet' | 'inet6')[];
+
+  /**
+   * UDP bind and delivery rules (./udp-types.ts). Absent: UDP is not modelled under this policy
+   * yet, and a UDP step says so for it instead of guessing.
+   */
+  readonly udp?: UdpRules;
 
   /** setsockopt (also the options of a socket step, in order). */
   setsockopt(sock: Sock, option: OptionName, value: boolean | string, host: HostView): Decision;

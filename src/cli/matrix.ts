@@ -22,7 +22,7 @@ export function stepLabel(step: Step): string {
     case 'socket': {
       const opts = Object.entries(step.options).filter(([, v]) => v !== false && v !== undefined)
         .map(([k, v]) => (v === true ? k : `${k}=${v}`));
-      return `socket ${step.socket} ${step.host}/${step.process}${step.family === 'inet6' ? ' inet6' : ''}${opts.length ? ` ${opts.join(',')}` : ''}`;
+      return `socket ${step.socket} ${step.host}/${step.process}${step.family === 'inet6' ? ' inet6' : ''}${step.type === 'udp' ? ' udp' : ''}${opts.length ? ` ${opts.join(',')}` : ''}`;
     }
     case 'setsockopt':
       return `setsockopt ${step.socket} ${Object.entries(step.options).map(([k, v]) => (v === true ? k : `${k}=${v}`)).join(',')}`;
@@ -37,6 +37,14 @@ export function stepLabel(step: Step): string {
     }
     case 'wait': return `wait ${formatDuration(step.durationNs)}`;
     case 'address': return `address ${step.host}/${step.interface} ${step.add ? `+${step.add.text}` : `-${step.del!.text}`}`;
+    case 'udp-connect': return `connect ${step.socket} -> ${formatEndpoint(step.to)}`;
+    case 'join':
+    case 'leave': return `${step.kind} ${step.socket} ${step.group.text}${step.interface ? ` on ${step.interface}` : ''}`;
+    case 'datagram': {
+      const from = step.socket ?? (step.fromProcess ? `${step.from}/${step.fromProcess}` : step.from!);
+      const source = step.source ? ` from ${step.source.port ? formatEndpoint({ addr: step.source.addr, port: step.source.port }) : step.source.addr.family === 6 ? `[${step.source.addr.text}]` : step.source.addr.text}` : '';
+      return `datagram ${from}${source} -> ${formatEndpoint(step.to)}${step.count > 1 ? ` x${step.count}` : ''}${step.reply ? ' (reply)' : ''}`;
+    }
   }
 }
 

@@ -246,6 +246,7 @@ class Run implements SegmentOut {
     const base = { index: step.index, kind: step.kind };
     switch (step.kind) {
       case 'socket': {
+        if (step.type === 'udp') return { ...base, result: 'unsupported', reason: 'the emulator\'s UDP layer is not built yet (issue 18)' };
         const d = this.socket(step.socket, step.host, step.process, step.family, step.options);
         return { ...base, ...d };
       }
@@ -262,6 +263,11 @@ class Run implements SegmentOut {
         this.expireTimeWaits();
         return { ...base, result: 'ok' };
       case 'address': return { ...base, ...this.address(step.host, step.interface, step.add, step.del) };
+      case 'udp-connect':
+      case 'join':
+      case 'leave':
+      case 'datagram':
+        return { ...base, result: 'unsupported', reason: 'the emulator\'s UDP layer is not built yet (issue 18)' };
       case 'connect': {
         const it = this.connectSlices(step);
         for (;;) {

@@ -3,7 +3,7 @@
 // Every problem is a ScenarioError naming file:line:col of the node at fault.
 
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import { isV4Mapped, parseCidr, parseEndpoint, type Cidr, type Endpoint, type IpAddr } from '../emu/addr.js';
+import { isMulticast, isV4Mapped, parseCidr, parseEndpoint, parseIp, v4FromMapped, type Cidr, type Endpoint, type IpAddr } from '../emu/addr.js';
 import { builtinRules } from '../emu/policy/rules.js';
 import {
   DEFAULT_FORMAT_CONTEXT,
@@ -20,8 +20,10 @@ import {
 } from './schema.js';
 import {
   CONNECT_OUTCOMES,
+  DATAGRAM_OUTCOMES,
   ERRNO_NAMES,
   OPTION_NAMES,
+  UDP_OPTION_NAMES,
   ScenarioError,
   throwCollected,
   CheckingStopped,
@@ -195,6 +197,7 @@ const quoteList = (names: Iterable<string>): string => {
 interface SocketInfo {
   readonly host: string;
   readonly family: 'inet' | 'inet6';
+  readonly type: 'tcp' | 'udp';
   readonly pos: SourcePos;
 }
 
@@ -390,24 +393,27 @@ class Resolver {
     const out: Record<string, boolean | string> = {};
     for (const e of asMap(node).entries) {
       // "" is no device (unbinding); any other name must be an interface of the socket's host.
-      if (e.key === 'SO_BINDTODEVICE' && text(e.value) !== '') {
-        this.findInterface(this.findHost(host, e.value.pos, 'SO_BINDTODEVICE'), text(e.value), e.value.pos, 'SO_BINDTODEVICE');
+      if ((e.key === 'SO_BINDTODEVICE' || e.key === 'IP_MULTICAST_IF') && text(e.value) !== '') {
+        this.findInterface(this.findHost(host, e.value.pos, e.key), text(e.value), e.value.pos, e.key);
       }
       out[e.key] = (e.value as { value: boolean | string }).value;
     }
-    // Keep the C order of OPTION_NAMES, whatever order the file used.
-    return Object.fromEntries(OPTION_NAMES.filter((o) => o in out).map((o) => [o, out[o]])) as SockOptions;
+    // Keep the C order of OPTION_NAMES (then UDP_OPTION_NAMES), whatever order the file used.
+    return Object.fromEntries([...OPTION_NAMES, ...UDP_OPTION_NAMES].filter((o) => o in out).map((o) => [o, out[o]])) as SockOptions;
   }
 
   private step(node: TreeMap, index: number, connectResults: ReadonlySet<string>): Step {
     const base = { index, pos: node.pos };
     const note = entry(node, 'note');
     const expectNode = entry(node, 'expect');
+    const connectNode = entry(node, 'connect');
+    const tcpConnect = connectNode !== undefined && connectNode.kind === 'map';
+    const resultKind = tcpConnect ? 'connect' : entry(node, 'datagram') !== undefined ? 'datagram' : 'call';
     const extra = {
       ...(note ? { note: text(note) } : {}),
-      ...(expectNode ? { expect: this.expectation(expectNode, connectResults, entry(node, 'connect') !== undefined) } : {}),
+      ...(expectNode ? { expect: this.expectation(expectNode, connectResults, resultKind) } : {}),
     };
-    const kind = ['socket', 'setsockopt', 'bind', 'listen', 'close', 'connect', 'wait', 'address']
+    const kind = ['socket', 'setsockopt', 'bind', 'listen', 'close', 'connect', 'wait', 'address', 'join', 'leave', 'datagram']
       .find((k) => entry(node, k) !== undefined && !(k === 'address' && entry(node, 'bind') !== undefined))!;
     const kindNode = entry(node, kind)!;
     switch (kind) {
@@ -421,12 +427,19 @@ class Resolver {
         const procNode = entry(node, 'process')!;
         const [hostName, procName] = text(procNode).split('/') as [string, string];
         const family = text(entry(node, 'family')!) as 'inet' | 'inet6';
+        const typeNode = entry(node, 'type');
+        const type = typeNode ? (text(typeNode) as 'tcp' | 'udp') : 'tcp';
         // Declared even if its process is wrong: the later steps on it then report only their own problems.
-        this.sockets.set(name, { host: hostName, family, pos: kindNode.pos });
+        this.sockets.set(name, { host: hostName, family, type, pos: kindNode.pos });
+        if (type === 'udp' && (DATAGRAM_OUTCOMES as readonly string[]).includes(name)) {
+          this.fail(kindNode.pos, `socket name "${name}" is reserved: it is a datagram outcome`);
+        }
+        // "a+b" is the expectation that each of a and b received a copy.
+        if (type === 'udp' && name.includes('+')) this.fail(kindNode.pos, `UDP socket name "${name}" has a "+", which datagram expectations use to join receivers ("a+b"); choose a name without it`);
         const host = this.findHost(hostName, procNode.pos, `process "${text(procNode)}"`);
         this.findProcess(host, procName, procNode.pos, `process "${text(procNode)}"`);
         const options = this.options(entry(node, 'options'), hostName);
-        return { ...base, kind, socket: name, host: hostName, process: procName, family, options, ...extra };
+        return { ...base, kind, socket: name, host: hostName, process: procName, family, ...(typeNode ? { type } : {}), options, ...extra };
       }
       case 'setsockopt': {
         const info = this.existingSocket(kindNode, kind);
@@ -439,14 +452,43 @@ class Resolver {
         this.checkFamily(address, info, text(kindNode), text(addrNode), addrNode.pos);
         return { ...base, kind, socket: text(kindNode), address, ...extra };
       }
-      case 'listen':
-        this.existingSocket(kindNode, kind);
+      case 'listen': {
+        const info = this.existingSocket(kindNode, kind);
+        if (info.type === 'udp') {
+          this.fail(kindNode.pos, `listen names UDP socket "${text(kindNode)}" (line ${info.pos.line}): listen(2) is for stream sockets (a datagram socket gets EOPNOTSUPP); a UDP socket receives once bound`);
+        }
         return { ...base, kind, socket: text(kindNode), backlog: num(entry(node, 'backlog')!), ...extra };
+      }
       case 'close':
         this.existingSocket(kindNode, kind);
         return { ...base, kind, socket: text(kindNode), ...extra };
-      case 'connect':
-        return { ...base, ...this.connect(asMap(kindNode)), ...extra };
+      case 'connect': {
+        const toNode = entry(node, 'to');
+        if (kindNode.kind === 'map') {
+          if (toNode) this.fail(entry(node, 'to')!.pos, 'a TCP connect step gives "to" inside its map (connect: {from, to}); "to" beside "connect" is for connect(2) on a UDP socket (connect: NAME)');
+          return { ...base, ...this.connect(asMap(kindNode)), ...extra };
+        }
+        const info = this.udpSocket(kindNode, 'connect');
+        if (!toNode) this.fail(node.pos, `connect on UDP socket "${text(kindNode)}" needs "to: ADDR:PORT" (the peer)`);
+        const to = parseEndpoint(text(toNode))!;
+        this.checkFamily(to, info, text(kindNode), text(toNode), toNode.pos, 'connect address');
+        return { ...base, kind: 'udp-connect', socket: text(kindNode), to, ...extra };
+      }
+      case 'join':
+      case 'leave': {
+        const info = this.udpSocket(kindNode, kind);
+        const groupNode = entry(node, 'group')!;
+        const group = parseIp(text(groupNode))!;
+        const wire = isV4Mapped(group) ? v4FromMapped(group) : group;
+        if (!isMulticast(wire)) this.fail(groupNode.pos, `${kind} group "${text(groupNode)}" is not a multicast address (224.0.0.0/4 or ff00::/8)`);
+        // An AF_INET6 socket may join an IPv4 group (IP_ADD_MEMBERSHIP at SOL_IP); an AF_INET socket has no IPv6 options.
+        if (info.family === 'inet' && wire.family === 6) this.fail(groupNode.pos, `${kind} group "${text(groupNode)}" is IPv6 but socket "${text(kindNode)}" is inet (IPv4)`);
+        const ifNode = entry(node, 'interface');
+        if (ifNode) this.findInterface(this.findHost(info.host, ifNode.pos, kind), text(ifNode), ifNode.pos, 'interface');
+        return { ...base, kind, socket: text(kindNode), group: wire, ...(ifNode ? { interface: text(ifNode) } : {}), ...extra };
+      }
+      case 'datagram':
+        return { ...base, ...this.datagram(asMap(kindNode)), ...extra };
       case 'wait':
         return { ...base, kind, durationNs: parseDuration(text(kindNode))!, ...extra };
       default: {
@@ -471,13 +513,62 @@ class Resolver {
     }
   }
 
-  private checkFamily(address: Endpoint, info: SocketInfo, socket: string, given: string, pos: SourcePos): void {
+  private checkFamily(address: Endpoint, info: SocketInfo, socket: string, given: string, pos: SourcePos, label = 'bind address'): void {
     if (info.family === 'inet' && address.addr.family === 6) {
-      this.fail(pos, `bind address "${given}" is IPv6 but socket "${socket}" is inet (IPv4)`);
+      this.fail(pos, `${label} "${given}" is IPv6 but socket "${socket}" is inet (IPv4)`);
     }
     if (info.family === 'inet6' && address.addr.family === 4) {
-      this.fail(pos, `bind address "${given}" is IPv4 but socket "${socket}" is inet6; write it v4-mapped: "[::ffff:${address.addr.text}]:${address.port}"`);
+      this.fail(pos, `${label} "${given}" is IPv4 but socket "${socket}" is inet6; write it v4-mapped: "[::ffff:${address.addr.text}]:${address.port}"`);
     }
+  }
+
+  /** A socket a UDP-only step names: created earlier, with type: udp. */
+  private udpSocket(node: TreeNode, kind: string): SocketInfo {
+    const info = this.existingSocket(node, kind);
+    if (info.type !== 'udp') {
+      this.fail(node.pos, `${kind} names TCP socket "${text(node)}" (line ${info.pos.line}); ${kind === 'connect' ? 'connect: NAME is connect(2) on a UDP socket (a TCP client is connect: {from, to})' : `${kind} is for UDP sockets`}: give its socket step "type: udp"`);
+    }
+    return info;
+  }
+
+  private datagram(m: TreeMap): Omit<Extract<Step, { kind: 'datagram' }>, 'index' | 'pos'> {
+    const fromNode = entry(m, 'from');
+    const socketNode = entry(m, 'socket');
+    const toNode = entry(m, 'to')!;
+    const to = parseEndpoint(text(toNode))!;
+    const wireFamily = (a: IpAddr): number => (isV4Mapped(a) ? 4 : a.family);
+    let hostName: string;
+    let procName: string | undefined;
+    const sourceNode = entry(m, 'source');
+    if (socketNode) {
+      const info = this.udpSocket(socketNode, 'datagram socket');
+      hostName = info.host;
+      this.checkFamily(to, info, text(socketNode), text(toNode), toNode.pos, 'datagram address');
+      if (sourceNode) this.fail(sourceNode.pos, `datagram source is for a fresh socket (from: HOST); socket "${text(socketNode)}" sends from its own address (bind it first)`);
+    } else {
+      [hostName, procName] = text(fromNode!).split('/') as [string, string | undefined];
+      const host = this.findHost(hostName, fromNode!.pos, `datagram from "${text(fromNode!)}"`);
+      if (procName !== undefined) this.findProcess(host, procName, fromNode!.pos, `datagram from "${text(fromNode!)}"`);
+    }
+    const source = sourceNode ? parseSource(text(sourceNode))! : undefined;
+    if (source && wireFamily(source.addr) !== wireFamily(to.addr)) {
+      this.fail(sourceNode!.pos, `datagram source "${text(sourceNode!)}" is IPv${wireFamily(source.addr)} but the destination "${text(toNode)}" is IPv${wireFamily(to.addr)}`);
+    }
+    const ifNode = entry(m, 'interface');
+    if (ifNode) this.findInterface(this.findHost(hostName, ifNode.pos, 'datagram interface'), text(ifNode), ifNode.pos, 'interface');
+    const data = entry(m, 'data');
+    return {
+      kind: 'datagram',
+      ...(fromNode ? { from: hostName } : {}),
+      ...(procName !== undefined ? { fromProcess: procName } : {}),
+      ...(socketNode ? { socket: text(socketNode) } : {}),
+      to,
+      ...(source ? { source } : {}),
+      ...(data ? { data: text(data) } : {}),
+      count: num(entry(m, 'count')!),
+      reply: (entry(m, 'reply') as { value: boolean }).value,
+      ...(ifNode ? { interface: text(ifNode) } : {}),
+    };
   }
 
   private connect(m: TreeMap): Omit<Extract<Step, { kind: 'connect' }>, 'index' | 'pos'> {
@@ -507,11 +598,17 @@ class Resolver {
     };
   }
 
-  private expectation(node: TreeNode, connectResults: ReadonlySet<string>, isConnect: boolean): Expectation {
+  private expectation(node: TreeNode, connectResults: ReadonlySet<string>, resultKind: 'connect' | 'datagram' | 'call'): Expectation {
+    const isConnect = resultKind === 'connect';
     const values = (n: TreeNode): string[] => {
       const list = n.kind === 'list' ? n.items : [n];
+      if (resultKind === 'datagram') return list.map((v) => this.datagramResult(v, connectResults));
       for (const v of list) {
         const result = text(v);
+        // A UDP connect is a socket call: "ok" or an errno.
+        if (resultKind === 'call' && !['ok', ...ERRNO_NAMES].includes(result)) {
+          this.fail(v.pos, `expected result "${result}" of connect(2) on a UDP socket is neither "ok" nor an errno (${ERRNO_NAMES.join(', ')})`);
+        }
         // Socket-call results were checked by the schema's enum; connect results name sockets.
         // An errno too: a connect with `source` binds first (EADDRINUSE, EACCES), or finds no free port (EADDRNOTAVAIL).
         if (isConnect && !connectResults.has(result) && !(CONNECT_OUTCOMES as readonly string[]).includes(result)
@@ -529,5 +626,22 @@ class Resolver {
       else byPolicy.set(e.key, values(e.value));
     }
     return { byPolicy, ...(fallback ? { fallback } : {}), pos: node.pos };
+  }
+
+  /**
+   * One expected datagram result: a socket, "a+b" (each a copy; kept in sorted order, as the
+   * engine reports it), an outcome, or an errno of the send.
+   */
+  private datagramResult(v: TreeNode, sockets: ReadonlySet<string>): string {
+    const result = text(v);
+    if ((DATAGRAM_OUTCOMES as readonly string[]).includes(result) || (ERRNO_NAMES as readonly string[]).includes(result)) return result;
+    const names = result.split('+');
+    for (const n of names) {
+      if (n === '' || !sockets.has(n)) {
+        this.fail(v.pos, `expected datagram result "${result}": ${n === '' ? 'an empty name' : `"${n}" is not a socket of this scenario (${quoteList(sockets)})`}; expected a socket name, names joined by "+" (each received a copy), one of: ${DATAGRAM_OUTCOMES.join(', ')}, or an errno of the send`);
+      }
+    }
+    if (new Set(names).size !== names.length) this.fail(v.pos, `expected datagram result "${result}" names a socket twice; a socket receives one copy of a datagram`);
+    return [...names].sort().join('+');
   }
 }

@@ -8,9 +8,11 @@ import { BUILTIN_POLICIES } from '../emu/policy/names.js';
 import { RULE_SPECS } from '../emu/policy/rules.js';
 import {
   CONNECT_OUTCOMES,
+  DATAGRAM_OUTCOMES,
   ERRNO_NAMES,
   excerpt,
   OPTION_NAMES,
+  UDP_OPTION_NAMES,
   ScenarioError,
   throwCollected,
   CheckingStopped,
@@ -363,12 +365,29 @@ const CONNECT_RESULT: StringSchema = str(
   'expected connect result',
 );
 
+const DATAGRAM_RESULT: StringSchema = str(
+  `The socket that received each datagram; "a+b" when each of a and b received a copy; one of: ${DATAGRAM_OUTCOMES.join(', ')}; or the errno of the send`,
+  'name',
+  'expected datagram result',
+);
+
+/** What the UDP options mean, for the JSON Schema's descriptions. */
+const UDP_OPTION_TEXT: Readonly<Record<(typeof UDP_OPTION_NAMES)[number], string>> = {
+  SO_BROADCAST: 'UDP: may send to a broadcast address (else the send fails with EACCES)',
+  IP_MULTICAST_LOOP: 'UDP: the host\'s own IPv4 multicast comes back to its sockets (default true)',
+  IPV6_MULTICAST_LOOP: 'UDP: the host\'s own IPv6 multicast comes back to its sockets (default true)',
+  IP_MULTICAST_ALL: 'UDP, Linux only: receive every group some socket of the host joined, not only its own (default true)',
+  IP_MULTICAST_IF: 'UDP: the interface the socket\'s multicast leaves by',
+  IP_PKTINFO: 'UDP: a reply leaves from the address the datagram came to',
+  IPV6_RECVPKTINFO: 'UDP, IPv6: a reply leaves from the address the datagram came to',
+};
+
 const OPTIONS: ObjectSchema = {
   type: 'object',
   noun: 'options',
   description: 'Socket options by their C names.',
-  fields: Object.fromEntries(
-    OPTION_NAMES.map((o): [string, Field] => [
+  fields: Object.fromEntries([
+    ...OPTION_NAMES.map((o): [string, Field] => [
       o,
       {
         schema: o === 'SO_BINDTODEVICE'
@@ -376,7 +395,11 @@ const OPTIONS: ObjectSchema = {
           : { type: 'boolean', description: o },
       },
     ]),
-  ),
+    ...UDP_OPTION_NAMES.map((o): [string, Field] => [
+      o,
+      { schema: o === 'IP_MULTICAST_IF' ? str(`${UDP_OPTION_TEXT[o]}; "" for the route's choice`, 'device', o) : { type: 'boolean', description: UDP_OPTION_TEXT[o] } },
+    ]),
+  ]),
 };
 
 /** The most connections one connect step opens: one per source port of the client toward one destination. */
@@ -406,10 +429,11 @@ const STEP: KeyedUnionSchema = {
   noun: 'step',
   description: 'One step; exactly one of its keys names its kind.',
   variants: {
-    socket: step('socket', 'Creates a TCP socket owned by a process.', {
+    socket: step('socket', 'Creates a TCP (or, with type: udp, a UDP) socket owned by a process.', {
       socket: SOCKET_NAME('Name of the new socket, unique in the scenario'),
       process: { schema: str('Owner, HOST/PROCESS', 'process-ref', 'process'), required: true },
       family: { schema: { type: 'enum', values: ['inet', 'inet6'], description: 'Address family' }, default: 'inet' },
+      type: { schema: { type: 'enum', values: ['tcp', 'udp'], description: 'tcp (a stream socket, the default) or udp (a datagram socket)' } },
       options: { schema: OPTIONS },
     }, socketCallExpect),
     setsockopt: step('setsockopt', 'Sets options on an existing socket.', {
@@ -427,10 +451,10 @@ const STEP: KeyedUnionSchema = {
     close: step('close', 'close(2).', {
       close: SOCKET_NAME('The socket'),
     }, socketCallExpect),
-    connect: step('connect', 'A client opens TCP connections.', {
+    connect: step('connect', 'A client opens TCP connections (a map), or connect(2) on a UDP socket (a socket name, with to).', {
       connect: {
         required: true,
-        schema: {
+        schema: { type: 'anyOf', expected: 'a map {from, to, ...} (TCP connections) or a UDP socket\'s name', options: [{
           type: 'object',
           noun: 'connect',
           description: 'The connection to open.',
@@ -452,8 +476,9 @@ const STEP: KeyedUnionSchema = {
               default: 1,
             },
           },
-        },
+        }, str('The UDP socket to connect', 'name', 'socket name')] },
       },
+      to: { schema: str('UDP connect: the peer ADDR:PORT', 'endpoint', 'connect address') },
     }, expectation(CONNECT_RESULT, 'a socket name or connect outcome')),
     wait: step('wait', 'Advances the virtual clock.', {
       wait: { schema: str('How long, e.g. 500ms, 61s, 4m', 'duration', 'wait duration'), required: true },
@@ -475,6 +500,40 @@ const STEP: KeyedUnionSchema = {
         },
       },
     }, socketCallExpect),
+    join: step('join', 'IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP on a UDP socket.', {
+      join: SOCKET_NAME('The UDP socket'),
+      group: { schema: str('The multicast group, e.g. 224.0.0.251 or ff02::fb', 'ip', 'group'), required: true },
+      interface: { schema: str('Interface of the socket\'s host; default: the interface of the route to the group', 'name', 'interface') },
+    }, socketCallExpect),
+    leave: step('leave', 'IP_DROP_MEMBERSHIP / IPV6_LEAVE_GROUP on a UDP socket.', {
+      leave: SOCKET_NAME('The UDP socket'),
+      group: { schema: str('The multicast group', 'ip', 'group'), required: true },
+      interface: { schema: str('Interface of the socket\'s host; default: the interface of the route to the group', 'name', 'interface') },
+    }, socketCallExpect),
+    datagram: step('datagram', 'UDP datagrams from a host (a fresh socket) or from a UDP socket, to a unicast, broadcast or multicast address.', {
+      datagram: {
+        required: true,
+        schema: {
+          type: 'object',
+          noun: 'datagram',
+          description: 'Who sends what to where.',
+          fields: {
+            from: { schema: str('Sender HOST or HOST/PROCESS (a fresh unconnected socket)', 'host-ref', 'datagram from') },
+            socket: { schema: str('Sender: a UDP socket of the scenario', 'name', 'socket name') },
+            to: { schema: str('Destination ADDR:PORT: unicast, broadcast or multicast', 'endpoint', 'datagram address'), required: true },
+            source: { schema: str('With from: the fresh socket binds ADDR or ADDR:PORT first', 'source', 'datagram source') },
+            data: { schema: str('Payload (text)') },
+            count: {
+              schema: { type: 'integer', min: 1, max: MAX_CONNECT_COUNT, description: 'Number of datagrams (at most 65535)' },
+              default: 1,
+            },
+            reply: { schema: { type: 'boolean', description: 'Each receiving socket answers with its banner, from the source address its OS picks' }, default: false },
+            interface: { schema: str('Outgoing interface of a multicast or broadcast send (IP_MULTICAST_IF); default: by route', 'name', 'interface') },
+          },
+          exactlyOneOf: ['from', 'socket'],
+        },
+      },
+    }, expectation(DATAGRAM_RESULT, 'a socket name, a+b, or a datagram outcome')),
   },
 };
 

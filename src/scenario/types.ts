@@ -19,6 +19,18 @@ export interface SockOptions {
   IP_FREEBIND?: boolean;
   /** An interface name of the socket's host. */
   SO_BINDTODEVICE?: string;
+  /** UDP (issue 18): may send to a broadcast address (else EACCES). */
+  SO_BROADCAST?: boolean;
+  /** The host's own multicast comes back to its sockets (default on). */
+  IP_MULTICAST_LOOP?: boolean;
+  IPV6_MULTICAST_LOOP?: boolean;
+  /** Linux only (ENOPROTOOPT elsewhere): receive every group some socket of the host joined (default on). */
+  IP_MULTICAST_ALL?: boolean;
+  /** An interface name of the socket's host: where its multicast leaves. */
+  IP_MULTICAST_IF?: string;
+  /** A reply leaves from the address the datagram came to. */
+  IP_PKTINFO?: boolean;
+  IPV6_RECVPKTINFO?: boolean;
 }
 
 export const OPTION_NAMES = [
@@ -31,6 +43,21 @@ export const OPTION_NAMES = [
   'SO_BINDTODEVICE',
 ] as const;
 export type OptionName = (typeof OPTION_NAMES)[number];
+
+/**
+ * Datagram-socket options (issue 18), kept by the UDP socket layer (src/emu/udp) rather than the
+ * policies' TCP switchboard; setting one on a TCP socket succeeds and changes nothing, as on Linux.
+ */
+export const UDP_OPTION_NAMES = [
+  'SO_BROADCAST',
+  'IP_MULTICAST_LOOP',
+  'IPV6_MULTICAST_LOOP',
+  'IP_MULTICAST_ALL',
+  'IP_MULTICAST_IF',
+  'IP_PKTINFO',
+  'IPV6_RECVPKTINFO',
+] as const;
+export type UdpOptionName = (typeof UDP_OPTION_NAMES)[number];
 
 export interface Sysctl {
   ipNonlocalBind: boolean;
@@ -200,7 +227,10 @@ export type Step =
   | CloseStep
   | ConnectStep
   | WaitStep
-  | AddressStep;
+  | AddressStep
+  | UdpConnectStep
+  | MembershipStep
+  | DatagramStep;
 
 export type StepKind = Step['kind'];
 

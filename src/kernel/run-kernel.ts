@@ -9,19 +9,29 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Agent, pythonPath } from './agents.js';
-import type { ConnectStep, Host, Scenario, SockOptions, Step, StepKind } from '../scenario/types.js';
+import { DatagramRunner, type KernelDelivery } from './run-udp.js';
+import type { ConnectStep, DatagramStep, Host, MembershipStep, Scenario, SockOptions, Step, UdpConnectStep } from '../scenario/types.js';
 import { LINUX_TCP_RMEM } from '../emu/policy/fingerprint.js';
 
 /** A fresh namespace's ip_local_port_range low end. */
 const DEFAULT_PORT_RANGE_LOW = 32768;
 
+/** Every step the harness runs: the TCP steps and the UDP ones (src/kernel/run-udp.ts). */
+export type KernelStep = Step | UdpConnectStep | MembershipStep | DatagramStep;
+
 export interface KernelStepResult {
   readonly index: number;
-  readonly kind: StepKind;
-  /** "ok" or an errno name; for a connect: the accepting socket, "refused", "unreachable" or "timeout". */
+  readonly kind: KernelStep['kind'];
+  /**
+   * "ok" or an errno name; for a connect: the accepting socket, "refused", "unreachable" or
+   * "timeout"; for a datagram: the receiving socket, `a+b` (each got a copy), port-unreachable,
+   * unreachable, dropped, or the send's errno.
+   */
   readonly result: string;
-  /** Connect steps: one result per connection (count). */
+  /** Connect and datagram steps: one result per connection or datagram (count). */
   readonly results?: readonly string[];
+  /** Datagram steps: per datagram, who received it and where their replies came from. */
+  readonly deliveries?: readonly KernelDelivery[];
   /** Bind/listen: the local address the kernel reports ("10.0.0.1:8080", "[::]:33017"). */
   readonly local?: string;
 }
@@ -31,6 +41,8 @@ export interface KernelRunOptions {
   timeoutMs?: number;
   /** Keep the namespaces and agents after the run (for poking with `ip netns exec`). */
   keep?: boolean;
+  /** How long a datagram is given to arrive before its sockets are read (default 60 ms; more on a loaded machine). */
+  settleMs?: number;
   /** Upper bound for each `wait` step's real sleep (default: no bound; TIME_WAIT needs 61 s). */
   maxWaitMs?: number;
   /** Called with progress lines (topology commands, agent errors). */
@@ -299,6 +311,10 @@ class Topology {
       w('net/ipv4/tcp_rmem', (sc.tcpRmem ?? LINUX_TCP_RMEM).join(' ')),
       w('net/ipv4/conf/all/promote_secondaries', sc.promoteSecondaries ? 1 : 0),
       w('net/ipv4/conf/default/promote_secondaries', sc.promoteSecondaries ? 1 : 0),
+      // ICMP errors are not rate-limited per peer (a scenario's port-unreachable datagrams may
+      // come faster than one a second): the emulator models no limit (docs/kernel-observations.md).
+      w('net/ipv4/icmp_ratelimit', 0),
+      w('net/ipv6/icmp/ratelimit', 0),
       // Fast failures: one SYN retry, short neighbour resolution, no DAD.
       w('net/ipv4/tcp_syn_retries', 1),
       'for f in /proc/sys/net/ipv4/neigh/*/retrans_time_ms /proc/sys/net/ipv6/neigh/*/retrans_time_ms; do echo 200 > $f; done',
@@ -410,6 +426,9 @@ function capture(cmd: string, args: readonly string[]): Promise<string> {
 // ---------------------------------------------------------------------------------------------
 // The run
 
+/** Options whose value is a scenario interface name, given to the kernel by its own name. */
+const INTERFACE_OPTIONS = new Set(['SO_BINDTODEVICE', 'IP_MULTICAST_IF', 'IPV6_MULTICAST_IF']);
+
 function optionList(o: SockOptions): [string, boolean | string][] {
   // Object key order is the file's order: options apply in the order given.
   return Object.entries(o).filter(([, v]) => v !== undefined) as [string, boolean | string][];
@@ -426,26 +445,10 @@ interface HeldConnection {
 }
 
 /**
- * The first UDP step (issue 18) of a scenario, said as a reason the harness cannot run it, or
- * undefined: the agent opens TCP sockets only so far.
- */
-export function udpStepUnsupported(scenario: Scenario): string | undefined {
-  for (const s of scenario.steps) {
-    const udp = (s.kind === 'socket' && s.type === 'udp') || s.kind === 'udp-connect' || s.kind === 'join' || s.kind === 'leave' || s.kind === 'datagram';
-    if (udp) {
-      return `step ${s.index} (line ${s.pos.line}): UDP steps (${s.kind === 'socket' ? 'socket type: udp' : s.kind}) are not supported by the kernel harness yet`;
-    }
-  }
-  return undefined;
-}
-
-/**
  * Runs the scenario's steps on the real kernel and returns one result per step.
  * Namespaces and agents are removed afterwards (unless opts.keep), also when a step throws.
  */
 export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {}): Promise<KernelStepResult[]> {
-  const udp = udpStepUnsupported(scenario);
-  if (udp) throw new KernelSetupError(udp);
   const avail = kernelAvailable();
   if (!avail.ok) throw new Error(`real-kernel run impossible: ${avail.why}`);
   installExitHook();
@@ -493,18 +496,23 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
       }
     }
     const clientAgents = new Map<string, Agent>();
-    const clientFor = (step: ConnectStep): Agent => {
-      const host = scenario.hosts.find((h) => h.name === step.from)!;
-      const uid = step.fromProcess ? (host.processes.find((p) => p.name === step.fromProcess)?.uid ?? 0) : 0;
-      const key = `${step.from}#${uid}`;
+    const clientOf = (from: string, fromProcess?: string): Agent => {
+      const host = scenario.hosts.find((h) => h.name === from)!;
+      const uid = fromProcess ? (host.processes.find((p) => p.name === fromProcess)?.uid ?? 0) : 0;
+      const key = `${from}#${uid}`;
       let a = clientAgents.get(key);
       if (!a) {
-        a = topo.spawnAgent(step.from, `${step.from}/client-uid${uid}`, uid);
+        a = topo.spawnAgent(from, `${from}/client-uid${uid}`, uid);
         clientAgents.set(key, a);
       }
       return a;
     };
-    for (const s of scenario.steps) if (s.kind === 'connect') clientFor(s);
+    const clientFor = (step: ConnectStep): Agent => clientOf(step.from, step.fromProcess);
+    const steps = scenario.steps as readonly KernelStep[];
+    for (const s of steps) {
+      if (s.kind === 'connect') clientFor(s);
+      else if (s.kind === 'datagram' && s.from !== undefined) clientOf(s.from, s.fromProcess);
+    }
     // Address steps go through a root agent of the host, which makes the netlink call itself and
     // so reports the kernel's errno (ip prints only extack text such as "Address not found").
     const addressAgents = new Map<string, Agent>();
@@ -516,11 +524,19 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
     // SO_BINDTODEVICE names a scenario interface; the agent needs the kernel's name of it.
     const socketHost = new Map<string, string>();
     const kernelOptions = (host: string, o: SockOptions): [string, boolean | string][] =>
-      optionList(o).map(([k, v]) => (k === 'SO_BINDTODEVICE' && typeof v === 'string' ? [k, topo.ifName(host, v)] : [k, v]));
+      optionList(o).map(([k, v]) => (INTERFACE_OPTIONS.has(k) && typeof v === 'string' ? [k, topo.ifName(host, v)] : [k, v]));
     await Promise.all(topo.agents.map((a) => a.ready));
 
 
     const socketAgent = new Map<string, Agent>();
+    const udp = new DatagramRunner({
+      socketAgent: (name) => socketAgent.get(name),
+      socketHost: (name) => socketHost.get(name),
+      clientAgent: clientOf,
+      ifName: (host, iface) => topo.ifName(host, iface),
+      log,
+      settleMs: opts.settleMs,
+    });
     const held: HeldConnection[] = [];
     let connId = 0;
     const results: KernelStepResult[] = [];
@@ -576,7 +592,7 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
       return result.replace(/^bind:/, ''); // e.g. the source address could not be bound
     };
 
-    const doStep = async (step: Step): Promise<KernelStepResult> => {
+    const doStep = async (step: KernelStep): Promise<KernelStepResult> => {
       const base = { index: step.index, kind: step.kind };
       switch (step.kind) {
         case 'socket': {
@@ -586,7 +602,8 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
           socketAgent.set(step.socket, a);
           socketHost.set(step.socket, step.host);
           a.listening.delete(step.socket);
-          const r = await a.request('socket', { name: step.socket, family: step.family, options: kernelOptions(step.host, step.options) });
+          if (step.type === 'udp') udp.holds(a);
+          const r = await a.request('socket', { name: step.socket, family: step.family, type: step.type ?? 'tcp', options: kernelOptions(step.host, step.options) });
           return { ...base, result: String(r['result']) };
         }
         case 'setsockopt': {
@@ -647,11 +664,12 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
           return { ...base, result: 'ok' };
         }
         case 'udp-connect':
+          return { ...base, result: await udp.udpConnect(step) };
         case 'join':
         case 'leave':
+          return { ...base, result: await udp.membership(step) };
         case 'datagram':
-          // Refused before the namespaces are built (udpStepUnsupported); kept exhaustive here.
-          throw new KernelSetupError(udpStepUnsupported(scenario)!);
+          return { ...base, ...(await udp.datagram(step)) };
       }
     };
 
@@ -670,7 +688,7 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
       return String(r['result']);
     };
 
-    for (const step of scenario.steps) results.push(await doStep(step));
+    for (const step of steps) results.push(await doStep(step));
     return results;
     } finally {
       await Promise.all(dumps.map((d) => stopTcpdump(d.child, d.path)));

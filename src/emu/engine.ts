@@ -21,8 +21,10 @@ import { Conversation, dataOptionList, optionList, type ConnEnd, type OpenConnec
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpOption } from './wire/tcp.js';
 import { LINKTYPE_ETHERNET, isInPlaceSink, type InPlaceSink, type PacketSink } from '../pcap/sink.js';
 import type {
-  ConnectStep, Expectation, OptionName, Scenario, SockOptions, Step,
+  ConnectStep, Expectation, Scenario, SockOptions, Step,
 } from '../scenario/types.js';
+import { UdpLayer } from './udp/layer.js';
+import { isUdpSock } from './udp/tables.js';
 
 /** Captures start at the date of the 1999 post: Mon, 15 Feb 1999 00:17:44 -0800. */
 export const START_EPOCH_SECONDS = Date.UTC(1999, 1, 15, 8, 17, 44) / 1000;
@@ -146,6 +148,11 @@ class Run implements SegmentOut {
   /** Work units done so far (RunOptions.onProgress). */
   private unitsDone = 0;
 
+  /** The UDP socket layer (src/emu/udp): UDP sockets and datagram steps go there. */
+  private readonly udp: UdpLayer;
+  /** Names of the scenario's UDP sockets: under a policy without UDP rules their steps are `unsupported`. */
+  private readonly udpNames: ReadonlySet<string>;
+
   constructor(private readonly scenario: Scenario, private readonly policy: Policy, private readonly options: RunOptions) {
     this.sink = options.sink;
     this.inPlace = options.sink && isInPlaceSink(options.sink) ? options.sink : null;
@@ -155,6 +162,24 @@ class Run implements SegmentOut {
     this.dataOpts = dataOptionList(fp, this.ts);
     this.conv = new Conversation(fp, this, scenario.seed, options.rmemMax);
     this.buildNetwork();
+    this.udpNames = new Set(scenario.steps.flatMap((s) => (s.kind === 'socket' && s.type === 'udp' ? [s.socket] : [])));
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const run = this;
+    this.udp = new UdpLayer({
+      policy, seed: scenario.seed, hosts: this.hosts, sockets: this.sockets, frame: this.frame,
+      capturing: options.sink !== undefined, recording: options.onDecision !== undefined,
+      get now() { return run.now; },
+      set now(v: number) { run.now = v; },
+      get stepIndex() { return run.stepIndex; },
+      nextSockId: () => this.nextSockId++,
+      nextSeq: () => this.seq++,
+      egress: (h, d) => this.egress(h, d),
+      routeIface: (h, d) => findRoute(h, d, this.addedAt, this.v4Flushed)?.iface,
+      localSource: (h, d) => this.localSource(h, d),
+      loopbackOf: (h) => this.loopbackOf(h),
+      emit: (link, t, len, comment, record) => this.raw(link, t, len, comment, record),
+      record: (r) => this.record(r),
+    });
   }
 
   private buildNetwork(): void {
@@ -246,28 +271,38 @@ class Run implements SegmentOut {
     const base = { index: step.index, kind: step.kind };
     switch (step.kind) {
       case 'socket': {
-        if (step.type === 'udp') return { ...base, result: 'unsupported', reason: 'the emulator\'s UDP layer is not built yet (issue 18)' };
+        if (step.type === 'udp') return { ...base, ...this.udp.socket(step.socket, this.hosts.get(step.host)!, step.process, step.family, step.options) };
         const d = this.socket(step.socket, step.host, step.process, step.family, step.options);
         return { ...base, ...d };
       }
       case 'setsockopt': {
+        if (!this.udp.rules && this.udpNames.has(step.socket)) return { ...base, ...this.udp.unsupported() };
         const sk = this.sockets.get(step.socket);
         if (!sk) return { ...base, result: 'EBADF', reason: `socket ${step.socket} is not open` };
         return { ...base, ...this.setOptions(sk, step.options) };
       }
-      case 'bind': return { ...base, ...this.bind(step.socket, step.address.addr, step.address.port) };
+      case 'bind': {
+        const sk = this.sockets.get(step.socket);
+        if (sk && isUdpSock(sk)) return { ...base, ...this.udp.bind(sk, step.address.addr, step.address.port) };
+        if (!this.udp.rules && this.udpNames.has(step.socket)) return { ...base, ...this.udp.unsupported() };
+        return { ...base, ...this.bind(step.socket, step.address.addr, step.address.port) };
+      }
       case 'listen': return { ...base, ...this.listen(step.socket) };
-      case 'close': return { ...base, ...this.close(step.socket) };
+      case 'close': {
+        const sk = this.sockets.get(step.socket);
+        if (sk && isUdpSock(sk)) return { ...base, ...this.udp.close(sk) };
+        if (!this.udp.rules && this.udpNames.has(step.socket)) return { ...base, ...this.udp.unsupported() };
+        return { ...base, ...this.close(step.socket) };
+      }
       case 'wait':
         this.now += step.durationNs;
         this.expireTimeWaits();
         return { ...base, result: 'ok' };
       case 'address': return { ...base, ...this.address(step.host, step.interface, step.add, step.del) };
-      case 'udp-connect':
+      case 'udp-connect': return { ...base, ...this.udp.connect(step) };
       case 'join':
-      case 'leave':
-      case 'datagram':
-        return { ...base, result: 'unsupported', reason: 'the emulator\'s UDP layer is not built yet (issue 18)' };
+      case 'leave': return { ...base, ...this.udp.join(step) };
+      case 'datagram': return { ...base, ...this.udp.datagram(step) };
       case 'connect': {
         const it = this.connectSlices(step);
         for (;;) {
@@ -329,14 +364,9 @@ class Run implements SegmentOut {
     return d.result === 'ok' ? { result: 'ok', reason: `socket ${name} created` } : d;
   }
 
+  /** Options in C order: the datagram ones by the UDP layer, the rest by the policy (src/emu/udp/layer.ts setOptions). */
   private setOptions(sk: Sock, options: SockOptions): { result: string; reason: string } {
-    const host = this.hosts.get(sk.hostName)!;
-    for (const [k, v] of Object.entries(options)) {
-      if (v === undefined) continue;
-      const d = this.policy.setsockopt(sk, k as OptionName, v as boolean | string, host);
-      if (d.errno) return { result: d.errno, reason: d.rule };
-    }
-    return { result: 'ok', reason: 'options set' };
+    return this.udp.setOptions(sk, options);
   }
 
   private bind(name: string, addr: IpAddr, port: number): { result: string; reason: string; conflict?: ConflictInfo } {

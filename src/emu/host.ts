@@ -415,7 +415,8 @@ export class HostState implements HostView {
 
 const EMPTY_LIST: readonly Sock[] = [];
 
-function isBroadcastOf(c: Cidr, addr: IpAddr): boolean {
+/** Whether addr is the broadcast address of subnet c (all host bits set). */
+export function isBroadcastOf(c: Cidr, addr: IpAddr): boolean {
   if (!inSubnet(c, addr)) return false;
   let bits = c.prefix;
   for (let i = 0; i < 4; i++, bits -= 8) {

@@ -83,3 +83,23 @@ export function displacedListener(lookup: LookupResult, listeners: readonly Sock
   const alt = again(listeners.filter((l) => !group.has(l)));
   return alt.action === 'accept' && alt.sock && alt.sock.uid !== sock.uid ? alt.sock : null;
 }
+
+/**
+ * The record of a UDP datagram's delivery (issue 18) under `policy` to `to`: `result` is the
+ * datagram step's word (`received` when sockets took it, `port-unreachable`, `dropped`,
+ * `unreachable`, an errno); `receivers` every socket that got a copy (the first also as the
+ * socket fields); `reply`: the packet is a receiver's answer, `icmp`: the ICMP error.
+ */
+export function datagramPacketRecord(policy: string, to: string, result: string, receivers: readonly Sock[], rule: string,
+  packet: 'datagram' | 'reply' | 'icmp' = 'datagram'): string {
+  const { text, citation } = splitCitation(rule);
+  const out: Record<string, unknown> = { policy, result, to, protocol: 'udp' };
+  if (packet !== 'datagram') out.packet = packet;
+  if (receivers.length > 0) {
+    Object.assign(out, socketOf(receivers[0]!));
+    if (receivers.length > 1) out.receivers = receivers.map((s) => s.name);
+  }
+  out.rule = text;
+  if (citation !== undefined) out.citation = citation;
+  return RECORD_PREFIX + JSON.stringify(out);
+}

@@ -13,6 +13,8 @@ export interface StepResult {
    * policy (the SO_REUSEPORT group the pick was made in); equal to [result] when there was no choice.
    */
   readonly candidates?: readonly (readonly string[])[];
+  /** Datagram steps: per datagram, who received a copy and where their replies came from (docs/report.md). */
+  readonly deliveries?: readonly DatagramDelivery[];
   /** One line: the rule that decided, with its citation. */
   readonly reason?: string;
   /** A refused bind or listen: the socket it conflicted with (for explain). */
@@ -20,6 +22,14 @@ export interface StepResult {
   /** Whether the step's expectation held; absent when nothing is expected for this policy. */
   readonly expected?: readonly string[];
   readonly passed?: boolean;
+}
+
+/** What came of one datagram of a datagram step. */
+export interface DatagramDelivery {
+  /** Every socket that received a copy, as HOST/PROCESS/SOCKET. */
+  readonly receivers: readonly string[];
+  /** With reply: true, the source ADDR:PORT of each receiver's answer, in the order of receivers. */
+  readonly replyFrom?: readonly string[];
 }
 
 /** The other socket in a bind or listen conflict, at the moment of the call. */

@@ -278,6 +278,7 @@ export const ERRNO_NAMES = [
   'EOPNOTSUPP',
   'EPERM',
   'EEXIST',
+  'ENETUNREACH',
 ] as const;
 
 /** A scenario problem with its position, printed as "file:line:col: message". */

@@ -6,6 +6,7 @@ import { isLinkLocal6, isLoopback, isMulticast, isV4Mapped, isWildcard, v4FromMa
 import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, lacksPrivilege, ok, v4View, v6Class } from './common.js';
 import type { BindBucket, BoundAddress, Decision, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import { linuxUdp } from './linux-udp.js';
 
 const LINUX_OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>([
   'SO_REUSEADDR', 'SO_REUSEPORT', 'IPV6_V6ONLY', 'IP_FREEBIND', 'SO_BINDTODEVICE',
@@ -205,7 +206,7 @@ function addressText(a: BoundAddress): string {
 }
 
 /** Runs `check` with sk temporarily bound to addr (and IPv6-only as bind would make it), restoring after. */
-function withTentativeAddress<T>(sk: Sock, addr: IpAddr, ipv6only: boolean, check: () => T): T {
+export function withTentativeAddress<T>(sk: Sock, addr: IpAddr, ipv6only: boolean, check: () => T): T {
   const saved = [sk.local, sk.ipv6only] as const;
   sk.local = addr;
   sk.ipv6only = ipv6only;
@@ -216,54 +217,72 @@ function withTentativeAddress<T>(sk: Sock, addr: IpAddr, ipv6only: boolean, chec
   }
 }
 
-function bind4(sk: Sock, addr: IpAddr, port: number, host: HostView): Decision {
-  // Non-local address unless ip_nonlocal_bind / IP_FREEBIND [net/ipv4/af_inet.c __inet_bind, inet_addr_valid_or_nonlocal]
-  if (!isWildcard(addr) && !isLocal4(addr, sk, host)) {
-    return fail('EADDRNOTAVAIL', `${addr.text} is not an address of host ${host.name} [net/ipv4/af_inet.c __inet_bind]`);
+/**
+ * The checks bind(2) makes before it looks for the port, shared by TCP and UDP (`datagram`):
+ * the address, privilege, an already bound socket; and for IPv6 whether the socket becomes
+ * IPv6-only [net/ipv4/af_inet.c __inet_bind, net/ipv6/af_inet6.c __inet6_bind].
+ */
+export function linuxBindChecks(sk: Sock, addr: IpAddr, port: number, host: HostView, datagram: boolean): { readonly fail: Decision } | { readonly ipv6only: boolean } {
+  if (sk.family === 'inet') {
+    // Non-local address unless ip_nonlocal_bind / IP_FREEBIND [net/ipv4/af_inet.c __inet_bind, inet_addr_valid_or_nonlocal]
+    if (!isWildcard(addr) && !isLocal4(addr, sk, host)) {
+      return { fail: fail('EADDRNOTAVAIL', `${addr.text} is not an address of host ${host.name} [net/ipv4/af_inet.c __inet_bind]`) };
+    }
+    // Privileged ports need CAP_NET_BIND_SERVICE [net/ipv4/af_inet.c __inet_bind, inet_port_requires_bind_service]
+    if (lacksPrivilege(sk, port, host.sysctl.ipUnprivilegedPortStart)) {
+      return { fail: fail('EACCES', `port ${port} < ip_unprivileged_port_start ${host.sysctl.ipUnprivilegedPortStart} and uid ${sk.uid} lacks CAP_NET_BIND_SERVICE [net/ipv4/af_inet.c __inet_bind]`) };
+    }
+    // Already bound or not CLOSE [net/ipv4/af_inet.c __inet_bind]
+    if (sk.port !== 0 || sk.state !== 'CLOSE') return { fail: fail('EINVAL', 'the socket is already bound [net/ipv4/af_inet.c __inet_bind]') };
+    return { ipv6only: false };
   }
-  // Privileged ports need CAP_NET_BIND_SERVICE [net/ipv4/af_inet.c __inet_bind, inet_port_requires_bind_service]
-  if (lacksPrivilege(sk, port, host.sysctl.ipUnprivilegedPortStart)) {
-    return fail('EACCES', `port ${port} < ip_unprivileged_port_start ${host.sysctl.ipUnprivilegedPortStart} and uid ${sk.uid} lacks CAP_NET_BIND_SERVICE [net/ipv4/af_inet.c __inet_bind]`);
-  }
-  // Already bound or not CLOSE [net/ipv4/af_inet.c __inet_bind]
-  if (sk.port !== 0 || sk.state !== 'CLOSE') return fail('EINVAL', 'the socket is already bound [net/ipv4/af_inet.c __inet_bind]');
-  return withTentativeAddress(sk, addr, false, () => getPort(sk, port, host, 'bind'));
-}
-
-function bind6(sk: Sock, addr: IpAddr, port: number, host: HostView): Decision {
-  // Multicast on a stream socket [net/ipv6/af_inet6.c __inet6_bind]
-  if (isMulticast(addr) && !isV4Mapped(addr)) return fail('EINVAL', 'a TCP socket cannot bind a multicast address [net/ipv6/af_inet6.c __inet6_bind]');
+  // Multicast on a stream socket [net/ipv6/af_inet6.c __inet6_bind: SOCK_STREAM && IPV6_ADDR_MULTICAST]
+  if (!datagram && isMulticast(addr) && !isV4Mapped(addr)) return { fail: fail('EINVAL', 'a TCP socket cannot bind a multicast address [net/ipv6/af_inet6.c __inet6_bind]') };
   // Privileged ports, checked first for IPv6 [net/ipv6/af_inet6.c __inet6_bind]
   if (lacksPrivilege(sk, port, host.sysctl.ipUnprivilegedPortStart)) {
-    return fail('EACCES', `port ${port} < ip_unprivileged_port_start ${host.sysctl.ipUnprivilegedPortStart} and uid ${sk.uid} lacks CAP_NET_BIND_SERVICE [net/ipv6/af_inet6.c __inet6_bind]`);
+    return { fail: fail('EACCES', `port ${port} < ip_unprivileged_port_start ${host.sysctl.ipUnprivilegedPortStart} and uid ${sk.uid} lacks CAP_NET_BIND_SERVICE [net/ipv6/af_inet6.c __inet6_bind]`) };
   }
-  if (sk.port !== 0 || sk.state !== 'CLOSE') return fail('EINVAL', 'the socket is already bound [net/ipv6/af_inet6.c __inet6_bind]');
+  if (sk.port !== 0 || sk.state !== 'CLOSE') return { fail: fail('EINVAL', 'the socket is already bound [net/ipv6/af_inet6.c __inet6_bind]') };
   let ipv6only = sk.opts.v6only;
   if (isV4Mapped(addr)) {
     // A v4-mapped address on an IPv6-only socket [net/ipv6/af_inet6.c __inet6_bind]
-    if (sk.opts.v6only) return fail('EINVAL', 'IPV6_V6ONLY socket cannot bind a v4-mapped address [net/ipv6/af_inet6.c __inet6_bind]');
+    if (sk.opts.v6only) return { fail: fail('EINVAL', 'IPV6_V6ONLY socket cannot bind a v4-mapped address [net/ipv6/af_inet6.c __inet6_bind]') };
     const v4 = v4FromMapped(addr);
     if (!isWildcard(v4) && !isLocal4(v4, sk, host)) {
-      return fail('EADDRNOTAVAIL', `${v4.text} is not an address of host ${host.name} [net/ipv6/af_inet6.c __inet6_bind]`);
+      return { fail: fail('EADDRNOTAVAIL', `${v4.text} is not an address of host ${host.name} [net/ipv6/af_inet6.c __inet6_bind]`) };
     }
   } else if (!isWildcard(addr)) {
-    // Link-local needs a scope (a bound device) [net/ipv6/af_inet6.c __inet6_bind]
-    if (isLinkLocal6(addr) && !sk.opts.device) return fail('EINVAL', 'a link-local address needs a scope id or SO_BINDTODEVICE [net/ipv6/af_inet6.c __inet6_bind]');
-    // net.ipv6.ip_nonlocal_bind or IP_FREEBIND [include/net/ipv6.h ipv6_can_nonlocal_bind]
-    if (!host.isLocal(addr) && !host.sysctl.ipNonlocalBind && !sk.opts.freebind) {
-      return fail('EADDRNOTAVAIL', `${addr.text} is not an address of host ${host.name} [net/ipv6/af_inet6.c __inet6_bind]`);
+    // Link-local (and link-local multicast) needs a scope (a bound device) [net/ipv6/af_inet6.c __inet6_bind: __ipv6_addr_needs_scope_id]
+    const linkScope = isLinkLocal6(addr) || (isMulticast(addr) && (addr.bytes[1]! & 0x0f) <= 2);
+    if (linkScope && !sk.opts.device) return { fail: fail('EINVAL', 'a link-local address needs a scope id or SO_BINDTODEVICE [net/ipv6/af_inet6.c __inet6_bind]') };
+    // net.ipv6.ip_nonlocal_bind or IP_FREEBIND [include/net/ipv6.h ipv6_can_nonlocal_bind]; a datagram
+    // socket may bind any multicast address [net/ipv6/af_inet6.c __inet6_bind: only non-multicast is checked]
+    if (!(datagram && isMulticast(addr)) && !host.isLocal(addr) && !host.sysctl.ipNonlocalBind && !sk.opts.freebind) {
+      return { fail: fail('EADDRNOTAVAIL', `${addr.text} is not an address of host ${host.name} [net/ipv6/af_inet6.c __inet6_bind]`) };
     }
     // With a bound device, a link- or host-scope address must be that device's own (a global
     // one may be any device's) [net/ipv6/addrconf.c ipv6_chk_addr_and_flags, from __inet6_bind]
     const dev = sk.opts.device;
-    if (dev && (isLinkLocal6(addr) || isLoopback(addr)) && host.interfaceOf(addr) !== dev && !host.sysctl.ipNonlocalBind && !sk.opts.freebind) {
-      return fail('EADDRNOTAVAIL', `${addr.text} is not an address of ${host.name}/${dev}, the socket's device [net/ipv6/af_inet6.c __inet6_bind, net/ipv6/addrconf.c ipv6_chk_addr_and_flags]`);
+    if (!isMulticast(addr) && dev && (isLinkLocal6(addr) || isLoopback(addr)) && host.interfaceOf(addr) !== dev && !host.sysctl.ipNonlocalBind && !sk.opts.freebind) {
+      return { fail: fail('EADDRNOTAVAIL', `${addr.text} is not an address of ${host.name}/${dev}, the socket's device [net/ipv6/af_inet6.c __inet6_bind, net/ipv6/addrconf.c ipv6_chk_addr_and_flags]`) };
     }
     // A specific IPv6 address makes the socket IPv6-only [net/ipv6/af_inet6.c __inet6_bind]
     ipv6only = true;
   }
-  const d = withTentativeAddress(sk, addr, ipv6only, () => getPort(sk, port, host, 'bind'));
-  if (d.errno === null) sk.ipv6only = ipv6only;
+  return { ipv6only };
+}
+
+function bind4(sk: Sock, addr: IpAddr, port: number, host: HostView): Decision {
+  const c = linuxBindChecks(sk, addr, port, host, false);
+  if ('fail' in c) return c.fail;
+  return withTentativeAddress(sk, addr, false, () => getPort(sk, port, host, 'bind'));
+}
+
+function bind6(sk: Sock, addr: IpAddr, port: number, host: HostView): Decision {
+  const c = linuxBindChecks(sk, addr, port, host, false);
+  if ('fail' in c) return c.fail;
+  const d = withTentativeAddress(sk, addr, c.ipv6only, () => getPort(sk, port, host, 'bind'));
+  if (d.errno === null) sk.ipv6only = c.ipv6only;
   return d;
 }
 
@@ -347,6 +366,8 @@ export const linux: Policy = {
   linuxRouting: true,
   fingerprint: LINUX_FINGERPRINT,
   families: ['inet', 'inet6'],
+  // UDP bind and delivery [net/ipv4/udp.c, net/ipv6/udp.c]: ./linux-udp.ts
+  udp: linuxUdp,
 
   setsockopt(sk, option, value, host) {
     // Changing a device binding once set needs CAP_NET_RAW; verified on 6.18 even for the same device

@@ -65,6 +65,17 @@ export interface DeliveryResult {
 }
 
 export interface UdpRules {
+  /**
+   * The OS has IP_MULTICAST_ALL (Linux 2.6.31 and later); absent or false: setting it is
+   * ENOPROTOOPT. Refinement of the fixed interface (docs/scenario-format.md, Options).
+   */
+  readonly hasMulticastAll?: boolean;
+  /**
+   * How often the host sends an ICMP error to one peer: `burst` at once, then one per `intervalNs`
+   * (a token bucket per peer; the loopback is exempt). Absent: no limit modelled. Refinement of
+   * the fixed interface.
+   */
+  readonly icmpRateLimit?: { readonly burst: number; readonly intervalNs: number };
   /** bind(2) of a UDP socket; `host.owners(port)` yields the UDP sockets on that port. */
   bind(sock: UdpSock, addr: IpAddr, port: number, host: HostView): Decision;
   /**

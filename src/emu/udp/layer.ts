@@ -1,0 +1,667 @@
+// The UDP socket layer (issue 18): datagram sockets with their own port space, bind and
+// connect(2) by the policy's UDP rules, multicast memberships with their IGMPv3/MLDv2 reports,
+// and datagram steps: the sender's route and source, ARP/NDP, delivery to one socket or a copy to
+// each (the policy's `udp.deliver`), ICMP port unreachable, and each receiver's reply from the
+// source address its OS picks. The engine (src/emu/engine.ts) hands UDP steps and sockets here.
+
+import { IPV4_ANY, IPV6_ANY, formatEndpoint, isLinkLocal6, isLoopback, isMulticast, isV4Mapped, isWildcard, parseIp, v4FromMapped, v4ToMapped, type IpAddr } from '../addr.js';
+import { isBroadcastOf, type HostState, type IfaceState } from '../host.js';
+import { ownerView, ownersRecord } from '../decision-record.js';
+import { conflictInfo, conflictOf } from '../conflict-info.js';
+import { datagramPacketRecord, withStep } from '../packet-record.js';
+import { describe } from '../policy/common.js';
+import type { Sock, SockOpts } from '../policy/types.js';
+import type { DatagramInfo, DeliveryResult, UdpRules } from '../policy/udp-types.js';
+import type { ConflictInfo, DatagramDelivery, DecisionCandidate } from '../results.js';
+import { hashTuple, mix32 } from '../rng.js';
+import { multicastMac, writeArpFrame, writeNdpFrame } from '../wire/frame.js';
+import { writeUdpFrame } from '../wire/udp.js';
+import { CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE, IGMPV3_ALL_ROUTERS, MLDV2_ALL_ROUTERS, quotedLength, writeGroupReportFrame, writePortUnreachableFrame } from '../wire/icmp.js';
+import { OPTION_NAMES, UDP_OPTION_NAMES, type DatagramStep, type MembershipStep, type OptionName, type SockOptions, type UdpConnectStep, type UdpOptionName } from '../../scenario/types.js';
+import type { UdpContext } from './context.js';
+import { UdpTables, isUdpSock, type UdpSocket } from './tables.js';
+import { dnsTxtResponse, parseDnsQuery } from './dns.js';
+
+const BROADCAST_MAC = new Uint8Array([255, 255, 255, 255, 255, 255]);
+const ZERO_MAC = new Uint8Array(6);
+const LIMITED_BROADCAST = parseIp('255.255.255.255')!;
+const LOOPBACK_V4 = parseIp('127.0.0.1')!;
+const LOOPBACK_V6 = parseIp('::1')!;
+/** Groups every host is in without a join, never reported: all-hosts and all-nodes [net/ipv4/igmp.c IGMP_ALL_HOSTS; net/ipv6/mcast.c]. */
+const ALL_HOSTS = new Set(['224.0.0.1', 'ff02::1']);
+/** Gap between the datagrams of one step, and between the replies to one datagram. */
+const DATAGRAM_GAP_NS = 100_000;
+const REPLY_GAP_NS = 1_000;
+/** Neighbour solicitations a sender makes before giving up (as for connects). */
+const ARP_TRIES = 3;
+const ARP_RETRANS_NS = 1e9;
+/** The TTL / hop limit of multicast: IP_MULTICAST_TTL and IPV6_MULTICAST_HOPS default to 1 [net/ipv4/af_inet.c inet_create: mc_ttl = 1; net/ipv6/af_inet6.c inet6_create: IPV6_DEFAULT_MCASTHOPS]. */
+const MULTICAST_TTL = 1;
+const UDP_SET: ReadonlySet<string> = new Set(UDP_OPTION_NAMES);
+const TCP_SET: ReadonlySet<string> = new Set(OPTION_NAMES);
+
+type Outcome = { result: string; reason: string; conflict?: ConflictInfo };
+
+/** One datagram's fate: the step's result word, the receivers, the replies' sources, why. */
+interface Sent {
+  readonly result: string;
+  readonly receivers: readonly UdpSocket[];
+  readonly replyFrom: readonly string[];
+  readonly reason: string;
+}
+
+/** Where a datagram arrives: a host, the interface it comes in on, and (looped back) the socket that sent it. */
+interface Arrival {
+  readonly host: HostState;
+  readonly iface: IfaceState;
+  /** The device the sockets see it on (the address's own for the host's own unicast). */
+  readonly inDevice: string;
+  readonly loopedFrom?: UdpSocket;
+}
+
+const wire = (a: IpAddr): IpAddr => (isV4Mapped(a) ? v4FromMapped(a) : a);
+const ep = (addr: IpAddr, port: number): string => formatEndpoint({ addr, port });
+
+export class UdpLayer {
+  private readonly tables = new Map<HostState, UdpTables>();
+  /** ICMP rate limit per host and peer: tokens (ns) and when last refilled. */
+  private readonly icmpTokens = new Map<string, { tokens: number; last: number }>();
+  private readonly encoder = new TextEncoder();
+  private ipId = 0;
+
+  constructor(private readonly ctx: UdpContext) {}
+
+  /** The policy's UDP rules, or undefined: UDP is not modelled under it. */
+  get rules(): UdpRules | undefined {
+    return this.ctx.policy.udp;
+  }
+
+  unsupported(): Outcome {
+    return { result: 'unsupported', reason: `UDP is not modelled under policy ${this.ctx.policy.name} yet (it has no UDP rules): no guess is made` };
+  }
+
+  tablesOf(host: HostState): UdpTables {
+    let t = this.tables.get(host);
+    if (!t) this.tables.set(host, (t = new UdpTables(host)));
+    return t;
+  }
+
+  // ---- sockets ------------------------------------------------------------------------------
+
+  socket(name: string, host: HostState, processName: string, family: 'inet' | 'inet6', options: SockOptions, kind: 'socket' | 'client' = 'socket'): Outcome & { sock?: UdpSocket } {
+    if (!this.rules) return this.unsupported();
+    if (!this.ctx.policy.families.includes(family)) return { result: 'EAFNOSUPPORT', reason: `${this.ctx.policy.name} has no ${family} sockets` };
+    const opts: SockOpts = { reuseaddr: false, reuseport: false, reuseportLb: false, exclusive: false, v6only: false, freebind: false, device: null };
+    const sk: UdpSocket = {
+      id: this.ctx.nextSockId(), name, kind, hostName: host.name, processName, uid: host.uids.get(processName) ?? 0, family, opts,
+      state: 'CLOSE', local: null, port: 0, ipv6only: false, listener: null, createdSeq: this.ctx.nextSeq(), boundSeq: 0, listenSeq: 0,
+      group: null, remote: null,
+      udp: { broadcast: false, multicastLoop: true, multicastAll: true, pktinfo: false, memberships: [] },
+      multicastIf: null,
+    };
+    if (kind === 'socket') this.ctx.sockets.set(name, sk);
+    const d = this.setOptions(sk, options);
+    return d.result === 'ok' ? { result: 'ok', reason: `UDP socket ${name} created`, sock: sk } : d;
+  }
+
+  /** setsockopt: the datagram options here, the others by the policy's rules (as for TCP). */
+  setOptions(sk: Sock, options: SockOptions): Outcome {
+    const host = this.ctx.hosts.get(sk.hostName)!;
+    const view = this.tablesOf(host).view;
+    for (const [k, v] of Object.entries(options) as [string, boolean | string | undefined][]) {
+      if (v === undefined) continue;
+      if (UDP_SET.has(k)) {
+        const d = this.udpOption(sk, k as UdpOptionName, v);
+        if (d) return d;
+      } else if (TCP_SET.has(k)) {
+        const d = this.ctx.policy.setsockopt(sk, k as OptionName, v, isUdpSock(sk) ? view : host);
+        if (d.errno) return { result: d.errno, reason: d.rule };
+      }
+    }
+    return { result: 'ok', reason: 'options set' };
+  }
+
+  /** A datagram option; on a TCP socket it is accepted and changes nothing (as on Linux). Returns a failure, or null. */
+  private udpOption(sk: Sock, option: UdpOptionName, value: boolean | string): Outcome | null {
+    const on = value === true;
+    // IPv6-level options on an inet socket: ENOPROTOOPT [net/ipv4/udp.c udp_setsockopt → ip_setsockopt: level != SOL_IP]
+    if ((option === 'IPV6_MULTICAST_LOOP' || option === 'IPV6_RECVPKTINFO') && sk.family !== 'inet6') {
+      return { result: 'ENOPROTOOPT', reason: `${option} is an IPv6 option and this is an inet socket [net/ipv4/ip_sockglue.c ip_setsockopt]` };
+    }
+    if (option === 'IP_MULTICAST_ALL' && !this.rules?.hasMulticastAll) {
+      return { result: 'ENOPROTOOPT', reason: `IP_MULTICAST_ALL is Linux's (2.6.31 and later); ${this.ctx.policy.name} has no such option` };
+    }
+    if (!isUdpSock(sk)) return null;
+    switch (option) {
+      case 'SO_BROADCAST': sk.udp.broadcast = on; break;
+      case 'IP_MULTICAST_LOOP':
+      case 'IPV6_MULTICAST_LOOP': sk.udp.multicastLoop = on; break;
+      case 'IP_MULTICAST_ALL': sk.udp.multicastAll = on; break;
+      case 'IP_PKTINFO':
+      case 'IPV6_RECVPKTINFO': sk.udp.pktinfo = on; break;
+      case 'IP_MULTICAST_IF': sk.multicastIf = typeof value === 'string' && value !== '' ? value : null; break;
+    }
+    return null;
+  }
+
+  bind(sk: UdpSocket, addr: IpAddr, port: number): Outcome {
+    const rules = this.rules;
+    if (!rules) return this.unsupported();
+    const host = this.ctx.hosts.get(sk.hostName)!;
+    const t = this.tablesOf(host);
+    const before = this.ctx.recording && port !== 0 ? t.owners(port).map(ownerView) : null;
+    const d = rules.bind(sk, addr, port, t.view);
+    if (this.ctx.recording) {
+      const owners = before ?? (d.port ? t.owners(d.port).map(ownerView) : []);
+      this.ctx.record(ownersRecord(this.ctx.stepIndex, 'bind', sk.hostName, ep(addr, d.port ?? port), owners, d.conflict, d.errno ?? 'ok', d.rule));
+    }
+    if (d.errno) {
+      if (sk.group) this.leaveGroup(sk);
+      return { result: d.errno, reason: d.rule, ...conflictOf(d) };
+    }
+    sk.local = addr;
+    sk.port = d.port ?? port;
+    sk.boundSeq = this.ctx.nextSeq();
+    t.add(sk);
+    return { result: 'ok', reason: `bound ${ep(addr, sk.port)}: ${d.rule}` };
+  }
+
+  /** sendto()/connect() on an unbound socket binds the wildcard and a free port first [net/ipv4/af_inet.c inet_autobind]. */
+  private autobind(sk: UdpSocket): Outcome | null {
+    if (sk.port !== 0) return null;
+    const d = this.bind(sk, sk.family === 'inet6' ? IPV6_ANY : IPV4_ANY, 0);
+    return d.result === 'ok' ? null : d;
+  }
+
+  /** connect(2) on a UDP socket: its peer, and a wildcard local address fixed to the route's source. */
+  connect(step: UdpConnectStep): Outcome {
+    if (!this.rules) return this.unsupported();
+    const sk = this.ctx.sockets.get(step.socket);
+    if (!sk || !isUdpSock(sk)) return { result: 'EBADF', reason: `socket ${step.socket} is not open` };
+    const host = this.ctx.hosts.get(sk.hostName)!;
+    let dst = wire(step.to.addr);
+    // A v4-mapped peer on an IPv6-only socket [net/ipv6/datagram.c __ip6_datagram_connect: ipv6_only_sock → -ENETUNREACH]
+    if (isV4Mapped(step.to.addr) && sk.ipv6only) return { result: 'ENETUNREACH', reason: 'an IPv6-only socket cannot connect to a v4-mapped address [net/ipv6/datagram.c __ip6_datagram_connect]' };
+    if (isWildcard(dst)) dst = dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6;
+    const route = this.sourceFor(host, sk, dst, null);
+    if ('errno' in route) return { result: route.errno, reason: route.reason };
+    // A broadcast peer needs SO_BROADCAST [net/ipv4/datagram.c __ip4_datagram_connect: RTCF_BROADCAST && !SOCK_BROADCAST → -EACCES]
+    if (route.cast === 'broadcast' && !sk.udp.broadcast) return { result: 'EACCES', reason: `${dst.text} is a broadcast address and ${sk.name} lacks SO_BROADCAST [net/ipv4/datagram.c __ip4_datagram_connect]` };
+    const failed = this.autobind(sk);
+    if (failed) return failed;
+    const t = this.tablesOf(host);
+    let moved = '';
+    if (sk.local && isWildcard(sk.local)) {
+      // The local address becomes the route's source, and the socket is rehashed to it (leaving a
+      // SO_REUSEPORT group) [net/ipv4/datagram.c __ip4_datagram_connect: inet_rcv_saddr = fl4->saddr,
+      // sk_prot->rehash; net/ipv4/udp.c udp_lib_rehash: reuseport_detach_sock]
+      sk.local = sk.family === 'inet6' && route.src.family === 4 ? v4ToMapped(route.src) : route.src;
+      if (sk.group) this.leaveGroup(sk);
+      sk.boundSeq = this.ctx.nextSeq();
+      t.resort(sk.port);
+      moved = `; its local address becomes ${route.src.text}, the route's source`;
+    }
+    sk.state = 'ESTABLISHED';
+    sk.remote = { addr: sk.family === 'inet6' && dst.family === 4 ? v4ToMapped(dst) : dst, port: step.to.port };
+    return { result: 'ok', reason: `${sk.name} connected to ${ep(dst, step.to.port)}${moved} [net/ipv4/datagram.c __ip4_datagram_connect; net/ipv6/datagram.c __ip6_datagram_connect]` };
+  }
+
+  /** Leaves the socket's SO_REUSEPORT group: the last member takes its slot [net/core/sock_reuseport.c reuseport_detach_sock]. */
+  private leaveGroup(sk: Sock): void {
+    const g = sk.group;
+    if (!g) return;
+    const i = g.members.indexOf(sk);
+    const last = g.members.pop()!;
+    if (last !== sk && i >= 0) g.members[i] = last;
+    sk.group = null;
+  }
+
+  join(step: MembershipStep): Outcome {
+    if (!this.rules) return this.unsupported();
+    const sk = this.ctx.sockets.get(step.socket);
+    if (!sk || !isUdpSock(sk)) return { result: 'EBADF', reason: `socket ${step.socket} is not open` };
+    const host = this.ctx.hosts.get(sk.hostName)!;
+    const group = step.group;
+    const v6 = group.family === 6;
+    const iface = this.groupInterface(host, step);
+    // No interface for the group [net/ipv4/igmp.c ip_mc_join_group: ip_mc_find_dev → -ENODEV]
+    if (!iface) return { result: 'ENODEV', reason: `no route to ${group.text} picks an interface [net/ipv4/igmp.c ip_mc_find_dev]` };
+    const cite = v6 ? 'net/ipv6/mcast.c ipv6_sock_mc_join' : 'net/ipv4/igmp.c __ip_mc_join_group';
+    const list = sk.udp.memberships;
+    if (step.kind === 'join') {
+      // The same group on the same interface twice [__ip_mc_join_group / __ipv6_sock_mc_join: -EADDRINUSE]
+      if (list.some((m) => m.group.text === group.text && m.device === iface.name)) {
+        return { result: 'EADDRINUSE', reason: `${sk.name} already joined ${group.text} on ${iface.name} [${cite}]` };
+      }
+      // The newest membership first, as the kernel's list [__ip_mc_join_group: iml->next_rcu = inet->mc_list]
+      list.unshift({ group, device: iface.name });
+      const first = this.tablesOf(host).join(iface.name, group);
+      const reported = first && !ALL_HOSTS.has(group.text) ? this.report(iface, group, CHANGE_TO_EXCLUDE) : '';
+      return { result: 'ok', reason: `${sk.name} joined ${group.text} on ${host.name}/${iface.name}${reported} [${cite}]` };
+    }
+    // Without an interface, the first membership of the group on any interface goes [net/ipv4/igmp.c ip_mc_leave_group: imr_ifindex 0]
+    const i = list.findIndex((m) => m.group.text === group.text && (step.interface === undefined || m.device === iface.name));
+    const dropCite = v6 ? 'net/ipv6/mcast.c ipv6_sock_mc_drop' : 'net/ipv4/igmp.c ip_mc_leave_group';
+    if (i < 0) return { result: 'EADDRNOTAVAIL', reason: `${sk.name} is not a member of ${group.text}${step.interface ? ` on ${step.interface}` : ''} [${dropCite}]` };
+    const [m] = list.splice(i, 1);
+    return { result: 'ok', reason: `${sk.name} left ${group.text} on ${host.name}/${m!.device}${this.dropMembership(host, m!.device, group)} [${dropCite}]` };
+  }
+
+  /** A membership goes: the host reports leaving when it was its last on the interface. */
+  private dropMembership(host: HostState, device: string, group: IpAddr): string {
+    const last = this.tablesOf(host).leave(device, group);
+    const iface = host.ifaces.find((i) => i.name === device);
+    return last && iface && !ALL_HOSTS.has(group.text) ? this.report(iface, group, CHANGE_TO_INCLUDE) : '';
+  }
+
+  /** The interface of a join: the one named, else the route's to the group [net/ipv4/igmp.c ip_mc_find_dev; net/ipv6/mcast.c __ipv6_sock_mc_join: rt6_lookup]. */
+  private groupInterface(host: HostState, step: MembershipStep): IfaceState | undefined {
+    if (step.interface) return host.ifaces.find((i) => i.name === step.interface);
+    return this.ctx.routeIface(host, step.group);
+  }
+
+  /**
+   * An IGMPv3 membership report (to 224.0.0.22) or MLDv2 listener report (to ff02::16) with one
+   * record: a join is CHANGE_TO_EXCLUDE {}, a leave CHANGE_TO_INCLUDE {} [net/ipv4/igmp.c
+   * igmpv3_send_cr, igmpv3_newpack: TTL 1, TOS 0xc0, Router Alert; net/ipv6/mcast.c mld_send_cr,
+   * mld_newpack: hop limit 1, the link-local source or :: when there is none]. Linux repeats it
+   * (robustness 2) within unsolicited_report_interval; the repeat is not shown.
+   */
+  private report(iface: IfaceState, group: IpAddr, recordType: number): string {
+    const v6 = group.family === 6;
+    const what = recordType === CHANGE_TO_EXCLUDE ? 'join' : 'leave';
+    if (!this.ctx.capturing) return `; ${v6 ? 'MLDv2' : 'IGMPv3'} report of the ${what}`;
+    const src = v6 ? iface.addresses.find((c) => isLinkLocal6(c.addr))?.addr ?? IPV6_ANY : iface.addresses.find((c) => c.addr.family === 4)?.addr ?? IPV4_ANY;
+    const dst = v6 ? MLDV2_ALL_ROUTERS : IGMPV3_ALL_ROUTERS;
+    const len = writeGroupReportFrame(this.ctx.frame, {
+      srcMac: iface.mac, dstMac: multicastMac(dst), src, dst, ttl: 1, ipId: 0, dontFragment: !v6, tos: v6 ? 0 : 0xc0,
+    }, group, recordType);
+    const comment = `bindlab ${this.ctx.policy.name}: ${iface.host.name} reports its ${what} of ${group.text} on ${iface.name} (${v6 ? 'MLDv2' : 'IGMPv3'})`;
+    this.ctx.emit(iface.link, this.ctx.now, len, comment);
+    return `; ${v6 ? 'MLDv2' : 'IGMPv3'} report of the ${what}`;
+  }
+
+  /** close(2): out of the port's table, its group, and its memberships. */
+  close(sk: UdpSocket): Outcome {
+    const host = this.ctx.hosts.get(sk.hostName)!;
+    if (sk.port !== 0) this.tablesOf(host).remove(sk);
+    this.leaveGroup(sk);
+    // The socket's memberships go with it [net/ipv4/igmp.c ip_mc_drop_socket; net/ipv6/mcast.c ipv6_sock_mc_close]
+    let reports = '';
+    for (const m of sk.udp.memberships.splice(0)) reports += this.dropMembership(host, m.device, m.group);
+    this.ctx.sockets.delete(sk.name);
+    sk.state = 'CLOSE';
+    return { result: 'ok', reason: `closed${reports}` };
+  }
+
+  // ---- datagrams ----------------------------------------------------------------------------
+
+  /** A datagram step: every datagram's result, its receivers and the sources of their replies. */
+  datagram(step: DatagramStep): Outcome & { results: string[]; deliveries: DatagramDelivery[]; candidates: (readonly string[])[] } {
+    // A step that sends nothing has that result for each of its datagrams.
+    const none = (o: Outcome): Outcome & { results: string[]; deliveries: DatagramDelivery[]; candidates: (readonly string[])[] } => ({
+      ...o, results: new Array<string>(step.count).fill(o.result),
+      deliveries: Array.from({ length: step.count }, () => ({ receivers: [] })), candidates: new Array<readonly string[]>(step.count).fill([]),
+    });
+    if (!this.rules) return none(this.unsupported());
+    let sk: UdpSocket;
+    let fresh = false;
+    if (step.socket !== undefined) {
+      const s = this.ctx.sockets.get(step.socket);
+      if (!s || !isUdpSock(s)) return none({ result: 'EBADF', reason: `socket ${step.socket} is not open` });
+      sk = s;
+    } else {
+      const host = this.ctx.hosts.get(step.from!)!;
+      // A fresh socket of the destination's family (a v4-mapped destination is IPv4)
+      const family = wire(step.to.addr).family === 6 ? 'inet6' : 'inet';
+      const made = this.socket(`${step.from}${step.fromProcess ? `/${step.fromProcess}` : ''}`, host, step.fromProcess ?? '', family, {}, 'client');
+      if (!made.sock) return none(made);
+      sk = made.sock;
+      fresh = true;
+      if (step.source) {
+        const d = this.bind(sk, wire(step.source.addr), step.source.port ?? 0);
+        if (d.result !== 'ok') { this.leaveGroup(sk); return none(d); }
+      }
+    }
+    const failed = this.autobind(sk);
+    if (failed) return none(failed);
+    const results: string[] = [];
+    const deliveries: DatagramDelivery[] = [];
+    const candidates: (readonly string[])[] = [];
+    let reason = '';
+    for (let i = 0; i < step.count; i++) {
+      const s = this.send(sk, step, i);
+      results.push(s.result);
+      deliveries.push({
+        receivers: s.receivers.map((r) => `${r.hostName}/${r.processName}/${r.name}`),
+        ...(step.reply ? { replyFrom: [...s.replyFrom] } : {}),
+      });
+      candidates.push(s.receivers.map((r) => r.name));
+      if (i === 0) reason = s.reason;
+      this.ctx.now += DATAGRAM_GAP_NS;
+    }
+    if (fresh) {
+      // The fresh socket is closed after the step (not through close(): it has no scenario name).
+      this.tablesOf(this.ctx.hosts.get(sk.hostName)!).remove(sk);
+      this.leaveGroup(sk);
+    }
+    return { result: results[0]!, reason, results, deliveries, candidates };
+  }
+
+  /**
+   * The source a socket's datagram to dst leaves from, its interface and its kind: bound address,
+   * else the route's [net/ipv4/udp.c udp_sendmsg: ip_route_output_flow; net/ipv6/udp.c udpv6_sendmsg].
+   */
+  private sourceFor(host: HostState, sk: UdpSocket, dst: IpAddr, oifName: string | null):
+    { cast: 'unicast' | 'broadcast' | 'multicast'; local: boolean; iface: IfaceState; src: IpAddr } | { errno: string; reason: string } {
+    const bound = sk.local && !isWildcard(sk.local) ? wire(sk.local) : null;
+    const multicast = isMulticast(dst);
+    const broadcast = dst.family === 4 && (dst.text === LIMITED_BROADCAST.text || host.ifaces.some((i) => i.addresses.some((c) => c.addr.family === 4 && c.prefix < 31 && isBroadcastOf(c, dst))));
+    // A socket bound to a broadcast or multicast address sends from the route's source [net/ipv4/af_inet.c __inet_bind: RTN_MULTICAST/RTN_BROADCAST → inet_saddr = 0]
+    const specific = bound && !isMulticast(bound) && !(bound.family === 4 && this.isBroadcast(host, bound)) ? bound : null;
+    const cast = multicast ? 'multicast' : broadcast ? 'broadcast' : 'unicast';
+    if (cast === 'unicast' && (isLoopback(dst) || host.ifaceOwning(dst))) {
+      const src = specific ?? (isLoopback(dst) ? (dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6) : this.ctx.localSource(host, dst));
+      return { cast, local: true, iface: this.ctx.loopbackOf(host), src };
+    }
+    if (cast !== 'unicast') {
+      const name = oifName ?? sk.opts.device;
+      // A subnet broadcast leaves by the interface of that subnet; 255.255.255.255 and groups by the route
+      const iface = name ? host.ifaces.find((i) => i.name === name)
+        : broadcast && dst.text !== LIMITED_BROADCAST.text ? host.ifaces.find((i) => i.addresses.some((c) => c.addr.family === 4 && isBroadcastOf(c, dst)))
+        : this.ctx.routeIface(host, dst);
+      if (!iface) return { errno: 'ENETUNREACH', reason: `${host.name} has no route to ${dst.text} [net/ipv4/route.c ip_route_output_key_hash_rcu]` };
+      const own = broadcast ? iface.addresses.find((c) => c.addr.family === 4 && isBroadcastOf(c, dst))?.addr : undefined;
+      const src = specific ?? own ?? iface.addresses.find((c) => c.addr.family === dst.family)?.addr;
+      if (!src) return { errno: 'EADDRNOTAVAIL', reason: `${host.name}/${iface.name} has no IPv${dst.family} address to send from [net/ipv4/route.c inet_select_addr]` };
+      return { cast, local: false, iface, src };
+    }
+    const r = this.ctx.egress(host, dst);
+    if (!r) return { errno: 'ENETUNREACH', reason: `${host.name} has no route to ${dst.text} [net/ipv4/route.c ip_route_output_key_hash_rcu; net/ipv6/route.c ip6_route_output]` };
+    return { cast, local: false, iface: r.iface, src: specific ?? r.src };
+  }
+
+  private isBroadcast(host: HostState, a: IpAddr): boolean {
+    return a.text === LIMITED_BROADCAST.text || host.ifaces.some((i) => i.addresses.some((c) => c.addr.family === 4 && c.prefix < 31 && isBroadcastOf(c, a)));
+  }
+
+  /** One datagram from sk: route, neighbour, the frame, delivery at each host it reaches, ICMP and replies. */
+  private send(sk: UdpSocket, step: DatagramStep, index: number): Sent {
+    const ctx = this.ctx;
+    const rules = this.rules!;
+    const host = ctx.hosts.get(sk.hostName)!;
+    const fp = ctx.policy.fingerprint;
+    let dst = wire(step.to.addr);
+    const dport = step.to.port;
+    const to = ep(dst, dport);
+    const fail = (result: string, reason: string, record = true): Sent => {
+      if (record && ctx.recording) ctx.record({ step: ctx.stepIndex, connection: index, kind: 'route', host: host.name, address: to, candidates: [], result, rule: reason });
+      return { result, receivers: [], replyFrom: [], reason };
+    };
+    // A v4-mapped destination from an IPv6-only socket [net/ipv6/udp.c udpv6_sendmsg: ipv6_only_sock → -ENETUNREACH]
+    if (isV4Mapped(step.to.addr) && sk.ipv6only) return fail('ENETUNREACH', 'an IPv6-only socket cannot send to a v4-mapped address [net/ipv6/udp.c udpv6_sendmsg]');
+    // sendto(0.0.0.0 / ::) goes to the loopback [net/ipv4/route.c ip_route_output_key_hash_rcu: !daddr → loopback]
+    if (isWildcard(dst)) dst = dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6;
+    const route = this.sourceFor(host, sk, dst, step.interface ?? (isMulticast(dst) ? sk.multicastIf : null));
+    if ('errno' in route) return fail(route.errno, route.reason);
+    const { cast, iface: out, src } = route;
+    // Broadcast needs SO_BROADCAST [net/ipv4/udp.c udp_sendmsg: RTCF_BROADCAST && !SOCK_BROADCAST → -EACCES]
+    if (cast === 'broadcast' && !sk.udp.broadcast) {
+      return fail('EACCES', `${dst.text} is a broadcast address and the sending socket lacks SO_BROADCAST [net/ipv4/udp.c udp_sendmsg]`);
+    }
+    const sport = sk.port;
+    const link = out.link;
+    const lat = link.latencyNs;
+    // Where it arrives, and with what destination MAC.
+    const arrivals: Arrival[] = [];
+    let dstMac: Uint8Array;
+    if (route.local) {
+      dstMac = ZERO_MAC;
+      // Over the loopback, the sockets see the device holding the address [net/ipv4/route.c ip_route_output_key_hash_rcu: RTN_LOCAL orig_oif]
+      const holder = host.ifaceOwning(dst);
+      arrivals.push({ host, iface: out, inDevice: holder?.name ?? 'lo' });
+    } else if (cast === 'unicast') {
+      const owner = this.neighbour(host, out, src, dst, index, to);
+      if (!owner) return fail('unreachable', `no host on link ${link.name} answers for ${dst.text}; the datagram is never sent [net/core/neighbour.c, net/ipv4/arp.c]`, false);
+      dstMac = owner.mac;
+      arrivals.push({ host: owner.host, iface: owner, inDevice: owner.name });
+    } else {
+      dstMac = cast === 'broadcast' ? BROADCAST_MAC : multicastMac(dst);
+      for (const m of link.members) if (m.host !== host) arrivals.push({ host: m.host, iface: m, inDevice: m.name });
+      // Broadcast always comes back to the sending host; multicast unless IP_MULTICAST_LOOP is off
+      // [net/ipv4/ip_output.c ip_mc_output: RTCF_BROADCAST clone; sk_mc_loop; net/ipv6/ip6_output.c ip6_finish_output2]
+      if (cast === 'broadcast' || sk.udp.multicastLoop) arrivals.push({ host, iface: out, inDevice: out.name, loopedFrom: sk });
+    }
+    const t0 = ctx.now;
+    const hash = hashTuple(ctx.seed, src.bytes, sport, dst.bytes, dport);
+    // Each host's decision, before any frame: the datagram's own comment says what came of it.
+    const receivers: UdpSocket[] = [];
+    const decided: { arrival: Arrival; res: DeliveryResult }[] = [];
+    for (const a of arrivals) {
+      const res = this.deliverAt(a, cast, src, sport, dst, dport, hash, index, to);
+      if (res) { decided.push({ arrival: a, res }); receivers.push(...(res.receivers as UdpSocket[])); }
+    }
+    const unreachable = decided.filter((d) => d.res.action === 'port-unreachable');
+    const result = receivers.length > 0 ? receivers.map((r) => r.name).sort().join('+') : unreachable.length > 0 ? 'port-unreachable' : 'dropped';
+    const reason = decided.length === 1 ? decided[0]!.res.rule
+      : decided.length === 0 ? `no host on link ${link.name} takes ${to} [net/ipv4/ip_input.c ip_rcv_finish]`
+      : decided.map((d) => `${d.arrival.host.name}: ${d.res.rule}`).join('; ');
+    // The datagram itself.
+    const payload = this.encoder.encode(step.data ?? '');
+    const ttl = cast === 'multicast' ? MULTICAST_TTL : dst.family === 6 ? fp.hopLimit : fp.ttl;
+    const ipId = this.datagramIpId(sk);
+    if (ctx.capturing) {
+      const len = writeUdpFrame(ctx.frame, { srcMac: out.mac, dstMac, src, dst, ttl, ipId, dontFragment: fp.dontFragment, srcPort: sport, dstPort: dport, payload });
+      const who = receivers.length ? `received by ${receivers.map((r) => describe(r)).join(' and ')}` : result === 'port-unreachable' ? 'refused: nobody takes it, ICMP port unreachable' : 'dropped: nobody takes it';
+      const comment = `bindlab ${ctx.policy.name}: datagram ${index + 1} to ${to} ${who}. ${reason}`;
+      const word = receivers.length ? 'received' : result;
+      ctx.emit(link, t0, len, comment, withStep(datagramPacketRecord(ctx.policy.name, to, word, receivers, reason), ctx.stepIndex));
+    }
+    let t = t0 + lat;
+    // ICMP port unreachable from each host that had nobody for a unicast (rate-limited per peer).
+    let quoted: Uint8Array | null = null;
+    for (const { arrival } of unreachable) {
+      if (!this.icmpAllowed(arrival.host, src, route.local, t)) continue;
+      if (ctx.capturing) {
+        quoted ??= this.quote(src, dst, sport, dport, payload, ttl, ipId, fp.dontFragment);
+        const f = { srcMac: arrival.iface.mac, dstMac: out.mac, src: dst, dst: src, ttl: dst.family === 6 ? fp.hopLimit : fp.ttl, ipId: mix32(hash ^ index) & 0xffff, dontFragment: false, tos: dst.family === 6 ? 0 : 0xc0 };
+        const len = writePortUnreachableFrame(ctx.frame, f, quoted);
+        ctx.emit(arrival.iface.link, t, len, `bindlab ${ctx.policy.name}: ICMP${dst.family === 6 ? 'v6' : ''} port unreachable for ${to}`,
+          withStep(datagramPacketRecord(ctx.policy.name, to, 'port-unreachable', [], unreachable[0]!.res.rule, 'icmp'), ctx.stepIndex));
+      }
+      t += REPLY_GAP_NS;
+    }
+    const replyFrom: string[] = [];
+    if (step.reply) {
+      for (const { arrival, res } of decided) {
+        for (const r of res.receivers as UdpSocket[]) {
+          const from = this.reply(r, arrival, cast, route.local, dst, dport, src, sport, host, t, payload);
+          replyFrom.push(from.at);
+          t = from.t + REPLY_GAP_NS;
+        }
+      }
+    }
+    ctx.now = Math.max(ctx.now, t + lat);
+    return { result, receivers, replyFrom, reason };
+  }
+
+  /** The policy's delivery at one host, or null when the datagram is not for it (another subnet's broadcast). */
+  private deliverAt(a: Arrival, cast: 'unicast' | 'broadcast' | 'multicast', src: IpAddr, sport: number, dst: IpAddr, dport: number,
+    hash: number, index: number, to: string): DeliveryResult | null {
+    const h = a.host;
+    // A broadcast is the host's only to 255.255.255.255 or one of its subnets' broadcast addresses
+    // [net/ipv4/route.c ip_route_input_slow: RTN_BROADCAST]; another is not for it (no forwarding).
+    if (cast === 'broadcast' && !this.isBroadcast(h, dst)) return null;
+    const t = this.tablesOf(h);
+    const hostMember = cast === 'multicast' && (ALL_HOSTS.has(dst.text) || t.member(a.iface.name, dst));
+    const notes = this.ctx.recording ? new Map<Sock, string[]>() : null;
+    const dg: DatagramInfo = {
+      dst, dport, src, sport, inDevice: a.inDevice, cast, hash, hostMember,
+      ...(a.loopedFrom ? { loopedFrom: a.loopedFrom } : {}),
+      ...(notes ? { note: (sk: Sock, words: string) => { const l = notes.get(sk); if (l) l.push(words); else notes.set(sk, [words]); } } : {}),
+    };
+    const socks = t.owners(dport);
+    const res = this.rules!.deliver(dg, socks, t.view);
+    if (notes) {
+      const got = new Set<Sock>(res.receivers);
+      const group = new Set<Sock>(res.candidates);
+      const candidates = socks.map((sk): DecisionCandidate => {
+        const n = notes.get(sk);
+        return { ...conflictInfo(sk), verdict: got.has(sk) ? 'accepted' : group.has(sk) ? 'group' : 'passed-over', ...(n ? { notes: n } : {}) };
+      });
+      const result = res.receivers.length ? res.receivers.map((r) => r.name).sort().join('+') : res.action === 'port-unreachable' ? 'port-unreachable' : 'dropped';
+      this.ctx.record({ step: this.ctx.stepIndex, connection: index, kind: 'lookup', host: h.name, address: to, ingress: a.inDevice, candidates, result, rule: res.rule });
+    }
+    return res;
+  }
+
+  /**
+   * A receiver's answer (`bindlab HOST/PROC/SOCKET\r\n`) from the source its OS picks: its bound
+   * address; with IP_PKTINFO the address the datagram came to; else the route's source toward the
+   * sender [net/ipv4/udp.c udp_sendmsg: inet_saddr, ipc.addr from IP_PKTINFO's ipi_spec_dst
+   * (fib_compute_spec_dst), else ip_route_output_flow's saddr]. Delivered at the sender like any
+   * datagram (a sender connected elsewhere refuses it: ICMP port unreachable back).
+   */
+  private reply(r: UdpSocket, arrival: Arrival, cast: 'unicast' | 'broadcast' | 'multicast', local: boolean, qdst: IpAddr, qport: number,
+    client: IpAddr, cport: number, clientHost: HostState, t: number, query: Uint8Array): { at: string; t: number } {
+    const ctx = this.ctx;
+    const h = arrival.host;
+    const fp = ctx.policy.fingerprint;
+    const bound = r.local && !isWildcard(r.local) ? wire(r.local) : null;
+    const specific = bound && !isMulticast(bound) && !(bound.family === 4 && this.isBroadcast(h, bound)) ? bound : null;
+    const back = local || h === clientHost;
+    const route = back ? null : ctx.egress(h, client);
+    let src: IpAddr | undefined;
+    let how: string;
+    if (specific) { src = specific; how = 'its bound address'; }
+    else if (r.udp.pktinfo && cast === 'unicast') { src = qdst; how = 'the address the query came to (IP_PKTINFO)'; }
+    else {
+      src = back ? (isLoopback(client) ? (client.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6) : ctx.localSource(h, client)) : route?.src;
+      how = 'the route\'s source toward the sender';
+    }
+    const port = r.port;
+    if (!src) return { at: '(no route)', t };
+    const at = ep(src, port);
+    // A DNS query is answered in DNS (dns.ts), anything else with the banner.
+    const banner = `bindlab ${r.hostName}/${r.processName}/${r.name}`;
+    const dns = parseDnsQuery(query);
+    const payload = dns ? dnsTxtResponse(dns, this.encoder.encode(banner)) : this.encoder.encode(`${banner}\r\n`);
+    const differs = cast === 'unicast' && src.text !== qdst.text;
+    const comment = `bindlab ${ctx.policy.name}: ${r.name}'s reply leaves from ${at}, ${how}${differs ? `, not ${ep(qdst, qport)} the datagram went to (a client that checks the source drops it: why multi-homed UDP servers bind each address)` : ''}`;
+    // The path back: the loopback, or the route toward the sender and a neighbour there.
+    let out: IfaceState;
+    let peer: IfaceState | null;
+    if (back) { out = ctx.loopbackOf(h); peer = out; }
+    else {
+      if (!route) return { at, t };
+      out = route.iface;
+      peer = this.neighbourAt(h, out, src, client, t);
+      t = ctx.now > t ? ctx.now : t;
+    }
+    const ttl = client.family === 6 ? fp.hopLimit : fp.ttl;
+    if (ctx.capturing) {
+      const len = writeUdpFrame(ctx.frame, { srcMac: out.mac, dstMac: peer ? peer.mac : BROADCAST_MAC, src, dst: client, ttl, ipId: this.datagramIpId(r), dontFragment: fp.dontFragment, srcPort: port, dstPort: cport, payload });
+      ctx.emit(out.link, t, len, comment, withStep(datagramPacketRecord(ctx.policy.name, ep(client, cport), 'received', [r], comment, 'reply'), ctx.stepIndex));
+    }
+    if (!peer) return { at, t };
+    // Delivered at the sender's host like any datagram.
+    const res = this.deliverAt({ host: peer.host, iface: peer, inDevice: back ? (clientHost.ifaceOwning(client)?.name ?? 'lo') : peer.name }, 'unicast', src, port, client, cport,
+      hashTuple(ctx.seed, src.bytes, port, client.bytes, cport), 0, ep(client, cport));
+    if (res && res.action === 'port-unreachable' && ctx.capturing && this.icmpAllowed(peer.host, src, back, t)) {
+      const q = this.quote(src, client, port, cport, payload, ttl, 0, fp.dontFragment);
+      const len = writePortUnreachableFrame(ctx.frame, { srcMac: peer.mac, dstMac: out.mac, src: client, dst: src, ttl, ipId: mix32(port ^ cport) & 0xffff, dontFragment: false, tos: client.family === 6 ? 0 : 0xc0 }, q);
+      ctx.emit(peer.link, t + out.link.latencyNs, len, `bindlab ${ctx.policy.name}: the sender refuses ${r.name}'s reply from ${at}: ICMP port unreachable. ${res.rule}`);
+    }
+    return { at, t };
+  }
+
+  /** The offending datagram as an ICMP error quotes it: its IP header on, cut to what fits. */
+  private quote(src: IpAddr, dst: IpAddr, sport: number, dport: number, payload: Uint8Array, ttl: number, ipId: number, df: boolean): Uint8Array {
+    const buf = new Uint8Array(14 + 48 + payload.length);
+    const len = writeUdpFrame(buf, { srcMac: ZERO_MAC, dstMac: ZERO_MAC, src, dst, ttl, ipId, dontFragment: df, srcPort: sport, dstPort: dport, payload });
+    return buf.slice(14, 14 + quotedLength(dst.family, len - 14));
+  }
+
+  /** The per-peer ICMP token bucket of the policy (none over the loopback). */
+  private icmpAllowed(host: HostState, peer: IpAddr, loopback: boolean, t: number): boolean {
+    const limit = this.rules?.icmpRateLimit;
+    if (!limit || loopback) return true;
+    const k = `${host.name} ${peer.text}`;
+    const max = limit.burst * limit.intervalNs;
+    // A new peer starts full [net/ipv4/inetpeer.c inet_getpeer: rate_last = jiffies - 60 * HZ]
+    const b = this.icmpTokens.get(k) ?? { tokens: max, last: t };
+    const tokens = Math.min(max, b.tokens + (t - b.last));
+    const ok = tokens >= limit.intervalNs;
+    this.icmpTokens.set(k, { tokens: ok ? tokens - limit.intervalNs : tokens, last: t });
+    return ok;
+  }
+
+  /**
+   * IPv4 id: a socket not connected sends 0 under DF, a connected one counts up [include/net/ip.h
+   * ip_select_ident_segs]; other fingerprints by their rule.
+   */
+  private datagramIpId(sk: UdpSocket): number {
+    const fp = this.ctx.policy.fingerprint;
+    if ((fp.ipId === 'per-socket' || fp.ipId === 'zero-with-df') && fp.dontFragment && (fp.ipId === 'zero-with-df' || sk.state !== 'ESTABLISHED')) return 0;
+    this.ipId = (this.ipId + 1) & 0xffff;
+    return fp.ipId === 'random' ? mix32(this.ctx.seed ^ this.ipId) & 0xffff : (mix32(this.ctx.seed ^ sk.id) + this.ipId) & 0xffff;
+  }
+
+  /**
+   * Neighbour discovery from the sender for dst on its link (as for connects): the cache, else a
+   * request and the owner's answer, or three unanswered requests 1 s apart. Returns the owner.
+   */
+  private neighbour(host: HostState, out: IfaceState, src: IpAddr, dst: IpAddr, index: number, to: string): IfaceState | null {
+    const ctx = this.ctx;
+    const speaks = dst.family === 4 || ctx.policy.families.includes('inet6');
+    let owner = speaks ? out.link.members.find((m) => m.host !== host && (dst.family === 4 ? m.host.ifaceOwning(dst) !== undefined : m.addresses.some((c) => c.addr.text === dst.text))) : undefined;
+    // A request whose sender address the owner has itself is a martian: no reply [net/ipv4/arp.c arp_process]
+    if (owner && dst.family === 4 && owner.host.ifaceOwning(src)) owner = undefined;
+    if (owner && host.neighbours.has(dst.text)) return owner;
+    let t = ctx.now;
+    const record = owner ? undefined : withStep(datagramPacketRecord(ctx.policy.name, to, 'unreachable', [], `no host on link ${out.link.name} has ${dst.text} [net/ipv4/arp.c]`), ctx.stepIndex);
+    const tries = owner ? 1 : ARP_TRIES;
+    for (let i = 0; i < tries; i++) {
+      this.solicit(out, src, dst, t, owner ? undefined : `bindlab ${ctx.policy.name}: no host on link ${out.link.name} has ${dst.text}; unanswered (datagram ${index + 1})`, record);
+      if (!owner) t += ARP_RETRANS_NS;
+    }
+    if (!owner) { ctx.now = t; return null; }
+    t += out.link.latencyNs;
+    this.advertise(owner, out, dst, src, t);
+    host.neighbours.set(dst.text, owner.mac);
+    owner.host.neighbours.set(src.text, out.mac);
+    ctx.now = t + out.link.latencyNs;
+    return owner;
+  }
+
+  /** The same for a receiver's reply at time t (the clock moves on only when frames were exchanged); null when nobody answers. */
+  private neighbourAt(host: HostState, out: IfaceState, src: IpAddr, dst: IpAddr, t: number): IfaceState | null {
+    const owner = out.link.members.find((m) => m.host !== host && (dst.family === 4 ? m.host.ifaceOwning(dst) !== undefined : m.addresses.some((c) => c.addr.text === dst.text)));
+    if (owner && host.neighbours.has(dst.text)) return owner;
+    this.solicit(out, src, dst, t, owner ? undefined : `bindlab ${this.ctx.policy.name}: the reply's neighbour ${dst.text} is not on link ${out.link.name}`);
+    if (!owner) return null;
+    const at = t + out.link.latencyNs;
+    this.advertise(owner, out, dst, src, at);
+    host.neighbours.set(dst.text, owner.mac);
+    owner.host.neighbours.set(src.text, out.mac);
+    this.ctx.now = Math.max(this.ctx.now, at + out.link.latencyNs);
+    return owner;
+  }
+
+  private solicit(out: IfaceState, src: IpAddr, dst: IpAddr, t: number, comment: string | undefined, record?: string): void {
+    if (!this.ctx.capturing) return;
+    const len = dst.family === 4
+      ? writeArpFrame(this.ctx.frame, { op: 1, senderMac: out.mac, senderIp: src, targetMac: ZERO_MAC, targetIp: dst, dstMac: BROADCAST_MAC })
+      : writeNdpFrame(this.ctx.frame, { type: 'ns', srcMac: out.mac, src, target: dst });
+    this.ctx.emit(out.link, t, len, comment, record);
+  }
+
+  private advertise(owner: IfaceState, asker: IfaceState, addr: IpAddr, askerAddr: IpAddr, t: number): void {
+    if (!this.ctx.capturing) return;
+    const len = addr.family === 4
+      ? writeArpFrame(this.ctx.frame, { op: 2, senderMac: owner.mac, senderIp: addr, targetMac: asker.mac, targetIp: askerAddr, dstMac: asker.mac })
+      : writeNdpFrame(this.ctx.frame, { type: 'na', srcMac: owner.mac, dstMac: asker.mac, src: addr, dst: askerAddr, target: addr, solicited: true, override: true });
+    this.ctx.emit(owner.link, t, len, undefined);
+  }
+}
+

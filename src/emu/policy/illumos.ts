@@ -10,6 +10,7 @@ import { isV4Mapped, isWildcard, v4FromMapped, v4ToMapped, type IpAddr } from '.
 import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, ok } from './common.js';
 import type { Decision, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import { illumosUdp } from './illumos-udp.js';
 
 /** SO_REUSEADDR and IPV6_V6ONLY; illumos's SO_EXCLBIND/TCP_EXCLBIND are not bindlab option names; the rest is ENOPROTOOPT. */
 const ILLUMOS_OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR', 'IPV6_V6ONLY']);
@@ -191,4 +192,6 @@ export const illumos: Policy = {
   groupsReuseport: () => false,
 
   lookup: (syn, listeners) => lookup(syn, listeners),
+  // UDP: udp_do_bind, the classifier's UDP fanout and ip_fanout_udp_multi_v4 (illumos-udp.ts)
+  udp: illumosUdp,
 };

@@ -10,6 +10,7 @@ import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, lacksPrivilege, ok, v4View } from './common.js';
 import { LINUX_TIME_WAIT_NS, findConflict } from './linux.js';
 import type { Decision, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import { linux22Udp } from './linux-old-udp.js';
 
 // No SO_REUSEPORT before 3.9 (ENOPROTOOPT by convention) [3.8 net/core/sock.c sock_setsockopt]
 const OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR', 'IPV6_V6ONLY', 'IP_FREEBIND', 'SO_BINDTODEVICE']);
@@ -174,4 +175,6 @@ export const linux22: Policy = {
   groupsReuseport: () => false,
   reuseportPeer: () => null,
   lookup: (syn, listeners) => lookup22(syn, listeners),
+  // UDP: udp_lib_get_port, __udp4_lib_lookup scores, a copy of broadcasts and multicasts to every match (linux-old-udp.ts)
+  udp: linux22Udp,
 };

@@ -9,6 +9,7 @@ import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, v4View } from './common.js';
 import { addr4, bsdBind, bsdListen, deliver, v4Capable, v6Capable, type BsdFlavour } from './bsd44.js';
 import type { HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import { bsdUdpRules } from './bsd-udp.js';
 
 // No SO_REUSEPORT_LB on XNU: ENOPROTOOPT [bsd/kern/uipc_socket.c sosetoptlock]
 const OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR', 'SO_REUSEPORT', 'IPV6_V6ONLY']);
@@ -135,4 +136,6 @@ export const macos: Policy = {
   groupsReuseport: () => false,
   reuseportPeer: () => null,
   lookup: (syn, listeners, bound) => lookupMacos(syn, listeners, bound),
+  // UDP: in_pcbbind as for TCP (no restricted port); udp_input / udp6_input (bsd-udp.ts)
+  udp: bsdUdpRules('macos', MACOS),
 };

@@ -12,6 +12,7 @@ import { isV4Mapped, isWildcard, v4FromMapped, type IpAddr } from '../addr.js';
 import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, ok } from './common.js';
 import type { Decision, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import { windowsUdp } from './windows-udp.js';
 
 const WIN = 'Microsoft, Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE, https://learn.microsoft.com/en-us/windows/win32/winsock/using-so-reuseaddr-and-so-exclusiveaddruse';
 
@@ -265,4 +266,6 @@ export const windows: Policy = {
   groupsReuseport: () => false,
 
   lookup: (syn, listeners) => lookup(syn, listeners),
+  // UDP: the same bind tables ("receives IP datagram traffic"); an undetermined unicast receiver, multicast copies (windows-udp.ts)
+  udp: windowsUdp(bind),
 };

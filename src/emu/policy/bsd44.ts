@@ -356,6 +356,7 @@ export const bsd44: Policy = {
     '4.4BSD sys/netinet/tcp_input.c findpcb (in_pcblookup with INPLOOKUP_WILDCARD; CLOSED TCB: drop) and sys/netinet/tcp_usrreq.c PRU_LISTEN (auto-bind, no re-check), BSD-derived copies',
     'UNCONFIRMED: TIME_WAIT 2*MSL with MSL 30 s (Lite2 sys/netinet/tcp_timer.h not read); accepted sockets inheriting so_options (sys/kern/uipc_socket2.c sonewconn not read) (docs/policies/bsd44.md#unconfirmed)',
     'no IPv6 (KAME came later): inet6 sockets are EAFNOSUPPORT (docs/policies/bsd44.md#bind)',
+    'UDP: 4.4BSD-Lite2 sys/netinet/udp_usrreq.c udp_input (copies to every matching PCB until one lacks SO_REUSEADDR and SO_REUSEPORT) and in_pcblookup (docs/policies/bsd44.md#udp)',
     'the rules in our words: docs/policies/bsd44.md',
   ],
   timeWaitNs: BSD44_TIME_WAIT_NS,

@@ -177,6 +177,7 @@ export const linux1360: Policy = linux20Policy(
     'Linux 2.0.x net/ipv4/af_inet.c (NET3.034) inet_bind, get_sock, inet_listen',
     'Linux 1.2.x net/inet/sock.c inet_bind (the rule 1.3.60 replaced)',
     'G. Pajari, "Can we agree on how to fix SO_REUSEADDR?", linux-kernel, 15 Feb 1999 (docs/policies/pajari-1999.md#the-1999-post)',
+    'UDP: Linux 2.0.x net/ipv4/udp.c udp_rcv, net/ipv4/af_inet.c get_sock, get_sock_mcast, inet_bind (docs/policies/linux-1.3.60.md#udp)',
     'the rules in our words: docs/policies/linux-1.3.60.md',
   ],
   wildcardOverlap1360,

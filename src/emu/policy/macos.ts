@@ -122,6 +122,8 @@ export const macos: Policy = {
     'an older XNU bsd/netinet6/in6_pcb.c in6_pcbbind: the dual-stack :: bind also checks the IPv4 wildcard',
     'apple-oss-distributions/xnu bsd/netinet6/in6_pcb.c (1031c584) in6_pcbbind; bsd/netinet/tcp_usrreq.c tcp_usr_bind, tcp6_usr_bind, tcp_usr_listen (no re-check); bsd/net/restricted_in_port.c (TCP 55555); bsd/netinet/tcp_subr.c (randomize_ports 0); bsd/netinet6/in6_proto.c ip6_v6only (IPV6_V6ONLY default 0); tcp_input (SYN to a CLOSED TCB: drop)',
     'UNCONFIRMED: the ephemeral range\'s defaults (49152..65535); lookup tie-breaks are derived from code reading, not observed; SO_REUSESHAREUID is not modelled (docs/policies/macos.md#unconfirmed)',
+    'UDP: apple-oss-distributions/xnu bsd/netinet/udp_usrreq.c udp_input, bsd/netinet6/udp6_usrreq.c udp6_input, bsd/net/restricted_in_port.c (no UDP port restricted on macOS) (docs/policies/macos.md#udp)',
+    'UNCONFIRMED: UDP over IPv6 (unicast lookup by analogy; which sockets have multicast options) (docs/policies/macos.md#unconfirmed)',
     'the rules in our words: docs/policies/macos.md',
   ],
   timeWaitNs: MACOS_TIME_WAIT_NS,

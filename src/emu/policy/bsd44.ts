@@ -8,6 +8,7 @@ import { isMulticast, isV4Mapped, isWildcard, v4FromMapped, type IpAddr } from '
 import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, ok, u32, v4View } from './common.js';
 import type { Decision, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import { bsdUdpRules } from './bsd-udp.js';
 
 // ---- the BSD core, shared with freebsd.ts and macos.ts ----------------------------------------
 
@@ -161,17 +162,21 @@ function checkPort4(sk: Sock, a: number, multicast: boolean, port: number, host:
   return null;
 }
 
-/** The IPv6 part for an explicit port, :: or a specific IPv6 address (UNCONFIRMED: in6_pcbbind not read). */
-function checkPort6(sk: Sock, addr: IpAddr, port: number, host: HostView, fl: BsdFlavour, v6only: boolean): Decision | null {
+/**
+ * The IPv6 part for an explicit port, :: or a specific IPv6 address (UNCONFIRMED: in6_pcbbind not read).
+ * A multicast group (UDP only) shares as IPv4's does: SO_REUSEADDR counts as SO_REUSEPORT and no uid
+ * guard (KAME in6_pcbbind, by analogy with in_pcbbind: UNCONFIRMED).
+ */
+function checkPort6(sk: Sock, addr: IpAddr, port: number, host: HostView, fl: BsdFlavour, v6only: boolean, multicast = false): Decision | null {
   const wild = !(sk.opts.reuseaddr || sk.opts.reuseport || (fl.hasLb && sk.opts.reuseportLb));
   const l6 = isWildcard(addr) ? null : addr;
-  if (fl.uidGuard && sk.uid !== 0) {
+  if (fl.uidGuard && sk.uid !== 0 && !multicast) {
     const t = lookupLocal6(host, port, l6, true, fl);
     const why = t && fl.uidGuard(sk, t, l6 !== null, !isWildcard(t.local!));
     if (t && why) return fail('EADDRINUSE', `${why} (IPv6 by analogy, UNCONFIRMED)`, { conflict: t });
   }
   const t = lookupLocal6(host, port, l6, wild, fl);
-  if (t && !shares(sk, t, false, fl)) return fail('EADDRINUSE', `${inUseRule(sk, t, wild, fl)} (IPv6 by analogy, UNCONFIRMED)`, { conflict: t });
+  if (t && !shares(sk, t, multicast, fl)) return fail('EADDRINUSE', `${inUseRule(sk, t, wild, fl)} (IPv6 by analogy, UNCONFIRMED)`, { conflict: t });
   if (l6 === null && !v6only) {
     // A dual-stack :: also checks the IPv4 wildcard; an AF_INET 0.0.0.0 of another family is no conflict
     // (KAME in6_pcbbind: INP_SOCKAF comparison; UNCONFIRMED, not read here)
@@ -211,7 +216,8 @@ export function bsdBind(sk: Sock, addr: IpAddr, port: number, host: HostView, fl
   const v4 = addr.family === 4 || mapped;
   const a4 = v4 ? addr4(addr) : 0;
   const check = mapped ? v4FromMapped(addr) : addr;
-  const multicast = v4 && isMulticast(check);
+  // A group address (UDP: TCP refused it above) needs no interface of its own [in_pcbbind: IN_MULTICAST]
+  const multicast = isMulticast(check);
   // A specific address must be one of the host's ("ifa_ifwithaddr") [in_pcbbind]
   if (!isWildcard(check) && !multicast && !host.isLocal(check)) {
     return fail('EADDRNOTAVAIL', `${check.text} is not an address of host ${host.name} [${fl.bindCite}]`);
@@ -227,7 +233,7 @@ export function bsdBind(sk: Sock, addr: IpAddr, port: number, host: HostView, fl
       if (why) return fail('EACCES', why);
       const restricted = fl.restricted?.(port);
       if (restricted) return fail('EADDRINUSE', restricted);
-      const c = v4 ? checkPort4(sk, a4, multicast, port, host, fl) : checkPort6(sk, addr, port, host, fl, v6only);
+      const c = v4 ? checkPort4(sk, a4, multicast, port, host, fl) : checkPort6(sk, addr, port, host, fl, v6only, multicast);
       if (c) return c;
       return ok(`${fl.name}: no PCB on port ${port} stands in the way [${fl.bindCite}]`);
     }
@@ -337,6 +343,11 @@ function lookup44(syn: SynInfo, listeners: readonly Sock[], bound: readonly Sock
   return deliver(best, syn, why, [], 'sys/netinet/in_pcb.c in_pcblookup; sys/netinet/tcp_input.c tcp_input');
 }
 
+/** "if (in_ifaddr == 0) return (EADDRNOTAVAIL)": no interface address at all [sys/netinet/in_pcb.c in_pcbbind]. */
+function noInterfaceAddress(host: HostView): Decision | null {
+  return host.addresses(4).length === 0 ? fail('EADDRNOTAVAIL', `host ${host.name} has no IPv4 interface address [sys/netinet/in_pcb.c in_pcbbind]`) : null;
+}
+
 export const bsd44: Policy = {
   name: 'bsd44',
   title: "4.4BSD-Lite2: the newcomer's SO_REUSEADDR suffices, SO_REUSEPORT for exact duplicates, best match over all PCBs",
@@ -345,6 +356,7 @@ export const bsd44: Policy = {
     '4.4BSD sys/netinet/tcp_input.c findpcb (in_pcblookup with INPLOOKUP_WILDCARD; CLOSED TCB: drop) and sys/netinet/tcp_usrreq.c PRU_LISTEN (auto-bind, no re-check), BSD-derived copies',
     'UNCONFIRMED: TIME_WAIT 2*MSL with MSL 30 s (Lite2 sys/netinet/tcp_timer.h not read); accepted sockets inheriting so_options (sys/kern/uipc_socket2.c sonewconn not read) (docs/policies/bsd44.md#unconfirmed)',
     'no IPv6 (KAME came later): inet6 sockets are EAFNOSUPPORT (docs/policies/bsd44.md#bind)',
+    'UDP: 4.4BSD-Lite2 sys/netinet/udp_usrreq.c udp_input (copies to every matching PCB until one lacks SO_REUSEADDR and SO_REUSEPORT) and in_pcblookup (docs/policies/bsd44.md#udp)',
     'the rules in our words: docs/policies/bsd44.md',
   ],
   timeWaitNs: BSD44_TIME_WAIT_NS,
@@ -354,10 +366,10 @@ export const bsd44: Policy = {
   families: ['inet'],
   setsockopt: (sk, option, value, host) => applyOption(sk, option, value, host, BSD44_OPTIONS, '4.4BSD-Lite2 sys/kern/uipc_socket.c sosetopt'),
   bind(sk, addr, port, host) {
-    // "if (in_ifaddr == 0) return (EADDRNOTAVAIL)": no interface address at all [sys/netinet/in_pcb.c in_pcbbind]
-    if (host.addresses(4).length === 0) return fail('EADDRNOTAVAIL', `host ${host.name} has no IPv4 interface address [sys/netinet/in_pcb.c in_pcbbind]`);
-    return bsdBind(sk, addr, port, host, BSD44);
+    return noInterfaceAddress(host) ?? bsdBind(sk, addr, port, host, BSD44);
   },
+  // UDP: in_pcbbind as for TCP; udp_input's lookup and its copies to every matching PCB (bsd-udp.ts)
+  udp: bsdUdpRules('bsd44', BSD44, (_sk, host) => noInterfaceAddress(host)),
   listen: (sk, host) => bsdListen(sk, host, BSD44, 'sys/netinet/tcp_usrreq.c PRU_LISTEN'),
   listenerOrder: () => 'head',
   groupsReuseport: () => false,

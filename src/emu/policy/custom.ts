@@ -54,6 +54,9 @@ export function customPolicy(base: Policy, baseRules: RuleSet, overrides: Partia
     ...(base.loopbackTimeWaitReuseNs !== undefined ? { loopbackTimeWaitReuseNs: base.loopbackTimeWaitReuseNs } : {}),
     fingerprint: base.fingerprint,
     families: base.families,
+    // UDP keeps the base's rules whatever the choices: the rule vocabulary describes TCP's bind and
+    // listener lookup only (docs/rules.md#udp)
+    ...(base.udp ? { udp: base.udp } : {}),
 
     setsockopt(sk, option, value, host) {
       if (option !== 'SO_REUSEPORT' || !changed('reuseport')) return base.setsockopt(sk, option, value, host);

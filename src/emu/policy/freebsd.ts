@@ -10,6 +10,7 @@ import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, v4View } from './common.js';
 import { addr4, bsdBind, bsdListen, deliver, isDualWildcard, v4Capable, v6Capable, type BsdFlavour } from './bsd44.js';
 import type { LookupResult, Policy, Sock, SynInfo } from './types.js';
+import { bsdUdpRules } from './bsd-udp.js';
 
 const OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR', 'SO_REUSEPORT', 'SO_REUSEPORT_LB', 'IPV6_V6ONLY']);
 
@@ -78,6 +79,19 @@ export const FREEBSD: BsdFlavour = {
   ephemeralCite: 'sys/netinet/in_pcb.c in_pcb_lport_dest (portrange.first..last 10000..65535, random start)',
 };
 
+/**
+ * The flavour for UDP binds: the uid rule exempts no connected PCB, since only a SOCK_STREAM socket's
+ * connected owner is let by ("so->so_type != SOCK_STREAM || ... faddr == INADDR_ANY")
+ * [sys/netinet/in_pcb.c in_pcbbind_setup; sys/netinet6/in6_pcb.c in6_pcbbind].
+ */
+const FREEBSD_UDP: BsdFlavour = {
+  ...FREEBSD,
+  uidGuard(sk, t) {
+    if (t.uid === sk.uid) return null;
+    return `freebsd: ${describe(t)} belongs to uid ${t.uid}; a datagram socket of uid ${sk.uid} (not root) may not overlap it, connected or not, whatever the options [sys/netinet/in_pcb.c in_pcbbind_setup: so_type != SOCK_STREAM]`;
+  },
+};
+
 /** A SO_REUSEPORT_LB group: PCBs of one family and exactly one local address, in bind order [in_pcbinslbgrouphash]. */
 function lbGroup(all: readonly Sock[], pick: (s: Sock) => boolean): Sock[] {
   // Joined at bind in the version read (in_pcbinshash); a dual-stack :: PCB never joins ("Don't allow IPv4 mapped INET6 wild socket")
@@ -124,6 +138,8 @@ export const freebsd: Policy = {
     'UNCONFIRMED: IPv6 lookup (modelled on the IPv4 code and sys/netinet6/in6_pcb.c; docs/policies/freebsd.md#unconfirmed)',
     'UNCONFIRMED: a SYN to a bound-only PCB is dropped (sys/netinet/tcp_input.c CLOSED TCB, believed drop); LB groups joined at bind as in the version read (later FreeBSD restricts them to listeners) (docs/policies/freebsd.md#listener-lookup)',
     'sources disagree: the SMR lookup takes the newest wildcard PCB, the locked fallback (sys/netinet/in_pcb.c in_pcblookup_hash_wild_locked) the oldest; modelled: SMR',
+    'UDP: FreeBSD sys/netinet/udp_usrreq.c udp_input, udp_multi_input; sys/netinet6/udp6_usrreq.c udp6_input, udp6_multi_input; in_pcbbind_setup (the SOCK_STREAM clause of the uid rule) (docs/policies/freebsd.md#udp)',
+    'UNCONFIRMED: UDP over IPv6 (unicast lookup by analogy; which sockets have multicast options) (docs/policies/freebsd.md#unconfirmed)',
     'the rules in our words: docs/policies/freebsd.md',
   ],
   timeWaitNs: FREEBSD_TIME_WAIT_NS,
@@ -147,5 +163,7 @@ export const freebsd: Policy = {
   groupsReuseport: () => false,
   reuseportPeer: () => null,
   lookup: (syn, listeners, bound) => lookupFreebsd(syn, listeners, bound),
+  // UDP: in_pcbbind_setup with the datagram form of the uid rule; udp_input / udp_multi_input (bsd-udp.ts)
+  udp: bsdUdpRules('freebsd', FREEBSD_UDP, (sk) => { initSock(sk); return null; }),
 };
 

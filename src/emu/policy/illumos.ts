@@ -10,6 +10,7 @@ import { isV4Mapped, isWildcard, v4FromMapped, v4ToMapped, type IpAddr } from '.
 import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, ok } from './common.js';
 import type { Decision, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import { illumosUdp } from './illumos-udp.js';
 
 /** SO_REUSEADDR and IPV6_V6ONLY; illumos's SO_EXCLBIND/TCP_EXCLBIND are not bindlab option names; the rest is ENOPROTOOPT. */
 const ILLUMOS_OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR', 'IPV6_V6ONLY']);
@@ -160,6 +161,8 @@ export const illumos: Policy = {
     'illumos-gate usr/src/uts/common/inet/ip/ipclassifier.c IPCL_HASH_INSERT_BOUND/_WILDCARD, ipcl_bind_insert, ipcl_classify_v4; inet/ipclassifier.h IPCL_BIND_MATCH',
     'illumos-gate usr/src/uts/common/inet/tcp/tcp_tunables.c, tcp_output.c tcp_xmit_mp_aux_iss, tcp.c tcp_reinit',
     'illumos-gate tcp.c tcp_create_common, tcp_do_bind (a second bind: -TOUTSTATE, EINVAL), tcp_do_listen (no re-check), tcp_do_connect; tcp_input.c tcp_input_listener, tcp_conn_create_v4/_v6 (an accepted connection: bound address unset, IP version of the wire)',
+    'UDP: illumos-gate usr/src/uts/common/inet/udp/udp.c udp_do_bind; inet/ip/ipclassifier.c ipcl_classify_v4, inet/ipclassifier.h IPCL_UDP_MATCH; inet/ip/ip.c ip_fanout_udp_multi_v4 (docs/policies/illumos.md#udp)',
+    'UNCONFIRMED: UDP multicast membership test (conn_wantpacket not read) and IPv6 fanout (ip_fanout_udp_multi_v6 not read) (docs/policies/illumos.md#unconfirmed)',
     'the rules in our words: docs/policies/illumos.md',
     'UNCONFIRMED (docs/policies/illumos.md#unconfirmed): SO_REUSEPORT, which current illumos-gate tcp.c tcp_free mentions (reuseport groups) but whose bind rule was not found: modelled as absent (ENOPROTOOPT); the eager\'s zero conn_bound_addr_v6 after a conn is reused from the free list (ipcl_conn_cleanup not read)',
   ],
@@ -191,4 +194,6 @@ export const illumos: Policy = {
   groupsReuseport: () => false,
 
   lookup: (syn, listeners) => lookup(syn, listeners),
+  // UDP: udp_do_bind, the classifier's UDP fanout and ip_fanout_udp_multi_v4 (illumos-udp.ts)
+  udp: illumosUdp,
 };

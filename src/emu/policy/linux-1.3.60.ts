@@ -9,6 +9,7 @@ import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, lacksPrivilege, ok, specificV4 } from './common.js';
 import { LINUX_TIME_WAIT_NS } from './linux.js';
 import type { Decision, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import { linux20Udp } from './linux-old-udp.js';
 
 const OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR']);
 
@@ -142,6 +143,7 @@ export function lookup20(syn: SynInfo, listeners: readonly Sock[], bound: readon
 
 /** The policy for the 2.0 code family, with its wildcard rule and name filled in. */
 export function linux20Policy(name: string, title: string, sources: readonly string[], wildcard: OverlapRule): Policy {
+  const bind = (sk: Sock, addr: IpAddr, port: number, host: HostView): Decision => bind20(sk, addr, port, host, wildcard, name);
   return {
     name, title, sources,
     timeWaitNs: LINUX_TIME_WAIT_NS, // TCP_TIMEWAIT_LEN (60*HZ) [2.0 include/net/tcp.h]
@@ -151,7 +153,7 @@ export function linux20Policy(name: string, title: string, sources: readonly str
     // No IPv6 before Linux 2.1.8 [2.0 net/ipv4/af_inet.c inet_create: PF_INET only]
     families: ['inet'],
     setsockopt: (sk, option, value, host) => applyOption(sk, option, value, host, OPTIONS, 'not in Linux 2.0: net/core/sock.c sock_setsockopt'),
-    bind: (sk, addr, port, host) => bind20(sk, addr, port, host, wildcard, name),
+    bind,
     listen(sk, host) {
       // inet_listen auto-binds an unbound socket; no re-check of the port (UNCONFIRMED) [2.0 net/ipv4/af_inet.c inet_listen]
       if (sk.port !== 0) return ok('listen: no re-check of the port in 2.0 (UNCONFIRMED) [2.0 net/ipv4/af_inet.c inet_listen]');
@@ -163,6 +165,8 @@ export function linux20Policy(name: string, title: string, sources: readonly str
     groupsReuseport: () => false,
     reuseportPeer: () => null,
     lookup: (syn, listeners, bound) => lookup20(syn, listeners, bound),
+    // UDP: the same inet_bind (a UDP socket never listens); udp_rcv's get_sock and get_sock_mcast (linux-old-udp.ts)
+    udp: linux20Udp(bind),
   };
 }
 
@@ -173,6 +177,7 @@ export const linux1360: Policy = linux20Policy(
     'Linux 2.0.x net/ipv4/af_inet.c (NET3.034) inet_bind, get_sock, inet_listen',
     'Linux 1.2.x net/inet/sock.c inet_bind (the rule 1.3.60 replaced)',
     'G. Pajari, "Can we agree on how to fix SO_REUSEADDR?", linux-kernel, 15 Feb 1999 (docs/policies/pajari-1999.md#the-1999-post)',
+    'UDP: Linux 2.0.x net/ipv4/udp.c udp_rcv, net/ipv4/af_inet.c get_sock, get_sock_mcast, inet_bind (docs/policies/linux-1.3.60.md#udp)',
     'the rules in our words: docs/policies/linux-1.3.60.md',
   ],
   wildcardOverlap1360,

@@ -10,6 +10,7 @@ import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, lacksPrivilege, ok, v4View } from './common.js';
 import { LINUX_TIME_WAIT_NS, findConflict } from './linux.js';
 import type { Decision, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import { linux22Udp } from './linux-old-udp.js';
 
 // No SO_REUSEPORT before 3.9 (ENOPROTOOPT by convention) [3.8 net/core/sock.c sock_setsockopt]
 const OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR', 'IPV6_V6ONLY', 'IP_FREEBIND', 'SO_BINDTODEVICE']);
@@ -143,6 +144,8 @@ export const linux22: Policy = {
     'Linux 2.1.x net/ipv4/tcp_ipv4.c tcp_v4_verify_bind (the same conflict rule)',
     'UNCONFIRMED: the check order and the listen re-check in 2.2.x (2.2 may have had no re-check); 2.2/2.4 scoring weights (+1/+1, no family point) (docs/policies/linux-2.2.md#unconfirmed)',
     'UNCONFIRMED: default ip_local_port_range per version (1024-4999 early, 32768-61000 later); the scenario sysctl is used (docs/policies/linux-2.2.md#automatic-ports)',
+    'UDP: Linux 2.6.x-3.8 net/ipv4/udp.c udp_lib_get_port, udp_lib_lport_inuse, __udp4_lib_lookup, __udp4_lib_mcast_deliver; net/ipv6/udp.c __udp6_lib_lookup (docs/policies/linux-2.2.md#udp)',
+    'UNCONFIRMED: UDP in 2.2/2.4 themselves (scores, no ip_mc_sf_allow) and the automatic UDP port search (docs/policies/linux-2.2.md#unconfirmed)',
     'the rules in our words: docs/policies/linux-2.2.md',
   ],
   timeWaitNs: LINUX_TIME_WAIT_NS, // TCP_TIMEWAIT_LEN (60*HZ) [include/net/tcp.h]
@@ -174,4 +177,6 @@ export const linux22: Policy = {
   groupsReuseport: () => false,
   reuseportPeer: () => null,
   lookup: (syn, listeners) => lookup22(syn, listeners),
+  // UDP: udp_lib_get_port, __udp4_lib_lookup scores, a copy of broadcasts and multicasts to every match (linux-old-udp.ts)
+  udp: linux22Udp,
 };

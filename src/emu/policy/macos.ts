@@ -9,6 +9,7 @@ import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, v4View } from './common.js';
 import { addr4, bsdBind, bsdListen, deliver, v4Capable, v6Capable, type BsdFlavour } from './bsd44.js';
 import type { HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import { bsdUdpRules } from './bsd-udp.js';
 
 // No SO_REUSEPORT_LB on XNU: ENOPROTOOPT [bsd/kern/uipc_socket.c sosetoptlock]
 const OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR', 'SO_REUSEPORT', 'IPV6_V6ONLY']);
@@ -121,6 +122,8 @@ export const macos: Policy = {
     'an older XNU bsd/netinet6/in6_pcb.c in6_pcbbind: the dual-stack :: bind also checks the IPv4 wildcard',
     'apple-oss-distributions/xnu bsd/netinet6/in6_pcb.c (1031c584) in6_pcbbind; bsd/netinet/tcp_usrreq.c tcp_usr_bind, tcp6_usr_bind, tcp_usr_listen (no re-check); bsd/net/restricted_in_port.c (TCP 55555); bsd/netinet/tcp_subr.c (randomize_ports 0); bsd/netinet6/in6_proto.c ip6_v6only (IPV6_V6ONLY default 0); tcp_input (SYN to a CLOSED TCB: drop)',
     'UNCONFIRMED: the ephemeral range\'s defaults (49152..65535); lookup tie-breaks are derived from code reading, not observed; SO_REUSESHAREUID is not modelled (docs/policies/macos.md#unconfirmed)',
+    'UDP: apple-oss-distributions/xnu bsd/netinet/udp_usrreq.c udp_input, bsd/netinet6/udp6_usrreq.c udp6_input, bsd/net/restricted_in_port.c (no UDP port restricted on macOS) (docs/policies/macos.md#udp)',
+    'UNCONFIRMED: UDP over IPv6 (unicast lookup by analogy; which sockets have multicast options) (docs/policies/macos.md#unconfirmed)',
     'the rules in our words: docs/policies/macos.md',
   ],
   timeWaitNs: MACOS_TIME_WAIT_NS,
@@ -135,4 +138,6 @@ export const macos: Policy = {
   groupsReuseport: () => false,
   reuseportPeer: () => null,
   lookup: (syn, listeners, bound) => lookupMacos(syn, listeners, bound),
+  // UDP: in_pcbbind as for TCP (no restricted port); udp_input / udp6_input (bsd-udp.ts)
+  udp: bsdUdpRules('macos', MACOS),
 };

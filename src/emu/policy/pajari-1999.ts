@@ -39,6 +39,7 @@ export const pajari1999 = linux20Policy(
   [
     'G. Pajari, "Can we agree on how to fix SO_REUSEADDR?", linux-kernel, 15 Feb 1999 (docs/policies/pajari-1999.md#the-1999-post)',
     'otherwise Linux 2.0.x net/ipv4/af_inet.c inet_bind, get_sock (as linux-1.3.60)',
+    'UDP: as linux-1.3.60 (the proposal concerns listeners only): Linux 2.0.x net/ipv4/udp.c udp_rcv (docs/policies/pajari-1999.md#udp)',
     'the definition and the readings chosen, in our words: docs/policies/pajari-1999.md',
   ],
   pajariOverlap,

@@ -12,6 +12,7 @@ import { isV4Mapped, isWildcard, v4FromMapped, type IpAddr } from '../addr.js';
 import type { OptionName } from '../../scenario/types.js';
 import { applyOption, describe, fail, ok } from './common.js';
 import type { Decision, HostView, LookupResult, Policy, Sock, SynInfo } from './types.js';
+import { windowsUdp } from './windows-udp.js';
 
 const WIN = 'Microsoft, Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE, https://learn.microsoft.com/en-us/windows/win32/winsock/using-so-reuseaddr-and-so-exclusiveaddruse';
 
@@ -233,6 +234,8 @@ export const windows: Policy = {
     'https://learn.microsoft.com/en-us/windows-hardware/drivers/network/sharing-transport-addresses (WSK: the same matrix with CHECK cells)',
     'https://learn.microsoft.com/en-us/windows/win32/winsock/dual-stack-sockets; MicrosoftDocs/sdk-api sdk-api-src/content/winsock/nf-winsock-bind.md and nf-winsock-listen.md',
     'Microsoft KB 314053 (TcpTimedWaitDelay, DefaultTTL; docs/policies/windows.md#time_wait)',
+    'UDP: https://learn.microsoft.com/en-us/windows/win32/winsock/using-so-reuseaddr-and-so-exclusiveaddruse (datagram traffic, indeterminate receivers, multicast copies) (docs/policies/windows.md#udp)',
+    'UNCONFIRMED: UDP unicast order, broadcast copies, ICMP for a closed port, binding a group or broadcast address (docs/policies/windows.md#unconfirmed)',
     'the rules in our words: docs/policies/windows.md',
   ],
   timeWaitNs: WINDOWS_TIME_WAIT_NS,
@@ -265,4 +268,6 @@ export const windows: Policy = {
   groupsReuseport: () => false,
 
   lookup: (syn, listeners) => lookup(syn, listeners),
+  // UDP: the same bind tables ("receives IP datagram traffic"); an undetermined unicast receiver, multicast copies (windows-udp.ts)
+  udp: windowsUdp(bind),
 };

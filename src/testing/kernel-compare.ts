@@ -3,27 +3,30 @@
 // compareWithKernel runs both, compareRuns lines them up, renderSideBySide prints them.
 // A connection matches when the kernel's socket is any member of the SO_REUSEPORT group the
 // emulator picked from: which member gets it depends on a hash the emulator does not reproduce.
+// A datagram likewise (one receiver, any member of the group); copies (`a+b`) match as a set, and
+// with `reply: true` each receiver's answer must come from the same source on both sides.
 
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { runPolicy, START_EPOCH_SECONDS } from '../emu/engine.js';
 import type { StepResult } from '../emu/results.js';
 import { ETHERNET_HEADER_LEN } from '../emu/wire/ethernet.js';
-import { kernelAvailable, runOnKernel, type KernelCaptureFile, type KernelRunOptions, type KernelStepResult } from '../kernel/run-kernel.js';
+import { kernelAvailable, runOnKernel, type KernelCaptureFile, type KernelRunOptions, type KernelStep, type KernelStepResult } from '../kernel/run-kernel.js';
 import { LINKTYPE_ETHERNET } from '../pcap/linktypes.js';
 import { openCapture } from '../pcap/open-capture.js';
 import { PcapngWriter } from '../pcap/pcapng-writer.js';
 import type { CaptureInterface, PacketSink } from '../pcap/sink.js';
-import type { Scenario, StepKind } from '../scenario/types.js';
+import type { Scenario } from '../scenario/types.js';
+import type { KernelDelivery } from '../kernel/run-udp.js';
 import { comparePackets, tcpFactsAt, type TcpFacts } from './packet-compare.js';
 
 export interface KernelComparisonRow {
   readonly index: number;
-  readonly kind: StepKind;
+  readonly kind: KernelStep['kind'];
   readonly line: number;
   /** The step's first source line, trimmed (empty without source text). */
   readonly source: string;
-  /** One result per connection for connect steps, else one. */
+  /** One result per connection (datagram) for connect (datagram) steps, else one. */
   readonly kernel: readonly string[];
   readonly linux: readonly string[];
   /** Connect steps: per connection, the sockets the emulator's pick was made among. */
@@ -41,14 +44,37 @@ export interface KernelComparison {
 }
 
 /** The emulator side: the same fields the kernel harness reports. */
-type EmulatorStep = Pick<StepResult, 'index' | 'result' | 'results' | 'candidates'>;
+type EmulatorStep = Pick<StepResult, 'index' | 'result' | 'results' | 'candidates'> & { readonly deliveries?: readonly KernelDelivery[] };
+
+/** A datagram result's receivers as a set (`a+b` in any order), or the outcome itself. */
+const receiverSet = (r: string): string => r.split('+').sort().join('+');
+
+/**
+ * Where one datagram's kernel and emulator results differ, in words, or null. One receiver
+ * matches any socket the emulator picked among; copies match as a set; replies by receiver.
+ */
+export function datagramDifference(kernel: string, emulator: string, candidates: readonly string[] | undefined,
+  kd: KernelDelivery | undefined, ed: KernelDelivery | undefined): string | null {
+  const group = candidates && candidates.length > 1 ? candidates : null;
+  const same = receiverSet(kernel) === receiverSet(emulator) || (group !== null && !kernel.includes('+') && group.includes(kernel));
+  if (!same) return `kernel ${kernel} vs emulator ${emulator}${group ? ` (candidates ${group.join(',')})` : ''}`;
+  if (kd?.replyFrom && ed?.replyFrom) {
+    const emulated = new Map(ed.receivers.map((r, i) => [r, ed.replyFrom![i]]));
+    const wrong = kd.receivers.flatMap((r, i) => {
+      const e = emulated.get(r);
+      return e !== undefined && e !== kd.replyFrom![i] ? [`${r} answered from ${kd.replyFrom![i]} on the kernel, ${e} in the emulator`] : [];
+    });
+    if (wrong.length) return wrong.join('; ');
+  }
+  return null;
+}
 
 /** Lines up kernel and emulator results of one scenario (pure; no kernel needed). */
 export function compareRuns(scenario: Scenario, text: string, kernel: readonly KernelStepResult[], emulator: readonly EmulatorStep[]): KernelComparison {
   const lines = text.split('\n');
   const rows: KernelComparisonRow[] = [];
   const differences: string[] = [];
-  for (const step of scenario.steps) {
+  for (const step of scenario.steps as readonly KernelStep[]) {
     const source = lines[step.pos.line - 1]?.trim() ?? '';
     const where = `${scenario.file} step ${step.index} (line ${step.pos.line}: ${source || step.kind})`;
     const k = kernel.find((x) => x.index === step.index);
@@ -58,6 +84,20 @@ export function compareRuns(scenario: Scenario, text: string, kernel: readonly K
     if (!k || !e) {
       differences.push(`${where}: ${!k ? 'the kernel' : 'the emulator'} has no result`);
       rows.push({ index: step.index, kind: step.kind, line: step.pos.line, source, kernel: kr, linux: er, agree: false });
+      continue;
+    }
+    if (step.kind === 'datagram') {
+      let agree = kr.length === er.length;
+      if (!agree) differences.push(`${where}: kernel sent ${kr.length} datagrams, emulator ${er.length}`);
+      const candidates = kr.map((_, i) => e.candidates?.[i] ?? [er[i] ?? e.result]);
+      kr.forEach((got, i) => {
+        const d = datagramDifference(got, er[i] ?? '(none)', e.candidates?.[i], k.deliveries?.[i], e.deliveries?.[i]);
+        if (d) {
+          agree = false;
+          differences.push(`${where} datagram ${i + 1}: ${d}`);
+        }
+      });
+      rows.push({ index: step.index, kind: step.kind, line: step.pos.line, source, kernel: kr, linux: er, candidates, agree });
       continue;
     }
     if (step.kind !== 'connect') {

@@ -1,8 +1,15 @@
 // The real-kernel oracle's datagram steps: the UDP kernel facts (test/kernel/udp-facts.ts), each
-// a scenario whose expectations Linux 6.18 must meet in the namespaces, replies' sources included.
+// a scenario whose expectations Linux 6.18 must meet in the namespaces, replies' sources included;
+// then the emulator's linux policy beside the kernel on those facts and on seeded random UDP
+// programs (test/kernel/random-udp-programs.ts), through verify-kernel's comparison.
 import { describe, expect, it } from 'vitest';
+import { runPolicy } from '../../src/emu/engine.js';
 import { kernelAvailable, runOnKernel, type KernelStep } from '../../src/kernel/run-kernel.js';
 import { receiverOrder, receiverText } from '../../src/kernel/run-udp.js';
+import { parseScenario } from '../../src/scenario/load.js';
+import type { Scenario } from '../../src/scenario/types.js';
+import { compareRuns, compareWithKernel } from '../../src/testing/kernel-compare.js';
+import { randomUdpProgram } from './random-udp-programs.js';
 import { REPLY_SOURCES, UDP_FACTS } from './udp-facts.js';
 
 const avail = kernelAvailable();
@@ -44,3 +51,62 @@ describe.skipIf(!avail.ok)('the harness reproduces the UDP kernel facts', () => 
 });
 
 if (!avail.ok) it.skip(`real kernel: ${avail.why}`, () => {});
+
+// ---------------------------------------------------------------------------------------------
+// The emulator's linux policy beside the kernel.
+
+/** Why the emulator cannot be compared on UDP yet (the loader or the linux policy's UDP rules missing), or null. */
+function emulatorUdpMissing(): string | null {
+  let s: Scenario;
+  try {
+    s = parseScenario(randomUdpProgram(1), 'probe.yaml');
+  } catch (e) {
+    return `the scenario loader does not read UDP programs: ${String((e as Error).message).split('\n')[0]}`;
+  }
+  const r = runPolicy(s, 'linux').steps.find((x) => x.kind === 'datagram');
+  return r?.result === 'unsupported' ? `the linux policy does not model UDP (${r.reason ?? 'unsupported'})` : null;
+}
+
+/** Runs jobs with at most `n` at a time. */
+async function pool<T>(items: readonly T[], n: number, job: (x: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (next < items.length) await job(items[next++]!);
+  }));
+}
+
+const PARALLEL = Number(process.env['BINDLAB_KERNEL_PARALLEL'] ?? 3);
+const UDP_PROGRAMS = Number(process.env['BINDLAB_KERNEL_UDP_PROGRAMS'] ?? 60);
+const missing = avail.ok ? emulatorUdpMissing() : null;
+if (missing) console.log(`skipping the UDP comparison with the emulator: ${missing}`);
+
+describe.skipIf(!avail.ok || missing !== null)('emulator linux vs the real kernel on UDP', () => {
+  it('agrees on the UDP kernel facts', async () => {
+    const diffs: string[] = [];
+    await pool(UDP_FACTS, PARALLEL, async (f) => {
+      const kernel = await runOnKernel(f.scenario);
+      const text = (f.scenario.steps as readonly KernelStep[]).map((s) => `  - ${s.kind}`).join('\n');
+      diffs.push(...compareRuns(f.scenario, text, kernel, runPolicy(f.scenario, 'linux').steps).differences);
+    });
+    expect(diffs).toEqual([]);
+  }, 300_000);
+
+  it(`agrees on ${UDP_PROGRAMS} random UDP programs`, async () => {
+    const diffs: string[] = [];
+    let steps = 0;
+    let datagrams = 0;
+    const t0 = Date.now();
+    const seeds = Array.from({ length: UDP_PROGRAMS }, (_, i) => i + 1);
+    await pool(seeds, PARALLEL, async (seed) => {
+      const text = randomUdpProgram(seed);
+      const s = parseScenario(text, `udp seed ${seed}`);
+      const cmp = await compareWithKernel(s, text);
+      steps += cmp.rows.length;
+      datagrams += cmp.rows.filter((r) => r.kind === 'datagram').reduce((n, r) => n + r.kernel.length, 0);
+      diffs.push(...cmp.differences);
+    });
+    console.log(`compared ${UDP_PROGRAMS} random UDP programs (${steps} steps, ${datagrams} datagrams) with the kernel in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    if (diffs.length) console.log(diffs.join('\n'));
+    expect(diffs).toEqual([]);
+  }, 1_200_000);
+});

@@ -59,7 +59,7 @@ export const FREEBSD_ROUTING: Routing = {
 };
 
 export const MACOS_ROUTING: Routing = {
-  replies: { is: 'source-interface', cite: 'bsd/netinet/tcp_input.c: the SYN\'s interface scopes the new connection\'s route (tcp_finalize_options → bsd/netinet/tcp_subr.c tcp_rtlookup → rtalloc_scoped) and a RST\'s (tcp_respond, ifscope = rcvif); bsd/netinet/ip_output.c in_selectsrcif: the route must leave by the interface holding the source; bsd/net/route.c rt_lookup_common: a scoped lookup takes only routes through that interface' },
+  replies: { is: 'source-interface', cite: 'bsd/netinet/tcp_input.c: the SYN\'s interface scopes the new connection\'s route (tcp_finalize_options → bsd/netinet/tcp_subr.c tcp_rtlookup → rtalloc_scoped) and a RST\'s (tcp_respond, ifscope = rcvif); bsd/netinet/ip_output.c in_selectsrcif: the route must leave by the interface holding the source; bsd/net/route.c rt_lookup_common: a scoped lookup takes only routes through that interface; IPv6 the same (bsd/netinet/tcp_output.c IP6OAF_SELECT_SRCIF, bsd/netinet6/in6_src.c selectroute)' },
   receive: { is: 'weak', cite: 'bsd/netinet/ip_input.c ip_input_check_interface: ip_checkinterface defaults to IP_CHECKINTERFACE_HYBRID_ES, strong only for ipsec and utun interfaces, weak for Ethernet' },
   arp: { is: 'own-addresses', cite: 'bsd/netinet/in_arp.c arp_ip_handle_input: the target must be an address of the receiving interface (best_ia), else a proxy route' },
   source4: { is: 'route', cite: 'bsd/netinet/in_pcb.c in_pcbladdr: the address of the route\'s interface address (rt_ifa)' },

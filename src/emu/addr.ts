@@ -153,6 +153,17 @@ export function ipEqual(a: IpAddr, b: IpAddr): boolean {
 }
 
 /** True when addr lies in the network of cidr. */
+/** How many leading bits two addresses of one family share. */
+export function commonPrefix(a: IpAddr, b: IpAddr): number {
+  let n = 0;
+  for (let i = 0; i < a.bytes.length; i++) {
+    const x = a.bytes[i]! ^ b.bytes[i]!;
+    if (x === 0) { n += 8; continue; }
+    return n + Math.clz32(x) - 24;
+  }
+  return n;
+}
+
 export function inSubnet(cidr: Cidr, addr: IpAddr): boolean {
   if (cidr.addr.family !== addr.family) return false;
   let bits = cidr.prefix;

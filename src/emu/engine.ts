@@ -2,10 +2,10 @@
 // bind, listen, close with the policy's decisions), the hosts' neighbour discovery, and every
 // connection's packets, which go to a PacketSink. No file system, no real clock.
 
-import { IPV4_ANY, IPV6_ANY, formatEndpoint, inSubnet, isLinkLocal6, isLoopback, isV4Mapped, isWildcard, parseIp, v4FromMapped, v4ToMapped, type Cidr, type IpAddr } from './addr.js';
+import { IPV4_ANY, IPV6_ANY, commonPrefix, formatEndpoint, inSubnet, isLinkLocal6, isLoopback, isV4Mapped, isWildcard, parseIp, v4FromMapped, v4ToMapped, type Cidr, type IpAddr } from './addr.js';
 import { HostState, type IfaceState, type LinkState } from './host.js';
 import { pickPortLinear, type PortPick } from './port-picker.js';
-import { BACK, findRoute, flushOnLastV4, replyPath, source6AnyInterface, type ReplyPath } from './routing.js';
+import { BACK, answersNeighbour, findRoute, flushOnLastV4, heldElsewhere, longestMatchSource4, receives, replyPath, source6AnyInterface, type ReplyPath } from './routing.js';
 import { ClientTimeWaits, clientSock } from './client-conns.js';
 import { describe } from './policy/common.js';
 import { conflictOf } from './conflict-info.js';
@@ -488,8 +488,8 @@ class Run implements SegmentOut {
       for (const c of iface.addresses.slice(i + 1)) if (sameSubnet(iface.addresses[i]!, c)) gone.push(c);
     }
     for (const c of gone) iface.addresses.splice(iface.addresses.indexOf(c), 1);
-    // Linux's routes go with the interface's last IPv4 address (other policies: UNCONFIRMED, routes stay).
-    if (this.policy.linuxRouting) flushOnLastV4(iface, del!.addr, this.v4Flushed);
+    // Under Linux the routes go with the interface's last IPv4 address (Routing.lastV4TakesRoutes).
+    if (this.policy.routing.lastV4TakesRoutes.is) flushOnLastV4(iface, del!.addr, this.v4Flushed);
     // Other hosts' neighbour entries for the addresses stay (the kernel keeps them until they are
     // probed and fail): see staleNeighbour.
     host.listenerVersion++;
@@ -620,9 +620,9 @@ class Run implements SegmentOut {
     // A `source:` is bound before connect() looks for a route: a foreign one is EADDRNOTAVAIL first
     // [net/ipv4/af_inet.c __inet_bind, net/ipv6/af_inet6.c __inet6_bind; found by the sixth hunt].
     const given = step.source ? (isV4Mapped(step.source.addr) ? v4FromMapped(step.source.addr) : step.source.addr) : null;
-    // Under Linux's ip_nonlocal_bind the bind succeeds and the route decides (below).
+    // Under Linux's ip_nonlocal_bind the bind succeeds and the route decides (below; Routing.nonlocalConnect).
     const nonlocal = given !== null && !isWildcard(given) && !client.isLocal(given);
-    if (nonlocal && !(this.policy.linuxRouting && client.sysctl.ipNonlocalBind)) return this.outcome('EADDRNOTAVAIL', NONE, `${given.text} is not an address of ${client.name}`);
+    if (nonlocal && !(this.policy.routing.nonlocalConnect.is && client.sysctl.ipNonlocalBind)) return this.outcome('EADDRNOTAVAIL', NONE, `${given.text} is not an address of ${client.name}`);
     if (!out) {
       const has = client.ifaces.some((i) => i.addresses.some((c) => c.addr.family === dst.family));
       return this.outcome('unreachable', NONE, has && this.v4Flushed.size > 0
@@ -693,7 +693,7 @@ class Run implements SegmentOut {
     // Then neighbour discovery (none over the loopback).
     const sif = this.routeLocal ? cif : stale ?? this.resolve(client, cif, nonlocal ? out.src : src, dst, this.routeOwner, step);
     if (!sif) {
-      return this.outcome('unreachable', NONE, unanswered(cif, dst));
+      return this.outcome('unreachable', NONE, this.unanswered(client, cif, dst));
     }
     if (stale) client.neighbours.delete(dst.text);
     const server = sif.host;
@@ -707,7 +707,10 @@ class Run implements SegmentOut {
     // over loopback"; inet_iif() reads it]: a SO_BINDTODEVICE eth0 listener gets eth0's addresses.
     const ingress = this.routeLocal ? server.ifaceOwning(dst) ?? sif : sif;
     this.options.onIngress?.(step.index, ingress.name);
-    const decision = stale ? this.notMine(server, dst, dport) : this.decide(server, ingress, src, sport, dst, dport);
+    // A strong host drops a packet for an address its ingress interface does not hold (routing.ts receives).
+    const decision = stale ? this.notMine(server, dst, dport)
+      : !this.routeLocal && !receives(this.policy.routing, ingress, dst, forwards(server)) ? this.notOnIngress(server, ingress, dst, dport)
+        : this.decide(server, ingress, src, sport, dst, dport);
     const { result: lk, comment } = decision;
     // One record per decision and step, shared by its connections' packets (the same string: the writer's cache hits).
     if (this.stepRecordOf !== decision.record || this.stepRecordStep !== step.index) {
@@ -725,9 +728,9 @@ class Run implements SegmentOut {
     const fp = this.policy.fingerprint;
     let t = this.now;
     const link = cif.link;
-    // The server answers by its own routing table (routing.ts replyPath); a policy without the rule answers on the SYN's link.
-    const path = lk.action === 'drop' || !this.policy.linuxRouting ? BACK
-      : replyPath(server, ingress, src, client, cif, lk.action === 'accept' ? lk.sock!.opts.device : null, this.routeLocal, this.addedAt, this.v4Flushed);
+    // The server answers by its own routes, as the policy's Routing.replies has it (routing.ts replyPath).
+    const path = lk.action === 'drop' ? BACK
+      : replyPath(this.policy.routing, server, ingress, dst, src, client, cif, lk.action === 'accept' ? lk.sock!.opts.device : null, this.routeLocal, this.addedAt, this.v4Flushed);
     let rlink = link;
     let rsmac = smac;
     let rcmac = cmac;
@@ -823,7 +826,7 @@ class Run implements SegmentOut {
     let t = t0;
     const fp = this.policy.fingerprint;
     const lost = `${comment} The answer is lost: ${path.why}.`;
-    const lostRule = `${rule}; the answer is lost: ${path.why} [net/ipv4/inet_connection_sock.c inet_csk_route_req, net/ipv4/tcp_ipv4.c tcp_v4_send_reset]`;
+    const lostRule = `${rule}; the answer is lost: ${path.why} [${this.policy.routing.replies.cite}]`;
     // The client's SYNs say how the attempt ended (a timeout), not the lookup's pick, whose answer never arrives.
     const lostRecord = record === '' ? record : withStep(outcomePacketRecord(this.policy.name, formatEndpoint({ addr: dst, port: dport }), 'timeout', lostRule), this.stepIndex);
     // Each SYN makes the server answer again, and ask for the client's address on the link it routes
@@ -981,7 +984,8 @@ class Run implements SegmentOut {
   /**
    * The interface a host leaves by for dst and the source address (docs/scenario-format.md: the interface
    * whose subnet holds the destination, else the first; its primary address of the family), as
-   * Linux picks them. The most specific subnet holding dst wins [net/ipv4/fib_trie.c: longest
+   * Linux picks them, and the BSDs (the route's interface address); Windows and the IPv6 candidates
+   * by the policy's Routing. The most specific subnet holding dst wins [net/ipv4/fib_trie.c: longest
    * prefix match]. IPv4: the source is that subnet's primary, its first address (the connected
    * route's prefsrc) [net/ipv4/fib_frontend.c fib_add_ifaddr]; off every subnet, the interface's
    * first address. IPv6: RFC 6724 among the interface's addresses [net/ipv6/addrconf.c
@@ -994,11 +998,15 @@ class Run implements SegmentOut {
     const route = findRoute(host, dst, this.addedAt, this.v4Flushed);
     if (!route) return null;
     const { iface, subnet: best } = route;
+    const routing = this.policy.routing;
     if (dst.family === 4) {
-      const src = best?.addr ?? iface.addresses.find((c) => c.addr.family === 4)?.addr;
+      // Windows: the outgoing interface's address nearest the next hop (routing.ts longestMatchSource4).
+      const src = routing.source4.is === 'longest-match' ? longestMatchSource4(iface, dst, dst)
+        : best?.addr ?? iface.addresses.find((c) => c.addr.family === 4)?.addr;
       return src ? { iface, src } : null;
     }
-    if (this.policy.linuxRouting && !isLinkLocal6(dst)) {
+    // Every interface's addresses are candidates where the policy says so (Routing.source6).
+    if (routing.source6.is === 'all-interfaces' && !isLinkLocal6(dst)) {
       const src = source6AnyInterface(host, dst, iface);
       return src ? { iface, src } : null;
     }
@@ -1030,6 +1038,16 @@ class Run implements SegmentOut {
       record: lookupPacketRecord(this.policy.name, formatEndpoint({ addr: dst, port: dport }), result, null) };
   }
 
+  /** A SYN for dst that a strong host drops: it came in on an interface that does not hold dst (routing.ts receives). */
+  private notOnIngress(server: HostState, sif: IfaceState, dst: IpAddr, dport: number): CachedLookup {
+    const to = formatEndpoint({ addr: dst, port: dport });
+    const rule = `${server.name}/${sif.name} does not hold ${dst.text} and ${server.name} does not forward: the strong host model drops the SYN [${this.policy.routing.receive.cite}]`;
+    const result: LookupResult = { sock: null, candidates: [], action: 'drop', rule };
+    return { version: server.listenerVersion, result, names: [],
+      comment: `bindlab ${this.policy.name}: SYN to ${to} dropped silently. ${rule}`,
+      record: lookupPacketRecord(this.policy.name, to, result, null) };
+  }
+
   /**
    * The host's loopback: an interface `lo` on a link of its own (captured as HOST/lo, Ethernet with
    * zero MACs as Linux captures lo), for connections to the host's own addresses.
@@ -1048,18 +1066,23 @@ class Run implements SegmentOut {
   }
 
   /**
-   * ARP (IPv4) or neighbour solicitation (IPv6) for dst on the client's link. Any host on the link
-   * that owns dst answers, IPv4 from the interface on that link whatever interface holds the
-   * address (arp_ignore=0), IPv6 only for the receiving interface's own addresses.
+   * ARP (IPv4) or neighbour solicitation (IPv6) for dst on the client's link: the interface there
+   * that answers for dst by the policy's rule (routing.ts answersNeighbour: Linux's IPv4 for any
+   * address of its host, arp_ignore=0; otherwise, and IPv6 always, its own addresses only).
    */
   private neighbourOwner(client: HostState, cif: IfaceState, dst: IpAddr): IfaceState | undefined {
     // A kernel without IPv6 (policy families) does not answer neighbour solicitations.
     const speaks = dst.family === 4 || this.policy.families.includes('inet6');
     for (const m of cif.link.members) {
       if (m.host === client || !speaks) continue;
-      if (dst.family === 4 ? m.host.ifaceOwning(dst) !== undefined : m.addresses.some((c) => c.addr.text === dst.text)) return m;
+      if (answersNeighbour(this.policy.routing, m, dst)) return m;
     }
     return undefined;
+  }
+
+  /** Why nobody answers neighbour discovery for dst on cif's link (routing.ts heldElsewhere). */
+  private unanswered(client: HostState, cif: IfaceState, dst: IpAddr): string {
+    return heldElsewhere(this.policy.routing, client, cif, dst) ?? `nobody on link ${cif.link.name} answers for ${dst.text}`;
   }
 
   /** Neighbour discovery from cif for dst, which owner (neighbourOwner's) answers; returns owner, or null when nobody answers. */
@@ -1073,9 +1096,9 @@ class Run implements SegmentOut {
     const lat = link.latencyNs;
     const tries = owner ? 1 : ARP_TRIES;
     const record = owner ? undefined
-      : withStep(outcomePacketRecord(this.policy.name, formatEndpoint({ addr: dst, port: step.to.port }), 'unreachable', unanswered(cif, dst)), step.index);
+      : withStep(outcomePacketRecord(this.policy.name, formatEndpoint({ addr: dst, port: step.to.port }), 'unreachable', this.unanswered(client, cif, dst)), step.index);
     for (let i = 0; i < tries; i++) {
-      const note = owner ? undefined : `bindlab ${this.policy.name}: no host on link ${link.name} has ${dst.text}; unanswered`;
+      const note = owner ? undefined : `bindlab ${this.policy.name}: ${heldElsewhere(this.policy.routing, client, cif, dst) ?? `no host on link ${link.name} has ${dst.text}`}; unanswered`;
       if (dst.family === 4) {
         this.raw(link, t, writeArpFrame(this.frame, { op: 1, senderMac: cif.mac, senderIp: src, targetMac: ZERO_MAC, targetIp: dst, dstMac: BROADCAST }), note, record);
       } else {
@@ -1344,19 +1367,12 @@ const NONE: readonly string[] = [];
 
 const expireClient = (host: HostState, slot: number, id: number): void => host.expireClient(slot, id);
 
-/** How many leading bits two addresses of one family share. */
-function commonPrefix(a: IpAddr, b: IpAddr): number {
-  let n = 0;
-  for (let i = 0; i < a.bytes.length; i++) {
-    const x = a.bytes[i]! ^ b.bytes[i]!;
-    if (x === 0) { n += 8; continue; }
-    return n + Math.clz32(x) - 24;
-  }
-  return n;
-}
+/**
+ * Whether a host forwards between its links (the strong host model then takes a packet on any
+ * interface). Scenarios cannot make a host forward yet (docs/scenario-format.md): none does.
+ */
+const forwards = (_host: HostState): boolean => false;
 
-/** The reason of a connection whose neighbour discovery goes unanswered. */
-const unanswered = (cif: IfaceState, dst: IpAddr): string => `nobody on link ${cif.link.name} answers for ${dst.text}`;
 
 const NO_OPTS: readonly TcpOption[] = [];
 

@@ -1,10 +1,13 @@
 // A host's routing table as bindlab models it: the connected route of each address's subnet and a
 // default route of each family on the host's first interface (docs/scenario-format.md; the
-// kernel harness adds the same: src/kernel/run-kernel.ts), which the interface loses with its
-// last IPv4 address. Used for connects (Engine.egress) and for the server's answers (replyPath).
+// kernel harness adds the same: src/kernel/run-kernel.ts), which under Linux the interface loses
+// with its last IPv4 address. Used for connects (Engine.egress), for the server's answers
+// (replyPath) and for what a host takes in (receives, answersNeighbour), each by the policy's
+// Routing (policy/types.ts; the choices and their sources: policy/routing-choices.ts).
 
-import { inSubnet, isLinkLocal6, type Cidr, type IpAddr } from './addr.js';
+import { commonPrefix, inSubnet, isLinkLocal6, type Cidr, type IpAddr } from './addr.js';
 import type { HostState, IfaceState } from './host.js';
+import type { Routing } from './policy/types.js';
 
 /** The route a packet to dst takes: the interface, and the connected subnet that holds dst (none: the default route). */
 export interface Route { readonly iface: IfaceState; readonly subnet: Cidr | undefined }
@@ -60,11 +63,68 @@ export type ReplyPath =
 export const BACK: ReplyPath = { kind: 'back' };
 
 /**
- * The path of the server's answer to a SYN from `remote` that came in on `sif`: Linux answers by
- * its own routing table, not by the link the SYN came in on [net/ipv4/inet_connection_sock.c
- * inet_csk_route_req (SYN-ACK); net/ipv4/tcp_ipv4.c tcp_v4_send_reset → ip_send_unicast_reply
- * (RST); net/ipv6/inet6_connection_sock.c inet6_csk_route_req, net/ipv6/tcp_ipv6.c
- * tcp_v6_send_response]. A listener bound to a device answers out of it (oif = sk_bound_dev_if,
+ * Whether iface answers neighbour discovery for addr: IPv6 only for its own addresses
+ * [https://www.rfc-editor.org/rfc/rfc4861#section-7.2.3; net/ipv6/ndisc.c ndisc_recv_ns:
+ * ipv6_get_ifaddr(..., dev, ...)], IPv4 by the policy's ARP rule (Routing.arp): any of its
+ * host's addresses, or only its own.
+ */
+export function answersNeighbour(routing: Routing, iface: IfaceState, addr: IpAddr): boolean {
+  if (addr.family === 4 && routing.arp.is === 'any-interface') return iface.host.ifaceOwning(addr) !== undefined;
+  return iface.addresses.some((c) => c.addr.text === addr.text);
+}
+
+/**
+ * Why nobody answers neighbour discovery for dst on cif's link when a host there has dst on
+ * another interface and does not answer for it on this one (answersNeighbour); null otherwise.
+ */
+export function heldElsewhere(routing: Routing, client: HostState, cif: IfaceState, dst: IpAddr): string | null {
+  for (const m of cif.link.members) {
+    const holder = m.host === client ? undefined : m.host.ifaceOwning(dst);
+    if (holder && holder !== m && !answersNeighbour(routing, m, dst)) {
+      const rule = dst.family === 4 ? routing.arp.cite : 'an interface answers neighbour solicitation for its own addresses, https://www.rfc-editor.org/rfc/rfc4861#section-7.2.3';
+      return `nobody on link ${cif.link.name} answers for ${dst.text}: ${m.host.name} has it on ${holder.name}, not on ${m.name}, which answers for its own addresses only [${rule}]`;
+    }
+  }
+  return null;
+}
+
+/**
+ * Whether a host takes in a packet for its own address dst that arrived on sif (Routing.receive):
+ * the weak host model takes it whatever the interface; the strong one only on an interface that
+ * holds dst, unless the host forwards [RFC 1122 3.3.4.2; the policies' sources in
+ * policy/routing-choices.ts].
+ */
+export function receives(routing: Routing, sif: IfaceState, dst: IpAddr, forwarding: boolean): boolean {
+  return routing.receive.is === 'weak' || forwarding || sif.addresses.some((c) => c.addr.text === dst.text);
+}
+
+/**
+ * Windows' IPv4 source from an unbound socket among the outgoing interface's addresses: the
+ * longest prefix shared with the next hop, then with the destination; ties to the address declared
+ * first (UNCONFIRMED) [Microsoft KB 969029]. bindlab's routes have no gateways, so the next hop is
+ * the destination. Null when the interface has no IPv4 address.
+ */
+export function longestMatchSource4(out: IfaceState, nextHop: IpAddr, dst: IpAddr): IpAddr | null {
+  let pick: IpAddr | null = null;
+  let best = -1;
+  for (const c of out.addresses) {
+    if (c.addr.family !== 4) continue;
+    const score = commonPrefix(c.addr, nextHop) * 64 + commonPrefix(c.addr, dst);
+    if (score > best) { pick = c.addr; best = score; }
+  }
+  return pick;
+}
+
+/**
+ * The path of the server's answer to a SYN from `remote` to its address `local` that came in on
+ * `sif`, by the policy's Routing.replies. 'route': by the routing table for remote, not by the
+ * link the SYN came in on (Linux [net/ipv4/inet_connection_sock.c inet_csk_route_req (SYN-ACK);
+ * net/ipv4/tcp_ipv4.c tcp_v4_send_reset → ip_send_unicast_reply (RST);
+ * net/ipv6/inet6_connection_sock.c inet6_csk_route_req, net/ipv6/tcp_ipv6.c tcp_v6_send_response],
+ * the BSDs' ip_output on the destination alone). 'source-interface': only by routes through the
+ * interface that holds `local`, the answer's source (the strong host send model; XNU's scoped
+ * routing), where bindlab's default route counts only on the host's first interface.
+ * A Linux listener bound to a device answers out of it (oif = sk_bound_dev_if,
  * through ireq->ir_iif [net/ipv4/inet_connection_sock.c inet_csk_route_req: flowi4_init_output
  * with ireq->ir_iif; include/net/inet_sock.h inet_request_bound_dev_if]); with no route through
  * the device IPv4 assumes the destination is on its link [net/ipv4/route.c
@@ -72,21 +132,23 @@ export const BACK: ReplyPath = { kind: 'back' };
  * destination is on link."], IPv6 has no route [net/ipv6/route.c ip6_pol_route: ip6_null_entry].
  * An unbound socket answers a link-local peer out of the SYN's interface [net/ipv6/tcp_ipv6.c
  * tcp_v6_init_req: ir_iif = tcp_v6_iif for IPV6_ADDR_LINKLOCAL; tcp_v6_send_response:
- * rt6_need_strict]. `local`: the connection came over the server's loopback (its own address),
+ * rt6_need_strict]. `loopback`: the connection came over the server's loopback (its own address),
  * where only a route through the bound device may carry the answer back: the local route of
  * `remote` is on the device holding it [net/ipv4/fib_frontend.c fib_add_ifaddr: RTN_LOCAL on
  * ifa->ifa_dev->dev]. Found against 6.18 by the sixth hunt (docs/kernel-observations.md §11).
  */
-export function replyPath(server: HostState, sif: IfaceState, remote: IpAddr, client: HostState, cif: IfaceState, device: string | null, local: boolean,
-  addedAt: ReadonlyMap<Cidr, number>, flushed: ReadonlySet<IfaceState>): ReplyPath {
+export function replyPath(routing: Routing, server: HostState, sif: IfaceState, local: IpAddr, remote: IpAddr, client: HostState, cif: IfaceState,
+  device: string | null, loopback: boolean, addedAt: ReadonlyMap<Cidr, number>, flushed: ReadonlySet<IfaceState>): ReplyPath {
   const bound = device === null ? null : server.ifaces.find((i) => i.name === device) ?? null;
+  // Strong host send: the answer's routes are those through the interface holding its source.
+  const oif = bound ?? (routing.replies.is === 'source-interface' && !loopback ? server.ifaceOwning(local) ?? null : null);
   // A source the client does not have (bound under ip_nonlocal_bind: IPv6 sends the SYN from it,
   // see Engine.connect): nobody answers the server's neighbour solicitation for it.
   if (!client.isLocal(remote)) {
-    const out = local ? null : findRoute(server, remote, addedAt, flushed, bound)?.iface ?? bound;
+    const out = loopback ? null : findRoute(server, remote, addedAt, flushed, oif)?.iface ?? bound;
     return { kind: 'lost', out, why: `${client.name} does not have ${remote.text} (a non-local source), so nobody answers for it` };
   }
-  if (local) {
+  if (loopback) {
     // Over the loopback sif is the device that holds the destination; the answer goes to the
     // client's source, a local address: reached unless the bound device does not hold it.
     if (!bound) return BACK;
@@ -100,17 +162,17 @@ export function replyPath(server: HostState, sif: IfaceState, remote: IpAddr, cl
   } else if (remote.family === 6 && isLinkLocal6(remote)) {
     out = sif;
   } else {
-    out = findRoute(server, remote, addedAt, flushed)?.iface ?? null;
-    if (!out) return { kind: 'lost', out: null, why: `${server.name} has no route to ${remote.text}` };
+    out = findRoute(server, remote, addedAt, flushed, oif)?.iface ?? null;
+    if (!out) {
+      return { kind: 'lost', out: null, why: oif ? `${server.name} has no route to ${remote.text} through ${oif.name}, which holds ${local.text} (strong host send)` : `${server.name} has no route to ${remote.text}` };
+    }
   }
-  // Neighbour discovery for remote on out's link: IPv4 any interface of a host holding the
-  // address answers ARP (arp_ignore=0) [net/ipv4/arp.c arp_process: inet_addr_type], IPv6 only the
-  // interface holding it [net/ipv6/ndisc.c ndisc_recv_ns: ipv6_get_ifaddr(..., dev, ...)].
-  const peer = out.link.members.find((m) => m.host === client
-    && (remote.family === 4 ? client.ifaceOwning(remote) !== undefined : m.addresses.some((c) => c.addr.text === remote.text)));
+  // The client answers the server's neighbour discovery for remote on out's link by its own rule.
+  const peer = out.link.members.find((m) => m.host === client && answersNeighbour(routing, m, remote));
   if (peer && out === sif && peer === cif) return BACK;
   if (peer) return { kind: 'other', out, peer };
-  return { kind: 'lost', out, why: `${server.name} routes ${remote.text} out of ${out.name} (link ${out.link.name}), where ${client.name} is not` };
+  const there = out.link.members.find((m) => m.host === client);
+  return { kind: 'lost', out, why: `${server.name} routes ${remote.text} out of ${out.name} (link ${out.link.name}), where ${there ? `${client.name}/${there.name} does not answer for it` : `${client.name} is not`}` };
 }
 
 /** An IPv6 address's scope as the kernel ranks it [net/ipv6/addrconf_core.c __ipv6_addr_type]: link-local 2, global (ULAs too) 14. */
@@ -133,15 +195,6 @@ function label6(a: IpAddr): number {
   return 1;
 }
 
-function commonPrefix6(a: IpAddr, b: IpAddr): number {
-  let n = 0;
-  for (let i = 0; i < 16; i++) {
-    const x = a.bytes[i]! ^ b.bytes[i]!;
-    if (x === 0) { n += 8; continue; }
-    return n + Math.clz32(x) - 24;
-  }
-  return n;
-}
 
 /**
  * Linux's IPv6 source for a destination of more than link scope: every interface's addresses are
@@ -165,7 +218,7 @@ export function source6AnyInterface(host: HostState, dst: IpAddr, out: IfaceStat
       if (c.addr.family !== 6) continue;
       const s = scope6(c.addr);
       const score = [c.addr.text === dst.text ? 1 : 0, s >= dScope ? -s : s - 128, i === out ? 1 : 0,
-        label6(c.addr) === dLabel ? 1 : 0, Math.min(commonPrefix6(c.addr, dst), c.prefix)];
+        label6(c.addr) === dLabel ? 1 : 0, Math.min(commonPrefix(c.addr, dst), c.prefix)];
       let better = pick === null;
       for (let r = 0; !better && r < score.length; r++) {
         if (score[r]! > best[r]!) better = true;

@@ -48,12 +48,13 @@ describe('the resolver itself', () => {
 describe('every citation the CLI prints resolves', () => {
   const resolve = policyResolver();
 
-  it('bindlab policies NAME: rule sources, sources, UNCONFIRMED notes of every built-in policy', () => {
+  it('bindlab policies NAME: rule sources, routing sources, sources, UNCONFIRMED notes of every built-in policy', () => {
     const cites: [string, string][] = [];
     for (const name of BUILTIN_POLICIES) {
       const d = describePolicy(resolve(name));
       for (const r of d.rules ?? []) if (r.source) cites.push([`${name} rule ${r.rule}`, r.source]);
       for (const s of d.sources) cites.push([`${name} source`, s]);
+      for (const r of d.routing) cites.push([`${name} routing ${r.aspect}`, r.source]);
       for (const u of d.unconfirmed) cites.push([`${name} UNCONFIRMED`, u]);
       // Every policy names its page of docs/.
       expect(d.sources.some((s) => docsRefs(s).length > 0), `${name}: no source names its docs/policies page`).toBe(true);

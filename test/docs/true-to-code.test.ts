@@ -137,7 +137,7 @@ describe('docs/rules.md', () => {
 });
 
 describe('docs/policies/', () => {
-  const SECTIONS = ['bind', 'bind-conflicts', 'listen', 'listener-lookup', 'automatic-ports', 'time_wait', 'unconfirmed', 'sources'];
+  const SECTIONS = ['bind', 'bind-conflicts', 'listen', 'listener-lookup', 'automatic-ports', 'time_wait', 'routing', 'unconfirmed', 'sources'];
 
   it.each(BUILTIN_POLICIES)('%s: a page with the sections citations point to, its options and its TIME_WAIT', (name) => {
     const page = `docs/policies/${name}.md`;

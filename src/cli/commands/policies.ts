@@ -1,5 +1,5 @@
-// bindlab policies [NAME] [--rules] [--json]: the catalogue; one policy's rules in words with
-// citations, its sources and open points; or every rule choice of the vocabulary.
+// bindlab policies [NAME] [--rules] [--json]: the catalogue; one policy's rules and routing in
+// words with citations, its sources and open points; or every rule choice of the vocabulary.
 import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
 import { policyResolver } from '../../emu/policy/registry.js';
 import { describePolicy, ruleDocs, type PolicyDescription, type RuleDoc } from '../../emu/policy/describe.js';
@@ -46,7 +46,9 @@ function renderPolicy(d: PolicyDescription): string {
   } else {
     lines.push('  not described in the rule vocabulary (see its sources); it cannot be extended by a custom policy');
   }
-  lines.push(`  TIME_WAIT: ${d.timeWaitSeconds} s`, '', 'Sources:', ...d.sources.map((s) => `  ${s}`));
+  lines.push(`  TIME_WAIT: ${d.timeWaitSeconds} s`, '', 'Routing:');
+  for (const r of d.routing) lines.push(`  ${r.aspect}: ${r.value}`, `      ${r.means} [${r.source}]`);
+  lines.push('', 'Sources:', ...d.sources.map((s) => `  ${s}`));
   lines.push('', 'UNCONFIRMED / open points:', ...(d.unconfirmed.length ? d.unconfirmed.map((s) => `  - ${s}`) : ['  (none recorded)']));
   return lines.join('\n');
 }

@@ -292,6 +292,7 @@ export const BSD44_TIME_WAIT_NS = 60e9;
 
 export { BSD44_FINGERPRINT } from './fingerprint.js';
 import { BSD44_FINGERPRINT } from './fingerprint.js';
+import { BSD44_ROUTING } from './routing-choices.js';
 
 /** The last automatic port handed out, per host of a run (head->inp_lport). */
 const lastPort44 = new WeakMap<HostView, number>();
@@ -362,6 +363,7 @@ export const bsd44: Policy = {
   timeWaitNs: BSD44_TIME_WAIT_NS,
   // Each address is an ifaddr of its own; SIOCDIFADDR removes one [4.4BSD netinet/in.c in_control]
   ipv4Secondaries: false,
+  routing: BSD44_ROUTING,
   fingerprint: BSD44_FINGERPRINT,
   families: ['inet'],
   setsockopt: (sk, option, value, host) => applyOption(sk, option, value, host, BSD44_OPTIONS, '4.4BSD-Lite2 sys/kern/uipc_socket.c sosetopt'),

@@ -50,7 +50,7 @@ export function customPolicy(base: Policy, baseRules: RuleSet, overrides: Partia
     overrides,
     timeWaitNs: changed('timeWait') ? parseDuration(rules.timeWait) ?? base.timeWaitNs : base.timeWaitNs,
     ipv4Secondaries: base.ipv4Secondaries,
-    ...(base.linuxRouting ? { linuxRouting: true } : {}),
+    routing: base.routing,
     ...(base.loopbackTimeWaitReuseNs !== undefined ? { loopbackTimeWaitReuseNs: base.loopbackTimeWaitReuseNs } : {}),
     fingerprint: base.fingerprint,
     families: base.families,

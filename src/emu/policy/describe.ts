@@ -3,7 +3,7 @@
 
 import { isCustomPolicy } from './custom.js';
 import { builtinRules, RULE_SPECS, type RuleName, type RuleSet } from './rules.js';
-import type { Policy } from './types.js';
+import type { Policy, Routing } from './types.js';
 
 export interface RuleLine {
   readonly rule: RuleName;
@@ -14,6 +14,14 @@ export interface RuleLine {
   readonly changed?: boolean;
 }
 
+/** One routing choice of a policy (types.ts Routing) in words, with its source. */
+export interface RoutingLine {
+  readonly aspect: keyof Routing;
+  readonly value: string;
+  readonly means: string;
+  readonly source: string;
+}
+
 export interface PolicyDescription {
   readonly name: string;
   readonly title: string;
@@ -22,8 +30,39 @@ export interface PolicyDescription {
   /** Absent when the policy is not described in the rule vocabulary. */
   readonly rules?: readonly RuleLine[];
   readonly sources: readonly string[];
+  /** How the OS routes what bindlab observes (docs/policies/<policy>.md#routing). */
+  readonly routing: readonly RoutingLine[];
   readonly unconfirmed: readonly string[];
   readonly timeWaitSeconds: number;
+}
+
+/** Each routing question in words, and what each answer means. */
+const ROUTING_WORDS: { readonly [K in keyof Routing]: { readonly question: string; readonly answers: Readonly<Record<string, string>> } } = {
+  replies: { question: 'how the SYN-ACK and RST leave', answers: {
+    route: 'by the routing table for the client\'s address, whatever interface the SYN came in on',
+    'source-interface': 'only by routes through the interface holding the answer\'s source address (strong host send)' } },
+  receive: { question: 'a packet for an address of another interface', answers: {
+    weak: 'taken on any interface (weak host)', strong: 'dropped unless the host forwards (strong host)' } },
+  arp: { question: 'which IPv4 addresses an interface answers ARP for', answers: {
+    'any-interface': 'any address of the host', 'own-addresses': 'its own addresses only' } },
+  source4: { question: 'the IPv4 source of a connect from an unbound socket', answers: {
+    route: 'the route\'s: the first address of the connected subnet, else the interface\'s first',
+    'longest-match': 'the outgoing interface\'s address sharing the longest prefix with the next hop' } },
+  source6: { question: 'the IPv6 source candidates beyond link-local', answers: {
+    'all-interfaces': 'every interface\'s addresses (RFC 6724, rule 5 prefers the outgoing one)',
+    'outgoing-interface': 'the outgoing interface\'s addresses only' } },
+  lastV4TakesRoutes: { question: 'routes when an interface loses its last IPv4 address', answers: {
+    true: 'every IPv4 route through it goes, the default route included', false: 'the other routes stay' } },
+  nonlocalConnect: { question: 'connect() from a source bound under ip_nonlocal_bind', answers: {
+    true: 'the route decides: IPv4 ENETUNREACH, IPv6 sends', false: 'EADDRNOTAVAIL' } },
+};
+
+/** A policy's routing choices in words. */
+export function routingLines(r: Routing): RoutingLine[] {
+  return (Object.keys(ROUTING_WORDS) as (keyof Routing)[]).map((aspect) => {
+    const value = String(r[aspect].is);
+    return { aspect, value, means: `${ROUTING_WORDS[aspect].question}: ${ROUTING_WORDS[aspect].answers[value] ?? value}`, source: r[aspect].cite };
+  });
 }
 
 function ruleLines(rules: RuleSet, changed?: Partial<RuleSet>): RuleLine[] {
@@ -43,12 +82,15 @@ export function describePolicy(p: Policy): PolicyDescription {
   const custom = isCustomPolicy(p) ? p : undefined;
   const builtin = builtinRules(custom ? custom.extends : p.name);
   const rules = custom ? ruleLines(custom.rules, custom.overrides) : builtin ? ruleLines(builtin.rules) : undefined;
-  const notes = [...(builtin?.notes ?? []), ...p.sources.filter((s) => /UNCONFIRMED/.test(s))];
+  const routing = routingLines(p.routing);
+  const notes = [...(builtin?.notes ?? []), ...p.sources.filter((s) => /UNCONFIRMED/.test(s)),
+    ...routing.filter((r) => /UNCONFIRMED/.test(r.source)).map((r) => `routing ${r.aspect}: ${r.source}`)];
   return {
     name: p.name, title: p.title,
     ...(custom ? { extends: custom.extends } : {}),
     ...(rules ? { rules } : {}),
     sources: p.sources,
+    routing,
     unconfirmed: [...new Set(notes)],
     timeWaitSeconds: p.timeWaitNs / 1e9,
   };

@@ -19,6 +19,7 @@ export const FREEBSD_TIME_WAIT_NS = 60e9;
 
 export { FREEBSD_FINGERPRINT } from './fingerprint.js';
 import { FREEBSD_FINGERPRINT } from './fingerprint.js';
+import { FREEBSD_ROUTING } from './routing-choices.js';
 
 /** net.inet.ip.portrange.first..last: IPPORT_EPHEMERALFIRST..IPPORT_EPHEMERALLAST [sys/netinet/in_pcb.c ipport_firstauto]. */
 const EPHEMERAL: readonly [number, number] = [10000, 65535];
@@ -145,6 +146,7 @@ export const freebsd: Policy = {
   timeWaitNs: FREEBSD_TIME_WAIT_NS,
   // Each address is an ifaddr of its own; SIOCDIFADDR removes one [sys/netinet/in.c in_control_ioctl, in_difaddr_ioctl]
   ipv4Secondaries: false,
+  routing: FREEBSD_ROUTING,
   fingerprint: FREEBSD_FINGERPRINT,
   families: ['inet', 'inet6'],
   setsockopt(sk, option, value, host) {

@@ -27,6 +27,7 @@ const EXTRA_PRIV_PORTS: readonly number[] = [2049, 4045];
 
 export { ILLUMOS_FINGERPRINT } from './fingerprint.js';
 import { ILLUMOS_FINGERPRINT } from './fingerprint.js';
+import { ILLUMOS_ROUTING } from './routing-choices.js';
 
 /** conn_bound_addr_v6: IPv4 addresses as v4-mapped; an inet socket bound to 0.0.0.0 is ::ffff:0.0.0.0. */
 function boundV6(sk: Sock, addr: IpAddr): string {
@@ -169,6 +170,7 @@ export const illumos: Policy = {
   timeWaitNs: ILLUMOS_TIME_WAIT_NS,
   // Each address is a logical interface of its own (ifconfig removeif) [illumos uts/common/inet/ip/ip_if.c ip_sioctl_removeif]
   ipv4Secondaries: false,
+  routing: ILLUMOS_ROUTING,
   fingerprint: ILLUMOS_FINGERPRINT,
   families: ['inet', 'inet6'],
 

@@ -15,6 +15,7 @@ const OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR']);
 
 export { LINUX20_FINGERPRINT } from './fingerprint.js';
 import { LINUX20_FINGERPRINT } from './fingerprint.js';
+import { LINUX20_ROUTING } from './routing-choices.js';
 
 /** Decides whether the new bind of sk (addr, port) may coexist with owner sk2; null = yes. */
 export type OverlapRule = (sk: Sock, sk2: Sock, host: HostView, port: number) => string | null;
@@ -149,6 +150,7 @@ export function linux20Policy(name: string, title: string, sources: readonly str
     timeWaitNs: LINUX_TIME_WAIT_NS, // TCP_TIMEWAIT_LEN (60*HZ) [2.0 include/net/tcp.h]
     // Aliases are devices of their own (eth0:1, CONFIG_IP_ALIAS) [2.0 net/core/net_alias.c]: each stands alone
     ipv4Secondaries: false,
+    routing: LINUX20_ROUTING,
     fingerprint: LINUX20_FINGERPRINT,
     // No IPv6 before Linux 2.1.8 [2.0 net/ipv4/af_inet.c inet_create: PF_INET only]
     families: ['inet'],

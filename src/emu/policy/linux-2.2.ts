@@ -17,6 +17,7 @@ const OPTIONS: ReadonlySet<OptionName> = new Set<OptionName>(['SO_REUSEADDR', 'I
 
 export { LINUX26_FINGERPRINT as LINUX22_FINGERPRINT } from './fingerprint.js';
 import { LINUX26_FINGERPRINT } from './fingerprint.js';
+import { LINUX22_ROUTING } from './routing-choices.js';
 
 const CITE_CONFLICT = '2.6 net/ipv4/inet_connection_sock.c inet_csk_bind_conflict';
 
@@ -151,6 +152,7 @@ export const linux22: Policy = {
   timeWaitNs: LINUX_TIME_WAIT_NS, // TCP_TIMEWAIT_LEN (60*HZ) [include/net/tcp.h]
   // Secondaries deleted with their primary; no promote_secondaries before 2.6.16 (UNCONFIRMED) [2.2 net/ipv4/devinet.c inet_del_ifa]
   ipv4Secondaries: true,
+  routing: LINUX22_ROUTING,
   fingerprint: LINUX26_FINGERPRINT,
   families: ['inet', 'inet6'],
   setsockopt: (sk, option, value, host) => applyOption(sk, option, value, host, OPTIONS, 'no SO_REUSEPORT before Linux 3.9: net/core/sock.c sock_setsockopt'),

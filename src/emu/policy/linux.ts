@@ -17,6 +17,7 @@ export const LINUX_TIME_WAIT_NS = 60e9;
 
 export { LINUX_FINGERPRINT } from './fingerprint.js';
 import { LINUX_FINGERPRINT } from './fingerprint.js';
+import { LINUX_ROUTING } from './routing-choices.js';
 
 /**
  * Address overlap with wildcard matching (inet_rcv_saddr_equal(sk, sk2, true))
@@ -361,9 +362,7 @@ export const linux: Policy = {
   loopbackTimeWaitReuseNs: 1_000_000_000,
   // [net/ipv4/devinet.c __inet_insert_ifa: IFA_F_SECONDARY; __inet_del_ifa: secondaries go with the primary unless IN_DEV_PROMOTE_SECONDARIES]
   ipv4Secondaries: true,
-  // [net/ipv4/inet_connection_sock.c inet_csk_route_req, net/ipv4/tcp_ipv4.c tcp_v4_send_reset,
-  // net/ipv4/fib_frontend.c fib_disable_ip; checked on 6.18: scenarios/return-route.yaml]
-  linuxRouting: true,
+  routing: LINUX_ROUTING,
   fingerprint: LINUX_FINGERPRINT,
   families: ['inet', 'inet6'],
   // UDP bind and delivery [net/ipv4/udp.c, net/ipv6/udp.c]: ./linux-udp.ts

@@ -19,6 +19,7 @@ export const MACOS_TIME_WAIT_NS = 30e9;
 
 export { MACOS_FINGERPRINT } from './fingerprint.js';
 import { MACOS_FINGERPRINT } from './fingerprint.js';
+import { MACOS_ROUTING } from './routing-choices.js';
 
 /** net.inet.ip.portrange.first..last (49152..65535, UNCONFIRMED default) [bsd/netinet/in_pcb.c ipport_firstauto]. */
 const EPHEMERAL: readonly [number, number] = [49152, 65535];
@@ -129,6 +130,7 @@ export const macos: Policy = {
   timeWaitNs: MACOS_TIME_WAIT_NS,
   // Each address is an ifaddr of its own; SIOCDIFADDR removes one [xnu bsd/netinet/in.c in_control]
   ipv4Secondaries: false,
+  routing: MACOS_ROUTING,
   fingerprint: MACOS_FINGERPRINT,
   families: ['inet', 'inet6'],
   setsockopt: (sk, option, value, host) => applyOption(sk, option, value, host, OPTIONS, 'XNU bsd/kern/uipc_socket.c sosetoptlock'),

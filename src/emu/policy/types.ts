@@ -191,6 +191,56 @@ export interface Fingerprint {
   readonly loopbackMtu: number;
 }
 
+/** A choice and where it comes from: a source file and function, a document, or UNCONFIRMED with why. */
+export interface Cited<T> {
+  readonly is: T;
+  readonly cite: string;
+}
+
+/**
+ * How an OS routes, as far as bindlab observes it (src/emu/routing.ts, docs/policies/*.md#routing).
+ * A host sends and receives over its links by these; the listener lookup is the policy's own.
+ */
+export interface Routing {
+  /**
+   * How the server's SYN-ACK and RST leave: 'route' by its routing table for the client's address
+   * (whatever interface holds the answer's source); 'source-interface' only by routes through the
+   * interface that holds the answer's source address (the SYN's destination): the strong host send
+   * model, and XNU's scoped routing. No route there: the answer is lost and the client times out.
+   */
+  readonly replies: Cited<'route' | 'source-interface'>;
+  /**
+   * A unicast packet for one of the host's addresses that arrives on an interface not holding it:
+   * 'weak' takes it, 'strong' drops it unless the host forwards (RFC 1122 3.3.4.2).
+   */
+  readonly receive: Cited<'weak' | 'strong'>;
+  /**
+   * Which IPv4 addresses an interface answers ARP requests for: any of the host's
+   * ('any-interface'), or only its own ('own-addresses'). IPv6 neighbour solicitations are
+   * answered for the interface's own addresses under every policy (RFC 4861 7.2.3).
+   */
+  readonly arp: Cited<'any-interface' | 'own-addresses'>;
+  /**
+   * The IPv4 source of a connection from an unbound socket: 'route' the outgoing route's address
+   * (the first address of the connected subnet holding the destination, else the outgoing
+   * interface's first); 'longest-match' the outgoing interface's address sharing the longest
+   * prefix with the next hop, then with the destination (Windows Vista and later).
+   */
+  readonly source4: Cited<'route' | 'longest-match'>;
+  /**
+   * The IPv6 source's candidates for a destination beyond link-local: every interface's addresses
+   * (RFC 6724 rule 5 only prefers the outgoing interface's) or the outgoing interface's alone.
+   */
+  readonly source6: Cited<'all-interfaces' | 'outgoing-interface'>;
+  /** Whether an interface's IPv4 routes, the default route included, go with its last IPv4 address. */
+  readonly lastV4TakesRoutes: Cited<boolean>;
+  /**
+   * Whether connect() may use a source bound under the host's ip_nonlocal_bind sysctl (then the
+   * route decides: IPv4 ENETUNREACH, IPv6 sends); false: such a source is EADDRNOTAVAIL.
+   */
+  readonly nonlocalConnect: Cited<boolean>;
+}
+
 export type TcpOptionKind = 'mss' | 'sackPermitted' | 'timestamps' | 'windowScale' | 'nop';
 
 export interface Policy {
@@ -206,13 +256,8 @@ export interface Policy {
    * sysctl is on: then the next one becomes the primary). Otherwise every address stands alone.
    */
   readonly ipv4Secondaries: boolean;
-  /**
-   * Linux's routing (src/emu/routing.ts): the server's SYN-ACK and RST leave by its own route to
-   * the client (a device-bound listener's by its device), and an interface's IPv4 routes go with
-   * its last IPv4 address. Absent: answers leave by the link the SYN came in on and routes stay
-   * (UNCONFIRMED for the other policies: no source checked yet).
-   */
-  readonly linuxRouting?: boolean;
+  /** How the OS routes what bindlab observes (src/emu/routing.ts): each choice with its source. */
+  readonly routing: Routing;
   /**
    * connect()'s port search may take over a client's TIME_WAIT of the same 4-tuple whose local
    * or remote address is a loopback one, this long after it began (Linux's tcp_tw_reuse = 2 and

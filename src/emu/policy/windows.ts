@@ -31,6 +31,7 @@ export const WINDOWS_EPHEMERAL: readonly [number, number] = [49152, 65535];
 
 export { WINDOWS_FINGERPRINT } from './fingerprint.js';
 import { WINDOWS_FINGERPRINT } from './fingerprint.js';
+import { WINDOWS_ROUTING } from './routing-choices.js';
 
 /** How a socket was bound, in the tables' terms. */
 export type Mode = 'default' | 'reuse' | 'exclusive';
@@ -241,6 +242,7 @@ export const windows: Policy = {
   timeWaitNs: WINDOWS_TIME_WAIT_NS,
   // Each unicast address is its own row [learn.microsoft.com DeleteUnicastIpAddressEntry]
   ipv4Secondaries: false,
+  routing: WINDOWS_ROUTING,
   fingerprint: WINDOWS_FINGERPRINT,
   families: ['inet', 'inet6'],
 

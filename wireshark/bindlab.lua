@@ -3,7 +3,8 @@
 -- bindlab writes, on every packet that carries a decision (the SYN, the SYN-ACK or RST that
 -- answers it, the unanswered ARP or neighbour solicitations), a second packet comment of the form
 --   bindlab/1 {"policy":"linux","result":"accepted","socket":"web",...}
--- beside the human one. This script reads that record and adds the `bindlab` protocol to the
+-- beside the human one (in a replay's output, a repeat refers to a record written in full
+-- before: `bindlab/1 =KEY`). This script reads that record and adds the `bindlab` protocol to the
 -- packet: filter with `bindlab.socket == "web"`, `bindlab.result == "refused"`, add
 -- `bindlab.accepted_by` as a column. The record's format is specified, versioned, in the
 -- package's docs/wireshark.md.
@@ -169,6 +170,29 @@ end
 local cache, cached = {}, 0
 local CACHE_MAX = 4096
 
+-- A replay writes each record in full once and then refers to it: `bindlab/1 =KEY`, KEY 12 hex
+-- digits made from the record's bytes (docs/wireshark.md, "Replays"; src/replay/record-reference.ts
+-- makes them the same way). Wireshark dissects a file's frames in order first, so a reference
+-- finds the record it stands for here, by the key of every full record seen so far. Emptied for
+-- each file.
+local by_key = {}
+
+function proto.init()
+  cache, cached, by_key = {}, 0, {}
+end
+
+-- Two polynomial hashes modulo primes below 2^24: every step is exact in Lua's numbers (integers
+-- or doubles) as in JavaScript's.
+local function record_key(text)
+  local h1, h2 = 0, 0
+  for i = 1, #text do
+    local b = text:byte(i)
+    h1 = (h1 * 257 + b + 1) % 16777213
+    h2 = (h2 * 263 + b + 1) % 16777199
+  end
+  return string.format("%06x%06x", h1, h2)
+end
+
 -- The record of a packet: the last comment that starts "bindlab/N " (a replay keeps a capture's
 -- own comments and appends its decision last). Returns version, record or nil, error text.
 local function packet_record()
@@ -182,8 +206,15 @@ local function packet_record()
   local hit = cache[found]
   if hit then return hit[1], hit[2], hit[3] end
   local version, json = found:match("^bindlab/(%d+) (.*)$")
-  local rec, err
   version = tonumber(version)
+  local key = json and json:match("^=(%x+)$")
+  if key and version == SUPPORTED_VERSION then
+    local full = by_key[key]
+    if full then return full[1], full[2], full[3] end
+    -- Not cached: the full record may come later in a file whose frames are out of order.
+    return version, nil, "refers to a record (key " .. key .. ") that no earlier packet carries in full"
+  end
+  local rec, err
   if not version then
     err = "no version"
   elseif version == SUPPORTED_VERSION then
@@ -191,8 +222,10 @@ local function packet_record()
     if ok and type(v) == "table" then rec = v else err = tostring(v) end
   end
   if cached >= CACHE_MAX then cache, cached = {}, 0 end
-  cache[found] = { version, rec, err }
+  hit = { version, rec, err }
+  cache[found] = hit
   cached = cached + 1
+  if rec then by_key[record_key(found)] = hit end
   return version, rec, err
 end
 

@@ -1321,8 +1321,8 @@ export interface ReplayedSyn {
   /** The accepting socket's name, "refused", "timeout" or "unreachable" (a policy without IPv6). */
   result: string;
   candidates: readonly string[];
-  /** The packet comment of the decision (as `run` writes it). */
-  comment: string;
+  /** The packet comment of the decision (as `run` writes it); a replay may leave it out of an answer (undefined). */
+  comment: string | undefined;
   /** The decision's machine-readable record (decision-record.ts), written as a second comment. */
   record: string;
   reason: string;

@@ -4,6 +4,7 @@
 import { newReplayedSyn, type ReplayedSyn } from '../emu/engine.js';
 import type { ServerSpace } from './client-rewrite.js';
 import { withAgreement } from '../emu/packet-record.js';
+import { recordReference } from './record-reference.js';
 import { agreement, type Agreement, type ReplayAgreement } from './agreement.js';
 
 /** Per-policy flags of a replayed connection. */
@@ -18,6 +19,10 @@ export interface Decision {
   readonly result: string;
   readonly candidates: readonly string[];
   readonly comment: string;
+  /** The comment's first sentence (who got the connection, without the rule): a repeat's comment in an output (see notes). */
+  readonly brief: string;
+  /** What a repeat carries for the record (record-reference.ts). */
+  readonly reference: string;
   /** Its machine-readable packet record (src/emu/packet-record.ts), a second comment beside comment. */
   readonly record: string;
   readonly reason: string;
@@ -108,24 +113,68 @@ export class PolicyState {
   }
 
   private lookup(syn: ReplayedSyn): number {
-    let ids = this.byComment.get(syn.comment);
+    // replaySyn always sets a comment (only a replay's answer goes without one).
+    const comment = syn.comment ?? '';
+    let ids = this.byComment.get(comment);
     if (ids) {
       for (const id of ids) {
         const d = this.decisions[id]!;
-        if (d.result === syn.result && d.candidates === syn.candidates && d.captureId === syn.captureId && d.serverMac === syn.serverMac
+        // Candidates by content: a decision of an SO_REUSEPORT group comes with a list of its own each time.
+        if (d.result === syn.result && sameNames(d.candidates, syn.candidates) && d.captureId === syn.captureId && d.serverMac === syn.serverMac
           && d.latencyNs === syn.latencyNs && d.banner === syn.banner && d.reason === syn.reason && d.record === syn.record) return id;
       }
     } else {
-      this.byComment.set(syn.comment, (ids = []));
+      this.byComment.set(comment, (ids = []));
     }
     const id = this.decisions.length;
     this.decisions.push({
-      result: syn.result, candidates: syn.candidates, comment: syn.comment, record: syn.record, reason: syn.reason, captureId: syn.captureId,
+      result: syn.result, candidates: syn.candidates, comment, brief: briefOf(comment), reference: recordReference(syn.record), record: syn.record, reason: syn.reason, captureId: syn.captureId,
       serverMac: syn.serverMac, latencyNs: syn.latencyNs, banner: syn.banner, accepted: syn.result !== 'refused' && syn.result !== 'timeout' && syn.result !== 'unreachable',
     });
     ids.push(id);
     this.counts.push(0);
+    this.written.push(false);
     return id;
+  }
+
+  /** Per decision id: whether this policy's output has its comment and record in full yet. */
+  private readonly written: boolean[] = [];
+  /** The comment and record of the packet being written (set by notes and verdictNotes). */
+  noteComment: string | undefined = undefined;
+  noteRecord: string | undefined = undefined;
+
+  /**
+   * The comment and record (noteComment, noteRecord) of a packet of decision id written now: the
+   * decision's own the first time in the output, then a reference to its record with the
+   * comment's first sentence (brief: on a SYN) or no comment (on an answer).
+   */
+  notes(id: number, brief: boolean): void {
+    const d = this.decisions[id]!;
+    if (!this.written[id]) {
+      this.written[id] = true;
+      this.noteComment = d.comment;
+      this.noteRecord = d.record;
+      return;
+    }
+    this.noteComment = brief ? d.brief : undefined;
+    this.noteRecord = d.reference;
+  }
+
+  /**
+   * As notes, for a packet that carries decision id's verdict against observed (the record with
+   * `observed` and `agree`): the emulated answer (with the decision's comment) or the banner
+   * (with the verdict's comment); each pair of comment and record is written in full once.
+   */
+  verdictNotes(id: number, observedId: number, observed: string, banner: boolean): void {
+    const v = this.recordWithVerdict(id, observedId, observed);
+    if (!(banner ? v.bannerWritten : v.answerWritten)) {
+      if (banner) v.bannerWritten = true; else v.answerWritten = true;
+      this.noteComment = banner ? v.comment : this.decisions[id]!.comment;
+      this.noteRecord = v.record;
+      return;
+    }
+    this.noteComment = undefined;
+    this.noteRecord = v.reference;
   }
 
   /** `syn` as replaySyn leaves it for decision id, less the connection's own values (replayServerIsn's). */
@@ -177,21 +226,23 @@ export class PolicyState {
    * Decision id's packet record with the verdict against observed (its id, as verdict's), and the
    * verdict in words as a comment; made once per pair.
    */
-  recordWithVerdict(id: number, observedId: number, observed: string): { readonly record: string; readonly comment: string } {
+  recordWithVerdict(id: number, observedId: number, observed: string): VerdictRecord {
     const key = id * 2097152 + observedId + 1;
     let r = this.verdictRecords.get(key);
     if (r === undefined) {
       const v = this.verdict(id, observedId, observed);
+      const record = withAgreement(this.decisions[id]!.record, v.agrees, observed);
       r = {
-        record: withAgreement(this.decisions[id]!.record, v.agrees, observed),
+        record, reference: recordReference(record),
         comment: `bindlab ${this.policy}: ${v.agrees ? 'agrees with' : 'disagrees with'} the capture: ${v.why}`,
+        answerWritten: false, bannerWritten: false,
       };
       this.verdictRecords.set(key, r);
     }
     return r;
   }
 
-  private readonly verdictRecords = new Map<number, { readonly record: string; readonly comment: string }>();
+  private readonly verdictRecords = new Map<number, VerdictRecord>();
 
   /** `syn` as replaySyn left it for the connection in slot. */
   load(slot: number): ReplayedSyn {
@@ -199,6 +250,28 @@ export class PolicyState {
     syn.serverIsn = this.serverIsn[slot]! >>> 0; syn.serverTsval = this.serverTsval[slot]! >>> 0; syn.t0 = this.t0[slot]!;
     return syn;
   }
+}
+
+/** A decision's record with a verdict, its reference and comment, and whether an answer and a banner have carried them in full yet. */
+interface VerdictRecord {
+  readonly record: string;
+  readonly reference: string;
+  readonly comment: string;
+  answerWritten: boolean;
+  bannerWritten: boolean;
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The first sentence of a decision's comment: `bindlab linux: SYN to 10.0.0.1:80 accepted by server/httpd/web`. */
+function briefOf(comment: string): string {
+  const end = comment.indexOf('. ');
+  return end < 0 ? comment : comment.slice(0, end);
 }
 
 /** Interned values (client MACs, captured addresses): made once per distinct key, forgotten all at once past a bound. */

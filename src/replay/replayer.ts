@@ -194,8 +194,12 @@ export class Replayer {
     if (ps.pKind[i] === PENDING_ANSWER) {
       // The answer's record carries the verdict on what the capture has shown so far (the real
       // server's own SYN-ACK or RST, normally: the answer is timed by it); none when it has shown nothing yet.
+      // (A repeat of a comment and record written in full before refers to the record: docs/wireshark.md, "Replays".)
       const oid = this.observed[slot]!;
-      if (oid >= 0) syn.record = ps.recordWithVerdict(ps.decision[slot]!, oid, this.observedNames[oid]!).record;
+      if (oid >= 0) ps.verdictNotes(ps.decision[slot]!, oid, this.observedNames[oid]!, false);
+      else ps.notes(ps.decision[slot]!, false);
+      syn.comment = ps.noteComment;
+      syn.record = ps.noteRecord!;
       run.replayAnswer(syn, at, this.clientMac[slot]!, this.src[slot]!, tracked.clientPort(slot), this.wireDst[slot]!, tracked.serverPort(slot),
         ps.pSeq[i]! >>> 0, ps.pTsecr[i]! >>> 0);
       return;
@@ -205,9 +209,11 @@ export class Replayer {
     const payload = banner ? syn.banner : EMPTY;
     // The banner says the verdict again, with what the capture has shown by then (its own banner names the socket, when it has one).
     const oid = banner ? this.observed[slot]! : -1;
-    const verdict = oid >= 0 ? ps.recordWithVerdict(ps.decision[slot]!, oid, this.observedNames[oid]!) : null;
+    ps.noteComment = undefined;
+    ps.noteRecord = undefined;
+    if (oid >= 0) ps.verdictNotes(ps.decision[slot]!, oid, this.observedNames[oid]!, true);
     const tsval = run.replayServerSegment(syn, at, this.clientMac[slot]!, this.src[slot]!, tracked.clientPort(slot), this.wireDst[slot]!,
-      tracked.serverPort(slot), ps.pSeq[i]! >>> 0, ps.pAck[i]! >>> 0, flags, payload, ps.pTsecr[i]! >>> 0, verdict?.comment, verdict?.record);
+      tracked.serverPort(slot), ps.pSeq[i]! >>> 0, ps.pAck[i]! >>> 0, flags, payload, ps.pTsecr[i]! >>> 0, ps.noteComment, ps.noteRecord);
     ps.emuTsval[slot] = tsval | 0;
   }
 
@@ -483,7 +489,9 @@ export class Replayer {
         ps.emuTsval[slot] = syn.serverTsval | 0;
         // The client's SYN goes first, with the decision's comment (as in `run`'s captures), then the answer when it is due.
         const at = this.stamp(p, t, slot);
-        writeClientPacket(w, syn.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, syn.comment, syn.record, null, this.inputComments());
+        ps.notes(id, true);
+        writeClientPacket(w, syn.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, ps.noteComment, ps.noteRecord, null,
+          this.inputComments());
         if (d.result !== 'timeout' && d.result !== 'unreachable') {
           this.enqueue(p, slot, PENDING_ANSWER, at + (rtt >= 0 ? rtt : syn.latencyNs), seg.seq, 0, 0, segmentTsval(data, seg));
         }
@@ -522,8 +530,11 @@ export class Replayer {
       if ((pf & ACCEPTED) === 0) {
         // A retransmitted SYN still goes out where the server refused or stayed silent.
         if (w && (flags & TCP_SYN) !== 0) {
-          const d = ps.decisions[ps.decision[slot]!]!;
-          writeClientPacket(w, d.captureId, this.stamp(p, this.time(), slot), data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac, d.comment, d.record, null,
+          const id = ps.decision[slot]!;
+          const d = ps.decisions[id]!;
+          const at = this.stamp(p, this.time(), slot);
+          ps.notes(id, true);
+          writeClientPacket(w, d.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac, ps.noteComment, ps.noteRecord, null,
             this.inputComments());
         }
         continue;
@@ -546,8 +557,9 @@ export class Replayer {
             space.realIsn = this.realIsn[slot]! >>> 0; space.emuIsn = ps.serverIsn[slot]! >>> 0;
             space.emuNext = ps.emuNext[slot]! >>> 0; space.emuTsval = ps.emuTsval[slot]! >>> 0;
           }
+          if (!shared) ps.notes(ps.decision[slot]!, true);
           writeClientPacket(w, d.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac,
-            shared ? undefined : d.comment, shared ? undefined : d.record, space, this.inputComments());
+            shared ? undefined : ps.noteComment, shared ? undefined : ps.noteRecord, space, this.inputComments());
           if (shared) {
             from = p; fromAt = w.lastPacketAt; fromFlushes = w.flushCount; fromTime = at;
             fromIsn = isn; fromNext = next; fromTsval = tsval; fromCapture = d.captureId; fromMac = d.serverMac;

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { replayCapture } from '../../src/replay/replay.js';
+import { recordReference } from '../../src/replay/record-reference.js';
 import { loadScenarioFile } from '../../src/scenario/load.js';
 import { BUILTIN_POLICIES } from '../../src/emu/policy/names.js';
 
@@ -107,9 +108,22 @@ describe.each(caps)('%s replayed: tshark finds nothing to warn about', (name) =>
     // Warnings beyond the one each emulated RST explains, and malformed packets.
     const flagged = frames.filter((f) => f.malformed || f.warnings > (f.rstNote ? 1 : 0)).map((f) => f.number);
     expect(flagged, `frames with warnings: tshark -r ${outputs.get(`${name} ${policy}`)} -Y "_ws.malformed || _ws.expert.severity >= warning"`).toEqual([]);
-    // The captures' clients send no RST: every SYN, SYN-ACK and RST is the decision's, with its comment.
-    const uncommented = frames.filter((f) => (f.syn || f.rst) && !f.comment.startsWith(`bindlab ${policy}: SYN to `)).map((f) => f.number);
-    expect(uncommented, 'SYN, SYN-ACK or RST without the decision comment').toEqual([]);
+    // The captures' clients send no RST: every SYN, SYN-ACK and RST is the decision's. A SYN
+    // carries its comment (in full, or its first sentence and a reference to the record); an
+    // answer, the comment or only the reference to a record written in full before it.
+    const full = new Set<string>();
+    const unannotated = frames.filter((f) => {
+      if (!(f.syn || f.rst)) return false;
+      const ref = /(?:^|,)(bindlab\/1 =[0-9a-f]{12})$/.exec(f.comment)?.[1];
+      if (!ref) {
+        const record = /(?:^|,)(bindlab\/1 \{.*)$/.exec(f.comment)?.[1];
+        if (record) full.add(recordReference(record));
+        return !f.comment.startsWith(`bindlab ${policy}: SYN to `) || !record;
+      }
+      const clientSyn = f.syn && !f.ack;
+      return !full.has(ref) || (clientSyn && !f.comment.startsWith(`bindlab ${policy}: SYN to `));
+    }).map((f) => f.number);
+    expect(unannotated, 'SYN, SYN-ACK or RST without the decision comment and record, or a reference to a record written before').toEqual([]);
     expect(frames.some((f) => f.syn)).toBe(true);
   }, 30_000);
 });

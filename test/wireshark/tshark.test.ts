@@ -15,6 +15,8 @@ import type { ReplayReport } from '../../src/replay/replay.js';
 import { replayCapture } from '../../src/replay/replay.js';
 import { agreement } from '../../src/replay/agreement.js';
 import { openCapture } from '../../src/pcap/open-capture.js';
+import { PcapngWriter } from '../../src/pcap/pcapng-writer.js';
+import { recordReference } from '../../src/replay/record-reference.js';
 import { loadScenarioFile } from '../../src/scenario/load.js';
 import { installWireshark, shippedFiles } from '../../src/wireshark/install.js';
 import { CLI, ensureBuilt } from '../testing/helpers.js';
@@ -304,4 +306,34 @@ describe('the bindlab profile, installed under a home of its own', () => {
     expect(lines.length).toBe(2);
     for (const l of lines) expect(l).toMatch(/pajari-1999 accepted server\/mallory\/steal 1001 specific-address socket server\/mallory\/steal/);
   }, 60_000);
+});
+
+describe('a replay\'s references in Wireshark', () => {
+  it('bindlab.lua finds the record a reference stands for by the same key (UTF-8 record), and notes a reference to no earlier record', async ({ skip: skipIt }) => {
+    if (skip) return skipIt(skip);
+    // Three packets carrying: a record in full (a non-ASCII socket name), a reference to it, a reference to nothing.
+    const src = openCapture(join(ROOT, 'captures/reuseport.pcap'));
+    let frame: Uint8Array;
+    try {
+      while (src.next() && src.caplen < 54);
+      frame = src.data.slice(src.offset, src.offset + src.caplen);
+    } finally {
+      src.close();
+    }
+    const record = 'bindlab/1 {"policy":"linux","result":"accepted","to":"10.0.0.1:8080","host":"server","process":"w\u00e9b","socket":"caf\u00e9","uid":7,"rule":"r"}';
+    const file = join(tmp, 'references.pcapng');
+    const w = new PcapngWriter(file, { startEpochSeconds: 1_000_000 });
+    const id = w.addInterface({ name: 'lan', linkType: 1, snaplen: 262144 });
+    w.packet(id, 0, frame, frame.length, 'bindlab linux: SYN to 10.0.0.1:8080 accepted by server/w\u00e9b/caf\u00e9. r', record);
+    w.packet(id, 1000, frame, frame.length, 'bindlab linux: SYN to 10.0.0.1:8080 accepted by server/w\u00e9b/caf\u00e9', recordReference(record));
+    w.packet(id, 2000, frame, frame.length, undefined, recordReference(record.replace('"uid":7', '"uid":8')));
+    w.finish();
+    const { stdout } = await tshark(['-r', file, '-T', 'fields', '-E', 'occurrence=a', '-E', 'aggregator=|', '-e', 'bindlab.accepted_by', '-e', 'bindlab.uid',
+      '-e', '_ws.expert.message']);
+    const rows = stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
+    expect(rows[0]!.slice(0, 2)).toEqual(['server/w\u00e9b/caf\u00e9', '7']);
+    expect(rows[1]!.slice(0, 2)).toEqual(['server/w\u00e9b/caf\u00e9', '7']);
+    expect(rows[2]!.slice(0, 2)).toEqual(['', '']);
+    expect(rows[2]![2]).toMatch(/bindlab record: refers to a record \(key [0-9a-f]{12}\) that no earlier packet carries in full/);
+  });
 });

@@ -162,7 +162,9 @@ export function writeTcpFrame(buf: Uint8Array, f: TcpFrameSpec, at = 0): number 
   for (; p + 2 <= end; p += 2) sum += dv.getUint16(p);
   if (p < end) sum += buf[p]! << 8;
   // 2^16 ≡ 1 in one's complement arithmetic, so a 32-bit word's halves add as two 16-bit words.
-  sum += (s32 % 0x10000) + Math.floor(s32 / 0x10000);
+  // (No %: a float64 remainder is a call to fmod.)
+  const s32hi = Math.floor(s32 / 0x10000);
+  sum += s32 - s32hi * 0x10000 + s32hi;
   const ck = foldChecksum(sum);
   dv.setUint16(tcpAt + 16, ck);
   return end - at;

@@ -4,7 +4,7 @@
 // disagrees with the capture, ✓ where it agrees), with links to the output captures. No ladders: replay offers no packet hook; its captures have the packets.
 
 import type { Agreement } from '../replay/agreement.js';
-import type { ReplayConnection, ReplayReport } from '../replay/replay.js';
+import type { ReplayConnection, ReplayDatagram, ReplayReport } from '../replay/replay.js';
 import type { Scenario } from '../scenario/types.js';
 import { captureHref, renderPage } from './report.js';
 import { renderTopology } from './topology.js';
@@ -18,6 +18,31 @@ function cell(policy: string, result: string, verdict: Agreement | undefined): H
   if (!verdict) return html`<td class="cell" data-policy="${policy}"><span class="r">${result}</span></td>`;
   const mark = verdict.agrees ? '✓' : '✗';
   return html`<td class="${verdict.agrees ? 'cell agree' : 'cell fail'}" data-policy="${policy}" title="${verdict.why}"><span class="r">${result}</span> <span class="${verdict.agrees ? 'ok' : 'x'}" aria-label="${verdict.agrees ? 'agrees with the capture' : 'disagrees with the capture'}">${mark}</span></td>`;
+}
+
+/**
+ * The UDP datagrams × policies matrix (none when the capture delivered none): the result of each
+ * policy (the receiving socket, port-unreachable, dropped...) marked against what the capture shows.
+ */
+function datagramRows(policies: readonly string[], lists: readonly (readonly ReplayDatagram[])[]): Html | null {
+  const n = Math.max(0, ...lists.map((l) => l.length));
+  if (n === 0) return null;
+  const rows = [];
+  let divergent = 0;
+  for (let i = 0; i < n; i++) {
+    const now = lists.map((l) => l[i]);
+    const results = now.map((d) => d?.result ?? '');
+    const div = new Set(results).size > 1;
+    if (div) divergent++;
+    if (i >= MAX_REPLAY_ROWS) continue;
+    const d = now.find((x) => x !== undefined)!;
+    const shows = d.observed ? `${d.observed}${d.answeredFrom ? ` (from ${d.answeredFrom})` : ''}` : 'no answer';
+    rows.push(html`<tr class="${div ? 'div' : 'same'}"><td class="mk">${div ? html`<span title="policies disagree" aria-label="policies disagree">≠</span>` : null}</td><td class="num">${d.index}</td><th scope="row" class="step">${d.time} ${d.client} → ${d.server}<span class="note">the capture shows: ${shows}</span></th>${now.map((x, k) => cell(policies[k]!, x ? `${x.result}${x.replyFrom ? ` (reply from ${x.replyFrom})` : ''}` : '', x?.agreement))}</tr>`);
+  }
+  return html`<h2>UDP datagrams</h2>
+<p class="legend"><b>${divergent}</b> datagram${divergent === 1 ? '' : 's'} where policies disagree <span class="sw div">≠</span>.${n > MAX_REPLAY_ROWS ? ` Showing the first ${MAX_REPLAY_ROWS} of ${n} datagrams; all are in the JSON report.` : ''}</p>
+<div class="scroll"><table class="matrix"><thead><tr><th scope="col" class="mk"><span class="sr">disagreement</span></th><th scope="col" class="num">#</th><th scope="col">datagram</th>${policies.map((p) => html`<th scope="col" class="pol">${p}</th>`)}</tr></thead>
+<tbody>${rows}</tbody></table></div>`;
 }
 
 /**
@@ -46,10 +71,11 @@ export function renderReplayHtml(scenario: Scenario, report: ReplayReport, optio
     rows.push(html`<tr class="${div ? 'div' : 'same'}"><td class="mk">${div ? html`<span title="policies disagree" aria-label="policies disagree">≠</span>` : null}</td><td class="num">${c.index}</td><th scope="row" class="step">${c.time} ${c.client} → ${c.server}${c.observed ? html`<span class="note">the capture shows: ${c.observed}</span>` : null}</th>${results.map((r, k) => cell(policies[k]!, r, verdicts[k]))}</tr>`);
   }
   const shown = Math.min(n, MAX_REPLAY_ROWS);
+  const datagrams = datagramRows(policies, runs.map((r) => r.datagrams ?? []));
   const skipped = Object.entries(report.skipped).filter(([, v]) => v > 0).map(([k, v]) => `${k}: ${v}`).join(', ');
   const body = html`<section class="scenario" id="s0">
 <h1>replay of ${report.capture}</h1>
-<p class="meta"><span>scenario <code>${report.file}</code> (${report.scenario})</span> <span>${report.packets} packets</span> <span>${report.attempts} connection attempts</span> <span>${report.replaced} server packets replaced</span>${skipped ? html` <span>skipped ${skipped}</span>` : null}</p>
+<p class="meta"><span>scenario <code>${report.file}</code> (${report.scenario})</span> <span>${report.packets} packets</span> <span>${report.attempts} connection attempts</span>${report.datagrams ? html` <span>${report.datagrams} UDP datagrams</span>` : null} <span>${report.replaced} server packets replaced</span>${skipped ? html` <span>skipped ${skipped}</span>` : null}</p>
 <ul class="counts" aria-label="summary"><li><b>${divergent}</b> connection${divergent === 1 ? '' : 's'} where policies disagree <span class="sym">≠</span></li>${policies.map((p, k) => {
     const a = runs[k]!.agreement;
     return a ? html`<li class="${a.disagree ? 'bad' : 'good'}">${p} agrees with the capture on <b>${a.agree}</b> of ${a.agree + a.disagree}</li>` : null;
@@ -57,13 +83,13 @@ export function renderReplayHtml(scenario: Scenario, report: ReplayReport, optio
 <div class="overview"><div class="decisions">
 <h2>Results per policy</h2>
 <div class="scroll"><table class="matrix"><thead><tr><th scope="col">policy</th><th scope="col">results</th><th scope="col">agree with the capture</th><th scope="col">capture</th></tr></thead><tbody>
-${policies.map((p, k) => html`<tr><th scope="row" class="step">${p}</th><td>${Object.entries(runs[k]!.results).map(([r, c]) => `${r} ×${c}`).join(', ')}</td><td class="${runs[k]!.agreement?.disagree ? 'cell fail' : 'cell'}">${runs[k]!.agreement ? `${runs[k]!.agreement.agree} of ${runs[k]!.agreement.agree + runs[k]!.agreement.disagree}` : '-'}</td><td>${runs[k]!.output ? html`<a href="${captureHref(options.baseDir, runs[k]!.output!)}" download>${runs[k]!.output!.split(/[\\/]/).pop()}</a>` : 'none'}</td></tr>`)}
+${policies.map((p, k) => html`<tr><th scope="row" class="step">${p}</th><td>${Object.entries(runs[k]!.results).map(([r, c]) => `${r} ×${c}`).join(', ')}${Object.keys(runs[k]!.datagramResults ?? {}).length ? `${Object.keys(runs[k]!.results).length ? '; ' : ''}datagrams: ${Object.entries(runs[k]!.datagramResults).map(([r, c]) => `${r} ×${c}`).join(', ')}` : ''}</td><td class="${runs[k]!.agreement?.disagree ? 'cell fail' : 'cell'}">${runs[k]!.agreement ? `${runs[k]!.agreement.agree} of ${runs[k]!.agreement.agree + runs[k]!.agreement.disagree}` : '-'}</td><td>${runs[k]!.output ? html`<a href="${captureHref(options.baseDir, runs[k]!.output!)}" download>${runs[k]!.output!.split(/[\\/]/).pop()}</a>` : 'none'}</td></tr>`)}
 </tbody></table></div>
 <h2>Connections</h2>
 <p class="legend"><span class="sw div">≠</span> policies disagree on the connection; <span class="sw fail">✗</span> the policy disagrees with what the capture shows (✓: agrees; hover for why).${n > shown ? ` Showing the first ${shown} of ${n} connections; all are in the JSON report and the captures.` : ''} The packets are in the captures (no ladder diagrams for replays).
 <label class="filter"><input type="checkbox" class="only-div"> only connections where policies disagree</label></p>
 <div class="scroll"><table class="matrix"><thead><tr><th scope="col" class="mk"><span class="sr">disagreement</span></th><th scope="col" class="num">#</th><th scope="col">SYN</th>${policies.map((p) => html`<th scope="col" class="pol">${p}</th>`)}</tr></thead>
-<tbody>${rows}</tbody></table></div></div>
+<tbody>${rows}</tbody></table></div>${datagrams}</div>
 <div class="hosts"><h2>Hosts</h2><div class="scroll">${renderTopology(scenario)}</div></div></div>
 </section>`;
   return renderPage(`bindlab replay: ${report.capture}`, body, options.command);

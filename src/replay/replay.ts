@@ -25,6 +25,18 @@ import type { SkipReason } from './segment.js';
 import { SpoolWriter } from './spool.js';
 import { isoTime, MAX_OUTPUT_SEC } from './time.js';
 import { keyOf, Replayer } from './replayer.js';
+import { DatagramReplayer } from './datagram-replayer.js';
+import type { Policy } from '../emu/policy/types.js';
+import { MAX_DISAGREEMENTS_LISTED } from './agreement.js';
+
+/** A policy's verdicts on connections and on datagrams, together (connections' disagreements listed first). */
+function mergeAgreement(tcp: ReplayAgreement, udp: ReplayAgreement): ReplayAgreement {
+  if (udp.agree + udp.disagree === 0) return tcp;
+  return {
+    agree: tcp.agree + udp.agree, disagree: tcp.disagree + udp.disagree,
+    disagreements: [...tcp.disagreements, ...udp.disagreements].slice(0, MAX_DISAGREEMENTS_LISTED),
+  };
+}
 
 export interface ReplayOptions {
   /** Policy names; default: the scenario's, else every built-in policy. */
@@ -82,10 +94,39 @@ export interface ReplayConnection {
   agreement?: Agreement;
 }
 
+/** A UDP datagram of the capture delivered to a scenario host under one policy. */
+export interface ReplayDatagram {
+  readonly index: number;
+  /** Captured time of the datagram, ISO 8601 UTC. */
+  readonly time: string;
+  readonly client: string;
+  /** The scenario address and port (after --map). */
+  readonly server: string;
+  /**
+   * The receiving socket; `a+b` when each got a copy; `port-unreachable`, `dropped`,
+   * `unreachable`, or `unsupported` (UDP not modelled under the policy).
+   */
+  readonly result: string;
+  /** The SO_REUSEPORT group the pick was made in, when there was a choice. */
+  candidates?: readonly string[];
+  /** Where the receiver's reply leaves from under the policy (its bound address, or the route's source). */
+  replyFrom?: string;
+  /** What the capture shows: the socket the answer names, "received", "port-unreachable"; absent when nothing came back. */
+  observed?: string;
+  /** Where the capture's answer came from (ADDR:PORT; an ICMP's sender address alone). */
+  answeredFrom?: string;
+  /** Whether the policy's result agrees with what the capture shows, and why (absent for `unsupported`). */
+  agreement?: Agreement;
+}
+
 export interface ReplayPolicyReport {
   connections: ReplayConnection[];
   /** Connections per result (socket name, refused, timeout, unreachable). */
   results: Record<string, number>;
+  /** UDP datagrams delivered, one entry each (when connections are kept). */
+  datagrams: ReplayDatagram[];
+  /** Datagrams per result. */
+  datagramResults: Record<string, number>;
   /** How many connections agree with what the capture shows, how many do not, and the first of those. */
   agreement: ReplayAgreement;
   output?: string;
@@ -98,6 +139,8 @@ export interface ReplayReport {
   readonly packets: number;
   /** Connection attempts delivered (first SYNs; retransmissions not counted). */
   readonly attempts: number;
+  /** UDP datagrams delivered to scenario hosts. */
+  readonly datagrams: number;
   /** Packets not part of any replayed connection, by reason. */
   readonly skipped: Record<SkipReason, number>;
   /** Captured server packets of replayed connections, replaced by the emulated server's. */
@@ -121,8 +164,8 @@ export class NothingReplayed extends Error {
   constructor(readonly capture: string, readonly packets: number, readonly destinations: readonly UnmatchedDestination[]) {
     const seen = destinations.length
       ? `; the capture's SYNs went to ${destinations.map((d) => `${d.destination} (${d.syns})`).join(', ')}: map one onto a scenario address with --map ${destinations[0]!.destination.replace(/^\[?(.*?)\]?:\d+$/, '$1')}=ADDRESS`
-      : '; it holds no TCP SYN at all';
-    super(`${capture}: nothing replayed: none of its ${packets} packets is a connection attempt to an address of a scenario host${seen}`);
+      : '; it holds no TCP SYN at all, and no UDP datagram to a scenario host';
+    super(`${capture}: nothing replayed: none of its ${packets} packets is a connection attempt (or UDP datagram) to an address of a scenario host${seen}`);
   }
 }
 
@@ -193,7 +236,8 @@ function workerAvailable(): boolean {
 export async function replayInProcess(capture: string, scenario: Scenario, policyNames: readonly string[], options: ReplayOptions,
   pending?: ReadonlyMap<string, PendingFile>): Promise<ReplayReport> {
   const keep = options.keepConnections ?? true;
-  const firstConnect = scenario.steps.findIndex((s) => s.kind === 'connect');
+  // The setup ends at the first step that sends traffic (a connect or a datagram step).
+  const firstConnect = scenario.steps.findIndex((s) => s.kind === 'connect' || (s.kind as string) === 'datagram');
   const setupEnd = firstConnect < 0 ? scenario.steps.length : firstConnect;
   const reader = await openCaptureStream(capture, { linkTypes: SUPPORTED_LINK_TYPES, truncatedEnd: options.strict ? 'error' : 'stop' });
   const writers: PcapngWriter[] = [];
@@ -205,6 +249,7 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
     const hasFirst = await nextPacket(reader);
     const baseSec = hasFirst ? reader.tsSec : 0;
     const runs: Run[] = [];
+    const policyObjects: Policy[] = [];
     const sinks: (PcapngWriter | undefined)[] = [];
     // Built-in policies and the scenario's own (as in runScenario).
     const resolve = policyResolver(scenario.customPolicies);
@@ -215,7 +260,9 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
         : publication && options.outDir ? new PcapngWriter({ publication, path: replayOutputPath(options.outDir, capture, name) }, writerOpts) : undefined;
       if (w) writers.push(w);
       sinks.push(w);
-      const run = new Run(scenario, resolve(name), { sink: w });
+      const policy = resolve(name);
+      policyObjects.push(policy);
+      const run = new Run(scenario, policy, { sink: w });
       run.replaySetup(setupEnd);
       runs.push(run);
     }
@@ -233,9 +280,12 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
       }
       if (f) hostAddrs.set(keyOf(f), to);
     }
-    const reports: ReplayPolicyReport[] = policyNames.map(() => ({ connections: [], results: {}, agreement: { agree: 0, disagree: 0, disagreements: [] } }));
+    const reports: ReplayPolicyReport[] = policyNames.map(() => ({
+      connections: [], results: {}, datagrams: [], datagramResults: {}, agreement: { agree: 0, disagree: 0, disagreements: [] },
+    }));
     const spoolWriters = keep && options.spool ? policyNames.map((name) => new SpoolWriter(options.spool!, name)) : null;
-    const replayer = new Replayer(reader, policyNames, runs, sinks, reports, hostAddrs, keep, baseSec, spoolWriters, options.outDir ? MAX_OUTPUT_SEC : Infinity);
+    const udp = new DatagramReplayer(reader, policyNames, policyObjects, runs, reports, hostAddrs, keep, baseSec);
+    const replayer = new Replayer(reader, policyNames, runs, sinks, reports, hostAddrs, keep, baseSec, spoolWriters, options.outDir ? MAX_OUTPUT_SEC : Infinity, udp);
     // The file's next megabyte is read on the thread pool while this thread replays the last.
     reader.readAhead();
     let more = hasFirst;
@@ -260,13 +310,15 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
     replayer.finish();
     if (spoolWriters) for (const w of spoolWriters) w.close();
     const { packets, attempts, replaced } = replayer;
-    if (attempts === 0 && !options.allowNothing) throw new NothingReplayed(capture, packets, replayer.topDestinations());
+    const datagrams = udp.delivered;
+    if (attempts === 0 && datagrams === 0 && !options.allowNothing) throw new NothingReplayed(capture, packets, replayer.topDestinations());
     const skipped = replayer.skips();
     options.onProgress?.(reader.sourcePosition, reader.sourcePosition);
     const policies: Record<string, ReplayPolicyReport> = {};
     policyNames.forEach((name, p) => {
       reports[p]!.results = replayer.results(p);
-      reports[p]!.agreement = replayer.agreement(p);
+      reports[p]!.datagramResults = udp.results(p);
+      reports[p]!.agreement = mergeAgreement(replayer.agreement(p), udp.agreement(p));
       const w = writers[p];
       if (w) {
         w.finish();
@@ -278,7 +330,7 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
     // Every policy's output is whole: all of them into place at once (or by the caller, with its other outputs).
     if (publication && !options.publication) publication.commit();
     done = true;
-    return { capture, scenario: scenario.name, file: scenario.file, packets, attempts, skipped, replaced, policies,
+    return { capture, scenario: scenario.name, file: scenario.file, packets, attempts, datagrams, skipped, replaced, policies,
       ...(cut ? { truncated: { offset: cut.offset, message: cut.message } } : {}) };
   } finally {
     if (!done) {

@@ -17,8 +17,9 @@ import { ConnectionLog } from './connection-log.js';
 import type { SpoolWriter } from './spool.js';
 import { isoTime } from './time.js';
 import { ACCEPTED, BANNER_SENT, DECIDED, FIN_SENT, Interned, PENDING_ANSWER, PENDING_MAX, PENDING_SEGMENT, PolicyState } from './policy-state.js';
-import { DECODE_RESULTS, decodeSegment, newSegment, segmentTsval, SKIP_REASON, type CapturedSegment, type SkipReason } from './segment.js';
+import { DECODE_RESULTS, decodeSegment, newSegment, segmentTsval, SKIP_NOT_TCP, SKIP_REASON, type CapturedSegment, type SkipReason } from './segment.js';
 import type { ReplayConnection, ReplayPolicyReport, UnmatchedDestination } from './replay.js';
+import type { DatagramReplayer } from './datagram-replayer.js';
 
 /**
  * Connections tracked at once (their state is ~100 bytes plus ~30 per policy, in typed arrays):
@@ -105,7 +106,9 @@ export class Replayer {
 
   constructor(private readonly reader: CaptureReader, names: readonly string[], private readonly runs: readonly Run[], private readonly sinks: readonly (PcapngWriter | undefined)[],
     private readonly reports: readonly ReplayPolicyReport[], private readonly hostAddrs: ReadonlyMap<number | string, IpAddr>,
-    private readonly keep: boolean, private readonly baseSec: number, spool: readonly SpoolWriter[] | null, private readonly maxSec: number) {
+    private readonly keep: boolean, private readonly baseSec: number, spool: readonly SpoolWriter[] | null, private readonly maxSec: number,
+    /** The UDP side (datagram-replayer.ts): every packet that is not TCP goes to it. */
+    private readonly udp: DatagramReplayer | null = null) {
     this.policies = names.map((name) => new PolicyState(name, MAX_TRACKED));
     this.log = keep ? new ConnectionLog(MAX_TRACKED, names.length, (id, p) => this.policies[p]!.decisions[id]!, reports, spool) : null;
     this.outputs = sinks.some((w) => w !== undefined);
@@ -239,6 +242,7 @@ export class Replayer {
     for (let p = 0; p < this.policies.length; p++) if (this.policies[p]!.pendingCount > 0) this.flush(p, Infinity, -1, false);
     for (const slot of this.tracked.slots()) this.judge(slot);
     this.log?.finish(this.attempts);
+    this.udp?.finish();
   }
 
   /** Each policy's decision on the connection in slot against what the capture showed of it (it ends: nothing more to see). */
@@ -272,6 +276,12 @@ export class Replayer {
   skips(): Record<SkipReason, number> {
     const out = { ...this.skipped };
     for (const [code, reason] of Object.entries(SKIP_REASON)) out[reason] += this.decoded[Number(code)]!;
+    const udp = this.udp;
+    if (udp) {
+      // UDP and the ICMP errors quoting it are the UDP side's: not-tcp counts the rest.
+      out['not-tcp'] -= udp.handled;
+      for (const [reason, n] of Object.entries(udp.skipped)) out[reason as SkipReason] += n;
+    }
     return out;
   }
 
@@ -359,7 +369,10 @@ export class Replayer {
     const fam = decodeSegment(reader.linkType, data, reader.offset, reader.offset + reader.caplen, seg);
     // Counted whatever the result (no branch of its own to deoptimize on); skips are summed at the end.
     this.decoded[fam]++;
-    if (fam > 6) return;
+    if (fam > 6) {
+      if (fam === SKIP_NOT_TCP && this.udp !== null) this.udp.packet(this.time());
+      return;
+    }
     const addrLen = fam === 4 ? 4 : 16;
     const srcWord = addrWord(data, seg.srcAt, addrLen);
     const dstWord = addrWord(data, seg.dstAt, addrLen);

@@ -137,7 +137,7 @@ describe.skipIf(why !== '')('a capture recorded on the kernel, replayed', () => 
     const out = path.join(tmp, 'nothing');
     const r = cli(['replay', loop, '-s', webYaml, '-o', out]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^bindlab: .*loopback\.pcap: nothing replayed: none of its \d+ packets is a connection attempt to an address of a scenario host; the capture's SYNs went to 127\.0\.0\.1:80 \(3\): map one onto a scenario address with --map 127\.0\.0\.1=ADDRESS\n$/);
+    expect(r.stderr).toMatch(/^bindlab: .*loopback\.pcap: nothing replayed: none of its \d+ packets is a connection attempt \(or UDP datagram\) to an address of a scenario host; the capture's SYNs went to 127\.0\.0\.1:80 \(3\): map one onto a scenario address with --map 127\.0\.0\.1=ADDRESS\n$/);
     expect(fs.existsSync(out) ? fs.readdirSync(out) : []).toEqual([]);
     // Mapped onto the server's address, the three connections replay and agree with linux.
     const mapped = cli(['replay', loop, '-s', webYaml, '-p', 'linux', '--map', '127.0.0.1=10.0.0.1', '--no-output', '--check']);

@@ -1,0 +1,376 @@
+// The UDP side of a replay's packet loop (Replayer hands it every frame decodeSegment found not
+// TCP): each datagram to a scenario host is delivered under each policy; the capture's answers
+// (a datagram back from the server's port, an ICMP port unreachable quoting the datagram) say
+// what the real host did, and each policy's result is judged against them.
+//
+// Flows are tracked by 4-tuple (a ConnectionTable of their own): the first datagram's direction
+// says which end is the client. A datagram back to a client's port from the server's port, from
+// that address or another of the same host (a wildcard-bound server answers from the route's
+// source), answers the flow's earliest datagram still waiting: one sent at most ANSWER_WINDOW_NS
+// before it, not answered yet. Entries wait in a ring until they are final: when their index is
+// RING behind the newest, or at the end.
+
+import { formatEndpoint, makeIp, type IpAddr } from '../emu/addr.js';
+import type { Run } from '../emu/engine.js';
+import type { Policy } from '../emu/policy/types.js';
+import type { CaptureReader } from '../pcap/capture-reader.js';
+import { datagramAgreement, MAX_DISAGREEMENTS_LISTED, type Agreement, type ReplayAgreement } from './agreement.js';
+import { addrWord, ConnectionTable, tupleHash } from './connection-table.js';
+import { bannerSocketIn, decodeDatagram, DG_FRAGMENT, DG_MALFORMED, DG_OTHER, DG_PORT_UNREACHABLE, DG_TRUNCATED, DG_UDP, newDatagram } from './datagram.js';
+import { newReplayedDatagram, replayDatagram, type ReplayedDatagram } from './datagram-engine.js';
+import type { ReplayDatagram, ReplayPolicyReport } from './replay.js';
+import { isoTime } from './time.js';
+
+/** UDP flows tracked at once: past it the oldest goes (its datagrams wait for no answer any more). */
+export const MAX_FLOWS = 16384;
+/** Datagrams whose entries wait to be made (and may still be answered). */
+const RING = 4096;
+/** A reply or an ICMP error answers a datagram of its flow sent at most this long before it (a DNS client retries after 1 to 5 s). */
+export const ANSWER_WINDOW_NS = 3e9;
+
+/** A decision as replayDatagram made it (interned per policy). */
+interface DatagramDecision {
+  readonly result: string;
+  readonly candidates: readonly string[];
+  readonly comment: string;
+  readonly record: string;
+  readonly replyFrom: string;
+}
+
+/** One policy's datagram decisions, their counts and its verdicts against the capture. */
+class DatagramPolicy {
+  readonly decisions: DatagramDecision[] = [];
+  readonly counts: number[] = [];
+  /** Decisions holding for a whole destination (ReplayedDatagram.perDestination), by destination index * 65536 + port; -1: nobody has it. */
+  readonly byDestination = new Map<number, number>();
+  private readonly ids = new Map<string, number>();
+  readonly out: ReplayedDatagram = newReplayedDatagram();
+  readonly agreement: ReplayAgreement = { agree: 0, disagree: 0, disagreements: [] };
+  private readonly verdicts = new Map<number, Agreement>();
+
+  constructor(readonly name: string, readonly policy: Policy) {}
+
+  /** The id of the decision in `out`. */
+  intern(): number {
+    const o = this.out;
+    const key = `${o.result}\n${o.comment}\n${o.record}\n${o.replyFrom}\n${o.candidates.join(',')}`;
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.decisions.push({ result: o.result, candidates: o.candidates, comment: o.comment, record: o.record, replyFrom: o.replyFrom }) - 1;
+      this.counts.push(0);
+      this.ids.set(key, id);
+    }
+    return id;
+  }
+
+  /** The verdict on decision id against what the capture shows (observed id, -1: nothing), made once per pair. */
+  verdict(id: number, observedId: number, observed: string | undefined, answeredFrom: string | undefined): Agreement {
+    const key = id * 2097152 + observedId + 1;
+    let v = this.verdicts.get(key);
+    if (!v) this.verdicts.set(key, (v = datagramAgreement(observed, answeredFrom, this.decisions[id]!, this.name)));
+    return v;
+  }
+
+  results(): Record<string, number> {
+    const out: Record<string, number> = {};
+    this.decisions.forEach((d, id) => { if (this.counts[id]! > 0) out[d.result] = (out[d.result] ?? 0) + this.counts[id]!; });
+    return out;
+  }
+}
+
+/** Skips of UDP and ICMP packets, by the report's reason. */
+export interface DatagramSkips {
+  fragment: number;
+  truncated: number;
+  malformed: number;
+  'not-to-a-scenario-host': number;
+  'not-in-a-replayed-connection': number;
+}
+
+export class DatagramReplayer {
+  /** Datagrams delivered (to a scenario host). */
+  delivered = 0;
+  /** Answers of the capture's servers matched to a replayed datagram. */
+  answers = 0;
+  /** Packets this side took (UDP, or ICMP port unreachable quoting UDP): not counted as not-tcp. */
+  handled = 0;
+  readonly skipped: DatagramSkips = { fragment: 0, truncated: 0, malformed: 0, 'not-to-a-scenario-host': 0, 'not-in-a-replayed-connection': 0 };
+  private readonly dg = newDatagram();
+  private readonly flows = new ConnectionTable(MAX_FLOWS);
+  private readonly policies: DatagramPolicy[];
+  /** Per flow slot: the index of its earliest datagram still waiting for an answer (-1: none), its newest one, the server's host. */
+  private readonly head = new Float64Array(MAX_FLOWS).fill(-1);
+  private readonly tail = new Float64Array(MAX_FLOWS).fill(-1);
+  private readonly hostOf = new Int32Array(MAX_FLOWS);
+  /**
+   * Flows by client endpoint and server port (a hash of the three: the flow's slot, checked
+   * against the table), for answers from another address of the server's host.
+   */
+  private readonly byClient = new Map<number, number>();
+  private readonly clientKeyOf = new Int32Array(MAX_FLOWS);
+  /** Scenario host (index) of each address a datagram can go to or come from, by addrKey; scenario addresses by destination index. */
+  private readonly hostIndex = new Map<number | string, number>();
+  private readonly dstIndex = new Map<IpAddr, number>();
+  /** The ring of entries: per datagram (index mod RING). */
+  private readonly sec = new Float64Array(RING);
+  private readonly nsec = new Int32Array(RING);
+  private readonly time = new Float64Array(RING);
+  private readonly src: IpAddr[] = new Array<IpAddr>(RING);
+  private readonly dst: IpAddr[] = new Array<IpAddr>(RING);
+  private readonly sport = new Uint16Array(RING);
+  private readonly dport = new Uint16Array(RING);
+  private readonly next = new Float64Array(RING);
+  private readonly flowOf = new Int32Array(RING);
+  private readonly waiting = new Uint8Array(RING);
+  /** What the capture shows (an index in observedNames, -1: nothing) and where the answer came from. */
+  private readonly observed = new Int32Array(RING);
+  private readonly answeredFrom: (string | undefined)[] = new Array<string | undefined>(RING);
+  private readonly decision: Int32Array;
+  private readonly observedNames: string[] = [];
+  private readonly observedIds = new Map<string, number>();
+  private finalized = 0;
+  private readonly addrs = new Map<number | string, IpAddr>();
+
+  constructor(private readonly reader: CaptureReader, names: readonly string[], policies: readonly Policy[], private readonly runs: readonly Run[],
+    private readonly reports: readonly ReplayPolicyReport[], private readonly hostAddrs: ReadonlyMap<number | string, IpAddr>,
+    private readonly keep: boolean, private readonly baseSec: number) {
+    this.policies = names.map((n, p) => new DatagramPolicy(n, policies[p]!));
+    this.decision = new Int32Array(RING * names.length);
+    const hosts = new Map<string, number>();
+    for (const [key, a] of hostAddrs) {
+      const host = runs[0]?.replayOwner(a)?.host ?? '';
+      if (!hosts.has(host)) hosts.set(host, hosts.size);
+      this.hostIndex.set(key, hosts.get(host)!);
+      if (!this.dstIndex.has(a)) this.dstIndex.set(a, this.dstIndex.size);
+    }
+  }
+
+  /** The current packet, which decodeSegment found not TCP: true when it is UDP's (not counted as not-tcp). */
+  packet(t: number): boolean {
+    const reader = this.reader;
+    const dg = this.dg;
+    const data = reader.data;
+    const kind = decodeDatagram(reader.linkType, data, reader.offset, reader.offset + reader.caplen, dg);
+    if (kind === DG_OTHER) return false;
+    this.handled++;
+    if (kind === DG_FRAGMENT) { this.skipped.fragment++; return true; }
+    if (kind === DG_TRUNCATED) { this.skipped.truncated++; return true; }
+    if (kind === DG_MALFORMED) { this.skipped.malformed++; return true; }
+    const fam = dg.family as 4 | 6;
+    const len = fam === 4 ? 4 : 16;
+    const srcWord = addrWord(data, dg.srcAt, len), dstWord = addrWord(data, dg.dstAt, len);
+    const hash = tupleHash(srcWord, dg.srcPort, dstWord, dg.dstPort);
+    const flows = this.flows;
+    let slot = flows.find(data, dg.srcAt, srcWord, dg.srcPort, dg.dstAt, dstWord, dg.dstPort, fam, hash);
+    if (kind === DG_PORT_UNREACHABLE) {
+      // The quoted datagram is the client's to the server, and the ICMP comes from the server's host.
+      if (slot >= 0 && !flows.reversed && this.hostIndex.get(addrKey(data, dg.fromAt, fam)) === this.hostOf[slot]) this.answer(slot, t, 'port-unreachable', dg.fromAt, -1);
+      else this.skipped['not-in-a-replayed-connection']++;
+      return true;
+    }
+    if (slot >= 0 && flows.reversed) { this.answer(slot, t, this.replyName(), dg.srcAt, dg.srcPort); return true; }
+    if (slot < 0) {
+      // From another address of the server's host to a client's port: the answer of a wildcard-bound socket.
+      const other = this.byClient.get(clientKey(dstWord, dg.dstPort, dg.srcPort));
+      if (other !== undefined && this.sameClient(other, data, dg.dstAt, dg.dstPort, dg.srcPort, fam)
+        && this.hostIndex.get(addrKey(data, dg.srcAt, fam)) === this.hostOf[other]) {
+        this.answer(other, t, this.replyName(), dg.srcAt, dg.srcPort);
+        return true;
+      }
+    }
+    const dstKey = addrKey(data, dg.dstAt, fam);
+    const dst = this.hostAddrs.get(dstKey);
+    if (!dst) {
+      this.skipped[this.hostIndex.has(addrKey(data, dg.srcAt, fam)) ? 'not-in-a-replayed-connection' : 'not-to-a-scenario-host']++;
+      return true;
+    }
+    if (slot < 0) slot = this.addFlow(fam, srcWord, dstWord, hash, dstKey);
+    this.deliver(slot, t, fam, dst);
+    return true;
+  }
+
+  /** What a reply's payload shows: the socket its banner names, else "received". */
+  private replyName(): string {
+    const dg = this.dg;
+    return bannerSocketIn(this.reader.data, dg.payloadAt, dg.payloadAt + dg.payloadCaptured) ?? 'received';
+  }
+
+  private addFlow(fam: 4 | 6, srcWord: number, dstWord: number, hash: number, dstKey: number | string): number {
+    const flows = this.flows, dg = this.dg, data = this.reader.data;
+    if (flows.size === flows.capacity) this.dropFlow(flows.oldestSlot);
+    const slot = flows.add(fam, data, dg.srcAt, srcWord, dg.srcPort, dg.dstAt, dstWord, dg.dstPort, hash);
+    this.head[slot] = -1;
+    this.tail[slot] = -1;
+    this.hostOf[slot] = this.hostIndex.get(dstKey)!;
+    const key = clientKey(srcWord, dg.srcPort, dg.dstPort);
+    this.clientKeyOf[slot] = key;
+    this.byClient.set(key, slot);
+    return slot;
+  }
+
+  /** Forgets the flow in slot: its datagrams wait for no answer any more. */
+  private dropFlow(slot: number): void {
+    for (let i = this.head[slot]!; i >= 0; i = this.next[i % RING]!) this.waiting[i % RING] = 0;
+    const key = this.clientKeyOf[slot]!;
+    if (this.byClient.get(key) === slot) this.byClient.delete(key);
+    this.flows.delete(slot);
+  }
+
+  /** Whether the flow in slot is client buf[at]:port's to the server's port sport. */
+  private sameClient(slot: number, buf: Uint8Array, at: number, port: number, sport: number, fam: 4 | 6): boolean {
+    const flows = this.flows;
+    if (flows.clientPort(slot) !== port || flows.serverPort(slot) !== sport) return false;
+    const c = flows.clientEndpoint(slot).addr;
+    if (c.family !== fam) return false;
+    for (let i = 0; i < c.bytes.length; i++) if (c.bytes[i] !== buf[at + i]) return false;
+    return true;
+  }
+
+  /** A new datagram of the flow in slot to the scenario address dst: decided under each policy. */
+  private deliver(slot: number, t: number, fam: 4 | 6, dst: IpAddr): void {
+    const { reader, dg } = this;
+    const index = this.delivered++;
+    if (index - RING >= this.finalized) this.finalize(index - RING + 1);
+    const r = index % RING;
+    const src = this.addr(reader.data, dg.srcAt, fam);
+    this.sec[r] = reader.tsSec; this.nsec[r] = reader.tsNsec; this.time[r] = t;
+    this.src[r] = src; this.dst[r] = dst; this.sport[r] = dg.srcPort; this.dport[r] = dg.dstPort;
+    this.flowOf[r] = slot; this.next[r] = -1; this.waiting[r] = 1; this.observed[r] = -1; this.answeredFrom[r] = undefined;
+    if (this.tail[slot]! >= 0 && this.waiting[this.tail[slot]! % RING] === 1) this.next[this.tail[slot]! % RING] = index;
+    else this.head[slot] = index;
+    this.tail[slot] = index;
+    const P = this.policies.length;
+    const dkey = this.dstIndex.get(dst)! * 65536 + dg.dstPort;
+    for (let p = 0; p < P; p++) {
+      const ps = this.policies[p]!;
+      let id = ps.byDestination.get(dkey) ?? -2;
+      if (id === -2) {
+        if (!replayDatagram(this.runs[p]!, ps.policy, t, src, dg.srcPort, dst, dg.dstPort, ps.out)) id = -1;
+        else id = ps.intern();
+        if (id === -1 || ps.out.perDestination) ps.byDestination.set(dkey, id);
+      }
+      this.decision[r * P + p] = id;
+      if (id >= 0) ps.counts[id]++;
+    }
+  }
+
+  /** The capture's answer (what: a socket name, "received" or "port-unreachable") to the flow in slot, from buf[fromAt] (port -1: an ICMP). */
+  private answer(slot: number, t: number, what: string, fromAt: number, port: number): void {
+    let h = this.head[slot]!;
+    // Datagrams sent longer ago than the window have had their answer: none.
+    while (h >= 0 && t - this.time[h % RING]! > ANSWER_WINDOW_NS) {
+      this.waiting[h % RING] = 0;
+      h = this.next[h % RING]!;
+    }
+    if (h < 0) {
+      this.head[slot] = -1;
+      this.tail[slot] = -1;
+      this.skipped['not-in-a-replayed-connection']++;
+      return;
+    }
+    const r = h % RING;
+    this.answers++;
+    let id = this.observedIds.get(what);
+    if (id === undefined) {
+      id = this.observedNames.push(what) - 1;
+      this.observedIds.set(what, id);
+    }
+    this.observed[r] = id;
+    const fam = this.dg.family as 4 | 6;
+    const from = this.addr(this.reader.data, fromAt, fam);
+    this.answeredFrom[r] = port < 0 ? from.text : formatEndpoint({ addr: from, port });
+    this.waiting[r] = 0;
+    this.head[slot] = this.next[r]!;
+    if (this.head[slot]! < 0) this.tail[slot] = -1;
+  }
+
+  /** At the end of the capture: every entry made and judged. */
+  finish(): void {
+    this.finalize(this.delivered);
+  }
+
+  /** Makes the entries (and verdicts) of every datagram with an index below end not made yet, in order. */
+  private finalize(end: number): void {
+    const P = this.policies.length;
+    for (let i = this.finalized; i < end; i++) {
+      const r = i % RING;
+      if (this.waiting[r] === 1) {
+        // Still waiting: its flow's earliest waiting datagram (every older one is final).
+        const slot = this.flowOf[r]!;
+        this.waiting[r] = 0;
+        if (this.head[slot] === i) {
+          this.head[slot] = this.next[r]!;
+          if (this.head[slot]! < 0) this.tail[slot] = -1;
+        }
+      }
+      const oid = this.observed[r]!;
+      const seen = oid >= 0 ? this.observedNames[oid] : undefined;
+      const from = this.answeredFrom[r];
+      let entry: { time: string; client: string; server: string } | undefined;
+      for (let p = 0; p < P; p++) {
+        const id = this.decision[r * P + p]!;
+        if (id < 0) continue;
+        const ps = this.policies[p]!;
+        const d = ps.decisions[id]!;
+        const v = ps.verdict(id, oid, seen, from);
+        entry ??= {
+          time: isoTime(this.sec[r]!, this.nsec[r]!), client: formatEndpoint({ addr: this.src[r]!, port: this.sport[r]! }),
+          server: formatEndpoint({ addr: this.dst[r]!, port: this.dport[r]! }),
+        };
+        if (d.result !== 'unsupported') {
+          const tally = ps.agreement;
+          if (v.agrees) tally.agree++;
+          else {
+            tally.disagree++;
+            if (tally.disagreements.length < MAX_DISAGREEMENTS_LISTED) {
+              tally.disagreements.push({ kind: 'datagram', index: i, time: entry.time, client: entry.client, server: entry.server, result: d.result,
+                ...(d.candidates.length > 1 ? { candidates: d.candidates } : {}), observed: seen ?? 'unanswered', why: v.why });
+            }
+          }
+        }
+        if (!this.keep) continue;
+        const e: ReplayDatagram = { index: i, time: entry.time, client: entry.client, server: entry.server, result: d.result };
+        if (d.candidates.length > 1) e.candidates = d.candidates;
+        if (d.replyFrom !== '') e.replyFrom = d.replyFrom;
+        if (seen !== undefined) e.observed = seen;
+        if (from !== undefined) e.answeredFrom = from;
+        if (d.result !== 'unsupported') e.agreement = v;
+        this.reports[p]!.datagrams.push(e);
+      }
+    }
+    this.finalized = Math.max(this.finalized, end);
+  }
+
+  /** Policy p's datagrams per result. */
+  results(p: number): Record<string, number> {
+    return this.policies[p]!.results();
+  }
+
+  /** Policy p's verdicts on datagrams. */
+  agreement(p: number): ReplayAgreement {
+    return this.policies[p]!.agreement;
+  }
+
+  private addr(buf: Uint8Array, at: number, fam: 4 | 6): IpAddr {
+    const key = addrKey(buf, at, fam);
+    let a = this.addrs.get(key);
+    if (!a) {
+      if (this.addrs.size >= 65536) this.addrs.clear();
+      this.addrs.set(key, (a = makeIp(fam, buf.slice(at, at + (fam === 4 ? 4 : 16)))));
+    }
+    return a;
+  }
+}
+
+/** A hash of a client endpoint (its address word and port) and a server port. */
+function clientKey(cWord: number, cPort: number, sPort: number): number {
+  return tupleHash(cWord, cPort, sPort, 0x5eed);
+}
+
+/** A hashable key of the address at buf[at] (as replayer.ts's: IPv4 a number, IPv6 a string). */
+function addrKey(buf: Uint8Array, at: number, family: 4 | 6): number | string {
+  if (family === 4) return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+  let s = '';
+  for (let i = 0; i < 16; i += 2) s += ((buf[at + i]! << 8) | buf[at + i + 1]!).toString(16) + ':';
+  return s;
+}

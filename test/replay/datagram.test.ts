@@ -1,0 +1,161 @@
+// The UDP side of replay, capture side: datagrams and ICMP port unreachables decoded from frame
+// bytes (IPv4 and IPv6), the socket a reply's payload names, the verdict on a datagram against
+// what the capture shows, and a DNS capture recorded on the Linux kernel read back: which socket
+// answered each query and from which address.
+import { describe, it, expect } from 'vitest';
+import * as path from 'node:path';
+import { bannerSocketIn, decodeDatagram, DG_FRAGMENT, DG_MALFORMED, DG_OTHER, DG_PORT_UNREACHABLE, DG_TRUNCATED, DG_UDP, newDatagram } from '../../src/replay/datagram.js';
+import { datagramAgreement } from '../../src/replay/agreement.js';
+import { replayCapture } from '../../src/replay/replay.js';
+import { loadScenarioFile } from '../../src/scenario/load.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../../src/pcap/linktypes.js';
+
+const ROOT = path.join(import.meta.dirname, '../..');
+const FIX = path.join(ROOT, 'test/replay/fixtures/udp');
+
+const v4 = (a: string): number[] => a.split('.').map(Number);
+const v6 = (a: string): number[] => {
+  const [head, tail] = a.split('::') as [string, string | undefined];
+  const words = (s: string | undefined) => (s ? s.split(':').map((w) => parseInt(w, 16)) : []);
+  const h = words(head), t = words(tail);
+  const all = [...h, ...new Array(8 - h.length - t.length).fill(0), ...t];
+  return all.flatMap((w) => [w >> 8, w & 255]);
+};
+const u16 = (n: number): number[] => [n >> 8, n & 255];
+const udp = (sport: number, dport: number, payload: number[], len = 8 + payload.length): number[] => [...u16(sport), ...u16(dport), ...u16(len), 0, 0, ...payload];
+const ipv4 = (src: string, dst: string, proto: number, body: number[], frag = 0): number[] =>
+  [0x45, 0, ...u16(20 + body.length), 0, 1, ...u16(frag), 64, proto, 0, 0, ...v4(src), ...v4(dst), ...body];
+const ipv6 = (src: string, dst: string, next: number, body: number[]): number[] =>
+  [0x60, 0, 0, 0, ...u16(body.length), next, 64, ...v6(src), ...v6(dst), ...body];
+const ether = (type: number, ip: number[]): Uint8Array => Uint8Array.from([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0x64, ...u16(type), ...ip]);
+const ascii = (s: string): number[] => [...Buffer.from(s, 'latin1')];
+
+function decode(frame: Uint8Array, linkType = LINKTYPE_ETHERNET) {
+  const dg = newDatagram();
+  const kind = decodeDatagram(linkType, frame, 0, frame.length, dg);
+  const addr = (at: number) => (dg.family === 4 ? [...frame.subarray(at, at + 4)].join('.') : Buffer.from(frame.subarray(at, at + 16)).toString('hex'));
+  return { kind, dg, src: addr(dg.srcAt), dst: addr(dg.dstAt), from: addr(dg.fromAt) };
+}
+
+describe('decodeDatagram', () => {
+  it('reads an IPv4 UDP datagram: addresses, ports and payload', () => {
+    const { kind, dg, src, dst } = decode(ether(0x0800, ipv4('10.0.0.100', '10.0.0.1', 17, udp(40000, 53, ascii('query')))));
+    expect(kind).toBe(DG_UDP);
+    expect([src, dg.srcPort, dst, dg.dstPort, dg.payloadLen, dg.payloadCaptured]).toEqual(['10.0.0.100', 40000, '10.0.0.1', 53, 5, 5]);
+    expect(dg.macAt).toBe(6);
+  });
+
+  it('reads an IPv6 UDP datagram behind a destination-options header, and a raw-IP frame', () => {
+    const dstopts = [17, 0, 1, 4, 0, 0, 0, 0];
+    const { kind, dg, src } = decode(ether(0x86dd, ipv6('fd00::100', 'fd00::1', 60, [...dstopts, ...udp(5000, 53, [1, 2, 3])])));
+    expect(kind).toBe(DG_UDP);
+    expect([src, dg.srcPort, dg.dstPort, dg.payloadLen]).toEqual([Buffer.from(v6('fd00::100')).toString('hex'), 5000, 53, 3]);
+    const raw = Uint8Array.from(ipv4('10.0.0.100', '10.0.0.1', 17, udp(1, 2, [])));
+    expect(decode(raw, LINKTYPE_RAW).kind).toBe(DG_UDP);
+    expect(decode(raw, LINKTYPE_RAW).dg.macAt).toBe(-1);
+  });
+
+  it('reads an ICMP port unreachable: the quoted datagram (client to server) and the host that sent it', () => {
+    const quoted = ipv4('10.0.0.100', '10.0.0.2', 17, udp(41777, 54, ascii('query')));
+    const { kind, dg, src, dst, from } = decode(ether(0x0800, ipv4('10.0.0.2', '10.0.0.100', 1, [3, 3, 0, 0, 0, 0, 0, 0, ...quoted])));
+    expect(kind).toBe(DG_PORT_UNREACHABLE);
+    expect([src, dg.srcPort, dst, dg.dstPort, from]).toEqual(['10.0.0.100', 41777, '10.0.0.2', 54, '10.0.0.2']);
+  });
+
+  it('reads an ICMPv6 port unreachable (type 1 code 4)', () => {
+    const quoted = ipv6('fd00::100', 'fd00::1', 17, udp(5000, 54, [1]));
+    const { kind, dg } = decode(ether(0x86dd, ipv6('fd00::1', 'fd00::100', 58, [1, 4, 0, 0, 0, 0, 0, 0, ...quoted])));
+    expect(kind).toBe(DG_PORT_UNREACHABLE);
+    expect([dg.srcPort, dg.dstPort]).toEqual([5000, 54]);
+  });
+
+  it.each([
+    ['an ICMP echo request', ether(0x0800, ipv4('10.0.0.100', '10.0.0.1', 1, [8, 0, 0, 0, 0, 1, 0, 1])), DG_OTHER],
+    ['an ICMP host unreachable quoting UDP', ether(0x0800, ipv4('10.0.0.2', '10.0.0.100', 1, [3, 1, 0, 0, 0, 0, 0, 0, ...ipv4('10.0.0.100', '10.0.0.9', 17, udp(1, 2, []))])), DG_OTHER],
+    ['a port unreachable quoting TCP', ether(0x0800, ipv4('10.0.0.2', '10.0.0.100', 1, [3, 3, 0, 0, 0, 0, 0, 0, ...ipv4('10.0.0.100', '10.0.0.2', 6, [0, 1, 0, 2, 0, 0, 0, 0])])), DG_OTHER],
+    ['ARP', Uint8Array.from([...ether(0x0806, new Array(28).fill(0))]), DG_OTHER],
+    ['a UDP length below its header', ether(0x0800, ipv4('10.0.0.100', '10.0.0.1', 17, udp(1, 2, [], 0))), DG_MALFORMED],
+    ['a UDP length past the IP packet', ether(0x0800, ipv4('10.0.0.100', '10.0.0.1', 17, udp(1, 2, [1, 2], 30))), DG_MALFORMED],
+    ['a UDP header cut short', ether(0x0800, ipv4('10.0.0.100', '10.0.0.1', 17, [0, 1, 0])), DG_TRUNCATED],
+    ['a first fragment', ether(0x0800, ipv4('10.0.0.100', '10.0.0.1', 17, udp(1, 2, [1]), 0x2000)), DG_FRAGMENT],
+  ])('%s', (_, frame, want) => {
+    expect(decode(frame).kind).toBe(want);
+  });
+});
+
+describe('bannerSocketIn: the socket a reply names', () => {
+  const find = (bytes: number[]) => bannerSocketIn(Uint8Array.from(bytes), 0, bytes.length);
+  it.each([
+    ['a raw banner', ascii('bindlab server/named/dns1\r\n'), 'dns1'],
+    ['a DNS TXT record holding it', [0x0b, 0x1d, 0x81, 0x80, 0x19, ...ascii('bindlab server/named/dns2')], 'dns2'],
+    ['no banner', ascii('hello bindlab'), undefined],
+    ['a banner without three parts', ascii('bindlab server/dns1\r\n'), undefined],
+  ])('%s', (_, bytes, want) => {
+    expect(find(bytes)).toBe(want);
+  });
+});
+
+describe('datagramAgreement: a policy\'s result against what the capture shows', () => {
+  it.each([
+    // observed, answered from, result, candidates, replyFrom, agrees
+    ['dns1', '10.0.0.1:53', 'dns1', [], '', true],
+    ['dns1', '10.0.0.1:53', 'dns2', [], '', false],
+    ['received', '10.0.0.1:53', 'dns2', [], '', true],
+    ['w2', '10.0.0.1:53', 'w1', ['w1', 'w2'], '', true],
+    ['b', '10.0.0.1:53', 'a+b', [], '', true],
+    ['cache', '10.0.0.1:53', 'cache', [], '10.0.0.1', true],
+    ['cache', '10.0.0.1:53', 'cache', [], '10.0.0.3', false],
+    ['dns1', '10.0.0.1:53', 'port-unreachable', [], '', false],
+    ['port-unreachable', '10.0.0.2', 'port-unreachable', [], '', true],
+    ['port-unreachable', '10.0.0.2', 'dns1', [], '', false],
+    ['port-unreachable', '10.0.0.2', 'dropped', [], '', false],
+    [undefined, undefined, 'dropped', [], '', true],
+    [undefined, undefined, 'dns1', [], '', true],
+    [undefined, undefined, 'port-unreachable', [], '', false],
+  ] as const)('capture %s (from %s), policy %s', (observed, from, result, candidates, replyFrom, agrees) => {
+    const v = datagramAgreement(observed, from, { result, candidates, replyFrom }, 'linux');
+    expect(v.agrees, v.why).toBe(agrees);
+    expect(v.why).toMatch(/^the capture shows .*; linux /);
+  });
+});
+
+describe('a DNS capture recorded on Linux, read back', () => {
+  // dns-aliases.yaml's server: dns1 on 10.0.0.1:53, dns2 on 10.0.0.2:53, resolver and cache on
+  // 0.0.0.0:53, stub on 0.0.0.0:5300; nobody on port 54. dns-hosts.yaml has its hosts and no UDP socket.
+  it.each(['dns-aliases.pcap', 'dns-aliases.pcapng'])('%s: each query\'s answer, the socket it names and where it came from', async (name) => {
+    const r = await replayCapture(path.join(FIX, name), loadScenarioFile(path.join(FIX, 'dns-hosts.yaml')), { policies: ['linux', 'windows'] });
+    expect(r.attempts).toBe(0);
+    expect(r.datagrams).toBe(10);
+    // ARP only: every UDP datagram and ICMP error was the UDP side's.
+    expect(r.skipped['not-tcp']).toBe(0);
+    expect(r.skipped['not-in-a-replayed-connection']).toBe(0);
+    const linux = r.policies['linux']!;
+    expect(linux.datagrams.map((d) => [d.server, d.observed, d.answeredFrom])).toEqual([
+      ['10.0.0.1:53', 'dns1', '10.0.0.1:53'], ['10.0.0.1:53', 'dns1', '10.0.0.1:53'],
+      ['10.0.0.2:53', 'dns2', '10.0.0.2:53'], ['10.0.0.2:53', 'dns2', '10.0.0.2:53'],
+      // The wildcard sockets answer from the route's source, not the alias the query went to.
+      ['10.0.0.3:53', 'cache', '10.0.0.1:53'], ['10.0.0.3:53', 'cache', '10.0.0.1:53'],
+      ['10.0.0.2:5300', 'stub', '10.0.0.1:5300'], ['10.0.0.3:5300', 'stub', '10.0.0.1:5300'],
+      ['10.0.0.2:54', 'port-unreachable', '10.0.0.2'], ['10.0.0.2:54', 'port-unreachable', '10.0.0.2'],
+    ]);
+    expect(linux.datagrams.map((d) => d.index)).toEqual([...Array(10).keys()]);
+    expect(linux.datagrams.every((d) => /^10\.0\.0\.100:\d+$/.test(d.client) && /^2026-/.test(d.time))).toBe(true);
+  });
+});
+
+describe('the summary and the HTML page of a capture of datagrams alone', () => {
+  it('count the datagrams and give each policy\'s results per result', async () => {
+    const { renderReplaySummary } = await import('../../src/replay/summary.js');
+    const { renderReplayHtml } = await import('../../src/html/replay.js');
+    const scenario = loadScenarioFile(path.join(FIX, 'dns-hosts.yaml'));
+    const r = await replayCapture(path.join(FIX, 'dns-aliases.pcap'), scenario, { policies: ['linux', 'windows'] });
+    const text = renderReplaySummary(r, { color: false });
+    expect(text).toContain('26 packets, 0 connection attempts, 10 UDP datagrams to scenario hosts');
+    expect(text).toMatch(/^policy \(datagrams\)\s+unsupported\s+agree with the capture\s+output$/m);
+    expect(text).toMatch(/^linux\s+10\s+0 of 0\s+-$/m);
+    const page = renderReplayHtml(scenario, r, { baseDir: FIX });
+    expect(page).toContain('<h2>UDP datagrams</h2>');
+    expect(page).toContain('the capture shows: cache (from 10.0.0.1:53)');
+    expect(page).toContain('the capture shows: port-unreachable (from 10.0.0.2)');
+  });
+});

@@ -154,6 +154,8 @@ function copies22(dg: DatagramInfo, socks: readonly UdpSock[]): DeliveryResult {
 }
 
 export const linux22Udp: UdpRules = {
+  // IP_MULTICAST_ALL exists from 2.6.31 (inside the policy's 2.2 .. 3.8 span; not in 2.2/2.4 themselves) [2.6.31 net/ipv4/ip_sockglue.c]
+  hasMulticastAll: true,
   bind: bind22,
   deliver: (dg, socks) => (dg.cast === 'unicast' ? unicast22(dg, socks) : copies22(dg, socks)),
 };

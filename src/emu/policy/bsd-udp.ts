@@ -83,6 +83,12 @@ function unicast(kind: BsdKind, dg: DatagramInfo, socks: readonly UdpSock[]): De
     return oneReceiver(sk, [sk], 'connected socket whose peer sent it:', cite);
   }
   const open = socks.filter((s) => s.remote === null && s.local !== null);
+  if (dg.note) {
+    for (const s of socks) {
+      const m = s.remote ? 'connected to another peer' : localMatch(s, dg);
+      dg.note(s, m === 'exact' ? 'bound to the destination' : m === 'wild' ? 'bound to the wildcard' : m ?? 'its address does not match');
+    }
+  }
   const best = kind === 'freebsd' ? freebsdWild(dg, open) : macosWild(dg, open);
   if (!best) return portUnreachable(dg, icmp);
   if ('result' in best) return best.result;

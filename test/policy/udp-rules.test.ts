@@ -288,6 +288,12 @@ const DELIVERY: Record<string, DeliveryCase> = {
     dg: dgram({ dst: '224.0.0.251', dport: 5353, hostMember: true }),
     expect: { 'linux-2.2': 'joined' },
   },
+  // IP_MULTICAST_ALL governs IPv4 only: inet6_mc_check lets a socket with no membership through [2.6 net/ipv6/mcast.c]
+  'linux-2.2: IP_MULTICAST_ALL off does not restrict IPv6': {
+    socks: () => [usock('strict6', { local: '::', port: 5353, v6only: true, multicastAll: false })],
+    dg: dgram({ dst: 'ff05::fb', dport: 5353, hostMember: true }),
+    expect: { 'linux-2.2': 'strict6' },
+  },
   // XNU delivers 224.0.0.1 without a join of the socket's own [udp_input: INADDR_ALLHOSTS_GROUP]
   'multicast to 224.0.0.1, nobody joined': {
     socks: () => [usock('any', { local: '0.0.0.0', port: 9 })],

@@ -76,12 +76,19 @@ function unicast(kind: BsdKind, dg: DatagramInfo, socks: readonly UdpSock[]): De
     return bestMatch44(dg, socks, cite, icmp);
   }
   // A connected PCB whose 4-tuple is the datagram's first [FreeBSD in_pcblookup_hash_exact; XNU in_pcblookup_hash_locked]
-  const connected = socks.filter((s) => s.remote !== null && remoteMatch(s, dg) === 'exact' && localMatch(s, dg) === 'exact');
+  // (connect fixes the local address to the route's source; a wildcard one is taken to match)
+  const connected = socks.filter((s) => s.remote !== null && remoteMatch(s, dg) === 'exact' && localMatch(s, dg) !== null);
   if (connected.length > 0) {
     const sk = [...connected].sort(newestBound)[0]!;
     return oneReceiver(sk, [sk], 'connected socket whose peer sent it:', cite);
   }
   const open = socks.filter((s) => s.remote === null && s.local !== null);
+  if (dg.note) {
+    for (const s of socks) {
+      const m = s.remote ? 'connected to another peer' : localMatch(s, dg);
+      dg.note(s, m === 'exact' ? 'bound to the destination' : m === 'wild' ? 'bound to the wildcard' : m ?? 'its address does not match');
+    }
+  }
   const best = kind === 'freebsd' ? freebsdWild(dg, open) : macosWild(dg, open);
   if (!best) return portUnreachable(dg, icmp);
   if ('result' in best) return best.result;

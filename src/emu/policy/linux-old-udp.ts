@@ -146,7 +146,8 @@ function copies22(dg: DatagramInfo, socks: readonly UdpSock[]): DeliveryResult {
     if (s.opts.device && s.opts.device !== dg.inDevice) return false;
     const l = dst4 !== null ? (s.family === 'inet6' && s.ipv6only ? null : v4View(s) === 0 ? 'wild' : v4View(s) === dst4 ? 'exact' : null) : local6(s, dg.dst);
     if (l === null) return false;
-    return dg.cast !== 'multicast' || s.udp.multicastAll || joinedHere(s, dg);
+    // IP_MULTICAST_ALL governs IPv4 only; inet6_mc_check lets a socket with no membership through [2.6 net/ipv6/mcast.c inet6_mc_check]
+    return dg.cast !== 'multicast' || dst4 === null || s.udp.multicastAll || joinedHere(s, dg);
   });
   const what = `${dg.cast} to ${destination(dg)}`;
   if (receivers.length === 0) return dropped(`${what}: no socket matches`, cite);
@@ -154,6 +155,8 @@ function copies22(dg: DatagramInfo, socks: readonly UdpSock[]): DeliveryResult {
 }
 
 export const linux22Udp: UdpRules = {
+  // IP_MULTICAST_ALL exists from 2.6.31 (inside the policy's 2.2 .. 3.8 span; not in 2.2/2.4 themselves) [2.6.31 net/ipv4/ip_sockglue.c]
+  hasMulticastAll: true,
   bind: bind22,
   deliver: (dg, socks) => (dg.cast === 'unicast' ? unicast22(dg, socks) : copies22(dg, socks)),
 };

@@ -26,6 +26,13 @@ function unicast(dg: DatagramInfo, socks: readonly UdpSock[]): DeliveryResult {
   const open = bound.filter((s) => s.remote === null);
   const exact = open.filter((s) => localMatch(s, dg) === 'exact');
   const wild = open.filter((s) => localMatch(s, dg) === 'wild');
+  if (dg.note) {
+    for (const s of socks) {
+      const m = localMatch(s, dg);
+      dg.note(s, s.remote && !connected.includes(s) ? 'connected to another peer'
+        : m === 'exact' ? 'bound to the destination' : m === 'wild' ? 'bound to the wildcard' : 'its address does not match');
+    }
+  }
   const [level, pass] = connected.length ? ['connected', connected] as const : exact.length ? ['exact-address', exact] as const : ['wildcard', wild] as const;
   if (pass.length === 0) {
     return portUnreachable(dg, 'Windows answers a closed UDP port with ICMP port unreachable (UNCONFIRMED: no source read) docs/policies/windows.md#udp');

@@ -35,6 +35,8 @@ async function read(file: string): Promise<Row[]> {
 
 interface Report { readonly policies: Record<string, { readonly steps: readonly { readonly kind: string; readonly result: string; readonly deliveries?: readonly { readonly receivers: readonly string[]; readonly replyFrom?: readonly string[] }[] }[] }> }
 
+const LUA = join(ROOT, 'wireshark/bindlab.lua');
+
 describe.skipIf(NO_TSHARK !== '')('UDP captures in tshark', () => {
   let dir = '';
   const reports = new Map<string, Report>();
@@ -91,6 +93,16 @@ describe.skipIf(NO_TSHARK !== '')('UDP captures in tshark', () => {
       }
     }
     expect(missing).toEqual([]);
+  }, 600_000);
+
+  it('bindlab.lua gives the receivers and the replies as fields', async () => {
+    const filter = async (file: string, f: string): Promise<string[]> => {
+      const { stdout } = await run('tshark', ['-X', `lua_script:${LUA}`, '-r', join(dir, file), '-Y', f, '-T', 'fields', '-e', 'bindlab.receivers']);
+      return stdout.split('\n').filter((l) => l !== '');
+    };
+    // The subnet broadcasts: two copies on the server, the last one a third on the sender's own host.
+    expect(await filter('udp-broadcast.linux.pcapng', 'bindlab.receivers.member == "subnet"')).toEqual(['subnet,any', 'subnet,any,listener']);
+    expect(await filter('udp-dns-aliases.linux.pcapng', 'bindlab.packet == "reply"')).toEqual(['alias2', 'alias3', 'alias3', 'resolver', 'pktinfo']);
   }, 600_000);
 
   it('the DNS answers name the socket the report names, from the address of replyFrom', async () => {

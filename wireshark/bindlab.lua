@@ -37,6 +37,10 @@ local pf = {
   step = ProtoField.uint32("bindlab.step", "Scenario step", base.DEC),
   observed = ProtoField.string("bindlab.observed", "Capture shows"),
   agree = ProtoField.bool("bindlab.agree", "Policy agrees with the capture"),
+  protocol = ProtoField.string("bindlab.protocol", "Protocol decided"),
+  packet = ProtoField.string("bindlab.packet", "Packet"),
+  receivers = ProtoField.string("bindlab.receivers", "Receivers (each a copy)"),
+  receivers_member = ProtoField.string("bindlab.receivers.member", "Receiver"),
 }
 proto.fields = pf
 
@@ -259,6 +263,14 @@ function proto.dissector(tvb, pinfo, tree)
     add_string(t, pf.process, rec.process)
     add_string(t, pf.socket, rec.socket)
     add_number(t, pf.uid, rec.uid)
+  end
+  -- UDP (issue 18): the datagram's receivers, each with a copy; which packet of the exchange this is.
+  add_string(t, pf.protocol, rec.protocol)
+  add_string(t, pf.packet, rec.packet)
+  if rec.protocol == "udp" and type(rec.socket) == "string" then
+    local all = type(rec.receivers) == "table" and rec.receivers or { rec.socket }
+    local r = t:add(pf.receivers, table.concat(all, ","))
+    for _, m in ipairs(all) do add_string(r, pf.receivers_member, m) end
   end
   if type(rec.group) == "table" then
     local g = t:add(pf.group, table.concat(rec.group, ","))

@@ -271,7 +271,10 @@ class Run implements SegmentOut {
     const base = { index: step.index, kind: step.kind };
     switch (step.kind) {
       case 'socket': {
-        if (step.type === 'udp') return { ...base, ...this.udp.socket(step.socket, this.hosts.get(step.host)!, step.process, step.family, step.options) };
+        if (step.type === 'udp') {
+          const { result, reason } = this.udp.socket(step.socket, this.hosts.get(step.host)!, step.process, step.family, step.options);
+          return { ...base, result, reason };
+        }
         const d = this.socket(step.socket, step.host, step.process, step.family, step.options);
         return { ...base, ...d };
       }

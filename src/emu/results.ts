@@ -11,6 +11,7 @@ export interface StepResult {
   /**
    * Connect steps: for each connection, every socket that could have received it under this
    * policy (the SO_REUSEPORT group the pick was made in); equal to [result] when there was no choice.
+   * Datagram steps: the same per datagram (the results it could have had).
    */
   readonly candidates?: readonly (readonly string[])[];
   /** Datagram steps: per datagram, who received a copy and where their replies came from (docs/report.md). */
@@ -77,6 +78,8 @@ export interface DecisionRecord {
   readonly address: string;
   /** lookup: the interface the SYN arrived on, as the listeners see it. */
   readonly ingress?: string;
+  /** A UDP delivery (issue 18): of a step's datagram (`connection` is its index), or of a receiver's reply at the sender. */
+  readonly packet?: 'datagram' | 'reply';
   /** Every socket the decision was made over: the port's listeners then its bound-only sockets (lookup), or the port's owners (bind, listen). */
   readonly candidates: readonly DecisionCandidate[];
   /** The outcome, as the step's result reads: the accepting socket, refused, timeout, unreachable, ok, an errno. */

@@ -50,7 +50,12 @@ const VERDICT: Record<DecisionCandidate['verdict'], string> = {
 /** One decision of the engine in words: the sockets it looked at, each with how it was treated and the policy's notes. */
 function decisionLines(d: DecisionRecord, lookup: string | null): string[] {
   const lines: string[] = [];
-  if (d.kind === 'lookup') {
+  if (d.kind === 'lookup' && d.packet) {
+    // A UDP delivery: a step's datagram, or a receiver's reply arriving at the sender.
+    const what = d.packet === 'reply' ? `datagram ${(d.connection ?? 0) + 1}'s reply` : `datagram ${(d.connection ?? 0) + 1}`;
+    lines.push(`${what} to ${d.address} on host ${d.host} (arriving on ${d.ingress}): ${d.result}`);
+    if (d.candidates.length === 0) lines.push('  no UDP socket holds the port');
+  } else if (d.kind === 'lookup') {
     lines.push(`${d.connection !== undefined ? `connection ${d.connection}: ` : ''}the SYN to ${d.address} on host ${d.host} (arriving on ${d.ingress})${lookup ? `, lookup ${lookup}` : ''}: ${d.result}`);
     if (d.candidates.length === 0) lines.push('  no socket holds the port');
   } else if (d.kind === 'route') {
@@ -61,7 +66,8 @@ function decisionLines(d: DecisionRecord, lookup: string | null): string[] {
   }
   for (const c of d.candidates) {
     const mark = c.verdict === 'accepted' || c.verdict === 'conflict' || c.verdict === 'answer-lost' ? '->' : c.verdict === 'group' ? ' +' : '  ';
-    lines.push(`  ${mark} ${socketWords(c)}: ${VERDICT[c.verdict]}${c.notes ? `; ${c.notes.join('; ')}` : ''}`);
+    const verdict = d.packet && c.verdict === 'accepted' ? 'received it' : VERDICT[c.verdict];
+    lines.push(`  ${mark} ${socketWords(c)}: ${verdict}${c.notes ? `; ${c.notes.join('; ')}` : ''}`);
   }
   return lines;
 }
@@ -78,7 +84,7 @@ export function renderExplanation(label: string, e: Explanation): string {
     lines.push(...decisionLines(d, e.lookup));
     if (d.kind === 'lookup' && d !== e.decisions[0] && d.rule !== s.reason) lines.push(`  rule: ${d.rule}`);
   }
-  if (shown.length < e.decisions.length) lines.push(`(${e.decisions.length - shown.length} more connections decided alike)`);
+  if (shown.length < e.decisions.length) lines.push(`(${e.decisions.length - shown.length} more ${s.kind === 'datagram' ? 'deliveries' : 'connections'} decided alike)`);
   if (s.expected) lines.push(`expected: ${s.expected.join(' or ')} (${s.passed ? 'held' : 'FAILED'})`);
   return lines.join('\n');
 }

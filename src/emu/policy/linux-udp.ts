@@ -248,7 +248,8 @@ function takesCopy(sk: UdpSock, dg: DatagramInfo): string | null {
   if (sk.opts.device && sk.opts.device !== dg.inDevice) return `bound to device ${sk.opts.device}`;
   if (dg.cast === 'multicast') {
     const own = sk.udp.memberships.some((m) => m.group.text === dg.dst.text && (!v4 || m.device === dg.inDevice));
-    if (!own && !sk.udp.multicastAll) return `not a member of ${dg.dst.text}${v4 ? ` on ${dg.inDevice}` : ''} and IP_MULTICAST_ALL is off`;
+    // IP_MULTICAST_ALL governs IPv4 only; IPV6_MULTICAST_ALL (not a scenario option) stays on [net/ipv6/mcast.c inet6_mc_check]
+    if (!own && v4 && !sk.udp.multicastAll) return `not a member of ${dg.dst.text} on ${dg.inDevice} and IP_MULTICAST_ALL is off`;
   }
   return null;
 }
@@ -284,8 +285,9 @@ export const linuxUdp: UdpRules = {
   // IP_MULTICAST_ALL since 2.6.31 [net/ipv4/ip_sockglue.c do_ip_setsockopt]
   hasMulticastAll: true,
   // XRLIM_BURST_FACTOR (6) errors at once, then one per icmp_ratelimit (1000 ms) per peer, never on
-  // the loopback [net/ipv4/icmp.c icmpv4_xrlim_allow, net/ipv4/inetpeer.c inet_peer_xrlim_allow; net/ipv6/icmp.c icmpv6_xrlim_allow]
-  icmpRateLimit: { burst: 6, intervalNs: 1e9 },
+  // the loopback [net/ipv4/icmp.c icmpv4_xrlim_allow, net/ipv4/inetpeer.c inet_peer_xrlim_allow]; IPv6 scales
+  // the interval by the route's prefix: tmo >>= (128 - plen) >> 5 [net/ipv6/icmp.c icmpv6_xrlim_allow]
+  icmpRateLimit: { burst: 6, intervalNs: 1e9, v6PrefixScaled: true },
   bind,
   deliver(dg, socks) {
     return dg.cast === 'unicast' && !isMulticast(dg.dst) ? unicast(dg, socks) : multi(dg, socks);

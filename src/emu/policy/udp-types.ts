@@ -75,7 +75,12 @@ export interface UdpRules {
    * (a token bucket per peer; the loopback is exempt). Absent: no limit modelled. Refinement of
    * the fixed interface.
    */
-  readonly icmpRateLimit?: { readonly burst: number; readonly intervalNs: number };
+  readonly icmpRateLimit?: {
+    readonly burst: number;
+    readonly intervalNs: number;
+    /** IPv6: the interval shrinks with the route's prefix, halved per 32 bits short of /128 (Linux's icmpv6_xrlim_allow). */
+    readonly v6PrefixScaled?: boolean;
+  };
   /** bind(2) of a UDP socket; `host.owners(port)` yields the UDP sockets on that port. */
   bind(sock: UdpSock, addr: IpAddr, port: number, host: HostView): Decision;
   /**

@@ -4,7 +4,7 @@
 // each (the policy's `udp.deliver`), ICMP port unreachable, and each receiver's reply from the
 // source address its OS picks. The engine (src/emu/engine.ts) hands UDP steps and sockets here.
 
-import { IPV4_ANY, IPV6_ANY, formatEndpoint, isLinkLocal6, isLoopback, isMulticast, isV4Mapped, isWildcard, parseIp, v4FromMapped, v4ToMapped, type IpAddr } from '../addr.js';
+import { IPV4_ANY, IPV6_ANY, formatEndpoint, inSubnet, isLinkLocal6, isLoopback, isMulticast, isV4Mapped, isWildcard, parseIp, v4FromMapped, v4ToMapped, type IpAddr } from '../addr.js';
 import { isBroadcastOf, type HostState, type IfaceState } from '../host.js';
 import { ownerView, ownersRecord } from '../decision-record.js';
 import { conflictInfo, conflictOf } from '../conflict-info.js';
@@ -48,6 +48,8 @@ interface Sent {
   readonly receivers: readonly UdpSocket[];
   readonly replyFrom: readonly string[];
   readonly reason: string;
+  /** Results this policy could as well have given: a SO_REUSEPORT group's members for a pick from it, else [result]. */
+  readonly candidates: readonly string[];
 }
 
 /** Where a datagram arrives: a host, the interface it comes in on, and (looped back) the socket that sent it. */
@@ -77,7 +79,7 @@ export class UdpLayer {
   }
 
   unsupported(): Outcome {
-    return { result: 'unsupported', reason: `UDP is not modelled under policy ${this.ctx.policy.name} yet (it has no UDP rules): no guess is made` };
+    return { result: 'unsupported', reason: `UDP is not modelled under policy ${this.ctx.policy.name} yet (it has no UDP rules): no guess is made [docs/scenario-format.md#udp]` };
   }
 
   tablesOf(host: HostState): UdpTables {
@@ -314,7 +316,8 @@ export class UdpLayer {
       const host = this.ctx.hosts.get(step.from!)!;
       // A fresh socket of the destination's family (a v4-mapped destination is IPv4)
       const family = wire(step.to.addr).family === 6 ? 'inet6' : 'inet';
-      const made = this.socket(`${step.from}${step.fromProcess ? `/${step.fromProcess}` : ''}`, host, step.fromProcess ?? '', family, {}, 'client');
+      // Named for what it is in explain and the captures' comments: the sender's own fresh socket.
+      const made = this.socket('(sendto socket)', host, step.fromProcess ?? '', family, {}, 'client');
       if (!made.sock) return none(made);
       sk = made.sock;
       fresh = true;
@@ -336,7 +339,7 @@ export class UdpLayer {
         receivers: s.receivers.map((r) => `${r.hostName}/${r.processName}/${r.name}`),
         ...(step.reply ? { replyFrom: [...s.replyFrom] } : {}),
       });
-      candidates.push(s.receivers.map((r) => r.name));
+      candidates.push(s.candidates);
       if (i === 0) reason = s.reason;
       this.ctx.now += DATAGRAM_GAP_NS;
     }
@@ -396,7 +399,7 @@ export class UdpLayer {
     const to = ep(dst, dport);
     const fail = (result: string, reason: string, record = true): Sent => {
       if (record && ctx.recording) ctx.record({ step: ctx.stepIndex, connection: index, kind: 'route', host: host.name, address: to, candidates: [], result, rule: reason });
-      return { result, receivers: [], replyFrom: [], reason };
+      return { result, receivers: [], replyFrom: [], reason, candidates: [result] };
     };
     // A v4-mapped destination from an IPv6-only socket [net/ipv6/udp.c udpv6_sendmsg: ipv6_only_sock → -ENETUNREACH]
     if (isV4Mapped(step.to.addr) && sk.ipv6only) return fail('ENETUNREACH', 'an IPv6-only socket cannot send to a v4-mapped address [net/ipv6/udp.c udpv6_sendmsg]');
@@ -475,19 +478,22 @@ export class UdpLayer {
     if (step.reply) {
       for (const { arrival, res } of decided) {
         for (const r of res.receivers as UdpSocket[]) {
-          const from = this.reply(r, arrival, cast, route.local, dst, dport, src, sport, host, t, payload);
+          const from = this.reply(r, arrival, cast, route.local, dst, dport, src, sport, host, t, payload, index);
           replyFrom.push(from.at);
           t = from.t + REPLY_GAP_NS;
         }
       }
     }
     ctx.now = Math.max(ctx.now, t + lat);
-    return { result, receivers, replyFrom, reason };
+    // One receiver picked from a group: any member was as likely; else the result itself.
+    const only = decided.length === 1 && receivers.length === 1 ? decided[0]!.res.candidates : [];
+    const candidates = only.length > 1 ? only.map((s) => s.name) : [result];
+    return { result, receivers, replyFrom, reason, candidates };
   }
 
   /** The policy's delivery at one host, or null when the datagram is not for it (another subnet's broadcast). */
   private deliverAt(a: Arrival, cast: 'unicast' | 'broadcast' | 'multicast', src: IpAddr, sport: number, dst: IpAddr, dport: number,
-    hash: number, index: number, to: string): DeliveryResult | null {
+    hash: number, index: number, to: string, packet: 'datagram' | 'reply' = 'datagram'): DeliveryResult | null {
     const h = a.host;
     // A broadcast is the host's only to 255.255.255.255 or one of its subnets' broadcast addresses
     // [net/ipv4/route.c ip_route_input_slow: RTN_BROADCAST]; another is not for it (no forwarding).
@@ -510,7 +516,7 @@ export class UdpLayer {
         return { ...conflictInfo(sk), verdict: got.has(sk) ? 'accepted' : group.has(sk) ? 'group' : 'passed-over', ...(n ? { notes: n } : {}) };
       });
       const result = res.receivers.length ? res.receivers.map((r) => r.name).sort().join('+') : res.action === 'port-unreachable' ? 'port-unreachable' : 'dropped';
-      this.ctx.record({ step: this.ctx.stepIndex, connection: index, kind: 'lookup', host: h.name, address: to, ingress: a.inDevice, candidates, result, rule: res.rule });
+      this.ctx.record({ step: this.ctx.stepIndex, connection: index, kind: 'lookup', packet, host: h.name, address: to, ingress: a.inDevice, candidates, result, rule: res.rule });
     }
     return res;
   }
@@ -523,7 +529,7 @@ export class UdpLayer {
    * datagram (a sender connected elsewhere refuses it: ICMP port unreachable back).
    */
   private reply(r: UdpSocket, arrival: Arrival, cast: 'unicast' | 'broadcast' | 'multicast', local: boolean, qdst: IpAddr, qport: number,
-    client: IpAddr, cport: number, clientHost: HostState, t: number, query: Uint8Array): { at: string; t: number } {
+    client: IpAddr, cport: number, clientHost: HostState, t: number, query: Uint8Array, index: number): { at: string; t: number } {
     const ctx = this.ctx;
     const h = arrival.host;
     const fp = ctx.policy.fingerprint;
@@ -566,7 +572,7 @@ export class UdpLayer {
     if (!peer) return { at, t };
     // Delivered at the sender's host like any datagram.
     const res = this.deliverAt({ host: peer.host, iface: peer, inDevice: back ? (clientHost.ifaceOwning(client)?.name ?? 'lo') : peer.name }, 'unicast', src, port, client, cport,
-      hashTuple(ctx.seed, src.bytes, port, client.bytes, cport), 0, ep(client, cport));
+      hashTuple(ctx.seed, src.bytes, port, client.bytes, cport), index, ep(client, cport), 'reply');
     if (res && res.action === 'port-unreachable' && ctx.capturing && this.icmpAllowed(peer.host, src, back, t)) {
       const q = this.quote(src, client, port, cport, payload, ttl, 0, fp.dontFragment);
       const len = writePortUnreachableFrame(ctx.frame, { srcMac: peer.mac, dstMac: out.mac, src: client, dst: src, ttl, ipId: mix32(port ^ cport) & 0xffff, dontFragment: false, tos: client.family === 6 ? 0 : 0xc0 }, q);
@@ -587,12 +593,17 @@ export class UdpLayer {
     const limit = this.rules?.icmpRateLimit;
     if (!limit || loopback) return true;
     const k = `${host.name} ${peer.text}`;
-    const max = limit.burst * limit.intervalNs;
+    let interval = limit.intervalNs;
+    if (peer.family === 6 && limit.v6PrefixScaled) {
+      const prefix = host.ifaces.flatMap((i) => i.addresses).filter((c) => c.addr.family === 6 && inSubnet(c, peer)).reduce((m, c) => Math.max(m, c.prefix), 0);
+      interval = Math.floor(interval / 2 ** ((128 - prefix) >> 5));
+    }
+    const max = limit.burst * interval;
     // A new peer starts full [net/ipv4/inetpeer.c inet_getpeer: rate_last = jiffies - 60 * HZ]
     const b = this.icmpTokens.get(k) ?? { tokens: max, last: t };
     const tokens = Math.min(max, b.tokens + (t - b.last));
-    const ok = tokens >= limit.intervalNs;
-    this.icmpTokens.set(k, { tokens: ok ? tokens - limit.intervalNs : tokens, last: t });
+    const ok = tokens >= interval;
+    this.icmpTokens.set(k, { tokens: ok ? tokens - interval : tokens, last: t });
     return ok;
   }
 

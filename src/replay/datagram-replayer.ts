@@ -14,10 +14,15 @@ import { formatEndpoint, makeIp, type IpAddr } from '../emu/addr.js';
 import type { Run } from '../emu/engine.js';
 import type { Policy } from '../emu/policy/types.js';
 import type { CaptureReader } from '../pcap/capture-reader.js';
-import { datagramAgreement, MAX_DISAGREEMENTS_LISTED, type Agreement, type ReplayAgreement } from './agreement.js';
+import { datagramAgreement, datagramResultClass, MAX_DISAGREEMENTS_LISTED, type Agreement, type ReplayAgreement } from './agreement.js';
+import { withAgreement } from '../emu/packet-record.js';
+import { packetComments, PcapngReader } from '../pcap/pcapng-reader.js';
+import type { PcapngWriter } from '../pcap/pcapng-writer.js';
+import { writeCapturedDatagram } from './datagram-output.js';
+import type { SpoolWriter } from './spool.js';
 import { addrWord, ConnectionTable, tupleHash } from './connection-table.js';
 import { bannerSocketIn, decodeDatagram, DG_FRAGMENT, DG_MALFORMED, DG_OTHER, DG_PORT_UNREACHABLE, DG_TRUNCATED, DG_UDP, newDatagram } from './datagram.js';
-import { newReplayedDatagram, replayDatagram, type ReplayedDatagram } from './datagram-engine.js';
+import { newReplayedDatagram, replayDatagram, writeDatagramReplies, writePortUnreachable, type ReplayedDatagram } from './datagram-engine.js';
 import type { ReplayDatagram, ReplayPolicyReport } from './replay.js';
 import { isoTime } from './time.js';
 
@@ -27,6 +32,10 @@ export const MAX_FLOWS = 16384;
 const RING = 4096;
 /** A reply or an ICMP error answers a datagram of its flow sent at most this long before it (a DNS client retries after 1 to 5 s). */
 export const ANSWER_WINDOW_NS = 3e9;
+/** Bytes of each datagram's payload kept for its emulated replies (a DNS query over UDP is at most 512 bytes: RFC 1035 §4.2.1). */
+const KEPT_PAYLOAD = 512;
+/** The client MAC of frames whose link type has none (as replayer.ts's). */
+const NO_MAC = Uint8Array.of(0x02, 0, 0, 0, 0, 0xfe);
 
 /** A decision as replayDatagram made it (interned per policy). */
 interface DatagramDecision {
@@ -35,6 +44,11 @@ interface DatagramDecision {
   readonly comment: string;
   readonly record: string;
   readonly replyFrom: string;
+  readonly captureId: number;
+  readonly serverMac: Uint8Array;
+  readonly receivers: readonly object[];
+  /** Whether some socket received it (the result is a socket name or `a+b`). */
+  readonly received: boolean;
 }
 
 /** One policy's datagram decisions, their counts and its verdicts against the capture. */
@@ -50,18 +64,46 @@ class DatagramPolicy {
 
   constructor(readonly name: string, readonly policy: Policy) {}
 
+  private lastId = -1;
+
   /** The id of the decision in `out`. */
   intern(): number {
     const o = this.out;
-    const key = `${o.result}\n${o.comment}\n${o.record}\n${o.replyFrom}\n${o.candidates.join(',')}`;
+    // Runs of datagrams get one decision: the last one first.
+    const last = this.decisions[this.lastId];
+    if (last !== undefined && last.result === o.result && last.comment === o.comment && last.record === o.record && last.replyFrom === o.replyFrom
+      && last.candidates === o.candidates && last.captureId === o.captureId && last.serverMac === o.serverMac && last.receivers === o.receivers) return this.lastId;
+    const key = `${o.result}\n${o.comment}\n${o.record}\n${o.replyFrom}\n${o.candidates.join(',')}\n${o.captureId}`;
     let id = this.ids.get(key);
     if (id === undefined) {
-      id = this.decisions.push({ result: o.result, candidates: o.candidates, comment: o.comment, record: o.record, replyFrom: o.replyFrom }) - 1;
+      id = this.decisions.push({
+        result: o.result, candidates: o.candidates, comment: o.comment, record: o.record, replyFrom: o.replyFrom, captureId: o.captureId,
+        serverMac: o.serverMac, receivers: o.receivers, received: datagramResultClass(o.result) === 'received',
+      }) - 1;
       this.counts.push(0);
       this.ids.set(key, id);
     }
+    this.lastId = id;
     return id;
   }
+
+  /** Decision id's record with the verdict against what the capture shows, and the verdict in words; made once per pair. */
+  recordWithVerdict(id: number, observedId: number, observed: string, answeredFrom: string | undefined): { readonly record: string; readonly comment: string } {
+    const key = id * 2097152 + observedId + 1;
+    let r = this.verdictRecords.get(key);
+    if (r === undefined) {
+      const v = this.verdict(id, observedId, observed, answeredFrom);
+      const rec = this.decisions[id]!.record;
+      r = {
+        record: rec === '' ? '' : withAgreement(rec, v.agrees, observed),
+        comment: `bindlab ${this.name}: ${v.agrees ? 'agrees with' : 'disagrees with'} the capture: ${v.why}`,
+      };
+      this.verdictRecords.set(key, r);
+    }
+    return r;
+  }
+
+  private readonly verdictRecords = new Map<number, { readonly record: string; readonly comment: string }>();
 
   /** The verdict on decision id against what the capture shows (observed id, -1: nothing), made once per pair. */
   verdict(id: number, observedId: number, observed: string | undefined, answeredFrom: string | undefined): Agreement {
@@ -130,11 +172,28 @@ export class DatagramReplayer {
   private readonly observedIds = new Map<string, number>();
   private finalized = 0;
   private readonly addrs = new Map<number | string, IpAddr>();
+  /** Per entry, for its answers in the outputs: the client's MAC (interned), the address it used, the first KEPT_PAYLOAD bytes of its payload. */
+  private readonly clientMac: Uint8Array[] = new Array<Uint8Array>(RING).fill(NO_MAC);
+  private readonly wireDst: IpAddr[] = new Array<IpAddr>(RING);
+  private readonly payload = new Uint8Array(RING * KEPT_PAYLOAD);
+  private readonly payloadLen = new Uint16Array(RING);
+  private readonly macs = new Map<string, Uint8Array>();
+  private readonly outputs: boolean;
+  private readonly ng: PcapngReader | null;
+  /**
+   * Before a packet goes into policy p's output at capture time t: the replay's TCP answers due
+   * by then are written first, and the time the packet gets (Replayer.stamp). Set by the Replayer.
+   */
+  stamp: (p: number, t: number) => number = (_p, t) => t;
 
   constructor(private readonly reader: CaptureReader, names: readonly string[], policies: readonly Policy[], private readonly runs: readonly Run[],
-    private readonly reports: readonly ReplayPolicyReport[], private readonly hostAddrs: ReadonlyMap<number | string, IpAddr>,
-    private readonly keep: boolean, private readonly baseSec: number) {
+    private readonly sinks: readonly (PcapngWriter | undefined)[], private readonly reports: readonly ReplayPolicyReport[],
+    private readonly hostAddrs: ReadonlyMap<number | string, IpAddr>, private readonly keep: boolean,
+    /** Per policy: where its datagrams' entries go instead of the report's lists (spool.ts), or null. */
+    private readonly spool: readonly SpoolWriter[] | null) {
     this.policies = names.map((n, p) => new DatagramPolicy(n, policies[p]!));
+    this.outputs = sinks.some((w) => w !== undefined);
+    this.ng = reader instanceof PcapngReader ? reader : null;
     this.decision = new Int32Array(RING * names.length);
     const hosts = new Map<string, number>();
     for (const [key, a] of hostAddrs) {
@@ -236,6 +295,7 @@ export class DatagramReplayer {
     this.sec[r] = reader.tsSec; this.nsec[r] = reader.tsNsec; this.time[r] = t;
     this.src[r] = src; this.dst[r] = dst; this.sport[r] = dg.srcPort; this.dport[r] = dg.dstPort;
     this.flowOf[r] = slot; this.next[r] = -1; this.waiting[r] = 1; this.observed[r] = -1; this.answeredFrom[r] = undefined;
+    if (this.outputs) this.keepForAnswers(r, fam);
     if (this.tail[slot]! >= 0 && this.waiting[this.tail[slot]! % RING] === 1) this.next[this.tail[slot]! % RING] = index;
     else this.head[slot] = index;
     this.tail[slot] = index;
@@ -250,8 +310,88 @@ export class DatagramReplayer {
         if (id === -1 || ps.out.perDestination) ps.byDestination.set(dkey, id);
       }
       this.decision[r * P + p] = id;
-      if (id >= 0) ps.counts[id]++;
+      if (id < 0) continue;
+      ps.counts[id]++;
+      const w = this.sinks[p];
+      if (w) this.writeDatagram(p, w, ps.decisions[id]!, r, t);
     }
+  }
+
+  /** What an entry's answers in the outputs need: the client's MAC, the address it used, its payload. */
+  private keepForAnswers(r: number, fam: 4 | 6): void {
+    const { reader, dg } = this;
+    const data = reader.data;
+    this.clientMac[r] = this.mac(data, dg.macAt);
+    this.wireDst[r] = this.addr(data, dg.dstAt, fam);
+    const n = Math.min(dg.payloadCaptured, KEPT_PAYLOAD);
+    this.payload.set(data.subarray(dg.payloadAt, dg.payloadAt + n), r * KEPT_PAYLOAD);
+    this.payloadLen[r] = n;
+  }
+
+  /** The captured datagram into policy p's output with its decision; the emulated ICMP port unreachable right after it when the policy says so. */
+  private writeDatagram(p: number, w: PcapngWriter, d: DatagramDecision, r: number, t: number): void {
+    if (d.captureId < 0) return;
+    const { reader, dg } = this;
+    const at = this.stamp(p, t);
+    writeCapturedDatagram(w, d.captureId, at, reader.data, reader.offset, reader.caplen, reader.linkType, dg, this.clientMac[r]!, d.serverMac,
+      d.comment, d.record === '' ? undefined : d.record, this.inputComments());
+    // The kernel answers from its receive path, at once (no application in between): right after the datagram.
+    if (d.result === 'port-unreachable') {
+      const ipEnd = Math.min(dg.ipEnd, reader.offset + reader.caplen);
+      writePortUnreachable(this.runs[p]!, this.policies[p]!.out, d, at, this.clientMac[r]!, this.src[r]!, this.sport[r]!, this.wireDst[r]!, this.dport[r]!,
+        reader.data.subarray(dg.ipAt, ipEnd));
+    }
+  }
+
+  /**
+   * The capture's reply to entry r at time t into each output: kept as captured (with the verdict)
+   * where the policy agrees that its receiver answered; where the policy's receiver is another, or
+   * answers from another address, that receiver's own reply instead; nothing where nobody receives
+   * the datagram under the policy (its ICMP port unreachable, if any, went out with the datagram).
+   */
+  private writeAnswer(r: number, t: number, oid: number): void {
+    const { reader, dg } = this;
+    const P = this.policies.length;
+    const seen = this.observedNames[oid]!;
+    const from = this.answeredFrom[r];
+    for (let p = 0; p < P; p++) {
+      const w = this.sinks[p];
+      const id = this.decision[r * P + p]!;
+      if (!w || id < 0) continue;
+      const ps = this.policies[p]!;
+      const d = ps.decisions[id]!;
+      if (d.captureId < 0 || !d.received || seen === 'port-unreachable') continue;
+      const v = ps.recordWithVerdict(id, oid, seen, from);
+      const at = this.stamp(p, t);
+      if (ps.verdict(id, oid, seen, from).agrees) {
+        writeCapturedDatagram(w, d.captureId, at, reader.data, reader.offset, reader.caplen, reader.linkType, dg, d.serverMac, this.clientMac[r]!,
+          v.comment, v.record === '' ? undefined : v.record, this.inputComments());
+      } else {
+        writeDatagramReplies(this.runs[p]!, ps.out, d, at, this.clientMac[r]!, this.src[r]!, this.sport[r]!, this.wireDst[r]!, this.dst[r]!, this.dport[r]!,
+          this.payload.subarray(r * KEPT_PAYLOAD, r * KEPT_PAYLOAD + this.payloadLen[r]!), v.comment, v.record);
+      }
+    }
+  }
+
+  /** The current packet's own comments (pcapng), or null when it has none. */
+  private inputComments(): string[] | null {
+    const ng = this.ng;
+    if (ng === null || ng.optionsEnd - ng.optionsAt < 8) return null;
+    const c = packetComments(ng);
+    return c.length > 0 ? c : null;
+  }
+
+  /** The MAC at buf[at] as one interned array. */
+  private mac(buf: Uint8Array, at: number): Uint8Array {
+    if (at < 0) return NO_MAC;
+    let key = '';
+    for (let i = 0; i < 6; i++) key += String.fromCharCode(buf[at + i]!);
+    let m = this.macs.get(key);
+    if (!m) {
+      if (this.macs.size >= 4096) this.macs.clear();
+      this.macs.set(key, (m = Uint8Array.prototype.slice.call(buf, at, at + 6)));
+    }
+    return m;
   }
 
   /** The capture's answer (what: a socket name, "received" or "port-unreachable") to the flow in slot, from buf[fromAt] (port -1: an ICMP). */
@@ -282,6 +422,7 @@ export class DatagramReplayer {
     this.waiting[r] = 0;
     this.head[slot] = this.next[r]!;
     if (this.head[slot]! < 0) this.tail[slot] = -1;
+    if (this.outputs) this.writeAnswer(r, t, id);
   }
 
   /** At the end of the capture: every entry made and judged. */
@@ -335,7 +476,8 @@ export class DatagramReplayer {
         if (seen !== undefined) e.observed = seen;
         if (from !== undefined) e.answeredFrom = from;
         if (d.result !== 'unsupported') e.agreement = v;
-        this.reports[p]!.datagrams.push(e);
+        if (this.spool) this.spool[p]!.add(e);
+        else this.reports[p]!.datagrams.push(e);
       }
     }
     this.finalized = Math.max(this.finalized, end);

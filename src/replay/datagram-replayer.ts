@@ -22,7 +22,10 @@ import { writeCapturedDatagram } from './datagram-output.js';
 import type { SpoolWriter } from './spool.js';
 import { addrWord, ConnectionTable, tupleHash } from './connection-table.js';
 import { bannerSocketIn, decodeDatagram, DG_FRAGMENT, DG_MALFORMED, DG_OTHER, DG_PORT_UNREACHABLE, DG_TRUNCATED, DG_UDP, newDatagram } from './datagram.js';
-import { newReplayedDatagram, replayDatagram, writeDatagramReplies, writePortUnreachable, type ReplayedDatagram } from './datagram-engine.js';
+import { newReplayedDatagram, type ReplayedDatagram } from '../emu/udp/replayed.js';
+import type { HostState, IfaceState } from '../emu/host.js';
+import type { UdpSocket } from '../emu/udp/tables.js';
+import { foldChecksum, sumWords } from '../emu/wire/checksum.js';
 import type { ReplayDatagram, ReplayPolicyReport } from './replay.js';
 import { isoTime } from './time.js';
 
@@ -34,6 +37,8 @@ const RING = 4096;
 export const ANSWER_WINDOW_NS = 3e9;
 /** Bytes of each datagram's payload kept for its emulated replies (a DNS query over UDP is at most 512 bytes: RFC 1035 §4.2.1). */
 const KEPT_PAYLOAD = 512;
+/** Bytes of a datagram an ICMP error may quote at most (IPv6: the minimum MTU less the error's own headers, RFC 4443 §2.4(c)). */
+const QUOTE_MAX = 1280 - 48;
 /** The client MAC of frames whose link type has none (as replayer.ts's). */
 const NO_MAC = Uint8Array.of(0x02, 0, 0, 0, 0, 0xfe);
 
@@ -46,7 +51,10 @@ interface DatagramDecision {
   readonly replyFrom: string;
   readonly captureId: number;
   readonly serverMac: Uint8Array;
-  readonly receivers: readonly object[];
+  readonly reason: string;
+  readonly receivers: readonly UdpSocket[];
+  readonly host: HostState | null;
+  readonly iface: IfaceState | null;
   /** Whether some socket received it (the result is a socket name or `a+b`). */
   readonly received: boolean;
 }
@@ -78,7 +86,7 @@ class DatagramPolicy {
     if (id === undefined) {
       id = this.decisions.push({
         result: o.result, candidates: o.candidates, comment: o.comment, record: o.record, replyFrom: o.replyFrom, captureId: o.captureId,
-        serverMac: o.serverMac, receivers: o.receivers, received: datagramResultClass(o.result) === 'received',
+        serverMac: o.serverMac, reason: o.reason, receivers: o.receivers, host: o.host, iface: o.iface, received: datagramResultClass(o.result) === 'received',
       }) - 1;
       this.counts.push(0);
       this.ids.set(key, id);
@@ -305,7 +313,7 @@ export class DatagramReplayer {
       const ps = this.policies[p]!;
       let id = ps.byDestination.get(dkey) ?? -2;
       if (id === -2) {
-        if (!replayDatagram(this.runs[p]!, ps.policy, t, src, dg.srcPort, dst, dg.dstPort, ps.out)) id = -1;
+        if (!this.runs[p]!.replayDatagram(t, src, dg.srcPort, dst, dg.dstPort, ps.out)) id = -1;
         else id = ps.intern();
         if (id === -1 || ps.out.perDestination) ps.byDestination.set(dkey, id);
       }
@@ -337,9 +345,7 @@ export class DatagramReplayer {
       d.comment, d.record === '' ? undefined : d.record, this.inputComments());
     // The kernel answers from its receive path, at once (no application in between): right after the datagram.
     if (d.result === 'port-unreachable') {
-      const ipEnd = Math.min(dg.ipEnd, reader.offset + reader.caplen);
-      writePortUnreachable(this.runs[p]!, this.policies[p]!.out, d, at, this.clientMac[r]!, this.src[r]!, this.sport[r]!, this.wireDst[r]!, this.dport[r]!,
-        reader.data.subarray(dg.ipAt, ipEnd));
+      this.runs[p]!.replayPortUnreachable(d, at, this.clientMac[r]!, this.src[r]!, this.sport[r]!, this.wireDst[r]!, this.dport[r]!, this.quoted());
     }
   }
 
@@ -367,11 +373,44 @@ export class DatagramReplayer {
         writeCapturedDatagram(w, d.captureId, at, reader.data, reader.offset, reader.caplen, reader.linkType, dg, d.serverMac, this.clientMac[r]!,
           v.comment, v.record === '' ? undefined : v.record, this.inputComments());
       } else {
-        writeDatagramReplies(this.runs[p]!, ps.out, d, at, this.clientMac[r]!, this.src[r]!, this.sport[r]!, this.wireDst[r]!, this.dst[r]!, this.dport[r]!,
+        this.runs[p]!.replayReplies(d, at, this.clientMac[r]!, this.src[r]!, this.sport[r]!, this.wireDst[r]!, this.dst[r]!, this.dport[r]!,
           this.payload.subarray(r * KEPT_PAYLOAD, r * KEPT_PAYLOAD + this.payloadLen[r]!), v.comment, v.record);
       }
     }
   }
+
+  /**
+   * The current datagram's IP packet as an ICMP error quotes it: copied as captured (at most
+   * QUOTE_MAX bytes; the writer cuts it to what the error may carry), the IPv4 header checksum and,
+   * when the quote holds all of it, the UDP checksum made whole (a capture on the sender has them
+   * unfinished: checksum offload).
+   */
+  private quoted(): Uint8Array {
+    const { reader, dg } = this;
+    const end = Math.min(dg.ipEnd, reader.offset + reader.caplen, dg.ipAt + QUOTE_MAX);
+    const q = this.quote;
+    const n = end - dg.ipAt;
+    q.set(reader.data.subarray(dg.ipAt, end), 0);
+    const udpAt = dg.l4At - dg.ipAt;
+    if (dg.family === 4) {
+      const ihl = (q[0]! & 0x0f) * 4;
+      q[10] = 0; q[11] = 0;
+      const c = foldChecksum(sumWords(q, 0, ihl));
+      q[10] = c >>> 8; q[11] = c;
+    }
+    if (dg.ipEnd - dg.ipAt <= n) {
+      const len = n - udpAt;
+      let sum = 17 + len;
+      sum = dg.family === 4 ? sumWords(q, 12, 20, sum) : sumWords(q, 8, 40, sum);
+      q[udpAt + 6] = 0; q[udpAt + 7] = 0;
+      let c = foldChecksum(sumWords(q, udpAt, n, sum));
+      if (c === 0) c = 0xffff;
+      q[udpAt + 6] = c >>> 8; q[udpAt + 7] = c;
+    }
+    return q.subarray(0, n);
+  }
+
+  private readonly quote = new Uint8Array(QUOTE_MAX);
 
   /** The current packet's own comments (pcapng), or null when it has none. */
   private inputComments(): string[] | null {

@@ -1303,8 +1303,9 @@ class Run implements SegmentOut {
   }
 
   /** The ICMP port unreachable for a replayed datagram decided port-unreachable (UdpLayer.replayPortUnreachable); false when rate-limited. */
-  replayPortUnreachable(d: ReplayedArrival, timeNs: number, clientMac: Uint8Array, client: IpAddr, sport: number, wireDst: IpAddr, dport: number, quoted: Uint8Array): boolean {
-    return this.udp.replayPortUnreachable(d, timeNs, clientMac, client, wireDst, quoted, sport, dport);
+  replayPortUnreachable(d: ReplayedArrival, timeNs: number, clientMac: Uint8Array, client: IpAddr, sport: number, wireDst: IpAddr, dport: number, quoted: Uint8Array,
+    comment: string | undefined, record: string | undefined): boolean {
+    return this.udp.replayPortUnreachable(d, timeNs, clientMac, client, wireDst, quoted, sport, dport, comment, record);
   }
 
   /** The receivers' replies to a replayed datagram at timeNs (UdpLayer.replayReplies). */

@@ -12,10 +12,10 @@
 
 import { formatEndpoint, makeIp, type IpAddr } from '../emu/addr.js';
 import type { Run } from '../emu/engine.js';
-import type { Policy } from '../emu/policy/types.js';
 import type { CaptureReader } from '../pcap/capture-reader.js';
 import { datagramAgreement, datagramResultClass, MAX_DISAGREEMENTS_LISTED, type Agreement, type ReplayAgreement } from './agreement.js';
-import { withAgreement } from '../emu/packet-record.js';
+import { datagramPacketRecord, withAgreement } from '../emu/packet-record.js';
+import { recordReference } from './record-reference.js';
 import { packetComments, PcapngReader } from '../pcap/pcapng-reader.js';
 import type { PcapngWriter } from '../pcap/pcapng-writer.js';
 import { writeCapturedDatagram } from './datagram-output.js';
@@ -57,6 +57,23 @@ interface DatagramDecision {
   readonly iface: IfaceState | null;
   /** Whether some socket received it (the result is a socket name or `a+b`). */
   readonly received: boolean;
+  /** The comment's first sentence and the record's reference (record-reference.ts), for repeats in an output. */
+  readonly brief: string;
+  readonly reference: string;
+  /** Whether this policy's output has the decision's comment and record in full yet. */
+  written: boolean;
+  /** Its ICMP port unreachable's record, made when first needed, its reference, and whether it is in the output in full. */
+  icmpRecord: string;
+  icmpReference: string;
+  icmpWritten: boolean;
+}
+
+/** A decision's record with a verdict, its reference and comment, and whether the output has them in full yet. */
+interface VerdictNotes {
+  readonly record: string;
+  readonly reference: string;
+  readonly comment: string;
+  written: boolean;
 }
 
 /** One policy's datagram decisions, their counts and its verdicts against the capture. */
@@ -70,7 +87,7 @@ class DatagramPolicy {
   readonly agreement: ReplayAgreement = { agree: 0, disagree: 0, disagreements: [] };
   private readonly verdicts = new Map<number, Agreement>();
 
-  constructor(readonly name: string, readonly policy: Policy) {}
+  constructor(readonly name: string) {}
 
   private lastId = -1;
 
@@ -87,6 +104,7 @@ class DatagramPolicy {
       id = this.decisions.push({
         result: o.result, candidates: o.candidates, comment: o.comment, record: o.record, replyFrom: o.replyFrom, captureId: o.captureId,
         serverMac: o.serverMac, reason: o.reason, receivers: o.receivers, host: o.host, iface: o.iface, received: datagramResultClass(o.result) === 'received',
+        brief: briefOf(o.comment), reference: o.record === '' ? '' : recordReference(o.record), written: false, icmpRecord: '', icmpReference: '', icmpWritten: false,
       }) - 1;
       this.counts.push(0);
       this.ids.set(key, id);
@@ -96,22 +114,76 @@ class DatagramPolicy {
   }
 
   /** Decision id's record with the verdict against what the capture shows, and the verdict in words; made once per pair. */
-  recordWithVerdict(id: number, observedId: number, observed: string, answeredFrom: string | undefined): { readonly record: string; readonly comment: string } {
+  recordWithVerdict(id: number, observedId: number, observed: string, answeredFrom: string | undefined): VerdictNotes {
     const key = id * 2097152 + observedId + 1;
     let r = this.verdictRecords.get(key);
     if (r === undefined) {
       const v = this.verdict(id, observedId, observed, answeredFrom);
       const rec = this.decisions[id]!.record;
+      // The answer's record: the decision's, marked as the answer (a reply), with the verdict.
+      const record = rec === '' ? '' : withAgreement(`${rec.slice(0, -1)},"packet":"reply"}`, v.agrees, observed);
       r = {
-        record: rec === '' ? '' : withAgreement(rec, v.agrees, observed),
-        comment: `bindlab ${this.name}: ${v.agrees ? 'agrees with' : 'disagrees with'} the capture: ${v.why}`,
+        record, reference: record === '' ? '' : recordReference(record),
+        comment: `bindlab ${this.name}: ${v.agrees ? 'agrees with' : 'disagrees with'} the capture: ${v.why}`, written: false,
       };
       this.verdictRecords.set(key, r);
     }
     return r;
   }
 
-  private readonly verdictRecords = new Map<number, { readonly record: string; readonly comment: string }>();
+  private readonly verdictRecords = new Map<number, VerdictNotes>();
+
+  /** The comment and record of the packet being written (set by notes and verdictNotes). */
+  noteComment: string | undefined = undefined;
+  noteRecord: string | undefined = undefined;
+
+  /**
+   * The comment and record (noteComment, noteRecord) of the datagram of decision id written now:
+   * the decision's own the first time in the output, then the comment's first sentence (who got
+   * it, without the rule) and a reference to the record (docs/wireshark.md, Replays).
+   */
+  notes(id: number): void {
+    const d = this.decisions[id]!;
+    if (d.record === '') { this.noteComment = d.comment; this.noteRecord = undefined; return; }
+    if (!d.written) {
+      d.written = true;
+      this.noteComment = d.comment;
+      this.noteRecord = d.record;
+      return;
+    }
+    this.noteComment = d.brief;
+    this.noteRecord = d.reference;
+  }
+
+  /** As notes, for a reply that carries decision id's verdict: the verdict's comment and record in full once, then the reference alone. */
+  verdictNotes(v: VerdictNotes): void {
+    if (v.record === '') { this.noteComment = v.comment; this.noteRecord = undefined; return; }
+    if (!v.written) {
+      v.written = true;
+      this.noteComment = v.comment;
+      this.noteRecord = v.record;
+      return;
+    }
+    this.noteComment = undefined;
+    this.noteRecord = v.reference;
+  }
+
+  /** The comment and record of decision id's ICMP port unreachable to `to` (ADDRESS:PORT): in full once, then the reference alone. */
+  icmpNotes(id: number, to: string, v6: boolean): void {
+    const d = this.decisions[id]!;
+    if (d.icmpRecord === '') {
+      d.icmpRecord = datagramPacketRecord(this.name, to, 'port-unreachable', [], d.reason, 'icmp');
+      d.icmpReference = recordReference(d.icmpRecord);
+    }
+    if (!d.icmpWritten) {
+      d.icmpWritten = true;
+      this.noteComment = `bindlab ${this.name}: ICMP${v6 ? 'v6' : ''} port unreachable for ${to}`;
+      this.noteRecord = d.icmpRecord;
+      return;
+    }
+    this.noteComment = undefined;
+    this.noteRecord = d.icmpReference;
+  }
 
   /** The verdict on decision id against what the capture shows (observed id, -1: nothing), made once per pair. */
   verdict(id: number, observedId: number, observed: string | undefined, answeredFrom: string | undefined): Agreement {
@@ -194,12 +266,12 @@ export class DatagramReplayer {
    */
   stamp: (p: number, t: number) => number = (_p, t) => t;
 
-  constructor(private readonly reader: CaptureReader, names: readonly string[], policies: readonly Policy[], private readonly runs: readonly Run[],
+  constructor(private readonly reader: CaptureReader, names: readonly string[], private readonly runs: readonly Run[],
     private readonly sinks: readonly (PcapngWriter | undefined)[], private readonly reports: readonly ReplayPolicyReport[],
     private readonly hostAddrs: ReadonlyMap<number | string, IpAddr>, private readonly keep: boolean,
     /** Per policy: where its datagrams' entries go instead of the report's lists (spool.ts), or null. */
     private readonly spool: readonly SpoolWriter[] | null) {
-    this.policies = names.map((n, p) => new DatagramPolicy(n, policies[p]!));
+    this.policies = names.map((n) => new DatagramPolicy(n));
     this.outputs = sinks.some((w) => w !== undefined);
     this.ng = reader instanceof PcapngReader ? reader : null;
     this.decision = new Int32Array(RING * names.length);
@@ -321,7 +393,7 @@ export class DatagramReplayer {
       if (id < 0) continue;
       ps.counts[id]++;
       const w = this.sinks[p];
-      if (w) this.writeDatagram(p, w, ps.decisions[id]!, r, t);
+      if (w) this.writeDatagram(p, w, id, r, t);
     }
   }
 
@@ -337,15 +409,20 @@ export class DatagramReplayer {
   }
 
   /** The captured datagram into policy p's output with its decision; the emulated ICMP port unreachable right after it when the policy says so. */
-  private writeDatagram(p: number, w: PcapngWriter, d: DatagramDecision, r: number, t: number): void {
+  private writeDatagram(p: number, w: PcapngWriter, id: number, r: number, t: number): void {
+    const d = this.policies[p]!.decisions[id]!;
     if (d.captureId < 0) return;
     const { reader, dg } = this;
     const at = this.stamp(p, t);
+    const ps = this.policies[p]!;
+    ps.notes(id);
     writeCapturedDatagram(w, d.captureId, at, reader.data, reader.offset, reader.caplen, reader.linkType, dg, this.clientMac[r]!, d.serverMac,
-      d.comment, d.record === '' ? undefined : d.record, this.inputComments());
+      ps.noteComment, ps.noteRecord, this.inputComments());
     // The kernel answers from its receive path, at once (no application in between): right after the datagram.
     if (d.result === 'port-unreachable') {
-      this.runs[p]!.replayPortUnreachable(d, at, this.clientMac[r]!, this.src[r]!, this.sport[r]!, this.wireDst[r]!, this.dport[r]!, this.quoted());
+      const wireDst = this.wireDst[r]!;
+      ps.icmpNotes(id, formatEndpoint({ addr: wireDst, port: this.dport[r]! }), wireDst.family === 6);
+      this.runs[p]!.replayPortUnreachable(d, at, this.clientMac[r]!, this.src[r]!, this.sport[r]!, wireDst, this.dport[r]!, this.quoted(), ps.noteComment, ps.noteRecord);
     }
   }
 
@@ -366,12 +443,20 @@ export class DatagramReplayer {
       if (!w || id < 0) continue;
       const ps = this.policies[p]!;
       const d = ps.decisions[id]!;
-      if (d.captureId < 0 || !d.received || seen === 'port-unreachable') continue;
+      if (d.captureId < 0) continue;
+      if (d.result === 'unsupported') {
+        // No decision to check: the capture's answer as it is.
+        writeCapturedDatagram(w, d.captureId, this.stamp(p, t), reader.data, reader.offset, reader.caplen, reader.linkType, dg, d.serverMac, this.clientMac[r]!,
+          undefined, undefined, this.inputComments());
+        continue;
+      }
+      if (!d.received || seen === 'port-unreachable') continue;
       const v = ps.recordWithVerdict(id, oid, seen, from);
       const at = this.stamp(p, t);
       if (ps.verdict(id, oid, seen, from).agrees) {
+        ps.verdictNotes(v);
         writeCapturedDatagram(w, d.captureId, at, reader.data, reader.offset, reader.caplen, reader.linkType, dg, d.serverMac, this.clientMac[r]!,
-          v.comment, v.record === '' ? undefined : v.record, this.inputComments());
+          ps.noteComment, ps.noteRecord, this.inputComments());
       } else {
         this.runs[p]!.replayReplies(d, at, this.clientMac[r]!, this.src[r]!, this.sport[r]!, this.wireDst[r]!, this.dst[r]!, this.dport[r]!,
           this.payload.subarray(r * KEPT_PAYLOAD, r * KEPT_PAYLOAD + this.payloadLen[r]!), v.comment, v.record);
@@ -554,4 +639,10 @@ function addrKey(buf: Uint8Array, at: number, family: 4 | 6): number | string {
   let s = '';
   for (let i = 0; i < 16; i += 2) s += ((buf[at + i]! << 8) | buf[at + i + 1]!).toString(16) + ':';
   return s;
+}
+
+/** A comment's first sentence (who got the datagram, without the rule). */
+function briefOf(comment: string): string {
+  const end = comment.indexOf('. ');
+  return end < 0 ? comment : comment.slice(0, end);
 }

@@ -727,10 +727,11 @@ export class UdpLayer {
   /**
    * The ICMP (ICMPv6) port unreachable of d's host for a replayed datagram at t, from wireDst (the
    * address the client used) to the client, quoting `quoted` (the datagram's IP packet as
-   * captured, checksums whole), on the link it came in by; false when the policy's rate limit holds
-   * it back.
+   * captured, checksums whole), on the link it came in by, with the replay's comment and record;
+   * false when the policy's rate limit holds it back.
    */
-  replayPortUnreachable(d: ReplayedArrival, t: number, clientMac: Uint8Array, client: IpAddr, wireDst: IpAddr, quoted: Uint8Array, sport: number, dport: number): boolean {
+  replayPortUnreachable(d: ReplayedArrival, t: number, clientMac: Uint8Array, client: IpAddr, wireDst: IpAddr, quoted: Uint8Array, sport: number, dport: number,
+    comment: string | undefined, record: string | undefined): boolean {
     const ctx = this.ctx;
     const iface = d.iface!;
     if (!this.icmpAllowed(d.host!, client, false, t)) return false;
@@ -740,9 +741,7 @@ export class UdpLayer {
     const f = { srcMac: iface.mac, dstMac: clientMac, src: wireDst, dst: client, ttl: v6 ? fp.hopLimit : fp.ttl,
       ipId: mix32(hashTuple(ctx.seed, client.bytes, sport, wireDst.bytes, dport) ^ 0x1c3b) & 0xffff, dontFragment: false, tos: v6 ? 0 : 0xc0 };
     const len = writePortUnreachableFrame(ctx.frame, f, q);
-    const to = ep(wireDst, dport);
-    ctx.emit(iface.link, t, len, `bindlab ${ctx.policy.name}: ICMP${v6 ? 'v6' : ''} port unreachable for ${to}`,
-      datagramPacketRecord(ctx.policy.name, to, 'port-unreachable', [], d.reason, 'icmp'));
+    ctx.emit(iface.link, t, len, comment, record);
     return true;
   }
 

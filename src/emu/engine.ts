@@ -24,6 +24,7 @@ import type {
   ConnectStep, Expectation, Scenario, SockOptions, Step,
 } from '../scenario/types.js';
 import { UdpLayer } from './udp/layer.js';
+import type { ReplayedArrival, ReplayedDatagram } from './udp/replayed.js';
 import { isUdpSock } from './udp/tables.js';
 
 /** Captures start at the date of the 1999 post: Mon, 15 Feb 1999 00:17:44 -0800. */
@@ -1279,6 +1280,55 @@ class Run implements SegmentOut {
     this.tcp(c, timeNs, c.serverMac, clientMac, wireDst, src, dport, sport, seq, ack, flags, this.replayWindows(wireDst.family).window, opts, payload,
       tsval, tsecr, comment, this.replayIpId(c, true, (flags & TCP_FIN) !== 0 ? 1 : 0), this.replayFlow(c, 0xf10e), record);
     return tsval;
+  }
+
+  /**
+   * A captured UDP datagram src:sport -> dst:dport delivered at timeNs (issue 18): the policy's
+   * decision by its UDP rules over the host's UDP sockets (UdpLayer.replayDeliver), into out
+   * (reused by the caller); false when no host has dst. Nothing is written: the caller writes the
+   * captured datagram, then replayPortUnreachable and replayReplies write the host's answers.
+   */
+  replayDatagram(timeNs: number, src: IpAddr, sport: number, dst: IpAddr, dport: number, out: ReplayedDatagram): boolean {
+    const owner = this.replayOwnerOf(dst);
+    if (!owner) return false;
+    const { server, sif } = owner;
+    this.now = timeNs;
+    if (dst.family === 6 && !this.policy.families.includes('inet6')) {
+      // As for a SYN: a kernel without IPv6 answers no neighbour solicitation, so the datagram is never sent.
+      out.result = 'unreachable'; out.candidates = NONE; out.reason = 'no IPv6'; out.replyFrom = ''; out.receivers = [];
+      out.comment = `bindlab ${this.policy.name}: datagram to [${dst.text}]:${dport} unreachable: ${this.policy.name} has no IPv6, nobody answers the neighbour solicitation for ${dst.text}`;
+      out.record = '';
+      out.captureId = sif.link.captureId; out.serverMac = sif.mac; out.latencyNs = sif.link.latencyNs; out.host = server; out.iface = sif; out.perDestination = true;
+      return true;
+    }
+    this.udp.replayDeliver(server, sif, src, sport, dst, dport, out);
+    return true;
+  }
+
+  /** The ICMP port unreachable for a replayed datagram decided port-unreachable (UdpLayer.replayPortUnreachable); false when rate-limited. */
+  replayPortUnreachable(d: ReplayedArrival, timeNs: number, clientMac: Uint8Array, client: IpAddr, sport: number, wireDst: IpAddr, dport: number, quoted: Uint8Array,
+    comment: string | undefined, record: string | undefined): boolean {
+    return this.udp.replayPortUnreachable(d, timeNs, clientMac, client, wireDst, quoted, sport, dport, comment, record);
+  }
+
+  /** The receivers' replies to a replayed datagram at timeNs (UdpLayer.replayReplies). */
+  replayReplies(d: ReplayedArrival, timeNs: number, clientMac: Uint8Array, client: IpAddr, cport: number, wireDst: IpAddr, dst: IpAddr, dport: number,
+    query: Uint8Array, verdict: string, record: string): void {
+    this.udp.replayReplies(d, timeNs, clientMac, client, cport, wireDst, dst, dport, query, verdict, record);
+  }
+
+  /** The host and interface owning a replayed packet's destination, found once per address (no step runs after the setup). */
+  private replayOwnerOf(dst: IpAddr): { readonly server: HostState; readonly sif: IfaceState } | null {
+    let owner = this.replayOwners.get(dst);
+    if (owner === undefined) {
+      owner = null;
+      for (const h of this.hosts.values()) {
+        const i = h.ifaceOwning(dst);
+        if (i) { owner = { server: h, sif: i }; break; }
+      }
+      this.replayOwners.set(dst, owner);
+    }
+    return owner;
   }
 
   /** A replayed server's header fields per family: Ethernet's MTU and the kernel's default sysctls. */

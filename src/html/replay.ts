@@ -24,13 +24,14 @@ function cell(policy: string, result: string, verdict: Agreement | undefined): H
  * The UDP datagrams × policies matrix (none when the capture delivered none): the result of each
  * policy (the receiving socket, port-unreachable, dropped...) marked against what the capture shows.
  */
-function datagramRows(policies: readonly string[], lists: readonly (readonly ReplayDatagram[])[]): Html | null {
-  const n = Math.max(0, ...lists.map((l) => l.length));
-  if (n === 0) return null;
+function datagramRows(policies: readonly string[], lists: readonly Iterator<ReplayDatagram>[]): Html | null {
   const rows = [];
   let divergent = 0;
-  for (let i = 0; i < n; i++) {
-    const now = lists.map((l) => l[i]);
+  let n = 0;
+  for (;;) {
+    const now = lists.map((it) => { const r = it.next(); return r.done ? undefined : r.value; });
+    if (now.every((x) => x === undefined)) break;
+    const i = n++;
     const results = now.map((d) => d?.result ?? '');
     const div = new Set(results).size > 1;
     if (div) divergent++;
@@ -39,6 +40,7 @@ function datagramRows(policies: readonly string[], lists: readonly (readonly Rep
     const shows = d.observed ? `${d.observed}${d.answeredFrom ? ` (from ${d.answeredFrom})` : ''}` : 'no answer';
     rows.push(html`<tr class="${div ? 'div' : 'same'}"><td class="mk">${div ? html`<span title="policies disagree" aria-label="policies disagree">≠</span>` : null}</td><td class="num">${d.index}</td><th scope="row" class="step">${d.time} ${d.client} → ${d.server}<span class="note">the capture shows: ${shows}</span></th>${now.map((x, k) => cell(policies[k]!, x ? `${x.result}${x.replyFrom ? ` (reply from ${x.replyFrom})` : ''}` : '', x?.agreement))}</tr>`);
   }
+  if (n === 0) return null;
   return html`<h2>UDP datagrams</h2>
 <p class="legend"><b>${divergent}</b> datagram${divergent === 1 ? '' : 's'} where policies disagree <span class="sw div">≠</span>.${n > MAX_REPLAY_ROWS ? ` Showing the first ${MAX_REPLAY_ROWS} of ${n} datagrams; all are in the JSON report.` : ''}</p>
 <div class="scroll"><table class="matrix"><thead><tr><th scope="col" class="mk"><span class="sr">disagreement</span></th><th scope="col" class="num">#</th><th scope="col">datagram</th>${policies.map((p) => html`<th scope="col" class="pol">${p}</th>`)}</tr></thead>
@@ -50,7 +52,7 @@ function datagramRows(policies: readonly string[], lists: readonly (readonly Rep
  * time) when given, else from the report's lists; only the first MAX_REPLAY_ROWS rows are kept.
  */
 export function renderReplayHtml(scenario: Scenario, report: ReplayReport, options: { readonly baseDir: string; readonly command?: string },
-  connections?: (policy: string) => Iterable<ReplayConnection>): string {
+  connections?: (policy: string) => Iterable<ReplayConnection>, datagrams?: (policy: string) => Iterable<ReplayDatagram>): string {
   const policies = Object.keys(report.policies);
   const runs = policies.map((p) => report.policies[p]!);
   // Every policy's list in step: the i-th connection of each, as the JSON report's lists are.
@@ -71,7 +73,7 @@ export function renderReplayHtml(scenario: Scenario, report: ReplayReport, optio
     rows.push(html`<tr class="${div ? 'div' : 'same'}"><td class="mk">${div ? html`<span title="policies disagree" aria-label="policies disagree">≠</span>` : null}</td><td class="num">${c.index}</td><th scope="row" class="step">${c.time} ${c.client} → ${c.server}${c.observed ? html`<span class="note">the capture shows: ${c.observed}</span>` : null}</th>${results.map((r, k) => cell(policies[k]!, r, verdicts[k]))}</tr>`);
   }
   const shown = Math.min(n, MAX_REPLAY_ROWS);
-  const datagrams = datagramRows(policies, runs.map((r) => r.datagrams ?? []));
+  const datagramTable = datagramRows(policies, policies.map((p, k) => (datagrams ? datagrams(p) : runs[k]!.datagrams ?? [])[Symbol.iterator]()));
   const skipped = Object.entries(report.skipped).filter(([, v]) => v > 0).map(([k, v]) => `${k}: ${v}`).join(', ');
   const body = html`<section class="scenario" id="s0">
 <h1>replay of ${report.capture}</h1>
@@ -89,7 +91,7 @@ ${policies.map((p, k) => html`<tr><th scope="row" class="step">${p}</th><td>${Ob
 <p class="legend"><span class="sw div">≠</span> policies disagree on the connection; <span class="sw fail">✗</span> the policy disagrees with what the capture shows (✓: agrees; hover for why).${n > shown ? ` Showing the first ${shown} of ${n} connections; all are in the JSON report and the captures.` : ''} The packets are in the captures (no ladder diagrams for replays).
 <label class="filter"><input type="checkbox" class="only-div"> only connections where policies disagree</label></p>
 <div class="scroll"><table class="matrix"><thead><tr><th scope="col" class="mk"><span class="sr">disagreement</span></th><th scope="col" class="num">#</th><th scope="col">SYN</th>${policies.map((p) => html`<th scope="col" class="pol">${p}</th>`)}</tr></thead>
-<tbody>${rows}</tbody></table></div>${datagrams}</div>
+<tbody>${rows}</tbody></table></div>${datagramTable}</div>
 <div class="hosts"><h2>Hosts</h2><div class="scroll">${renderTopology(scenario)}</div></div></div>
 </section>`;
   return renderPage(`bindlab replay: ${report.capture}`, body, options.command);

@@ -4,7 +4,7 @@
 
 import { dirname, resolve } from 'node:path';
 import { Publication } from '../io/publish.js';
-import type { ReplayConnection, ReplayReport } from '../replay/replay.js';
+import type { ReplayConnection, ReplayDatagram, ReplayReport } from '../replay/replay.js';
 import type { Scenario } from '../scenario/types.js';
 import { renderReplayHtml } from './replay.js';
 import { renderHtmlReport, type HtmlScenarioRun } from './report.js';
@@ -34,8 +34,8 @@ function withAbsoluteOutputs(report: HtmlScenarioRun['report']): HtmlScenarioRun
 
 /** The replay page (see replay.ts), written the same way. */
 export function writeReplayHtml(path: string, scenario: Scenario, report: ReplayReport, command?: string, publication?: Publication,
-  connections?: (policy: string) => Iterable<ReplayConnection>): void {
+  connections?: (policy: string) => Iterable<ReplayConnection>, datagrams?: (policy: string) => Iterable<ReplayDatagram>): void {
   const dir = dirname(resolve(path));
   const policies = Object.fromEntries(Object.entries(report.policies).map(([k, p]) => [k, p.output ? { ...p, output: resolve(p.output) } : p]));
-  publish(path, renderReplayHtml(scenario, { ...report, policies }, { baseDir: dir, command }, connections), publication);
+  publish(path, renderReplayHtml(scenario, { ...report, policies }, { baseDir: dir, command }, connections, datagrams), publication);
 }

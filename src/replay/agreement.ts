@@ -134,7 +134,7 @@ export function datagramAgreement(observed: string | undefined, answeredFrom: st
     : seen === 'port-unreachable' ? 'the capture shows an ICMP port unreachable'
       : named ? `the capture shows ${named} answering${from}` : `the capture shows an answer${from}`;
   const receivers = decision.result.split('+');
-  const group = decision.candidates && decision.candidates.length > 1 ? ` of the SO_REUSEPORT group ${decision.candidates.join(', ')}` : '';
+  const group = decision.candidates && decision.candidates.length > 1 ? ` (picked among ${decision.candidates.join(', ')})` : '';
   const reply = decision.replyFrom ? `, its reply from ${decision.replyFrom}` : '';
   const did = got === 'received' ? `${policy} delivers it to ${receivers.join(' and ')}${group}${reply}`
     : got === 'port-unreachable' ? `${policy} answers with an ICMP port unreachable` : `${policy} leaves it unanswered (${decision.result})`;

@@ -12,12 +12,20 @@
 
 import { formatEndpoint, makeIp, type IpAddr } from '../emu/addr.js';
 import type { Run } from '../emu/engine.js';
-import type { Policy } from '../emu/policy/types.js';
 import type { CaptureReader } from '../pcap/capture-reader.js';
-import { datagramAgreement, MAX_DISAGREEMENTS_LISTED, type Agreement, type ReplayAgreement } from './agreement.js';
+import { datagramAgreement, datagramResultClass, MAX_DISAGREEMENTS_LISTED, type Agreement, type ReplayAgreement } from './agreement.js';
+import { datagramPacketRecord, withAgreement } from '../emu/packet-record.js';
+import { recordReference } from './record-reference.js';
+import { packetComments, PcapngReader } from '../pcap/pcapng-reader.js';
+import type { PcapngWriter } from '../pcap/pcapng-writer.js';
+import { writeCapturedDatagram } from './datagram-output.js';
+import type { SpoolWriter } from './spool.js';
 import { addrWord, ConnectionTable, tupleHash } from './connection-table.js';
 import { bannerSocketIn, decodeDatagram, DG_FRAGMENT, DG_MALFORMED, DG_OTHER, DG_PORT_UNREACHABLE, DG_TRUNCATED, DG_UDP, newDatagram } from './datagram.js';
-import { newReplayedDatagram, replayDatagram, type ReplayedDatagram } from './datagram-engine.js';
+import { newReplayedDatagram, type ReplayedDatagram } from '../emu/udp/replayed.js';
+import type { HostState, IfaceState } from '../emu/host.js';
+import type { UdpSocket } from '../emu/udp/tables.js';
+import { foldChecksum, sumWords } from '../emu/wire/checksum.js';
 import type { ReplayDatagram, ReplayPolicyReport } from './replay.js';
 import { isoTime } from './time.js';
 
@@ -27,6 +35,12 @@ export const MAX_FLOWS = 16384;
 const RING = 4096;
 /** A reply or an ICMP error answers a datagram of its flow sent at most this long before it (a DNS client retries after 1 to 5 s). */
 export const ANSWER_WINDOW_NS = 3e9;
+/** Bytes of each datagram's payload kept for its emulated replies (a DNS query over UDP is at most 512 bytes: RFC 1035 §4.2.1). */
+const KEPT_PAYLOAD = 512;
+/** Bytes of a datagram an ICMP error may quote at most (IPv6: the minimum MTU less the error's own headers, RFC 4443 §2.4(c)). */
+const QUOTE_MAX = 1280 - 48;
+/** The client MAC of frames whose link type has none (as replayer.ts's). */
+const NO_MAC = Uint8Array.of(0x02, 0, 0, 0, 0, 0xfe);
 
 /** A decision as replayDatagram made it (interned per policy). */
 interface DatagramDecision {
@@ -35,6 +49,31 @@ interface DatagramDecision {
   readonly comment: string;
   readonly record: string;
   readonly replyFrom: string;
+  readonly captureId: number;
+  readonly serverMac: Uint8Array;
+  readonly reason: string;
+  readonly receivers: readonly UdpSocket[];
+  readonly host: HostState | null;
+  readonly iface: IfaceState | null;
+  /** Whether some socket received it (the result is a socket name or `a+b`). */
+  readonly received: boolean;
+  /** The comment's first sentence and the record's reference (record-reference.ts), for repeats in an output. */
+  readonly brief: string;
+  readonly reference: string;
+  /** Whether this policy's output has the decision's comment and record in full yet. */
+  written: boolean;
+  /** Its ICMP port unreachable's record, made when first needed, its reference, and whether it is in the output in full. */
+  icmpRecord: string;
+  icmpReference: string;
+  icmpWritten: boolean;
+}
+
+/** A decision's record with a verdict, its reference and comment, and whether the output has them in full yet. */
+interface VerdictNotes {
+  readonly record: string;
+  readonly reference: string;
+  readonly comment: string;
+  written: boolean;
 }
 
 /** One policy's datagram decisions, their counts and its verdicts against the capture. */
@@ -48,19 +87,102 @@ class DatagramPolicy {
   readonly agreement: ReplayAgreement = { agree: 0, disagree: 0, disagreements: [] };
   private readonly verdicts = new Map<number, Agreement>();
 
-  constructor(readonly name: string, readonly policy: Policy) {}
+  constructor(readonly name: string) {}
+
+  private lastId = -1;
 
   /** The id of the decision in `out`. */
   intern(): number {
     const o = this.out;
-    const key = `${o.result}\n${o.comment}\n${o.record}\n${o.replyFrom}\n${o.candidates.join(',')}`;
+    // Runs of datagrams get one decision: the last one first.
+    const last = this.decisions[this.lastId];
+    if (last !== undefined && last.result === o.result && last.comment === o.comment && last.record === o.record && last.replyFrom === o.replyFrom
+      && last.candidates === o.candidates && last.captureId === o.captureId && last.serverMac === o.serverMac && last.receivers === o.receivers) return this.lastId;
+    const key = `${o.result}\n${o.comment}\n${o.record}\n${o.replyFrom}\n${o.candidates.join(',')}\n${o.captureId}`;
     let id = this.ids.get(key);
     if (id === undefined) {
-      id = this.decisions.push({ result: o.result, candidates: o.candidates, comment: o.comment, record: o.record, replyFrom: o.replyFrom }) - 1;
+      id = this.decisions.push({
+        result: o.result, candidates: o.candidates, comment: o.comment, record: o.record, replyFrom: o.replyFrom, captureId: o.captureId,
+        serverMac: o.serverMac, reason: o.reason, receivers: o.receivers, host: o.host, iface: o.iface, received: datagramResultClass(o.result) === 'received',
+        brief: briefOf(o.comment), reference: o.record === '' ? '' : recordReference(o.record), written: false, icmpRecord: '', icmpReference: '', icmpWritten: false,
+      }) - 1;
       this.counts.push(0);
       this.ids.set(key, id);
     }
+    this.lastId = id;
     return id;
+  }
+
+  /** Decision id's record with the verdict against what the capture shows, and the verdict in words; made once per pair. */
+  recordWithVerdict(id: number, observedId: number, observed: string, answeredFrom: string | undefined): VerdictNotes {
+    const key = id * 2097152 + observedId + 1;
+    let r = this.verdictRecords.get(key);
+    if (r === undefined) {
+      const v = this.verdict(id, observedId, observed, answeredFrom);
+      const rec = this.decisions[id]!.record;
+      // The answer's record: the decision's, marked as the answer (a reply), with the verdict.
+      const record = rec === '' ? '' : withAgreement(`${rec.slice(0, -1)},"packet":"reply"}`, v.agrees, observed);
+      r = {
+        record, reference: record === '' ? '' : recordReference(record),
+        comment: `bindlab ${this.name}: ${v.agrees ? 'agrees with' : 'disagrees with'} the capture: ${v.why}`, written: false,
+      };
+      this.verdictRecords.set(key, r);
+    }
+    return r;
+  }
+
+  private readonly verdictRecords = new Map<number, VerdictNotes>();
+
+  /** The comment and record of the packet being written (set by notes and verdictNotes). */
+  noteComment: string | undefined = undefined;
+  noteRecord: string | undefined = undefined;
+
+  /**
+   * The comment and record (noteComment, noteRecord) of the datagram of decision id written now:
+   * the decision's own the first time in the output, then the comment's first sentence (who got
+   * it, without the rule) and a reference to the record (docs/wireshark.md, Replays).
+   */
+  notes(id: number): void {
+    const d = this.decisions[id]!;
+    if (d.record === '') { this.noteComment = d.comment; this.noteRecord = undefined; return; }
+    if (!d.written) {
+      d.written = true;
+      this.noteComment = d.comment;
+      this.noteRecord = d.record;
+      return;
+    }
+    this.noteComment = d.brief;
+    this.noteRecord = d.reference;
+  }
+
+  /** As notes, for a reply that carries decision id's verdict: the verdict's comment and record in full once, then the reference alone. */
+  verdictNotes(v: VerdictNotes): void {
+    if (v.record === '') { this.noteComment = v.comment; this.noteRecord = undefined; return; }
+    if (!v.written) {
+      v.written = true;
+      this.noteComment = v.comment;
+      this.noteRecord = v.record;
+      return;
+    }
+    this.noteComment = undefined;
+    this.noteRecord = v.reference;
+  }
+
+  /** The comment and record of decision id's ICMP port unreachable to `to` (ADDRESS:PORT): in full once, then the reference alone. */
+  icmpNotes(id: number, to: string, v6: boolean): void {
+    const d = this.decisions[id]!;
+    if (d.icmpRecord === '') {
+      d.icmpRecord = datagramPacketRecord(this.name, to, 'port-unreachable', [], d.reason, 'icmp');
+      d.icmpReference = recordReference(d.icmpRecord);
+    }
+    if (!d.icmpWritten) {
+      d.icmpWritten = true;
+      this.noteComment = `bindlab ${this.name}: ICMP${v6 ? 'v6' : ''} port unreachable for ${to}`;
+      this.noteRecord = d.icmpRecord;
+      return;
+    }
+    this.noteComment = undefined;
+    this.noteRecord = d.icmpReference;
   }
 
   /** The verdict on decision id against what the capture shows (observed id, -1: nothing), made once per pair. */
@@ -130,11 +252,28 @@ export class DatagramReplayer {
   private readonly observedIds = new Map<string, number>();
   private finalized = 0;
   private readonly addrs = new Map<number | string, IpAddr>();
+  /** Per entry, for its answers in the outputs: the client's MAC (interned), the address it used, the first KEPT_PAYLOAD bytes of its payload. */
+  private readonly clientMac: Uint8Array[] = new Array<Uint8Array>(RING).fill(NO_MAC);
+  private readonly wireDst: IpAddr[] = new Array<IpAddr>(RING);
+  private readonly payload = new Uint8Array(RING * KEPT_PAYLOAD);
+  private readonly payloadLen = new Uint16Array(RING);
+  private readonly macs = new Map<string, Uint8Array>();
+  private readonly outputs: boolean;
+  private readonly ng: PcapngReader | null;
+  /**
+   * Before a packet goes into policy p's output at capture time t: the replay's TCP answers due
+   * by then are written first, and the time the packet gets (Replayer.stamp). Set by the Replayer.
+   */
+  stamp: (p: number, t: number) => number = (_p, t) => t;
 
-  constructor(private readonly reader: CaptureReader, names: readonly string[], policies: readonly Policy[], private readonly runs: readonly Run[],
-    private readonly reports: readonly ReplayPolicyReport[], private readonly hostAddrs: ReadonlyMap<number | string, IpAddr>,
-    private readonly keep: boolean, private readonly baseSec: number) {
-    this.policies = names.map((n, p) => new DatagramPolicy(n, policies[p]!));
+  constructor(private readonly reader: CaptureReader, names: readonly string[], private readonly runs: readonly Run[],
+    private readonly sinks: readonly (PcapngWriter | undefined)[], private readonly reports: readonly ReplayPolicyReport[],
+    private readonly hostAddrs: ReadonlyMap<number | string, IpAddr>, private readonly keep: boolean,
+    /** Per policy: where its datagrams' entries go instead of the report's lists (spool.ts), or null. */
+    private readonly spool: readonly SpoolWriter[] | null) {
+    this.policies = names.map((n) => new DatagramPolicy(n));
+    this.outputs = sinks.some((w) => w !== undefined);
+    this.ng = reader instanceof PcapngReader ? reader : null;
     this.decision = new Int32Array(RING * names.length);
     const hosts = new Map<string, number>();
     for (const [key, a] of hostAddrs) {
@@ -236,6 +375,7 @@ export class DatagramReplayer {
     this.sec[r] = reader.tsSec; this.nsec[r] = reader.tsNsec; this.time[r] = t;
     this.src[r] = src; this.dst[r] = dst; this.sport[r] = dg.srcPort; this.dport[r] = dg.dstPort;
     this.flowOf[r] = slot; this.next[r] = -1; this.waiting[r] = 1; this.observed[r] = -1; this.answeredFrom[r] = undefined;
+    if (this.outputs) this.keepForAnswers(r, fam);
     if (this.tail[slot]! >= 0 && this.waiting[this.tail[slot]! % RING] === 1) this.next[this.tail[slot]! % RING] = index;
     else this.head[slot] = index;
     this.tail[slot] = index;
@@ -245,13 +385,137 @@ export class DatagramReplayer {
       const ps = this.policies[p]!;
       let id = ps.byDestination.get(dkey) ?? -2;
       if (id === -2) {
-        if (!replayDatagram(this.runs[p]!, ps.policy, t, src, dg.srcPort, dst, dg.dstPort, ps.out)) id = -1;
+        if (!this.runs[p]!.replayDatagram(t, src, dg.srcPort, dst, dg.dstPort, ps.out)) id = -1;
         else id = ps.intern();
         if (id === -1 || ps.out.perDestination) ps.byDestination.set(dkey, id);
       }
       this.decision[r * P + p] = id;
-      if (id >= 0) ps.counts[id]++;
+      if (id < 0) continue;
+      ps.counts[id]++;
+      const w = this.sinks[p];
+      if (w) this.writeDatagram(p, w, id, r, t);
     }
+  }
+
+  /** What an entry's answers in the outputs need: the client's MAC, the address it used, its payload. */
+  private keepForAnswers(r: number, fam: 4 | 6): void {
+    const { reader, dg } = this;
+    const data = reader.data;
+    this.clientMac[r] = this.mac(data, dg.macAt);
+    this.wireDst[r] = this.addr(data, dg.dstAt, fam);
+    const n = Math.min(dg.payloadCaptured, KEPT_PAYLOAD);
+    this.payload.set(data.subarray(dg.payloadAt, dg.payloadAt + n), r * KEPT_PAYLOAD);
+    this.payloadLen[r] = n;
+  }
+
+  /** The captured datagram into policy p's output with its decision; the emulated ICMP port unreachable right after it when the policy says so. */
+  private writeDatagram(p: number, w: PcapngWriter, id: number, r: number, t: number): void {
+    const d = this.policies[p]!.decisions[id]!;
+    if (d.captureId < 0) return;
+    const { reader, dg } = this;
+    const at = this.stamp(p, t);
+    const ps = this.policies[p]!;
+    ps.notes(id);
+    writeCapturedDatagram(w, d.captureId, at, reader.data, reader.offset, reader.caplen, reader.linkType, dg, this.clientMac[r]!, d.serverMac,
+      ps.noteComment, ps.noteRecord, this.inputComments());
+    // The kernel answers from its receive path, at once (no application in between): right after the datagram.
+    if (d.result === 'port-unreachable') {
+      const wireDst = this.wireDst[r]!;
+      ps.icmpNotes(id, formatEndpoint({ addr: wireDst, port: this.dport[r]! }), wireDst.family === 6);
+      this.runs[p]!.replayPortUnreachable(d, at, this.clientMac[r]!, this.src[r]!, this.sport[r]!, wireDst, this.dport[r]!, this.quoted(), ps.noteComment, ps.noteRecord);
+    }
+  }
+
+  /**
+   * The capture's reply to entry r at time t into each output: kept as captured (with the verdict)
+   * where the policy agrees that its receiver answered; where the policy's receiver is another, or
+   * answers from another address, that receiver's own reply instead; nothing where nobody receives
+   * the datagram under the policy (its ICMP port unreachable, if any, went out with the datagram).
+   */
+  private writeAnswer(r: number, t: number, oid: number): void {
+    const { reader, dg } = this;
+    const P = this.policies.length;
+    const seen = this.observedNames[oid]!;
+    const from = this.answeredFrom[r];
+    for (let p = 0; p < P; p++) {
+      const w = this.sinks[p];
+      const id = this.decision[r * P + p]!;
+      if (!w || id < 0) continue;
+      const ps = this.policies[p]!;
+      const d = ps.decisions[id]!;
+      if (d.captureId < 0) continue;
+      if (d.result === 'unsupported') {
+        // No decision to check: the capture's answer as it is.
+        writeCapturedDatagram(w, d.captureId, this.stamp(p, t), reader.data, reader.offset, reader.caplen, reader.linkType, dg, d.serverMac, this.clientMac[r]!,
+          undefined, undefined, this.inputComments());
+        continue;
+      }
+      if (!d.received || seen === 'port-unreachable') continue;
+      const v = ps.recordWithVerdict(id, oid, seen, from);
+      const at = this.stamp(p, t);
+      if (ps.verdict(id, oid, seen, from).agrees) {
+        ps.verdictNotes(v);
+        writeCapturedDatagram(w, d.captureId, at, reader.data, reader.offset, reader.caplen, reader.linkType, dg, d.serverMac, this.clientMac[r]!,
+          ps.noteComment, ps.noteRecord, this.inputComments());
+      } else {
+        this.runs[p]!.replayReplies(d, at, this.clientMac[r]!, this.src[r]!, this.sport[r]!, this.wireDst[r]!, this.dst[r]!, this.dport[r]!,
+          this.payload.subarray(r * KEPT_PAYLOAD, r * KEPT_PAYLOAD + this.payloadLen[r]!), v.comment, v.record);
+      }
+    }
+  }
+
+  /**
+   * The current datagram's IP packet as an ICMP error quotes it: copied as captured (at most
+   * QUOTE_MAX bytes; the writer cuts it to what the error may carry), the IPv4 header checksum and,
+   * when the quote holds all of it, the UDP checksum made whole (a capture on the sender has them
+   * unfinished: checksum offload).
+   */
+  private quoted(): Uint8Array {
+    const { reader, dg } = this;
+    const end = Math.min(dg.ipEnd, reader.offset + reader.caplen, dg.ipAt + QUOTE_MAX);
+    const q = this.quote;
+    const n = end - dg.ipAt;
+    q.set(reader.data.subarray(dg.ipAt, end), 0);
+    const udpAt = dg.l4At - dg.ipAt;
+    if (dg.family === 4) {
+      const ihl = (q[0]! & 0x0f) * 4;
+      q[10] = 0; q[11] = 0;
+      const c = foldChecksum(sumWords(q, 0, ihl));
+      q[10] = c >>> 8; q[11] = c;
+    }
+    if (dg.ipEnd - dg.ipAt <= n) {
+      const len = n - udpAt;
+      let sum = 17 + len;
+      sum = dg.family === 4 ? sumWords(q, 12, 20, sum) : sumWords(q, 8, 40, sum);
+      q[udpAt + 6] = 0; q[udpAt + 7] = 0;
+      let c = foldChecksum(sumWords(q, udpAt, n, sum));
+      if (c === 0) c = 0xffff;
+      q[udpAt + 6] = c >>> 8; q[udpAt + 7] = c;
+    }
+    return q.subarray(0, n);
+  }
+
+  private readonly quote = new Uint8Array(QUOTE_MAX);
+
+  /** The current packet's own comments (pcapng), or null when it has none. */
+  private inputComments(): string[] | null {
+    const ng = this.ng;
+    if (ng === null || ng.optionsEnd - ng.optionsAt < 8) return null;
+    const c = packetComments(ng);
+    return c.length > 0 ? c : null;
+  }
+
+  /** The MAC at buf[at] as one interned array. */
+  private mac(buf: Uint8Array, at: number): Uint8Array {
+    if (at < 0) return NO_MAC;
+    let key = '';
+    for (let i = 0; i < 6; i++) key += String.fromCharCode(buf[at + i]!);
+    let m = this.macs.get(key);
+    if (!m) {
+      if (this.macs.size >= 4096) this.macs.clear();
+      this.macs.set(key, (m = Uint8Array.prototype.slice.call(buf, at, at + 6)));
+    }
+    return m;
   }
 
   /** The capture's answer (what: a socket name, "received" or "port-unreachable") to the flow in slot, from buf[fromAt] (port -1: an ICMP). */
@@ -282,6 +546,7 @@ export class DatagramReplayer {
     this.waiting[r] = 0;
     this.head[slot] = this.next[r]!;
     if (this.head[slot]! < 0) this.tail[slot] = -1;
+    if (this.outputs) this.writeAnswer(r, t, id);
   }
 
   /** At the end of the capture: every entry made and judged. */
@@ -335,7 +600,8 @@ export class DatagramReplayer {
         if (seen !== undefined) e.observed = seen;
         if (from !== undefined) e.answeredFrom = from;
         if (d.result !== 'unsupported') e.agreement = v;
-        this.reports[p]!.datagrams.push(e);
+        if (this.spool) this.spool[p]!.add(e);
+        else this.reports[p]!.datagrams.push(e);
       }
     }
     this.finalized = Math.max(this.finalized, end);
@@ -373,4 +639,10 @@ function addrKey(buf: Uint8Array, at: number, family: 4 | 6): number | string {
   let s = '';
   for (let i = 0; i < 16; i += 2) s += ((buf[at + i]! << 8) | buf[at + i + 1]!).toString(16) + ':';
   return s;
+}
+
+/** A comment's first sentence (who got the datagram, without the rule). */
+function briefOf(comment: string): string {
+  const end = comment.indexOf('. ');
+  return end < 0 ? comment : comment.slice(0, end);
 }

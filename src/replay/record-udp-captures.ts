@@ -24,8 +24,8 @@ type Tool = 'tcpdump' | 'dumpcap';
 interface Recording { readonly scenario: string; readonly out: string; readonly tool: Tool }
 
 export const UDP_RECORDINGS: readonly Recording[] = [
-  { scenario: 'test/replay/fixtures/udp/dns-aliases.yaml', out: 'test/replay/fixtures/udp/dns-aliases.pcap', tool: 'tcpdump' },
-  { scenario: 'test/replay/fixtures/udp/dns-aliases.yaml', out: 'test/replay/fixtures/udp/dns-aliases.pcapng', tool: 'dumpcap' },
+  { scenario: 'captures/dns-aliases.yaml', out: 'captures/dns-aliases.pcap', tool: 'tcpdump' },
+  { scenario: 'captures/dns-aliases.yaml', out: 'captures/dns-aliases.pcapng', tool: 'dumpcap' },
 ];
 
 /** The agent, in src/replay/ (from this module in src/replay/ or dist/replay/ alike). */

@@ -22,11 +22,10 @@ import { policiesFor } from '../runner.js';
 import type { Scenario } from '../scenario/types.js';
 import type { Agreement, ReplayAgreement } from './agreement.js';
 import type { SkipReason } from './segment.js';
-import { SpoolWriter } from './spool.js';
+import { datagramSpoolKey, SpoolWriter } from './spool.js';
 import { isoTime, MAX_OUTPUT_SEC } from './time.js';
 import { keyOf, Replayer } from './replayer.js';
 import { DatagramReplayer } from './datagram-replayer.js';
-import type { Policy } from '../emu/policy/types.js';
 import { MAX_DISAGREEMENTS_LISTED } from './agreement.js';
 
 /** A policy's verdicts on connections and on datagrams, together (connections' disagreements listed first). */
@@ -249,7 +248,6 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
     const hasFirst = await nextPacket(reader);
     const baseSec = hasFirst ? reader.tsSec : 0;
     const runs: Run[] = [];
-    const policyObjects: Policy[] = [];
     const sinks: (PcapngWriter | undefined)[] = [];
     // Built-in policies and the scenario's own (as in runScenario).
     const resolve = policyResolver(scenario.customPolicies);
@@ -260,9 +258,7 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
         : publication && options.outDir ? new PcapngWriter({ publication, path: replayOutputPath(options.outDir, capture, name) }, writerOpts) : undefined;
       if (w) writers.push(w);
       sinks.push(w);
-      const policy = resolve(name);
-      policyObjects.push(policy);
-      const run = new Run(scenario, policy, { sink: w });
+      const run = new Run(scenario, resolve(name), { sink: w });
       run.replaySetup(setupEnd);
       runs.push(run);
     }
@@ -284,7 +280,8 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
       connections: [], results: {}, datagrams: [], datagramResults: {}, agreement: { agree: 0, disagree: 0, disagreements: [] },
     }));
     const spoolWriters = keep && options.spool ? policyNames.map((name) => new SpoolWriter(options.spool!, name)) : null;
-    const udp = new DatagramReplayer(reader, policyNames, policyObjects, runs, reports, hostAddrs, keep, baseSec);
+    const datagramSpool = keep && options.spool ? policyNames.map((name) => new SpoolWriter(options.spool!, datagramSpoolKey(name))) : null;
+    const udp = new DatagramReplayer(reader, policyNames, runs, sinks, reports, hostAddrs, keep, datagramSpool);
     const replayer = new Replayer(reader, policyNames, runs, sinks, reports, hostAddrs, keep, baseSec, spoolWriters, options.outDir ? MAX_OUTPUT_SEC : Infinity, udp);
     // The file's next megabyte is read on the thread pool while this thread replays the last.
     reader.readAhead();
@@ -309,6 +306,7 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
     }
     replayer.finish();
     if (spoolWriters) for (const w of spoolWriters) w.close();
+    if (datagramSpool) for (const w of datagramSpool) w.close();
     const { packets, attempts, replaced } = replayer;
     const datagrams = udp.delivered;
     if (attempts === 0 && datagrams === 0 && !options.allowNothing) throw new NothingReplayed(capture, packets, replayer.topDestinations());

@@ -119,6 +119,8 @@ export class Replayer {
     }
     this.rtt = new Float64Array(this.dstIndex.size).fill(-1);
     this.ng = reader instanceof PcapngReader ? reader : null;
+    // The UDP side's packets go into the same outputs, in time order with the TCP answers pending.
+    if (udp) udp.stamp = (p, t) => this.stamp(p, t, -1);
   }
 
   /**

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import { fileError, forgetTemporaryDirectory, keepTemporaryDirectory } from '../io/publish.js';
-import type { ReplayConnection, ReplayReport } from './replay.js';
+import type { ReplayConnection, ReplayDatagram, ReplayReport } from './replay.js';
 
 /** A new spool directory (removed by removeSpool, or by the CLI's signal handler). */
 export function createSpool(): string {
@@ -22,6 +22,9 @@ export function removeSpool(dir: string): void {
 }
 
 const fileOf = (dir: string, policy: string): string => join(dir, `${encodeURIComponent(policy)}.jsonl`);
+
+/** The spool key of a policy's UDP datagrams (its connections' key is the policy's name). */
+export const datagramSpoolKey = (policy: string): string => `datagrams:${policy}`;
 
 /**
  * Each entry is stored as the JSON report prints it: pretty-printed at the depth of a policy's
@@ -42,7 +45,7 @@ export class SpoolWriter {
     try { this.fd = openSync(this.path, 'wx'); } catch (e) { throw fileError(e, 'create', this.path); }
   }
 
-  add(c: ReplayConnection): void {
+  add(c: ReplayConnection | ReplayDatagram): void {
     this.buf += `${this.count++ === 0 ? '' : ',\n'}${INDENT}${JSON.stringify(c, null, 2).replace(/\n/g, `\n${INDENT}`)}`;
     if (this.buf.length >= 1 << 20) this.flush();
   }
@@ -76,8 +79,8 @@ function* chunks(dir: string, policy: string): Generator<string> {
   }
 }
 
-/** One policy's connections, read back in order, one at a time. */
-export function* readSpool(dir: string, policy: string): Generator<ReplayConnection> {
+/** One policy's connections (or, by datagramSpoolKey, its datagrams), read back in order, one at a time. */
+export function* readSpool<T = ReplayConnection>(dir: string, policy: string): Generator<T> {
   const end = `${INDENT}}`;
   let rest = '';
   let record: string[] = [];
@@ -87,38 +90,40 @@ export function* readSpool(dir: string, policy: string): Generator<ReplayConnect
     for (const l of lines) {
       if (l === end || l === `${end},`) {
         record.push(end);
-        yield JSON.parse(record.join('\n')) as ReplayConnection;
+        yield JSON.parse(record.join('\n')) as T;
         record = [];
       } else record.push(l);
     }
   }
-  if (rest === end) yield JSON.parse([...record, end].join('\n')) as ReplayConnection;
+  if (rest === end) yield JSON.parse([...record, end].join('\n')) as T;
 }
 
 /**
  * The replay report as JSON.stringify(report, null, 2) would write it, in pieces (about 1 MiB
- * each), each policy's connections copied from the spool.
+ * each), each policy's connections and datagrams copied from the spool.
  */
 export function* reportJson(report: ReplayReport, dir: string): Generator<string> {
-  const marker = (p: number): string => `\u0000bindlab-connections-${p}\u0000`;
+  const marker = (p: number, list: string): string => `\u0000bindlab-${list}-${p}\u0000`;
   const names = Object.keys(report.policies);
-  const policies = Object.fromEntries(names.map((n, p) => [n, { ...report.policies[n]!, connections: [marker(p)] }]));
+  const policies = Object.fromEntries(names.map((n, p) => [n, { ...report.policies[n]!, connections: [marker(p, 'connections')], datagrams: [marker(p, 'datagrams')] }]));
   const text = JSON.stringify({ ...report, policies }, null, 2);
   let pos = 0;
   for (const [p, name] of names.entries()) {
-    // The placeholder list: "[\n<8 spaces>"marker"\n<6 spaces>]".
-    const placeholder = `[\n${INDENT}${JSON.stringify(marker(p))}\n${INDENT.slice(2)}]`;
-    const at = text.indexOf(placeholder, pos);
-    if (at < 0) throw new Error(`replay report: no place for ${name}'s connections`);
-    yield text.slice(pos, at);
-    let any = false;
-    for (const chunk of chunks(dir, name)) {
-      if (!any) yield '[\n';
-      any = true;
-      yield chunk;
+    for (const [list, key] of [['connections', name], ['datagrams', datagramSpoolKey(name)]] as const) {
+      // The placeholder list: "[\n<8 spaces>"marker"\n<6 spaces>]".
+      const placeholder = `[\n${INDENT}${JSON.stringify(marker(p, list))}\n${INDENT.slice(2)}]`;
+      const at = text.indexOf(placeholder, pos);
+      if (at < 0) throw new Error(`replay report: no place for ${name}'s ${list}`);
+      yield text.slice(pos, at);
+      let any = false;
+      for (const chunk of chunks(dir, key)) {
+        if (!any) yield '[\n';
+        any = true;
+        yield chunk;
+      }
+      yield any ? `\n${INDENT.slice(2)}]` : '[]';
+      pos = at + placeholder.length;
     }
-    yield any ? `\n${INDENT.slice(2)}]` : '[]';
-    pos = at + placeholder.length;
   }
   yield text.slice(pos);
 }

@@ -24,7 +24,7 @@ describe.skipIf(why !== '')('the DNS scenario recorded on this kernel', () => {
   it('each query is answered by the socket Linux picks, from the address Linux picks; port 54 is port-unreachable', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bindlab-udp-record-'));
     const file = path.join(dir, 'dns.pcap');
-    const log = await recordUdpCapture(path.join(FIX, 'dns-aliases.yaml'), file);
+    const log = await recordUdpCapture(path.join(ROOT, 'captures/dns-aliases.yaml'), file);
     expect(log.server.filter((l) => l.includes(' <- ')).map((l) => l.split(' ')[0])).toEqual(['dns1', 'dns1', 'dns2', 'dns2', 'cache', 'cache', 'stub', 'stub']);
     const r = await replayCapture(file, loadScenarioFile(path.join(FIX, 'dns-hosts.yaml')), { policies: ['linux'] });
     expect(r.policies['linux']!.datagrams.map((d) => `${d.server} ${d.observed} ${d.answeredFrom}`)).toEqual([

@@ -9,9 +9,12 @@ import { datagramAgreement } from '../../src/replay/agreement.js';
 import { replayCapture } from '../../src/replay/replay.js';
 import { loadScenarioFile } from '../../src/scenario/load.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../../src/pcap/linktypes.js';
+import { BUILTIN_POLICIES } from '../../src/emu/policy/names.js';
+import { spawnSync } from 'node:child_process';
 
 const ROOT = path.join(import.meta.dirname, '../..');
 const FIX = path.join(ROOT, 'test/replay/fixtures/udp');
+const CAPTURES = path.join(ROOT, 'captures');
 
 const v4 = (a: string): number[] => a.split('.').map(Number);
 const v6 = (a: string): number[] => {
@@ -119,11 +122,11 @@ describe('datagramAgreement: a policy\'s result against what the capture shows',
   });
 });
 
-describe('a DNS capture recorded on Linux, read back', () => {
+describe('a DNS capture recorded on Linux, against a scenario with the hosts and none of their UDP sockets', () => {
   // dns-aliases.yaml's server: dns1 on 10.0.0.1:53, dns2 on 10.0.0.2:53, resolver and cache on
   // 0.0.0.0:53, stub on 0.0.0.0:5300; nobody on port 54. dns-hosts.yaml has its hosts and no UDP socket.
-  it.each(['dns-aliases.pcap', 'dns-aliases.pcapng'])('%s: each query\'s answer, the socket it names and where it came from', async (name) => {
-    const r = await replayCapture(path.join(FIX, name), loadScenarioFile(path.join(FIX, 'dns-hosts.yaml')), { policies: ['linux', 'windows'] });
+  it.each(['dns-aliases.pcap', 'dns-aliases.pcapng'])('%s: each query\'s answer, the socket it names and where it came from; every policy says port-unreachable', async (name) => {
+    const r = await replayCapture(path.join(CAPTURES, name), loadScenarioFile(path.join(FIX, 'dns-hosts.yaml')), { policies: ['linux', 'windows'] });
     expect(r.attempts).toBe(0);
     expect(r.datagrams).toBe(10);
     // ARP only: every UDP datagram and ICMP error was the UDP side's.
@@ -140,6 +143,47 @@ describe('a DNS capture recorded on Linux, read back', () => {
     ]);
     expect(linux.datagrams.map((d) => d.index)).toEqual([...Array(10).keys()]);
     expect(linux.datagrams.every((d) => /^10\.0\.0\.100:\d+$/.test(d.client) && /^2026-/.test(d.time))).toBe(true);
+    for (const p of ['linux', 'windows']) {
+      expect(r.policies[p]!.datagramResults).toEqual({ 'port-unreachable': 10 });
+      // Only port 54's ICMP agrees: the capture's 8 answers say some socket received those.
+      expect([r.policies[p]!.agreement.agree, r.policies[p]!.agreement.disagree]).toEqual([2, 8]);
+      expect(r.policies[p]!.agreement.disagreements[0]).toMatchObject({ kind: 'datagram', index: 0, observed: 'dns1', result: 'port-unreachable' });
+    }
+  });
+});
+
+describe('the DNS capture replayed against its own scenario: which socket under each policy', () => {
+  const scenario = loadScenarioFile(path.join(CAPTURES, 'dns-aliases.yaml'));
+  const report = replayCapture(path.join(CAPTURES, 'dns-aliases.pcap'), scenario, { policies: [...BUILTIN_POLICIES] });
+  // Per policy: who gets the queries to 10.0.0.3:53 (no socket bound to that alias: one of the two
+  // wildcard sockets sharing the port by SO_REUSEADDR). The others are the same everywhere: each
+  // alias's own socket, the stub, and port 54's ICMP.
+  it.each([
+    ['linux', 'cache'], ['linux-2.2', 'cache'], ['linux-1.3.60', 'cache'], ['pajari-1999', 'cache'], ['windows', 'cache'],
+    ['bsd44', 'resolver'], ['freebsd', 'resolver'], ['macos', 'resolver'], ['illumos', 'resolver'],
+  ])('%s: the queries to 10.0.0.3:53 go to %s', async (policy, wildcard) => {
+    const pr = (await report).policies[policy]!;
+    expect(pr.datagrams.map((d) => d.result)).toEqual(['dns1', 'dns1', 'dns2', 'dns2', wildcard, wildcard, 'stub', 'stub', 'port-unreachable', 'port-unreachable']);
+    // Each wildcard socket's reply leaves from the route's source toward the client (10.0.0.1), as the capture shows Linux doing.
+    expect(pr.datagrams.map((d) => d.replyFrom ?? '-')).toEqual(['10.0.0.1:53', '10.0.0.1:53', '10.0.0.2:53', '10.0.0.2:53', '10.0.0.1:53', '10.0.0.1:53',
+      '10.0.0.1:5300', '10.0.0.1:5300', '-', '-']);
+    // The capture was made on Linux: its answers name cache; a policy that picks resolver disagrees on those two.
+    const a = pr.agreement;
+    expect([a.agree, a.disagree]).toEqual(wildcard === 'cache' ? [10, 0] : [8, 2]);
+    if (wildcard !== 'cache') {
+      expect(a.disagreements.map((d) => [d.kind, d.index, d.observed])).toEqual([['datagram', 4, 'cache'], ['datagram', 5, 'cache']]);
+      expect(a.disagreements[0]!.why).toBe(`the capture shows cache answering from 10.0.0.1:53; ${policy} delivers it to resolver, its reply from 10.0.0.1:53`);
+    }
+    expect(pr.datagrams.every((d) => d.agreement !== undefined)).toBe(true);
+  });
+
+  it('--check fails for the policies that disagree (the CLI, JSON report)', () => {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/bin/bindlab.js'), 'replay', 'captures/dns-aliases.pcap', '-s', 'captures/dns-aliases.yaml',
+      '-p', 'linux', '-p', 'freebsd', '--no-output', '--check'], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stdout).toContain('freebsd disagrees with the capture on 2 of 10 datagrams:');
+    expect(r.stdout).toContain('datagram #4 10.0.0.100:');
+    expect(r.stdout).not.toContain('linux disagrees');
   });
 });
 
@@ -147,15 +191,38 @@ describe('the summary and the HTML page of a capture of datagrams alone', () => 
   it('count the datagrams and give each policy\'s results per result', async () => {
     const { renderReplaySummary } = await import('../../src/replay/summary.js');
     const { renderReplayHtml } = await import('../../src/html/replay.js');
-    const scenario = loadScenarioFile(path.join(FIX, 'dns-hosts.yaml'));
-    const r = await replayCapture(path.join(FIX, 'dns-aliases.pcap'), scenario, { policies: ['linux', 'windows'] });
+    const scenario = loadScenarioFile(path.join(CAPTURES, 'dns-aliases.yaml'));
+    const r = await replayCapture(path.join(CAPTURES, 'dns-aliases.pcap'), scenario, { policies: ['linux', 'bsd44'] });
     const text = renderReplaySummary(r, { color: false });
     expect(text).toContain('26 packets, 0 connection attempts, 10 UDP datagrams to scenario hosts');
-    expect(text).toMatch(/^policy \(datagrams\)\s+unsupported\s+agree with the capture\s+output$/m);
-    expect(text).toMatch(/^linux\s+10\s+0 of 0\s+-$/m);
-    const page = renderReplayHtml(scenario, r, { baseDir: FIX });
+    expect(text).toMatch(/^policy \(datagrams\)\s+cache\s+dns1\s+dns2\s+resolver\s+stub\s+port-unreachable\s+agree with the capture\s+output$/m);
+    expect(text).toMatch(/^linux\s+2\s+2\s+2\s+0\s+2\s+2\s+10 of 10\s+-$/m);
+    expect(text).toMatch(/^bsd44\s+0\s+2\s+2\s+2\s+2\s+2\s+8 of 10\s+-$/m);
+    const page = renderReplayHtml(scenario, r, { baseDir: CAPTURES });
     expect(page).toContain('<h2>UDP datagrams</h2>');
     expect(page).toContain('the capture shows: cache (from 10.0.0.1:53)');
     expect(page).toContain('the capture shows: port-unreachable (from 10.0.0.2)');
+    expect(page).toMatch(/class="cell fail" data-policy="bsd44" title="the capture shows cache answering/);
+  });
+});
+
+describe('docs/report.md', () => {
+  it('names every field of a replay report with datagrams (verdicts and disagreements included)', async () => {
+    const fs = await import('node:fs');
+    const doc = fs.readFileSync(path.join(ROOT, 'docs/report.md'), 'utf8');
+    const r = await replayCapture(path.join(CAPTURES, 'dns-aliases.pcap'), loadScenarioFile(path.join(CAPTURES, 'dns-aliases.yaml')), { policies: ['bsd44'] });
+    const keys = new Set<string>();
+    const walk = (v: unknown, skip: boolean): void => {
+      if (Array.isArray(v)) { for (const x of v) walk(x, false); return; }
+      if (v === null || typeof v !== 'object') return;
+      for (const [k, x] of Object.entries(v)) {
+        if (!skip) keys.add(k);
+        // Policy names and result words are values, not fields.
+        walk(x, k === 'policies' || k === 'results' || k === 'datagramResults');
+      }
+    };
+    walk(r, false);
+    expect(keys.has('answeredFrom') && keys.has('replyFrom') && keys.has('kind')).toBe(true);
+    expect([...keys].filter((k) => !doc.includes(`\`${k}\``))).toEqual([]);
   });
 });

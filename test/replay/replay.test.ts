@@ -75,7 +75,11 @@ describe('replay of the real-kernel captures under linux matches what the kernel
       if (c.candidates) expect(c.candidates, `${c.client} -> ${c.server}`).toContain(c.observed);
       else expect(c.result, `${c.client} -> ${c.server}`).toBe(c.observed);
     }
-    expect(conns.some((c) => c.result === 'refused')).toBe(true);
+    // Datagrams (UDP captures): each answered by the socket the policy picks (its reply names it), or by an ICMP port unreachable.
+    const datagrams = r.policies['linux']!.datagrams;
+    expect(datagrams.length).toBe(scenario.steps.reduce((n, s) => n + (s.kind === 'datagram' ? s.count : 0), 0));
+    for (const d of datagrams) expect(d.result, `${d.client} -> ${d.server}`).toBe(d.observed);
+    expect(conns.some((c) => c.result === 'refused') || datagrams.some((d) => d.result === 'port-unreachable')).toBe(true);
   });
 });
 

@@ -3,8 +3,8 @@
 import { parseIp, type IpAddr } from '../../emu/addr.js';
 import { BUILTIN_POLICIES } from '../../emu/policy/names.js';
 import { CaptureFormatError } from '../../pcap/capture-reader.js';
-import { NothingReplayed, replayCapture, ReplayInputError, type ReplayReport } from '../../replay/replay.js';
-import { createSpool, readSpool, removeSpool, reportJson } from '../../replay/spool.js';
+import { NothingReplayed, replayCapture, ReplayInputError, type ReplayDatagram, type ReplayReport } from '../../replay/replay.js';
+import { createSpool, datagramSpoolKey, readSpool, removeSpool, reportJson } from '../../replay/spool.js';
 import { Publication } from '../../io/publish.js';
 import { renderJUnitSuites, type JUnitCase } from '../../testing/junit.js';
 import { renderReplaySummary } from '../../replay/summary.js';
@@ -79,7 +79,7 @@ export async function replayCommand(argv: ReplayArgs): Promise<ExitCode> {
         }
         if (argv.html) {
           (await import('../../html/write.js')).writeReplayHtml(argv.html, scenario, report, `bindlab replay ${argv.capture} --scenario ${argv.scenario}`,
-            publication, (policy) => readSpool(spool!, policy));
+            publication, (policy) => readSpool(spool!, policy), (policy) => readSpool<ReplayDatagram>(spool!, datagramSpoolKey(policy)));
         }
         if (argv.junit) publication.writeFile(argv.junit, replayJUnit(report, Date.now() - started));
         publication.commit();

@@ -324,6 +324,9 @@ export class UdpLayer {
       const made = this.socket('(sendto socket)', host, step.fromProcess ?? '', family, {}, 'client');
       if (!made.sock) return none(made);
       sk = made.sock;
+      // A tool's socket (dig, nc -u -b, a DHCP client): it may send to a broadcast address, as the
+      // kernel harness's fresh sockets do; a scenario socket needs SO_BROADCAST set by its steps.
+      sk.udp.broadcast = true;
       fresh = true;
       if (step.source) {
         const d = this.bind(sk, wire(step.source.addr), step.source.port ?? 0);

@@ -26,11 +26,11 @@ const CITE: Record<BsdKind, { readonly v4: readonly [string, string]; readonly v
   },
   freebsd: {
     v4: ['FreeBSD sys/netinet/in_pcb.c in_pcblookup_hash_smr; sys/netinet/udp_usrreq.c udp_input', 'FreeBSD sys/netinet/udp_usrreq.c udp_multi_input'],
-    v6: ['FreeBSD sys/netinet6/udp6_usrreq.c udp6_input (in6_pcblookup by analogy with IPv4, UNCONFIRMED)', 'FreeBSD sys/netinet6/udp6_usrreq.c udp6_multi_input'],
+    v6: ['FreeBSD sys/netinet6/in6_pcb.c in6_pcblookup_hash_smr, in6_pcblookup_wild_match (the wild chain ordered as IPv4\'s, UNCONFIRMED); sys/netinet6/udp6_usrreq.c udp6_input', 'FreeBSD sys/netinet6/udp6_usrreq.c udp6_multi_input'],
   },
   macos: {
     v4: ['XNU bsd/netinet/in_pcb.c in_pcblookup_hash_locked; bsd/netinet/udp_usrreq.c udp_input', 'XNU bsd/netinet/udp_usrreq.c udp_input'],
-    v6: ['XNU bsd/netinet6/udp6_usrreq.c udp6_input (in6_pcblookup_hash by analogy with IPv4, UNCONFIRMED)', 'XNU bsd/netinet6/udp6_usrreq.c udp6_input'],
+    v6: ['XNU bsd/netinet6/in6_pcb.c in6_pcblookup_hash_locked; bsd/netinet6/udp6_usrreq.c udp6_input', 'XNU bsd/netinet6/udp6_usrreq.c udp6_input'],
   },
 };
 
@@ -138,7 +138,8 @@ function freebsdWild(dg: DatagramInfo, open: readonly UdpSock[]): Pick | null {
 /**
  * XNU after the exact hash: the first unconnected PCB (newest bind first) bound to the destination,
  * else the LAST wildcard AF_INET PCB met (the oldest), else the last dual-stack one
- * [bsd/netinet/in_pcb.c in_pcblookup_hash_locked]; IPv6 the same by analogy (UNCONFIRMED).
+ * [bsd/netinet/in_pcb.c in_pcblookup_hash_locked]; IPv6: the first bound to the destination, else
+ * the last :: one ("local_wild = inp") [bsd/netinet6/in6_pcb.c in6_pcblookup_hash_locked].
  */
 function macosWild(dg: DatagramInfo, open: readonly UdpSock[]): Pick | null {
   const v4 = ipv4Of(dg.dst) !== null;

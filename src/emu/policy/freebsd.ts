@@ -140,7 +140,7 @@ export const freebsd: Policy = {
     'UNCONFIRMED: a SYN to a bound-only PCB is dropped (sys/netinet/tcp_input.c CLOSED TCB, believed drop); LB groups joined at bind as in the version read (later FreeBSD restricts them to listeners) (docs/policies/freebsd.md#listener-lookup)',
     'sources disagree: the SMR lookup takes the newest wildcard PCB, the locked fallback (sys/netinet/in_pcb.c in_pcblookup_hash_wild_locked) the oldest; modelled: SMR',
     'UDP: FreeBSD sys/netinet/udp_usrreq.c udp_input, udp_multi_input; sys/netinet6/udp6_usrreq.c udp6_input, udp6_multi_input; in_pcbbind_setup (the SOCK_STREAM clause of the uid rule) (docs/policies/freebsd.md#udp)',
-    'UNCONFIRMED: UDP over IPv6 (unicast lookup by analogy; which sockets have multicast options) (docs/policies/freebsd.md#unconfirmed)',
+    'UNCONFIRMED: UDP over IPv6 (the order of the IPv6 wild chain; which sockets have multicast options) (docs/policies/freebsd.md#unconfirmed)',
     'the rules in our words: docs/policies/freebsd.md',
   ],
   timeWaitNs: FREEBSD_TIME_WAIT_NS,

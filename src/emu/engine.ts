@@ -588,6 +588,8 @@ class Run implements SegmentOut {
   private routeOwner: IfaceState | undefined = undefined;
   /** Whether the destination is the client host's own (delivered over its loopback, no neighbour discovery). */
   private routeLocal = false;
+  /** Why a connect from a given source has no route under strong host send, or null. */
+  private routeBlocked: string | null = null;
 
   /** One connection attempt of a connect step; returns its result. */
   private connect(step: ConnectStep): string {
@@ -613,7 +615,11 @@ class Run implements SegmentOut {
         this.routeOut = { iface: this.loopbackOf(c), src: isLoopback(dst) ? (dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6) : this.localSource(c, dst) };
         this.routeOwner = this.routeOut.iface;
       } else {
-        this.routeOut = this.egress(c, dst);
+        // Strong host send (Windows; XNU's scoped routing): a given source's interface limits the routes.
+        const from = step.source && this.policy.routing.send.is === 'source-interface' ? c.ifaceOwning(step.source.addr) : undefined;
+        this.routeOut = from ? this.egressThrough(c, dst, from, step.source!.addr) : this.egress(c, dst);
+        this.routeBlocked = from && !this.routeOut
+          ? `${c.name} has no route to ${dst.text} through ${from.name}, which holds the source ${step.source!.addr.text} (strong host send) [${this.policy.routing.send.cite}]` : null;
         this.routeOwner = this.routeOut ? this.neighbourOwner(c, this.routeOut.iface, dst) : undefined;
       }
       this.routeStep = step;
@@ -627,6 +633,7 @@ class Run implements SegmentOut {
     // Under Linux's ip_nonlocal_bind the bind succeeds and the route decides (below; Routing.nonlocalConnect).
     const nonlocal = given !== null && !isWildcard(given) && !client.isLocal(given);
     if (nonlocal && !(this.policy.routing.nonlocalConnect.is && client.sysctl.ipNonlocalBind)) return this.outcome('EADDRNOTAVAIL', NONE, `${given.text} is not an address of ${client.name}`);
+    if (!out && this.routeBlocked) return this.outcome('unreachable', NONE, this.routeBlocked);
     if (!out) {
       const has = client.ifaces.some((i) => i.addresses.some((c) => c.addr.family === dst.family));
       return this.outcome('unreachable', NONE, has && this.v4Flushed.size > 0
@@ -732,7 +739,7 @@ class Run implements SegmentOut {
     const fp = this.policy.fingerprint;
     let t = this.now;
     const link = cif.link;
-    // The server answers by its own routes, as the policy's Routing.replies has it (routing.ts replyPath).
+    // The server answers by its own routes, as the policy's Routing.send has it (routing.ts replyPath).
     const path = lk.action === 'drop' ? BACK
       : replyPath(this.policy.routing, server, ingress, dst, src, client, cif, lk.action === 'accept' ? lk.sock!.opts.device : null, this.routeLocal, this.addedAt, this.v4Flushed);
     let rlink = link;
@@ -830,7 +837,7 @@ class Run implements SegmentOut {
     let t = t0;
     const fp = this.policy.fingerprint;
     const lost = `${comment} The answer is lost: ${path.why}.`;
-    const lostRule = `${rule}; the answer is lost: ${path.why} [${this.policy.routing.replies.cite}]`;
+    const lostRule = `${rule}; the answer is lost: ${path.why} [${this.policy.routing.send.cite}]`;
     // The client's SYNs say how the attempt ended (a timeout), not the lookup's pick, whose answer never arrives.
     const lostRecord = record === '' ? record : withStep(outcomePacketRecord(this.policy.name, formatEndpoint({ addr: dst, port: dport }), 'timeout', lostRule), this.stepIndex);
     // Each SYN makes the server answer again, and ask for the client's address on the link it routes
@@ -1024,6 +1031,12 @@ class Run implements SegmentOut {
       if (score >= pickScore) { pick = c; pickScore = score; }
     }
     return pick ? { iface, src: pick.addr } : null;
+  }
+
+  /** The route for dst through `from`, the interface holding the given source (strong host send: routing.ts findRoute with an output interface). */
+  private egressThrough(host: HostState, dst: IpAddr, from: IfaceState, source: IpAddr): { iface: IfaceState; src: IpAddr } | null {
+    const route = findRoute(host, dst, this.addedAt, this.v4Flushed, from);
+    return route ? { iface: route.iface, src: source } : null;
   }
 
   /** The interface on the client's link that the client's neighbour entry for dst names, when nobody owns dst now. */

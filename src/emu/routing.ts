@@ -117,7 +117,7 @@ export function longestMatchSource4(out: IfaceState, nextHop: IpAddr, dst: IpAdd
 
 /**
  * The path of the server's answer to a SYN from `remote` to its address `local` that came in on
- * `sif`, by the policy's Routing.replies. 'route': by the routing table for remote, not by the
+ * `sif`, by the policy's Routing.send. 'route': by the routing table for remote, not by the
  * link the SYN came in on (Linux [net/ipv4/inet_connection_sock.c inet_csk_route_req (SYN-ACK);
  * net/ipv4/tcp_ipv4.c tcp_v4_send_reset → ip_send_unicast_reply (RST);
  * net/ipv6/inet6_connection_sock.c inet6_csk_route_req, net/ipv6/tcp_ipv6.c tcp_v6_send_response],
@@ -141,7 +141,7 @@ export function replyPath(routing: Routing, server: HostState, sif: IfaceState, 
   device: string | null, loopback: boolean, addedAt: ReadonlyMap<Cidr, number>, flushed: ReadonlySet<IfaceState>): ReplyPath {
   const bound = device === null ? null : server.ifaces.find((i) => i.name === device) ?? null;
   // Strong host send: the answer's routes are those through the interface holding its source.
-  const oif = bound ?? (routing.replies.is === 'source-interface' && !loopback ? server.ifaceOwning(local) ?? null : null);
+  const oif = bound ?? (routing.send.is === 'source-interface' && !loopback ? server.ifaceOwning(local) ?? null : null);
   // A source the client does not have (bound under ip_nonlocal_bind: IPv6 sends the SYN from it,
   // see Engine.connect): nobody answers the server's neighbour solicitation for it.
   if (!client.isLocal(remote)) {

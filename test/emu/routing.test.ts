@@ -72,7 +72,7 @@ describe('the server answers by its own route to the client', () => {
     const { results, answers } = run(TWO_LINKS, policy);
     // Routed back out of eth0: answered everywhere.
     expect(results.get(3)).toBe('web');
-    if (getPolicy(policy).routing.replies.is === 'route') {
+    if (getPolicy(policy).routing.send.is === 'route') {
       // 10.1.0.2 is routed out of eth1, where the client is not: the SYN-ACK and the RST are lost.
       expect([results.get(4), results.get(5)]).toEqual(['timeout', 'timeout']);
       // A host on both links gets the SYN-ACK on link b, and connects.
@@ -80,9 +80,9 @@ describe('the server answers by its own route to the client', () => {
       expect(answers).toEqual(['a syn-ack', 'b syn-ack']);
     } else {
       // Only routes through eth0, which holds 10.0.0.1: its default route, on link a, where the
-      // client answers for 10.1.0.2; the host on both links does not answer there for its eth1's
-      // 10.1.0.3 (ARP for its own addresses only), so its connection is the one lost.
-      expect([results.get(4), results.get(5), results.get(6)]).toEqual(['web', 'refused', 'timeout']);
+      // client answers for 10.1.0.2. The host on both links sends from 10.1.0.3 only through its
+      // eth1, which has no route to 10.0.0.1: its connect is unreachable, nothing is sent.
+      expect([results.get(4), results.get(5), results.get(6)]).toEqual(['web', 'refused', 'unreachable']);
       expect(answers).toEqual(['a syn-ack', 'a syn-ack', 'a rst']);
     }
   });
@@ -152,7 +152,7 @@ describe('who answers ARP for an address of another interface, and who takes the
     const made = { cite: 'a made-up policy for the test' };
     const weakReceive: Policy = { ...anyArp, routing: { ...anyArp.routing, receive: { is: 'weak', ...made } } };
     expect(run(ARP, weakReceive).results.get(3)).toBe('timeout');
-    const weakBoth: Policy = { ...weakReceive, routing: { ...weakReceive.routing, replies: { is: 'route', ...made } } };
+    const weakBoth: Policy = { ...weakReceive, routing: { ...weakReceive.routing, send: { is: 'route', ...made } } };
     expect(run(ARP, weakBoth).results.get(3)).toBe('web');
   });
 });
@@ -172,7 +172,7 @@ describe('the receive side: weak or strong host model', () => {
   it('the choices per policy: only Windows is a strong host; only Linux 2.2 and later answer ARP for any address; macOS and Windows answer by the source interface', () => {
     const table = Object.fromEntries(NAMES.map((n) => {
       const r = getPolicy(n).routing;
-      return [n, `${r.receive.is} ${r.arp.is} ${r.replies.is} ${r.source4.is}`];
+      return [n, `${r.receive.is} ${r.arp.is} ${r.send.is} ${r.source4.is}`];
     }));
     expect(table).toEqual({
       'linux-1.3.60': 'weak own-addresses route route', 'pajari-1999': 'weak own-addresses route route',
@@ -185,6 +185,37 @@ describe('the receive side: weak or strong host model', () => {
 
   it.each(NAMES)('%s: every choice carries a citation', (policy) => {
     for (const [what, c] of Object.entries(getPolicy(policy).routing)) expect(c.cite.length, `${policy} ${what}`).toBeGreaterThan(20);
+  });
+});
+
+const GIVEN_SOURCE = `name: a connect from the address of another interface
+seed: 5
+links: { a: {}, b: {} }
+hosts:
+  server:
+    interfaces: { eth0: { addresses: [10.0.0.1/24], link: a } }
+    processes: { root: { uid: 0 } }
+  dual:
+    interfaces:
+      eth0: { addresses: [10.0.0.4/24], link: a }
+      eth1: { addresses: [10.1.0.4/24], link: b }
+steps:
+  - { socket: web, process: server/root }
+  - { bind: web, address: "0.0.0.0:80" }
+  - { listen: web }
+  - connect: { from: dual, to: "10.0.0.1:80", source: "10.1.0.4" }
+`;
+
+describe('a connect whose source is held by another interface than the route\'s', () => {
+  it.each(NAMES)('%s', (policy) => {
+    const { results, answers } = run(GIVEN_SOURCE, policy);
+    const routing = getPolicy(policy).routing;
+    // Strong host send: only eth1 may carry 10.1.0.4, and eth1 has no route to 10.0.0.1. Otherwise
+    // the SYN leaves by eth0, and the server answers by its default route on link a, where dual's
+    // eth0 answers ARP for 10.1.0.4 only if it answers for any address of its host.
+    const want = routing.send.is === 'source-interface' ? 'unreachable' : routing.arp.is === 'any-interface' ? 'web' : 'timeout';
+    expect(results.get(3)).toBe(want);
+    expect(answers).toEqual(want === 'web' ? ['a syn-ack'] : []);
   });
 });
 

@@ -38,9 +38,9 @@ export interface PolicyDescription {
 
 /** Each routing question in words, and what each answer means. */
 const ROUTING_WORDS: { readonly [K in keyof Routing]: { readonly question: string; readonly answers: Readonly<Record<string, string>> } } = {
-  replies: { question: 'how the SYN-ACK and RST leave', answers: {
-    route: 'by the routing table for the client\'s address, whatever interface the SYN came in on',
-    'source-interface': 'only by routes through the interface holding the answer\'s source address (strong host send)' } },
+  send: { question: 'how a packet with its source set leaves (the SYN-ACK and RST, a connect from a given source)', answers: {
+    route: 'by the routing table for the destination, whatever interface holds the source (for an answer: whatever interface the SYN came in on)',
+    'source-interface': 'only by routes through the interface holding the source address (strong host send)' } },
   receive: { question: 'a packet for an address of another interface', answers: {
     weak: 'taken on any interface (weak host)', strong: 'dropped unless the host forwards (strong host)' } },
   arp: { question: 'which IPv4 addresses an interface answers ARP for', answers: {

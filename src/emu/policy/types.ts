@@ -203,12 +203,13 @@ export interface Cited<T> {
  */
 export interface Routing {
   /**
-   * How the server's SYN-ACK and RST leave: 'route' by its routing table for the client's address
-   * (whatever interface holds the answer's source); 'source-interface' only by routes through the
-   * interface that holds the answer's source address (the SYN's destination): the strong host send
-   * model, and XNU's scoped routing. No route there: the answer is lost and the client times out.
+   * How a packet whose source address is set leaves (the server's SYN-ACK and RST; a connect
+   * with a `source:`): 'route' by the routing table for the destination, whatever interface holds
+   * the source; 'source-interface' only by routes through the interface that holds the source
+   * address (the strong host send model, and XNU's scoped routing). No route there: an answer is
+   * lost and the client times out; a connect is unreachable.
    */
-  readonly replies: Cited<'route' | 'source-interface'>;
+  readonly send: Cited<'route' | 'source-interface'>;
   /**
    * A unicast packet for one of the host's addresses that arrives on an interface not holding it:
    * 'weak' takes it, 'strong' drops it unless the host forwards (RFC 1122 3.3.4.2).

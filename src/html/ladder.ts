@@ -32,7 +32,8 @@ export interface LadderLabels {
 
 /** The arrow's style class: rst, unanswered (neighbour discovery nobody answered), data, nd, or plain. */
 export function packetClass(p: RecordedPacket, answered: boolean): string {
-  if (p.kind === 'tcp' && p.flags & TCP_RST) return 'rst';
+  if ((p.kind === 'tcp' && p.flags & TCP_RST) || p.kind === 'icmp') return 'rst';
+  if (p.kind === 'udp') return 'data';
   if (p.kind === 'arp-request' || p.kind === 'ns') return answered ? 'nd' : 'unanswered';
   if (p.kind !== 'tcp') return 'nd';
   if (p.len > 0) return 'data';

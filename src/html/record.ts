@@ -8,7 +8,9 @@ import type { CaptureInterface, PacketSink } from '../pcap/sink.js';
 import { decodeArp, ARP_REQUEST } from '../emu/wire/arp.js';
 import { decodeEthernet, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../emu/wire/ethernet.js';
 import { decodeIcmpv6 } from '../emu/wire/icmpv6.js';
-import { decodeIpv4, IPPROTO_ICMPV6, IPPROTO_TCP } from '../emu/wire/ipv4.js';
+import { decodeIpv4, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../emu/wire/ipv4.js';
+import { decodeUdp } from '../emu/wire/udp.js';
+import { ICMPV6_DEST_UNREACH, ICMP_DEST_UNREACH, IPPROTO_ICMP } from '../emu/wire/icmp.js';
 import { decodeIpv6 } from '../emu/wire/ipv6.js';
 import { decodeTcp, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG } from '../emu/wire/tcp.js';
 
@@ -17,7 +19,7 @@ export const NEIGHBOUR_TRIES = 3;
 /** Connection attempts kept per policy by default. */
 export const DEFAULT_MAX_CONNECTIONS = 12;
 
-export type PacketKind = 'arp-request' | 'arp-reply' | 'ns' | 'na' | 'tcp';
+export type PacketKind = 'arp-request' | 'arp-reply' | 'ns' | 'na' | 'tcp' | 'udp' | 'icmp';
 
 export interface RecordedPacket {
   /** Nanoseconds since the capture's start. */
@@ -109,6 +111,8 @@ export class PacketRecorder implements PacketSink {
   private pending: NeighbourGroup[] = [];
   /** The latest attempt of each 4-tuple (either direction); conn is null past the cap. */
   private readonly byTuple = new Map<string, Open>();
+  /** UDP (issue 18): the latest datagram attempt by its sender's address and port, which replies and ICMP errors go back to. */
+  private readonly bySender = new Map<string, RecordedConnection | null>();
 
   constructor(readonly maxConnections = DEFAULT_MAX_CONNECTIONS) {}
 
@@ -145,6 +149,13 @@ export class PacketRecorder implements PacketSink {
     }
     const src = srcIp.text;
     const dst = dstIp.text;
+    if (proto === IPPROTO_UDP) { this.datagram(src, dst, payload, timeNs, link, comment); return; }
+    // An ICMP or ICMPv6 destination unreachable goes with the datagram it quotes.
+    if ((proto === IPPROTO_ICMP && payload[0] === ICMP_DEST_UNREACH) || (proto === IPPROTO_ICMPV6 && payload[0] === ICMPV6_DEST_UNREACH)) {
+      this.unreachable(proto === IPPROTO_ICMPV6, src, dst, payload, timeNs, link, comment);
+      return;
+    }
+    if (proto === IPPROTO_ICMPV6 && payload[0] !== 135 && payload[0] !== 136) return;
     if (proto === IPPROTO_ICMPV6) {
       const m = decodeIcmpv6(payload, 0, payload.length, srcIp, dstIp);
       if (m.type === 'ns') {
@@ -179,6 +190,41 @@ export class PacketRecorder implements PacketSink {
     const toServer = open.conn ? src === open.conn.client && seg.srcPort === open.conn.clientPort : false;
     if (!toServer) open.answered = true;
     open.conn?.packets.push({ ...base, toServer });
+  }
+
+  /**
+   * A UDP datagram: a receiver's reply (to the sender of a recorded datagram, from whatever
+   * address) joins that datagram's attempt; any other datagram starts an attempt of its own, with
+   * the neighbour discovery just before it.
+   */
+  private datagram(src: string, dst: string, payload: Uint8Array, timeNs: number, link: string, comment: string | undefined): void {
+    const d = decodeUdp(payload, 0, payload.length);
+    const n = d.payload.length;
+    const summary = `${endpoint(src, d.srcPort)} → ${endpoint(dst, d.dstPort)} UDP Len=${n}`;
+    const base = { timeNs, link, kind: 'udp' as const, flags: 0, seq: 0, ack: 0, len: n, preview: payloadPreview(d.payload), summary, comment };
+    const back = this.bySender.get(`${dst}|${d.dstPort}`);
+    if (back !== undefined && `${src}|${d.srcPort}` !== `${dst}|${d.dstPort}`) {
+      back?.packets.push({ ...base, label: `UDP reply from ${endpoint(src, d.srcPort)}${n ? ` len=${n}` : ''}`, toServer: false });
+      return;
+    }
+    this.flushUnanswered();
+    const g = this.pending.find((p) => p.answered && p.target === dst);
+    this.pending = [];
+    const conn = this.startAttempt(src, dst, d.srcPort, d.dstPort);
+    if (conn && g) for (const p of g.packets) conn.packets.push({ ...p, toServer: p.kind === 'arp-request' || p.kind === 'ns' });
+    conn?.packets.push({ ...base, label: `UDP${n ? ` len=${n}` : ''}`, toServer: true });
+    this.bySender.set(`${src}|${d.srcPort}`, conn);
+  }
+
+  /** ICMP(v6) port unreachable: back to the attempt of the datagram it quotes (its sender's address and port). */
+  private unreachable(v6: boolean, src: string, dst: string, payload: Uint8Array, timeNs: number, link: string, comment: string | undefined): void {
+    const q = payload.subarray(8);
+    const ihl = v6 ? 40 : (q[0]! & 0x0f) * 4;
+    if (q.length < ihl + 4) return;
+    const sport = (q[ihl]! << 8) | q[ihl + 1]!;
+    const conn = this.bySender.get(`${dst}|${sport}`);
+    const what = v6 ? 'ICMPv6' : 'ICMP';
+    conn?.packets.push({ timeNs, link, kind: 'icmp', ...ND_ZERO, toServer: false, label: `${what} port unreachable`, summary: `${src} → ${dst} ${what} destination unreachable (port unreachable)`, comment });
   }
 
   /** The attempts so far; neighbour discovery that nobody answered becomes an attempt of its own. */

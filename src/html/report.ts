@@ -8,7 +8,7 @@ import { posix, relative, sep } from 'node:path';
 import { formatEndpoint } from '../emu/addr.js';
 import type { StepResult } from '../emu/results.js';
 import type { ScenarioReport } from '../runner.js';
-import type { ConnectStep, Scenario } from '../scenario/types.js';
+import type { ConnectStep, DatagramStep, Scenario } from '../scenario/types.js';
 import { count } from '../words.js';
 import { stepLabel } from '../cli/matrix.js';
 import { renderLadder, type LadderLabels } from './ladder.js';
@@ -44,7 +44,7 @@ export const COLOUR_PAIRS: readonly (readonly [keyof typeof PALETTE, keyof typeo
   ['rst', 'bg'], ['unanswered', 'bg'], ['data', 'bg'], ['text', 'targetBg'], ['link', 'targetBg'], ['failText', 'bg'],
 ];
 
-const CONNECT_OUTCOMES = new Set(['refused', 'unreachable', 'timeout']);
+const CONNECT_OUTCOMES = new Set(['refused', 'unreachable', 'timeout', 'port-unreachable', 'dropped', 'unsupported']);
 
 /** The cell text of a step: its result, or "web x3, api x2" for several connections. */
 export function cellText(s: StepResult): string {
@@ -165,16 +165,20 @@ ${renderSharedLadders(run, id)}
 </section>`;
 }
 
-interface Attempt { readonly step: ConnectStep; readonly k: number; readonly count: number; readonly result: string }
+interface Attempt { readonly step: ConnectStep | DatagramStep; readonly k: number; readonly count: number; readonly result: string }
 
 /** Pairs recorded attempts with the report's connections, in order, by destination address and port. */
 function pairAttempts(scenario: Scenario, steps: readonly StepResult[], conns: readonly RecordedConnection[]): (Attempt | undefined)[] {
   const entries: Attempt[] = [];
   for (const step of scenario.steps) {
-    if (step.kind !== 'connect') continue;
+    if (step.kind !== 'connect' && step.kind !== 'datagram') continue;
     const s = steps[step.index]!;
     const results = s.results ?? [s.result];
-    results.forEach((result, k) => entries.push({ step, k, count: results.length, result }));
+    // A datagram a send refused (an errno) or a policy without UDP never went out: no attempt to pair it with.
+    results.forEach((result, k) => {
+      if (step.kind === 'datagram' && (/^E[A-Z0-9]+$/.test(result) || result === 'unsupported')) return;
+      entries.push({ step, k, count: results.length, result });
+    });
   }
   let j = 0;
   return conns.map((c) => {
@@ -211,17 +215,21 @@ function ep(ip: string, port: number | undefined): string {
 function labelsFor(scenario: Scenario, policy: string, conn: RecordedConnection, a: Attempt | undefined): LadderLabels {
   const result = a?.result;
   const serverHost = hostOwning(scenario, conn.server) ?? 'nobody';
-  const from = a ? (a.step.fromProcess ? `${a.step.from}/${a.step.fromProcess}` : a.step.from) : 'client';
+  const from = a ? (a.step.kind === 'datagram' && a.step.socket !== undefined ? a.step.socket : a.step.fromProcess ? `${a.step.from}/${a.step.fromProcess}` : a.step.from!) : 'client';
+  const udp = a?.step.kind === 'datagram';
   const accepted = result !== undefined && !CONNECT_OUTCOMES.has(result) && !/^E[A-Z0-9]+$/.test(result);
-  const owner = accepted ? ownerOf(scenario, result, a!.step.index) : undefined;
+  const owner = accepted && !result.includes('+') ? ownerOf(scenario, result, a!.step.index) : undefined;
   const nd = conn.server.includes(':') ? 'neighbour solicitation' : 'ARP';
   const outcome = result === undefined ? 'not matched to a step'
+    : udp && accepted ? `received by ${result.split('+').join(' and ')}${owner && !result.includes('+') ? ` (${owner})` : ''}`
+    : result === 'port-unreachable' ? `port unreachable: ICMP from ${serverHost}`
+    : result === 'dropped' ? 'dropped: nobody takes it, no ICMP'
     : accepted ? `accepted by ${result}${owner ? ` (${owner})` : ''}`
     : result === 'refused' ? `refused: RST from ${serverHost}`
     : result === 'timeout' ? 'timeout: the SYN is dropped, no answer'
     : result === 'unreachable' ? `unreachable: nobody answers ${nd} for ${conn.server}`
     : result;
-  const where = a ? `step ${a.step.index}${a.count > 1 ? `, connection ${a.k + 1} of ${a.count}` : ''}` : `attempt ${conn.ordinal + 1}`;
+  const where = a ? `step ${a.step.index}${a.count > 1 ? `, ${a.step.kind === 'datagram' ? 'datagram' : 'connection'} ${a.k + 1} of ${a.count}` : ''}` : `attempt ${conn.ordinal + 1}`;
   return {
     client: [from, ep(conn.client, conn.clientPort)],
     server: [accepted ? `${owner ?? serverHost} ▸ ${result}` : serverHost, ep(conn.server, conn.serverPort)],

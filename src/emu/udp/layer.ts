@@ -4,7 +4,7 @@
 // each (the policy's `udp.deliver`), ICMP port unreachable, and each receiver's reply from the
 // source address its OS picks. The engine (src/emu/engine.ts) hands UDP steps and sockets here.
 
-import { IPV4_ANY, IPV6_ANY, formatEndpoint, inSubnet, isLinkLocal6, isLoopback, isMulticast, isV4Mapped, isWildcard, parseIp, v4FromMapped, v4ToMapped, type IpAddr } from '../addr.js';
+import { IPV4_ANY, IPV6_ANY, formatEndpoint, isLoopback, isMulticast, isV4Mapped, isWildcard, parseIp, v4FromMapped, v4ToMapped, type IpAddr } from '../addr.js';
 import { isBroadcastOf, type HostState, type IfaceState } from '../host.js';
 import { ownerView, ownersRecord } from '../decision-record.js';
 import { conflictInfo, conflictOf } from '../conflict-info.js';
@@ -14,13 +14,15 @@ import type { Sock, SockOpts } from '../policy/types.js';
 import type { DatagramInfo, DeliveryResult, UdpRules } from '../policy/udp-types.js';
 import type { ConflictInfo, DatagramDelivery, DecisionCandidate } from '../results.js';
 import { hashTuple, mix32 } from '../rng.js';
-import { multicastMac, writeArpFrame, writeNdpFrame } from '../wire/frame.js';
+import { multicastMac } from '../wire/frame.js';
 import { writeUdpFrame } from '../wire/udp.js';
-import { CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE, IGMPV3_ALL_ROUTERS, MLDV2_ALL_ROUTERS, quotedLength, writeGroupReportFrame, writePortUnreachableFrame } from '../wire/icmp.js';
+import { CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE, quotedLength, writePortUnreachableFrame } from '../wire/icmp.js';
 import { OPTION_NAMES, UDP_OPTION_NAMES, type DatagramStep, type MembershipStep, type OptionName, type SockOptions, type UdpConnectStep, type UdpOptionName } from '../../scenario/types.js';
 import type { UdpContext } from './context.js';
 import { UdpTables, isUdpSock, type UdpSocket } from './tables.js';
 import { dnsTxtResponse, parseDnsQuery } from './dns.js';
+import { neighbour, neighbourAt } from './neighbours.js';
+import { IcmpLimiter, groupReport } from './side-packets.js';
 import type { ReplayedArrival, ReplayedDatagram } from './replayed.js';
 
 const NO_NAMES: readonly string[] = [];
@@ -36,9 +38,6 @@ const ALL_HOSTS = new Set(['224.0.0.1', 'ff02::1']);
 /** Gap between the datagrams of one step, and between the replies to one datagram. */
 const DATAGRAM_GAP_NS = 100_000;
 const REPLY_GAP_NS = 1_000;
-/** Neighbour solicitations a sender makes before giving up (as for connects). */
-const ARP_TRIES = 3;
-const ARP_RETRANS_NS = 1e9;
 /** The TTL / hop limit of multicast: IP_MULTICAST_TTL and IPV6_MULTICAST_HOPS default to 1 [net/ipv4/af_inet.c inet_create: mc_ttl = 1; net/ipv6/af_inet6.c inet6_create: IPV6_DEFAULT_MCASTHOPS]. */
 const MULTICAST_TTL = 1;
 const UDP_SET: ReadonlySet<string> = new Set(UDP_OPTION_NAMES);
@@ -70,12 +69,14 @@ const ep = (addr: IpAddr, port: number): string => formatEndpoint({ addr, port }
 
 export class UdpLayer {
   private readonly tables = new Map<HostState, UdpTables>();
-  /** ICMP rate limit per host and peer: tokens (ns) and when last refilled. */
-  private readonly icmpTokens = new Map<string, { tokens: number; last: number }>();
+  /** ICMP rate limit per host and peer. */
+  private readonly icmp: IcmpLimiter;
   private readonly encoder = new TextEncoder();
   private ipId = 0;
 
-  constructor(private readonly ctx: UdpContext) {}
+  constructor(private readonly ctx: UdpContext) {
+    this.icmp = new IcmpLimiter(ctx.policy.udp?.icmpRateLimit);
+  }
 
   /** The policy's UDP rules, or undefined: UDP is not modelled under it. */
   get rules(): UdpRules | undefined {
@@ -242,7 +243,7 @@ export class UdpLayer {
       // The newest membership first, as the kernel's list [__ip_mc_join_group: iml->next_rcu = inet->mc_list]
       list.unshift({ group, device: iface.name });
       const first = this.tablesOf(host).join(iface.name, group);
-      const reported = first && !ALL_HOSTS.has(group.text) ? this.report(iface, group, CHANGE_TO_EXCLUDE) : '';
+      const reported = first && !ALL_HOSTS.has(group.text) ? groupReport(this.ctx, iface, group, CHANGE_TO_EXCLUDE) : '';
       return { result: 'ok', reason: `${sk.name} joined ${group.text} on ${host.name}/${iface.name}${reported} [${cite}]` };
     }
     // Without an interface, the first membership of the group on any interface goes [net/ipv4/igmp.c ip_mc_leave_group: imr_ifindex 0]
@@ -257,34 +258,13 @@ export class UdpLayer {
   private dropMembership(host: HostState, device: string, group: IpAddr): string {
     const last = this.tablesOf(host).leave(device, group);
     const iface = host.ifaces.find((i) => i.name === device);
-    return last && iface && !ALL_HOSTS.has(group.text) ? this.report(iface, group, CHANGE_TO_INCLUDE) : '';
+    return last && iface && !ALL_HOSTS.has(group.text) ? groupReport(this.ctx, iface, group, CHANGE_TO_INCLUDE) : '';
   }
 
   /** The interface of a join: the one named, else the route's to the group [net/ipv4/igmp.c ip_mc_find_dev; net/ipv6/mcast.c __ipv6_sock_mc_join: rt6_lookup]. */
   private groupInterface(host: HostState, step: MembershipStep): IfaceState | undefined {
     if (step.interface) return host.ifaces.find((i) => i.name === step.interface);
     return this.ctx.routeIface(host, step.group);
-  }
-
-  /**
-   * An IGMPv3 membership report (to 224.0.0.22) or MLDv2 listener report (to ff02::16) with one
-   * record: a join is CHANGE_TO_EXCLUDE {}, a leave CHANGE_TO_INCLUDE {} [net/ipv4/igmp.c
-   * igmpv3_send_cr, igmpv3_newpack: TTL 1, TOS 0xc0, Router Alert; net/ipv6/mcast.c mld_send_cr,
-   * mld_newpack: hop limit 1, the link-local source or :: when there is none]. Linux repeats it
-   * (robustness 2) within unsolicited_report_interval; the repeat is not shown.
-   */
-  private report(iface: IfaceState, group: IpAddr, recordType: number): string {
-    const v6 = group.family === 6;
-    const what = recordType === CHANGE_TO_EXCLUDE ? 'join' : 'leave';
-    if (!this.ctx.capturing) return `; ${v6 ? 'MLDv2' : 'IGMPv3'} report of the ${what}`;
-    const src = v6 ? iface.addresses.find((c) => isLinkLocal6(c.addr))?.addr ?? IPV6_ANY : iface.addresses.find((c) => c.addr.family === 4)?.addr ?? IPV4_ANY;
-    const dst = v6 ? MLDV2_ALL_ROUTERS : IGMPV3_ALL_ROUTERS;
-    const len = writeGroupReportFrame(this.ctx.frame, {
-      srcMac: iface.mac, dstMac: multicastMac(dst), src, dst, ttl: 1, ipId: 0, dontFragment: !v6, tos: v6 ? 0 : 0xc0,
-    }, group, recordType);
-    const comment = `bindlab ${this.ctx.policy.name}: ${iface.host.name} reports its ${what} of ${group.text} on ${iface.name} (${v6 ? 'MLDv2' : 'IGMPv3'})`;
-    this.ctx.emit(iface.link, this.ctx.now, len, comment);
-    return `; ${v6 ? 'MLDv2' : 'IGMPv3'} report of the ${what}`;
   }
 
   /** close(2): out of the port's table, its group, and its memberships. */
@@ -431,7 +411,7 @@ export class UdpLayer {
       const holder = host.ifaceOwning(dst);
       arrivals.push({ host, iface: out, inDevice: holder?.name ?? 'lo' });
     } else if (cast === 'unicast') {
-      const owner = this.neighbour(host, out, src, dst, index, to);
+      const owner = neighbour(this.ctx, host, out, src, dst, index, to);
       if (!owner) return fail('unreachable', `no host on link ${link.name} answers for ${dst.text}; the datagram is never sent [net/core/neighbour.c, net/ipv4/arp.c]`, false);
       dstMac = owner.mac;
       arrivals.push({ host: owner.host, iface: owner, inDevice: owner.name });
@@ -471,7 +451,7 @@ export class UdpLayer {
     // ICMP port unreachable from each host that had nobody for a unicast (rate-limited per peer).
     let quoted: Uint8Array | null = null;
     for (const { arrival } of unreachable) {
-      if (!this.icmpAllowed(arrival.host, src, route.local, t)) continue;
+      if (!this.icmp.allowed(arrival.host, src, route.local, t)) continue;
       if (ctx.capturing) {
         quoted ??= this.quote(src, dst, sport, dport, payload, ttl, ipId, fp.dontFragment);
         const f = { srcMac: arrival.iface.mac, dstMac: out.mac, src: dst, dst: src, ttl: dst.family === 6 ? fp.hopLimit : fp.ttl, ipId: mix32(hash ^ index) & 0xffff, dontFragment: false, tos: dst.family === 6 ? 0 : 0xc0 };
@@ -555,7 +535,7 @@ export class UdpLayer {
     else {
       if (!route) return { at, t };
       out = route.iface;
-      peer = this.neighbourAt(h, out, src, client, t);
+      peer = neighbourAt(this.ctx, h, out, src, client, t);
       t = ctx.now > t ? ctx.now : t;
     }
     const ttl = client.family === 6 ? fp.hopLimit : fp.ttl;
@@ -567,7 +547,7 @@ export class UdpLayer {
     // Delivered at the sender's host like any datagram.
     const res = this.deliverAt({ host: peer.host, iface: peer, inDevice: back ? (clientHost.ifaceOwning(client)?.name ?? 'lo') : peer.name }, 'unicast', src, port, client, cport,
       hashTuple(ctx.seed, src.bytes, port, client.bytes, cport), index, ep(client, cport), 'reply');
-    if (res && res.action === 'port-unreachable' && ctx.capturing && this.icmpAllowed(peer.host, src, back, t)) {
+    if (res && res.action === 'port-unreachable' && ctx.capturing && this.icmp.allowed(peer.host, src, back, t)) {
       const q = this.quote(src, client, port, cport, payload, ttl, 0, fp.dontFragment);
       const len = writePortUnreachableFrame(ctx.frame, { srcMac: peer.mac, dstMac: out.mac, src: client, dst: src, ttl, ipId: mix32(port ^ cport) & 0xffff, dontFragment: false, tos: client.family === 6 ? 0 : 0xc0 }, q);
       ctx.emit(peer.link, t + out.link.latencyNs, len, `bindlab ${ctx.policy.name}: the sender refuses ${r.name}'s reply from ${at}: ICMP port unreachable. ${res.rule}`);
@@ -610,25 +590,6 @@ export class UdpLayer {
     return buf.slice(14, 14 + quotedLength(dst.family, len - 14));
   }
 
-  /** The per-peer ICMP token bucket of the policy (none over the loopback). */
-  private icmpAllowed(host: HostState, peer: IpAddr, loopback: boolean, t: number): boolean {
-    const limit = this.rules?.icmpRateLimit;
-    if (!limit || loopback) return true;
-    const k = `${host.name} ${peer.text}`;
-    let interval = limit.intervalNs;
-    if (peer.family === 6 && limit.v6PrefixScaled) {
-      const prefix = host.ifaces.flatMap((i) => i.addresses).filter((c) => c.addr.family === 6 && inSubnet(c, peer)).reduce((m, c) => Math.max(m, c.prefix), 0);
-      interval = Math.floor(interval / 2 ** ((128 - prefix) >> 5));
-    }
-    const max = limit.burst * interval;
-    // A new peer starts full [net/ipv4/inetpeer.c inet_getpeer: rate_last = jiffies - 60 * HZ]
-    const b = this.icmpTokens.get(k) ?? { tokens: max, last: t };
-    const tokens = Math.min(max, b.tokens + (t - b.last));
-    const ok = tokens >= interval;
-    this.icmpTokens.set(k, { tokens: ok ? tokens - interval : tokens, last: t });
-    return ok;
-  }
-
   /**
    * IPv4 id: a socket not connected sends 0 under DF, a connected one counts up [include/net/ip.h
    * ip_select_ident_segs]; other fingerprints by their rule.
@@ -638,63 +599,6 @@ export class UdpLayer {
     if ((fp.ipId === 'per-socket' || fp.ipId === 'zero-with-df') && fp.dontFragment && (fp.ipId === 'zero-with-df' || sk.state !== 'ESTABLISHED')) return 0;
     this.ipId = (this.ipId + 1) & 0xffff;
     return fp.ipId === 'random' ? mix32(this.ctx.seed ^ this.ipId) & 0xffff : (mix32(this.ctx.seed ^ sk.id) + this.ipId) & 0xffff;
-  }
-
-  /**
-   * Neighbour discovery from the sender for dst on its link (as for connects): the cache, else a
-   * request and the owner's answer, or three unanswered requests 1 s apart. Returns the owner.
-   */
-  private neighbour(host: HostState, out: IfaceState, src: IpAddr, dst: IpAddr, index: number, to: string): IfaceState | null {
-    const ctx = this.ctx;
-    const speaks = dst.family === 4 || ctx.policy.families.includes('inet6');
-    let owner = speaks ? out.link.members.find((m) => m.host !== host && (dst.family === 4 ? m.host.ifaceOwning(dst) !== undefined : m.addresses.some((c) => c.addr.text === dst.text))) : undefined;
-    // A request whose sender address the owner has itself is a martian: no reply [net/ipv4/arp.c arp_process]
-    if (owner && dst.family === 4 && owner.host.ifaceOwning(src)) owner = undefined;
-    if (owner && host.neighbours.has(dst.text)) return owner;
-    let t = ctx.now;
-    const record = owner ? undefined : withStep(datagramPacketRecord(ctx.policy.name, to, 'unreachable', [], `no host on link ${out.link.name} has ${dst.text} [net/ipv4/arp.c]`), ctx.stepIndex);
-    const tries = owner ? 1 : ARP_TRIES;
-    for (let i = 0; i < tries; i++) {
-      this.solicit(out, src, dst, t, owner ? undefined : `bindlab ${ctx.policy.name}: no host on link ${out.link.name} has ${dst.text}; unanswered (datagram ${index + 1})`, record);
-      if (!owner) t += ARP_RETRANS_NS;
-    }
-    if (!owner) { ctx.now = t; return null; }
-    t += out.link.latencyNs;
-    this.advertise(owner, out, dst, src, t);
-    host.neighbours.set(dst.text, owner.mac);
-    owner.host.neighbours.set(src.text, out.mac);
-    ctx.now = t + out.link.latencyNs;
-    return owner;
-  }
-
-  /** The same for a receiver's reply at time t (the clock moves on only when frames were exchanged); null when nobody answers. */
-  private neighbourAt(host: HostState, out: IfaceState, src: IpAddr, dst: IpAddr, t: number): IfaceState | null {
-    const owner = out.link.members.find((m) => m.host !== host && (dst.family === 4 ? m.host.ifaceOwning(dst) !== undefined : m.addresses.some((c) => c.addr.text === dst.text)));
-    if (owner && host.neighbours.has(dst.text)) return owner;
-    this.solicit(out, src, dst, t, owner ? undefined : `bindlab ${this.ctx.policy.name}: the reply's neighbour ${dst.text} is not on link ${out.link.name}`);
-    if (!owner) return null;
-    const at = t + out.link.latencyNs;
-    this.advertise(owner, out, dst, src, at);
-    host.neighbours.set(dst.text, owner.mac);
-    owner.host.neighbours.set(src.text, out.mac);
-    this.ctx.now = Math.max(this.ctx.now, at + out.link.latencyNs);
-    return owner;
-  }
-
-  private solicit(out: IfaceState, src: IpAddr, dst: IpAddr, t: number, comment: string | undefined, record?: string): void {
-    if (!this.ctx.capturing) return;
-    const len = dst.family === 4
-      ? writeArpFrame(this.ctx.frame, { op: 1, senderMac: out.mac, senderIp: src, targetMac: ZERO_MAC, targetIp: dst, dstMac: BROADCAST_MAC })
-      : writeNdpFrame(this.ctx.frame, { type: 'ns', srcMac: out.mac, src, target: dst });
-    this.ctx.emit(out.link, t, len, comment, record);
-  }
-
-  private advertise(owner: IfaceState, asker: IfaceState, addr: IpAddr, askerAddr: IpAddr, t: number): void {
-    if (!this.ctx.capturing) return;
-    const len = addr.family === 4
-      ? writeArpFrame(this.ctx.frame, { op: 2, senderMac: owner.mac, senderIp: addr, targetMac: asker.mac, targetIp: askerAddr, dstMac: asker.mac })
-      : writeNdpFrame(this.ctx.frame, { type: 'na', srcMac: owner.mac, dstMac: asker.mac, src: addr, dst: askerAddr, target: addr, solicited: true, override: true });
-    this.ctx.emit(owner.link, t, len, undefined);
   }
 
   // ---- replay (src/replay): captured datagrams delivered to a scenario host ---------------------
@@ -748,7 +652,7 @@ export class UdpLayer {
     comment: string | undefined, record: string | undefined): boolean {
     const ctx = this.ctx;
     const iface = d.iface!;
-    if (!this.icmpAllowed(d.host!, client, false, t)) return false;
+    if (!this.icmp.allowed(d.host!, client, false, t)) return false;
     const fp = ctx.policy.fingerprint;
     const v6 = client.family === 6;
     const q = quoted.subarray(0, quotedLength(client.family, quoted.length));

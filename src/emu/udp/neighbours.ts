@@ -1,0 +1,71 @@
+// Neighbour discovery for the datagram layer (src/emu/udp/layer.ts): ARP (IPv4) or neighbour
+// solicitation (IPv6) before a unicast datagram or a receiver's reply, as the engine does for
+// connects: the cache, else a request and the owner's answer, or unanswered requests.
+
+import type { IpAddr } from '../addr.js';
+import type { HostState, IfaceState } from '../host.js';
+import { datagramPacketRecord, withStep } from '../packet-record.js';
+import { writeArpFrame, writeNdpFrame } from '../wire/frame.js';
+import type { UdpContext } from './context.js';
+
+const BROADCAST_MAC = new Uint8Array([255, 255, 255, 255, 255, 255]);
+const ZERO_MAC = new Uint8Array(6);
+/** Neighbour solicitations a sender makes before giving up (as for connects: Linux's mcast_solicit). */
+const ARP_TRIES = 3;
+const ARP_RETRANS_NS = 1e9;
+
+/**
+ * Neighbour discovery from the sender for dst on its link (as for connects): the cache, else a
+ * request and the owner's answer, or three unanswered requests 1 s apart. Returns the owner.
+ */
+export function neighbour(ctx: UdpContext, host: HostState, out: IfaceState, src: IpAddr, dst: IpAddr, index: number, to: string): IfaceState | null {
+  const speaks = dst.family === 4 || ctx.policy.families.includes('inet6');
+  let owner = speaks ? out.link.members.find((m) => m.host !== host && (dst.family === 4 ? m.host.ifaceOwning(dst) !== undefined : m.addresses.some((c) => c.addr.text === dst.text))) : undefined;
+  // A request whose sender address the owner has itself is a martian: no reply [net/ipv4/arp.c arp_process]
+  if (owner && dst.family === 4 && owner.host.ifaceOwning(src)) owner = undefined;
+  if (owner && host.neighbours.has(dst.text)) return owner;
+  let t = ctx.now;
+  const record = owner ? undefined : withStep(datagramPacketRecord(ctx.policy.name, to, 'unreachable', [], `no host on link ${out.link.name} has ${dst.text} [net/ipv4/arp.c]`), ctx.stepIndex);
+  const tries = owner ? 1 : ARP_TRIES;
+  for (let i = 0; i < tries; i++) {
+    solicit(ctx, out, src, dst, t, owner ? undefined : `bindlab ${ctx.policy.name}: no host on link ${out.link.name} has ${dst.text}; unanswered (datagram ${index + 1})`, record);
+    if (!owner) t += ARP_RETRANS_NS;
+  }
+  if (!owner) { ctx.now = t; return null; }
+  t += out.link.latencyNs;
+  advertise(ctx, owner, out, dst, src, t);
+  host.neighbours.set(dst.text, owner.mac);
+  owner.host.neighbours.set(src.text, out.mac);
+  ctx.now = t + out.link.latencyNs;
+  return owner;
+}
+
+/** The same for a receiver's reply at time t (the clock moves on only when frames were exchanged); null when nobody answers. */
+export function neighbourAt(ctx: UdpContext, host: HostState, out: IfaceState, src: IpAddr, dst: IpAddr, t: number): IfaceState | null {
+  const owner = out.link.members.find((m) => m.host !== host && (dst.family === 4 ? m.host.ifaceOwning(dst) !== undefined : m.addresses.some((c) => c.addr.text === dst.text)));
+  if (owner && host.neighbours.has(dst.text)) return owner;
+  solicit(ctx, out, src, dst, t, owner ? undefined : `bindlab ${ctx.policy.name}: the reply's neighbour ${dst.text} is not on link ${out.link.name}`);
+  if (!owner) return null;
+  const at = t + out.link.latencyNs;
+  advertise(ctx, owner, out, dst, src, at);
+  host.neighbours.set(dst.text, owner.mac);
+  owner.host.neighbours.set(src.text, out.mac);
+  ctx.now = Math.max(ctx.now, at + out.link.latencyNs);
+  return owner;
+}
+
+function solicit(ctx: UdpContext, out: IfaceState, src: IpAddr, dst: IpAddr, t: number, comment: string | undefined, record?: string): void {
+  if (!ctx.capturing) return;
+  const len = dst.family === 4
+    ? writeArpFrame(ctx.frame, { op: 1, senderMac: out.mac, senderIp: src, targetMac: ZERO_MAC, targetIp: dst, dstMac: BROADCAST_MAC })
+    : writeNdpFrame(ctx.frame, { type: 'ns', srcMac: out.mac, src, target: dst });
+  ctx.emit(out.link, t, len, comment, record);
+}
+
+function advertise(ctx: UdpContext, owner: IfaceState, asker: IfaceState, addr: IpAddr, askerAddr: IpAddr, t: number): void {
+  if (!ctx.capturing) return;
+  const len = addr.family === 4
+    ? writeArpFrame(ctx.frame, { op: 2, senderMac: owner.mac, senderIp: addr, targetMac: asker.mac, targetIp: askerAddr, dstMac: asker.mac })
+    : writeNdpFrame(ctx.frame, { type: 'na', srcMac: owner.mac, dstMac: asker.mac, src: addr, dst: askerAddr, target: addr, solicited: true, override: true });
+  ctx.emit(owner.link, t, len, undefined);
+}

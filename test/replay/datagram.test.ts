@@ -226,3 +226,42 @@ describe('docs/report.md', () => {
     expect([...keys].filter((k) => !doc.includes(`\`${k}\``))).toEqual([]);
   });
 });
+
+describe('where the reply leaves from is part of the verdict', () => {
+  it('a stub with IP_PKTINFO would answer from the alias the query came to: the capture (no IP_PKTINFO) disagrees, and the output carries the stub\'s own reply from 10.0.0.2', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const { parseScenario } = await import('../../src/scenario/load.js');
+    const { readCaptureBytes } = await import('../../src/pcap/index.js');
+    const text = fs.readFileSync(path.join(CAPTURES, 'dns-aliases.yaml'), 'utf8').replace(/(  - socket: stub\n    process: server\/stub\n    type: udp\n)/, '$1    options: { IP_PKTINFO: true }\n');
+    expect(text).toContain('options: { IP_PKTINFO: true }');
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bindlab-pktinfo-'));
+    const r = await replayCapture(path.join(CAPTURES, 'dns-aliases.pcap'), parseScenario(text, 'pktinfo.yaml'), { policies: ['linux'], outDir: out });
+    const stub = r.policies['linux']!.datagrams.filter((d) => d.result === 'stub');
+    expect(stub.map((d) => [d.server, d.replyFrom, d.answeredFrom, d.agreement?.agrees])).toEqual([
+      ['10.0.0.2:5300', '10.0.0.2:5300', '10.0.0.1:5300', false],
+      ['10.0.0.3:5300', '10.0.0.3:5300', '10.0.0.1:5300', false],
+    ]);
+    expect(stub[0]!.agreement!.why).toBe('the capture shows stub answering from 10.0.0.1:5300; linux delivers it to stub, its reply from 10.0.0.2:5300');
+    // The output: the stub's own replies, from the aliases the queries went to.
+    const o = readCaptureBytes(fs.readFileSync(r.policies['linux']!.output!));
+    const fromPort5300: string[] = [];
+    while (o.next()) {
+      const d = o.data, at = o.offset + 14;
+      if (d[at + 9] === 17 && ((d[at + 20]! << 8) | d[at + 21]!) === 5300) fromPort5300.push([...d.subarray(at + 12, at + 16)].join('.'));
+    }
+    expect(fromPort5300).toEqual(['10.0.0.2', '10.0.0.3']);
+    fs.rmSync(out, { recursive: true, force: true });
+  });
+});
+
+describe('the HTML page of datagrams alone', () => {
+  it('has the datagram table and no empty connection table', async () => {
+    const { renderReplayHtml } = await import('../../src/html/replay.js');
+    const scenario = loadScenarioFile(path.join(CAPTURES, 'dns-aliases.yaml'));
+    const r = await replayCapture(path.join(CAPTURES, 'dns-aliases.pcap'), scenario, { policies: ['linux'] });
+    const page = renderReplayHtml(scenario, r, { baseDir: CAPTURES });
+    expect(page).toContain('<h2>UDP datagrams</h2>');
+    expect(page).not.toContain('<h2>Connections</h2>');
+  });
+});

@@ -11,6 +11,7 @@ import { loadScenarioFile } from '../../src/scenario/load.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../../src/pcap/linktypes.js';
 import { BUILTIN_POLICIES } from '../../src/emu/policy/names.js';
 import { spawnSync } from 'node:child_process';
+import { noTshark } from '../tools.js';
 
 const ROOT = path.join(import.meta.dirname, '../..');
 const FIX = path.join(ROOT, 'test/replay/fixtures/udp');
@@ -263,5 +264,96 @@ describe('the HTML page of datagrams alone', () => {
     const page = renderReplayHtml(scenario, r, { baseDir: CAPTURES });
     expect(page).toContain('<h2>UDP datagrams</h2>');
     expect(page).not.toContain('<h2>Connections</h2>');
+  });
+});
+
+describe('synthetic captures: IPv6, ICMPv6, answers in order, a late answer, a capture without Ethernet', () => {
+  const SCENARIO = `name: v6 resolver
+hosts:
+  server:
+    interfaces:
+      eth0: { mac: 02:00:00:00:00:01, addresses: [10.0.0.1/24, fd00::1/64] }
+    processes:
+      named: { uid: 0 }
+  client:
+    interfaces:
+      eth0: { mac: 02:00:00:00:00:64, addresses: [10.0.0.100/24, fd00::100/64] }
+steps:
+  - socket: dns6
+    process: server/named
+    type: udp
+    family: inet6
+  - bind: dns6
+    address: "[::]:53"
+`;
+  const banner = ascii('bindlab server/named/dns6\r\n');
+  const toServer = (sport: number, dport: number, data: number[]) => ipv6('fd00::100', 'fd00::1', 17, udp(sport, dport, data));
+  const toClient = (sport: number, dport: number, data: number[]) => ipv6('fd00::1', 'fd00::100', 17, udp(sport, dport, data));
+  /** [time ms, IPv6 packet] */
+  const packets: [number, number[]][] = [
+    [0, toServer(5000, 53, ascii('q1'))], [1, toClient(53, 5000, banner)],
+    [2, toServer(5000, 54, ascii('q2'))], [3, ipv6('fd00::1', 'fd00::100', 58, [1, 4, 0, 0, 0, 0, 0, 0, ...toServer(5000, 54, ascii('q2'))])],
+    // Two queries before either answer: the answers go to them in order.
+    [10, toServer(5001, 53, ascii('q3'))], [11, toServer(5001, 53, ascii('q4'))], [12, toClient(53, 5001, banner)], [13, toClient(53, 5001, banner)],
+    // Past the answer window (3 s): answers no datagram.
+    [5000, toClient(53, 5001, banner)],
+  ];
+
+  it.each([['Ethernet', LINKTYPE_ETHERNET], ['raw IP', LINKTYPE_RAW]] as const)('%s', async (_, linkType) => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const { parseScenario } = await import('../../src/scenario/load.js');
+    const { PcapWriter } = await import('../../src/pcap/pcap-writer.js');
+    const { readCaptureBytes } = await import('../../src/pcap/index.js');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bindlab-udp-synthetic-'));
+    const file = path.join(dir, 'v6.pcap');
+    const w = new PcapWriter(file, { startEpochSeconds: 1765000000, tsresol: 'us' });
+    const id = w.addInterface({ name: 'eth0', linkType, snaplen: 65535 });
+    for (const [ms, ip] of packets) {
+      const frame = linkType === LINKTYPE_ETHERNET
+        ? Uint8Array.from([...(ip[24] === 0xfd && ip[39] === 1 ? [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0x64] : [2, 0, 0, 0, 0, 0x64, 2, 0, 0, 0, 0, 1]), 0x86, 0xdd, ...ip])
+        : Uint8Array.from(ip);
+      w.packet(id, ms * 1e6, frame, frame.length);
+    }
+    w.finish();
+    const r = await replayCapture(file, parseScenario(SCENARIO, 'v6.yaml'), { policies: ['linux', 'bsd44'], outDir: path.join(dir, 'out') });
+    expect(r.datagrams).toBe(4);
+    expect(r.skipped['not-in-a-replayed-connection']).toBe(1);
+    const linux = r.policies['linux']!;
+    expect(linux.datagrams.map((d) => [d.client, d.server, d.result, d.observed])).toEqual([
+      ['[fd00::100]:5000', '[fd00::1]:53', 'dns6', 'dns6'], ['[fd00::100]:5000', '[fd00::1]:54', 'port-unreachable', 'port-unreachable'],
+      ['[fd00::100]:5001', '[fd00::1]:53', 'dns6', 'dns6'], ['[fd00::100]:5001', '[fd00::1]:53', 'dns6', 'dns6'],
+    ]);
+    expect(linux.agreement).toMatchObject({ agree: 4, disagree: 0 });
+    // bsd44 has no IPv6: every datagram unreachable, and that disagrees with the answers the capture shows.
+    expect(r.policies['bsd44']!.datagrams.map((d) => d.result)).toEqual(['unreachable', 'unreachable', 'unreachable', 'unreachable']);
+    expect(r.policies['bsd44']!.agreement).toMatchObject({ agree: 0, disagree: 4 });
+    // The linux output: Ethernet frames between the client's MAC (made up without a link layer) and the server's; the policy's ICMPv6 port unreachable after the query to 54.
+    const o = readCaptureBytes(fs.readFileSync(linux.output!));
+    const kinds: string[] = [];
+    while (o.next()) {
+      expect(o.linkType).toBe(1);
+      const d = o.data, at = o.offset;
+      const mac = (k: number) => Buffer.from(d.subarray(at + k, at + k + 6)).toString('hex');
+      const client = linkType === LINKTYPE_ETHERNET ? '020000000064' : '0200000000fe';
+      expect([mac(0), mac(6)].sort()).toEqual([client, '020000000001'].sort());
+      const next = d[at + 14 + 6]!;
+      kinds.push(next === 58 ? `icmp6 ${d[at + 54]}/${d[at + 55]}` : `udp ${(d[at + 54]! << 8) | d[at + 55]!}>${(d[at + 56]! << 8) | d[at + 57]!}`);
+    }
+    expect(kinds).toEqual(['udp 5000>53', 'udp 53>5000', 'udp 5000>54', 'icmp6 1/4', 'udp 5001>53', 'udp 5001>53', 'udp 53>5001', 'udp 53>5001']);
+    // Checksums whole, ICMPv6's included (tshark, when there is one).
+    const why = noTshark();
+    if (!why) {
+      const { spawnSync } = await import('node:child_process');
+      const t = spawnSync('tshark', ['-r', linux.output!, '-o', 'udp.check_checksum:TRUE', '-T', 'fields', '-E', 'occurrence=a', '-e', 'udp.checksum.status', '-e', 'icmpv6.checksum.status', '-e', 'frame.protocols'], { encoding: 'utf8' });
+      const lines = t.stdout.trim().split('\n');
+      expect(lines).toHaveLength(8);
+      for (const l of lines) {
+        const [u, i, protocols] = l.split('\t');
+        expect(protocols).not.toContain('_ws.malformed');
+        for (const c of [...(u ?? '').split(','), ...(i ?? '').split(',')].filter((x) => x !== '')) expect(c, l).toBe('1');
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -26,7 +26,7 @@ import { newReplayedDatagram, type ReplayedDatagram } from '../emu/udp/replayed.
 import type { HostState, IfaceState } from '../emu/host.js';
 import type { UdpSocket } from '../emu/udp/tables.js';
 import { foldChecksum, sumWords } from '../emu/wire/checksum.js';
-import type { ReplayDatagram, ReplayPolicyReport } from './replay.js';
+import type { ReplayDatagram, ReplayPolicyReport, UnmatchedDestination } from './replay.js';
 import { isoTime } from './time.js';
 
 /** UDP flows tracked at once: past it the oldest goes (its datagrams wait for no answer any more). */
@@ -37,6 +37,8 @@ const RING = 4096;
 export const ANSWER_WINDOW_NS = 3e9;
 /** Bytes of each datagram's payload kept for its emulated replies (a DNS query over UDP is at most 512 bytes: RFC 1035 §4.2.1). */
 const KEPT_PAYLOAD = 512;
+/** Distinct unmatched destinations counted for NothingReplayed's hint. */
+const UNMATCHED_KEPT = 4096;
 /** Per-client decisions kept per policy (a scan from many addresses must not grow them without bound). */
 const CLIENT_DECISIONS_KEPT = 65536;
 /** Bytes of a datagram an ICMP error may quote at most (IPv6: the minimum MTU less the error's own headers, RFC 4443 §2.4(c)). */
@@ -326,7 +328,11 @@ export class DatagramReplayer {
     const dstKey = addrKey(data, dg.dstAt, fam);
     const dst = this.hostAddrs.get(dstKey);
     if (!dst) {
-      this.skipped[this.hostIndex.has(addrKey(data, dg.srcAt, fam)) ? 'not-in-a-replayed-connection' : 'not-to-a-scenario-host']++;
+      if (this.hostIndex.has(addrKey(data, dg.srcAt, fam))) this.skipped['not-in-a-replayed-connection']++;
+      else {
+        this.skipped['not-to-a-scenario-host']++;
+        this.unmatched(dstKey, dg.dstPort, fam);
+      }
       return true;
     }
     if (slot < 0) slot = this.addFlow(fam, srcWord, dstWord, hash, dstKey);
@@ -618,6 +624,20 @@ export class DatagramReplayer {
       }
     }
     this.finalized = Math.max(this.finalized, end);
+  }
+
+  /** Datagrams per destination (address and port) that no scenario host has; at most UNMATCHED_KEPT destinations are counted. */
+  private readonly unmatchedDatagrams = new Map<string, number>();
+
+  private unmatched(key: number | string, port: number, fam: 4 | 6): void {
+    if (this.unmatchedDatagrams.size >= UNMATCHED_KEPT) return;
+    const k = formatEndpoint({ addr: this.addr(this.reader.data, this.dg.dstAt, fam, key), port });
+    this.unmatchedDatagrams.set(k, (this.unmatchedDatagrams.get(k) ?? 0) + 1);
+  }
+
+  /** The most frequent destinations of datagrams that no scenario host has (for NothingReplayed's hint). */
+  topDestinations(): UnmatchedDestination[] {
+    return [...this.unmatchedDatagrams].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([destination, syns]) => ({ destination, syns }));
   }
 
   /** Policy p's datagrams per result. */

@@ -12,6 +12,7 @@ import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../../src/pcap/linktypes.js';
 import { BUILTIN_POLICIES } from '../../src/emu/policy/names.js';
 import { spawnSync } from 'node:child_process';
 import { noTshark } from '../tools.js';
+import { parseIp } from '../../src/emu/addr.js';
 
 const ROOT = path.join(import.meta.dirname, '../..');
 const FIX = path.join(ROOT, 'test/replay/fixtures/udp');
@@ -355,5 +356,30 @@ steps:
       }
     }
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('a capture whose datagrams go to no scenario host', () => {
+  it('is nothing replayed, naming where its datagrams went and the --map to use', async () => {
+    const { parseScenario } = await import('../../src/scenario/load.js');
+    const other = parseScenario(`name: elsewhere
+hosts:
+  server:
+    interfaces:
+      eth0: { addresses: [192.168.9.1/24] }
+    processes:
+      named: { uid: 0 }
+steps:
+  - socket: dns
+    process: server/named
+    type: udp
+  - bind: dns
+    address: 0.0.0.0:53
+`, 'elsewhere.yaml');
+    await expect(replayCapture(path.join(CAPTURES, 'dns-aliases.pcap'), other, { policies: ['linux'] })).rejects.toThrow(
+      /nothing replayed: .*; its UDP datagrams went to 10\.0\.0\.1:53 \(2\), .*: map one onto a scenario address with --map 10\.0\.0\.1=ADDRESS$/);
+    // With --map the same capture replays: 10.0.0.1 becomes the scenario's server.
+    const r = await replayCapture(path.join(CAPTURES, 'dns-aliases.pcap'), other, { policies: ['linux'], map: new Map([['10.0.0.1', parseIp('192.168.9.1')!]]) });
+    expect(r.policies['linux']!.datagrams.map((d) => `${d.server} ${d.result} ${d.observed}`)).toEqual(['192.168.9.1:53 dns dns1', '192.168.9.1:53 dns dns1']);
   });
 });

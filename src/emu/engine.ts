@@ -1311,7 +1311,7 @@ class Run implements SegmentOut {
       out.result = 'unreachable'; out.candidates = NONE; out.reason = 'no IPv6'; out.replyFrom = ''; out.receivers = [];
       out.comment = `bindlab ${this.policy.name}: datagram to [${dst.text}]:${dport} unreachable: ${this.policy.name} has no IPv6, nobody answers the neighbour solicitation for ${dst.text}`;
       out.record = '';
-      out.captureId = sif.link.captureId; out.serverMac = sif.mac; out.latencyNs = sif.link.latencyNs; out.host = server; out.iface = sif; out.perDestination = true;
+      out.captureId = sif.link.captureId; out.serverMac = sif.mac; out.latencyNs = sif.link.latencyNs; out.host = server; out.iface = sif; out.perDestination = true; out.perClient = true;
       return true;
     }
     this.udp.replayDeliver(server, sif, src, sport, dst, dport, out);

@@ -75,6 +75,12 @@ export function renderReplayHtml(scenario: Scenario, report: ReplayReport, optio
   const shown = Math.min(n, MAX_REPLAY_ROWS);
   const datagramTable = datagramRows(policies, policies.map((p, k) => (datagrams ? datagrams(p) : runs[k]!.datagrams ?? [])[Symbol.iterator]()));
   const skipped = Object.entries(report.skipped).filter(([, v]) => v > 0).map(([k, v]) => `${k}: ${v}`).join(', ');
+  // A capture of datagrams alone has no connection table.
+  const connectionTable = n === 0 && datagramTable ? null : html`<h2>Connections</h2>
+<p class="legend"><span class="sw div">≠</span> policies disagree on the connection; <span class="sw fail">✗</span> the policy disagrees with what the capture shows (✓: agrees; hover for why).${n > shown ? ` Showing the first ${shown} of ${n} connections; all are in the JSON report and the captures.` : ''} The packets are in the captures (no ladder diagrams for replays).
+<label class="filter"><input type="checkbox" class="only-div"> only connections where policies disagree</label></p>
+<div class="scroll"><table class="matrix"><thead><tr><th scope="col" class="mk"><span class="sr">disagreement</span></th><th scope="col" class="num">#</th><th scope="col">SYN</th>${policies.map((p) => html`<th scope="col" class="pol">${p}</th>`)}</tr></thead>
+<tbody>${rows}</tbody></table></div>`;
   const body = html`<section class="scenario" id="s0">
 <h1>replay of ${report.capture}</h1>
 <p class="meta"><span>scenario <code>${report.file}</code> (${report.scenario})</span> <span>${report.packets} packets</span> <span>${report.attempts} connection attempts</span>${report.datagrams ? html` <span>${report.datagrams} UDP datagrams</span>` : null} <span>${report.replaced} server packets replaced</span>${skipped ? html` <span>skipped ${skipped}</span>` : null}</p>
@@ -87,11 +93,7 @@ export function renderReplayHtml(scenario: Scenario, report: ReplayReport, optio
 <div class="scroll"><table class="matrix"><thead><tr><th scope="col">policy</th><th scope="col">results</th><th scope="col">agree with the capture</th><th scope="col">capture</th></tr></thead><tbody>
 ${policies.map((p, k) => html`<tr><th scope="row" class="step">${p}</th><td>${Object.entries(runs[k]!.results).map(([r, c]) => `${r} ×${c}`).join(', ')}${Object.keys(runs[k]!.datagramResults ?? {}).length ? `${Object.keys(runs[k]!.results).length ? '; ' : ''}datagrams: ${Object.entries(runs[k]!.datagramResults).map(([r, c]) => `${r} ×${c}`).join(', ')}` : ''}</td><td class="${runs[k]!.agreement?.disagree ? 'cell fail' : 'cell'}">${runs[k]!.agreement ? `${runs[k]!.agreement.agree} of ${runs[k]!.agreement.agree + runs[k]!.agreement.disagree}` : '-'}</td><td>${runs[k]!.output ? html`<a href="${captureHref(options.baseDir, runs[k]!.output!)}" download>${runs[k]!.output!.split(/[\\/]/).pop()}</a>` : 'none'}</td></tr>`)}
 </tbody></table></div>
-<h2>Connections</h2>
-<p class="legend"><span class="sw div">≠</span> policies disagree on the connection; <span class="sw fail">✗</span> the policy disagrees with what the capture shows (✓: agrees; hover for why).${n > shown ? ` Showing the first ${shown} of ${n} connections; all are in the JSON report and the captures.` : ''} The packets are in the captures (no ladder diagrams for replays).
-<label class="filter"><input type="checkbox" class="only-div"> only connections where policies disagree</label></p>
-<div class="scroll"><table class="matrix"><thead><tr><th scope="col" class="mk"><span class="sr">disagreement</span></th><th scope="col" class="num">#</th><th scope="col">SYN</th>${policies.map((p) => html`<th scope="col" class="pol">${p}</th>`)}</tr></thead>
-<tbody>${rows}</tbody></table></div>${datagramTable}</div>
+${connectionTable}${datagramTable}</div>
 <div class="hosts"><h2>Hosts</h2><div class="scroll">${renderTopology(scenario)}</div></div></div>
 </section>`;
   return renderPage(`bindlab replay: ${report.capture}`, body, options.command);

@@ -230,6 +230,15 @@ export class ConnectionTable {
     return this.rec[slot * REC + R_PORTS]! & 0xffff;
   }
 
+  /** Whether the client of the tracked connection in slot is the address at buf[at] (4 or 16 bytes by family) and port. */
+  isClient(slot: number, family: 4 | 6, buf: Uint8Array, at: number, port: number): boolean {
+    const r = slot * REC;
+    if (this.rec[r + R_FAMILY] !== family || this.rec[r + R_PORTS]! >>> 16 !== port) return false;
+    const base = slot * 16, len = family === 4 ? 4 : 16;
+    for (let i = 0; i < len; i++) if (this.cAddr[base + i] !== buf[at + i]) return false;
+    return true;
+  }
+
   private same(addrs: Uint8Array, slot: number, buf: Uint8Array, at: number): boolean {
     const base = slot * 16;
     for (let i = 0; i < 16; i++) if (addrs[base + i] !== buf[at + i]) return false;

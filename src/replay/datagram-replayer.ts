@@ -26,7 +26,7 @@ import { newReplayedDatagram, type ReplayedDatagram } from '../emu/udp/replayed.
 import type { HostState, IfaceState } from '../emu/host.js';
 import type { UdpSocket } from '../emu/udp/tables.js';
 import { foldChecksum, sumWords } from '../emu/wire/checksum.js';
-import type { ReplayDatagram, ReplayPolicyReport } from './replay.js';
+import type { ReplayDatagram, ReplayPolicyReport, UnmatchedDestination } from './replay.js';
 import { isoTime } from './time.js';
 
 /** UDP flows tracked at once: past it the oldest goes (its datagrams wait for no answer any more). */
@@ -37,6 +37,10 @@ const RING = 4096;
 export const ANSWER_WINDOW_NS = 3e9;
 /** Bytes of each datagram's payload kept for its emulated replies (a DNS query over UDP is at most 512 bytes: RFC 1035 §4.2.1). */
 const KEPT_PAYLOAD = 512;
+/** Distinct unmatched destinations counted for NothingReplayed's hint. */
+const UNMATCHED_KEPT = 4096;
+/** Per-client decisions kept per policy (a scan from many addresses must not grow them without bound). */
+const CLIENT_DECISIONS_KEPT = 65536;
 /** Bytes of a datagram an ICMP error may quote at most (IPv6: the minimum MTU less the error's own headers, RFC 4443 §2.4(c)). */
 const QUOTE_MAX = 1280 - 48;
 /** The client MAC of frames whose link type has none (as replayer.ts's). */
@@ -82,6 +86,10 @@ class DatagramPolicy {
   readonly counts: number[] = [];
   /** Decisions holding for a whole destination (ReplayedDatagram.perDestination), by destination index * 65536 + port; -1: nobody has it. */
   readonly byDestination = new Map<number, number>();
+  /** Decisions holding for a client address and a destination (ReplayedDatagram.perClient), by destination as byDestination, then the client's addrKey. */
+  readonly byClient = new Map<number, Map<number | string, number>>();
+  /** Entries in byClient's maps (all forgotten past CLIENT_DECISIONS_KEPT). */
+  clientDecisions = 0;
   private readonly ids = new Map<string, number>();
   readonly out: ReplayedDatagram = newReplayedDatagram();
   readonly agreement: ReplayAgreement = { agree: 0, disagree: 0, disagreements: [] };
@@ -320,7 +328,11 @@ export class DatagramReplayer {
     const dstKey = addrKey(data, dg.dstAt, fam);
     const dst = this.hostAddrs.get(dstKey);
     if (!dst) {
-      this.skipped[this.hostIndex.has(addrKey(data, dg.srcAt, fam)) ? 'not-in-a-replayed-connection' : 'not-to-a-scenario-host']++;
+      if (this.hostIndex.has(addrKey(data, dg.srcAt, fam))) this.skipped['not-in-a-replayed-connection']++;
+      else {
+        this.skipped['not-to-a-scenario-host']++;
+        this.unmatched(dstKey, dg.dstPort, fam);
+      }
       return true;
     }
     if (slot < 0) slot = this.addFlow(fam, srcWord, dstWord, hash, dstKey);
@@ -357,12 +369,7 @@ export class DatagramReplayer {
 
   /** Whether the flow in slot is client buf[at]:port's to the server's port sport. */
   private sameClient(slot: number, buf: Uint8Array, at: number, port: number, sport: number, fam: 4 | 6): boolean {
-    const flows = this.flows;
-    if (flows.clientPort(slot) !== port || flows.serverPort(slot) !== sport) return false;
-    const c = flows.clientEndpoint(slot).addr;
-    if (c.family !== fam) return false;
-    for (let i = 0; i < c.bytes.length; i++) if (c.bytes[i] !== buf[at + i]) return false;
-    return true;
+    return this.flows.serverPort(slot) === sport && this.flows.isClient(slot, fam, buf, at, port);
   }
 
   /** A new datagram of the flow in slot to the scenario address dst: decided under each policy. */
@@ -371,7 +378,8 @@ export class DatagramReplayer {
     const index = this.delivered++;
     if (index - RING >= this.finalized) this.finalize(index - RING + 1);
     const r = index % RING;
-    const src = this.addr(reader.data, dg.srcAt, fam);
+    const srcKey = addrKey(reader.data, dg.srcAt, fam);
+    const src = this.addr(reader.data, dg.srcAt, fam, srcKey);
     this.sec[r] = reader.tsSec; this.nsec[r] = reader.tsNsec; this.time[r] = t;
     this.src[r] = src; this.dst[r] = dst; this.sport[r] = dg.srcPort; this.dport[r] = dg.dstPort;
     this.flowOf[r] = slot; this.next[r] = -1; this.waiting[r] = 1; this.observed[r] = -1; this.answeredFrom[r] = undefined;
@@ -384,10 +392,18 @@ export class DatagramReplayer {
     for (let p = 0; p < P; p++) {
       const ps = this.policies[p]!;
       let id = ps.byDestination.get(dkey) ?? -2;
+      let perClient: Map<number | string, number> | undefined;
+      if (id === -2 && (perClient = ps.byClient.get(dkey)) !== undefined) id = perClient.get(srcKey) ?? -2;
       if (id === -2) {
         if (!this.runs[p]!.replayDatagram(t, src, dg.srcPort, dst, dg.dstPort, ps.out)) id = -1;
         else id = ps.intern();
         if (id === -1 || ps.out.perDestination) ps.byDestination.set(dkey, id);
+        else if (ps.out.perClient) {
+          if (ps.clientDecisions >= CLIENT_DECISIONS_KEPT) { ps.byClient.clear(); ps.clientDecisions = 0; }
+          if (perClient === undefined) ps.byClient.set(dkey, (perClient = new Map()));
+          perClient.set(srcKey, id);
+          ps.clientDecisions++;
+        }
       }
       this.decision[r * P + p] = id;
       if (id < 0) continue;
@@ -541,8 +557,7 @@ export class DatagramReplayer {
     }
     this.observed[r] = id;
     const fam = this.dg.family as 4 | 6;
-    const from = this.addr(this.reader.data, fromAt, fam);
-    this.answeredFrom[r] = port < 0 ? from.text : formatEndpoint({ addr: from, port });
+    this.answeredFrom[r] = this.endpointText(fromAt, fam, port);
     this.waiting[r] = 0;
     this.head[slot] = this.next[r]!;
     if (this.head[slot]! < 0) this.tail[slot] = -1;
@@ -578,22 +593,26 @@ export class DatagramReplayer {
         const ps = this.policies[p]!;
         const d = ps.decisions[id]!;
         const v = ps.verdict(id, oid, seen, from);
-        entry ??= {
-          time: isoTime(this.sec[r]!, this.nsec[r]!), client: formatEndpoint({ addr: this.src[r]!, port: this.sport[r]! }),
-          server: formatEndpoint({ addr: this.dst[r]!, port: this.dport[r]! }),
-        };
+        // The entry's words, made only for a list that takes it (most datagrams of a long capture go to none).
+        const listed = this.keep || (!v.agrees && d.result !== 'unsupported' && ps.agreement.disagreements.length < MAX_DISAGREEMENTS_LISTED);
+        if (listed) {
+          entry ??= {
+            time: isoTime(this.sec[r]!, this.nsec[r]!), client: formatEndpoint({ addr: this.src[r]!, port: this.sport[r]! }),
+            server: formatEndpoint({ addr: this.dst[r]!, port: this.dport[r]! }),
+          };
+        }
         if (d.result !== 'unsupported') {
           const tally = ps.agreement;
           if (v.agrees) tally.agree++;
           else {
             tally.disagree++;
-            if (tally.disagreements.length < MAX_DISAGREEMENTS_LISTED) {
+            if (entry && tally.disagreements.length < MAX_DISAGREEMENTS_LISTED) {
               tally.disagreements.push({ kind: 'datagram', index: i, time: entry.time, client: entry.client, server: entry.server, result: d.result,
                 ...(d.candidates.length > 1 ? { candidates: d.candidates } : {}), observed: seen ?? 'unanswered', why: v.why });
             }
           }
         }
-        if (!this.keep) continue;
+        if (!this.keep || !entry) continue;
         const e: ReplayDatagram = { index: i, time: entry.time, client: entry.client, server: entry.server, result: d.result };
         if (d.candidates.length > 1) e.candidates = d.candidates;
         if (d.replyFrom !== '') e.replyFrom = d.replyFrom;
@@ -607,6 +626,20 @@ export class DatagramReplayer {
     this.finalized = Math.max(this.finalized, end);
   }
 
+  /** Datagrams per destination (address and port) that no scenario host has; at most UNMATCHED_KEPT destinations are counted. */
+  private readonly unmatchedDatagrams = new Map<string, number>();
+
+  private unmatched(key: number | string, port: number, fam: 4 | 6): void {
+    if (this.unmatchedDatagrams.size >= UNMATCHED_KEPT) return;
+    const k = formatEndpoint({ addr: this.addr(this.reader.data, this.dg.dstAt, fam, key), port });
+    this.unmatchedDatagrams.set(k, (this.unmatchedDatagrams.get(k) ?? 0) + 1);
+  }
+
+  /** The most frequent destinations of datagrams that no scenario host has (for NothingReplayed's hint). */
+  topDestinations(): UnmatchedDestination[] {
+    return [...this.unmatchedDatagrams].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([destination, syns]) => ({ destination, syns }));
+  }
+
   /** Policy p's datagrams per result. */
   results(p: number): Record<string, number> {
     return this.policies[p]!.results();
@@ -617,8 +650,24 @@ export class DatagramReplayer {
     return this.policies[p]!.agreement;
   }
 
-  private addr(buf: Uint8Array, at: number, fam: 4 | 6): IpAddr {
-    const key = addrKey(buf, at, fam);
+  /** "ADDR:PORT" (port -1: the address alone) of the address at the current packet's fromAt, interned (answers come from a few servers). */
+  private endpointText(at: number, fam: 4 | 6, port: number): string {
+    const data = this.reader.data;
+    const key = addrKey(data, at, fam);
+    const k = typeof key === 'number' ? key * 65537 + port + 1 : `${key}|${port}`;
+    let text = this.endpoints.get(k);
+    if (text === undefined) {
+      const a = this.addr(data, at, fam, key);
+      text = port < 0 ? a.text : formatEndpoint({ addr: a, port });
+      if (this.endpoints.size >= 65536) this.endpoints.clear();
+      this.endpoints.set(k, text);
+    }
+    return text;
+  }
+
+  private readonly endpoints = new Map<number | string, string>();
+
+  private addr(buf: Uint8Array, at: number, fam: 4 | 6, key = addrKey(buf, at, fam)): IpAddr {
     let a = this.addrs.get(key);
     if (!a) {
       if (this.addrs.size >= 65536) this.addrs.clear();

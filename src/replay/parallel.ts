@@ -36,7 +36,7 @@ export type FromWorker =
   | { readonly type: 'done'; readonly report: ReplayReport }
   | { readonly type: 'format-error'; readonly file: string; readonly offset: number; readonly detail: string }
   | { readonly type: 'aborted' }
-  | { readonly type: 'nothing'; readonly capture: string; readonly packets: number; readonly destinations: readonly UnmatchedDestination[] }
+  | { readonly type: 'nothing'; readonly capture: string; readonly packets: number; readonly destinations: readonly UnmatchedDestination[]; readonly datagramDestinations: readonly UnmatchedDestination[] }
   | { readonly type: 'input-error'; readonly message: string }
   | { readonly type: 'failed'; readonly message: string }
   /** A file-system error on an output (a full disk): exit 2 with the file's name, not an internal error. */
@@ -119,7 +119,7 @@ async function runWorkers(capture: string, scenario: Scenario, policyNames: read
     const input = results.find((r) => r.type === 'input-error');
     if (input?.type === 'input-error') throw new ReplayInputError(input.message);
     const nothing = results.find((r) => r.type === 'nothing');
-    if (nothing?.type === 'nothing') throw new NothingReplayed(nothing.capture, nothing.packets, nothing.destinations);
+    if (nothing?.type === 'nothing') throw new NothingReplayed(nothing.capture, nothing.packets, nothing.destinations, nothing.datagramDestinations);
     const output = results.find((r) => r.type === 'output-error');
     if (output?.type === 'output-error') throw new OutputError(output.path, output.code, output.message);
     const failed = results.find((r) => r.type === 'failed');

@@ -160,10 +160,14 @@ export interface UnmatchedDestination { readonly destination: string; readonly s
 /** Not one connection attempt in the capture went to a scenario host: nothing was written. */
 export class NothingReplayed extends Error {
   override readonly name = 'NothingReplayed';
-  constructor(readonly capture: string, readonly packets: number, readonly destinations: readonly UnmatchedDestination[]) {
-    const seen = destinations.length
-      ? `; the capture's SYNs went to ${destinations.map((d) => `${d.destination} (${d.syns})`).join(', ')}: map one onto a scenario address with --map ${destinations[0]!.destination.replace(/^\[?(.*?)\]?:\d+$/, '$1')}=ADDRESS`
-      : '; it holds no TCP SYN at all, and no UDP datagram to a scenario host';
+  constructor(readonly capture: string, readonly packets: number, readonly destinations: readonly UnmatchedDestination[],
+    /** Where its UDP datagrams went (`syns` counts datagrams), the most frequent first. */
+    readonly datagramDestinations: readonly UnmatchedDestination[] = []) {
+    const first = destinations[0] ?? datagramDestinations[0];
+    const seen = first
+      ? `${destinations.length ? `; the capture's SYNs went to ${destinations.map((d) => `${d.destination} (${d.syns})`).join(', ')}` : ''}${datagramDestinations.length
+        ? `; its UDP datagrams went to ${datagramDestinations.map((d) => `${d.destination} (${d.syns})`).join(', ')}` : ''}: map one onto a scenario address with --map ${first.destination.replace(/^\[?(.*?)\]?:\d+$/, '$1')}=ADDRESS`
+      : '; it holds no TCP SYN at all, and no UDP datagram';
     super(`${capture}: nothing replayed: none of its ${packets} packets is a connection attempt (or UDP datagram) to an address of a scenario host${seen}`);
   }
 }
@@ -309,7 +313,7 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
     if (datagramSpool) for (const w of datagramSpool) w.close();
     const { packets, attempts, replaced } = replayer;
     const datagrams = udp.delivered;
-    if (attempts === 0 && datagrams === 0 && !options.allowNothing) throw new NothingReplayed(capture, packets, replayer.topDestinations());
+    if (attempts === 0 && datagrams === 0 && !options.allowNothing) throw new NothingReplayed(capture, packets, replayer.topDestinations(), udp.topDestinations());
     const skipped = replayer.skips();
     options.onProgress?.(reader.sourcePosition, reader.sourcePosition);
     const policies: Record<string, ReplayPolicyReport> = {};

@@ -24,7 +24,7 @@ try {
 } catch (e) {
   if (e instanceof CaptureFormatError) post({ type: 'format-error', file: e.file, offset: e.offset, detail: e.detail });
   else if (e instanceof ReplayAborted) post({ type: 'aborted' });
-  else if (e instanceof NothingReplayed) post({ type: 'nothing', capture: e.capture, packets: e.packets, destinations: e.destinations });
+  else if (e instanceof NothingReplayed) post({ type: 'nothing', capture: e.capture, packets: e.packets, destinations: e.destinations, datagramDestinations: e.datagramDestinations });
   else if (e instanceof ReplayInputError) post({ type: 'input-error', message: e.message });
   else if (e instanceof OutputError) post({ type: 'output-error', path: e.path, code: e.code, message: e.message });
   else post({ type: 'failed', message: e instanceof Error ? (e.stack ?? e.message) : String(e) });

@@ -11,6 +11,8 @@ import { loadScenarioFile } from '../../src/scenario/load.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../../src/pcap/linktypes.js';
 import { BUILTIN_POLICIES } from '../../src/emu/policy/names.js';
 import { spawnSync } from 'node:child_process';
+import { noTshark } from '../tools.js';
+import { parseIp } from '../../src/emu/addr.js';
 
 const ROOT = path.join(import.meta.dirname, '../..');
 const FIX = path.join(ROOT, 'test/replay/fixtures/udp');
@@ -224,5 +226,160 @@ describe('docs/report.md', () => {
     walk(r, false);
     expect(keys.has('answeredFrom') && keys.has('replyFrom') && keys.has('kind')).toBe(true);
     expect([...keys].filter((k) => !doc.includes(`\`${k}\``))).toEqual([]);
+  });
+});
+
+describe('where the reply leaves from is part of the verdict', () => {
+  it('a stub with IP_PKTINFO would answer from the alias the query came to: the capture (no IP_PKTINFO) disagrees, and the output carries the stub\'s own reply from 10.0.0.2', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const { parseScenario } = await import('../../src/scenario/load.js');
+    const { readCaptureBytes } = await import('../../src/pcap/index.js');
+    const text = fs.readFileSync(path.join(CAPTURES, 'dns-aliases.yaml'), 'utf8').replace(/(  - socket: stub\n    process: server\/stub\n    type: udp\n)/, '$1    options: { IP_PKTINFO: true }\n');
+    expect(text).toContain('options: { IP_PKTINFO: true }');
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bindlab-pktinfo-'));
+    const r = await replayCapture(path.join(CAPTURES, 'dns-aliases.pcap'), parseScenario(text, 'pktinfo.yaml'), { policies: ['linux'], outDir: out });
+    const stub = r.policies['linux']!.datagrams.filter((d) => d.result === 'stub');
+    expect(stub.map((d) => [d.server, d.replyFrom, d.answeredFrom, d.agreement?.agrees])).toEqual([
+      ['10.0.0.2:5300', '10.0.0.2:5300', '10.0.0.1:5300', false],
+      ['10.0.0.3:5300', '10.0.0.3:5300', '10.0.0.1:5300', false],
+    ]);
+    expect(stub[0]!.agreement!.why).toBe('the capture shows stub answering from 10.0.0.1:5300; linux delivers it to stub, its reply from 10.0.0.2:5300');
+    // The output: the stub's own replies, from the aliases the queries went to.
+    const o = readCaptureBytes(fs.readFileSync(r.policies['linux']!.output!));
+    const fromPort5300: string[] = [];
+    while (o.next()) {
+      const d = o.data, at = o.offset + 14;
+      if (d[at + 9] === 17 && ((d[at + 20]! << 8) | d[at + 21]!) === 5300) fromPort5300.push([...d.subarray(at + 12, at + 16)].join('.'));
+    }
+    expect(fromPort5300).toEqual(['10.0.0.2', '10.0.0.3']);
+    fs.rmSync(out, { recursive: true, force: true });
+  });
+});
+
+describe('the HTML page of datagrams alone', () => {
+  it('has the datagram table and no empty connection table', async () => {
+    const { renderReplayHtml } = await import('../../src/html/replay.js');
+    const scenario = loadScenarioFile(path.join(CAPTURES, 'dns-aliases.yaml'));
+    const r = await replayCapture(path.join(CAPTURES, 'dns-aliases.pcap'), scenario, { policies: ['linux'] });
+    const page = renderReplayHtml(scenario, r, { baseDir: CAPTURES });
+    expect(page).toContain('<h2>UDP datagrams</h2>');
+    expect(page).not.toContain('<h2>Connections</h2>');
+  });
+});
+
+describe('synthetic captures: IPv6, ICMPv6, answers in order, a late answer, a capture without Ethernet', () => {
+  const SCENARIO = `name: v6 resolver
+hosts:
+  server:
+    interfaces:
+      eth0: { mac: 02:00:00:00:00:01, addresses: [10.0.0.1/24, fd00::1/64] }
+    processes:
+      named: { uid: 0 }
+  client:
+    interfaces:
+      eth0: { mac: 02:00:00:00:00:64, addresses: [10.0.0.100/24, fd00::100/64] }
+steps:
+  - socket: dns6
+    process: server/named
+    type: udp
+    family: inet6
+  - bind: dns6
+    address: "[::]:53"
+`;
+  const banner = ascii('bindlab server/named/dns6\r\n');
+  const toServer = (sport: number, dport: number, data: number[]) => ipv6('fd00::100', 'fd00::1', 17, udp(sport, dport, data));
+  const toClient = (sport: number, dport: number, data: number[]) => ipv6('fd00::1', 'fd00::100', 17, udp(sport, dport, data));
+  /** [time ms, IPv6 packet] */
+  const packets: [number, number[]][] = [
+    [0, toServer(5000, 53, ascii('q1'))], [1, toClient(53, 5000, banner)],
+    [2, toServer(5000, 54, ascii('q2'))], [3, ipv6('fd00::1', 'fd00::100', 58, [1, 4, 0, 0, 0, 0, 0, 0, ...toServer(5000, 54, ascii('q2'))])],
+    // Two queries before either answer: the answers go to them in order.
+    [10, toServer(5001, 53, ascii('q3'))], [11, toServer(5001, 53, ascii('q4'))], [12, toClient(53, 5001, banner)], [13, toClient(53, 5001, banner)],
+    // Past the answer window (3 s): answers no datagram.
+    [5000, toClient(53, 5001, banner)],
+  ];
+
+  it.each([['Ethernet', LINKTYPE_ETHERNET], ['raw IP', LINKTYPE_RAW]] as const)('%s', async (_, linkType) => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const { parseScenario } = await import('../../src/scenario/load.js');
+    const { PcapWriter } = await import('../../src/pcap/pcap-writer.js');
+    const { readCaptureBytes } = await import('../../src/pcap/index.js');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bindlab-udp-synthetic-'));
+    const file = path.join(dir, 'v6.pcap');
+    const w = new PcapWriter(file, { startEpochSeconds: 1765000000, tsresol: 'us' });
+    const id = w.addInterface({ name: 'eth0', linkType, snaplen: 65535 });
+    for (const [ms, ip] of packets) {
+      const frame = linkType === LINKTYPE_ETHERNET
+        ? Uint8Array.from([...(ip[24] === 0xfd && ip[39] === 1 ? [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0x64] : [2, 0, 0, 0, 0, 0x64, 2, 0, 0, 0, 0, 1]), 0x86, 0xdd, ...ip])
+        : Uint8Array.from(ip);
+      w.packet(id, ms * 1e6, frame, frame.length);
+    }
+    w.finish();
+    const r = await replayCapture(file, parseScenario(SCENARIO, 'v6.yaml'), { policies: ['linux', 'bsd44'], outDir: path.join(dir, 'out') });
+    expect(r.datagrams).toBe(4);
+    expect(r.skipped['not-in-a-replayed-connection']).toBe(1);
+    const linux = r.policies['linux']!;
+    expect(linux.datagrams.map((d) => [d.client, d.server, d.result, d.observed])).toEqual([
+      ['[fd00::100]:5000', '[fd00::1]:53', 'dns6', 'dns6'], ['[fd00::100]:5000', '[fd00::1]:54', 'port-unreachable', 'port-unreachable'],
+      ['[fd00::100]:5001', '[fd00::1]:53', 'dns6', 'dns6'], ['[fd00::100]:5001', '[fd00::1]:53', 'dns6', 'dns6'],
+    ]);
+    expect(linux.agreement).toMatchObject({ agree: 4, disagree: 0 });
+    // bsd44 has no IPv6: every datagram unreachable, and that disagrees with the answers the capture shows.
+    expect(r.policies['bsd44']!.datagrams.map((d) => d.result)).toEqual(['unreachable', 'unreachable', 'unreachable', 'unreachable']);
+    expect(r.policies['bsd44']!.agreement).toMatchObject({ agree: 0, disagree: 4 });
+    // The linux output: Ethernet frames between the client's MAC (made up without a link layer) and the server's; the policy's ICMPv6 port unreachable after the query to 54.
+    const o = readCaptureBytes(fs.readFileSync(linux.output!));
+    const kinds: string[] = [];
+    while (o.next()) {
+      expect(o.linkType).toBe(1);
+      const d = o.data, at = o.offset;
+      const mac = (k: number) => Buffer.from(d.subarray(at + k, at + k + 6)).toString('hex');
+      const client = linkType === LINKTYPE_ETHERNET ? '020000000064' : '0200000000fe';
+      expect([mac(0), mac(6)].sort()).toEqual([client, '020000000001'].sort());
+      const next = d[at + 14 + 6]!;
+      kinds.push(next === 58 ? `icmp6 ${d[at + 54]}/${d[at + 55]}` : `udp ${(d[at + 54]! << 8) | d[at + 55]!}>${(d[at + 56]! << 8) | d[at + 57]!}`);
+    }
+    expect(kinds).toEqual(['udp 5000>53', 'udp 53>5000', 'udp 5000>54', 'icmp6 1/4', 'udp 5001>53', 'udp 5001>53', 'udp 53>5001', 'udp 53>5001']);
+    // Checksums whole, ICMPv6's included (tshark, when there is one).
+    const why = noTshark();
+    if (!why) {
+      const { spawnSync } = await import('node:child_process');
+      const t = spawnSync('tshark', ['-r', linux.output!, '-o', 'udp.check_checksum:TRUE', '-T', 'fields', '-E', 'occurrence=a', '-e', 'udp.checksum.status', '-e', 'icmpv6.checksum.status', '-e', 'frame.protocols'], { encoding: 'utf8' });
+      const lines = t.stdout.trim().split('\n');
+      expect(lines).toHaveLength(8);
+      for (const l of lines) {
+        const [u, i, protocols] = l.split('\t');
+        expect(protocols).not.toContain('_ws.malformed');
+        for (const c of [...(u ?? '').split(','), ...(i ?? '').split(',')].filter((x) => x !== '')) expect(c, l).toBe('1');
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('a capture whose datagrams go to no scenario host', () => {
+  it('is nothing replayed, naming where its datagrams went and the --map to use', async () => {
+    const { parseScenario } = await import('../../src/scenario/load.js');
+    const other = parseScenario(`name: elsewhere
+hosts:
+  server:
+    interfaces:
+      eth0: { addresses: [192.168.9.1/24] }
+    processes:
+      named: { uid: 0 }
+steps:
+  - socket: dns
+    process: server/named
+    type: udp
+  - bind: dns
+    address: 0.0.0.0:53
+`, 'elsewhere.yaml');
+    await expect(replayCapture(path.join(CAPTURES, 'dns-aliases.pcap'), other, { policies: ['linux'] })).rejects.toThrow(
+      /nothing replayed: .*; its UDP datagrams went to 10\.0\.0\.1:53 \(2\), .*: map one onto a scenario address with --map 10\.0\.0\.1=ADDRESS$/);
+    // With --map the same capture replays: 10.0.0.1 becomes the scenario's server.
+    const r = await replayCapture(path.join(CAPTURES, 'dns-aliases.pcap'), other, { policies: ['linux'], map: new Map([['10.0.0.1', parseIp('192.168.9.1')!]]) });
+    expect(r.policies['linux']!.datagrams.map((d) => `${d.server} ${d.result} ${d.observed}`)).toEqual(['192.168.9.1:53 dns dns1', '192.168.9.1:53 dns dns1']);
   });
 });

@@ -615,7 +615,7 @@ export class UdpLayer {
     out.host = host; out.iface = iface; out.captureId = iface.link.captureId; out.serverMac = iface.mac; out.latencyNs = iface.link.latencyNs;
     if (!this.rules) {
       const u = this.unsupported();
-      out.result = u.result; out.reason = u.reason; out.candidates = NO_NAMES; out.receivers = NO_SOCKETS; out.replyFrom = ''; out.perDestination = true;
+      out.result = u.result; out.reason = u.reason; out.candidates = NO_NAMES; out.receivers = NO_SOCKETS; out.replyFrom = ''; out.perDestination = true; out.perClient = true;
       out.comment = `bindlab ${name}: datagram to ${to}: ${u.reason}`;
       out.record = '';
       return;
@@ -638,8 +638,10 @@ export class UdpLayer {
       if (out.replyFrom === '') out.replyFrom = ep(s.src ?? dst, r.port);
       if (s.how === 'the route\'s source toward the sender') clientFree = false;
     }
-    // A SO_REUSEPORT pick (by the tuple's hash), a connected socket (it takes its peer's only) or a reply source that depends on the client: decided per datagram.
-    out.perDestination = res.candidates.length <= 1 && clientFree && !this.tablesOf(host).owners(dport).some((sk) => sk.remote !== null);
+    // A SO_REUSEPORT pick (by the tuple's hash) or a connected socket (it takes its peer's only): decided per datagram;
+    // a reply source that depends on the client (the route's source toward it): per client address.
+    out.perClient = res.candidates.length <= 1 && !this.tablesOf(host).owners(dport).some((sk) => sk.remote !== null);
+    out.perDestination = out.perClient && clientFree;
   }
 
   /**

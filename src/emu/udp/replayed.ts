@@ -20,6 +20,8 @@ export interface ReplayedDatagram {
   replyFrom: string;
   /** Whether every datagram to this destination address and port gets this decision (no SO_REUSEPORT pick, no connected socket, no reply source that depends on the client). */
   perDestination: boolean;
+  /** Whether every datagram from this client address to this destination gets it (as perDestination, but a wildcard receiver's reply source depends on the client's address). */
+  perClient: boolean;
   /** The sink interface of the server's link (-1: no capture is written), the server interface's MAC, the link's latency. */
   captureId: number;
   serverMac: Uint8Array;
@@ -35,7 +37,7 @@ const NOBODY: readonly UdpSocket[] = [];
 const EMPTY = new Uint8Array(0);
 
 export const newReplayedDatagram = (): ReplayedDatagram => ({
-  result: '', candidates: NONE, comment: '', record: '', reason: '', replyFrom: '', perDestination: false,
+  result: '', candidates: NONE, comment: '', record: '', reason: '', replyFrom: '', perDestination: false, perClient: false,
   captureId: -1, serverMac: EMPTY, latencyNs: -0, receivers: NOBODY, host: null, iface: null,
 });
 

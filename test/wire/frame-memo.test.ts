@@ -35,10 +35,18 @@ describe('writeTcpFrame with kept headers and option lists', () => {
       for (const [src, dst, sm, dm] of [[a, b, macA, macB], [b, a, macB, macA]] as const) {
         for (let i = 0; i < lists.length; i++) {
           specs.push({
-            srcMac: sm, dstMac: dm, src, dst, ttl: 64 - i, ipId: 1000 + i, dontFragment: i % 2 === 0,
+            // The flow label differs between frames of one kept header (a replay's connections): it is written per frame.
+            srcMac: sm, dstMac: dm, src, dst, ttl: 64 - i, ipId: 1000 + i, dontFragment: i % 2 === 0, flowLabel: (i * 0x2345b + 1) & 0xfffff,
             seg: { srcPort: 40000 + i, dstPort: 8080, seq: 0xfffffff0 + i, ack: i * 77, flags: 0x18, window: 502, urgent: 0, options: lists[i]!, payload: Uint8Array.from({ length: i * 7 }, (_, k) => k) },
           });
         }
+      }
+    }
+    // Frames of one flow but for the flow label (a header kept for both).
+    for (const [a, b] of [v4, v6]) {
+      for (const flowLabel of [0, 1, 0xfffff, 0x12345]) {
+        specs.push({ srcMac: macA, dstMac: macB, src: a, dst: b, ttl: 64, ipId: 7, dontFragment: true, flowLabel,
+          seg: { srcPort: 80, dstPort: 50000, seq: 1, ack: 2, flags: 0x10, window: 100, urgent: 0, options: data, payload: new Uint8Array(0) } });
       }
     }
     // Many rounds over the same objects (memo hits), the timestamps record changing as a sender's does.
@@ -46,7 +54,10 @@ describe('writeTcpFrame with kept headers and option lists', () => {
       for (const f of specs) {
         ts.tsval = 1000 * round + f.seg.srcPort;
         ts.tsecr = round;
-        expect(frame(f, round * 3)).toEqual(frame(fresh(f)));
+        const got = frame(f, round * 3);
+        expect(got).toEqual(frame(fresh(f)));
+        // And the IPv6 flow label is the spec's (after the Ethernet header: version, class, label).
+        if (f.src.family === 6) expect(((got[15]! & 0x0f) << 16) | (got[16]! << 8) | got[17]!).toBe(f.flowLabel);
       }
     }
   });

@@ -54,8 +54,7 @@ class HeaderMemo {
   dst: IpAddr | null = null;
   ttl = -1;
   dontFragment = false;
-  flowLabel = -1;
-  /** Exactly the header (34 bytes for IPv4, 54 for IPv6), length/id/checksum fields zero. */
+  /** Exactly the header (34 bytes for IPv4, 54 for IPv6), length/id/checksum fields zero (and the IPv6 flow label: it is the frame's own). */
   bytes: Uint8Array = new Uint8Array(0);
   readonly v4 = new Uint8Array(ETHERNET_HEADER_LEN + IPV4_HEADER_LEN);
   readonly v6 = new Uint8Array(ETHERNET_HEADER_LEN + IPV6_HEADER_LEN);
@@ -69,22 +68,23 @@ const memos = [new HeaderMemo(), new HeaderMemo()];
 let memoNext = 0;
 
 function memoFor(f: TcpFrameSpec): HeaderMemo {
-  const flow = f.flowLabel ?? 0;
+  // Not the flow label: it differs per connection (a replay's server packets go to one client
+  // after another), and writeTcpFrame writes it into the copied header.
   for (let i = 0; i < 2; i++) {
     const m = memos[i]!;
     if (m.src === f.src && m.dst === f.dst && m.srcMac === f.srcMac && m.dstMac === f.dstMac && m.ttl === f.ttl
-      && m.dontFragment === f.dontFragment && m.flowLabel === flow) return m;
+      && m.dontFragment === f.dontFragment) return m;
   }
   const m = memos[memoNext]!;
   memoNext ^= 1;
   m.srcMac = f.srcMac; m.dstMac = f.dstMac; m.src = f.src; m.dst = f.dst; m.ttl = f.ttl;
-  m.dontFragment = f.dontFragment; m.flowLabel = flow;
+  m.dontFragment = f.dontFragment;
   const src = f.src.bytes;
   const dst = f.dst.bytes;
   if (f.src.family === 6) {
     m.bytes = m.v6;
     writeEthernetHeader(m.bytes, 0, f.dstMac, f.srcMac, ETHERTYPE_IPV6);
-    writeIpv6Header(m.bytes, ETHERNET_HEADER_LEN, src, dst, IPPROTO_TCP, f.ttl, flow, 0);
+    writeIpv6Header(m.bytes, ETHERNET_HEADER_LEN, src, dst, IPPROTO_TCP, f.ttl, 0, 0);
     m.pseudo = pseudoHeaderSumV6(src, dst, IPPROTO_TCP, 0);
   } else {
     m.bytes = m.v4;
@@ -131,6 +131,8 @@ export function writeTcpFrame(buf: Uint8Array, f: TcpFrameSpec, at = 0): number 
   buf.set(m.bytes, at);
   let sum = m.pseudo + tcpLen;
   if (v6) {
+    // Version 6, traffic class 0, the flow label [RFC 8200 §3].
+    dv.setUint32(ipAt, (0x60000000 | ((f.flowLabel ?? 0) & 0xfffff)) >>> 0);
     dv.setUint16(ipAt + 4, tcpLen);
   } else {
     const total = IPV4_HEADER_LEN + tcpLen;

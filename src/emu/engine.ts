@@ -766,7 +766,7 @@ class Run implements SegmentOut {
     if (path.kind === 'other') { rlink = path.out.link; rsmac = path.out.mac; rcmac = path.peer.mac; }
     // Through routers: each direction's links, and one latency for the conversation that covers the longer way.
     const backHops = path.kind === 'routed' ? path.hops : path.kind === 'back' && fwdHops.length > 0 ? reverseHops(fwdHops, src) : NO_HOPS;
-    if (this.options.onDecision && !this.routeLocal) this.recordPath += pathWords(fwd, path, backHops);
+    if (this.options.onDecision && !this.routeLocal) this.recordPath += pathWords(fwd, lk.action === 'drop' ? null : path, backHops);
     let clink: { readonly captureId: number; readonly latencyNs: number } = link;
     if (fwdHops.length > 0 || backHops.length > 0) {
       lat = Math.max(pathLatency(fwdHops, link.latencyNs), pathLatency(backHops, rlink.latencyNs));
@@ -1515,10 +1515,10 @@ const NONE: readonly string[] = [];
 const NO_HOPS: readonly Hop[] = [];
 
 /** For explain: how the SYN crossed routers and how the answer went (after the client's route). */
-function pathWords(fwd: Walk | null, path: ReplyPath, back: readonly Hop[]): string {
+function pathWords(fwd: Walk | null, path: ReplyPath | null, back: readonly Hop[]): string {
   let w = '';
   if (fwd && (fwd.hops.length > 1 || fwd.kind !== 'arrived')) w += `; the SYN: ${hopsText(fwd.hops)}`;
-  if (fwd && fwd.kind !== 'arrived') return `${w}, and no further`;
+  if ((fwd && fwd.kind !== 'arrived') || path === null) return `${w}, and no further`;
   if (path.kind === 'routed') w += `; the answer, by ${path.route}: ${hopsText(back)}`;
   else if (back.length > 0) w += `; the answer, the same way back: ${hopsText(back)}`;
   else if (path.kind === 'other') w += `; the answer leaves by ${path.out.host.name}/${path.out.name} (link ${path.out.link.name})`;

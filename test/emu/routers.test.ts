@@ -142,13 +142,15 @@ describe('rp_filter on a server whose route back leaves by another interface', (
     [0, 'linux', 'web', 'web'],
     [1, 'linux', 'timeout', 'web'],
     [2, 'linux', 'web', 'web'],
-    // Not Linux: rp_filter is not applied (UNCONFIRMED for those OSes).
+    // Not Linux: rp_filter is not applied (UNCONFIRMED for those OSes); Windows answers only by
+    // routes through the interface holding the answer's source (strong host send): none through eth1.
     [1, 'freebsd', 'web', 'web'],
-    [1, 'windows', 'web', 'web'],
+    [1, 'windows', 'timeout', 'web'],
+    [0, 'windows', 'timeout', 'web'],
   ])('rp_filter %i under %s', (rp, policy, inB, inA) => {
     const { results, reasons, frames } = run(RP(rp), policy);
     expect([results.get(3), results.get(4)]).toEqual([inB, inA]);
-    if (inB === 'timeout') expect(reasons.get(3)).toMatch(/rp_filter is 1 \(strict\)/);
+    if (inB === 'timeout') expect(reasons.get(3)).toMatch(policy === 'linux' ? /rp_filter is 1 \(strict\)/ : /strong host send/);
     // In on b, the Linux answer leaves by a (its default route) through the router to c.
     if (inB === 'web' && policy === 'linux') {
       const synAck = frames.filter((f) => ipv4(f) && f.bytes[23] === 6 && tcpFlags(f) === 0x12 && src4(f) === '10.1.0.1');
@@ -209,7 +211,7 @@ describe('automatic fe80:: addresses (linux)', () => {
 
   it.each(allPolicies().filter((p) => p.families.includes('inet6')).map((p) => p.name))('a host with no IPv6 address of its own, under %s', (policy) => {
     const { results, frames } = run(SCENARIO('link-local-source.yaml'), policy);
-    const linux = getPolicy(policy).linuxRouting === true;
+    const linux = getPolicy(policy).routing.linkLocal?.is === 'eui64';
     // Linux speaks from the fe80:: address; the others have no IPv6 source.
     expect(results.get(3)).toBe(linux ? 'web6' : 'unreachable');
     expect(results.get(5)).toBe(linux ? 'unreachable' : 'unreachable');

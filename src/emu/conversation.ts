@@ -6,6 +6,7 @@
 // itself is the wire layer's (SegmentOut writes it). One Conversation per run, reset per connection.
 
 import type { IpAddr } from './addr.js';
+import type { Hop } from './forwarding.js';
 import type { Fingerprint } from './policy/types.js';
 import { LINUX_RMEM_MAX, LINUX_TCP_RMEM, linuxEstablishedWindow, linuxInitialWindow, linuxWindowScale, mssForMtu } from './policy/fingerprint.js';
 import { mix32 } from './rng.js';
@@ -24,6 +25,8 @@ export interface ConnEnd {
   link: { readonly captureId: number; readonly latencyNs: number };
   mac: Uint8Array;
   dstMac: Uint8Array;
+  /** Through routers: every link its segments cross, the first included (link, mac and dstMac then only time them); empty: one link. */
+  hops: readonly Hop[];
   ip: IpAddr;
   port: number;
   /** Sequence number of the next byte to send. */
@@ -87,7 +90,8 @@ export function dataOptionList(fp: Fingerprint, ts: TcpOption): TcpOption[] {
   return fp.synOptions.includes('timestamps') ? [{ kind: 'nop' }, { kind: 'nop' }, ts] : [];
 }
 
-const newEnd = (): ConnEnd => ({ link: NO_LINK, mac: EMPTY, dstMac: EMPTY, ip: undefined as unknown as IpAddr, port: 0, next: 0, ipId: 0, flow: 0, ts: 0, mss: 0, initialWindow: 0, window: 0, scale: 0, received: 0, edge: 0 });
+const NO_HOPS: readonly Hop[] = [];
+const newEnd = (): ConnEnd => ({ link: NO_LINK, mac: EMPTY, dstMac: EMPTY, hops: NO_HOPS, ip: undefined as unknown as IpAddr, port: 0, next: 0, ipId: 0, flow: 0, ts: 0, mss: 0, initialWindow: 0, window: 0, scale: 0, received: 0, edge: 0 });
 
 export class Conversation {
   private readonly fp: Fingerprint;
@@ -134,7 +138,7 @@ export class Conversation {
 
   private end(e: ConnEnd, f: EndFacts, mac: Uint8Array, ip: IpAddr, port: number, isn: number, ts: number, server: boolean, key: number): ConnEnd {
     const fp = this.fp;
-    e.mac = mac; e.ip = ip; e.port = port; e.next = isn; e.ts = ts; e.received = 0;
+    e.mac = mac; e.hops = NO_HOPS; e.ip = ip; e.port = port; e.next = isn; e.ts = ts; e.received = 0;
     e.mss = mssForMtu(f.mtu, ip.family);
     if (fp.windowRule === 'linux') {
       const rmem = f.tcpRmem ?? LINUX_TCP_RMEM;

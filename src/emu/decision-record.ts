@@ -33,8 +33,9 @@ export interface RecordedLookup {
 }
 
 /** A connection: its lookup's sockets, the one accepted and the group picked from; or, without a lookup, how it ended first. */
-export function connectionRecord(step: number, connection: number, client: string, lookup: RecordedLookup | null, result: string, rule: string): DecisionRecord {
-  const base = { step, connection, result, rule };
+export function connectionRecord(step: number, connection: number, client: string, lookup: RecordedLookup | null, result: string, rule: string,
+  path = ''): DecisionRecord {
+  const base = { step, connection, result, rule, ...(path ? { path } : {}) };
   if (!lookup) return { ...base, kind: 'route', host: client, address: '', candidates: [] };
   const group = new Set(lookup.result.candidates);
   const candidates = lookup.sockets.map((sk): DecisionCandidate => {

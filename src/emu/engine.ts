@@ -5,7 +5,9 @@
 import { IPV4_ANY, IPV6_ANY, commonPrefix, formatEndpoint, inSubnet, isLinkLocal6, isLoopback, isV4Mapped, isWildcard, parseIp, v4FromMapped, v4ToMapped, type Cidr, type IpAddr } from './addr.js';
 import { HostState, type IfaceState, type LinkState } from './host.js';
 import { pickPortLinear, type PortPick } from './port-picker.js';
-import { BACK, answersNeighbour, findRoute, flushOnLastV4, heldElsewhere, longestMatchSource4, receives, replyPath, source6AnyInterface, type ReplyPath } from './routing.js';
+import { BACK, answersNeighbour, eui64LinkLocal, findRoute, flushOnLastV4, heldElsewhere, longestMatchSource4, receives, replyPath, selectAddr, source6AnyInterface, type ReplyPath } from './routing.js';
+import { hopsText, reverseHops, walk, type Hop, type RouteLookup, type Walk } from './forwarding.js';
+import { ForwardedFrames } from './forwarded-frames.js';
 import { ClientTimeWaits, clientSock } from './client-conns.js';
 import { describe } from './policy/common.js';
 import { conflictOf } from './conflict-info.js';
@@ -114,7 +116,7 @@ class Run implements SegmentOut {
   private readonly sink: PacketSink | undefined;
   /** The sink again when frames can be written into its buffer directly. */
   private readonly inPlace: InPlaceSink | null;
-  private now = 0;
+  now = 0;
   /** The step being run (for the decision record). */
   private stepIndex = 0;
   private seq = 1;
@@ -134,7 +136,7 @@ class Run implements SegmentOut {
   private portMemo: { step: ConnectStep | null; src: IpAddr | null; key: string; hash: number; perturb: number } = { step: null, src: null, key: '', hash: 0, perturb: 0 };
   // One frame buffer for every run (runs never interleave; sinks copy what they keep): the audit makes
   // ~100,000 runs, and a fresh 64 KiB each was a third of its time in allocation and GC.
-  private readonly frame = SHARED_FRAME;
+  readonly frame = SHARED_FRAME;
   private readonly encoder = new TextEncoder();
   private readonly bannerCache = new Map<Sock, Uint8Array<ArrayBufferLike>>();
   // One mutable segment, option list and frame spec, reused for every packet.
@@ -198,7 +200,10 @@ class Run implements SegmentOut {
         const link = this.links.get(i.link);
         if (!link) throw new Error(`interface ${h.name}/${i.name} is on unknown link ${i.link}`);
         const macText = this.macFor(h.name, i.name, i.mac);
-        const iface: IfaceState = { host, name: i.name, mac: parseMac(macText), macText, addresses: [...i.addresses], link };
+        const mac = parseMac(macText);
+        // The automatic fe80:: address on every interface where the policy has it (Routing.linkLocal: Linux; others UNCONFIRMED, none).
+        const iface: IfaceState = { host, name: i.name, mac, macText, addresses: [...i.addresses], link,
+          ...(this.policy.routing.linkLocal?.is === 'eui64' && this.policy.families.includes('inet6') ? { linkLocal: eui64LinkLocal(mac) } : {}) };
         host.ifaces.push(iface);
         link.members.push(iface);
         for (const c of i.addresses) this.sink?.addName(c.addr, h.name);
@@ -548,7 +553,7 @@ class Run implements SegmentOut {
     return this.outcome('EINVAL', NONE, `${dst.text} is link-local: connect() needs a scope id or a bound device [net/ipv6/tcp_ipv6.c tcp_v6_connect]`);
   }
 
-  private outcome(result: string, candidates: readonly string[], reason: string): string {
+  outcome(result: string, candidates: readonly string[], reason: string): string {
     this.lastCandidates = candidates;
     this.lastReason = reason;
     if (this.options.onDecision) this.recordConnection(result, reason);
@@ -566,13 +571,16 @@ class Run implements SegmentOut {
     this.recorded++;
     this.options.onDecision!(r);
   }
+  /** The way the current connection's packets went (only when decisions are recorded). */
+  private recordPath = '';
   /** The lookup of the current connection, set by decide() when decisions are recorded. */
   private recordedLookup: RecordedLookup | null = null;
 
   private recordConnection(result: string, rule: string): void {
     const l = this.recordedLookup;
     this.recordedLookup = null;
-    this.record(connectionRecord(this.stepIndex, this.recordAt, this.routeClient?.name ?? '', l, result, rule));
+    this.record(connectionRecord(this.stepIndex, this.recordAt, this.routeClient?.name ?? '', l, result, rule, this.recordPath));
+    this.recordPath = '';
   }
 
   /**
@@ -584,7 +592,15 @@ class Run implements SegmentOut {
   private routeClient: HostState | null = null;
   /** The destination as routed: a v4-mapped address is IPv4, a wildcard the loopback. */
   private routeDst: IpAddr = IPV4_ANY;
-  private routeOut: { iface: IfaceState; src: IpAddr } | null = null;
+  private routeOut: { iface: IfaceState; src: IpAddr; via: IpAddr | null; text: string } | null = null;
+  /** The neighbour the client's route sends to: its gateway, or the destination itself. */
+  private routeNext: IpAddr = IPV4_ANY;
+  /** A host's route lookup with this run's state (routing.ts findRoute), for forwarding.ts. */
+  private readonly lookup: RouteLookup = (h, d) => findRoute(h, d, this.addedAt, this.v4Flushed);
+  /** The frames of packets that cross routers (forwarded-frames.ts). */
+  private readonly forwarded = new ForwardedFrames(this);
+  /** The current connect step's walk through routers, for one source (see forwardWalk). */
+  private walkMemo: { step: ConnectStep | null; src: IpAddr | null; walk: Walk | null } = { step: null, src: null, walk: null };
   private routeOwner: IfaceState | undefined = undefined;
   /** Whether the destination is the client host's own (delivered over its loopback, no neighbour discovery). */
   private routeLocal = false;
@@ -612,21 +628,24 @@ class Run implements SegmentOut {
       if (this.routeLocal) {
         // The source is the local route's: for 127/8, 127.0.0.1 (the lo route's src); else the destination
         // itself, but for an IPv4 secondary its subnet's primary (localSource).
-        this.routeOut = { iface: this.loopbackOf(c), src: isLoopback(dst) ? (dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6) : this.localSource(c, dst) };
+        this.routeOut = { iface: this.loopbackOf(c), src: isLoopback(dst) ? (dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6) : this.localSource(c, dst), via: null, text: 'local' };
         this.routeOwner = this.routeOut.iface;
+        this.routeNext = dst;
       } else {
         // Strong host send (Windows; XNU's scoped routing): a given source's interface limits the routes.
         const from = step.source && this.policy.routing.send.is === 'source-interface' ? c.ifaceOwning(step.source.addr) : undefined;
         this.routeOut = from ? this.egressThrough(c, dst, from, step.source!.addr) : this.egress(c, dst);
         this.routeBlocked = from && !this.routeOut
           ? `${c.name} has no route to ${dst.text} through ${from.name}, which holds the source ${step.source!.addr.text} (strong host send) [${this.policy.routing.send.cite}]` : null;
-        this.routeOwner = this.routeOut ? this.neighbourOwner(c, this.routeOut.iface, dst) : undefined;
+        this.routeNext = this.routeOut?.via ?? dst;
+        this.routeOwner = this.routeOut ? this.neighbourOwner(c, this.routeOut.iface, this.routeNext) : undefined;
       }
       this.routeStep = step;
     }
     const client = this.routeClient!;
     const dst = this.routeDst;
     const out = this.routeOut;
+    if (this.options.onDecision && out && !this.routeLocal) this.recordPath = `${client.name} routes ${dst.text} by ${out.text}`;
     // A `source:` is bound before connect() looks for a route: a foreign one is EADDRNOTAVAIL first
     // [net/ipv4/af_inet.c __inet_bind, net/ipv6/af_inet6.c __inet6_bind; found by the sixth hunt].
     const given = step.source ? (isV4Mapped(step.source.addr) ? v4FromMapped(step.source.addr) : step.source.addr) : null;
@@ -657,7 +676,7 @@ class Run implements SegmentOut {
       }
     }
     const t0 = this.now;
-    const lat = cif.link.latencyNs;
+    let lat = cif.link.latencyNs;
     // The client's local port, before the peer is resolved: connect() binds it first, so running
     // out of ports is EADDRNOTAVAIL even towards a peer nobody answers for [net/ipv4/tcp_ipv4.c tcp_v4_connect:
     // inet_hash_connect before tcp_connect].
@@ -700,14 +719,19 @@ class Run implements SegmentOut {
     // A neighbour entry left from before the address went away still sends the SYNs to its old
     // owner, which drops them (not its address): a timeout; the entry's probes fail meanwhile, so
     // the next attempt asks again [net/core/neighbour.c: a STALE entry is used, then probed].
-    const stale = this.routeLocal || this.routeOwner ? undefined : this.staleNeighbour(client, cif, dst);
-    // Then neighbour discovery (none over the loopback).
-    const sif = this.routeLocal ? cif : stale ?? this.resolve(client, cif, nonlocal ? out.src : src, dst, this.routeOwner, step);
+    const next = this.routeNext;
+    const stale = this.routeLocal || this.routeOwner ? undefined : this.staleNeighbour(client, cif, next);
+    // Then neighbour discovery (none over the loopback), for the gateway when the route has one.
+    const sif = this.routeLocal ? cif : stale ?? this.resolve(client, cif, nonlocal ? out.src : src, next, this.routeOwner, step);
     if (!sif) {
-      return this.outcome('unreachable', NONE, this.unanswered(client, cif, dst));
+      return this.outcome('unreachable', NONE, this.unresolvedWhy(client, cif, next));
     }
-    if (stale) client.neighbours.delete(dst.text);
-    const server = sif.host;
+    if (stale) client.neighbours.delete(next.text);
+    // Past the first neighbour: through routers, or dropped on the way (forwarding.ts walk).
+    const fwd = this.routeLocal || stale ? null : this.forwardWalk(step, cif, sif, src, dst, next);
+    const arrived = fwd === null ? sif : fwd.kind === 'arrived' ? fwd.at : null;
+    const fwdHops = fwd !== null && fwd.hops.length > 1 ? fwd.hops : NO_HOPS;
+    const server = (arrived ?? sif).host;
     const cslot = client.addClient(this.nextSockId++, step.fromProcess ?? '', uid, src, sport, dst, step.to.port, this.seq++, v6only, step.source !== undefined);
 
     // The server's decision.
@@ -716,11 +740,11 @@ class Run implements SegmentOut {
     // 127/8 and ::1), as if the SYN had come in there [net/ipv4/route.c ip_route_output_key_hash_rcu,
     // RTN_LOCAL: "make sure orig_oif points to fib result device even though packet rx/tx happens
     // over loopback"; inet_iif() reads it]: a SO_BINDTODEVICE eth0 listener gets eth0's addresses.
-    const ingress = this.routeLocal ? server.ifaceOwning(dst) ?? sif : sif;
-    this.options.onIngress?.(step.index, ingress.name);
-    // A strong host drops a packet for an address its ingress interface does not hold (routing.ts receives).
-    const decision = stale ? this.notMine(server, dst, dport)
-      : !this.routeLocal && !receives(this.policy.routing, ingress, dst, forwards(server)) ? this.notOnIngress(server, ingress, dst, dport)
+    const ingress = this.routeLocal ? server.ifaceOwning(dst) ?? sif : arrived ?? sif;
+    if (arrived) this.options.onIngress?.(step.index, ingress.name);
+    // A strong host drops a packet for an address its ingress interface does not hold, unless it forwards (routing.ts receives).
+    const decision = stale ? this.notMine(server, dst, dport) : arrived === null ? this.unforwarded(fwd!, dst, dport)
+      : !this.routeLocal && !receives(this.policy.routing, ingress, dst, server.forward) ? this.notOnIngress(server, ingress, dst, dport)
         : this.decide(server, ingress, src, sport, dst, dport);
     const { result: lk, comment } = decision;
     // One record per decision and step, shared by its connections' packets (the same string: the writer's cache hits).
@@ -741,26 +765,44 @@ class Run implements SegmentOut {
     const link = cif.link;
     // The server answers by its own routes, as the policy's Routing.send has it (routing.ts replyPath).
     const path = lk.action === 'drop' ? BACK
-      : replyPath(this.policy.routing, server, ingress, dst, src, client, cif, lk.action === 'accept' ? lk.sock!.opts.device : null, this.routeLocal, this.addedAt, this.v4Flushed);
+      : replyPath(this.policy.routing, server, ingress, dst, src, client, cif, lk.action === 'accept' ? lk.sock!.opts.device : null, this.routeLocal, this.addedAt, this.v4Flushed,
+        this.lookup, this.policy.families.includes('inet6'));
     let rlink = link;
     let rsmac = smac;
     let rcmac = cmac;
     if (path.kind === 'other') { rlink = path.out.link; rsmac = path.out.mac; rcmac = path.peer.mac; }
+    // Through routers: each direction's links, and one latency for the conversation that covers the longer way.
+    const backHops = path.kind === 'routed' ? path.hops : path.kind === 'back' && fwdHops.length > 0 ? reverseHops(fwdHops, src) : NO_HOPS;
+    if (this.options.onDecision && !this.routeLocal) this.recordPath += pathWords(fwd, lk.action === 'drop' ? null : path, backHops);
+    let clink: { readonly captureId: number; readonly latencyNs: number } = link;
+    if (fwdHops.length > 0 || backHops.length > 0) {
+      lat = Math.max(pathLatency(fwdHops, link.latencyNs), pathLatency(backHops, rlink.latencyNs));
+      clink = { captureId: link.captureId, latencyNs: lat };
+    }
     // The path's MTU: the loopback's, or Ethernet's 1500 on a link.
     const mtu = this.routeLocal ? fp.loopbackMtu : ETHERNET_MTU;
     const conv = this.conv;
     conv.begin(t0, mix32(isnKey ^ 0x1d5eed ^ cIsn),
-      { host: client.name, tcpRmem: client.sysctl.tcpRmem, mtu }, link, cmac, smac, src, sport, cIsn, cTs,
+      { host: client.name, tcpRmem: client.sysctl.tcpRmem, mtu }, clink, cmac, smac, src, sport, cIsn, cTs,
       { host: server.name, tcpRmem: server.sysctl.tcpRmem, mtu }, rlink, rsmac, rcmac, dst, dport, sIsn, sTs);
-    if (path.kind === 'lost') return this.answerLost(path, link, src, dst, dport, comment, record, lk.rule, cslot);
+    conv.client.hops = fwdHops;
+    conv.server.hops = backHops;
+    this.forwarded.delay = 0;
+    if (path.kind === 'lost') return this.answerLost(path, link, src, dst, dport, comment, record, lk.rule, cslot, lk.action === 'rst');
+    if (fwd !== null && fwd.kind === 'icmp') {
+      const ctx = { conv, lookup: this.lookup, v6: this.policy.families.includes('inet6'), routing: this.policy.routing, policy: this.policy.name, writes: this.sink !== undefined,
+        synTries: SYN_TRIES, synRtoNs: SYN_RTO_NS, arpTries: ARP_TRIES, arpRetransNs: ARP_RETRANS_NS,
+        outcomeRecord: (result: 'unreachable' | 'timeout', rule: string) => withStep(outcomePacketRecord(this.policy.name, formatEndpoint({ addr: dst, port: dport }), result, rule), step.index) };
+      return this.forwarded.icmpBack(fwd, ctx, client, src, dst, t, comment, () => client.removeClient(cslot));
+    }
 
     if (lk.action !== 'accept') {
       if (lk.action === 'rst') {
         conv.syn(t, 0, comment, record);
-        t += lat;
+        t += lat + this.forwarded.takeDelay();
         if (path.kind === 'other') t = this.answerNeighbour(path.out, path.peer, dst, src, t);
         conv.rst(t, comment, hashTuple(this.scenario.seed, src.bytes, sport, dst.bytes, dport), record);
-        this.now = t + lat;
+        this.now = t + lat + this.forwarded.takeDelay();
         client.removeClient(cslot);
         return this.outcome('refused', NONE, lk.rule);
       }
@@ -785,12 +827,12 @@ class Run implements SegmentOut {
     else child = this.accept(server, listener, dst, dport, src, sport);
     // Handshake: the server may first ask for the client's address on the link it answers by.
     conv.syn(t, 0, comment, record);
-    t += lat;
+    t += lat + this.forwarded.takeDelay();
     if (path.kind === 'other') t = this.answerNeighbour(path.out, path.peer, dst, src, t);
     conv.synAck(t, comment, record);
     const data = step.send !== undefined && step.send.length > 0 ? this.payloadFor(step.send) : EMPTY;
     // The accepting socket's banner says who answered.
-    t = conv.established(t, data, this.bannerFor(listener), close);
+    t = conv.established(t + this.forwarded.takeDelay(), data, this.bannerFor(listener), close);
     if (close === 'server') {
       this.enterTimeWait(server, child!, t);
       client.removeClient(cslot);
@@ -832,7 +874,7 @@ class Run implements SegmentOut {
    * connection (its request never completes).
    */
   private answerLost(path: ReplyPath & { kind: 'lost' }, link: LinkState, src: IpAddr, dst: IpAddr,
-    dport: number, comment: string, record: string, rule: string, cslot: number): string {
+    dport: number, comment: string, record: string, rule: string, cslot: number, rst: boolean): string {
     const t0 = this.now;
     let t = t0;
     const fp = this.policy.fingerprint;
@@ -842,15 +884,24 @@ class Run implements SegmentOut {
     const lostRecord = record === '' ? record : withStep(outcomePacketRecord(this.policy.name, formatEndpoint({ addr: dst, port: dport }), 'timeout', lostRule), this.stepIndex);
     // Each SYN makes the server answer again, and ask for the client's address on the link it routes
     // to, where nobody has it (nothing to ask over the loopback).
-    const out = path.out && !this.routeLocal ? path.out : null;
-    const note = out ? `bindlab ${this.policy.name}: the answer to ${src.text} leaves by ${out.host.name}/${out.name}; nobody on link ${out.link.name} has ${src.text}` : undefined;
+    // Past a gateway that answered, the answer itself goes out (through the routers it reaches) and is lost beyond.
+    const hops = path.hops && path.hops.length > 0 && !this.routeLocal ? path.hops : null;
+    const out = path.out && !this.routeLocal && !hops ? path.out : null;
+    const target = path.target ?? src;
+    const note = out ? `bindlab ${this.policy.name}: the answer to ${src.text} leaves by ${out.host.name}/${out.name}; nobody on link ${out.link.name} has ${target.text}` : undefined;
+    if (hops) this.conv.server.hops = hops;
+    const lat = this.conv.client.link.latencyNs;
     let rto = SYN_RTO_NS;
     for (let i = 0; i < SYN_TRIES; i++) {
       this.conv.syn(t, i, i === 0 ? lost : `${lost} (retransmission ${i})`, lostRecord);
-      if (out) {
-        const len = src.family === 4
-          ? writeArpFrame(this.frame, { op: 1, senderMac: out.mac, senderIp: dst, targetMac: ZERO_MAC, targetIp: src, dstMac: BROADCAST })
-          : writeNdpFrame(this.frame, { type: 'ns', srcMac: out.mac, src: dst, target: src });
+      if (hops) {
+        const at = t + lat + this.forwarded.takeDelay();
+        if (rst) this.conv.rst(at, undefined, hashTuple(this.scenario.seed, src.bytes, this.conv.client.port, dst.bytes, dport));
+        else this.conv.synAck(at, undefined);
+      } else if (out) {
+        const len = target.family === 4
+          ? writeArpFrame(this.frame, { op: 1, senderMac: out.mac, senderIp: dst, targetMac: ZERO_MAC, targetIp: target, dstMac: BROADCAST })
+          : writeNdpFrame(this.frame, { type: 'ns', srcMac: out.mac, src: dst, target });
         this.raw(out.link, t + link.latencyNs, len, note);
       }
       t += rto;
@@ -874,7 +925,7 @@ class Run implements SegmentOut {
     } else {
       this.raw(out.link, t, writeNdpFrame(this.frame, { type: 'ns', srcMac: out.mac, src: local, target: remote }), undefined);
       t += lat;
-      this.raw(out.link, t, writeNdpFrame(this.frame, { type: 'na', srcMac: peer.mac, dstMac: out.mac, src: remote, dst: local, target: remote, solicited: true, override: true }), undefined);
+      this.raw(out.link, t, writeNdpFrame(this.frame, { type: 'na', srcMac: peer.mac, dstMac: out.mac, src: remote, dst: local, target: remote, solicited: true, override: true, router: peer.host.forward }), undefined);
     }
     server.neighbours.set(key, peer.mac);
     return t + lat;
@@ -1005,21 +1056,26 @@ class Run implements SegmentOut {
    * to the address's own prefix length (rule 8); among equals the address added last, which the
    * kernel lists first [net/ipv6/addrconf.c ipv6_link_dev_addr].
    */
-  private egress(host: HostState, dst: IpAddr): { iface: IfaceState; src: IpAddr } | null {
+  private egress(host: HostState, dst: IpAddr): { iface: IfaceState; src: IpAddr; via: IpAddr | null; text: string } | null {
     const route = findRoute(host, dst, this.addedAt, this.v4Flushed);
     if (!route) return null;
-    const { iface, subnet: best } = route;
+    const { iface, subnet: best, via, text } = route;
     const routing = this.policy.routing;
+    // The route's own source (`src:`) first [net/ipv4/route.c ip_route_output_key_hash_rcu: FIB_RES_PREFSRC;
+    // net/ipv6/route.c ip6_route_get_saddr: fib6_prefsrc].
+    if (route.src) return { iface, src: route.src, via, text };
     if (dst.family === 4) {
-      // Windows: the outgoing interface's address nearest the next hop (routing.ts longestMatchSource4).
-      const src = routing.source4.is === 'longest-match' ? longestMatchSource4(iface, dst, dst)
-        : best?.addr ?? iface.addresses.find((c) => c.addr.family === 4)?.addr;
-      return src ? { iface, src } : null;
+      // Windows: the outgoing interface's address nearest the next hop (routing.ts longestMatchSource4);
+      // else through a gateway, the address of the outgoing interface on the gateway's subnet
+      // [net/ipv4/fib_semantics.c fib_info_update_nhc_saddr → inet_select_addr(dev, gw)].
+      const src = routing.source4.is === 'longest-match' ? longestMatchSource4(iface, via ?? dst, dst)
+        : best?.addr ?? selectAddr(iface, via ?? dst);
+      return src ? { iface, src, via, text } : null;
     }
     // Every interface's addresses are candidates where the policy says so (Routing.source6).
     if (routing.source6.is === 'all-interfaces' && !isLinkLocal6(dst)) {
       const src = source6AnyInterface(host, dst, iface);
-      return src ? { iface, src } : null;
+      return src ? { iface, src, via, text } : null;
     }
     let pick: Cidr | undefined;
     let pickScore = -1;
@@ -1030,13 +1086,13 @@ class Run implements SegmentOut {
       const score = scope * 256 + Math.min(commonPrefix(c.addr, dst), c.prefix);
       if (score >= pickScore) { pick = c; pickScore = score; }
     }
-    return pick ? { iface, src: pick.addr } : null;
+    return pick ? { iface, src: pick.addr, via, text } : null;
   }
 
   /** The route for dst through `from`, the interface holding the given source (strong host send: routing.ts findRoute with an output interface). */
-  private egressThrough(host: HostState, dst: IpAddr, from: IfaceState, source: IpAddr): { iface: IfaceState; src: IpAddr } | null {
+  private egressThrough(host: HostState, dst: IpAddr, from: IfaceState, source: IpAddr): { iface: IfaceState; src: IpAddr; via: IpAddr | null; text: string } | null {
     const route = findRoute(host, dst, this.addedAt, this.v4Flushed, from);
-    return route ? { iface: route.iface, src: source } : null;
+    return route ? { iface: route.iface, src: source, via: route.via, text: route.text } : null;
   }
 
   /** The interface on the client's link that the client's neighbour entry for dst names, when nobody owns dst now. */
@@ -1044,6 +1100,30 @@ class Run implements SegmentOut {
     const mac = client.neighbours.get(dst.text);
     if (!mac) return undefined;
     return cif.link.members.find((m) => m.host !== client && m.mac.every((b, i) => b === mac[i]));
+  }
+
+  /**
+   * The walk of the current step's SYNs from the first neighbour on (forwarding.ts), made once per
+   * step and source; null when the first neighbour has the destination and checks no source (one link).
+   */
+  private forwardWalk(step: ConnectStep, cif: IfaceState, sif: IfaceState, src: IpAddr, dst: IpAddr, next: IpAddr): Walk | null {
+    const routing = this.policy.routing;
+    if (next === dst && !(routing.rpFilter?.is && sif.host.sysctl.rpFilter)) return null;
+    const m = this.walkMemo;
+    if (m.step === step && m.src === src) return m.walk;
+    const v6 = this.policy.families.includes('inet6');
+    const w = walk(routing, { out: cif, next: sif, nextAddr: next }, src, dst, dst.family === 6 ? this.policy.fingerprint.hopLimit : this.policy.fingerprint.ttl, this.lookup, v6);
+    this.walkMemo = { step, src, walk: w };
+    return w;
+  }
+
+  /** The decision for a SYN that never reaches the destination's host (forwarding.ts walk): nobody looks it up. */
+  private unforwarded(w: Walk, dst: IpAddr, dport: number): CachedLookup {
+    const rule = w.kind === 'arrived' ? '' : w.why;
+    const result: LookupResult = { sock: null, candidates: [], action: 'drop', rule };
+    const to = formatEndpoint({ addr: dst, port: dport });
+    return { version: -1, result, names: [], comment: `bindlab ${this.policy.name}: SYN to ${to} never arrives. ${rule}`,
+      record: lookupPacketRecord(this.policy.name, to, result, null) };
   }
 
   /** A SYN that reaches a host for an address it does not have: dropped (no forwarding) [net/ipv4/ip_input.c ip_route_input_slow: not RTN_LOCAL, forwarding off]. */
@@ -1102,6 +1182,12 @@ class Run implements SegmentOut {
     return heldElsewhere(this.policy.routing, client, cif, dst) ?? `nobody on link ${cif.link.name} answers for ${dst.text}`;
   }
 
+  /** Why the client's neighbour discovery for `next` went unanswered (naming the route when next is its gateway). */
+  private unresolvedWhy(client: HostState, cif: IfaceState, next: IpAddr): string {
+    const o = this.routeOut;
+    return `${this.unanswered(client, cif, next)}${o?.via ? ` (the gateway of ${o.text})` : ''}`;
+  }
+
   /** Neighbour discovery from cif for dst, which owner (neighbourOwner's) answers; returns owner, or null when nobody answers. */
   private resolve(client: HostState, cif: IfaceState, src: IpAddr, dst: IpAddr, owner: IfaceState | undefined, step: ConnectStep): IfaceState | null {
     const link = cif.link;
@@ -1113,7 +1199,7 @@ class Run implements SegmentOut {
     const lat = link.latencyNs;
     const tries = owner ? 1 : ARP_TRIES;
     const record = owner ? undefined
-      : withStep(outcomePacketRecord(this.policy.name, formatEndpoint({ addr: dst, port: step.to.port }), 'unreachable', this.unanswered(client, cif, dst)), step.index);
+      : withStep(outcomePacketRecord(this.policy.name, formatEndpoint({ addr: this.routeDst, port: step.to.port }), 'unreachable', this.unresolvedWhy(client, cif, dst)), step.index);
     for (let i = 0; i < tries; i++) {
       const note = owner ? undefined : `bindlab ${this.policy.name}: ${heldElsewhere(this.policy.routing, client, cif, dst) ?? `no host on link ${link.name} has ${dst.text}`}; unanswered`;
       if (dst.family === 4) {
@@ -1128,20 +1214,23 @@ class Run implements SegmentOut {
     if (dst.family === 4) {
       this.raw(link, t, writeArpFrame(this.frame, { op: 2, senderMac: owner.mac, senderIp: dst, targetMac: cif.mac, targetIp: src, dstMac: cif.mac }), undefined);
     } else {
-      this.raw(link, t, writeNdpFrame(this.frame, { type: 'na', srcMac: owner.mac, dstMac: cif.mac, src: dst, dst: src, target: dst, solicited: true, override: true }), undefined);
+      this.raw(link, t, writeNdpFrame(this.frame, { type: 'na', srcMac: owner.mac, dstMac: cif.mac, src: dst, dst: src, target: dst, solicited: true, override: true, router: owner.host.forward }), undefined);
     }
     client.neighbours.set(dst.text, owner.mac);
     owner.host.neighbours.set(src.text, cif.mac);
+    // The same entries by interface, as a router's hops look them up (forwarded-frames.ts).
+    client.neighbours.set(`${cif.name} ${dst.text}`, owner.mac);
+    owner.host.neighbours.set(`${owner.name} ${src.text}`, cif.mac);
     this.now = t + lat;
     return owner;
   }
 
-  private raw(link: LinkState, t: number, len: number, comment: string | undefined, record?: string): void {
+  raw(link: LinkState, t: number, len: number, comment: string | undefined, record?: string): void {
     this.sink?.packet(link.captureId, t, this.frame, len, comment, record);
   }
 
   /** `link`: what the frame goes out on (a link, or a replayed SYN's record of its link). */
-  private tcp(link: { readonly captureId: number }, t: number, srcMac: Uint8Array, dstMac: Uint8Array, src: IpAddr, dst: IpAddr, sport: number, dport: number,
+  tcp(link: { readonly captureId: number }, t: number, srcMac: Uint8Array, dstMac: Uint8Array, src: IpAddr, dst: IpAddr, sport: number, dport: number,
     seq: number, ack: number, flags: number, window: number, options: readonly TcpOption[], payload: Uint8Array,
     tsval: number, tsecr: number, comment: string | undefined, ipId: number, flowLabel: number, record?: string): void {
     const sink = this.sink;
@@ -1152,7 +1241,7 @@ class Run implements SegmentOut {
     this.ts.tsval = tsval >>> 0; this.ts.tsecr = tsecr >>> 0;
     const spec = this.spec;
     spec.srcMac = srcMac; spec.dstMac = dstMac; spec.src = src; spec.dst = dst;
-    spec.ttl = src.family === 6 ? this.policy.fingerprint.hopLimit : this.policy.fingerprint.ttl;
+    spec.ttl = (src.family === 6 ? this.policy.fingerprint.hopLimit : this.policy.fingerprint.ttl) - this.forwarded.ttlDown;
     spec.ipId = ipId;
     spec.flowLabel = flowLabel;
     spec.dontFragment = this.policy.fingerprint.dontFragment;
@@ -1161,10 +1250,12 @@ class Run implements SegmentOut {
       // Straight into the capture writer's buffer: no copy of the frame.
       const at = inPlace.reserveFrame(MAX_TCP_HEADERS + payload.length, comment, record);
       const len = writeTcpFrame(inPlace.frameBuffer, spec, at);
+      if (this.forwarded.quoting) this.forwarded.quote(inPlace.frameBuffer, at, len);
       inPlace.commitFrame(link.captureId, t, len, comment, record);
       return;
     }
     const len = writeTcpFrame(this.frame, spec);
+    if (this.forwarded.quoting) this.forwarded.quote(this.frame, 0, len);
     sink.packet(link.captureId, t, this.frame, len, comment, record);
   }
 
@@ -1173,6 +1264,10 @@ class Run implements SegmentOut {
     window: number, options: readonly TcpOption[], payload: Uint8Array, tsval: number, tsecr: number, ipId: number, flowLabel: number,
     comment: string | undefined, record?: string): void {
     if (!this.sink) return;
+    if (from.hops.length !== 0) {
+      this.forwarded.segment(from.hops, from === this.conv.client, t, from, to, seq, ack, flags, window, options, payload, tsval, tsecr, ipId, flowLabel, comment, record);
+      return;
+    }
     this.tcp(link, t, from.mac, from.dstMac, from.ip, to.ip, from.port, to.port, seq, ack, flags, window, options, payload, tsval, tsecr, comment, ipId, flowLabel, record);
   }
 
@@ -1430,14 +1525,30 @@ const ETHERNET_MTU = 1500;
 const MAX_TCP_HEADERS = 114;
 const SHARED_FRAME: Uint8Array = new Uint8Array(65536 + MAX_TCP_HEADERS);
 const NONE: readonly string[] = [];
+const NO_HOPS: readonly Hop[] = [];
+
+/** For explain: how the SYN crossed routers and how the answer went (after the client's route). */
+function pathWords(fwd: Walk | null, path: ReplyPath | null, back: readonly Hop[]): string {
+  let w = '';
+  if (fwd && (fwd.hops.length > 1 || fwd.kind !== 'arrived')) w += `; the SYN: ${hopsText(fwd.hops)}`;
+  if ((fwd && fwd.kind !== 'arrived') || path === null) return `${w}, and no further`;
+  if (path.kind === 'routed') w += `; the answer, by ${path.route}: ${hopsText(back)}`;
+  else if (back.length > 0) w += `; the answer, the same way back: ${hopsText(back)}`;
+  else if (path.kind === 'other') w += `; the answer leaves by ${path.out.host.name}/${path.out.name} (link ${path.out.link.name})`;
+  else if (path.kind === 'lost') w += `; the answer is lost: ${path.why}`;
+  return w;
+}
+
+/** The one-way latency of a path: its links', or the first link's on one link. */
+function pathLatency(hops: readonly Hop[], single: number): number {
+  if (hops.length === 0) return single;
+  let ns = 0;
+  for (const h of hops) ns += h.out.link.latencyNs;
+  return ns;
+}
 
 const expireClient = (host: HostState, slot: number, id: number): void => host.expireClient(slot, id);
 
-/**
- * Whether a host forwards between its links (the strong host model then takes a packet on any
- * interface). Scenarios cannot make a host forward yet (docs/scenario-format.md): none does.
- */
-const forwards = (_host: HostState): boolean => false;
 
 
 const NO_OPTS: readonly TcpOption[] = [];

@@ -3,7 +3,7 @@
 // bind nor a SYN scans every socket.
 
 import { inSubnet, isLoopback, isMulticast, type Cidr, type IpAddr } from './addr.js';
-import type { Host, Sysctl } from '../scenario/types.js';
+import type { Host, RouteSpec, Sysctl } from '../scenario/types.js';
 import type { BindBucket, HostView, Sock } from './policy/types.js';
 import type { Rng } from './rng.js';
 import { ClientConns, clientSock } from './client-conns.js';
@@ -26,12 +26,34 @@ export interface IfaceState {
   /** Mutable: address steps add and remove aliases. The first of each family is the primary. */
   readonly addresses: Cidr[];
   readonly link: LinkState;
+  /** The automatic fe80:: address (routing.ts eui64LinkLocal), where the policy models it. */
+  readonly linkLocal?: IpAddr;
+}
+
+/** Whether host has addr as one of its interfaces' automatic link-local addresses. */
+export function ownsLinkLocal(host: HostState, addr: IpAddr): boolean {
+  if (addr.family !== 6) return false;
+  for (const i of host.ifaces) if (i.linkLocal !== undefined && i.linkLocal.text === addr.text) return true;
+  return false;
+}
+
+/** Whether iface has IPv6 address addr: one of its addresses or its automatic link-local one. */
+export function holds6(iface: IfaceState, addr: IpAddr): boolean {
+  if (iface.linkLocal !== undefined && iface.linkLocal.text === addr.text) return true;
+  for (const c of iface.addresses) if (c.addr.text === addr.text) return true;
+  return false;
 }
 
 export class HostState implements HostView {
   readonly name: string;
   readonly ifaces: IfaceState[] = [];
   readonly sysctl: Sysctl;
+  /** The routes the scenario declares (routing.ts findRoute). */
+  readonly routes: readonly RouteSpec[];
+  /** It declares no `routes:` at all: a default route of each family on its first interface. */
+  readonly defaultOnFirst: boolean;
+  /** Forwards packets between its interfaces (routing.ts walk). */
+  readonly forward: boolean;
   readonly uids: ReadonlyMap<string, number>;
   /** IPv4/IPv6 neighbour cache: address text -> MAC. */
   readonly neighbours = new Map<string, Uint8Array>();
@@ -59,6 +81,9 @@ export class HostState implements HostView {
   constructor(spec: Host, private readonly rng: Rng) {
     this.name = spec.name;
     this.sysctl = spec.sysctl;
+    this.routes = spec.routes ?? [];
+    this.defaultOnFirst = spec.routes === undefined;
+    this.forward = spec.forward ?? false;
     this.uids = new Map(spec.processes.map((p) => [p.name, p.uid]));
   }
 

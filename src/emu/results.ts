@@ -86,6 +86,8 @@ export interface DecisionRecord {
   readonly result: string;
   /** The rule that fired, with its citation. */
   readonly rule: string;
+  /** Connect steps: the way the SYN and the answer went, by which routes and hosts (explain). */
+  readonly path?: string;
 }
 
 export interface PolicyRun {

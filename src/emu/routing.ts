@@ -1,44 +1,95 @@
-// A host's routing table as bindlab models it: the connected route of each address's subnet and a
-// default route of each family on the host's first interface (docs/scenario-format.md; the
-// kernel harness adds the same: src/kernel/run-kernel.ts), which under Linux the interface loses
-// with its last IPv4 address. Used for connects (Engine.egress), for the server's answers
-// (replyPath) and for what a host takes in (receives, answersNeighbour), each by the policy's
-// Routing (policy/types.ts; the choices and their sources: policy/routing-choices.ts).
+// A host's routing table as bindlab models it: the connected route of each address's subnet, the
+// scenario's `routes:` of the host, and without them a default route of each family on the host's
+// first interface (docs/scenario-format.md; the kernel harness adds the same: src/kernel/run-kernel.ts);
+// under Linux the IPv4 routes through an interface go with its last IPv4 address. Used for connects
+// (Engine.egress), for the server's answers (replyPath) and for what a host takes in (receives,
+// answersNeighbour), each by the policy's Routing (policy/types.ts; the choices and their sources:
+// policy/routing-choices.ts); routers: forwarding.ts.
 
-import { commonPrefix, inSubnet, isLinkLocal6, type Cidr, type IpAddr } from './addr.js';
-import type { HostState, IfaceState } from './host.js';
+import { commonPrefix, inSubnet, isLinkLocal6, makeIp, type Cidr, type IpAddr } from './addr.js';
+import { holds6, ownsLinkLocal, type HostState, type IfaceState } from './host.js';
 import type { Routing } from './policy/types.js';
+import type { RouteSpec } from '../scenario/types.js';
+import { CONNECTED_METRIC } from '../scenario/routes.js';
+import { neighbourOn, walk, type Hop, type RouteLookup } from './forwarding.js';
 
-/** The route a packet to dst takes: the interface, and the connected subnet that holds dst (none: the default route). */
-export interface Route { readonly iface: IfaceState; readonly subnet: Cidr | undefined }
+/** The route a packet to dst takes. */
+export interface Route {
+  /** The interface it leaves by. */
+  readonly iface: IfaceState;
+  /** The connected subnet that holds dst (none: a declared or the default route). */
+  readonly subnet: Cidr | undefined;
+  /** The gateway (null: dst is on the link). */
+  readonly via: IpAddr | null;
+  /** The route's preferred source (`src:`), if it has one. */
+  readonly src: IpAddr | null;
+  /** The route as `ip route` prints it, for explain and packet comments. */
+  readonly text: string;
+}
 
 /**
  * The route for dst among the host's routes, only those through oif when one is given (a bound
  * device: the kernel skips routes whose nexthop is another device [net/ipv4/fib_trie.c
- * fib_table_lookup: flp->flowi4_oif != nh->fib_nh_dev->ifindex]). The most specific subnet
- * holding dst wins [net/ipv4/fib_trie.c: longest prefix match]; among equal prefixes the route
- * added first (fib_magic appends: NLM_F_APPEND), which for the scenario's own addresses is the
- * order they are declared in [net/ipv4/fib_frontend.c fib_magic; found by the sixth hunt]. Off
- * every subnet, the default route on the first interface, unless `flushed` says that interface
- * lost its IPv4 routes with its last IPv4 address (see flushOnLastV4).
+ * fib_table_lookup: flp->flowi4_oif != nh->fib_nh_dev->ifindex]). The routes: each address's
+ * connected subnet (metric 0 for IPv4, 256 for IPv6 [net/ipv6/addrconf.c IP6_RT_PRIO_ADDRCONF]),
+ * the scenario's `routes:`, and when it declares none a default route of each family on the first
+ * interface (docs/scenario-format.md). The most specific prefix holding dst wins [net/ipv4/fib_trie.c
+ * fib_table_lookup: longest prefix match; net/ipv6/ip6_fib.c fib6_node_lookup], then the lowest
+ * metric [fib_trie.c: a leaf's aliases sorted by fa_priority; net/ipv6/route.c rt6_select: by
+ * fib6_metric], then the route added first (fib_magic appends: NLM_F_APPEND), which for the
+ * scenario's own addresses is the order they are declared in, then its routes [net/ipv4/fib_frontend.c
+ * fib_magic; found by the sixth hunt]. IPv4 routes through an interface that lost its last IPv4
+ * address are gone (see flushOnLastV4).
  */
 export function findRoute(host: HostState, dst: IpAddr, addedAt: ReadonlyMap<Cidr, number>, flushed: ReadonlySet<IfaceState>,
   oif: IfaceState | null = null): Route | null {
   let iface: IfaceState | undefined;
   let best: Cidr | undefined;
+  let bestMetric = 0;
+  let bestOrder = 0;
+  let decl: RouteSpec | undefined;
+  const connected = CONNECTED_METRIC[dst.family];
   for (const i of host.ifaces) {
     if (oif && i !== oif) continue;
     for (const c of i.addresses) {
       if (!inSubnet(c, dst)) continue;
-      if (best === undefined || c.prefix > best.prefix
-        || (c.prefix === best.prefix && i !== iface && (addedAt.get(c) ?? 0) < (addedAt.get(best) ?? 0))) { best = c; iface = i; }
+      const order = addedAt.get(c) ?? 0;
+      if (best === undefined || c.prefix > best.prefix || (c.prefix === best.prefix && i !== iface && order < bestOrder)) {
+        best = c; iface = i; bestMetric = connected; bestOrder = order;
+      }
     }
   }
-  if (iface) return { iface, subnet: best };
+  for (const r of host.routes) {
+    if (r.to.addr.family !== dst.family || !inSubnet(r.to, dst)) continue;
+    const i = host.ifaces.find((x) => x.name === r.dev)!;
+    if ((oif && i !== oif) || (dst.family === 4 && flushed.has(i))) continue;
+    // Declared routes come after the scenario's addresses and before any an address step adds.
+    if (best === undefined || r.to.prefix > best.prefix || (r.to.prefix === best.prefix && (r.metric < bestMetric || (r.metric === bestMetric && bestOrder > 0)))) {
+      best = r.to; iface = i; bestMetric = r.metric; bestOrder = 0; decl = r;
+    }
+  }
+  if (iface && best) {
+    if (decl) return { iface, subnet: undefined, via: decl.via ?? null, src: decl.src ?? null, text: routeText(decl.to, decl.via, iface, decl.metric, decl.src) };
+    return { iface, subnet: best, via: null, src: null, text: routeText(network(best), undefined, iface, bestMetric, undefined) };
+  }
+  if (!host.defaultOnFirst) return null;
   const first = host.ifaces[0];
   if (!first || (oif && oif !== first)) return null;
   if (dst.family === 4 && flushed.has(first)) return null;
-  return { iface: first, subnet: undefined };
+  return { iface: first, subnet: undefined, via: null, src: null, text: `default dev ${first.name} (the host's first interface: it declares no routes:)` };
+}
+
+/** A prefix with its host bits cleared: the connected route of an address. */
+function network(c: Cidr): Cidr {
+  const b = Uint8Array.from(c.addr.bytes);
+  for (let i = 0; i < b.length; i++) b[i]! &= 0xff << (8 - Math.max(0, Math.min(8, c.prefix - i * 8))) & 0xff;
+  const addr = makeIp(c.addr.family, b);
+  return { addr, prefix: c.prefix, text: `${addr.text}/${c.prefix}` };
+}
+
+function routeText(to: Cidr, via: IpAddr | undefined, iface: IfaceState, metric: number, src: IpAddr | undefined): string {
+  const dest = to.prefix === 0 ? 'default' : to.text;
+  return `${dest}${via ? ` via ${via.text}` : ''} dev ${iface.name}${metric ? ` metric ${metric}` : ''}${src ? ` src ${src.text}` : ''}`;
 }
 
 /**
@@ -57,8 +108,14 @@ export type ReplyPath =
   | { readonly kind: 'back' }
   /** Out of another interface, on whose link the client host answers neighbour discovery for its address. */
   | { readonly kind: 'other'; readonly out: IfaceState; readonly peer: IfaceState }
-  /** Nowhere the client is: the answer is lost and the client times out. `out` is where it went, if anywhere. */
-  | { readonly kind: 'lost'; readonly out: IfaceState | null; readonly why: string };
+  /**
+   * Nowhere the client is: the answer is lost and the client times out. `out` is where it went, if
+   * anywhere; `target` whom the server asks for there (its gateway; default the client's address);
+   * `hops` the links it crossed when a gateway answered and it was lost beyond (forwarding.ts walk).
+   */
+  | { readonly kind: 'lost'; readonly out: IfaceState | null; readonly why: string; readonly target?: IpAddr; readonly hops?: readonly Hop[] }
+  /** Through routers (a route with a gateway): every link it crosses to the client's interface. */
+  | { readonly kind: 'routed'; readonly hops: readonly Hop[]; readonly route: string };
 
 export const BACK: ReplyPath = { kind: 'back' };
 
@@ -70,7 +127,7 @@ export const BACK: ReplyPath = { kind: 'back' };
  */
 export function answersNeighbour(routing: Routing, iface: IfaceState, addr: IpAddr): boolean {
   if (addr.family === 4 && routing.arp.is === 'any-interface') return iface.host.ifaceOwning(addr) !== undefined;
-  return iface.addresses.some((c) => c.addr.text === addr.text);
+  return addr.family === 6 ? holds6(iface, addr) : iface.addresses.some((c) => c.addr.text === addr.text);
 }
 
 /**
@@ -101,8 +158,8 @@ export function receives(routing: Routing, sif: IfaceState, dst: IpAddr, forward
 /**
  * Windows' IPv4 source from an unbound socket among the outgoing interface's addresses: the
  * longest prefix shared with the next hop, then with the destination; ties to the address declared
- * first (UNCONFIRMED) [Microsoft KB 969029]. bindlab's routes have no gateways, so the next hop is
- * the destination. Null when the interface has no IPv4 address.
+ * first (UNCONFIRMED) [Microsoft KB 969029]. The next hop is the route's gateway, or the
+ * destination itself. Null when the interface has no IPv4 address.
  */
 export function longestMatchSource4(out: IfaceState, nextHop: IpAddr, dst: IpAddr): IpAddr | null {
   let pick: IpAddr | null = null;
@@ -138,13 +195,13 @@ export function longestMatchSource4(out: IfaceState, nextHop: IpAddr, dst: IpAdd
  * ifa->ifa_dev->dev]. Found against 6.18 by the sixth hunt (docs/kernel-observations.md §11).
  */
 export function replyPath(routing: Routing, server: HostState, sif: IfaceState, local: IpAddr, remote: IpAddr, client: HostState, cif: IfaceState,
-  device: string | null, loopback: boolean, addedAt: ReadonlyMap<Cidr, number>, flushed: ReadonlySet<IfaceState>): ReplyPath {
+  device: string | null, loopback: boolean, addedAt: ReadonlyMap<Cidr, number>, flushed: ReadonlySet<IfaceState>, lookup: RouteLookup, v6: boolean): ReplyPath {
   const bound = device === null ? null : server.ifaces.find((i) => i.name === device) ?? null;
   // Strong host send: the answer's routes are those through the interface holding its source.
   const oif = bound ?? (routing.send.is === 'source-interface' && !loopback ? server.ifaceOwning(local) ?? null : null);
   // A source the client does not have (bound under ip_nonlocal_bind: IPv6 sends the SYN from it,
   // see Engine.connect): nobody answers the server's neighbour solicitation for it.
-  if (!client.isLocal(remote)) {
+  if (!client.isLocal(remote) && !ownsLinkLocal(client, remote)) {
     const out = loopback ? null : findRoute(server, remote, addedAt, flushed, oif)?.iface ?? bound;
     return { kind: 'lost', out, why: `${client.name} does not have ${remote.text} (a non-local source), so nobody answers for it` };
   }
@@ -156,16 +213,27 @@ export function replyPath(routing: Routing, server: HostState, sif: IfaceState, 
       ? BACK : { kind: 'lost', out: bound, why: `the listener is bound to ${device}, which does not hold ${remote.text}: the answer leaves by ${device}, not over the loopback` };
   }
   let out: IfaceState | null;
+  let route: Route | null = null;
   if (bound) {
-    out = findRoute(server, remote, addedAt, flushed, bound)?.iface ?? (remote.family === 4 ? bound : null);
+    route = findRoute(server, remote, addedAt, flushed, bound);
+    out = route?.iface ?? (remote.family === 4 ? bound : null);
     if (!out) return { kind: 'lost', out: null, why: `no IPv6 route to ${remote.text} through ${device}, the listener's device` };
   } else if (remote.family === 6 && isLinkLocal6(remote)) {
     out = sif;
   } else {
-    out = findRoute(server, remote, addedAt, flushed, oif)?.iface ?? null;
+    route = findRoute(server, remote, addedAt, flushed, oif);
+    out = route?.iface ?? null;
     if (!out) {
       return { kind: 'lost', out: null, why: oif ? `${server.name} has no route to ${remote.text} through ${oif.name}, which holds ${local.text} (strong host send)` : `${server.name} has no route to ${remote.text}` };
     }
+  }
+  // A route with a gateway: the answer goes to the gateway and on through the routers (forwarding.ts walk).
+  if (route?.via) {
+    const next = neighbourOn(routing, out, route.via, v6);
+    if (!next) return { kind: 'lost', out, target: route.via, why: `${server.name} routes ${remote.text} by ${route.text}, and nobody on link ${out.link.name} answers for ${route.via.text}` };
+    const w = walk(routing, { out, next, nextAddr: route.via }, local, remote, 64, lookup, v6);
+    if (w.kind === 'arrived' && w.at.host === client) return { kind: 'routed', hops: w.hops, route: route.text };
+    return { kind: 'lost', out, hops: w.hops, why: w.kind === 'arrived' ? `the answer by ${route.text} reaches ${w.at.host.name}, not ${client.name}` : `the answer by ${route.text}: ${w.why}` };
   }
   // The client answers the server's neighbour discovery for remote on out's link by its own rule.
   const peer = out.link.members.find((m) => m.host === client && answersNeighbour(routing, m, remote));
@@ -213,9 +281,10 @@ export function source6AnyInterface(host: HostState, dst: IpAddr, out: IfaceStat
   let pick: IpAddr | null = null;
   let best: number[] = [];
   for (const i of host.ifaces) {
-    for (let k = i.addresses.length - 1; k >= 0; k--) {
-      const c = i.addresses[k]!;
-      if (c.addr.family !== 6) continue;
+    // The automatic link-local address is the interface's oldest (made when it came up).
+    for (let k = i.addresses.length - 1; k >= -1; k--) {
+      const c = k >= 0 ? i.addresses[k]! : i.linkLocal ? { addr: i.linkLocal, prefix: 64 } : null;
+      if (c === null || c.addr.family !== 6) continue;
       const s = scope6(c.addr);
       const score = [c.addr.text === dst.text ? 1 : 0, s >= dScope ? -s : s - 128, i === out ? 1 : 0,
         label6(c.addr) === dLabel ? 1 : 0, Math.min(commonPrefix(c.addr, dst), c.prefix)];
@@ -228,4 +297,33 @@ export function source6AnyInterface(host: HostState, dst: IpAddr, out: IfaceStat
     }
   }
   return pick;
+}
+
+/**
+ * The address a host sends from on iface toward `near` when nothing else says (IPv4: the primary
+ * address of the subnet holding near, else the interface's first [net/ipv4/devinet.c
+ * inet_select_addr]; IPv6 alike, for the neighbour solicitations of forwarded packets, which the
+ * kernel sends from the link-local address bindlab does not model).
+ */
+export function selectAddr(iface: IfaceState, near: IpAddr): IpAddr | undefined {
+  let first: IpAddr | undefined;
+  for (const c of iface.addresses) {
+    if (c.addr.family !== near.family) continue;
+    if (inSubnet(c, near)) return c.addr;
+    first ??= c.addr;
+  }
+  return first;
+}
+
+/**
+ * The link-local address Linux gives an Ethernet interface when it comes up: fe80::/64 with the
+ * modified EUI-64 of its MAC (the universal/local bit flipped, ff:fe in the middle), the default
+ * addr_gen_mode 0 [net/ipv6/addrconf.c addrconf_addr_gen → ipv6_generate_eui64, addrconf_ifid_eui48;
+ * RFC 4291 appendix A]. Seen on 6.18 in the harness's namespaces.
+ */
+export function eui64LinkLocal(mac: Uint8Array): IpAddr {
+  const b = new Uint8Array(16);
+  b[0] = 0xfe; b[1] = 0x80;
+  b[8] = mac[0]! ^ 0x02; b[9] = mac[1]!; b[10] = mac[2]!; b[11] = 0xff; b[12] = 0xfe; b[13] = mac[3]!; b[14] = mac[4]!; b[15] = mac[5]!;
+  return makeIp(6, b);
 }

@@ -97,8 +97,11 @@ def neighbour_state(addr):
 
 
 def neighbour_unresolved(addr):
-    """Whether this namespace's neighbour entry for addr is still INCOMPLETE or has FAILED."""
+    """Whether this namespace's neighbour entry for addr (or for the gateway its route names) is still INCOMPLETE or has FAILED."""
     try:
+        route = subprocess.run(["ip", "route", "get", addr], capture_output=True, timeout=5).stdout.decode("utf-8", "replace").split()
+        if "via" in route and route.index("via") + 1 < len(route):
+            addr = route[route.index("via") + 1]
         out = subprocess.run(["ip", "neigh", "show", "to", addr], capture_output=True, timeout=5).stdout.decode("utf-8", "replace")
     except (OSError, subprocess.SubprocessError):
         return False

@@ -39,6 +39,7 @@ import {
   type Step,
 } from './types.js';
 import { checkScenarioSize, decodeScenario, yamlTree } from './yaml-tree.js';
+import { parseRoutes } from './routes.js';
 
 export interface LoadOptions {
   /** Policy names the file may list and expect on; default: the built-in policies. */
@@ -329,7 +330,10 @@ class Resolver {
         ipUnprivilegedPortStart: num(entry(sysctl, 'ip_unprivileged_port_start')!),
         promoteSecondaries: promote.value === true || promote.value === 1,
         tcpRmem: parseBufferSizes(text(entry(sysctl, 'tcp_rmem')!))!,
+        rpFilter: num(entry(sysctl, 'rp_filter')!) as 0 | 1 | 2,
       },
+      ...(entry(node, 'routes') ? { routes: parseRoutes(name, interfaces, items(entry(node, 'routes')), (pos, msg) => this.fail(pos, msg)) } : {}),
+      forward: (entry(node, 'forward') as { value: boolean }).value,
     };
   }
 

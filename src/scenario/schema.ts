@@ -57,6 +57,7 @@ export type FormatName =
   | 'process-ref'
   | 'host-ref'
   | 'cidr'
+  | 'route-to'
   | 'ip'
   | 'endpoint'
   | 'source'
@@ -271,6 +272,12 @@ export const FORMATS: Readonly<Record<FormatName, Format>> = {
     test: (s) => parseCidr(s) !== null,
     problem: (label, s) => addressProblem('an IPv4 or IPv6 address with an optional /prefix', (t) => parseCidr(t) !== null)(label, s),
     json: () => ({ pattern: String.raw`^[0-9a-fA-F:.]+(/\d{1,3})?$` }),
+  },
+  'route-to': {
+    is: 'a destination prefix (an IPv4 or IPv6 address with an optional /prefix) or "default"',
+    test: (s) => s === 'default' || parseCidr(s) !== null,
+    problem: (label, s) => addressProblem('a destination prefix (an IPv4 or IPv6 address with an optional /prefix) or "default"', (t) => parseCidr(t) !== null)(label, s),
+    json: () => ({ pattern: String.raw`^(default|[0-9a-fA-F:.]+(/\d{1,3})?)$` }),
   },
   ip: {
     is: 'an IPv4 or IPv6 address',
@@ -571,6 +578,27 @@ const SYSCTL: ObjectSchema = {
       },
       default: false,
     },
+    rp_filter: {
+      schema: {
+        type: 'integer', min: 0, max: 2,
+        description: 'net.ipv4.conf.all.rp_filter: reverse-path filtering of IPv4 packets, 0 off, 1 strict (the route back to the source must leave by the interface the packet came in on), 2 loose (some route back must exist)',
+      },
+      default: 0,
+    },
+  },
+};
+
+/** One route of a host, as `ip route add` takes it. */
+const ROUTE: ObjectSchema = {
+  type: 'object',
+  noun: 'route',
+  description: 'A route: a destination prefix or "default", a gateway (via) and/or a device (dev), an optional metric and preferred source (src).',
+  fields: {
+    to: { schema: str('Destination prefix, e.g. 10.1.0.0/16 or fd01::/64, or "default"', 'route-to', 'route destination'), required: true },
+    via: { schema: str('Gateway address, on a connected subnet of the host', 'ip', 'route gateway') },
+    dev: { schema: str('Interface of the host the route leaves by', 'name', 'route device') },
+    metric: { schema: { type: 'integer', min: 0, max: 4294967295, description: 'Metric (priority): lower wins among routes of one prefix length; default 0 for IPv4, 1024 for IPv6' } },
+    src: { schema: str('Preferred source address (an address of the host) for connections the route carries', 'ip', 'route source') },
   },
 };
 
@@ -614,6 +642,13 @@ const HOST: ObjectSchema = {
       },
     },
     sysctl: { schema: SYSCTL, default: {} },
+    routes: {
+      schema: { type: 'list', items: ROUTE, description: 'Routes, added in order after the addresses; without the key, a default route of each family on the first interface; [] for none but the connected routes' },
+    },
+    forward: {
+      schema: { type: 'boolean', description: 'Forwards packets between its interfaces (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding)' },
+      default: false,
+    },
   },
 };
 

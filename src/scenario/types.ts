@@ -68,6 +68,23 @@ export interface Sysctl {
   promoteSecondaries: boolean;
   /** net.ipv4.tcp_rmem (min, default, max): the initial receive window and the window scale of Linux connections; absent: the kernel default. */
   tcpRmem?: readonly [number, number, number];
+  /** net.ipv4.conf.all.rp_filter: 0 off, 1 strict, 2 loose reverse-path filtering of IPv4 (the kernel uses max(all, IF); every interface's is 0). */
+  rpFilter?: 0 | 1 | 2;
+}
+
+/**
+ * A route the scenario declares on a host (`routes:`), as `ip route add` takes it: a destination
+ * prefix (`default`: 0.0.0.0/0 or ::/0), a gateway and/or a device, a metric (absent: the kernel's,
+ * 0 for IPv4 and 1024 for IPv6) and a preferred source.
+ */
+export interface RouteSpec {
+  readonly to: Cidr;
+  readonly via?: IpAddr;
+  /** An interface of the host; absent: the interface of the connected route to the gateway. */
+  readonly dev: string;
+  readonly metric: number;
+  readonly src?: IpAddr;
+  readonly pos: SourcePos;
 }
 
 export interface Interface {
@@ -88,6 +105,14 @@ export interface Host {
   readonly interfaces: readonly Interface[];
   readonly processes: readonly Process[];
   readonly sysctl: Sysctl;
+  /**
+   * The routes it declares, in order. A host without `routes:` (undefined) has a default route of
+   * each family on its first interface (docs/scenario-format.md); one with `routes:` (even []) has
+   * only its connected routes and these.
+   */
+  readonly routes?: readonly RouteSpec[];
+  /** Forwards between its links (net.ipv4.ip_forward and net.ipv6.conf.all.forwarding). */
+  readonly forward?: boolean;
 }
 
 export interface Link {

@@ -77,3 +77,18 @@ describe('the cases that contradicted the engine', () => {
     expect(text).toMatch(/multi\/inetd\/any .*: not picked; score 0 \(wildcard\), below the best match's 1/);
   });
 });
+
+describe('explain shows which way a connection went (routes and routers)', () => {
+  const sc = loadScenarioFile(join(DIR, 'asymmetric-return.yaml'));
+  const router = loadScenarioFile(join(DIR, 'router.yaml'));
+  it.each([
+    [sc, 15, 'path: client routes 10.1.0.1 by default via 10.2.0.254 dev eth0; the SYN: client → router (eth2) → plain (eth1); the answer, by default via 10.0.0.254 dev eth0: plain → router (eth0) → client (eth0)'],
+    // A connect that times out: where the SYN stopped, and why (the rule).
+    [sc, 18, 'path: client routes 10.1.0.3 by default via 10.2.0.254 dev eth0; the SYN: client → router (eth2) → strict (eth1), and no further'],
+    [router, 14, 'path: client routes 10.2.0.1 by 10.2.0.0/16 via 10.1.0.253 dev eth0; the SYN: client → host (eth0), and no further'],
+    [router, 9, 'path: client routes 10.9.0.1 by default via 10.1.0.254 dev eth0; the SYN: client → router (eth1), and no further'],
+  ] as const)('%#: step %i', (scenario, step, line) => {
+    const text = renderExplanation(stepLabel(scenario.steps[step]!), explainStep(scenario, getPolicy('linux'), step));
+    expect(text.split('\n')).toContain(`  ${line}`);
+  });
+});

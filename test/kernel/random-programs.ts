@@ -34,6 +34,10 @@ export function randomProgram(seed: number): string {
   const flipRnd = mulberry32(seed ^ 0x5f3759df);
   // Connections from the server host to itself (over its loopback) draw from another stream.
   const selfRnd = mulberry32(seed ^ 0x1b873593);
+  // Now and then the client is behind a router (scenario routes, forward, rp_filter): a stream of
+  // its own, so the other programs stay what they were.
+  const routeRnd = mulberry32(seed ^ 0x2545f491);
+  const routed = routeRnd() < 0.12;
 
   const nAliases = int(1, 4);
   const v4 = Array.from({ length: nAliases }, (_, i) => `10.0.0.${i + 1}`);
@@ -45,7 +49,7 @@ export function randomProgram(seed: number): string {
   out.push(`name: random program ${seed}`);
   out.push(`seed: ${seed}`);
   out.push('policies: [linux]');
-  if (eth1) out.push('links: { lan: { latency: 100us }, lan2: { latency: 100us } }');
+  if (eth1 || routed) out.push(`links: { lan: { latency: 100us }${eth1 ? ', lan2: { latency: 100us }' : ''}${routed ? ', far: { latency: 100us }' : ''} }`);
   out.push('hosts:');
   out.push('  server:');
   out.push('    interfaces:');
@@ -53,10 +57,29 @@ export function randomProgram(seed: number): string {
   if (eth1) out.push('      eth1: { addresses: [10.0.1.1/24, fd01::1/64], link: lan2 }');
   out.push('    processes:');
   for (const p of procs) out.push(`      ${p.name}: { uid: ${p.uid} }`);
+  if (routed) {
+    // The server's way back: a route to the client's subnet, or a default route, by the router.
+    out.push('    routes:');
+    if (routeRnd() < 0.5) out.push('      - { to: 10.9.0.0/24, via: 10.0.0.254 }', '      - { to: "fd09::/64", via: "fd00::fe" }');
+    else out.push('      - { to: default, via: 10.0.0.254 }', '      - { to: default, via: "fd00::fe" }');
+    if (routeRnd() < 0.3) out.push(`    sysctl: { rp_filter: ${routeRnd() < 0.5 ? 1 : 2} }`);
+    out.push('  router:');
+    out.push('    interfaces:');
+    out.push('      eth0: { addresses: [10.0.0.254/24, fd00::fe/64] }');
+    out.push('      eth1: { addresses: [10.9.0.254/24, fd09::fe/64], link: far }');
+    out.push('    forward: true');
+    // Sometimes it reaches the server's second subnet by the server's first address (in on eth0 for eth1's address).
+    out.push(eth1 && routeRnd() < 0.5 ? '    routes: [{ to: 10.0.1.0/24, via: 10.0.0.1 }]' : '    routes: []');
+  }
   out.push('  client:');
   out.push('    interfaces:');
-  out.push('      eth0: { addresses: [10.0.0.100/24, fd00::100/64] }');
-  if (eth1) out.push('      eth1: { addresses: [10.0.1.100/24, fd01::100/64], link: lan2 }');
+  if (routed) {
+    out.push('      eth0: { addresses: [10.9.0.100/24, fd09::100/64], link: far }');
+    out.push('    routes: [{ to: default, via: 10.9.0.254 }, { to: default, via: "fd09::fe" }]');
+  } else {
+    out.push('      eth0: { addresses: [10.0.0.100/24, fd00::100/64] }');
+    if (eth1) out.push('      eth1: { addresses: [10.0.1.100/24, fd01::100/64], link: lan2 }');
+  }
   out.push('steps:');
   const step = (s: string) => out.push(`  - ${s}`);
 

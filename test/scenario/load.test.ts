@@ -215,7 +215,7 @@ describe('parseScenario accepts good files', () => {
     expect(server!.processes).toEqual([{ name: 'httpd', uid: 0 }, { name: 'other', uid: 1000 }]);
     expect(client!.interfaces[0]!.mac).toBeUndefined();
     expect(client!.processes).toEqual([]);
-    expect(client!.sysctl).toEqual({ ipNonlocalBind: false, ipLocalPortRange: [32768, 60999], ipUnprivilegedPortStart: 1024, promoteSecondaries: false, tcpRmem: [4096, 131072, 6291456] });
+    expect(client!.sysctl).toEqual({ ipNonlocalBind: false, ipLocalPortRange: [32768, 60999], ipUnprivilegedPortStart: 1024, promoteSecondaries: false, tcpRmem: [4096, 131072, 6291456], rpFilter: 0 });
 
     expect(s.steps.map((st) => [st.index, st.kind, st.pos.line, st.pos.col])).toEqual([
       [0, 'socket', 20, 5], [1, 'bind', 23, 5], [2, 'listen', 25, 5], [3, 'socket', 26, 5],
@@ -285,7 +285,7 @@ steps:
     const b = s.hosts[0]!;
     expect(b.interfaces.map((i) => [i.name, i.mac, i.link])).toEqual([['if1', 'aa:bb:cc:dd:ee:0f', 'wan'], ['if0', 'arp', 'lan']]);
     expect(b.processes).toEqual([{ name: 'z', uid: 1000 }, { name: 'a', uid: 0 }]);
-    expect(b.sysctl).toEqual({ ipNonlocalBind: true, ipLocalPortRange: [1024, 65535], ipUnprivilegedPortStart: 0, promoteSecondaries: false, tcpRmem: [4096, 131072, 6291456] });
+    expect(b.sysctl).toEqual({ ipNonlocalBind: true, ipLocalPortRange: [1024, 65535], ipUnprivilegedPortStart: 0, promoteSecondaries: false, tcpRmem: [4096, 131072, 6291456], rpFilter: 0 });
     const [sock, opt, bind, listen, conn, w1, w2, w3, add, del, close] = s.steps;
     expect(sock).toMatchObject({ kind: 'socket', family: 'inet6', options: { IPV6_V6ONLY: false, SO_BINDTODEVICE: 'if0' } });
     expect(opt).toMatchObject({ kind: 'setsockopt', socket: 'v6', options: { SO_REUSEPORT: true } });

@@ -82,6 +82,7 @@ export function renderExplanation(label: string, e: Explanation): string {
   const shown = e.decisions.filter((d) => !seen.has(`${d.result}\u0000${d.rule}`) && seen.add(`${d.result}\u0000${d.rule}`));
   for (const d of shown) {
     lines.push(...decisionLines(d, e.lookup));
+    if (d.path) lines.push(`  path: ${d.path}`);
     if (d.kind === 'lookup' && d !== e.decisions[0] && d.rule !== s.reason) lines.push(`  rule: ${d.rule}`);
   }
   if (shown.length < e.decisions.length) lines.push(`(${e.decisions.length - shown.length} more ${s.kind === 'datagram' ? 'deliveries' : 'connections'} decided alike)`);

@@ -55,13 +55,20 @@ const ROUTING_WORDS: { readonly [K in keyof Routing]: { readonly question: strin
     true: 'every IPv4 route through it goes, the default route included', false: 'the other routes stay' } },
   nonlocalConnect: { question: 'connect() from a source bound under ip_nonlocal_bind', answers: {
     true: 'the route decides: IPv4 ENETUNREACH, IPv6 sends', false: 'EADDRNOTAVAIL' } },
+  rpFilter: { question: 'the host\'s rp_filter sysctl (reverse-path filtering of IPv4)', answers: {
+    true: 'applied: 1 strict, 2 loose, to packets for the host and packets it forwards', false: 'not applied' } },
+  linkLocal: { question: 'automatic IPv6 link-local addresses', answers: {
+    eui64: 'every interface has fe80:: with the modified EUI-64 of its MAC' } },
 };
 
 /** A policy's routing choices in words. */
 export function routingLines(r: Routing): RoutingLine[] {
-  return (Object.keys(ROUTING_WORDS) as (keyof Routing)[]).map((aspect) => {
-    const value = String(r[aspect].is);
-    return { aspect, value, means: `${ROUTING_WORDS[aspect].question}: ${ROUTING_WORDS[aspect].answers[value] ?? value}`, source: r[aspect].cite };
+  // An aspect the policy leaves out (rpFilter, linkLocal) is not modelled for it.
+  return (Object.keys(ROUTING_WORDS) as (keyof Routing)[]).filter((aspect) => r[aspect] !== undefined).map((aspect) => {
+    const choice = r[aspect]!;
+    const words = ROUTING_WORDS[aspect]!;
+    const value = String(choice.is);
+    return { aspect, value, means: `${words.question}: ${words.answers[value] ?? value}`, source: choice.cite };
   });
 }
 

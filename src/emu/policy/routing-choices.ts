@@ -14,6 +14,8 @@ export const LINUX_ROUTING: Routing = {
   source6: { is: 'all-interfaces', cite: 'net/ipv6/addrconf.c ipv6_dev_get_saddr: every device\'s addresses for a destination beyond link-local, ranked by RFC 6724; checked on 6.18 (scenarios/source6-any-interface.yaml)' },
   lastV4TakesRoutes: { is: true, cite: 'net/ipv4/fib_frontend.c fib_inetaddr_event: the last address gone, fib_disable_ip; checked on 6.18 (scenarios/last-address-routes.yaml)' },
   nonlocalConnect: { is: true, cite: 'net/ipv4/route.c ip_route_output_key_hash_rcu (a non-local IPv4 source: ENETUNREACH), net/ipv6/ip6_output.c ip6_dst_lookup_tail (IPv6 keeps it); checked on 6.18 (scenarios/nonlocal-connect.yaml)' },
+  rpFilter: { is: true, cite: 'net/ipv4/fib_frontend.c fib_validate_source: rp_filter = max(conf.all, conf.IF), 1 strict, 2 loose (Documentation/networking/ip-sysctl.rst rp_filter); checked on 6.18 (scenarios/asymmetric-return.yaml)' },
+  linkLocal: { is: 'eui64', cite: 'net/ipv6/addrconf.c addrconf_addr_gen: addr_gen_mode 0 (EUI-64 of the MAC, ipv6_generate_eui64) by default; checked on 6.18 (scenarios/link-local-source.yaml)' },
 };
 
 /** Linux 2.2 .. 3.8, read in the 2.4 and 2.6 forms. */

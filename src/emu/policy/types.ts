@@ -240,6 +240,17 @@ export interface Routing {
    * route decides: IPv4 ENETUNREACH, IPv6 sends); false: such a source is EADDRNOTAVAIL.
    */
   readonly nonlocalConnect: Cited<boolean>;
+  /**
+   * Whether the host's rp_filter sysctl filters IPv4 packets by reverse path (scenario
+   * `sysctl: { rp_filter }`); absent: not modelled for the OS (UNCONFIRMED), nothing filtered.
+   */
+  readonly rpFilter?: Cited<boolean>;
+  /**
+   * The automatic IPv6 link-local address of every interface: 'eui64' fe80:: with the modified
+   * EUI-64 of its MAC; absent: not modelled for the OS (UNCONFIRMED), interfaces have the
+   * scenario's addresses only.
+   */
+  readonly linkLocal?: Cited<'eui64'>;
 }
 
 export type TcpOptionKind = 'mss' | 'sackPermitted' | 'timestamps' | 'windowScale' | 'nop';

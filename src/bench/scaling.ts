@@ -12,7 +12,7 @@
 // Best of BINDLAB_BENCH_SCALING_RUNS (default 1) runs; files in a temp dir removed afterwards.
 
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -119,11 +119,13 @@ export function benchScaling(argv: readonly string[] = process.argv.slice(2)): v
       const sc = join(dir, `clients-${n}.yaml`);
       writeFileSync(sc, scalingScenarioText(n));
       const out = join(dir, `out-${n}`);
-      const file = join(out, `clients-${n}.linux.pcap`);
       const m = measure(process.execPath, [CLI, 'run', sc, '-p', 'linux', '--format', 'pcap', '-o', out]);
-      // The last run's file stays for the tools and the count.
-      const packets = existsSync(file) ? countPcapPackets(file) : 0;
-      rows.push({ work: `run: ${CLIENTS} clients x ${fmt(n)} connections`, packets, m, vs: existsSync(file) ? writers(file) : [] });
+      // The last run's file stays for the tools and the count: classic pcap is one file per link
+      // (clients-N.linux.LINK.pcap), and the scenario has one link.
+      const name = existsSync(out) ? readdirSync(out).find((f) => f.startsWith(`clients-${n}.linux.`) && f.endsWith('.pcap')) : undefined;
+      const file = name ? join(out, name) : '';
+      const packets = file ? countPcapPackets(file) : 0;
+      rows.push({ work: `run: ${CLIENTS} clients x ${fmt(n)} connections`, packets, m, vs: file ? writers(file) : [] });
       rmSync(out, { recursive: true, force: true });
     }
     const sizes = [1_000_000, 10_000_000, ...(with50m ? [50_000_000] : [])];

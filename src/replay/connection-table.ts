@@ -72,7 +72,7 @@ export class ConnectionTable {
     this.maxIndex = cap;
     // Small at first, doubled as connections come (at most half full): a capture's connections
     // at once are usually few, and a probe of an index that stays in the CPU's cache costs less
-    // than one of 512 KiB (decisions-only replay of 10M packets: ~8% less CPU).
+    // than one of 512 KiB (decisions-only replay of 10M packets in-process: 1.40 -> 1.23 s of CPU).
     cap = Math.min(cap, INITIAL_INDEX);
     this.index = new Int32Array(cap * 2);
     this.mask = cap - 1;

@@ -55,6 +55,12 @@ export interface KernelRunOptions {
    * each file is pushed onto `captures`.
    */
   capture?: { readonly dir: string; readonly prefix: string; readonly captures: KernelCaptureFile[] };
+  /**
+   * Awaited once the hosts' namespaces are configured, before the first step runs (a capture tool
+   * started here and awaited until it listens sees every packet of the steps); nsOf gives a host's
+   * namespace.
+   */
+  beforeSteps?: (nsOf: (host: string) => string | undefined) => Promise<void>;
 }
 
 /** One interface's capture of the kernel's TCP segments (Ethernet framing) and how to read it. */
@@ -505,6 +511,7 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
         }));
       }));
     }
+    if (opts.beforeSteps) await opts.beforeSteps((host) => topo.hostNs.get(host));
     try {
     // One agent per scenario process, one client agent per connecting (host, uid).
     const procAgents = new Map<string, Agent>();

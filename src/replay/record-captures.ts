@@ -29,6 +29,11 @@ export const tcpdump = (extra: string[], iface = 'eth0'): CaptureTool => (ns, fi
   whenUp(ns, iface === 'any' ? dev('eth0') : dev(iface), `tcpdump -U --immediate-mode -n -s 262144 -i ${iface === 'any' ? 'any' : dev(iface)} ${extra.join(' ')} -w ${file} tcp or arp`);
 const dumpcap: CaptureTool = (ns, file, dev) => whenUp(ns, dev('eth0'), `dumpcap -q -i ${dev('eth0')} -f 'tcp or arp' -w ${file}`);
 
+/** What tcpdump ("listening on") and dumpcap ("Capturing on") print once they capture. */
+const LISTENING = /listening on|Capturing on/;
+/** A generous bound for a capture tool to start on a busy machine. */
+const TOOL_START_MS = 60_000;
+
 export const RECORDINGS: readonly Recording[] = [
   { scenario: 'captures/reuseport.yaml', out: 'captures/reuseport.pcap', tool: tcpdump([]) },
   { scenario: 'captures/reuseport.yaml', out: 'captures/reuseport.any.pcap', tool: tcpdump(['--time-stamp-precision', 'nano'], 'any') },
@@ -48,7 +53,6 @@ export async function recordCapture(scenario: Scenario, file: string, tool: Capt
   let kept: string[] = [];
   // The harness names interfaces by index (kernelNames): the prefix does not matter here.
   const names = kernelNames(scenario, 'x');
-  const nsOf = new RegExp(`^\\[(\\S+-${on})\\]`);
   let results: KernelStepResult[];
   try {
     // keep: the namespaces stay until the capture tool has stopped (a vanishing interface loses its ring buffer).
@@ -57,13 +61,23 @@ export async function recordCapture(scenario: Scenario, file: string, tool: Capt
       log: (line) => {
         const k = /^kept namespaces (.*)$/.exec(line);
         if (k) kept = k[1]!.split(' ');
-        // setupHost logs "[NAMESPACE]" before configuring the host: its interfaces exist by then.
-        const m = nsOf.exec(line);
-        if (m && !cap) {
-          const [cmd, ...args] = tool(m[1]!, file, (iface) => names.get(on)?.ifaces.get(iface) ?? iface);
-          cap = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-          cap.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-        }
+      },
+      // The steps wait until the tool says it listens: on a busy machine it may take seconds to start.
+      beforeSteps: async (nsOf) => {
+        const ns = nsOf(on);
+        if (!ns) return;
+        const [cmd, ...args] = tool(ns, file, (iface) => names.get(on)?.ifaces.get(iface) ?? iface);
+        const child = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+        cap = child;
+        await new Promise<void>((ready, fail) => {
+          const timer = setTimeout(() => fail(new Error(`${cmd} in ${ns} did not start listening within ${TOOL_START_MS / 1000} s: ${stderr.trim()}`)), TOOL_START_MS);
+          child.stderr!.on('data', (d: Buffer) => {
+            stderr += d.toString();
+            if (LISTENING.test(stderr)) { clearTimeout(timer); ready(); }
+          });
+          child.once('error', (e) => { clearTimeout(timer); fail(e); });
+          child.once('exit', (code) => { clearTimeout(timer); fail(new Error(`${cmd} in ${ns} exited (${code}) before listening: ${stderr.trim()}`)); });
+        });
       },
     });
   } finally {
@@ -78,7 +92,7 @@ export async function recordCapture(scenario: Scenario, file: string, tool: Capt
     }
     for (const ns of kept) await new Promise((res) => spawn('ip', ['netns', 'del', ns], { stdio: 'ignore' }).once('exit', res));
   }
-  if (!cap) throw new Error(`${scenario.file}: the namespace of host ${on} never showed up`);
+  if (!cap) throw new Error(`${scenario.file}: there is no host ${on} to capture on`);
   if (!existsSync(file)) throw new Error(`${file}: the capture tool wrote nothing: ${stderr}`);
   if (process.env["RECORD_DEBUG"]) process.stdout.write(stderr);
   return results;

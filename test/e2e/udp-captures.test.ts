@@ -105,6 +105,16 @@ describe.skipIf(NO_TSHARK !== '')('UDP captures in tshark', () => {
     expect(await filter('udp-dns-aliases.linux.pcapng', 'bindlab.packet == "reply"')).toEqual(['alias2', 'alias3', 'alias3', 'resolver', 'pktinfo']);
   }, 600_000);
 
+  it('IPv4 ids as Linux 6.18 sends them: DF, never 0, counting up per source, destination and protocol for an unconnected socket', async () => {
+    const { stdout } = await run('tshark', ['-r', join(dir, 'udp-dns-aliases.linux.pcapng'), '-Y', 'udp.dstport == 53 && ip.dst == 10.0.0.3', '-T', 'fields', '-e', 'ip.id', '-e', 'ip.flags.df']);
+    const rows = stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
+    expect(rows.length).toBe(2);
+    const [a, b] = rows.map((r) => Number(r[0]));
+    expect(a).not.toBe(0);
+    expect(b).toBe((a! + 1) & 0xffff);
+    expect(rows.every((r) => r[1] === '1' || r[1] === 'True')).toBe(true);
+  }, 600_000);
+
   it('the DNS answers name the socket the report names, from the address of replyFrom', async () => {
     const report = reports.get('udp-dns-aliases.yaml')!.policies['linux']!;
     const want = report.steps.filter((s) => s.kind === 'datagram').flatMap((s) => (s.deliveries ?? []).flatMap((d) =>

@@ -13,7 +13,7 @@ import { describe } from '../policy/common.js';
 import type { Sock, SockOpts } from '../policy/types.js';
 import type { DatagramInfo, DeliveryResult, UdpRules } from '../policy/udp-types.js';
 import type { ConflictInfo, DatagramDelivery, DecisionCandidate } from '../results.js';
-import { hashTuple, mix32 } from '../rng.js';
+import { hashString, hashTuple, mix32 } from '../rng.js';
 import { multicastMac } from '../wire/frame.js';
 import { writeUdpFrame } from '../wire/udp.js';
 import { CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE, quotedLength, writePortUnreachableFrame } from '../wire/icmp.js';
@@ -73,6 +73,8 @@ export class UdpLayer {
   private readonly icmp: IcmpLimiter;
   private readonly encoder = new TextEncoder();
   private ipId = 0;
+  /** The IPv4 id counters of datagramIpId, by socket or by source, destination and protocol. */
+  private readonly ipIds = new Map<string, number>();
 
   constructor(private readonly ctx: UdpContext) {
     this.icmp = new IcmpLimiter(ctx.policy.udp?.icmpRateLimit);
@@ -439,7 +441,7 @@ export class UdpLayer {
     // The datagram itself.
     const payload = this.encoder.encode(step.data ?? '');
     const ttl = cast === 'multicast' ? MULTICAST_TTL : dst.family === 6 ? fp.hopLimit : fp.ttl;
-    const ipId = this.datagramIpId(sk);
+    const ipId = this.datagramIpId(sk, src, dst, 17);
     if (ctx.capturing) {
       const len = writeUdpFrame(ctx.frame, { srcMac: out.mac, dstMac, src, dst, ttl, ipId, dontFragment: fp.dontFragment, srcPort: sport, dstPort: dport, payload });
       const who = receivers.length ? `received by ${receivers.map((r) => describe(r)).join(' and ')}` : result === 'port-unreachable' ? 'refused: nobody takes it, ICMP port unreachable' : 'dropped: nobody takes it';
@@ -454,7 +456,7 @@ export class UdpLayer {
       if (!this.icmp.allowed(arrival.host, src, route.local, t)) continue;
       if (ctx.capturing) {
         quoted ??= this.quote(src, dst, sport, dport, payload, ttl, ipId, fp.dontFragment);
-        const f = { srcMac: arrival.iface.mac, dstMac: out.mac, src: dst, dst: src, ttl: dst.family === 6 ? fp.hopLimit : fp.ttl, ipId: mix32(hash ^ index) & 0xffff, dontFragment: false, tos: dst.family === 6 ? 0 : 0xc0 };
+        const f = { srcMac: arrival.iface.mac, dstMac: out.mac, src: dst, dst: src, ttl: dst.family === 6 ? fp.hopLimit : fp.ttl, ipId: this.datagramIpId(null, dst, src, 1), dontFragment: false, tos: dst.family === 6 ? 0 : 0xc0 };
         const len = writePortUnreachableFrame(ctx.frame, f, quoted);
         ctx.emit(arrival.iface.link, t, len, `bindlab ${ctx.policy.name}: ICMP${dst.family === 6 ? 'v6' : ''} port unreachable for ${to}`,
           withStep(datagramPacketRecord(ctx.policy.name, to, 'port-unreachable', [], unreachable[0]!.res.rule, 'icmp'), ctx.stepIndex));
@@ -540,7 +542,7 @@ export class UdpLayer {
     }
     const ttl = client.family === 6 ? fp.hopLimit : fp.ttl;
     if (ctx.capturing) {
-      const len = writeUdpFrame(ctx.frame, { srcMac: out.mac, dstMac: peer ? peer.mac : BROADCAST_MAC, src, dst: client, ttl, ipId: this.datagramIpId(r), dontFragment: fp.dontFragment, srcPort: port, dstPort: cport, payload });
+      const len = writeUdpFrame(ctx.frame, { srcMac: out.mac, dstMac: peer ? peer.mac : BROADCAST_MAC, src, dst: client, ttl, ipId: this.datagramIpId(r, src, client, 17), dontFragment: fp.dontFragment, srcPort: port, dstPort: cport, payload });
       ctx.emit(out.link, t, len, comment, withStep(datagramPacketRecord(ctx.policy.name, ep(client, cport), 'received', [r], comment, 'reply'), ctx.stepIndex));
     }
     if (!peer) return { at, t };
@@ -549,7 +551,7 @@ export class UdpLayer {
       hashTuple(ctx.seed, src.bytes, port, client.bytes, cport), index, ep(client, cport), 'reply');
     if (res && res.action === 'port-unreachable' && ctx.capturing && this.icmp.allowed(peer.host, src, back, t)) {
       const q = this.quote(src, client, port, cport, payload, ttl, 0, fp.dontFragment);
-      const len = writePortUnreachableFrame(ctx.frame, { srcMac: peer.mac, dstMac: out.mac, src: client, dst: src, ttl, ipId: mix32(port ^ cport) & 0xffff, dontFragment: false, tos: client.family === 6 ? 0 : 0xc0 }, q);
+      const len = writePortUnreachableFrame(ctx.frame, { srcMac: peer.mac, dstMac: out.mac, src: client, dst: src, ttl, ipId: this.datagramIpId(null, client, src, 1), dontFragment: false, tos: client.family === 6 ? 0 : 0xc0 }, q);
       ctx.emit(peer.link, t + out.link.latencyNs, len, `bindlab ${ctx.policy.name}: the sender refuses ${r.name}'s reply from ${at}: ICMP port unreachable. ${res.rule}`);
     }
     return { at, t };
@@ -591,14 +593,22 @@ export class UdpLayer {
   }
 
   /**
-   * IPv4 id: a socket not connected sends 0 under DF, a connected one counts up [include/net/ip.h
-   * ip_select_ident_segs]; other fingerprints by their rule.
+   * IPv4 id of a datagram: Linux ('per-socket') counts per connected socket from a random start
+   * (inet_id, set at connect), and for an unconnected socket (or an ICMP error, not under DF)
+   * per source, destination and protocol from a random start [include/net/ip.h
+   * ip_select_ident_segs, net/ipv4/route.c __ip_select_ident]: seen on 6.18, never 0. FreeBSD
+   * ('zero-with-df') sends 0 under DF; 'random' a random id; 'host-counter' one host counter.
    */
-  private datagramIpId(sk: UdpSocket): number {
+  private datagramIpId(sk: UdpSocket | null, src: IpAddr, dst: IpAddr, proto: number): number {
     const fp = this.ctx.policy.fingerprint;
-    if ((fp.ipId === 'per-socket' || fp.ipId === 'zero-with-df') && fp.dontFragment && (fp.ipId === 'zero-with-df' || sk.state !== 'ESTABLISHED')) return 0;
-    this.ipId = (this.ipId + 1) & 0xffff;
-    return fp.ipId === 'random' ? mix32(this.ctx.seed ^ this.ipId) & 0xffff : (mix32(this.ctx.seed ^ sk.id) + this.ipId) & 0xffff;
+    if (src.family === 6) return 0;
+    if (fp.ipId === 'zero-with-df' && fp.dontFragment && sk) return 0;
+    if (fp.ipId === 'random') { this.ipId = (this.ipId + 1) & 0xffff; return mix32(this.ctx.seed ^ this.ipId ^ 0x1d) & 0xffff; }
+    const key = fp.ipId === 'host-counter' ? `host ${sk?.hostName ?? src.text}`
+      : sk && sk.state === 'ESTABLISHED' ? `sock ${sk.id}` : `${src.text} ${dst.text} ${proto}`;
+    const next = this.ipIds.get(key) ?? (hashString(this.ctx.seed, `ipid ${key}`) & 0xffff);
+    this.ipIds.set(key, (next + 1) & 0xffff);
+    return next;
   }
 
   // ---- replay (src/replay): captured datagrams delivered to a scenario host ---------------------
@@ -684,7 +694,7 @@ export class UdpLayer {
       const at = ep(src, r.port);
       const payload = this.replyPayload(r, query);
       const len = writeUdpFrame(ctx.frame, { srcMac: iface.mac, dstMac: clientMac, src, dst: client, ttl: client.family === 6 ? fp.hopLimit : fp.ttl,
-        ipId: this.datagramIpId(r), dontFragment: fp.dontFragment, srcPort: r.port, dstPort: cport, payload });
+        ipId: this.datagramIpId(r, src, client, 17), dontFragment: fp.dontFragment, srcPort: r.port, dstPort: cport, payload });
       const comment = `${this.replyComment(r, at, s.src ? s.how : 'the address it came to (the scenario has no route back to the client)', 'unicast', src, wireDst, dport)}. ${verdict}`;
       ctx.emit(iface.link, t, len, comment, record === '' ? undefined : record);
       t += REPLY_GAP_NS;

@@ -28,7 +28,7 @@ import { isoTime } from './time.js';
 /** UDP flows tracked at once: past it the oldest goes (its datagrams wait for no answer any more). */
 export const MAX_FLOWS = 16384;
 /** Datagrams whose entries wait to be made (and may still be answered). */
-const RING = 4096;
+const RING = 16384;
 /** A reply or an ICMP error answers a datagram of its flow sent at most this long before it (a DNS client retries after 1 to 5 s). */
 export const ANSWER_WINDOW_NS = 3e9;
 /** Bytes of each datagram's payload kept for its emulated replies (a DNS query over UDP is at most 512 bytes: RFC 1035 §4.2.1). */
@@ -97,7 +97,7 @@ export class DatagramReplayer {
   /** Per entry, for its answers in the outputs: the client's MAC (interned), the address it used, the first KEPT_PAYLOAD bytes of its payload. */
   private readonly clientMac: Uint8Array[] = new Array<Uint8Array>(RING).fill(NO_MAC);
   private readonly wireDst: IpAddr[] = new Array<IpAddr>(RING);
-  private readonly payload = new Uint8Array(RING * KEPT_PAYLOAD);
+  private readonly payload: Uint8Array;
   private readonly payloadLen = new Uint16Array(RING);
   private readonly macs = new Map<string, Uint8Array>();
   private readonly outputs: boolean;
@@ -115,6 +115,8 @@ export class DatagramReplayer {
     private readonly spool: readonly SpoolWriter[] | null) {
     this.policies = names.map((n) => new DatagramPolicy(n));
     this.outputs = sinks.some((w) => w !== undefined);
+    // The payloads are kept for the outputs' emulated replies only (8 MiB).
+    this.payload = new Uint8Array(this.outputs ? RING * KEPT_PAYLOAD : 0);
     this.ng = reader instanceof PcapngReader ? reader : null;
     this.decision = new Int32Array(RING * names.length);
     const hosts = new Map<string, number>();

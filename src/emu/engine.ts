@@ -27,6 +27,7 @@ import type {
 } from '../scenario/types.js';
 import { UdpLayer } from './udp/layer.js';
 import type { ReplayedArrival, ReplayedDatagram } from './udp/replayed.js';
+import { UdpReplay } from './udp/replay.js';
 import { isUdpSock } from './udp/tables.js';
 
 /** Captures start at the date of the 1999 post: Mon, 15 Feb 1999 00:17:44 -0800. */
@@ -1409,21 +1410,24 @@ class Run implements SegmentOut {
       out.captureId = sif.link.captureId; out.serverMac = sif.mac; out.latencyNs = sif.link.latencyNs; out.host = server; out.iface = sif; out.perDestination = true; out.perClient = true;
       return true;
     }
-    this.udp.replayDeliver(server, sif, src, sport, dst, dport, out);
+    (this.udpReplay ??= new UdpReplay(this.udp)).replayDeliver(server, sif, src, sport, dst, dport, out);
     return true;
   }
 
   /** The ICMP port unreachable for a replayed datagram decided port-unreachable (UdpLayer.replayPortUnreachable); false when rate-limited. */
   replayPortUnreachable(d: ReplayedArrival, timeNs: number, clientMac: Uint8Array, client: IpAddr, sport: number, wireDst: IpAddr, dport: number, quoted: Uint8Array,
     comment: string | undefined, record: string | undefined): boolean {
-    return this.udp.replayPortUnreachable(d, timeNs, clientMac, client, wireDst, quoted, sport, dport, comment, record);
+    return this.udpReplay!.replayPortUnreachable(d, timeNs, clientMac, client, wireDst, quoted, sport, dport, comment, record);
   }
 
   /** The receivers' replies to a replayed datagram at timeNs (UdpLayer.replayReplies). */
   replayReplies(d: ReplayedArrival, timeNs: number, clientMac: Uint8Array, client: IpAddr, cport: number, wireDst: IpAddr, dst: IpAddr, dport: number,
     query: Uint8Array, verdict: string, record: string): void {
-    this.udp.replayReplies(d, timeNs, clientMac, client, cport, wireDst, dst, dport, query, verdict, record);
+    this.udpReplay!.replayReplies(d, timeNs, clientMac, client, cport, wireDst, dst, dport, query, verdict, record);
   }
+
+  /** The UDP layer's side of a replay (made at the first replayed datagram). */
+  private udpReplay: UdpReplay | undefined;
 
   /** The host and interface owning a replayed packet's destination, found once per address (no step runs after the setup). */
   private replayOwnerOf(dst: IpAddr): { readonly server: HostState; readonly sif: IfaceState } | null {

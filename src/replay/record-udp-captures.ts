@@ -26,6 +26,7 @@ interface Recording { readonly scenario: string; readonly out: string; readonly 
 export const UDP_RECORDINGS: readonly Recording[] = [
   { scenario: 'captures/dns-aliases.yaml', out: 'captures/dns-aliases.pcap', tool: 'tcpdump' },
   { scenario: 'captures/dns-aliases.yaml', out: 'captures/dns-aliases.pcapng', tool: 'dumpcap' },
+  { scenario: 'test/replay/fixtures/udp/udp-reuseport.yaml', out: 'test/replay/fixtures/udp/udp-reuseport.pcap', tool: 'tcpdump' },
 ];
 
 /** The agent, in src/replay/ (from this module in src/replay/ or dist/replay/ alike). */

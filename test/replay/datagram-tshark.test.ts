@@ -131,3 +131,18 @@ describe('the answers in the outputs', () => {
     expect(others.length).toBeGreaterThanOrEqual(4);
   }, 30_000);
 });
+
+describe('the UDP SO_REUSEPORT capture replayed: every output opens clean', () => {
+  it.each([...BUILTIN_POLICIES])('%s', async (policy, ctx) => {
+    if (why) { ctx.skip(why); return; }
+    const FIX = path.join(ROOT, 'test/replay/fixtures/udp');
+    const r = await replayCapture(path.join(FIX, 'udp-reuseport.pcap'), loadScenarioFile(path.join(FIX, 'udp-reuseport.yaml')),
+      { policies: [policy], outDir: path.join(tmp, `reuseport-${policy}`), keepConnections: false });
+    const all = await frames(r.policies[policy]!.output!);
+    expect(all.filter((f) => f.sport !== '').length).toBeGreaterThanOrEqual(12);
+    expect(all.filter((f) => f.malformed).map((f) => f.number)).toEqual([]);
+    expect(all.filter((f) => f.checksums.some((c) => c !== '1' && c !== 'Good')).map((f) => f.number)).toEqual([]);
+    expect(all.flatMap((f) => f.warnings).filter((w) => !w.startsWith('DNS query retransmission'))).toEqual([]);
+    for (let i = 1; i < all.length; i++) expect(all[i]!.time).toBeGreaterThanOrEqual(all[i - 1]!.time);
+  }, 30_000);
+});

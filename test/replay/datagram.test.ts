@@ -383,3 +383,29 @@ steps:
     expect(r.policies['linux']!.datagrams.map((d) => `${d.server} ${d.result} ${d.observed}`)).toEqual(['192.168.9.1:53 dns dns1', '192.168.9.1:53 dns dns1']);
   });
 });
+
+describe('a UDP SO_REUSEPORT group recorded on Linux (test/replay/fixtures/udp/udp-reuseport)', () => {
+  it('linux picks within the group by the datagram\'s hash; the kernel hashes with its own secret, so group membership is the check: 12 of 12 agree', async () => {
+    const scenario = loadScenarioFile(path.join(FIX, 'udp-reuseport.yaml'));
+    const r = await replayCapture(path.join(FIX, 'udp-reuseport.pcap'), scenario, { policies: ['linux', 'bsd44'] });
+    const linux = r.policies['linux']!.datagrams;
+    expect(linux).toHaveLength(12);
+    // The capture shows both workers answering (six source ports, two queries each).
+    expect(new Set(linux.map((d) => d.observed))).toEqual(new Set(['u1', 'u2']));
+    for (const d of linux) {
+      expect(d.candidates).toEqual(['u1', 'u2']);
+      expect(['u1', 'u2']).toContain(d.result);
+    }
+    // One pick per source port: the hash is over the addresses and ports.
+    for (let i = 0; i < 12; i += 2) expect(linux[i + 1]!.result, linux[i]!.client).toBe(linux[i]!.result);
+    expect(r.policies['linux']!.agreement).toMatchObject({ agree: 12, disagree: 0 });
+    expect(r.policies['linux']!.agreement.disagreements).toEqual([]);
+    expect(linux[0]!.agreement!.why).toMatch(/^the capture shows u[12] answering from 10\.0\.0\.1:5300; linux delivers it to u[12] \(picked among u1, u2\), its reply from 10\.0\.0\.1:5300$/);
+    // A policy that gives every datagram to one socket disagrees wherever the kernel's hash chose the other.
+    const one = r.policies['bsd44']!.datagrams;
+    expect(new Set(one.map((d) => d.result)).size).toBe(1);
+    const a = r.policies['bsd44']!.agreement;
+    expect(a.disagree).toBe(one.filter((d) => d.observed !== one[0]!.result).length);
+    expect(a.disagree).toBeGreaterThan(0);
+  });
+});

@@ -42,6 +42,27 @@ describe('init --from-capture', () => {
     expect(r.policies.linux!.results.refused).toBeGreaterThan(0);
   });
 
+  it.each(['dns-aliases.pcap', 'dns-aliases.pcapng'])('%s (UDP): a socket per name the answers gave, on the alias it answered or the wildcard where it answered from another address; linux agrees throughout', async (name) => {
+    const file = path.join(ROOT, 'captures', name);
+    const starter = starterFromCapture(scanCapture(file), `captures/${name}`);
+    expect([starter.servers, starter.listeners, starter.udpSockets]).toEqual([1, 0, 4]);
+    const yaml = path.join(tmp, `${name}.yaml`);
+    fs.writeFileSync(yaml, starter.text);
+    const scenario = loadScenarioFile(yaml);
+    // 10.0.0.1 got datagrams, and is also where the wildcard sockets answered from: one host with the three aliases.
+    expect(scenario.hosts.map((h) => [h.name, h.interfaces.flatMap((i) => i.addresses.map((c) => c.addr.text))])).toEqual([
+      ['server', ['10.0.0.1', '10.0.0.2', '10.0.0.3']], ['client', ['10.0.0.100']]]);
+    const binds = scenario.steps.flatMap((s) => (s.kind === 'bind' ? [`${s.socket} ${formatEndpoint(s.address)}`] : []));
+    expect(binds).toEqual(['cache 0.0.0.0:53', 'dns1 10.0.0.1:53', 'dns2 10.0.0.2:53', 'stub 0.0.0.0:5300']);
+    // The sockets sharing port 53 need SO_REUSEADDR (a specific and a wildcard one); the stub alone does not.
+    expect(scenario.steps.flatMap((s) => (s.kind === 'socket' ? [`${s.socket} ${s.type} ${s.options.SO_REUSEADDR ?? false}`] : []))).toEqual([
+      'cache udp true', 'dns1 udp true', 'dns2 udp true', 'stub udp false']);
+    const r = await replayCapture(file, scenario, { policies: ['linux'], outDir: null });
+    expect(r.datagrams).toBe(10);
+    expect(r.policies.linux!.agreement).toEqual({ agree: 10, disagree: 0, disagreements: [] });
+    expect(r.policies.linux!.datagramResults['port-unreachable']).toBe(2);
+  });
+
   it('the CLI writes DIR/<capture>.yaml, validated, and says how to replay it; a second time needs --force', () => {
     const dir = path.join(tmp, 'cli');
     const r = cli(['init', dir, '--from-capture', 'captures/dual-stack.pcapng']);

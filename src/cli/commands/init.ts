@@ -35,7 +35,8 @@ function initFromCapture(argv: InitArgs, capture: string): ExitCode {
   const starter = starterFromCapture(scanned, capture);
   if (starter.servers === 0) {
     const syns = [...scanned.endpoints.values()].reduce((n, e) => n + e.syns, 0);
-    throw new UsageError(`${capture}: no SYN in its ${scanned.packets} packets was answered (${syns} SYNs), so no server to write: a capture of both directions is needed`);
+    const datagrams = [...scanned.udp.values()].reduce((n, e) => n + e.datagrams, 0);
+    throw new UsageError(`${capture}: no SYN and no UDP datagram in its ${scanned.packets} packets was answered (${syns} SYNs, ${datagrams} datagrams), so no server to write: a capture of both directions is needed`);
   }
   mkdirSync(argv.dir, { recursive: true });
   // Checked by loading it back before it takes its name: a file that does not load is our bug, never the user's.
@@ -49,7 +50,7 @@ function initFromCapture(argv: InitArgs, capture: string): ExitCode {
   }
   renameSync(tmp, path);
   const maps = starter.maps.map((m) => ` --map ${m}`).join('');
-  process.stdout.write(`wrote ${path}: ${starter.servers} server host${starter.servers === 1 ? '' : 's'}, ${starter.listeners} listener${starter.listeners === 1 ? '' : 's'}\n`
+  process.stdout.write(`wrote ${path}: ${starter.servers} server host${starter.servers === 1 ? '' : 's'}, ${starter.listeners} listener${starter.listeners === 1 ? '' : 's'}${starter.udpSockets ? `, ${starter.udpSockets} UDP socket${starter.udpSockets === 1 ? '' : 's'}` : ''}\n`
     + (starter.maps.length ? `the capture's loopback or link-local addresses become scenario addresses:${maps}\n` : '')
     + `next: bindlab replay ${capture} -s ${path}${maps} -p linux --check\n`);
   return 0;

@@ -23,10 +23,6 @@ import { UdpTables, isUdpSock, type UdpSocket } from './tables.js';
 import { dnsTxtResponse, parseDnsQuery } from './dns.js';
 import { neighbour, neighbourAt } from './neighbours.js';
 import { IcmpLimiter, groupReport } from './side-packets.js';
-import type { ReplayedArrival, ReplayedDatagram } from './replayed.js';
-
-const NO_NAMES: readonly string[] = [];
-const NO_SOCKETS: readonly UdpSocket[] = [];
 
 const BROADCAST_MAC = new Uint8Array([255, 255, 255, 255, 255, 255]);
 const ZERO_MAC = new Uint8Array(6);
@@ -70,13 +66,14 @@ const ep = (addr: IpAddr, port: number): string => formatEndpoint({ addr, port }
 export class UdpLayer {
   private readonly tables = new Map<HostState, UdpTables>();
   /** ICMP rate limit per host and peer. */
-  private readonly icmp: IcmpLimiter;
+  /** @internal (udp/replay.ts) */
+  readonly icmp: IcmpLimiter;
   private readonly encoder = new TextEncoder();
   private ipId = 0;
   /** The IPv4 id counters of datagramIpId, by socket or by source, destination and protocol. */
   private readonly ipIds = new Map<string, number>();
 
-  constructor(private readonly ctx: UdpContext) {
+  constructor(readonly ctx: UdpContext) {
     this.icmp = new IcmpLimiter(ctx.policy.udp?.icmpRateLimit);
   }
 
@@ -481,7 +478,8 @@ export class UdpLayer {
   }
 
   /** The policy's delivery at one host, or null when the datagram is not for it (another subnet's broadcast). */
-  private deliverAt(a: Arrival, cast: 'unicast' | 'broadcast' | 'multicast', src: IpAddr, sport: number, dst: IpAddr, dport: number,
+  /** @internal (udp/replay.ts) */
+  deliverAt(a: Arrival, cast: 'unicast' | 'broadcast' | 'multicast', src: IpAddr, sport: number, dst: IpAddr, dport: number,
     hash: number, index: number, to: string, packet: 'datagram' | 'reply' = 'datagram'): DeliveryResult | null {
     const h = a.host;
     // A broadcast is the host's only to 255.255.255.255 or one of its subnets' broadcast addresses
@@ -563,7 +561,8 @@ export class UdpLayer {
    * `back`) [net/ipv4/udp.c udp_sendmsg: inet_saddr, ipc.addr from IP_PKTINFO's ipi_spec_dst
    * (fib_compute_spec_dst), else ip_route_output_flow's saddr]. undefined: no route.
    */
-  private replySource(r: UdpSocket, h: HostState, cast: 'unicast' | 'broadcast' | 'multicast', back: boolean, route: { readonly src: IpAddr } | null,
+  /** @internal (udp/replay.ts) */
+  replySource(r: UdpSocket, h: HostState, cast: 'unicast' | 'broadcast' | 'multicast', back: boolean, route: { readonly src: IpAddr } | null,
     qdst: IpAddr, client: IpAddr): { src: IpAddr | undefined; how: string } {
     const bound = r.local && !isWildcard(r.local) ? wire(r.local) : null;
     const specific = bound && !isMulticast(bound) && !(bound.family === 4 && this.isBroadcast(h, bound)) ? bound : null;
@@ -574,13 +573,15 @@ export class UdpLayer {
   }
 
   /** A receiver's reply payload: a DNS query is answered in DNS (dns.ts), anything else with the banner. */
-  private replyPayload(r: UdpSocket, query: Uint8Array): Uint8Array {
+  /** @internal (udp/replay.ts) */
+  replyPayload(r: UdpSocket, query: Uint8Array): Uint8Array {
     const banner = `bindlab ${r.hostName}/${r.processName}/${r.name}`;
     const dns = parseDnsQuery(query);
     return dns ? dnsTxtResponse(dns, this.encoder.encode(banner)) : this.encoder.encode(`${banner}\r\n`);
   }
 
-  private replyComment(r: UdpSocket, at: string, how: string, cast: 'unicast' | 'broadcast' | 'multicast', src: IpAddr, qdst: IpAddr, qport: number): string {
+  /** @internal (udp/replay.ts) */
+  replyComment(r: UdpSocket, at: string, how: string, cast: 'unicast' | 'broadcast' | 'multicast', src: IpAddr, qdst: IpAddr, qport: number): string {
     const differs = cast === 'unicast' && src.text !== qdst.text;
     return `bindlab ${this.ctx.policy.name}: ${r.name}'s reply leaves from ${at}, ${how}${differs ? `, not ${ep(qdst, qport)} the datagram went to (a client that checks the source drops it: why multi-homed UDP servers bind each address)` : ''}`;
   }
@@ -599,7 +600,8 @@ export class UdpLayer {
    * ip_select_ident_segs, net/ipv4/route.c __ip_select_ident]: seen on 6.18, never 0. FreeBSD
    * ('zero-with-df') sends 0 under DF; 'random' a random id; 'host-counter' one host counter.
    */
-  private datagramIpId(sk: UdpSocket | null, src: IpAddr, dst: IpAddr, proto: number): number {
+  /** @internal (udp/replay.ts) */
+  datagramIpId(sk: UdpSocket | null, src: IpAddr, dst: IpAddr, proto: number): number {
     const fp = this.ctx.policy.fingerprint;
     if (src.family === 6) return 0;
     if (fp.ipId === 'zero-with-df' && fp.dontFragment && sk) return 0;
@@ -609,96 +611,6 @@ export class UdpLayer {
     const next = this.ipIds.get(key) ?? (hashString(this.ctx.seed, `ipid ${key}`) & 0xffff);
     this.ipIds.set(key, (next + 1) & 0xffff);
     return next;
-  }
-
-  // ---- replay (src/replay): captured datagrams delivered to a scenario host ---------------------
-
-  /**
-   * A captured datagram src:sport -> dst:dport that arrived at host on iface (dst one of its
-   * addresses) at the run's `now`: who takes it under the policy, where each receiver's reply
-   * would leave from, into out (the caller's, reused: no object per datagram). Writes nothing.
-   */
-  replayDeliver(host: HostState, iface: IfaceState, src: IpAddr, sport: number, dst: IpAddr, dport: number, out: ReplayedDatagram): void {
-    const ctx = this.ctx;
-    const name = ctx.policy.name;
-    const to = ep(dst, dport);
-    out.host = host; out.iface = iface; out.captureId = iface.link.captureId; out.serverMac = iface.mac; out.latencyNs = iface.link.latencyNs;
-    if (!this.rules) {
-      const u = this.unsupported();
-      out.result = u.result; out.reason = u.reason; out.candidates = NO_NAMES; out.receivers = NO_SOCKETS; out.replyFrom = ''; out.perDestination = true; out.perClient = true;
-      out.comment = `bindlab ${name}: datagram to ${to}: ${u.reason}`;
-      out.record = '';
-      return;
-    }
-    const res = this.deliverAt({ host, iface, inDevice: iface.name }, 'unicast', src, sport, dst, dport, hashTuple(ctx.seed, src.bytes, sport, dst.bytes, dport), 0, to)!;
-    const receivers = res.receivers as UdpSocket[];
-    const result = receivers.length ? receivers.map((r) => r.name).sort().join('+') : res.action === 'port-unreachable' ? 'port-unreachable' : 'dropped';
-    const word = receivers.length ? 'received' : result;
-    const who = receivers.length ? `received by ${receivers.map((r) => describe(r)).join(' and ')}` : result === 'port-unreachable' ? 'refused: nobody takes it, ICMP port unreachable' : 'dropped: nobody takes it';
-    out.result = result;
-    out.reason = res.rule;
-    out.candidates = res.candidates.length > 1 ? res.candidates.map((c) => c.name) : NO_NAMES;
-    out.receivers = receivers;
-    out.comment = `bindlab ${name}: datagram to ${to} ${who}. ${res.rule}`;
-    out.record = datagramPacketRecord(name, to, word, receivers, res.rule);
-    let clientFree = true;
-    out.replyFrom = '';
-    for (const r of receivers) {
-      const s = this.replySource(r, host, 'unicast', false, ctx.egress(host, src), dst, src);
-      if (out.replyFrom === '') out.replyFrom = ep(s.src ?? dst, r.port);
-      if (s.how === 'the route\'s source toward the sender') clientFree = false;
-    }
-    // A SO_REUSEPORT pick (by the tuple's hash) or a connected socket (it takes its peer's only): decided per datagram;
-    // a reply source that depends on the client (the route's source toward it): per client address.
-    out.perClient = res.candidates.length <= 1 && !this.tablesOf(host).owners(dport).some((sk) => sk.remote !== null);
-    out.perDestination = out.perClient && clientFree;
-  }
-
-  /**
-   * The ICMP (ICMPv6) port unreachable of d's host for a replayed datagram at t, from wireDst (the
-   * address the client used) to the client, quoting `quoted` (the datagram's IP packet as
-   * captured, checksums whole), on the link it came in by, with the replay's comment and record;
-   * false when the policy's rate limit holds it back.
-   */
-  replayPortUnreachable(d: ReplayedArrival, t: number, clientMac: Uint8Array, client: IpAddr, wireDst: IpAddr, quoted: Uint8Array, sport: number, dport: number,
-    comment: string | undefined, record: string | undefined): boolean {
-    const ctx = this.ctx;
-    const iface = d.iface!;
-    if (!this.icmp.allowed(d.host!, client, false, t)) return false;
-    const fp = ctx.policy.fingerprint;
-    const v6 = client.family === 6;
-    const q = quoted.subarray(0, quotedLength(client.family, quoted.length));
-    const f = { srcMac: iface.mac, dstMac: clientMac, src: wireDst, dst: client, ttl: v6 ? fp.hopLimit : fp.ttl,
-      ipId: mix32(hashTuple(ctx.seed, client.bytes, sport, wireDst.bytes, dport) ^ 0x1c3b) & 0xffff, dontFragment: false, tos: v6 ? 0 : 0xc0 };
-    const len = writePortUnreachableFrame(ctx.frame, f, q);
-    ctx.emit(iface.link, t, len, comment, record);
-    return true;
-  }
-
-  /**
-   * Each receiver's reply to a replayed datagram at t (the time of the capture's reply): its banner
-   * (a DNS response holding it for a DNS query) from the source its OS picks (the address the
-   * datagram came to when the scenario has no route back to the client), with `verdict` after the
-   * reply's own comment and `record` (the decision's, with the verdict).
-   */
-  replayReplies(d: ReplayedArrival, t: number, clientMac: Uint8Array, client: IpAddr, cport: number, wireDst: IpAddr, dst: IpAddr, dport: number,
-    query: Uint8Array, verdict: string, record: string): void {
-    const ctx = this.ctx;
-    const host = d.host!, iface = d.iface!;
-    const fp = ctx.policy.fingerprint;
-    const route = ctx.egress(host, client);
-    for (const r of d.receivers) {
-      const s = this.replySource(r, host, 'unicast', false, route, dst, client);
-      // The address the client used (before --map) when the reply leaves from the one the datagram came to.
-      const src = s.src === undefined || s.src.text === dst.text ? wireDst : s.src;
-      const at = ep(src, r.port);
-      const payload = this.replyPayload(r, query);
-      const len = writeUdpFrame(ctx.frame, { srcMac: iface.mac, dstMac: clientMac, src, dst: client, ttl: client.family === 6 ? fp.hopLimit : fp.ttl,
-        ipId: this.datagramIpId(r, src, client, 17), dontFragment: fp.dontFragment, srcPort: r.port, dstPort: cport, payload });
-      const comment = `${this.replyComment(r, at, s.src ? s.how : 'the address it came to (the scenario has no route back to the client)', 'unicast', src, wireDst, dport)}. ${verdict}`;
-      ctx.emit(iface.link, t, len, comment, record === '' ? undefined : record);
-      t += REPLY_GAP_NS;
-    }
   }
 
 }

@@ -897,8 +897,9 @@ class Run implements SegmentOut {
       this.conv.syn(t, i, i === 0 ? lost : `${lost} (retransmission ${i})`, lostRecord);
       if (hops) {
         const at = t + lat + this.forwarded.takeDelay();
-        if (rst) this.conv.rst(at, undefined, hashTuple(this.scenario.seed, src.bytes, this.conv.client.port, dst.bytes, dport));
-        else this.conv.synAck(at, undefined);
+        const gone = `bindlab ${this.policy.name}: the answer is lost: ${path.why}`;
+        if (rst) this.conv.rst(at, gone, hashTuple(this.scenario.seed, src.bytes, this.conv.client.port, dst.bytes, dport));
+        else this.conv.synAck(at, gone);
       } else if (out) {
         const len = target.family === 4
           ? writeArpFrame(this.frame, { op: 1, senderMac: out.mac, senderIp: dst, targetMac: ZERO_MAC, targetIp: target, dstMac: BROADCAST })

@@ -73,7 +73,7 @@ export class ForwardedFrames {
     this.quoted = buf.slice(at + 14, at + len);
   }
 
-  /** One segment over every link of hops; the decision's comment and record go on the link at the server. */
+  /** One segment over every link of hops: the comment on each copy, the decision's record on the copy at the server. */
   segment(hops: readonly Hop[], fromClient: boolean, t: number, from: ConnEnd, to: ConnEnd, seq: number, ack: number, flags: number,
     window: number, options: readonly TcpOption[], payload: Uint8Array, tsval: number, tsecr: number, ipId: number, flowLabel: number,
     comment: string | undefined, record?: string): void {
@@ -84,7 +84,7 @@ export class ForwardedFrames {
       this.ttlDown = k;
       this.quoting = this.wantQuote && fromClient && k === hops.length - 1;
       this.run.tcp(h.out.link, t, h.out.mac, h.next.mac, from.ip, to.ip, from.port, to.port, seq, ack, flags, window, options, payload, tsval, tsecr,
-        k === atServer ? comment : undefined, ipId, flowLabel, k === atServer ? record : undefined);
+        comment, ipId, flowLabel, k === atServer ? record : undefined);
       t += h.out.link.latencyNs;
     }
     this.ttlDown = 0;
@@ -213,7 +213,7 @@ export class ForwardedFrames {
       const h = hops[k]!;
       t = this.neighbour(h, icmpSrc, t);
       const len = writeIcmpErrorFrame(this.run.frame, { srcMac: h.out.mac, dstMac: h.next.mac, src: icmpSrc, dst, ttl: ICMP_TTL - k, ipId, kind: w.icmp, quoted });
-      this.run.raw(h.out.link, t, len, k === 0 ? note : undefined);
+      this.run.raw(h.out.link, t, len, note);
       t += h.out.link.latencyNs;
     }
     this.delay = 0;

@@ -510,38 +510,52 @@ class Agent:
         self.recverr.add(name)
 
     def op_udp_send(self, req):
-        """sendto(2) of one datagram, DATA followed by its tag. Answers ok or the send's errno, and
-        the local address it left from (the socket's name after the send)."""
+        """sendmsg(2) of one datagram per tag, back to back: DATA followed by the tag. Answers each
+        send's result (ok or its errno) and the local address the socket then has."""
         s = self.socks.get(req["name"])
         if s is None:
-            return {"result": "EBADF"}
+            return {"results": ["EBADF" for _ in req["tags"]], "errors": []}
         try:
             self.recverr_on(req["name"], s)
         except OSError as e:
-            return {"result": ename(e.errno)}
-        # Errors the socket still holds from earlier datagrams are theirs, not this one's.
-        early = self.read_errors(req["name"], s)
+            return {"results": [ename(e.errno) for _ in req["tags"]], "errors": []}
+        # Errors the socket still holds from earlier datagrams are theirs, not these ones'.
+        out = {"errors": self.read_errors(req["name"], s), "results": []}
         to = req["to"]
         if s.family == socket.AF_INET6 and ":" not in to:
             to = "::ffff:" + to
-        payload = req.get("data", "").encode() + ("[bl-d#%d]" % int(req["tag"])).encode()
-        out = {"errors": early}
+        # `interface:` goes with each datagram, as the interface index of an IP_PKTINFO /
+        # IPV6_PKTINFO message: Linux sends a multicast (before IP_MULTICAST_IF) and a broadcast
+        # out of it (udp_sendmsg: ipc.oif), and the socket keeps no trace of it.
+        cmsg = []
         try:
-            # `interface:` goes with the datagram, as the interface index of an IP_PKTINFO /
-            # IPV6_PKTINFO message: Linux sends a multicast (before IP_MULTICAST_IF) and a
-            # broadcast out of it (udp_sendmsg: ipc.oif), and the socket keeps no trace of it.
-            cmsg = []
             if req.get("dev"):
                 index = ifindex(req["dev"])
                 if "." not in req["to"]:  # IPv6 (a v4-mapped destination is IPv4 on the wire)
                     cmsg.append((SOL_IPV6, IPV6_PKTINFO, bytes(16) + struct.pack("=I", index)))
                 else:
                     cmsg.append((SOL_IP, IP_PKTINFO, struct.pack("=i4s4s", index, bytes(4), bytes(4))))
-            s.sendmsg([payload], cmsg, 0, (to, int(req["port"])))
         except OSError as e:
-            out["result"] = ename(e.errno)
+            out["results"] = [ename(e.errno) for _ in req["tags"]]
             return out
-        out["result"] = "ok"
+        data = req.get("data", "").encode()
+        try:
+            s.getpeername()
+            connected = True
+        except OSError:
+            connected = False
+        for i, tag in enumerate(req["tags"]):
+            # IP_RECVERR makes an unconnected socket keep the last ICMP error for its next call
+            # too, which a socket without it never does: read between sends, so that the next
+            # send is not refused for the last one's ICMP. A connected socket keeps it either way
+            # (its next send fails, as a program sees it): not touched.
+            if i and not connected:
+                out["errors"].extend(self.read_errors(req["name"], s))
+            try:
+                s.sendmsg([data + ("[bl-d#%d]" % int(tag)).encode()], cmsg, 0, (to, int(req["port"])))
+                out["results"].append("ok")
+            except OSError as e:
+                out["results"].append(ename(e.errno))
         try:
             out["local"] = sockaddr_text(s.getsockname())
         except OSError:

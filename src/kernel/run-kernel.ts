@@ -43,6 +43,12 @@ export interface KernelRunOptions {
   keep?: boolean;
   /** How long a datagram is given to arrive before its sockets are read (default 60 ms; more on a loaded machine). */
   settleMs?: number;
+  /**
+   * Keep the kernel's per-peer ICMP rate limit (net.ipv4.icmp_ratelimit, net.ipv6.icmp.ratelimit;
+   * default true). Its tokens refill with real time, which passes between the harness's steps but
+   * not between the emulator's: a long program compares without it on both sides.
+   */
+  icmpRateLimit?: boolean;
   /** Upper bound for each `wait` step's real sleep (default: no bound; TIME_WAIT needs 61 s). */
   maxWaitMs?: number;
   /** Called with progress lines (topology commands, agent errors). */
@@ -256,7 +262,7 @@ class Topology {
   private created: string[] = [];
   private destroyed = false;
 
-  constructor(readonly scenario: Scenario, private readonly log: (l: string) => void) {
+  constructor(readonly scenario: Scenario, private readonly log: (l: string) => void, private readonly icmpRateLimit = true) {
     this.prefix = `bl${process.pid}x${++runCounter}`;
     this.switchNs = `${this.prefix}-sw`;
     this.names = kernelNames(scenario, this.prefix);
@@ -317,10 +323,9 @@ class Topology {
       w('net/ipv4/tcp_rmem', (sc.tcpRmem ?? LINUX_TCP_RMEM).join(' ')),
       w('net/ipv4/conf/all/promote_secondaries', sc.promoteSecondaries ? 1 : 0),
       w('net/ipv4/conf/default/promote_secondaries', sc.promoteSecondaries ? 1 : 0),
-      // ICMP errors are not rate-limited per peer (a scenario's port-unreachable datagrams may
-      // come faster than one a second): the emulator models no limit (docs/kernel-observations.md).
-      w('net/ipv4/icmp_ratelimit', 0),
-      w('net/ipv6/icmp/ratelimit', 0),
+      // The per-peer ICMP rate limit is the kernel's default unless the run turns it off
+      // (KernelRunOptions.icmpRateLimit; docs/kernel-observations.md).
+      ...(this.icmpRateLimit ? [] : [w('net/ipv4/icmp_ratelimit', 0), w('net/ipv6/icmp/ratelimit', 0)]),
       // Routing (docs/scenario-format.md): forwarding on routers only; rp_filter is conf.all's, every
       // interface's 0, so max(all, IF) is the scenario's (the namespace may inherit another from the machine).
       w('net/ipv4/ip_forward', h.forward ? 1 : 0),
@@ -478,7 +483,7 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
   // docs/kernel-observations.md §12). On a link with latency the first one does; so that the
   // kernel's answer is seen at all, a scenario with a router waits 1.5 s.
   const timeoutMs = opts.timeoutMs ?? (scenario.hosts.some((h) => h.forward) ? 1500 : 1000);
-  const topo = new Topology(scenario, log);
+  const topo = new Topology(scenario, log, opts.icmpRateLimit ?? true);
   liveRuns.add(topo);
   try {
     try {

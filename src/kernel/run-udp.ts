@@ -13,7 +13,7 @@
 // and no error, the sender's neighbour entry tells "unreachable" (nobody answered ARP / NDP)
 // from "dropped".
 
-import type { Agent, Json } from './agents.js';
+import type { Agent } from './agents.js';
 import type { DatagramStep, MembershipStep, UdpConnectStep } from '../scenario/types.js';
 
 /** One datagram as the kernel delivered it. */
@@ -128,55 +128,49 @@ export class DatagramRunner {
     }
     this.holders.add(sender);
     const dev = step.interface ? this.ctx.ifName(host, step.interface) : '';
-    const results: string[] = [];
-    const deliveries: KernelDelivery[] = [];
     try {
-      for (let i = 0; i < step.count; i++) {
-        const tag = ++tagCounter;
-        const sent = await sender.request('udp_send', { name, to: step.to.addr.text, port: step.to.port, data: step.data ?? '', tag, dev });
-        this.lateErrors(sent);
-        if (sent['result'] !== 'ok') {
-          results.push(String(sent['result']));
-          deliveries.push({ receivers: [] });
-          continue;
-        }
-        const d = await this.observe(tag, step, sender);
-        results.push(d.result);
-        deliveries.push(d.delivery);
-      }
+      // The step's datagrams leave back to back, as the emulator sends them (100 µs apart): the
+      // kernel's ICMP rate limit then sees them as one burst, whatever the machine's load.
+      const tags = Array.from({ length: step.count }, () => ++tagCounter);
+      const sent = await sender.request('udp_send', { name, to: step.to.addr.text, port: step.to.port, data: step.data ?? '', tags, dev });
+      const early = (sent['errors'] as ErrorSeen[] | undefined) ?? [];
+      for (const e of early) if (e.tag !== null && !tags.includes(e.tag)) this.ctx.log(`datagram ${e.tag}: ${e.errno ?? 'an error'} came after its step was judged`);
+      const sendResults = (sent['results'] as string[] | undefined) ?? tags.map(() => String(sent['error'] ?? 'EIO'));
+      const outs = await this.observe(tags.filter((_, i) => sendResults[i] === 'ok'), step, sender, early);
+      const judged = tags.map((tag, i) => (sendResults[i] === 'ok' ? outs.get(tag)! : { result: sendResults[i]!, delivery: { receivers: [] } }));
+      const results = judged.map((j) => j.result);
+      return { result: results[0] ?? 'dropped', results, deliveries: judged.map((j) => j.delivery) };
     } finally {
       if (step.socket === undefined) await sender.request('udp_forget', { name });
     }
-    return { result: results[0] ?? 'dropped', results, deliveries };
   }
 
-  private lateErrors(r: Json): void {
-    for (const e of (r['errors'] as ErrorSeen[] | undefined) ?? []) {
-      if (e.tag !== null) this.ctx.log(`datagram ${e.tag}: ${e.errno ?? 'an error'} came after its step was judged`);
-    }
-  }
-
-  /** Reads every holder until the datagram's copies, replies and errors are in. */
-  private async observe(tag: number, step: DatagramStep, sender: Agent): Promise<{ result: string; delivery: KernelDelivery }> {
+  /** Reads every holder until the datagrams' copies, replies and errors are in; judges each. */
+  private async observe(tags: readonly number[], step: DatagramStep, sender: Agent, early: readonly ErrorSeen[]): Promise<Map<number, { result: string; delivery: KernelDelivery }>> {
+    const judged = new Map<number, { result: string; delivery: KernelDelivery }>();
+    if (!tags.length) return judged;
+    const mine = new Set(tags);
     const got: Got[] = [];
     const replies: Reply[] = [];
-    const errors: ErrorSeen[] = [];
+    // Errors read between the step's sends are its own datagrams'.
+    const errors: ErrorSeen[] = early.filter((e) => e.tag !== null && mine.has(e.tag));
     const poll = async (waitMs: number): Promise<void> => {
       const agents = [...this.holders];
       const answers = await Promise.all(agents.map((a) =>
-        a.request('udp_poll', { wait_ms: waitMs, reply_tags: step.reply ? [tag] : [] }, waitMs + 15000).then((r) => ({ a, r }))));
+        a.request('udp_poll', { wait_ms: waitMs, reply_tags: step.reply ? tags : [] }, waitMs + 15000).then((r) => ({ a, r }))));
       for (const { a, r } of answers) {
         for (const g of (r['got'] as { tag: number; socket: string }[]) ?? []) {
-          if (g.tag === tag) got.push({ tag, socket: g.socket, agent: a });
+          if (mine.has(g.tag)) got.push({ tag: g.tag, socket: g.socket, agent: a });
           else this.ctx.log(`datagram ${g.tag}: a copy reached ${g.socket} after its step was judged`);
         }
-        for (const x of (r['replies'] as Reply[]) ?? []) if (x.tag === tag) replies.push(x);
-        for (const e of (r['errors'] as ErrorSeen[]) ?? []) if (e.tag === tag) errors.push(e);
+        for (const x of (r['replies'] as Reply[]) ?? []) if (mine.has(x.tag)) replies.push(x);
+        for (const e of (r['errors'] as ErrorSeen[]) ?? []) if (e.tag !== null && mine.has(e.tag)) errors.push(e);
         for (const e of (r['reply_errors'] as { socket: string; errno: string }[]) ?? []) {
-          this.ctx.log(`datagram ${tag}: ${e.socket}'s reply failed: ${e.errno}`);
+          this.ctx.log(`datagram ${step.index}: ${e.socket}'s reply failed: ${e.errno}`);
         }
       }
     };
+    const settled = (tag: number) => got.some((g) => g.tag === tag) || errors.some((e) => e.tag === tag);
     // Copies first (they and any ICMP arrive together), then a second look for late copies on
     // other hosts, the replies and the ICMP.
     await poll(this.settle);
@@ -185,29 +179,41 @@ export class DatagramRunner {
       // Answers still on their way: more looks, up to about a second.
       for (let i = 0; i < 5 && replies.length < got.length; i++) await poll(this.settle * 3);
     }
-    if (!got.length && !errors.length) {
-      // Nothing arrived and nothing came back: an unanswered neighbour, or a silent drop.
+    let neighbourFailed = false;
+    if (!tags.every(settled)) {
+      // Something neither arrived nor came back: an unanswered neighbour, or a silent drop.
       const n = await sender.request('neigh_wait', { addr: step.to.addr.text, wait_ms: 5000 }, 20000);
-      await poll(n['result'] === 'failed' ? this.settle * 3 : this.settle);
-      if (!got.length && !errors.length && n['result'] === 'failed') return { result: 'unreachable', delivery: { receivers: [] } };
+      neighbourFailed = n['result'] === 'failed';
+      await poll(neighbourFailed ? this.settle * 3 : this.settle);
     }
+    for (const tag of tags) judged.set(tag, this.judge(tag, step, got, replies, errors, neighbourFailed));
+    return judged;
+  }
+
+  private judge(tag: number, step: DatagramStep, allGot: readonly Got[], replies: readonly Reply[], allErrors: readonly ErrorSeen[], neighbourFailed: boolean): { result: string; delivery: KernelDelivery } {
+    const got = allGot.filter((g) => g.tag === tag);
     if (got.length) {
       // A step's fresh socket is no scenario socket; should it hear its own datagram, it is "(sender)".
-      const named = got.map((g) => ({ socket: g.socket === FRESH_SOCKET ? '(sender)' : g.socket, full: `${g.agent.label}/${g.socket === FRESH_SOCKET ? '(sender)' : g.socket}` }));
+      const named = got.map((g) => {
+        const socket = g.socket === FRESH_SOCKET ? '(sender)' : g.socket;
+        return { socket, full: `${g.agent.label}/${socket}` };
+      });
       named.sort((a, b) => (a.full < b.full ? -1 : a.full > b.full ? 1 : 0));
       const receivers = named.map((n) => n.full);
+      const mine = replies.filter((x) => x.tag === tag);
       const delivery: KernelDelivery = step.reply
-        ? { receivers, replyFrom: named.map((n) => replies.find((x) => bannerSocket(x.banner) === n.socket)?.from ?? 'none') }
+        ? { receivers, replyFrom: named.map((n) => mine.find((x) => bannerSocket(x.banner) === n.socket)?.from ?? 'none') }
         : { receivers };
       return { result: receiverText(named.map((n) => n.socket)), delivery };
     }
-    const e = errors.find((x) => x.errno !== undefined);
-    if (!e) return { result: 'dropped', delivery: { receivers: [] } };
+    const none = { receivers: [] };
+    const e = allErrors.find((x) => x.tag === tag && x.errno !== undefined);
+    if (!e) return { result: neighbourFailed ? 'unreachable' : 'dropped', delivery: none };
     // ICMP port unreachable (IPv4 type 3 code 3, ICMPv6 type 1 code 4) reads ECONNREFUSED; an
     // unanswered neighbour comes back as host unreachable from the sender's own stack.
-    if (e.errno === 'ECONNREFUSED') return { result: 'port-unreachable', delivery: { receivers: [] } };
-    if (e.errno === 'EHOSTUNREACH' || e.errno === 'ENETUNREACH') return { result: 'unreachable', delivery: { receivers: [] } };
-    return { result: e.errno!, delivery: { receivers: [] } };
+    if (e.errno === 'ECONNREFUSED') return { result: 'port-unreachable', delivery: none };
+    if (e.errno === 'EHOSTUNREACH' || e.errno === 'ENETUNREACH') return { result: 'unreachable', delivery: none };
+    return { result: e.errno!, delivery: none };
   }
 }
 

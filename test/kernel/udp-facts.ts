@@ -2,7 +2,7 @@
 // what Linux 6.18 answered in the namespaces. test/kernel/udp.test.ts runs them on the kernel
 // (the harness must reproduce each) and, when the engine models UDP, under the linux policy.
 
-import { bind, close, datagram, join, leave, setsockopt, sock, udpConnect, udpScenario, type Topology } from './udp-build.js';
+import { bind, close, datagram, wait, join, leave, setsockopt, sock, udpConnect, udpScenario, type Topology } from './udp-build.js';
 import type { Scenario } from '../../src/scenario/types.js';
 
 export interface UdpFact {
@@ -170,7 +170,21 @@ export const UDP_FACTS: readonly UdpFact[] = [
     sock('bc2', 'server/alice', { SO_REUSEADDR: true, IP_PKTINFO: true }), bind('bc2', '0.0.0.0:5403'),
     datagram({ from: 'client', to: '10.0.0.255:5403', reply: true }, 'bc1+bc2'),
   ]),
+  fact('ICMP errors to one peer: 6 at once, then one a second for IPv4 (icmp_ratelimit 1000 ms), one every 100 ms for IPv6 (net.ipv6.icmp.ratelimit, 100 ms on 6.18); none withheld over the loopback', [
+    datagram({ from: 'client', to: '10.0.0.1:5500', count: 8 }, 'port-unreachable', 'dropped'),
+    datagram({ from: 'client', to: '[fd00::1]:5500', count: 8 }, 'port-unreachable', 'dropped'),
+    wait(400),
+    datagram({ from: 'client', to: '10.0.0.1:5500' }, 'dropped'),
+    datagram({ from: 'client', to: '[fd00::1]:5500' }, 'port-unreachable'),
+    datagram({ from: 'server', to: '10.0.0.1:5500', count: 8 }, 'port-unreachable'),
+  ]),
 ];
+
+/** The rate-limit fact's datagram results, datagram by datagram (step index: results). */
+export const RATE_LIMITED: ReadonlyMap<number, readonly string[]> = new Map([
+  [0, [...Array<string>(6).fill('port-unreachable'), 'dropped', 'dropped']],
+  [1, [...Array<string>(6).fill('port-unreachable'), 'dropped', 'dropped']],
+]);
 
 /** Expected reply sources of the replies fact, per datagram step index: one per receiver. */
 export const REPLY_SOURCES: ReadonlyMap<number, readonly string[]> = new Map([

@@ -10,7 +10,7 @@ import { parseScenario } from '../../src/scenario/load.js';
 import type { Scenario } from '../../src/scenario/types.js';
 import { compareRuns, compareWithKernel } from '../../src/testing/kernel-compare.js';
 import { randomUdpProgram } from './random-udp-programs.js';
-import { REPLY_SOURCES, UDP_FACTS } from './udp-facts.js';
+import { RATE_LIMITED, REPLY_SOURCES, UDP_FACTS } from './udp-facts.js';
 
 const avail = kernelAvailable();
 if (!avail.ok) console.log('skipping the UDP kernel facts: ' + avail.why);
@@ -43,6 +43,9 @@ describe.skipIf(!avail.ok)('the harness reproduces the UDP kernel facts', () => 
         if (d.receivers.length) expect(receiverText(d.receivers.map((x) => x.split('/')[2]!))).toBe(got.results![i]);
         expect(d.receivers.every((x) => /^(server|client)\/(root|alice|bob)\/[^/]+$/.test(x))).toBe(true);
       });
+    }
+    if (f.name.startsWith('ICMP errors')) {
+      for (const [i, want] of RATE_LIMITED) expect(r[i]!.results, `step ${i}`).toEqual(want);
     }
     if (f.name.startsWith('replies')) {
       for (const [i, from] of REPLY_SOURCES) expect(r[i]!.deliveries?.[0]?.replyFrom, `step ${i}`).toEqual(from);

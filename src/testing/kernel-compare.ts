@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { runPolicy, START_EPOCH_SECONDS } from '../emu/engine.js';
+import type { Policy } from '../emu/policy/types.js';
 import type { StepResult } from '../emu/results.js';
 import { ETHERNET_HEADER_LEN } from '../emu/wire/ethernet.js';
 import { kernelAvailable, runOnKernel, type KernelCaptureFile, type KernelRunOptions, type KernelStep, type KernelStepResult } from '../kernel/run-kernel.js';
@@ -126,9 +127,11 @@ export function compareRuns(scenario: Scenario, text: string, kernel: readonly K
 /**
  * Runs the scenario on the live kernel and under the `linux` policy and compares them. Needs root
  * on Linux. With `captureDir`, the kernel's TCP segments are recorded there too (one file per
- * host), with the emulated capture beside them, and compared header field by field.
+ * host), with the emulated capture beside them, and compared header field by field. `policy`
+ * replaces `linux` (a variant of it: the tests' linux without its ICMP rate limit).
  */
-export async function compareWithKernel(scenario: Scenario, text: string, options: KernelRunOptions & { readonly captureDir?: string } = {}): Promise<KernelComparison> {
+export async function compareWithKernel(scenario: Scenario, text: string,
+  options: KernelRunOptions & { readonly captureDir?: string; readonly policy?: Policy } = {}): Promise<KernelComparison> {
   const avail = kernelAvailable();
   if (!avail.ok) throw new Error(`verify-kernel needs root on Linux: ${avail.why}`);
   const dir = options.captureDir;
@@ -136,7 +139,7 @@ export async function compareWithKernel(scenario: Scenario, text: string, option
   const captures: KernelCaptureFile[] = [];
   const kernel = await runOnKernel(scenario, dir ? { ...options, capture: { dir, prefix, captures } } : options);
   if (!dir) {
-    const emulator = runPolicy(scenario, 'linux');
+    const emulator = runPolicy(scenario, options.policy ?? 'linux');
     return compareRuns(scenario, text, kernel, emulator.steps);
   }
   // The emulated side at this machine's net.core.rmem_max (not per namespace: the kernel's scale uses the host's).
@@ -144,7 +147,7 @@ export async function compareWithKernel(scenario: Scenario, text: string, option
   const emulatedPath = join(dir, `${prefix}.linux.pcapng`);
   const writer = new PcapngWriter(emulatedPath, { startEpochSeconds: START_EPOCH_SECONDS, tsresol: 'ns', application: 'bindlab verify-kernel' });
   const sink = new FactSink(writer);
-  const emulator = runPolicy(scenario, 'linux', { sink, rmemMax });
+  const emulator = runPolicy(scenario, options.policy ?? 'linux', { sink, rmemMax });
   writer.finish();
   // Each host's segments in its own file; together, in the order they were sent (one clock for all namespaces).
   const kernelFacts = captures.flatMap(readKernelCapture).sort((a, b) => a.t - b.t).map((x) => x.facts);

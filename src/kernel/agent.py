@@ -32,7 +32,6 @@ TCP_CLOSE = 7
 SOL_IPV6 = socket.IPPROTO_IPV6
 SO_BROADCAST = 6
 IP_PKTINFO = 8
-IP_RECVERR = 11
 IP_MULTICAST_IF = 32
 IP_MULTICAST_LOOP = 34
 IP_ADD_MEMBERSHIP = 35
@@ -42,15 +41,13 @@ IPV6_MULTICAST_IF = 17
 IPV6_MULTICAST_LOOP = 19
 IPV6_JOIN_GROUP = 20
 IPV6_LEAVE_GROUP = 21
-IPV6_RECVERR = 25
 IPV6_RECVPKTINFO = 49
 IPV6_PKTINFO = 50
-MSG_ERRQUEUE = 0x2000
-SO_EE_ORIGIN_LOCAL, SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6 = 1, 2, 3
 # Every datagram the harness sends ends with its tag, every reply with the datagram's: copies
 # and replies are attributed exactly, late ones included (src/kernel/run-kernel.ts).
 DGRAM_TAG = re.compile(rb"\[bl-d#(\d+)\]$")
 REPLY_TAG = re.compile(rb"\[bl-r#(\d+)\]$")
+DGRAM_TAG_ANY = re.compile(rb"\[bl-d#(\d+)\]")  # in the datagram an ICMP error quotes
 # Options that are an int flag: (level, optname).
 BOOL_OPTIONS = {
     "SO_REUSEADDR": (socket.SOL_SOCKET, socket.SO_REUSEADDR),
@@ -141,7 +138,7 @@ class Agent:
         self.eof = False
         self.udp = set()  # names of datagram sockets
         self.pktinfo = set()  # (socket name, IP_PKTINFO | IPV6_RECVPKTINFO) set on
-        self.recverr = set()  # sockets the harness turned IP_RECVERR on for (senders)
+        self.icmp_watch = []  # raw ICMP and ICMPv6 sockets (a host's root agent: op_icmp_watch)
 
     # ---- stdin, read without Python's buffering so select() sees pending lines
     def fill(self, timeout):
@@ -261,7 +258,6 @@ class Agent:
                 pass
         self.listening.discard(name)
         self.udp.discard(name)
-        self.recverr.discard(name)
         self.pktinfo = {p for p in self.pktinfo if p[0] != name}
         s.close()
 
@@ -500,14 +496,40 @@ class Agent:
             self.drop(req["name"], s)
         return {"result": "ok"}
 
-    def recverr_on(self, name, s):
-        """The harness's instrument on a sending socket: ICMP errors queued with the datagram they are about."""
-        if name in self.recverr:
-            return
-        s.setsockopt(SOL_IP, IP_RECVERR, 1)  # an AF_INET6 socket's IPv4 traffic too
-        if s.family == socket.AF_INET6:
-            s.setsockopt(SOL_IPV6, IPV6_RECVERR, 1)
-        self.recverr.add(name)
+    def op_icmp_watch(self, req):
+        """Opens raw ICMP and ICMPv6 sockets (root): every ICMP error that comes back to this host,
+        for any of its sockets, is read by op_udp_poll with the tag of the datagram it quotes."""
+        if not self.icmp_watch:
+            for fam, proto in ((socket.AF_INET, socket.IPPROTO_ICMP), (socket.AF_INET6, socket.IPPROTO_ICMPV6)):
+                r = socket.socket(fam, socket.SOCK_RAW, proto)
+                r.setblocking(False)
+                self.icmp_watch.append(r)
+        return {"result": "ok"}
+
+    def read_icmp(self):
+        """The ICMP errors about the harness's datagrams that reached this host: [{tag, what}], what
+        being port-unreachable or unreachable (host, net or address unreachable)."""
+        got = []
+        for r in self.icmp_watch:
+            v6 = r.family == socket.AF_INET6
+            while True:
+                try:
+                    data = r.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    break
+                # IPv4 raw sockets see the IP header; ICMPv6 ones start at the ICMPv6 header.
+                at = 0 if v6 else (data[0] & 0x0F) * 4
+                if len(data) < at + 8:
+                    continue
+                kind, code = data[at], data[at + 1]
+                if v6:
+                    what = {4: "port-unreachable", 3: "unreachable", 0: "unreachable"}.get(code) if kind == 1 else None
+                else:
+                    what = {3: "port-unreachable", 1: "unreachable", 0: "unreachable"}.get(code) if kind == 3 else None
+                m = DGRAM_TAG_ANY.search(data, at + 8)
+                if what and m:
+                    got.append({"tag": int(m.group(1)), "what": what})
+        return got
 
     def op_udp_send(self, req):
         """sendmsg(2) of one datagram per tag, back to back: DATA followed by the tag. Answers each
@@ -515,12 +537,7 @@ class Agent:
         s = self.socks.get(req["name"])
         if s is None:
             return {"results": ["EBADF" for _ in req["tags"]], "errors": []}
-        try:
-            self.recverr_on(req["name"], s)
-        except OSError as e:
-            return {"results": [ename(e.errno) for _ in req["tags"]], "errors": []}
-        # Errors the socket still holds from earlier datagrams are theirs, not these ones'.
-        out = {"errors": self.read_errors(req["name"], s), "results": []}
+        out = {"results": []}
         to = req["to"]
         if s.family == socket.AF_INET6 and ":" not in to:
             to = "::ffff:" + to
@@ -539,18 +556,7 @@ class Agent:
             out["results"] = [ename(e.errno) for _ in req["tags"]]
             return out
         data = req.get("data", "").encode()
-        try:
-            s.getpeername()
-            connected = True
-        except OSError:
-            connected = False
-        for i, tag in enumerate(req["tags"]):
-            # IP_RECVERR makes an unconnected socket keep the last ICMP error for its next call
-            # too, which a socket without it never does: read between sends, so that the next
-            # send is not refused for the last one's ICMP. A connected socket keeps it either way
-            # (its next send fails, as a program sees it): not touched.
-            if i and not connected:
-                out["errors"].extend(self.read_errors(req["name"], s))
+        for tag in req["tags"]:
             try:
                 s.sendmsg([data + ("[bl-d#%d]" % int(tag)).encode()], cmsg, 0, (to, int(req["port"])))
                 out["results"].append("ok")
@@ -562,43 +568,19 @@ class Agent:
             pass
         return out
 
-    def read_errors(self, name, s):
-        """Everything in a socket's error queue: [{tag, errno, origin, type, code}]."""
-        got = []
-        while True:
-            try:
-                data, anc, _, _ = s.recvmsg(2048, 512, MSG_ERRQUEUE)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                break
-            m = DGRAM_TAG.search(data)
-            e = {"socket": name, "tag": int(m.group(1)) if m else None}
-            for level, kind, raw in anc:
-                if (level, kind) in ((SOL_IP, IP_RECVERR), (SOL_IPV6, IPV6_RECVERR)) and len(raw) >= 16:
-                    ee_errno, origin, ee_type, ee_code = struct.unpack_from("=IBBB", raw, 0)
-                    e.update({"errno": ename(ee_errno), "origin": origin, "type": ee_type, "code": ee_code})
-            got.append(e)
-        # A connected socket also keeps the last error for its next call (ECONNREFUSED): read and cleared.
-        try:
-            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        except OSError:
-            err = 0
-        if err:
-            got.append({"socket": name, "tag": None, "errno": ename(err), "pending": True})
-        return got
-
     def op_udp_poll(self, req):
         """Reads every datagram socket of this process for wait_ms (non-blocking reads, then select).
 
         A datagram with a tag: a copy this socket received ({tag, socket, to}); with `reply` and a
         tag in `reply_tags`, the socket answers `bindlab HOST/PROC/SOCKET\r\n` + the tag to its
         source (with IP_PKTINFO / IPV6_RECVPKTINFO on: from the address the datagram came to). A
-        reply: who answered, from where as this socket sees it. Error queues of sending sockets too.
+        reply: who answered, from where as this socket sees it. A read that fails (a connected
+        socket's pending ECONNREFUSED, consumed by the read as a server's would be) is noted. With
+        op_icmp_watch, the ICMP errors about tagged datagrams that reached this host.
         """
         reply_tags = set(int(t) for t in req.get("reply_tags", []))
         deadline = time.monotonic() + req.get("wait_ms", 0) / 1000.0
-        out = {"got": [], "replies": [], "errors": [], "reply_errors": []}
+        out = {"got": [], "replies": [], "errors": [], "pending": [], "reply_errors": []}
         host, proc = self.name.split("/", 1)
         while True:
             names = [n for n in self.udp if n in self.socks]
@@ -613,7 +595,7 @@ class Agent:
                         break
                     except OSError as e:
                         # A pending error (the ICMP of a datagram this socket sent) ends one read.
-                        out["errors"].append({"socket": n, "tag": None, "errno": ename(e.errno), "pending": True})
+                        out["pending"].append({"socket": n, "errno": ename(e.errno)})
                         failures += 1
                         if failures > 8:
                             break
@@ -631,12 +613,11 @@ class Agent:
                     if m:
                         banner = data[: m.start()].decode("utf-8", "replace")
                         out["replies"].append({"tag": int(m.group(1)), "socket": n, "banner": banner, "from": sockaddr_text(src)})
-                if n in self.recverr:
-                    out["errors"].extend(self.read_errors(n, s))
+            out["errors"].extend(self.read_icmp())
             left = deadline - time.monotonic()
             if left <= 0:
                 return out
-            rl = [self.socks[n] for n in names]
+            rl = [self.socks[n] for n in names] + self.icmp_watch
             if not rl:
                 time.sleep(left)
                 return out

@@ -551,11 +551,17 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
         addressAgents.set(s.host, topo.spawnAgent(s.host, `${s.host}/(address steps)`, 0));
       }
     }
+    // A root agent per host reads the ICMP errors that come back for datagrams (run-udp.ts).
+    const icmpWatchers = new Map<string, Agent>();
+    if (steps.some((s) => s.kind === 'datagram')) {
+      for (const h of scenario.hosts) icmpWatchers.set(h.name, topo.spawnAgent(h.name, `${h.name}/(icmp)`, 0));
+    }
     // SO_BINDTODEVICE names a scenario interface; the agent needs the kernel's name of it.
     const socketHost = new Map<string, string>();
     const kernelOptions = (host: string, o: SockOptions): [string, boolean | string][] =>
       optionList(o).map(([k, v]) => (INTERFACE_OPTIONS.has(k) && typeof v === 'string' ? [k, topo.ifName(host, v)] : [k, v]));
     await Promise.all(topo.agents.map((a) => a.ready));
+    await Promise.all([...icmpWatchers.values()].map((a) => a.request('icmp_watch', {})));
 
 
     const socketAgent = new Map<string, Agent>();
@@ -563,6 +569,7 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
       socketAgent: (name) => socketAgent.get(name),
       socketHost: (name) => socketHost.get(name),
       clientAgent: clientOf,
+      icmpWatcher: (host) => icmpWatchers.get(host)!,
       ifName: (host, iface) => topo.ifName(host, iface),
       log,
       settleMs: opts.settleMs,

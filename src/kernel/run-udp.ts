@@ -7,11 +7,11 @@
 // so a copy read from any socket of any process is attributed exactly, a late one included.
 // After the send every process holding a datagram socket reads them all (non-blocking reads
 // during a settle, in parallel); with `reply: true` each receiver answers at once with its
-// banner and the same tag, and the sender reads the answers and the source they came from. The
-// sender's ICMP errors come from its error queue (IP_RECVERR / IPV6_RECVERR, which the harness
-// turns on before a socket's first send: delivery does not look at it). With nothing received
-// and no error, the sender's neighbour entry tells "unreachable" (nobody answered ARP / NDP)
-// from "dropped".
+// banner and the same tag, and the sender reads the answers and the source they came from. ICMP
+// errors are seen where they arrive: a root agent per host holds raw ICMP and ICMPv6 sockets and
+// reads every error that quotes a tagged datagram (so the sending socket is never touched, and an
+// error comes back even when no socket of the sender matches it). With nothing received and no
+// error, the sender's neighbour entry tells "unreachable" (nobody answered ARP / NDP) from "dropped".
 
 import type { Agent } from './agents.js';
 import type { DatagramStep, MembershipStep, UdpConnectStep } from '../scenario/types.js';
@@ -37,6 +37,8 @@ export interface UdpRunContext {
   socketHost(name: string): string | undefined;
   /** A host's agent for fresh sockets (`from: HOST` or `HOST/PROC`: that process's uid). */
   clientAgent(host: string, process?: string): Agent;
+  /** The root agent of a host that watches its ICMP errors (op icmp_watch done). */
+  icmpWatcher(host: string): Agent;
   /** The kernel's name of a scenario interface. */
   ifName(host: string, iface: string): string;
   log(line: string): void;
@@ -62,7 +64,8 @@ export function receiverText(names: readonly string[]): string {
 
 interface Got { readonly tag: number; readonly socket: string; readonly agent: Agent }
 interface Reply { readonly tag: number; readonly socket: string; readonly banner: string; readonly from: string }
-interface ErrorSeen { readonly tag: number | null; readonly errno?: string; readonly origin?: number }
+/** An ICMP error about a tagged datagram, as a host received it. */
+interface ErrorSeen { readonly tag: number; readonly what: 'port-unreachable' | 'unreachable' }
 
 let tagCounter = 0;
 
@@ -116,8 +119,9 @@ export class DatagramRunner {
       const r = await sender.request('udp_fresh', {
         name,
         family: step.to.addr.family === 6 ? 'inet6' : 'inet',
-        // A fresh socket is a tool's (dig, nc -u -b): it may send to a broadcast address.
-        options: [['SO_BROADCAST', true]],
+        // No options, as the emulator's fresh socket (docs/scenario-format.md): a broadcast from
+        // it is EACCES; a scenario socket with SO_BROADCAST sends one.
+        options: [],
         source: step.source?.addr.text,
         source_port: step.source?.port,
       });
@@ -127,16 +131,15 @@ export class DatagramRunner {
       }
     }
     this.holders.add(sender);
+    this.holders.add(this.ctx.icmpWatcher(host));
     const dev = step.interface ? this.ctx.ifName(host, step.interface) : '';
     try {
       // The step's datagrams leave back to back, as the emulator sends them (100 µs apart): the
       // kernel's ICMP rate limit then sees them as one burst, whatever the machine's load.
       const tags = Array.from({ length: step.count }, () => ++tagCounter);
       const sent = await sender.request('udp_send', { name, to: step.to.addr.text, port: step.to.port, data: step.data ?? '', tags, dev });
-      const early = (sent['errors'] as ErrorSeen[] | undefined) ?? [];
-      for (const e of early) if (e.tag !== null && !tags.includes(e.tag)) this.ctx.log(`datagram ${e.tag}: ${e.errno ?? 'an error'} came after its step was judged`);
       const sendResults = (sent['results'] as string[] | undefined) ?? tags.map(() => String(sent['error'] ?? 'EIO'));
-      const outs = await this.observe(tags.filter((_, i) => sendResults[i] === 'ok'), step, sender, early);
+      const outs = await this.observe(tags.filter((_, i) => sendResults[i] === 'ok'), step, sender);
       const judged = tags.map((tag, i) => (sendResults[i] === 'ok' ? outs.get(tag)! : { result: sendResults[i]!, delivery: { receivers: [] } }));
       const results = judged.map((j) => j.result);
       return { result: results[0] ?? 'dropped', results, deliveries: judged.map((j) => j.delivery) };
@@ -146,14 +149,13 @@ export class DatagramRunner {
   }
 
   /** Reads every holder until the datagrams' copies, replies and errors are in; judges each. */
-  private async observe(tags: readonly number[], step: DatagramStep, sender: Agent, early: readonly ErrorSeen[]): Promise<Map<number, { result: string; delivery: KernelDelivery }>> {
+  private async observe(tags: readonly number[], step: DatagramStep, sender: Agent): Promise<Map<number, { result: string; delivery: KernelDelivery }>> {
     const judged = new Map<number, { result: string; delivery: KernelDelivery }>();
     if (!tags.length) return judged;
     const mine = new Set(tags);
     const got: Got[] = [];
     const replies: Reply[] = [];
-    // Errors read between the step's sends are its own datagrams'.
-    const errors: ErrorSeen[] = early.filter((e) => e.tag !== null && mine.has(e.tag));
+    const errors: ErrorSeen[] = [];
     const poll = async (waitMs: number): Promise<void> => {
       const agents = [...this.holders];
       const answers = await Promise.all(agents.map((a) =>
@@ -164,7 +166,11 @@ export class DatagramRunner {
           else this.ctx.log(`datagram ${g.tag}: a copy reached ${g.socket} after its step was judged`);
         }
         for (const x of (r['replies'] as Reply[]) ?? []) if (mine.has(x.tag)) replies.push(x);
-        for (const e of (r['errors'] as ErrorSeen[]) ?? []) if (e.tag !== null && mine.has(e.tag)) errors.push(e);
+        for (const e of (r['errors'] as ErrorSeen[]) ?? []) {
+          if (mine.has(e.tag)) errors.push(e);
+          else this.ctx.log(`datagram ${e.tag}: its ICMP ${e.what} came after its step was judged`);
+        }
+        for (const e of (r['pending'] as { socket: string; errno: string }[]) ?? []) this.ctx.log(`${e.socket}: a read failed with ${e.errno} (a connected socket's pending ICMP error)`);
         for (const e of (r['reply_errors'] as { socket: string; errno: string }[]) ?? []) {
           this.ctx.log(`datagram ${step.index}: ${e.socket}'s reply failed: ${e.errno}`);
         }
@@ -207,13 +213,11 @@ export class DatagramRunner {
       return { result: receiverText(named.map((n) => n.socket)), delivery };
     }
     const none = { receivers: [] };
-    const e = allErrors.find((x) => x.tag === tag && x.errno !== undefined);
-    if (!e) return { result: neighbourFailed ? 'unreachable' : 'dropped', delivery: none };
-    // ICMP port unreachable (IPv4 type 3 code 3, ICMPv6 type 1 code 4) reads ECONNREFUSED; an
-    // unanswered neighbour comes back as host unreachable from the sender's own stack.
-    if (e.errno === 'ECONNREFUSED') return { result: 'port-unreachable', delivery: none };
-    if (e.errno === 'EHOSTUNREACH' || e.errno === 'ENETUNREACH') return { result: 'unreachable', delivery: none };
-    return { result: e.errno!, delivery: none };
+    // ICMP port unreachable (IPv4 type 3 code 3, ICMPv6 type 1 code 4); an unanswered neighbour
+    // comes back as host (address) unreachable from the sender's own stack.
+    const e = allErrors.find((x) => x.tag === tag);
+    if (e) return { result: e.what, delivery: none };
+    return { result: neighbourFailed ? 'unreachable' : 'dropped', delivery: none };
   }
 }
 

@@ -115,6 +115,30 @@ def ifindex(dev):
         raise OSError(errno.ENODEV, "no interface " + dev)
 
 
+def own_source4(s):
+    """The IPv4 source a socket sends from by itself, packed: its bound address, or 0 (the route
+    picks) when it is unbound, the wildcard, a group, 255.255.255.255 or one of this host's
+    subnet broadcasts (inet_bind leaves inet_saddr 0 for those: __inet_bind, RTN_BROADCAST)."""
+    try:
+        host = s.getsockname()[0]
+    except OSError:
+        return bytes(4)
+    if host.startswith("::ffff:") and "." in host:
+        host = host[7:]
+    if ":" in host or host in ("0.0.0.0", "255.255.255.255"):
+        return bytes(4)
+    packed = socket.inet_aton(host)
+    if 224 <= packed[0] <= 239:
+        return bytes(4)
+    try:
+        out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, timeout=5).stdout.decode("utf-8", "replace")
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    if re.search(r"\bbrd %s\b" % re.escape(host), out):
+        return bytes(4)
+    return packed
+
+
 def sockaddr_text(sa):
     """(host, port[, ...]) as "10.0.0.1:53" or "[fd00::1]:53"; a v4-mapped address as IPv4."""
     host, port = sa[0], sa[1]
@@ -551,7 +575,9 @@ class Agent:
                 if "." not in req["to"]:  # IPv6 (a v4-mapped destination is IPv4 on the wire)
                     cmsg.append((SOL_IPV6, IPV6_PKTINFO, bytes(16) + struct.pack("=I", index)))
                 else:
-                    cmsg.append((SOL_IP, IP_PKTINFO, struct.pack("=i4s4s", index, bytes(4), bytes(4))))
+                    # IPv4's ipi_spec_dst replaces the socket's own source (ip_cmsg_send: ipc->addr):
+                    # it must carry the source the socket would use itself.
+                    cmsg.append((SOL_IP, IP_PKTINFO, struct.pack("=i4s4s", index, own_source4(s), bytes(4))))
         except OSError as e:
             out["results"] = [ename(e.errno) for _ in req["tags"]]
             return out

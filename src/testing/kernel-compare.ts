@@ -32,6 +32,8 @@ export interface KernelComparisonRow {
   readonly linux: readonly string[];
   /** Connect steps: per connection, the sockets the emulator's pick was made among. */
   readonly candidates?: readonly (readonly string[])[];
+  /** Datagram steps with reply: true: per datagram, where the answers came from ("10.0.0.2:53", "a,b" for copies). */
+  readonly replies?: { readonly kernel: readonly string[]; readonly linux: readonly string[] };
   readonly agree: boolean;
 }
 
@@ -98,7 +100,9 @@ export function compareRuns(scenario: Scenario, text: string, kernel: readonly K
           differences.push(`${where} datagram ${i + 1}: ${d}`);
         }
       });
-      rows.push({ index: step.index, kind: step.kind, line: step.pos.line, source, kernel: kr, linux: er, candidates, agree });
+      const replyText = (ds: readonly KernelDelivery[] | undefined) => (ds ?? []).map((d) => (d.replyFrom ?? []).join(','));
+      const replies = step.reply ? { replies: { kernel: replyText(k.deliveries), linux: replyText(e.deliveries) } } : {};
+      rows.push({ index: step.index, kind: step.kind, line: step.pos.line, source, kernel: kr, linux: er, candidates, agree, ...replies });
       continue;
     }
     if (step.kind !== 'connect') {
@@ -213,7 +217,8 @@ export function renderSideBySide(c: KernelComparison): string {
   const head = ['step', 'line', 'kind', 'kernel', 'linux (emulated)', ''];
   const body = c.rows.map((r) => {
     const groups = r.candidates?.some((g) => g.length > 1) ? ` (group ${[...new Set(r.candidates.flat())].join(',')})` : '';
-    return [String(r.index), String(r.line), r.kind, summarize(r.kernel), summarize(r.linux) + groups, r.agree ? '=' : '≠ DIFFERENT'];
+    const from = (xs: readonly string[] | undefined) => (xs && xs.some((x) => x) ? ` (replies from ${summarize(xs.map((x) => x || 'none'))})` : '');
+    return [String(r.index), String(r.line), r.kind, summarize(r.kernel) + from(r.replies?.kernel), summarize(r.linux) + groups + from(r.replies?.linux), r.agree ? '=' : '≠ DIFFERENT'];
   });
   const widths = head.map((h, i) => body.reduce((w, b) => Math.max(w, b[i]!.length), h.length));
   const fmt = (cells: string[]) => cells.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd();

@@ -62,6 +62,20 @@ def ifindex(dev):
         raise OSError(errno.ENODEV, "no interface " + dev)
 
 
+def not_a_source4(packed):
+    """Whether a packed IPv4 address cannot be a source: 0, a group, 255.255.255.255 or one of this
+    host's subnet broadcasts (a broadcast route of its local table: the kernel adds one per subnet
+    whether or not the address was given a brd)."""
+    if packed == bytes(4) or 224 <= packed[0] <= 239 or packed == b"\xff\xff\xff\xff":
+        return True
+    try:
+        out = subprocess.run(["ip", "-4", "route", "show", "table", "local", "type", "broadcast"],
+                             capture_output=True, timeout=5).stdout.decode("utf-8", "replace")
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    return re.search(r"^broadcast %s " % re.escape(socket.inet_ntoa(packed)), out, re.M) is not None
+
+
 def own_source4(s):
     """The IPv4 source a socket sends from by itself, packed: its bound address, or 0 (the route
     picks) when it is unbound, the wildcard, a group, 255.255.255.255 or one of this host's
@@ -72,18 +86,10 @@ def own_source4(s):
         return bytes(4)
     if host.startswith("::ffff:") and "." in host:
         host = host[7:]
-    if ":" in host or host in ("0.0.0.0", "255.255.255.255"):
+    if ":" in host:
         return bytes(4)
     packed = socket.inet_aton(host)
-    if 224 <= packed[0] <= 239:
-        return bytes(4)
-    try:
-        out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, timeout=5).stdout.decode("utf-8", "replace")
-    except (OSError, subprocess.SubprocessError):
-        out = ""
-    if re.search(r"\bbrd %s\b" % re.escape(host), out):
-        return bytes(4)
-    return packed
+    return bytes(4) if not_a_source4(packed) else packed
 
 
 def sockaddr_text(sa):
@@ -307,9 +313,12 @@ class UdpOps:
                     _, spec_dst, _ = struct.unpack("=i4s4s", raw[:12])
                     cmsg.append((SOL_IP, IP_PKTINFO, struct.pack("=i4s4s", 0, spec_dst, bytes(4))))
                 elif (level, kind) == (SOL_IPV6, IPV6_PKTINFO) and len(raw) >= 20:
-                    # struct in6_pktinfo: the destination address, ifindex. A group is no source: the kernel picks.
+                    # struct in6_pktinfo: the destination address, ifindex. A group or a broadcast
+                    # (an IPv4 one arrives v4-mapped) is no source: the kernel picks, as IPv4's
+                    # ipi_spec_dst would give the interface's address.
                     addr = raw[:16]
-                    if addr[0] != 0xFF:
+                    mapped = addr[:12] == bytes(10) + b"\xff\xff"
+                    if addr[0] != 0xFF and not (mapped and not_a_source4(addr[12:])):
                         cmsg.append((SOL_IPV6, IPV6_PKTINFO, addr + struct.pack("=I", 0)))
         try:
             s.sendmsg([payload], cmsg, 0, src[:2] if not v6 else src)

@@ -119,9 +119,9 @@ export class DatagramRunner {
       const r = await sender.request('udp_fresh', {
         name,
         family: step.to.addr.family === 6 ? 'inet6' : 'inet',
-        // No options, as the emulator's fresh socket (docs/scenario-format.md): a broadcast from
-        // it is EACCES; a scenario socket with SO_BROADCAST sends one.
-        options: [],
+        // SO_BROADCAST, as the emulator's fresh socket (docs/scenario-format.md): a tool's
+        // socket (nc -u -b) may send to a broadcast address.
+        options: [['SO_BROADCAST', true]],
         source: step.source?.addr.text,
         source_port: step.source?.port,
       });

@@ -122,7 +122,7 @@ export const UDP_FACTS: readonly UdpFact[] = [
     datagram({ socket: 'b', to: '255.255.255.255:6000' }, 'any+lim'),
     datagram({ socket: 'b', to: '10.0.0.1:6000' }, 'uni'),
     datagram({ socket: 'b', to: '10.0.0.255:6001' }, 'dropped'),
-    datagram({ from: 'client', to: '10.0.0.255:6000' }, 'EACCES'),
+    datagram({ from: 'client', to: '10.0.0.255:6000' }, 'any+bcast'),
     sock('tx', 'client/root'), bind('tx', '0.0.0.0:6100'),
     datagram({ socket: 'tx', to: '10.0.0.255:6000' }, 'EACCES'),
     setsockopt('tx', { SO_BROADCAST: true }, 'ok'),
@@ -218,6 +218,11 @@ export const UDP_FACTS: readonly UdpFact[] = [
     sock('rx', 'server/root', {}, 'inet6'), bind('rx', '[::]:5621'),
     datagram({ socket: 'e1', to: '[fd00::1]:5621' }, 'ENETUNREACH'),
     datagram({ socket: 'e1', to: '[fd01::1]:5621' }, 'rx'),
+  ], { eth1: true }),
+  fact('IP_MULTICAST_IF naming another interface than SO_BINDTODEVICE is EINVAL', [
+    sock('a', 'server/root', { SO_BINDTODEVICE: 'eth0', IP_MULTICAST_IF: 'eth1' }, 'inet', 'EINVAL'),
+    sock('b', 'server/root', { SO_BINDTODEVICE: 'eth0', IP_MULTICAST_IF: 'eth0' }, 'inet', 'ok'),
+    sock('c', 'server/root', { SO_BINDTODEVICE: 'eth1' }), setsockopt('c', { IP_MULTICAST_IF: 'eth0' }, 'EINVAL'),
   ], { eth1: true }),
   fact('a connected socket hears only its peer: a reply from another address never reaches it', [
     sock('rx', 'server/root'), bind('rx', '0.0.0.0:5630'),

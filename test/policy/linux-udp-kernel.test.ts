@@ -1,6 +1,6 @@
 // linux's UDP bind rules where the emulator first disagreed with Linux 6.18 in the namespaces
 // (test/kernel/udp.test.ts: the audit's UDP findings run on the kernel; docs/kernel-observations.md
-// §12): a same-uid SO_REUSEPORT socket on the port does not end udp_lib_lport_inuse's walk, and
+// §13): a same-uid SO_REUSEPORT socket on the port does not end udp_lib_lport_inuse's walk, and
 // marks nothing in bind(0)'s bitmap walk. Each row is what the kernel answered.
 
 import { describe, expect, it } from 'vitest';

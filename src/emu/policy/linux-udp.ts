@@ -44,7 +44,7 @@ function slotOrder(host: HostView, port: number): UdpSock[] {
  * The first socket that keeps sk off port, or null [udp_lib_lport_inuse]. A same-uid SO_REUSEPORT
  * socket does not end the walk: another socket that conflicts still refuses the bind, in either bind
  * order (6.18 in namespaces: a SO_REUSEPORT-only socket beside a same-uid SO_REUSEADDR+SO_REUSEPORT
- * one and another uid's SO_REUSEADDR one is EADDRINUSE; docs/kernel-observations.md §12).
+ * one and another uid's SO_REUSEADDR one is EADDRINUSE; docs/kernel-observations.md §13).
  */
 function portConflict(sk: UdpSock, port: number, host: HostView): UdpSock | null {
   for (const sk2 of slotOrder(host, port)) {

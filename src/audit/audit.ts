@@ -7,6 +7,10 @@
 //      that no combination of options permits.
 // Symmetric configurations are pruned: the first socket belongs to the first uid, and specific
 // addresses are numbered in order of first use.
+// With `udp` (issue 18) the sockets are datagram sockets, bound in socket order (every order is
+// another numbering of the same sockets), and each address gets a datagram: (a) is then another
+// uid's socket taking the datagrams of the socket that bound first; (b) the per-alias servers
+// beside a wildcard one that DNS and NTP daemons run.
 
 import { runPolicy } from '../emu/engine.js';
 import type { HostView, Policy, Sock } from '../emu/policy/types.js';
@@ -23,6 +27,8 @@ export interface AuditOptions {
   readonly sockets?: number;
   /** The `policies:` entry of finding scenarios (a custom policy's definition); default: the policy's name. */
   readonly policiesYaml?: string;
+  /** Datagram sockets and datagrams instead of listeners and connections. */
+  readonly udp?: boolean;
 }
 
 export interface Finding {
@@ -39,6 +45,8 @@ export interface Finding {
 
 export interface AuditReport {
   readonly policy: string;
+  /** The sockets were datagram sockets. */
+  readonly udp: boolean;
   readonly addresses: number;
   readonly sockets: number;
   readonly options: readonly OptionName[];
@@ -114,6 +122,9 @@ const where = (a: number): string => (a === 0 ? 'the wildcard' : 'a specific add
 export function audit(policy: Policy, opts: AuditOptions = {}): AuditReport {
   const maxAddresses = opts.addresses ?? 3;
   const maxSockets = opts.sockets ?? 3;
+  const udp = opts.udp === true;
+  if (udp && !policy.udp) throw new Error(`${policy.name} has no UDP rules: nothing to audit for datagrams`);
+  const udpFlag = udp ? { udp: true } : {};
   const options = policyOptions(policy);
   const optionSets = subsets(options);
   const policiesYaml = opts.policiesYaml ?? `[${policy.name}]`;
@@ -137,17 +148,21 @@ export function audit(policy: Policy, opts: AuditOptions = {}): AuditReport {
   for (let n = 1; n <= maxAddresses; n++) {
     const connects = Array.from({ length: n }, (_, i) => i + 1);
     for (let k = 2; k <= maxSockets; k++) {
-      const orders = bindListenOrders(k).map((o) => [...Array.from({ length: k }, (_, i): Event => ({ kind: 'socket', sock: i })), ...o]);
+      // UDP: no listen; binds in socket order (another order is another numbering of the sockets).
+      const orders = (udp ? [Array.from({ length: k }, (_, i): Event => ({ kind: 'bind', sock: i }))] : bindListenOrders(k))
+        .map((o) => [...Array.from({ length: k }, (_, i): Event => ({ kind: 'socket', sock: i })), ...o]);
       for (const uids of uidSequences(k)) {
         for (const addrs of addressSequences(k, n)) {
           for (const optTuple of tuples(optionSets, k)) {
             const socks: SockSpec[] = uids.map((uid, i) => ({ name: `s${i + 1}`, uid, addr: addrs[i]!, options: optTuple[i]! }));
             for (const events of orders) {
-              const c: Config = { addresses: n, socks, events, connects };
+              const c: Config = { ...udpFlag, addresses: n, socks, events, connects };
               const r = results(c);
-              // The first listener on the port: its bind succeeded (a failed bind's listen auto-binds elsewhere).
-              const firstListen = events.findIndex((e, i) => e.kind === 'listen' && r[i] === 'ok'
-                && r[events.findIndex((b) => b.kind === 'bind' && b.sock === e.sock)] === 'ok');
+              // The first listener on the port: its bind succeeded (a failed bind's listen auto-binds
+              // elsewhere). UDP: the first socket whose bind succeeded.
+              const firstListen = udp ? events.findIndex((e, i) => e.kind === 'bind' && r[i] === 'ok')
+                : events.findIndex((e, i) => e.kind === 'listen' && r[i] === 'ok'
+                  && r[events.findIndex((b) => b.kind === 'bind' && b.sock === e.sock)] === 'ok');
               if (firstListen < 0) continue;
               const victim = events[firstListen]!.sock;
               let found = false;
@@ -174,7 +189,7 @@ export function audit(policy: Policy, opts: AuditOptions = {}): AuditReport {
 
   const findings: Finding[] = [];
   for (const [, h] of hijackKinds) {
-    const f = hijackFinding(h, results, policy.name, policiesYaml, findings.length + 1);
+    const f = hijackFinding(h, results, policy.name, policiesYaml, findings.length + 1, udp);
     // Two kinds that cut down to the same finding are one: its configurations counted together.
     const same = findings.findIndex((g) => g.summary === f.summary);
     if (same >= 0) findings[same] = { ...findings[same]!, occurrences: findings[same]!.occurrences + f.occurrences };
@@ -194,15 +209,15 @@ export function audit(policy: Policy, opts: AuditOptions = {}): AuditReport {
       // The wildcard daemon starts at position `first` among the n.
       const daemonOrder = [...Array.from({ length: n - 1 }, (_, i) => i + 1)];
       daemonOrder.splice(first, 0, 0);
-      const events = daemonOrder.flatMap((i): Event[] => [{ kind: 'socket', sock: i }, { kind: 'bind', sock: i }, { kind: 'listen', sock: i }]);
+      const events = daemonOrder.flatMap((i): Event[] => [{ kind: 'socket', sock: i }, { kind: 'bind', sock: i }, ...(udp ? [] : [{ kind: 'listen', sock: i } as Event])]);
       for (const optTuple of tuples(optionSets, n)) {
-        const c: Config = { addresses: n, socks: socks0.map((s, i) => ({ ...s, options: optTuple[i]! })), events, connects };
+        const c: Config = { ...udpFlag, addresses: n, socks: socks0.map((s, i) => ({ ...s, options: optTuple[i]! })), events, connects };
         const r = results(c);
         const okSetup = r.slice(0, events.length).every((x) => x === 'ok');
         if (okSetup && want.every((w, j) => r[events.length + j] === w)) { permitted = optTuple.map((o) => [...o]); break; }
       }
       if (first === 0) {
-        refusedExample = { addresses: n, socks: socks0.map((s) => ({ ...s, options: options.includes('SO_REUSEADDR') ? ['SO_REUSEADDR'] : [] })), events, connects };
+        refusedExample = { ...udpFlag, addresses: n, socks: socks0.map((s) => ({ ...s, options: options.includes('SO_REUSEADDR') ? ['SO_REUSEADDR'] : [] })), events, connects };
       }
     }
     multihomed.push({ n, permittedWith: permitted });
@@ -210,12 +225,12 @@ export function audit(policy: Policy, opts: AuditOptions = {}): AuditReport {
       const r = results(refusedExample);
       findings.push({
         kind: 'refused-setup',
-        summary: `a host with ${n} addresses cannot have one wildcard listener plus ${n - 1} specific listener(s) of the same uid on its other addresses, whatever the options (${optionSets.length ** n} combinations, ${n} start orders)`,
+        summary: `a host with ${n} addresses cannot have one wildcard ${udp ? 'UDP socket' : 'listener'} plus ${n - 1} specific ${udp ? 'socket' : 'listener'}(s) of the same uid on its other addresses, whatever the options (${optionSets.length ** n} combinations, ${n} start orders)`,
         occurrences: 1,
-        file: `${String(findings.length + 1).padStart(2, '0')}-refused-multihomed-n${n}.yaml`,
+        file: `${String(findings.length + 1).padStart(2, '0')}-${udp ? 'udp-' : ''}refused-multihomed-n${n}.yaml`,
         scenario: toYaml(refusedExample, {
           name: `${policy.name}: the multi-homed setup is refused (n = ${n})`,
-          description: `bindlab audit: one wildcard listener and ${n - 1} specific listener(s) of uid ${UIDS[0]} on the other addresses of a ${n}-address host, one daemon after the other. No combination of ${optText(options).replace(/\+/g, ', ')} lets every bind and listen succeed under ${policy.name}; this file shows the SO_REUSEADDR attempt.`,
+          description: `bindlab audit: one wildcard ${udp ? 'UDP socket' : 'listener'} and ${n - 1} specific ${udp ? 'socket' : 'listener'}(s) of uid ${UIDS[0]} on the other addresses of a ${n}-address host, one daemon after the other. No combination of ${optText(options).replace(/\+/g, ', ')} lets every bind${udp ? '' : ' and listen'} succeed under ${policy.name}${udp ? ' with each address\'s datagrams going to its own socket' : ''}; this file shows the SO_REUSEADDR attempt.`,
           policiesYaml, results: r,
         }),
       });
@@ -223,7 +238,7 @@ export function audit(policy: Policy, opts: AuditOptions = {}): AuditReport {
   }
 
   return {
-    policy: policy.name, addresses: maxAddresses, sockets: maxSockets, options,
+    policy: policy.name, udp, addresses: maxAddresses, sockets: maxSockets, options,
     configurations, seconds: (performance.now() - t0) / 1000, hijacks, multihomed, findings,
   };
 }
@@ -235,7 +250,7 @@ function* tuples<T>(xs: readonly T[], k: number): Generator<T[]> {
 
 /** A hijack as a finding: the configuration cut down to the sockets it needs and the one connection. */
 function hijackFinding(h: { count: number; config: Config; victim: number; thief: number; target: number },
-  results: (c: Config) => readonly string[], policyName: string, policiesYaml: string, number: number): Finding {
+  results: (c: Config) => readonly string[], policyName: string, policiesYaml: string, number: number, udp: boolean): Finding {
   let c: Config = { ...h.config, connects: [h.target] };
   let victim = c.socks[h.victim]!.name;
   const thief = c.socks[h.thief]!.name;
@@ -261,12 +276,12 @@ function hijackFinding(h: { count: number; config: Config; victim: number; thief
   // The order is part of what was found (a bind before the victim listens is checked differently from one after).
   const thiefBind = c.events.findIndex((e) => e.kind === 'bind' && e.sock === c.socks.indexOf(t));
   const victimListen = c.events.findIndex((e) => e.kind === 'listen' && e.sock === c.socks.indexOf(v));
-  const when = thiefBind < victimListen ? `bound before ${victim} listened` : `bound after ${victim} listened`;
-  const summary = `uid ${UIDS[t.uid]}'s ${thief} (${optText(t.options)} on ${addrText(t.addr)}, ${when}) takes connections to ${addrText(h.target)}:8080 from uid ${UIDS[v.uid]}'s ${victim} (${optText(v.options)} on ${addrText(v.addr)}), which listened first`;
+  const when = udp ? `bound after ${victim}` : thiefBind < victimListen ? `bound before ${victim} listened` : `bound after ${victim} listened`;
+  const summary = `uid ${UIDS[t.uid]}'s ${thief} (${optText(t.options)} on ${addrText(t.addr)}, ${when}) takes ${udp ? 'datagrams' : 'connections'} to ${addrText(h.target)}:8080 from uid ${UIDS[v.uid]}'s ${victim} (${optText(v.options)} on ${addrText(v.addr)}), which ${udp ? 'bound' : 'listened'} first`;
   const notes = new Map<number, string>([[c.events.length, `hijack: ${thief} (uid ${UIDS[t.uid]}) gets it; without ${thief}, ${victim} (uid ${UIDS[v.uid]}) would`]]);
   return {
     kind: 'hijack', summary, occurrences: h.count,
-    file: `${String(number).padStart(2, '0')}-hijack-${victim}-by-${thief}.yaml`,
+    file: `${String(number).padStart(2, '0')}-${udp ? 'udp-' : ''}hijack-${victim}-by-${thief}.yaml`,
     scenario: toYaml(c, {
       name: `${policyName}: ${PROCESS(t.uid)} hijacks ${addrText(h.target)}:8080 from ${PROCESS(v.uid)}`,
       description: `bindlab audit finding: ${summary}.`,

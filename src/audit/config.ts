@@ -1,10 +1,11 @@
 // A small configuration of one server host: its addresses, a few sockets (owner uid, wildcard or
 // one of the addresses, options) and the order of their socket/bind/listen calls; then one
-// connection to each address. Built straight into a Scenario (no YAML on the hot path) and
-// written as YAML for findings.
+// connection to each address. Or, for UDP (issue 18), datagram sockets and their binds, then one
+// datagram to each address. Built straight into a Scenario (no YAML on the hot path) and written
+// as YAML for findings.
 
 import { parseCidr, parseEndpoint, parseIp } from '../emu/addr.js';
-import type { OptionName, Scenario, SockOptions, Step } from '../scenario/types.js';
+import type { DatagramStep, OptionName, Scenario, SockOptions, Step } from '../scenario/types.js';
 import { DEFAULT_LINK } from '../scenario/load.js';
 
 export const PORT = 8080;
@@ -24,6 +25,8 @@ export interface SockSpec {
 export interface Event { readonly kind: 'socket' | 'bind' | 'listen'; readonly sock: number }
 
 export interface Config {
+  /** Datagram sockets, and a datagram to each address instead of a connection. */
+  readonly udp?: boolean;
   /** Number of IPv4 addresses of the server: 10.0.0.1 .. 10.0.0.N. */
   readonly addresses: number;
   readonly socks: readonly SockSpec[];
@@ -57,17 +60,20 @@ function hostsFor(n: number): Scenario['hosts'] {
 }
 
 /** Steps are immutable records: one object per (kind, socket spec, index) is shared by every configuration. */
-function stepFor(kind: Event['kind'] | 'connect', s: SockSpec | null, target: number, index: number): Step {
-  const key = `${kind}|${s ? `${s.name}:${s.uid}:${s.addr}:${s.options.join('+')}` : target}|${index}`;
+function stepFor(kind: Event['kind'] | 'connect', s: SockSpec | null, target: number, index: number, udp: boolean): Step {
+  const key = `${udp ? 'u' : 't'}${kind}|${s ? `${s.name}:${s.uid}:${s.addr}:${s.options.join('+')}` : target}|${index}`;
   let st = stepCache.get(key);
   if (st) return st;
   if (kind === 'socket') {
     const options: SockOptions = Object.fromEntries(s!.options.map((o) => [o, true]));
-    st = { kind: 'socket', index, pos: POS, socket: s!.name, host: 'server', process: PROCESS(s!.uid), family: 'inet', options };
+    st = { kind: 'socket', index, pos: POS, socket: s!.name, host: 'server', process: PROCESS(s!.uid), family: 'inet', ...(udp ? { type: 'udp' as const } : {}), options };
   } else if (kind === 'bind') {
     st = { kind: 'bind', index, pos: POS, socket: s!.name, address: parseEndpoint(`${addrText(s!.addr)}:${PORT}`)! };
   } else if (kind === 'listen') {
     st = { kind: 'listen', index, pos: POS, socket: s!.name, backlog: 128 };
+  } else if (udp) {
+    const dg: DatagramStep = { kind: 'datagram', index, pos: POS, from: 'client', to: { addr: parseIp(addrText(target))!, port: PORT }, count: 1, reply: false };
+    st = dg as unknown as Step;
   } else {
     st = { kind: 'connect', index, pos: POS, from: 'client', to: { addr: parseIp(addrText(target))!, port: PORT }, close: 'client', count: 1 };
   }
@@ -77,8 +83,9 @@ function stepFor(kind: Event['kind'] | 'connect', s: SockSpec | null, target: nu
 
 /** The scenario a configuration stands for; step i of `events` is step i of the scenario, then the connects. */
 export function toScenario(c: Config, file = 'audit.yaml'): Scenario {
-  const steps: Step[] = c.events.map((e, i) => stepFor(e.kind, c.socks[e.sock]!, 0, i));
-  for (const k of c.connects) steps.push(stepFor('connect', null, k, steps.length));
+  const udp = c.udp === true;
+  const steps: Step[] = c.events.map((e, i) => stepFor(e.kind, c.socks[e.sock]!, 0, i, udp));
+  for (const k of c.connects) steps.push(stepFor('connect', null, k, steps.length, udp));
   return { file, name: 'audit configuration', seed: 1, hosts: hostsFor(c.addresses), links: [DEFAULT_LINK], steps };
 }
 
@@ -87,6 +94,7 @@ export function without(c: Config, sock: number): Config {
   const keep = c.socks.map((_, i) => i).filter((i) => i !== sock);
   const renumber = new Map(keep.map((old, i) => [old, i]));
   return {
+    ...(c.udp ? { udp: true } : {}),
     addresses: c.addresses,
     socks: keep.map((i) => c.socks[i]!),
     events: c.events.filter((e) => e.sock !== sock).map((e) => ({ kind: e.kind, sock: renumber.get(e.sock)! })),
@@ -96,7 +104,7 @@ export function without(c: Config, sock: number): Config {
 
 /** A key that identifies a configuration's behaviour (socket names included). */
 export function configKey(c: Config): string {
-  return `${c.addresses}|${c.socks.map((s) => `${s.name}:${s.uid}:${s.addr}:${s.options.join('+')}`).join(',')}|${c.events.map((e) => `${e.kind[0]}${e.sock}`).join('')}|${c.connects.join(',')}`;
+  return `${c.udp ? 'udp|' : ''}${c.addresses}|${c.socks.map((s) => `${s.name}:${s.uid}:${s.addr}:${s.options.join('+')}`).join(',')}|${c.events.map((e) => `${e.kind[0]}${e.sock}`).join('')}|${c.connects.join(',')}`;
 }
 
 /** A YAML scalar list item for an option set: "{ SO_REUSEADDR: true }". */
@@ -140,7 +148,7 @@ export function toYaml(c: Config, o: YamlOptions): string {
   c.events.forEach((e, i) => {
     const s = c.socks[e.sock]!;
     if (e.kind === 'socket') {
-      lines.push(`  - { socket: ${s.name}, process: server/${PROCESS(s.uid)}${s.options.length ? `, options: ${optionsYaml(s.options)}` : ''}, ${expect(i)}${note(i)} }`);
+      lines.push(`  - { socket: ${s.name}, process: server/${PROCESS(s.uid)}${c.udp ? ', type: udp' : ''}${s.options.length ? `, options: ${optionsYaml(s.options)}` : ''}, ${expect(i)}${note(i)} }`);
     } else if (e.kind === 'bind') {
       lines.push(`  - { bind: ${s.name}, address: "${addrText(s.addr)}:${PORT}", ${expect(i)}${note(i)} }`);
     } else {
@@ -149,7 +157,7 @@ export function toYaml(c: Config, o: YamlOptions): string {
   });
   c.connects.forEach((k, j) => {
     const i = c.events.length + j;
-    lines.push(`  - { connect: { from: client, to: "${addrText(k)}:${PORT}" }, ${expect(i)}${note(i)} }`);
+    lines.push(`  - { ${c.udp ? 'datagram' : 'connect'}: { from: client, to: "${addrText(k)}:${PORT}" }, ${expect(i)}${note(i)} }`);
   });
   return `${lines.join('\n')}\n`;
 }

@@ -8,19 +8,21 @@ import type { CaptureFormat } from '../runner.js';
 import { STARTER_FILE } from '../testing/starter.js';
 
 // audit
-export interface AuditArgs { policy: string; addresses: number; sockets: number; json: boolean; out?: string; show: number; 'policy-file'?: string[] }
+export interface AuditArgs { policy: string; addresses: number; sockets: number; udp: boolean; json: boolean; out?: string; show: number; 'policy-file'?: string[] }
 
 export function auditBuilder(y: Argv): Argv<AuditArgs> {
   return y
     .option('policy', { alias: 'p', type: 'string', demandOption: true, describe: 'the policy to audit (built-in, or custom from --policy-file)' })
     .option('addresses', { alias: 'a', type: 'number', default: 3, describe: 'most addresses of the server (1..3); every count from 1 up is explored' })
     .option('sockets', { type: 'number', default: 3, describe: 'most sockets per configuration (2..3)' })
+    .option('udp', { type: 'boolean', default: false, describe: 'datagram sockets and datagrams: who can take another uid\'s datagrams' })
     .option('out', { alias: 'o', type: 'string', describe: 'write one scenario file per finding into this directory' })
     .option('show', { type: 'number', default: 2, describe: 'how many findings to print with their scenario text' })
     .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' })
     .option('policy-file', { type: 'string', array: true, describe: 'YAML list of custom policies' })
     .example('$0 audit -p pajari-1999', 'the hijacks the 1999 proposal allows, with scenario files')
-    .example('$0 audit -p my-fix --policy-file fix.yaml --out findings/', 'judge a fix of your own') as unknown as Argv<AuditArgs>;
+    .example('$0 audit -p my-fix --policy-file fix.yaml --out findings/', 'judge a fix of your own')
+    .example('$0 audit -p linux --udp', 'who can take another uid\'s UDP datagrams under linux') as unknown as Argv<AuditArgs>;
 }
 
 // explain

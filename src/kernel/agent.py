@@ -13,7 +13,6 @@ import ctypes
 import errno
 import json
 import os
-import re
 import select
 import socket
 import struct
@@ -21,36 +20,19 @@ import subprocess  # imported as root: an agent that dropped to its uid may not 
 import sys
 import time
 
-SOL_IP = 0
+sys.dont_write_bytecode = True  # no __pycache__ beside the sources
+# The datagram operations and the helpers they share, imported as root before any fork.
+from agent_udp import (  # noqa: E402
+    IP_MULTICAST_ALL, IP_MULTICAST_IF, IP_MULTICAST_LOOP, IP_PKTINFO, IPV6_MULTICAST_IF,
+    IPV6_MULTICAST_LOOP, IPV6_RECVPKTINFO, SO_BROADCAST, SOL_IP, SOL_IPV6, UdpOps, ename, ifindex,
+)
+
 IP_FREEBIND = 15
 SO_REUSEPORT = getattr(socket, "SO_REUSEPORT", 15)
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 TCP_INFO = getattr(socket, "TCP_INFO", 11)
 TCP_CLOSE = 7
 
-# UDP (include/uapi/linux/in.h, in6.h, errqueue.h; Python's socket module lacks some)
-SOL_IPV6 = socket.IPPROTO_IPV6
-SO_BROADCAST = 6
-IP_PKTINFO = 8
-IP_RECVERR = 11
-IP_MULTICAST_IF = 32
-IP_MULTICAST_LOOP = 34
-IP_ADD_MEMBERSHIP = 35
-IP_DROP_MEMBERSHIP = 36
-IP_MULTICAST_ALL = 49
-IPV6_MULTICAST_IF = 17
-IPV6_MULTICAST_LOOP = 19
-IPV6_JOIN_GROUP = 20
-IPV6_LEAVE_GROUP = 21
-IPV6_RECVERR = 25
-IPV6_RECVPKTINFO = 49
-IPV6_PKTINFO = 50
-MSG_ERRQUEUE = 0x2000
-SO_EE_ORIGIN_LOCAL, SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6 = 1, 2, 3
-# Every datagram the harness sends ends with its tag, every reply with the datagram's: copies
-# and replies are attributed exactly, late ones included (src/kernel/run-kernel.ts).
-DGRAM_TAG = re.compile(rb"\[bl-d#(\d+)\]$")
-REPLY_TAG = re.compile(rb"\[bl-r#(\d+)\]$")
 # Options that are an int flag: (level, optname).
 BOOL_OPTIONS = {
     "SO_REUSEADDR": (socket.SOL_SOCKET, socket.SO_REUSEADDR),
@@ -83,19 +65,6 @@ def rtattr(kind, payload):
     return raw + b"\0" * (-len(raw) % 4)
 
 
-def neighbour_state(addr):
-    """The NUD state of this namespace's neighbour entry for addr (REACHABLE, INCOMPLETE, FAILED...), or ""."""
-    try:
-        out = subprocess.run(["ip", "neigh", "show", "to", addr], capture_output=True, timeout=5).stdout.decode("utf-8", "replace")
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    words = out.split()
-    for w in ("INCOMPLETE", "FAILED", "REACHABLE", "STALE", "DELAY", "PROBE", "PERMANENT", "NOARP"):
-        if w in words:
-            return w
-    return ""
-
-
 def neighbour_unresolved(addr):
     """Whether this namespace's neighbour entry for addr (or for the gateway its route names) is still INCOMPLETE or has FAILED."""
     try:
@@ -108,29 +77,7 @@ def neighbour_unresolved(addr):
     return any(w in ("INCOMPLETE", "FAILED") for w in out.split())
 
 
-def ifindex(dev):
-    """The index of a kernel interface name; "" or None: 0 (no interface, by route)."""
-    if not dev:
-        return 0
-    try:
-        return socket.if_nametoindex(dev)
-    except OSError:
-        raise OSError(errno.ENODEV, "no interface " + dev)
-
-
-def sockaddr_text(sa):
-    """(host, port[, ...]) as "10.0.0.1:53" or "[fd00::1]:53"; a v4-mapped address as IPv4."""
-    host, port = sa[0], sa[1]
-    if host.startswith("::ffff:") and "." in host:
-        host = host[7:]
-    return ("[%s]:%d" % (host, port)) if ":" in host else ("%s:%d" % (host, port))
-
-
-def ename(code):
-    return errno.errorcode.get(code, "E%d" % code)
-
-
-class Agent:
+class Agent(UdpOps):
     def __init__(self, name):
         self.name = name  # HOST/PROC
         self.socks = {}  # socket name -> socket.socket
@@ -141,7 +88,7 @@ class Agent:
         self.eof = False
         self.udp = set()  # names of datagram sockets
         self.pktinfo = set()  # (socket name, IP_PKTINFO | IPV6_RECVPKTINFO) set on
-        self.recverr = set()  # sockets the harness turned IP_RECVERR on for (senders)
+        self.icmp_watch = []  # raw ICMP and ICMPv6 sockets (a host's root agent: op_icmp_watch)
 
     # ---- stdin, read without Python's buffering so select() sees pending lines
     def fill(self, timeout):
@@ -261,7 +208,6 @@ class Agent:
                 pass
         self.listening.discard(name)
         self.udp.discard(name)
-        self.recverr.discard(name)
         self.pktinfo = {p for p in self.pktinfo if p[0] != name}
         s.close()
 
@@ -427,237 +373,6 @@ class Agent:
             if s is not None:
                 self.finish(s)
         return {"result": "ok"}
-
-    # ---- datagram sockets
-    def op_udp_connect(self, req):
-        """connect(2) of a datagram socket: fixes its peer (and its local address, by route)."""
-        s = self.socks.get(req["name"])
-        if s is None:
-            return {"result": "EBADF"}
-        to = req["to"]
-        if s.family == socket.AF_INET6 and ":" not in to:
-            to = "::ffff:" + to
-        try:
-            s.connect((to, int(req["port"])))
-        except OSError as e:
-            return {"result": ename(e.errno)}
-        return {"result": "ok", "local": sockaddr_text(s.getsockname())}
-
-    def op_membership(self, req):
-        """IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP (struct ip_mreqn) or IPV6_JOIN_GROUP / IPV6_LEAVE_GROUP.
-
-        The interface by index; "" gives index 0, where the kernel takes the route to the group's
-        device. An IPv4 group on an AF_INET6 socket goes through the SOL_IP option, as a program would.
-        """
-        s = self.socks.get(req["name"])
-        if s is None:
-            return {"result": "EBADF"}
-        join = req["verb"] == "join"
-        group = req["group"]
-        try:
-            index = ifindex(req.get("dev"))
-            if ":" in group:
-                mreq = socket.inet_pton(socket.AF_INET6, group) + struct.pack("=I", index)
-                s.setsockopt(SOL_IPV6, IPV6_JOIN_GROUP if join else IPV6_LEAVE_GROUP, mreq)
-            else:
-                mreq = socket.inet_pton(socket.AF_INET, group) + bytes(4) + struct.pack("=i", index)
-                s.setsockopt(SOL_IP, IP_ADD_MEMBERSHIP if join else IP_DROP_MEMBERSHIP, mreq)
-        except OSError as e:
-            return {"result": ename(e.errno)}
-        return {"result": "ok"}
-
-    def op_udp_fresh(self, req):
-        """A fresh unconnected datagram socket for a datagram step's `from:` (closed by udp_forget).
-
-        family by destination; options in order (SO_BROADCAST as the step sets it; IP_MULTICAST_IF
-        for `interface:`); bound to `source` (and `source_port`) when given, an IPv4 source on an
-        AF_INET6 socket as ::ffff:a.b.c.d.
-        """
-        old = self.socks.pop(req["name"], None)
-        if old is not None:
-            self.drop(req["name"], old)
-        fam = socket.AF_INET6 if req.get("family") == "inet6" else socket.AF_INET
-        s = socket.socket(fam, socket.SOCK_DGRAM)
-        s.setblocking(False)
-        self.socks[req["name"]] = s
-        self.udp.add(req["name"])
-        r = self.set_options(s, req.get("options", []), req["name"])
-        if r != "ok":
-            return {"result": r}
-        if req.get("source"):
-            src = req["source"]
-            if fam == socket.AF_INET6 and ":" not in src:
-                src = "::ffff:" + src
-            try:
-                s.bind((src, int(req.get("source_port") or 0)))
-            except OSError as e:
-                return {"result": ename(e.errno)}
-        return {"result": "ok"}
-
-    def op_udp_forget(self, req):
-        s = self.socks.pop(req["name"], None)
-        if s is not None:
-            self.drop(req["name"], s)
-        return {"result": "ok"}
-
-    def recverr_on(self, name, s):
-        """The harness's instrument on a sending socket: ICMP errors queued with the datagram they are about."""
-        if name in self.recverr:
-            return
-        s.setsockopt(SOL_IP, IP_RECVERR, 1)  # an AF_INET6 socket's IPv4 traffic too
-        if s.family == socket.AF_INET6:
-            s.setsockopt(SOL_IPV6, IPV6_RECVERR, 1)
-        self.recverr.add(name)
-
-    def op_udp_send(self, req):
-        """sendto(2) of one datagram, DATA followed by its tag. Answers ok or the send's errno, and
-        the local address it left from (the socket's name after the send)."""
-        s = self.socks.get(req["name"])
-        if s is None:
-            return {"result": "EBADF"}
-        try:
-            self.recverr_on(req["name"], s)
-        except OSError as e:
-            return {"result": ename(e.errno)}
-        # Errors the socket still holds from earlier datagrams are theirs, not this one's.
-        early = self.read_errors(req["name"], s)
-        to = req["to"]
-        if s.family == socket.AF_INET6 and ":" not in to:
-            to = "::ffff:" + to
-        payload = req.get("data", "").encode() + ("[bl-d#%d]" % int(req["tag"])).encode()
-        out = {"errors": early}
-        try:
-            # `interface:` goes with the datagram, as the interface index of an IP_PKTINFO /
-            # IPV6_PKTINFO message: Linux sends a multicast (before IP_MULTICAST_IF) and a
-            # broadcast out of it (udp_sendmsg: ipc.oif), and the socket keeps no trace of it.
-            cmsg = []
-            if req.get("dev"):
-                index = ifindex(req["dev"])
-                if "." not in req["to"]:  # IPv6 (a v4-mapped destination is IPv4 on the wire)
-                    cmsg.append((SOL_IPV6, IPV6_PKTINFO, bytes(16) + struct.pack("=I", index)))
-                else:
-                    cmsg.append((SOL_IP, IP_PKTINFO, struct.pack("=i4s4s", index, bytes(4), bytes(4))))
-            s.sendmsg([payload], cmsg, 0, (to, int(req["port"])))
-        except OSError as e:
-            out["result"] = ename(e.errno)
-            return out
-        out["result"] = "ok"
-        try:
-            out["local"] = sockaddr_text(s.getsockname())
-        except OSError:
-            pass
-        return out
-
-    def read_errors(self, name, s):
-        """Everything in a socket's error queue: [{tag, errno, origin, type, code}]."""
-        got = []
-        while True:
-            try:
-                data, anc, _, _ = s.recvmsg(2048, 512, MSG_ERRQUEUE)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                break
-            m = DGRAM_TAG.search(data)
-            e = {"socket": name, "tag": int(m.group(1)) if m else None}
-            for level, kind, raw in anc:
-                if (level, kind) in ((SOL_IP, IP_RECVERR), (SOL_IPV6, IPV6_RECVERR)) and len(raw) >= 16:
-                    ee_errno, origin, ee_type, ee_code = struct.unpack_from("=IBBB", raw, 0)
-                    e.update({"errno": ename(ee_errno), "origin": origin, "type": ee_type, "code": ee_code})
-            got.append(e)
-        # A connected socket also keeps the last error for its next call (ECONNREFUSED): read and cleared.
-        try:
-            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        except OSError:
-            err = 0
-        if err:
-            got.append({"socket": name, "tag": None, "errno": ename(err), "pending": True})
-        return got
-
-    def op_udp_poll(self, req):
-        """Reads every datagram socket of this process for wait_ms (non-blocking reads, then select).
-
-        A datagram with a tag: a copy this socket received ({tag, socket, to}); with `reply` and a
-        tag in `reply_tags`, the socket answers `bindlab HOST/PROC/SOCKET\r\n` + the tag to its
-        source (with IP_PKTINFO / IPV6_RECVPKTINFO on: from the address the datagram came to). A
-        reply: who answered, from where as this socket sees it. Error queues of sending sockets too.
-        """
-        reply_tags = set(int(t) for t in req.get("reply_tags", []))
-        deadline = time.monotonic() + req.get("wait_ms", 0) / 1000.0
-        out = {"got": [], "replies": [], "errors": [], "reply_errors": []}
-        host, proc = self.name.split("/", 1)
-        while True:
-            names = [n for n in self.udp if n in self.socks]
-            for n in names:
-                s = self.socks[n]
-                failures = 0
-                v6 = s.family == socket.AF_INET6
-                while True:
-                    try:
-                        data, anc, _, src = s.recvmsg(65536, 512)
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    except OSError as e:
-                        # A pending error (the ICMP of a datagram this socket sent) ends one read.
-                        out["errors"].append({"socket": n, "tag": None, "errno": ename(e.errno), "pending": True})
-                        failures += 1
-                        if failures > 8:
-                            break
-                        continue
-                    m = DGRAM_TAG.search(data)
-                    if m:
-                        tag = int(m.group(1))
-                        out["got"].append({"tag": tag, "socket": n, "from": sockaddr_text(src)})
-                        if tag in reply_tags:
-                            err = self.reply(s, n, anc, src, tag, v6, "bindlab %s/%s/%s\r\n" % (host, proc, n))
-                            if err:
-                                out["reply_errors"].append({"tag": tag, "socket": n, "errno": err})
-                        continue
-                    m = REPLY_TAG.search(data)
-                    if m:
-                        banner = data[: m.start()].decode("utf-8", "replace")
-                        out["replies"].append({"tag": int(m.group(1)), "socket": n, "banner": banner, "from": sockaddr_text(src)})
-                if n in self.recverr:
-                    out["errors"].extend(self.read_errors(n, s))
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return out
-            rl = [self.socks[n] for n in names]
-            if not rl:
-                time.sleep(left)
-                return out
-            select.select(rl, [], [], min(left, 0.5))
-
-    def reply(self, s, name, anc, src, tag, v6, banner):
-        """Answers a datagram; returns None or the send's errno name."""
-        payload = banner.encode() + ("[bl-r#%d]" % tag).encode()
-        cmsg = []
-        if (name, "IP_PKTINFO") in self.pktinfo or (name, "IPV6_RECVPKTINFO") in self.pktinfo:
-            for level, kind, raw in anc:
-                if (level, kind) == (SOL_IP, IP_PKTINFO) and len(raw) >= 12:
-                    # struct in_pktinfo: ifindex, spec_dst (the local address the datagram was for), addr.
-                    _, spec_dst, _ = struct.unpack("=i4s4s", raw[:12])
-                    cmsg.append((SOL_IP, IP_PKTINFO, struct.pack("=i4s4s", 0, spec_dst, bytes(4))))
-                elif (level, kind) == (SOL_IPV6, IPV6_PKTINFO) and len(raw) >= 20:
-                    # struct in6_pktinfo: the destination address, ifindex. A group is no source: the kernel picks.
-                    addr = raw[:16]
-                    if addr[0] != 0xFF:
-                        cmsg.append((SOL_IPV6, IPV6_PKTINFO, addr + struct.pack("=I", 0)))
-        try:
-            s.sendmsg([payload], cmsg, 0, src[:2] if not v6 else src)
-        except OSError as e:
-            return ename(e.errno)
-        return None
-
-    def op_neigh_wait(self, req):
-        """Waits (up to wait_ms) while this namespace's neighbour entry for addr is being resolved;
-        answers its state: resolved (or none), or failed (nobody answered ARP / NDP)."""
-        deadline = time.monotonic() + req.get("wait_ms", 3000) / 1000.0
-        while True:
-            state = neighbour_state(req["addr"])
-            if state != "INCOMPLETE" or time.monotonic() > deadline:
-                return {"result": "failed" if state == "FAILED" else state.lower() if state else "none"}
-            time.sleep(0.05)
 
     # ---- address steps (root agent of the host)
     def op_address(self, req):

@@ -5,10 +5,10 @@
 // names (namespaces, interfaces) are made from indexes (kernelNames); reports use the scenario's.
 // Each scenario process is a Python agent (agent.py) running as the process's uid.
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { Agent, pythonPath } from './agents.js';
+import { capture, firstLine, run, settleTimeWait, setupProblem, sleep, startTcpdump, stopTcpdump } from './ns-commands.js';
 import { DatagramRunner, type KernelDelivery } from './run-udp.js';
 import type { ConnectStep, DatagramStep, Host, MembershipStep, Scenario, SockOptions, Step, UdpConnectStep } from '../scenario/types.js';
 import { LINUX_TCP_RMEM } from '../emu/policy/fingerprint.js';
@@ -43,6 +43,12 @@ export interface KernelRunOptions {
   keep?: boolean;
   /** How long a datagram is given to arrive before its sockets are read (default 60 ms; more on a loaded machine). */
   settleMs?: number;
+  /**
+   * Keep the kernel's per-peer ICMP rate limit (net.ipv4.icmp_ratelimit, net.ipv6.icmp.ratelimit;
+   * default true). Its tokens refill with real time, which passes between the harness's steps but
+   * not between the emulator's: a long program compares without it on both sides.
+   */
+  icmpRateLimit?: boolean;
   /** Upper bound for each `wait` step's real sleep (default: no bound; TIME_WAIT needs 61 s). */
   maxWaitMs?: number;
   /** Called with progress lines (topology commands, agent errors). */
@@ -114,11 +120,6 @@ function probe(): { ok: true } | { ok: false; why: string } {
   return { ok: true };
 }
 
-function firstLine(e: unknown): string {
-  const err = e as { stderr?: Buffer | string; message?: string };
-  const text = err.stderr ? String(err.stderr) : String(err.message ?? e);
-  return text.trim().split('\n')[0] ?? '';
-}
 
 // ---------------------------------------------------------------------------------------------
 // Cleanup on exit: every run registers its namespaces and agents until it has cleaned up.
@@ -138,70 +139,6 @@ function installExitHook(): void {
       process.kill(process.pid, sig);
     });
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Running commands
-
-function run(cmd: string, args: readonly string[], input?: string): Promise<void> {
-  return new Promise((resolveP, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code === 0) resolveP();
-      else reject(new Error(`${cmd} ${args.join(' ')} failed (${code}): ${err.trim()}`));
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(input ?? '');
-  });
-}
-
-/** The first line of what a failed setup command printed, without ip's batch line numbers. */
-function setupProblem(e: unknown): string {
-  const m = /failed \(\d+\): ([^\n]*)/.exec(String((e as Error).message ?? e));
-  return (m?.[1] ?? firstLine(e)).replace(/^Error: /, '').trim();
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** tcpdump in a namespace, ready once it says it is listening. */
-async function startTcpdump(ns: string, path: string, device: string): Promise<ChildProcess> {
-  // At a higher priority than the agents: on a busy machine a starved tcpdump falls behind.
-  const child = spawn('ip', ['netns', 'exec', ns, 'nice', '-n', '-10', 'tcpdump', '-i', device, '-Z', 'root', '--immediate-mode', '-U', '-n', '-s', '262144', '-w', path, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  await new Promise<void>((resolveP, reject) => {
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`tcpdump in ${ns} did not start: ${err.trim()}`)), 15000);
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (/listening on/.test(err)) { clearTimeout(timer); resolveP(); }
-    });
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`tcpdump in ${ns} exited (${code}): ${err.trim()}`)); });
-  });
-  return child;
-}
-
-/**
- * Stops tcpdump once it has written out what it holds: on SIGINT it leaves the packets still in
- * its capture ring unwritten, so its file must first stop growing (for 500 ms; at most 10 s on a busy machine).
- */
-async function stopTcpdump(child: ChildProcess, path: string): Promise<void> {
-  const size = () => { try { return statSync(path).size; } catch { return -1; } };
-  let last = size();
-  for (let still = 0, waited = 0; still < 10 && waited < 10000; waited += 50) {
-    await sleep(50);
-    const now = size();
-    still = now === last ? still + 1 : 0;
-    last = now;
-  }
-  return new Promise((resolveP) => {
-    if (child.exitCode !== null || child.signalCode !== null) { resolveP(); return; }
-    child.removeAllListeners('exit');
-    child.on('exit', () => resolveP());
-    child.kill('SIGINT');
-  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,7 +193,7 @@ class Topology {
   private created: string[] = [];
   private destroyed = false;
 
-  constructor(readonly scenario: Scenario, private readonly log: (l: string) => void) {
+  constructor(readonly scenario: Scenario, private readonly log: (l: string) => void, private readonly icmpRateLimit = true) {
     this.prefix = `bl${process.pid}x${++runCounter}`;
     this.switchNs = `${this.prefix}-sw`;
     this.names = kernelNames(scenario, this.prefix);
@@ -317,10 +254,9 @@ class Topology {
       w('net/ipv4/tcp_rmem', (sc.tcpRmem ?? LINUX_TCP_RMEM).join(' ')),
       w('net/ipv4/conf/all/promote_secondaries', sc.promoteSecondaries ? 1 : 0),
       w('net/ipv4/conf/default/promote_secondaries', sc.promoteSecondaries ? 1 : 0),
-      // ICMP errors are not rate-limited per peer (a scenario's port-unreachable datagrams may
-      // come faster than one a second): the emulator models no limit (docs/kernel-observations.md).
-      w('net/ipv4/icmp_ratelimit', 0),
-      w('net/ipv6/icmp/ratelimit', 0),
+      // The per-peer ICMP rate limit is the kernel's default unless the run turns it off
+      // (KernelRunOptions.icmpRateLimit; docs/kernel-observations.md).
+      ...(this.icmpRateLimit ? [] : [w('net/ipv4/icmp_ratelimit', 0), w('net/ipv6/icmp/ratelimit', 0)]),
       // Routing (docs/scenario-format.md): forwarding on routers only; rp_filter is conf.all's, every
       // interface's 0, so max(all, IF) is the scenario's (the namespace may inherit another from the machine).
       w('net/ipv4/ip_forward', h.forward ? 1 : 0),
@@ -403,45 +339,6 @@ class Topology {
   }
 }
 
-/**
- * TIME_WAIT lasts TCP_TIMEWAIT_LEN (60 s), but its timer sits in a coarse timer-wheel level
- * (HZ=250: 2.048 s granularity), so the socket really goes away 0-2 s late (measured 60.4 to
- * 61.8 s; docs/kernel-observations.md). After a wait step, TIME_WAIT sockets whose 60 s are
- * over are given up to 3 s to disappear, so the run agrees with the 60 s of the model.
- */
-async function settleTimeWait(ns: string): Promise<void> {
-  const deadline = Date.now() + 3000;
-  for (;;) {
-    const out = await capture('ip', ['netns', 'exec', ns, 'ss', '-tanoH', 'state', 'time-wait']).catch(() => '');
-    const expired = out
-      .split('\n')
-      .map((l) => /timer:\(timewait,([^,]*),/.exec(l)?.[1])
-      .filter((t): t is string => t !== undefined)
-      .filter((t) => remainingMs(t) <= 50);
-    if (!expired.length || Date.now() > deadline) return;
-    await sleep(100);
-  }
-}
-
-/** ss prints timers as "8.408ms", "58sec", "1min2sec" or "" (already due). */
-function remainingMs(t: string): number {
-  let ms = 0;
-  for (const m of t.matchAll(/(\d+(?:\.\d+)?)(ms|sec|min)/g)) {
-    ms += Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'sec' ? 1000 : 60000);
-  }
-  return ms;
-}
-
-function capture(cmd: string, args: readonly string[]): Promise<string> {
-  return new Promise((resolveP, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolveP(out) : reject(new Error(`${cmd} failed (${code})`))));
-  });
-}
-
 // ---------------------------------------------------------------------------------------------
 // The run
 
@@ -478,7 +375,7 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
   // docs/kernel-observations.md §12). On a link with latency the first one does; so that the
   // kernel's answer is seen at all, a scenario with a router waits 1.5 s.
   const timeoutMs = opts.timeoutMs ?? (scenario.hosts.some((h) => h.forward) ? 1500 : 1000);
-  const topo = new Topology(scenario, log);
+  const topo = new Topology(scenario, log, opts.icmpRateLimit ?? true);
   liveRuns.add(topo);
   try {
     try {
@@ -546,11 +443,17 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
         addressAgents.set(s.host, topo.spawnAgent(s.host, `${s.host}/(address steps)`, 0));
       }
     }
+    // A root agent per host reads the ICMP errors that come back for datagrams (run-udp.ts).
+    const icmpWatchers = new Map<string, Agent>();
+    if (steps.some((s) => s.kind === 'datagram')) {
+      for (const h of scenario.hosts) icmpWatchers.set(h.name, topo.spawnAgent(h.name, `${h.name}/(icmp)`, 0));
+    }
     // SO_BINDTODEVICE names a scenario interface; the agent needs the kernel's name of it.
     const socketHost = new Map<string, string>();
     const kernelOptions = (host: string, o: SockOptions): [string, boolean | string][] =>
       optionList(o).map(([k, v]) => (INTERFACE_OPTIONS.has(k) && typeof v === 'string' ? [k, topo.ifName(host, v)] : [k, v]));
     await Promise.all(topo.agents.map((a) => a.ready));
+    await Promise.all([...icmpWatchers.values()].map((a) => a.request('icmp_watch', {})));
 
 
     const socketAgent = new Map<string, Agent>();
@@ -558,6 +461,7 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
       socketAgent: (name) => socketAgent.get(name),
       socketHost: (name) => socketHost.get(name),
       clientAgent: clientOf,
+      icmpWatcher: (host) => icmpWatchers.get(host)!,
       ifName: (host, iface) => topo.ifName(host, iface),
       log,
       settleMs: opts.settleMs,

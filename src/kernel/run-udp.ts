@@ -7,13 +7,13 @@
 // so a copy read from any socket of any process is attributed exactly, a late one included.
 // After the send every process holding a datagram socket reads them all (non-blocking reads
 // during a settle, in parallel); with `reply: true` each receiver answers at once with its
-// banner and the same tag, and the sender reads the answers and the source they came from. The
-// sender's ICMP errors come from its error queue (IP_RECVERR / IPV6_RECVERR, which the harness
-// turns on before a socket's first send: delivery does not look at it). With nothing received
-// and no error, the sender's neighbour entry tells "unreachable" (nobody answered ARP / NDP)
-// from "dropped".
+// banner and the same tag, and the sender reads the answers and the source they came from. ICMP
+// errors are seen where they arrive: a root agent per host holds raw ICMP and ICMPv6 sockets and
+// reads every error that quotes a tagged datagram (so the sending socket is never touched, and an
+// error comes back even when no socket of the sender matches it). With nothing received and no
+// error, the sender's neighbour entry tells "unreachable" (nobody answered ARP / NDP) from "dropped".
 
-import type { Agent, Json } from './agents.js';
+import type { Agent } from './agents.js';
 import type { DatagramStep, MembershipStep, UdpConnectStep } from '../scenario/types.js';
 
 /** One datagram as the kernel delivered it. */
@@ -37,6 +37,8 @@ export interface UdpRunContext {
   socketHost(name: string): string | undefined;
   /** A host's agent for fresh sockets (`from: HOST` or `HOST/PROC`: that process's uid). */
   clientAgent(host: string, process?: string): Agent;
+  /** The root agent of a host that watches its ICMP errors (op icmp_watch done). */
+  icmpWatcher(host: string): Agent;
   /** The kernel's name of a scenario interface. */
   ifName(host: string, iface: string): string;
   log(line: string): void;
@@ -62,7 +64,8 @@ export function receiverText(names: readonly string[]): string {
 
 interface Got { readonly tag: number; readonly socket: string; readonly agent: Agent }
 interface Reply { readonly tag: number; readonly socket: string; readonly banner: string; readonly from: string }
-interface ErrorSeen { readonly tag: number | null; readonly errno?: string; readonly origin?: number }
+/** An ICMP error about a tagged datagram, as a host received it. */
+interface ErrorSeen { readonly tag: number; readonly what: 'port-unreachable' | 'unreachable' }
 
 let tagCounter = 0;
 
@@ -116,7 +119,8 @@ export class DatagramRunner {
       const r = await sender.request('udp_fresh', {
         name,
         family: step.to.addr.family === 6 ? 'inet6' : 'inet',
-        // A fresh socket is a tool's (dig, nc -u -b): it may send to a broadcast address.
+        // SO_BROADCAST, as the emulator's fresh socket (docs/scenario-format.md): a tool's
+        // socket (nc -u -b) may send to a broadcast address.
         options: [['SO_BROADCAST', true]],
         source: step.source?.addr.text,
         source_port: step.source?.port,
@@ -127,56 +131,52 @@ export class DatagramRunner {
       }
     }
     this.holders.add(sender);
+    this.holders.add(this.ctx.icmpWatcher(host));
     const dev = step.interface ? this.ctx.ifName(host, step.interface) : '';
-    const results: string[] = [];
-    const deliveries: KernelDelivery[] = [];
     try {
-      for (let i = 0; i < step.count; i++) {
-        const tag = ++tagCounter;
-        const sent = await sender.request('udp_send', { name, to: step.to.addr.text, port: step.to.port, data: step.data ?? '', tag, dev });
-        this.lateErrors(sent);
-        if (sent['result'] !== 'ok') {
-          results.push(String(sent['result']));
-          deliveries.push({ receivers: [] });
-          continue;
-        }
-        const d = await this.observe(tag, step, sender);
-        results.push(d.result);
-        deliveries.push(d.delivery);
-      }
+      // The step's datagrams leave back to back, as the emulator sends them (100 µs apart): the
+      // kernel's ICMP rate limit then sees them as one burst, whatever the machine's load.
+      const tags = Array.from({ length: step.count }, () => ++tagCounter);
+      const sent = await sender.request('udp_send', { name, to: step.to.addr.text, port: step.to.port, data: step.data ?? '', tags, dev });
+      const sendResults = (sent['results'] as string[] | undefined) ?? tags.map(() => String(sent['error'] ?? 'EIO'));
+      const outs = await this.observe(tags.filter((_, i) => sendResults[i] === 'ok'), step, sender);
+      const judged = tags.map((tag, i) => (sendResults[i] === 'ok' ? outs.get(tag)! : { result: sendResults[i]!, delivery: { receivers: [] } }));
+      const results = judged.map((j) => j.result);
+      return { result: results[0] ?? 'dropped', results, deliveries: judged.map((j) => j.delivery) };
     } finally {
       if (step.socket === undefined) await sender.request('udp_forget', { name });
     }
-    return { result: results[0] ?? 'dropped', results, deliveries };
   }
 
-  private lateErrors(r: Json): void {
-    for (const e of (r['errors'] as ErrorSeen[] | undefined) ?? []) {
-      if (e.tag !== null) this.ctx.log(`datagram ${e.tag}: ${e.errno ?? 'an error'} came after its step was judged`);
-    }
-  }
-
-  /** Reads every holder until the datagram's copies, replies and errors are in. */
-  private async observe(tag: number, step: DatagramStep, sender: Agent): Promise<{ result: string; delivery: KernelDelivery }> {
+  /** Reads every holder until the datagrams' copies, replies and errors are in; judges each. */
+  private async observe(tags: readonly number[], step: DatagramStep, sender: Agent): Promise<Map<number, { result: string; delivery: KernelDelivery }>> {
+    const judged = new Map<number, { result: string; delivery: KernelDelivery }>();
+    if (!tags.length) return judged;
+    const mine = new Set(tags);
     const got: Got[] = [];
     const replies: Reply[] = [];
     const errors: ErrorSeen[] = [];
     const poll = async (waitMs: number): Promise<void> => {
       const agents = [...this.holders];
       const answers = await Promise.all(agents.map((a) =>
-        a.request('udp_poll', { wait_ms: waitMs, reply_tags: step.reply ? [tag] : [] }, waitMs + 15000).then((r) => ({ a, r }))));
+        a.request('udp_poll', { wait_ms: waitMs, reply_tags: step.reply ? tags : [] }, waitMs + 15000).then((r) => ({ a, r }))));
       for (const { a, r } of answers) {
         for (const g of (r['got'] as { tag: number; socket: string }[]) ?? []) {
-          if (g.tag === tag) got.push({ tag, socket: g.socket, agent: a });
+          if (mine.has(g.tag)) got.push({ tag: g.tag, socket: g.socket, agent: a });
           else this.ctx.log(`datagram ${g.tag}: a copy reached ${g.socket} after its step was judged`);
         }
-        for (const x of (r['replies'] as Reply[]) ?? []) if (x.tag === tag) replies.push(x);
-        for (const e of (r['errors'] as ErrorSeen[]) ?? []) if (e.tag === tag) errors.push(e);
+        for (const x of (r['replies'] as Reply[]) ?? []) if (mine.has(x.tag)) replies.push(x);
+        for (const e of (r['errors'] as ErrorSeen[]) ?? []) {
+          if (mine.has(e.tag)) errors.push(e);
+          else this.ctx.log(`datagram ${e.tag}: its ICMP ${e.what} came after its step was judged`);
+        }
+        for (const e of (r['pending'] as { socket: string; errno: string }[]) ?? []) this.ctx.log(`${e.socket}: a read failed with ${e.errno} (a connected socket's pending ICMP error)`);
         for (const e of (r['reply_errors'] as { socket: string; errno: string }[]) ?? []) {
-          this.ctx.log(`datagram ${tag}: ${e.socket}'s reply failed: ${e.errno}`);
+          this.ctx.log(`datagram ${step.index}: ${e.socket}'s reply failed: ${e.errno}`);
         }
       }
     };
+    const settled = (tag: number) => got.some((g) => g.tag === tag) || errors.some((e) => e.tag === tag);
     // Copies first (they and any ICMP arrive together), then a second look for late copies on
     // other hosts, the replies and the ICMP.
     await poll(this.settle);
@@ -185,29 +185,39 @@ export class DatagramRunner {
       // Answers still on their way: more looks, up to about a second.
       for (let i = 0; i < 5 && replies.length < got.length; i++) await poll(this.settle * 3);
     }
-    if (!got.length && !errors.length) {
-      // Nothing arrived and nothing came back: an unanswered neighbour, or a silent drop.
+    let neighbourFailed = false;
+    if (!tags.every(settled)) {
+      // Something neither arrived nor came back: an unanswered neighbour, or a silent drop.
       const n = await sender.request('neigh_wait', { addr: step.to.addr.text, wait_ms: 5000 }, 20000);
-      await poll(n['result'] === 'failed' ? this.settle * 3 : this.settle);
-      if (!got.length && !errors.length && n['result'] === 'failed') return { result: 'unreachable', delivery: { receivers: [] } };
+      neighbourFailed = n['result'] === 'failed';
+      await poll(neighbourFailed ? this.settle * 3 : this.settle);
     }
+    for (const tag of tags) judged.set(tag, this.judge(tag, step, got, replies, errors, neighbourFailed));
+    return judged;
+  }
+
+  private judge(tag: number, step: DatagramStep, allGot: readonly Got[], replies: readonly Reply[], allErrors: readonly ErrorSeen[], neighbourFailed: boolean): { result: string; delivery: KernelDelivery } {
+    const got = allGot.filter((g) => g.tag === tag);
     if (got.length) {
       // A step's fresh socket is no scenario socket; should it hear its own datagram, it is "(sender)".
-      const named = got.map((g) => ({ socket: g.socket === FRESH_SOCKET ? '(sender)' : g.socket, full: `${g.agent.label}/${g.socket === FRESH_SOCKET ? '(sender)' : g.socket}` }));
+      const named = got.map((g) => {
+        const socket = g.socket === FRESH_SOCKET ? '(sender)' : g.socket;
+        return { socket, full: `${g.agent.label}/${socket}` };
+      });
       named.sort((a, b) => (a.full < b.full ? -1 : a.full > b.full ? 1 : 0));
       const receivers = named.map((n) => n.full);
+      const mine = replies.filter((x) => x.tag === tag);
       const delivery: KernelDelivery = step.reply
-        ? { receivers, replyFrom: named.map((n) => replies.find((x) => bannerSocket(x.banner) === n.socket)?.from ?? 'none') }
+        ? { receivers, replyFrom: named.map((n) => mine.find((x) => bannerSocket(x.banner) === n.socket)?.from ?? 'none') }
         : { receivers };
       return { result: receiverText(named.map((n) => n.socket)), delivery };
     }
-    const e = errors.find((x) => x.errno !== undefined);
-    if (!e) return { result: 'dropped', delivery: { receivers: [] } };
-    // ICMP port unreachable (IPv4 type 3 code 3, ICMPv6 type 1 code 4) reads ECONNREFUSED; an
-    // unanswered neighbour comes back as host unreachable from the sender's own stack.
-    if (e.errno === 'ECONNREFUSED') return { result: 'port-unreachable', delivery: { receivers: [] } };
-    if (e.errno === 'EHOSTUNREACH' || e.errno === 'ENETUNREACH') return { result: 'unreachable', delivery: { receivers: [] } };
-    return { result: e.errno!, delivery: { receivers: [] } };
+    const none = { receivers: [] };
+    // ICMP port unreachable (IPv4 type 3 code 3, ICMPv6 type 1 code 4); an unanswered neighbour
+    // comes back as host (address) unreachable from the sender's own stack.
+    const e = allErrors.find((x) => x.tag === tag);
+    if (e) return { result: e.what, delivery: none };
+    return { result: neighbourFailed ? 'unreachable' : 'dropped', delivery: none };
   }
 }
 

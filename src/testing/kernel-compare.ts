@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { runPolicy, START_EPOCH_SECONDS } from '../emu/engine.js';
+import type { Policy } from '../emu/policy/types.js';
 import type { StepResult } from '../emu/results.js';
 import { ETHERNET_HEADER_LEN } from '../emu/wire/ethernet.js';
 import { kernelAvailable, runOnKernel, type KernelCaptureFile, type KernelRunOptions, type KernelStep, type KernelStepResult } from '../kernel/run-kernel.js';
@@ -31,6 +32,8 @@ export interface KernelComparisonRow {
   readonly linux: readonly string[];
   /** Connect steps: per connection, the sockets the emulator's pick was made among. */
   readonly candidates?: readonly (readonly string[])[];
+  /** Datagram steps with reply: true: per datagram, where the answers came from ("10.0.0.2:53", "a,b" for copies). */
+  readonly replies?: { readonly kernel: readonly string[]; readonly linux: readonly string[] };
   readonly agree: boolean;
 }
 
@@ -97,7 +100,9 @@ export function compareRuns(scenario: Scenario, text: string, kernel: readonly K
           differences.push(`${where} datagram ${i + 1}: ${d}`);
         }
       });
-      rows.push({ index: step.index, kind: step.kind, line: step.pos.line, source, kernel: kr, linux: er, candidates, agree });
+      const replyText = (ds: readonly KernelDelivery[] | undefined) => (ds ?? []).map((d) => (d.replyFrom ?? []).join(','));
+      const replies = step.reply ? { replies: { kernel: replyText(k.deliveries), linux: replyText(e.deliveries) } } : {};
+      rows.push({ index: step.index, kind: step.kind, line: step.pos.line, source, kernel: kr, linux: er, candidates, agree, ...replies });
       continue;
     }
     if (step.kind !== 'connect') {
@@ -126,9 +131,11 @@ export function compareRuns(scenario: Scenario, text: string, kernel: readonly K
 /**
  * Runs the scenario on the live kernel and under the `linux` policy and compares them. Needs root
  * on Linux. With `captureDir`, the kernel's TCP segments are recorded there too (one file per
- * host), with the emulated capture beside them, and compared header field by field.
+ * host), with the emulated capture beside them, and compared header field by field. `policy`
+ * replaces `linux` (a variant of it: the tests' linux without its ICMP rate limit).
  */
-export async function compareWithKernel(scenario: Scenario, text: string, options: KernelRunOptions & { readonly captureDir?: string } = {}): Promise<KernelComparison> {
+export async function compareWithKernel(scenario: Scenario, text: string,
+  options: KernelRunOptions & { readonly captureDir?: string; readonly policy?: Policy } = {}): Promise<KernelComparison> {
   const avail = kernelAvailable();
   if (!avail.ok) throw new Error(`verify-kernel needs root on Linux: ${avail.why}`);
   const dir = options.captureDir;
@@ -136,7 +143,7 @@ export async function compareWithKernel(scenario: Scenario, text: string, option
   const captures: KernelCaptureFile[] = [];
   const kernel = await runOnKernel(scenario, dir ? { ...options, capture: { dir, prefix, captures } } : options);
   if (!dir) {
-    const emulator = runPolicy(scenario, 'linux');
+    const emulator = runPolicy(scenario, options.policy ?? 'linux');
     return compareRuns(scenario, text, kernel, emulator.steps);
   }
   // The emulated side at this machine's net.core.rmem_max (not per namespace: the kernel's scale uses the host's).
@@ -144,7 +151,7 @@ export async function compareWithKernel(scenario: Scenario, text: string, option
   const emulatedPath = join(dir, `${prefix}.linux.pcapng`);
   const writer = new PcapngWriter(emulatedPath, { startEpochSeconds: START_EPOCH_SECONDS, tsresol: 'ns', application: 'bindlab verify-kernel' });
   const sink = new FactSink(writer);
-  const emulator = runPolicy(scenario, 'linux', { sink, rmemMax });
+  const emulator = runPolicy(scenario, options.policy ?? 'linux', { sink, rmemMax });
   writer.finish();
   // Each host's segments in its own file; together, in the order they were sent (one clock for all namespaces).
   const kernelFacts = captures.flatMap(readKernelCapture).sort((a, b) => a.t - b.t).map((x) => x.facts);
@@ -210,7 +217,8 @@ export function renderSideBySide(c: KernelComparison): string {
   const head = ['step', 'line', 'kind', 'kernel', 'linux (emulated)', ''];
   const body = c.rows.map((r) => {
     const groups = r.candidates?.some((g) => g.length > 1) ? ` (group ${[...new Set(r.candidates.flat())].join(',')})` : '';
-    return [String(r.index), String(r.line), r.kind, summarize(r.kernel), summarize(r.linux) + groups, r.agree ? '=' : '≠ DIFFERENT'];
+    const from = (xs: readonly string[] | undefined) => (xs && xs.some((x) => x) ? ` (replies from ${summarize(xs.map((x) => x || 'none'))})` : '');
+    return [String(r.index), String(r.line), r.kind, summarize(r.kernel) + from(r.replies?.kernel), summarize(r.linux) + groups + from(r.replies?.linux), r.agree ? '=' : '≠ DIFFERENT'];
   });
   const widths = head.map((h, i) => body.reduce((w, b) => Math.max(w, b[i]!.length), h.length));
   const fmt = (cells: string[]) => cells.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd();

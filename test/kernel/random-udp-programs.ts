@@ -142,6 +142,10 @@ export function randomUdpProgram(seed: number): string {
     if (chance(0.06)) step(`{ setsockopt: ${s.name}, options: { ${pick(['SO_REUSEADDR', 'SO_REUSEPORT', 'SO_BROADCAST', 'IP_MULTICAST_ALL'])}: ${chance(0.5)} } }`);
   };
 
+  // A client socket that may broadcast (a fresh socket may not: EACCES), bound when it first sends.
+  const broadcaster = chance(0.7);
+  if (broadcaster) step('{ socket: bc, process: client/c0, type: udp, options: { SO_BROADCAST: true } }');
+
   // Phase 1: 2-5 server sockets (an occasional one on the client), binds interleaved.
   const n = int(2, 5);
   const pending: Sock[] = [];
@@ -173,7 +177,10 @@ export function randomUdpProgram(seed: number): string {
         const count = chance(0.15) ? `, count: ${int(2, 3)}` : '';
         const reply = chance(0.3) ? ', reply: true' : '';
         const r = rnd();
-        if (r < 0.12) {
+        const broadcast = /^(10\.0\.[01]\.255|255\.255\.255\.255):/.test(to);
+        if (broadcaster && broadcast && chance(0.7)) {
+          step(`{ datagram: { socket: bc, to: ${to}${iface}${count}${reply} } }`);
+        } else if (r < 0.12) {
           step(`{ datagram: { from: server, to: ${to}${iface}${count}${reply} } }`);
         } else if (r < 0.22 && socks.some((s) => s.port !== undefined && !s.closed && (s.family === 'inet6' || !to.startsWith('"[')))) {
           // An inet6 socket writes an IPv4 destination v4-mapped; an inet one sends to IPv4 only.

@@ -37,6 +37,7 @@ export const bind = (socket: string, address: string, expect?: string): Draft =>
 export const setsockopt = (socket: string, options: UdpOptions, expect?: string): Draft =>
   ({ kind: 'setsockopt', socket, options, ...(expect ? { expect: [expect] } : {}) }) as Draft;
 export const close = (socket: string): Draft => ({ kind: 'close', socket }) as Draft;
+export const wait = (ms: number): Draft => ({ kind: 'wait', durationNs: ms * 1e6 }) as Draft;
 export const udpConnect = (socket: string, to: string, expect?: string): Draft =>
   ({ kind: 'udp-connect', socket, to: ep(to), ...(expect ? { expect: [expect] } : {}) }) as Draft;
 export const join = (socket: string, group: string, iface?: string, expect?: string): Draft =>

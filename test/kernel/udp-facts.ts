@@ -2,7 +2,7 @@
 // what Linux 6.18 answered in the namespaces. test/kernel/udp.test.ts runs them on the kernel
 // (the harness must reproduce each) and, when the engine models UDP, under the linux policy.
 
-import { bind, close, datagram, join, leave, setsockopt, sock, udpConnect, udpScenario, type Topology } from './udp-build.js';
+import { bind, close, datagram, wait, join, leave, setsockopt, sock, udpConnect, udpScenario, type Topology } from './udp-build.js';
 import type { Scenario } from '../../src/scenario/types.js';
 
 export interface UdpFact {
@@ -33,6 +33,14 @@ export const UDP_FACTS: readonly UdpFact[] = [
     sock('r1', 'server/root', RP), bind('r1', '0.0.0.0:5310', 'EADDRINUSE'),
     sock('a3', 'server/alice', RA), bind('a3', '0.0.0.0:5310', 'EADDRINUSE'),
     sock('a4', 'server/alice', { SO_REUSEADDR: true, SO_REUSEPORT: true }), bind('a4', '0.0.0.0:5310', 'ok'),
+  ]),
+  fact('a same-uid SO_REUSEPORT socket on the port does not let a SO_REUSEPORT-only one past another uid\'s SO_REUSEADDR socket, in either bind order', [
+    sock('s1', 'server/alice', RA), sock('s2', 'server/bob', { SO_REUSEADDR: true, SO_REUSEPORT: true }), sock('s3', 'server/bob', RP),
+    bind('s1', '10.0.0.1:5315', 'ok'), bind('s2', '0.0.0.0:5315', 'ok'), bind('s3', '10.0.0.1:5315', 'EADDRINUSE'),
+    sock('t1', 'server/alice', RA), sock('t2', 'server/bob', { SO_REUSEADDR: true, SO_REUSEPORT: true }), sock('t3', 'server/bob', RP),
+    bind('t2', '0.0.0.0:5316', 'ok'), bind('t1', '10.0.0.1:5316', 'ok'), bind('t3', '10.0.0.1:5316', 'EADDRINUSE'),
+    sock('u2', 'server/bob', { SO_REUSEADDR: true, SO_REUSEPORT: true }), sock('u3', 'server/bob', RP),
+    bind('u2', '0.0.0.0:5317', 'ok'), bind('u3', '10.0.0.1:5317', 'ok'),
   ]),
   fact('[::] dual-stack blocks 0.0.0.0 and a specific IPv4 address in both orders; IPV6_V6ONLY coexists', [
     sock('d', 'server/root', {}, 'inet6'), bind('d', '[::]:5320', 'ok'),
@@ -109,14 +117,17 @@ export const UDP_FACTS: readonly UdpFact[] = [
     sock('bcast', 'server/alice', RA), bind('bcast', '10.0.0.255:6000'),
     sock('uni', 'server/bob', RA), bind('uni', '10.0.0.1:6000'),
     sock('lim', 'server/bob', RA), bind('lim', '255.255.255.255:6000'),
+    sock('b', 'client/root', { SO_BROADCAST: true }), bind('b', '0.0.0.0:6200'),
+    datagram({ socket: 'b', to: '10.0.0.255:6000' }, 'any+bcast'),
+    datagram({ socket: 'b', to: '255.255.255.255:6000' }, 'any+lim'),
+    datagram({ socket: 'b', to: '10.0.0.1:6000' }, 'uni'),
+    datagram({ socket: 'b', to: '10.0.0.255:6001' }, 'dropped'),
     datagram({ from: 'client', to: '10.0.0.255:6000' }, 'any+bcast'),
-    datagram({ from: 'client', to: '255.255.255.255:6000' }, 'any+lim'),
-    datagram({ from: 'client', to: '10.0.0.1:6000' }, 'uni'),
-    datagram({ from: 'client', to: '10.0.0.255:6001' }, 'dropped'),
     sock('tx', 'client/root'), bind('tx', '0.0.0.0:6100'),
     datagram({ socket: 'tx', to: '10.0.0.255:6000' }, 'EACCES'),
     setsockopt('tx', { SO_BROADCAST: true }, 'ok'),
     datagram({ socket: 'tx', to: '10.0.0.255:6000' }, 'any+bcast'),
+    datagram({ socket: 'tx', to: '10.0.0.255:6100' }, 'tx'),
   ]),
   fact('a group\'s datagram reaches every socket on the port once any socket joined on the arrival interface (IP_MULTICAST_ALL); not a unicast-bound one; no join: dropped', [
     sock('m1', 'server/root', RA), bind('m1', '0.0.0.0:5353'),
@@ -168,14 +179,71 @@ export const UDP_FACTS: readonly UdpFact[] = [
     datagram({ from: 'client', to: '10.0.0.2:5402', reply: true }, 'alias'),
     sock('bc1', 'server/root', RA), bind('bc1', '0.0.0.0:5403'),
     sock('bc2', 'server/alice', { SO_REUSEADDR: true, IP_PKTINFO: true }), bind('bc2', '0.0.0.0:5403'),
-    datagram({ from: 'client', to: '10.0.0.255:5403', reply: true }, 'bc1+bc2'),
+    sock('asker', 'client/root', { SO_BROADCAST: true }),
+    datagram({ socket: 'asker', to: '10.0.0.255:5403', reply: true }, 'bc1+bc2'),
+  ]),
+  fact('ICMP errors to one peer: 6 at once, then one a second for IPv4 (icmp_ratelimit 1000 ms), one every 100 ms for IPv6 (net.ipv6.icmp.ratelimit, 100 ms on 6.18); none withheld over the loopback', [
+    datagram({ from: 'client', to: '10.0.0.1:5500', count: 8 }, 'port-unreachable', 'dropped'),
+    datagram({ from: 'client', to: '[fd00::1]:5500', count: 8 }, 'port-unreachable', 'dropped'),
+    // IPv6's tokens are back 400 ms later (one per 100 ms). IPv4's take a second each: not
+    // asserted, a busy machine can let that much real time pass between two steps.
+    wait(400),
+    datagram({ from: 'client', to: '[fd00::1]:5500' }, 'port-unreachable'),
+    datagram({ from: 'server', to: '10.0.0.1:5500', count: 8 }, 'port-unreachable'),
+  ]),
+  fact('an AF_INET6 socket hears an IPv4 group only by its own join (its IPv4 IP_MULTICAST_ALL starts off), and IP_MULTICAST_ALL does not touch its IPv6 groups', [
+    sock('j', 'server/root'), join('j', '239.4.4.4', 'eth0', 'ok'),
+    sock('d', 'server/root', RA, 'inet6'), bind('d', '[::]:5600'),
+    sock('v4', 'server/root', RA), bind('v4', '0.0.0.0:5600'),
+    datagram({ from: 'client', to: '239.4.4.4:5600' }, 'v4'),
+    setsockopt('d', { IP_MULTICAST_ALL: true }, 'ok'),
+    datagram({ from: 'client', to: '239.4.4.4:5600' }, 'd+v4'),
+    sock('j6', 'server/root', {}, 'inet6'), join('j6', 'ff05::1:3', 'eth0', 'ok'),
+    sock('d6', 'server/root', { SO_REUSEADDR: true, IP_MULTICAST_ALL: false }, 'inet6'), bind('d6', '[::]:5601'),
+    datagram({ from: 'client', to: '[ff05::1:3]:5601', interface: 'eth0' }, 'd6'),
+  ]),
+  fact('a socket whose local address is v4-mapped (bound to one, or connected to a v4-mapped peer) cannot send to IPv6: EAFNOSUPPORT', [
+    sock('m', 'server/root', {}, 'inet6'), bind('m', '[::ffff:10.0.0.1]:5610'),
+    datagram({ socket: 'm', to: '[fd00::100]:5610' }, 'EAFNOSUPPORT'),
+    sock('c', 'server/root', {}, 'inet6'), bind('c', '[::]:5611'), udpConnect('c', '[::ffff:10.0.0.100]:7000', 'ok'),
+    datagram({ socket: 'c', to: '[fd00::100]:5611' }, 'EAFNOSUPPORT'),
+  ]),
+  fact('leave without an interface means the route\'s interface: a membership on another one is EADDRNOTAVAIL', [
+    sock('m', 'server/root'), join('m', '239.5.5.5', 'eth1', 'ok'),
+    leave('m', '239.5.5.5', undefined, 'EADDRNOTAVAIL'),
+    leave('m', '239.5.5.5', 'eth1', 'ok'),
+  ], { eth1: true }),
+  fact('a device-bound IPv6 socket cannot send to its host\'s address on another device (ENETUNREACH)', [
+    sock('e1', 'server/root', { SO_BINDTODEVICE: 'eth1' }, 'inet6'), bind('e1', '[::]:5620'),
+    sock('rx', 'server/root', {}, 'inet6'), bind('rx', '[::]:5621'),
+    datagram({ socket: 'e1', to: '[fd00::1]:5621' }, 'ENETUNREACH'),
+    datagram({ socket: 'e1', to: '[fd01::1]:5621' }, 'rx'),
+  ], { eth1: true }),
+  fact('IP_MULTICAST_IF naming another interface than SO_BINDTODEVICE is EINVAL', [
+    sock('a', 'server/root', { SO_BINDTODEVICE: 'eth0', IP_MULTICAST_IF: 'eth1' }, 'inet', 'EINVAL'),
+    sock('b', 'server/root', { SO_BINDTODEVICE: 'eth0', IP_MULTICAST_IF: 'eth0' }, 'inet', 'ok'),
+    sock('c', 'server/root', { SO_BINDTODEVICE: 'eth1' }), setsockopt('c', { IP_MULTICAST_IF: 'eth0' }, 'EINVAL'),
+  ], { eth1: true }),
+  fact('a connected socket hears only its peer: a reply from another address never reaches it', [
+    sock('rx', 'server/root'), bind('rx', '0.0.0.0:5630'),
+    sock('q', 'server/alice'), bind('q', '10.0.0.2:5631'), udpConnect('q', '10.0.0.100:7000', 'ok'),
+    datagram({ socket: 'q', to: '10.0.0.3:5630', reply: true }, 'rx'),
   ]),
 ];
+
+/** Reply sources of the connected-sender fact: the reply never reaches the sender. */
+export const UNHEARD_REPLY: readonly string[] = ['none'];
+
+/** The rate-limit fact's datagram results, datagram by datagram (step index: results). */
+export const RATE_LIMITED: ReadonlyMap<number, readonly string[]> = new Map([
+  [0, [...Array<string>(6).fill('port-unreachable'), 'dropped', 'dropped']],
+  [1, [...Array<string>(6).fill('port-unreachable'), 'dropped', 'dropped']],
+]);
 
 /** Expected reply sources of the replies fact, per datagram step index: one per receiver. */
 export const REPLY_SOURCES: ReadonlyMap<number, readonly string[]> = new Map([
   [2, ['10.0.0.1:5400']],
   [5, ['10.0.0.3:5401']],
   [8, ['10.0.0.2:5402']],
-  [13, ['10.0.0.1:5403', '10.0.0.1:5403']],
+  [14, ['10.0.0.1:5403', '10.0.0.1:5403']],
 ]);

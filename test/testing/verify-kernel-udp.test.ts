@@ -47,13 +47,13 @@ describe('datagram steps in the kernel comparison', () => {
       { index: 5, kind: 'datagram', result: 'a+b', results: ['a+b'] },
       { index: 6, kind: 'datagram', result: 'dropped', results: ['dropped'] }];
     const emulator = [...emuSetup,
-      { index: 4, result: 'a', results: ['a', 'a'], candidates: [['a', 'b'], ['a', 'b']] },
+      { index: 4, result: 'a', results: ['a', 'a'], candidates: [['a', 'b'], ['a', 'b']], deliveries: [{ receivers: ['server/root/a'] }, { receivers: ['server/root/a'] }] },
       { index: 5, result: 'a+b', results: ['a+b'] },
       { index: 6, result: 'port-unreachable', results: ['port-unreachable'] }];
     const c = compareRuns(S, TEXT, kernel, emulator);
     expect(c.rows.map((r) => r.agree)).toEqual([true, true, true, true, true, true, false]);
     expect(c.differences).toEqual(['udp/made-up-udp.yaml step 6 (line 7: - datagram) datagram 1: kernel dropped vs emulator port-unreachable']);
-    expect(renderSideBySide(c)).toMatch(/^4 +5 +datagram +b, a +a ×2 \(group a,b\) +=$/m);
+    expect(renderSideBySide(c)).toMatch(/^4 +5 +datagram +b, a \(replies from 10\.0\.0\.1:53 ×2\) +a ×2 \(group a,b\) +=$/m);
   });
 
   it('a datagram the kernel did not send is a difference', () => {

@@ -1,5 +1,6 @@
-// bindlab audit --policy P [--addresses N] [--out DIR] [--json]: every small configuration under P;
-// hijacks and refused multi-homed setups, each with a scenario file that reproduces it.
+// bindlab audit --policy P [--addresses N] [--udp] [--out DIR] [--json]: every small configuration
+// under P (TCP listeners, or with --udp datagram sockets); hijacks and refused multi-homed setups,
+// each with a scenario file that reproduces it.
 // Exit 0 nothing found, 1 something found, 2 bad input.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,7 +34,8 @@ export function auditCommand(argv: AuditArgs): ExitCode {
   if (!Number.isInteger(argv.addresses) || argv.addresses < 1 || argv.addresses > 3) throw new UsageError(`--addresses ${argv.addresses}: give 1, 2 or 3`);
   if (!Number.isInteger(argv.sockets) || argv.sockets < 2 || argv.sockets > 3) throw new UsageError(`--sockets ${argv.sockets}: give 2 or 3`);
   const policy = policyResolver(customs)(argv.policy);
-  const report = audit(policy, { addresses: argv.addresses, sockets: argv.sockets, policiesYaml: policiesYaml(argv.policy, customs) });
+  if (argv.udp && !policy.udp) throw new UsageError(`--udp: ${argv.policy} has no UDP rules (UDP is not modelled under it)`);
+  const report = audit(policy, { addresses: argv.addresses, sockets: argv.sockets, policiesYaml: policiesYaml(argv.policy, customs), udp: argv.udp });
   if (argv.out) {
     mkdirSync(argv.out, { recursive: true });
     const schema = schemaComment(argv.out);
@@ -45,10 +47,10 @@ export function auditCommand(argv: AuditArgs): ExitCode {
 
 export function renderAudit(r: AuditReport, show: number, out?: string): string {
   const lines = [
-    `bindlab audit ${r.policy}: 1..${r.addresses} addresses, 2 uids, 2..${r.sockets} sockets, options ${r.options.length ? r.options.join(', ') : '(none)'}`,
+    `bindlab audit ${r.policy}${r.udp ? ' (UDP)' : ''}: 1..${r.addresses} addresses, 2 uids, 2..${r.sockets} ${r.udp ? 'datagram ' : ''}sockets, options ${r.options.length ? r.options.join(', ') : '(none)'}`,
     `explored ${r.configurations.toLocaleString('en-US')} configurations in ${r.seconds.toFixed(1)} s`,
     `hijacks: ${r.hijacks ? `${r.hijacks} configurations, ${r.findings.filter((f) => f.kind === 'hijack').length} distinct` : 'none'}`,
-    `multi-homed setup (one wildcard + specific listeners of one uid): ${r.multihomed.map((m) => `n=${m.n} ${m.permittedWith ? `permitted (${m.permittedWith.map((o) => o.join('+') || '-').join(' / ')})` : 'REFUSED'}`).join('; ') || 'not explored (one address)'}`,
+    `multi-homed setup (one wildcard + specific ${r.udp ? 'sockets' : 'listeners'} of one uid): ${r.multihomed.map((m) => `n=${m.n} ${m.permittedWith ? `permitted (${m.permittedWith.map((o) => o.join('+') || '-').join(' / ')})` : 'REFUSED'}`).join('; ') || 'not explored (one address)'}`,
   ];
   if (r.findings.length === 0) return [...lines, 'nothing found'].join('\n');
   lines.push('', `${count(r.findings.length, 'finding')}${out ? `, scenario files in ${out}/` : ' (--out DIR writes each as a scenario file)'}:`);

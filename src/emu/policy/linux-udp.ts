@@ -17,7 +17,8 @@ import type { DatagramInfo, DeliveryResult, UdpRules, UdpSock } from './udp-type
  * Whether sk2 keeps sk off the port, as udp_lib_lport_inuse asks of each socket of the port's
  * slot: not both SO_REUSEADDR, devices compatible, addresses overlapping (a wildcard covers all)
  * [net/ipv4/udp.c udp_lib_lport_inuse]. Returns 'share' when both have SO_REUSEPORT with the same
- * uid (the walk then stops: the port is free), 'conflict', or null when sk2 is no obstacle.
+ * uid (sk2 is passed over; the other sockets are still asked), 'conflict', or null when sk2 is no
+ * obstacle.
  */
 function inUse(sk: UdpSock, sk2: UdpSock): 'share' | 'conflict' | null {
   if (sk2 === sk) return null;
@@ -39,12 +40,15 @@ function slotOrder(host: HostView, port: number): UdpSock[] {
   return ([...host.owners(port)] as UdpSock[]).sort((a, b) => b.boundSeq - a.boundSeq);
 }
 
-/** The first socket that keeps sk off port (the walk stops at a same-uid SO_REUSEPORT one), or null [udp_lib_lport_inuse]. */
+/**
+ * The first socket that keeps sk off port, or null [udp_lib_lport_inuse]. A same-uid SO_REUSEPORT
+ * socket does not end the walk: another socket that conflicts still refuses the bind, in either bind
+ * order (6.18 in namespaces: a SO_REUSEPORT-only socket beside a same-uid SO_REUSEADDR+SO_REUSEPORT
+ * one and another uid's SO_REUSEADDR one is EADDRINUSE; docs/kernel-observations.md §13).
+ */
 function portConflict(sk: UdpSock, port: number, host: HostView): UdpSock | null {
   for (const sk2 of slotOrder(host, port)) {
-    const r = inUse(sk, sk2);
-    if (r === 'share') return null;
-    if (r === 'conflict') return sk2;
+    if (inUse(sk, sk2) === 'conflict') return sk2;
   }
   return null;
 }
@@ -60,8 +64,9 @@ function findFreePort(sk: UdpSock, host: HostView): number {
   const first = host.random(n);
   for (let i = 0; i < n; i++) {
     const port = low + ((first + i) % n);
-    // In the bitmap walk every overlapping socket marks its port, SO_REUSEPORT or not [udp_lib_lport_inuse with a bitmap]
-    if (!slotOrder(host, port).some((sk2) => inUse(sk, sk2) !== null)) return port;
+    // In the bitmap walk a same-uid SO_REUSEPORT socket marks nothing, so bind(0) may land on its
+    // port and join its group (6.18 in namespaces, a one-port range) [udp_lib_lport_inuse with a bitmap]
+    if (!slotOrder(host, port).some((sk2) => inUse(sk, sk2) === 'conflict')) return port;
   }
   return 0;
 }

@@ -164,8 +164,12 @@ export class DatagramReplayer {
     const dstKey = addrKey(data, dg.dstAt, fam);
     const dst = this.hostAddrs.get(dstKey);
     if (!dst) {
-      if (this.hostIndex.has(addrKey(data, dg.srcAt, fam))) this.skipped['not-in-a-replayed-connection']++;
-      else {
+      if (this.hostIndex.has(addrKey(data, dg.srcAt, fam))) {
+        // A scenario host's own datagram out (a resolver asking upstream): its flow is tracked so that
+        // the answer coming back is known for one, not taken for a datagram to the host's port.
+        if (slot < 0) this.addFlow(fam, srcWord, dstWord, hash, null);
+        this.skipped['not-in-a-replayed-connection']++;
+      } else {
         this.skipped['not-to-a-scenario-host']++;
         this.unmatched(dstKey, dg.dstPort, fam);
       }
@@ -182,16 +186,17 @@ export class DatagramReplayer {
     return bannerSocketIn(this.reader.data, dg.payloadAt, dg.payloadAt + dg.payloadCaptured) ?? 'received';
   }
 
-  private addFlow(fam: 4 | 6, srcWord: number, dstWord: number, hash: number, dstKey: number | string): number {
+  /** Tracks a new flow from the current datagram's source to its destination, a scenario address (dstKey) or, null, none (a host's own datagram out). */
+  private addFlow(fam: 4 | 6, srcWord: number, dstWord: number, hash: number, dstKey: number | string | null): number {
     const flows = this.flows, dg = this.dg, data = this.reader.data;
     if (flows.size === flows.capacity) this.dropFlow(flows.oldestSlot);
     const slot = flows.add(fam, data, dg.srcAt, srcWord, dg.srcPort, dg.dstAt, dstWord, dg.dstPort, hash);
     this.head[slot] = -1;
     this.tail[slot] = -1;
-    this.hostOf[slot] = this.hostIndex.get(dstKey)!;
+    this.hostOf[slot] = dstKey === null ? -1 : this.hostIndex.get(dstKey)!;
     const key = clientKey(srcWord, dg.srcPort, dg.dstPort);
     this.clientKeyOf[slot] = key;
-    this.byClient.set(key, slot);
+    if (dstKey !== null) this.byClient.set(key, slot);
     return slot;
   }
 

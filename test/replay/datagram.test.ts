@@ -409,3 +409,45 @@ describe('a UDP SO_REUSEPORT group recorded on Linux (test/replay/fixtures/udp/u
     expect(a.disagree).toBeGreaterThan(0);
   });
 });
+
+describe('a resolver asking upstream', () => {
+  it('the answer to the scenario host\'s own query is known for one, not delivered to its port', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const { parseScenario } = await import('../../src/scenario/load.js');
+    const { PcapWriter } = await import('../../src/pcap/pcap-writer.js');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bindlab-udp-upstream-'));
+    const file = path.join(dir, 'upstream.pcap');
+    const w = new PcapWriter(file, { startEpochSeconds: 1765000000, tsresol: 'us' });
+    const id = w.addInterface({ name: 'eth0', linkType: LINKTYPE_RAW, snaplen: 65535 });
+    const banner = ascii('bindlab server/named/dns\r\n');
+    const packets: [number, number[]][] = [
+      [0, ipv4('10.0.0.100', '10.0.0.1', 17, udp(5555, 53, ascii('q')))],
+      // The resolver's own query upstream, and the answer to it.
+      [1, ipv4('10.0.0.1', '10.9.9.9', 17, udp(40000, 53, ascii('upstream q')))],
+      [2, ipv4('10.9.9.9', '10.0.0.1', 17, udp(53, 40000, ascii('upstream a')))],
+      [3, ipv4('10.0.0.1', '10.0.0.100', 17, udp(53, 5555, banner))],
+    ];
+    for (const [ms, ip] of packets) w.packet(id, ms * 1e6, Uint8Array.from(ip), ip.length);
+    w.finish();
+    const scenario = parseScenario(`name: resolver
+hosts:
+  server:
+    interfaces:
+      eth0: { addresses: [10.0.0.1/24] }
+    processes:
+      named: { uid: 0 }
+steps:
+  - socket: dns
+    process: server/named
+    type: udp
+  - bind: dns
+    address: 0.0.0.0:53
+`, 'resolver.yaml');
+    const r = await replayCapture(file, scenario, { policies: ['linux'] });
+    expect(r.datagrams).toBe(1);
+    expect(r.skipped['not-in-a-replayed-connection']).toBe(2);
+    expect(r.policies['linux']!.datagrams.map((d) => [d.client, d.server, d.result, d.observed])).toEqual([['10.0.0.100:5555', '10.0.0.1:53', 'dns', 'dns']]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -6,7 +6,7 @@ import { formatEndpoint, type IpAddr } from '../addr.js';
 import type { HostState, IfaceState } from '../host.js';
 import { datagramPacketRecord } from '../packet-record.js';
 import { describe } from '../policy/common.js';
-import { hashTuple, mix32 } from '../rng.js';
+import { hashTuple } from '../rng.js';
 import { writeUdpFrame } from '../wire/udp.js';
 import { quotedLength, writePortUnreachableFrame } from '../wire/icmp.js';
 import type { UdpLayer } from './layer.js';
@@ -79,7 +79,8 @@ export class UdpReplay {
     const v6 = client.family === 6;
     const q = quoted.subarray(0, quotedLength(client.family, quoted.length));
     const f = { srcMac: iface.mac, dstMac: clientMac, src: wireDst, dst: client, ttl: v6 ? fp.hopLimit : fp.ttl,
-      ipId: mix32(hashTuple(ctx.seed, client.bytes, sport, wireDst.bytes, dport) ^ 0x1c3b) & 0xffff, dontFragment: false, tos: v6 ? 0 : 0xc0 };
+      // As the layer's own ICMP errors: the IPv4 id of a packet sent without a socket (layer.ts datagramIpId).
+      ipId: this.layer.datagramIpId(null, wireDst, client, 1), dontFragment: false, tos: v6 ? 0 : 0xc0 };
     const len = writePortUnreachableFrame(ctx.frame, f, q);
     ctx.emit(iface.link, t, len, comment, record);
     return true;

@@ -90,6 +90,9 @@ describe('linux UDP: unicast delivery (KERNEL-FACTS "Unicast delivery"; __udp4_l
         '- { connect: conn, to: "10.0.0.100:6000", expect: ok }',
         '- { datagram: { from: client, source: "10.0.0.100:6000", to: "10.0.0.2:5000" }, expect: conn }',
         '- { datagram: { from: client, source: "10.0.0.100:6001", to: "10.0.0.2:5000" }, expect: open }']],
+    ['a fresh sender (from: HOST) has SO_BROADCAST; a socket bound to a v4-mapped address cannot send to IPv6 (EAFNOSUPPORT, seen on 6.18)',
+      [usock('b'), bind('b', '0.0.0.0:5000'), '- { datagram: { from: client, to: "10.0.0.255:5000" }, expect: b }',
+        usock6('m'), bind('m', '[::ffff:10.0.0.1]:5001'), '- { datagram: { socket: m, to: "[fd00::100]:5000" }, expect: EAFNOSUPPORT }']],
     ['a broadcast peer needs SO_BROADCAST to connect', [usock('b'), '- { connect: b, to: "10.0.0.255:5000", expect: EACCES }']],
   ])('%s', (_t, steps) => { check(steps); });
 
@@ -147,6 +150,9 @@ describe('linux UDP: multicast (KERNEL-FACTS "Broadcast and multicast"; ip_mc_sf
         usock('quiet', 'root', 'options: { IP_MULTICAST_LOOP: false }'), '- { datagram: { socket: quiet, to: "224.0.0.251:5353", interface: eth0 }, expect: dropped }']],
     ['a dual-stack AF_INET6 socket that joined an IPv4 group receives it; an IPv6-only one does not',
       [usock6('d', 'options: { SO_REUSEADDR: true }'), bind('d', '[::]:5353'), '- { join: d, group: 224.0.0.251, interface: eth0 }', send('d')]],
+    ['an AF_INET6 socket starts with IP_MULTICAST_ALL off: a dual-stack socket hears only IPv4 groups it joined (seen on 6.18)',
+      [...two, usock6('d6', 'options: { SO_REUSEADDR: true }'), bind('d6', '[::]:5353'), '- { join: a, group: 224.0.0.251, interface: eth0 }', send('a+b'),
+        '- { setsockopt: d6, options: { IP_MULTICAST_ALL: true } }', send('a+b+d6')]],
     ['closing the only member ends the host\'s membership', [...two, '- { join: a, group: 224.0.0.251, interface: eth0 }', '- { close: a, expect: ok }', send('dropped')]],
     ['IPv6: ff02::fb joined on eth0 reaches the [::] socket', [usock6('v6', 'options: { IPV6_V6ONLY: true }'), bind('v6', '[::]:5353'),
       '- { join: v6, group: "ff02::fb", interface: eth0 }', '- { datagram: { from: client, to: "[ff02::fb]:5353", interface: eth0 }, expect: v6 }']],

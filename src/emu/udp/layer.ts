@@ -102,7 +102,9 @@ export class UdpLayer {
       id: this.ctx.nextSockId(), name, kind, hostName: host.name, processName, uid: host.uids.get(processName) ?? 0, family, opts,
       state: 'CLOSE', local: null, port: 0, ipv6only: false, listener: null, createdSeq: this.ctx.nextSeq(), boundSeq: 0, listenSeq: 0,
       group: null, remote: null,
-      udp: { broadcast: false, multicastLoop: true, multicastAll: true, pktinfo: false, memberships: [] },
+      // IP_MULTICAST_ALL starts on for inet sockets only: inet6_create leaves it off (seen on 6.18: an
+      // AF_INET6 socket's getsockopt(IP_MULTICAST_ALL) is 0) [net/ipv4/af_inet.c inet_create: MC_ALL].
+      udp: { broadcast: false, multicastLoop: true, multicastAll: family === 'inet', pktinfo: false, memberships: [] },
       multicastIf: null,
     };
     if (kind === 'socket') this.ctx.sockets.set(name, sk);
@@ -389,6 +391,11 @@ export class UdpLayer {
     };
     // A v4-mapped destination from an IPv6-only socket [net/ipv6/udp.c udpv6_sendmsg: ipv6_only_sock → -ENETUNREACH]
     if (isV4Mapped(step.to.addr) && sk.ipv6only) return fail('ENETUNREACH', 'an IPv6-only socket cannot send to a v4-mapped address [net/ipv6/udp.c udpv6_sendmsg]');
+    // An inet6 socket bound to a v4-mapped address cannot send to a native IPv6 one [net/ipv6/ip6_output.c
+    // ip6_dst_lookup_tail: a v4-mapped source → -EAFNOSUPPORT]; seen on 6.18.
+    if (sk.family === 'inet6' && sk.local && isV4Mapped(sk.local) && !isWildcard(v4FromMapped(sk.local)) && dst.family === 6) {
+      return fail('EAFNOSUPPORT', `${sk.name} is bound to the v4-mapped ${sk.local.text} and cannot send to the IPv6 address ${dst.text} [net/ipv6/ip6_output.c ip6_dst_lookup_tail]`);
+    }
     // sendto(0.0.0.0 / ::) goes to the loopback [net/ipv4/route.c ip_route_output_key_hash_rcu: !daddr → loopback]
     if (isWildcard(dst)) dst = dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6;
     const route = this.sourceFor(host, sk, dst, step.interface ?? (isMulticast(dst) ? sk.multicastIf : null));

@@ -69,14 +69,26 @@ export function findRoute(host: HostState, dst: IpAddr, addedAt: ReadonlyMap<Cid
     }
   }
   if (iface && best) {
-    if (decl) return { iface, subnet: undefined, via: decl.via ?? null, src: decl.src ?? null, text: routeText(decl.to, decl.via, iface, decl.metric, decl.src) };
-    return { iface, subnet: best, via: null, src: null, text: routeText(network(best), undefined, iface, bestMetric, undefined) };
+    if (decl) return new FoundRoute(iface, undefined, decl.via ?? null, decl.src ?? null, decl, bestMetric);
+    return new FoundRoute(iface, best, null, null, null, bestMetric);
   }
   if (!host.defaultOnFirst) return null;
   const first = host.ifaces[0];
   if (!first || (oif && oif !== first)) return null;
   if (dst.family === 4 && flushed.has(first)) return null;
-  return { iface: first, subnet: undefined, via: null, src: null, text: `default dev ${first.name} (the host's first interface: it declares no routes:)` };
+  return new FoundRoute(first, undefined, null, null, null, 0);
+}
+
+/** A route findRoute found; its words (`text`) are made only when asked for (explain, error paths), not per connection. */
+class FoundRoute implements Route {
+  constructor(readonly iface: IfaceState, readonly subnet: Cidr | undefined, readonly via: IpAddr | null, readonly src: IpAddr | null,
+    private readonly decl: RouteSpec | null, private readonly metric: number) {}
+
+  get text(): string {
+    if (this.decl) return routeText(this.decl.to, this.decl.via, this.iface, this.decl.metric, this.decl.src);
+    if (this.subnet) return routeText(network(this.subnet), undefined, this.iface, this.metric, undefined);
+    return `default dev ${this.iface.name} (the host's first interface: it declares no routes:)`;
+  }
 }
 
 /** A prefix with its host bits cleared: the connected route of an address. */

@@ -78,8 +78,8 @@ export interface UdpRules {
   readonly icmpRateLimit?: {
     readonly burst: number;
     readonly intervalNs: number;
-    /** IPv6: the interval shrinks with the route's prefix, halved per 32 bits short of /128 (Linux's icmpv6_xrlim_allow). */
-    readonly v6PrefixScaled?: boolean;
+    /** IPv6's interval when it differs from IPv4's (Linux: net.ipv6.icmp.ratelimit, 100 ms, flat). */
+    readonly v6IntervalNs?: number;
   };
   /** bind(2) of a UDP socket; `host.owners(port)` yields the UDP sockets on that port. */
   bind(sock: UdpSock, addr: IpAddr, port: number, host: HostView): Decision;

@@ -20,7 +20,7 @@ import { CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE, quotedLength, writePortUnreachabl
 import { OPTION_NAMES, UDP_OPTION_NAMES, type DatagramStep, type MembershipStep, type OptionName, type SockOptions, type UdpConnectStep, type UdpOptionName } from '../../scenario/types.js';
 import type { UdpContext } from './context.js';
 import { UdpTables, isUdpSock, type UdpSocket } from './tables.js';
-import { dnsTxtResponse, parseDnsQuery } from './dns.js';
+import { dnsQuery, dnsTxtResponse, parseDnsQuery } from './dns.js';
 import { neighbour, neighbourAt } from './neighbours.js';
 import { IcmpLimiter, groupReport } from './side-packets.js';
 
@@ -485,7 +485,8 @@ export class UdpLayer {
       : decided.length === 0 ? `no host on link ${link.name} takes ${to} [net/ipv4/ip_input.c ip_rcv_finish]`
       : decided.map((d) => `${d.arrival.host.name}: ${d.res.rule}`).join('; ')) + withheld;
     // The datagram itself.
-    const payload = this.encoder.encode(step.data ?? '');
+    // A `query:` step sends a DNS query whose ID is the seed's for this step and datagram.
+    const payload = step.query ? dnsQuery(hashString(ctx.seed, `dns id ${ctx.stepIndex} ${index}`) & 0xffff, step.query.name, step.query.qtype) : this.encoder.encode(step.data ?? '');
     const ttl = cast === 'multicast' ? MULTICAST_TTL : dst.family === 6 ? fp.hopLimit : fp.ttl;
     const ipId = this.datagramIpId(sk, src, dst, 17);
     if (ctx.capturing) {

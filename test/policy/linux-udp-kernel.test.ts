@@ -122,6 +122,9 @@ describe('linux UDP datagrams as 6.18 answered them', () => {
       '{ datagram: { socket: q, to: "10.0.0.3:5630", reply: true } }'], 'rx', ['10.0.0.1:5630']],
     ['bound to a group address', [u('rx', 'root'), '{ bind: rx, address: "0.0.0.0:5632" }', u('g', 'alice'), '{ bind: g, address: "239.1.1.1:5633" }',
       '{ datagram: { socket: g, to: "10.0.0.1:5632", reply: true } }'], 'rx', ['none']],
+    ['a better-scoring IPv4 socket on the port takes the reply (random UDP program 33)', [u('v4', 'alice', 'options: { SO_REUSEADDR: true }'), '{ bind: v4, address: "0.0.0.0:5353" }',
+      u('v6', 'alice', 'family: inet6, options: { SO_REUSEADDR: true, SO_REUSEPORT: true }'), '{ bind: v6, address: "[::]:5353" }',
+      '{ datagram: { socket: v6, to: "[::ffff:10.0.0.1]:5353", reply: true } }'], 'v4', ['none']],
   ] as [string, string[], string, string[]][])('replyFrom is none when the sender never gets the reply: %s', (_what, steps, result, from) => {
     const last = run2(steps).at(-1)!;
     expect(last.result).toBe(result);
@@ -137,6 +140,8 @@ describe('linux UDP datagrams as 6.18 answered them', () => {
       '{ connect: m, to: "[fd00::100]:7000" }'], 'EAFNOSUPPORT'],
     ['bound to a v4-mapped address, sending to IPv4 (v4-mapped) still works', [u('m', 'root', 'family: inet6'), '{ bind: m, address: "[::ffff:10.0.0.1]:5613" }',
       '{ datagram: { socket: m, to: "[::ffff:10.0.0.100]:5613" } }'], PU],
+    ['the route\'s error comes before the v4-mapped source\'s (random UDP program 138)', [u('m', 'root', 'family: inet6, options: { SO_BINDTODEVICE: eth1 }'), '{ bind: m, address: "[::]:5615" }',
+      '{ connect: m, to: "[::ffff:10.0.0.100]:7000" }', '{ datagram: { socket: m, to: "[fd00::1]:5615" } }'], 'ENETUNREACH'],
     ['a device-bound IPv6 socket to its host\'s address on another device', [u('e1', 'root', 'family: inet6, options: { SO_BINDTODEVICE: eth1 }'), '{ bind: e1, address: "[::]:5620" }',
       u('rx', 'root', 'family: inet6'), '{ bind: rx, address: "[::]:5621" }', '{ datagram: { socket: e1, to: "[fd00::1]:5621" } }'], 'ENETUNREACH'],
     ['... and to its address on the bound device', [u('e1', 'root', 'family: inet6, options: { SO_BINDTODEVICE: eth1 }'), '{ bind: e1, address: "[::]:5620" }',

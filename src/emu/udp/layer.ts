@@ -199,11 +199,12 @@ export class UdpLayer {
     let dst = wire(step.to.addr);
     // A v4-mapped peer on an IPv6-only socket [net/ipv6/datagram.c __ip6_datagram_connect: ipv6_only_sock → -ENETUNREACH]
     if (isV4Mapped(step.to.addr) && sk.ipv6only) return { result: 'ENETUNREACH', reason: 'an IPv6-only socket cannot connect to a v4-mapped address [net/ipv6/datagram.c __ip6_datagram_connect]' };
-    const mapped = this.mappedToV6(sk, step.to.addr);
-    if (mapped) return mapped;
     if (isWildcard(dst)) dst = dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6;
     const route = this.sourceFor(host, sk, dst, null);
     if ('errno' in route) return { result: route.errno, reason: route.reason };
+    // After the route: its error comes first [net/ipv6/ip6_output.c ip6_dst_lookup_tail]
+    const mapped = this.mappedToV6(sk, step.to.addr);
+    if (mapped) return mapped;
     // A broadcast peer needs SO_BROADCAST [net/ipv4/datagram.c __ip4_datagram_connect: RTCF_BROADCAST && !SOCK_BROADCAST → -EACCES]
     if (route.cast === 'broadcast' && !sk.udp.broadcast) return { result: 'EACCES', reason: `${dst.text} is a broadcast address and ${sk.name} lacks SO_BROADCAST [net/ipv4/datagram.c __ip4_datagram_connect]` };
     const failed = this.autobind(sk);
@@ -424,12 +425,13 @@ export class UdpLayer {
     };
     // A v4-mapped destination from an IPv6-only socket [net/ipv6/udp.c udpv6_sendmsg: ipv6_only_sock → -ENETUNREACH]
     if (isV4Mapped(step.to.addr) && sk.ipv6only) return fail('ENETUNREACH', 'an IPv6-only socket cannot send to a v4-mapped address [net/ipv6/udp.c udpv6_sendmsg]');
-    const mapped = this.mappedToV6(sk, step.to.addr);
-    if (mapped) return fail(mapped.result, mapped.reason);
     // sendto(0.0.0.0 / ::) goes to the loopback [net/ipv4/route.c ip_route_output_key_hash_rcu: !daddr → loopback]
     if (isWildcard(dst)) dst = dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6;
     const route = this.sourceFor(host, sk, dst, step.interface ?? (isMulticast(dst) ? sk.multicastIf : null));
     if ('errno' in route) return fail(route.errno, route.reason);
+    // A v4-mapped source toward IPv6, once the route is found [net/ipv6/ip6_output.c ip6_dst_lookup_tail: the route's error first]
+    const mapped = this.mappedToV6(sk, step.to.addr);
+    if (mapped) return fail(mapped.result, mapped.reason);
     const { cast, iface: out, src } = route;
     // Broadcast needs SO_BROADCAST [net/ipv4/udp.c udp_sendmsg: RTCF_BROADCAST && !SOCK_BROADCAST → -EACCES]
     if (cast === 'broadcast' && !sk.udp.broadcast) {

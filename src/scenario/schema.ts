@@ -397,6 +397,7 @@ const UDP_OPTION_TEXT: Readonly<Record<(typeof UDP_OPTION_NAMES)[number], string
   IP_MULTICAST_IF: 'UDP: the interface the socket\'s multicast leaves by',
   IP_PKTINFO: 'UDP: a reply leaves from the address the datagram came to',
   IPV6_RECVPKTINFO: 'UDP, IPv6: a reply leaves from the address the datagram came to',
+  IP_RECVDSTADDR: 'UDP, BSD: the server learns the address the datagram came to; where the OS has IP_SENDSRCADDR (FreeBSD) its reply leaves from it. ENOPROTOOPT where the OS lacks it (Linux)',
 };
 
 const OPTIONS: ObjectSchema = {

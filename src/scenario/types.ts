@@ -56,6 +56,7 @@ export const UDP_OPTION_NAMES = [
   'IP_MULTICAST_IF',
   'IP_PKTINFO',
   'IPV6_RECVPKTINFO',
+  'IP_RECVDSTADDR',
 ] as const;
 export type UdpOptionName = (typeof UDP_OPTION_NAMES)[number];
 

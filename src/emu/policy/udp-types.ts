@@ -21,6 +21,8 @@ export interface UdpState {
   multicastAll: boolean;
   /** IP_PKTINFO / IPV6_RECVPKTINFO: a reply leaves from the address the datagram came to. */
   pktinfo: boolean;
+  /** IP_RECVDSTADDR where the OS lets the reply name that address as its source (IP_SENDSRCADDR). */
+  recvDstAddr?: boolean;
   readonly memberships: Membership[];
 }
 
@@ -70,6 +72,14 @@ export interface UdpRules {
    * ENOPROTOOPT. Refinement of the fixed interface (docs/scenario-format.md, Options).
    */
   readonly hasMulticastAll?: boolean;
+  /**
+   * The IPv4 options that tell a server the address a datagram came to. Absent: IP_PKTINFO (the
+   * reply leaves from that address), no IP_RECVDSTADDR, as Linux. `recvdstaddr`: 'reply-from' when
+   * the OS also has IP_SENDSRCADDR (the server replies from it), 'receive-only' when it only learns
+   * it (the reply leaves by the route), false when the option does not exist (ENOPROTOOPT).
+   * Refinement of the fixed interface (docs/scenario-format.md, Options).
+   */
+  readonly dstAddrOptions?: { readonly pktinfo: boolean; readonly recvdstaddr: 'reply-from' | 'receive-only' | false; readonly cite: string };
   /**
    * How often the host sends an ICMP error to one peer: `burst` at once, then one per `intervalNs`
    * (a token bucket per peer; the loopback is exempt). Absent: no limit modelled. Refinement of

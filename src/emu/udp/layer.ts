@@ -37,6 +37,8 @@ const REPLY_GAP_NS = 1_000;
 /** The TTL / hop limit of multicast: IP_MULTICAST_TTL and IPV6_MULTICAST_HOPS default to 1 [net/ipv4/af_inet.c inet_create: mc_ttl = 1; net/ipv6/af_inet6.c inet6_create: IPV6_DEFAULT_MCASTHOPS]. */
 const MULTICAST_TTL = 1;
 const UDP_SET: ReadonlySet<string> = new Set(UDP_OPTION_NAMES);
+/** Linux's: IP_PKTINFO [net/ipv4/ip_sockglue.c do_ip_setsockopt], no IP_RECVDSTADDR (include/uapi/linux/in.h defines none: ENOPROTOOPT). */
+const LINUX_DST_OPTIONS: NonNullable<UdpRules['dstAddrOptions']> = { pktinfo: true, recvdstaddr: false, cite: 'include/uapi/linux/in.h: no IP_RECVDSTADDR; net/ipv4/ip_sockglue.c do_ip_setsockopt → -ENOPROTOOPT' };
 const TCP_SET: ReadonlySet<string> = new Set(OPTION_NAMES);
 
 type Outcome = { result: string; reason: string; conflict?: ConflictInfo };
@@ -136,6 +138,11 @@ export class UdpLayer {
     if ((option === 'IPV6_MULTICAST_LOOP' || option === 'IPV6_RECVPKTINFO') && sk.family !== 'inet6') {
       return { result: 'ENOPROTOOPT', reason: `${option} is an IPv6 option and this is an inet socket [net/ipv4/ip_sockglue.c ip_setsockopt]` };
     }
+    // IP_PKTINFO and IP_RECVDSTADDR exist by OS (UdpRules.dstAddrOptions; Linux: IP_PKTINFO only)
+    const dstOpts = this.rules?.dstAddrOptions ?? LINUX_DST_OPTIONS;
+    if ((option === 'IP_PKTINFO' && !dstOpts.pktinfo) || (option === 'IP_RECVDSTADDR' && !dstOpts.recvdstaddr)) {
+      return { result: 'ENOPROTOOPT', reason: `${this.ctx.policy.name} has no ${option} [${dstOpts.cite}]` };
+    }
     if (option === 'IP_MULTICAST_ALL' && !this.rules?.hasMulticastAll) {
       return { result: 'ENOPROTOOPT', reason: `IP_MULTICAST_ALL is Linux's (2.6.31 and later); ${this.ctx.policy.name} has no such option` };
     }
@@ -147,6 +154,8 @@ export class UdpLayer {
       case 'IP_MULTICAST_ALL': sk.udp.multicastAll = on; break;
       case 'IP_PKTINFO':
       case 'IPV6_RECVPKTINFO': sk.udp.pktinfo = on; break;
+      // Learning the address is not replying from it: that takes IP_SENDSRCADDR, where the OS has it
+      case 'IP_RECVDSTADDR': sk.udp.recvDstAddr = on && dstOpts.recvdstaddr === 'reply-from'; break;
       case 'IP_MULTICAST_IF': {
         const dev = typeof value === 'string' && value !== '' ? value : null;
         // Another interface than the socket's SO_BINDTODEVICE [net/ipv4/ip_sockglue.c do_ip_setsockopt
@@ -623,6 +632,7 @@ export class UdpLayer {
     const specific = bound && !isMulticast(bound) && !(bound.family === 4 && this.isBroadcast(h, bound)) ? bound : null;
     if (specific) return { src: specific, how: 'its bound address' };
     if (r.udp.pktinfo && cast === 'unicast') return { src: qdst, how: 'the address the query came to (IP_PKTINFO)' };
+    if (r.udp.recvDstAddr && cast === 'unicast') return { src: qdst, how: 'the address the query came to (IP_RECVDSTADDR, sent back as IP_SENDSRCADDR)' };
     const src = back ? (isLoopback(client) ? (client.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6) : this.ctx.localSource(h, client)) : route?.src;
     return { src, how: 'the route\'s source toward the sender' };
   }

@@ -45,3 +45,25 @@ describe('IP_PKTINFO and IP_RECVDSTADDR by policy', () => {
     expect(run('linux', 'IP_RECVDSTADDR')[0]!.reason).toMatch(/linux has no IP_RECVDSTADDR \[include\/uapi\/linux\/in\.h/);
   });
 });
+
+describe('an IPv4 leave without an interface', () => {
+  const text = `name: leave
+links: { lan: {}, lan2: {} }
+hosts:
+  server:
+    interfaces:
+      eth0: { addresses: [10.0.0.1/24] }
+      eth1: { addresses: [10.0.1.1/24], link: lan2 }
+    processes: { p: { uid: 0 } }
+steps:
+  - { socket: m, process: server/p, type: udp }
+  - { join: m, group: 239.5.5.5, interface: eth1 }
+  - { leave: m, group: 239.5.5.5 }
+`;
+  it.each([
+    // Linux: the route's interface (eth0), so eth1's membership is not it; the others take any
+    ['linux', 'EADDRNOTAVAIL'], ['linux-2.2', 'ok'], ['freebsd', 'ok'], ['macos', 'ok'],
+  ])('%s: %s', (policy, result) => {
+    expect(runPolicy(parseScenario(text, 'leave.yaml'), policy).steps[2]!.result).toBe(result);
+  });
+});

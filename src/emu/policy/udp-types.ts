@@ -73,6 +73,12 @@ export interface UdpRules {
    */
   readonly hasMulticastAll?: boolean;
   /**
+   * An IPv4 leave without an interface means the route's interface to the group (Linux since
+   * ip_mc_find_dev fills the index in); absent or false: the first membership of the group on any
+   * interface (BSD imo_match_group with no ifp; Linux 2.2). Refinement of the fixed interface.
+   */
+  readonly leaveByRouteInterface?: boolean;
+  /**
    * The IPv4 options that tell a server the address a datagram came to. Absent: IP_PKTINFO (the
    * reply leaves from that address), no IP_RECVDSTADDR, as Linux. `recvdstaddr`: 'reply-from' when
    * the OS also has IP_SENDSRCADDR (the server replies from it), 'receive-only' when it only learns

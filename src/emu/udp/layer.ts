@@ -280,10 +280,11 @@ export class UdpLayer {
       const reported = first && !ALL_HOSTS.has(group.text) ? groupReport(this.ctx, iface, group, CHANGE_TO_EXCLUDE) : '';
       return { result: 'ok', reason: `${sk.name} joined ${group.text} on ${host.name}/${iface.name}${reported} [${cite}]` };
     }
-    // IPv4 without an interface: the route's (ip_mc_find_dev fills imr_ifindex in, then only a
-    // membership there matches) [net/ipv4/igmp.c ip_mc_leave_group, ip_mc_find_dev]; IPv6 with
-    // ifindex 0: the first membership of the group on any interface [net/ipv6/mcast.c ipv6_sock_mc_drop]
-    const anyDevice = v6 && step.interface === undefined;
+    // IPv4 without an interface under Linux: the route's (ip_mc_find_dev fills imr_ifindex in, then
+    // only a membership there matches) [net/ipv4/igmp.c ip_mc_leave_group, ip_mc_find_dev]; IPv6 with
+    // ifindex 0, and the BSDs: the first membership of the group on any interface [net/ipv6/mcast.c
+    // ipv6_sock_mc_drop; FreeBSD sys/netinet/in_mcast.c inp_leave_group → imo_match_group, ifp NULL]
+    const anyDevice = step.interface === undefined && (v6 || !this.rules.leaveByRouteInterface);
     const i = list.findIndex((m) => m.group.text === group.text && (anyDevice || m.device === iface.name));
     const dropCite = v6 ? 'net/ipv6/mcast.c ipv6_sock_mc_drop' : 'net/ipv4/igmp.c ip_mc_leave_group';
     if (i < 0) return { result: 'EADDRNOTAVAIL', reason: `${sk.name} is not a member of ${group.text}${anyDevice ? '' : ` on ${iface.name}${step.interface ? '' : ' (the route\'s interface to the group)'}`} [${dropCite}]` };

@@ -153,6 +153,7 @@ export class DatagramRunner {
     const judged = new Map<number, { result: string; delivery: KernelDelivery }>();
     if (!tags.length) return judged;
     const mine = new Set(tags);
+    const senderName = step.socket ?? FRESH_SOCKET;
     const got: Got[] = [];
     const replies: Reply[] = [];
     const errors: ErrorSeen[] = [];
@@ -165,7 +166,9 @@ export class DatagramRunner {
           if (mine.has(g.tag)) got.push({ tag: g.tag, socket: g.socket, agent: a });
           else this.ctx.log(`datagram ${g.tag}: a copy reached ${g.socket} after its step was judged`);
         }
-        for (const x of (r['replies'] as Reply[]) ?? []) if (mine.has(x.tag)) replies.push(x);
+        // A reply counts only as the sending socket reads it: another socket of the host may take it
+        // (a better-scoring one on the same port), and then the sender never hears an answer.
+        for (const x of (r['replies'] as Reply[]) ?? []) if (mine.has(x.tag) && a === sender && x.socket === senderName) replies.push(x);
         for (const e of (r['errors'] as ErrorSeen[]) ?? []) {
           if (mine.has(e.tag)) errors.push(e);
           else this.ctx.log(`datagram ${e.tag}: its ICMP ${e.what} came after its step was judged`);

@@ -29,6 +29,7 @@ import {
   CheckingStopped,
   collect,
   type CustomPolicySpec,
+  type DnsQtype,
   type Expectation,
   type Host,
   type Interface,
@@ -561,6 +562,10 @@ class Resolver {
     const ifNode = entry(m, 'interface');
     if (ifNode) this.findInterface(this.findHost(hostName, ifNode.pos, 'datagram interface'), text(ifNode), ifNode.pos, 'interface');
     const data = entry(m, 'data');
+    const queryNode = entry(m, 'query');
+    const qtypeNode = entry(m, 'qtype');
+    if (queryNode && data) this.fail(queryNode.pos, 'datagram query and data both give the payload: a query step sends a DNS query for the name, so leave data out');
+    if (qtypeNode && !queryNode) this.fail(qtypeNode.pos, `datagram qtype "${text(qtypeNode)}" needs query: NAME (the name the DNS query asks for)`);
     return {
       kind: 'datagram',
       ...(fromNode ? { from: hostName } : {}),
@@ -569,6 +574,7 @@ class Resolver {
       to,
       ...(source ? { source } : {}),
       ...(data ? { data: text(data) } : {}),
+      ...(queryNode ? { query: { name: text(queryNode), qtype: (qtypeNode ? text(qtypeNode) : 'A') as DnsQtype } } : {}),
       count: num(entry(m, 'count')!),
       reply: (entry(m, 'reply') as { value: boolean }).value,
       ...(ifNode ? { interface: text(ifNode) } : {}),

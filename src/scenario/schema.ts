@@ -9,6 +9,7 @@ import { RULE_SPECS } from '../emu/policy/rules.js';
 import {
   CONNECT_OUTCOMES,
   DATAGRAM_OUTCOMES,
+  DNS_QTYPES,
   ERRNO_NAMES,
   excerpt,
   OPTION_NAMES,
@@ -66,7 +67,8 @@ export type FormatName =
   | 'port-range'
   | 'buffer-sizes'
   | 'policy'
-  | 'policy-or-default';
+  | 'policy-or-default'
+  | 'dns-name';
 
 interface Described {
   readonly description?: string;
@@ -318,6 +320,11 @@ export const FORMATS: Readonly<Record<FormatName, Format>> = {
     test: (s) => parseBufferSizes(s) !== null,
     json: () => ({ pattern: BUFFER_SIZES_RE.source }),
   },
+  'dns-name': {
+    is: 'a domain name: dot-separated labels of 1 to 63 letters, digits, "-" or "_", at most 253 characters, an optional final dot',
+    test: (s) => DNS_NAME_RE.test(s) && s.replace(/\.$/, '').length <= 253,
+    json: () => ({ pattern: DNS_NAME_RE.source, maxLength: 254 }),
+  },
   policy: {
     is: 'a known policy',
     test: (s, ctx) => ctx.policies.includes(s),
@@ -335,6 +342,9 @@ export const FORMATS: Readonly<Record<FormatName, Format>> = {
 
 // ---------------------------------------------------------------------------------------------
 // The format itself.
+
+/** A domain name as a query asks it (RFC 1035 §2.3.1, with "_" for SRV-style labels): labels of 1..63 bytes, a root dot optional. */
+const DNS_NAME_RE = /^([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
 
 const str = (description: string, format?: FormatName, label?: string): StringSchema => ({
   type: 'string', description, ...(format ? { format } : {}), ...(label ? { label } : {}),
@@ -387,6 +397,7 @@ const UDP_OPTION_TEXT: Readonly<Record<(typeof UDP_OPTION_NAMES)[number], string
   IP_MULTICAST_IF: 'UDP: the interface the socket\'s multicast leaves by',
   IP_PKTINFO: 'UDP: a reply leaves from the address the datagram came to',
   IPV6_RECVPKTINFO: 'UDP, IPv6: a reply leaves from the address the datagram came to',
+  IP_RECVDSTADDR: 'UDP, BSD: the server learns the address the datagram came to; where the OS has IP_SENDSRCADDR (FreeBSD) its reply leaves from it. ENOPROTOOPT where the OS lacks it (Linux)',
 };
 
 const OPTIONS: ObjectSchema = {
@@ -530,6 +541,8 @@ const STEP: KeyedUnionSchema = {
             to: { schema: str('Destination ADDR:PORT: unicast, broadcast or multicast', 'endpoint', 'datagram address'), required: true },
             source: { schema: str('With from: the fresh socket binds ADDR or ADDR:PORT first', 'source', 'datagram source') },
             data: { schema: str('Payload (text)') },
+            query: { schema: str('Instead of data: the payload is a standard DNS query for this name (RD set, class IN, an ID from the seed)', 'dns-name', 'datagram query') },
+            qtype: { schema: { type: 'enum', values: Object.keys(DNS_QTYPES), description: 'With query: the query type (default A)' } },
             count: {
               schema: { type: 'integer', min: 1, max: MAX_CONNECT_COUNT, description: 'Number of datagrams (at most 65535)' },
               default: 1,

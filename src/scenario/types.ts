@@ -56,6 +56,7 @@ export const UDP_OPTION_NAMES = [
   'IP_MULTICAST_IF',
   'IP_PKTINFO',
   'IPV6_RECVPKTINFO',
+  'IP_RECVDSTADDR',
 ] as const;
 export type UdpOptionName = (typeof UDP_OPTION_NAMES)[number];
 
@@ -234,12 +235,22 @@ export interface DatagramStep extends StepBase {
   readonly to: Endpoint;
   readonly source?: { readonly addr: IpAddr; readonly port?: number };
   readonly data?: string;
+  /**
+   * The payload is a standard DNS query (RFC 1035 §4.1: RD set, one question of class IN) for
+   * this name, instead of `data`; each datagram's ID comes from the seed. Refinement of the fixed
+   * interface (docs/scenario-format.md, datagram).
+   */
+  readonly query?: { readonly name: string; readonly qtype: DnsQtype };
   readonly count: number;
   /** Each receiving socket answers with its banner, from the source address its OS picks. */
   readonly reply: boolean;
   /** Outgoing interface for a multicast or broadcast send (IP_MULTICAST_IF), else by route. */
   readonly interface?: string;
 }
+
+/** The query types a datagram's `qtype` may name, with their numbers [RFC 1035 §3.2.2; RFC 3596 AAAA; RFC 2782 SRV; RFC 6891 OPT aside]. */
+export const DNS_QTYPES = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, ANY: 255 } as const;
+export type DnsQtype = keyof typeof DNS_QTYPES;
 
 /** Results of datagram steps besides socket names and errno names. */
 export const DATAGRAM_OUTCOMES = ['port-unreachable', 'unreachable', 'dropped'] as const;

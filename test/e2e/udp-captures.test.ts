@@ -115,6 +115,15 @@ describe.skipIf(NO_TSHARK !== '')('UDP captures in tshark', () => {
     expect(rows.every((r) => r[1] === '1' || r[1] === 'True')).toBe(true);
   }, 600_000);
 
+  it('query: NAME sends real DNS queries: example.com, type A, recursion desired, a new ID each', async () => {
+    const { stdout } = await run('tshark', ['-r', join(dir, 'udp-dns-aliases.linux.pcapng'), '-Y', 'dns.flags.response == 0', '-T', 'fields',
+      '-e', 'dns.qry.name', '-e', 'dns.qry.type', '-e', 'dns.flags.recdesired', '-e', 'dns.id']);
+    const rows = stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
+    expect(rows.length).toBe(5);
+    expect(rows.every((r) => r[0] === 'example.com' && r[1] === '1' && (r[2] === '1' || r[2] === 'True'))).toBe(true);
+    expect(new Set(rows.map((r) => r[3])).size).toBe(5);
+  }, 600_000);
+
   it('the DNS answers name the socket the report names, from the address of replyFrom', async () => {
     const report = reports.get('udp-dns-aliases.yaml')!.policies['linux']!;
     const want = report.steps.filter((s) => s.kind === 'datagram').flatMap((s) => (s.deliveries ?? []).flatMap((d) =>

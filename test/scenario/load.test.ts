@@ -145,7 +145,7 @@ describe('parseScenario rejects bad input with file:line:col', () => {
       'x.yaml:12:13: socket name "refused" is reserved: it is a connect outcome'],
     ['bad family', HEAD + SOCK + '    family: inet4\n', 'x.yaml:14:13: steps[0].family: expected one of inet, inet6, got string "inet4"'],
     ['unknown option', HEAD + SOCK + '    options: { SO_REUSE: true }\n',
-      'x.yaml:14:16: unknown key "SO_REUSE" in options; expected one of: SO_REUSEADDR, SO_REUSEPORT, SO_REUSEPORT_LB, SO_EXCLUSIVEADDRUSE, IPV6_V6ONLY, IP_FREEBIND, SO_BINDTODEVICE, SO_BROADCAST, IP_MULTICAST_LOOP, IPV6_MULTICAST_LOOP, IP_MULTICAST_ALL, IP_MULTICAST_IF, IP_PKTINFO, IPV6_RECVPKTINFO'],
+      'x.yaml:14:16: unknown key "SO_REUSE" in options; expected one of: SO_REUSEADDR, SO_REUSEPORT, SO_REUSEPORT_LB, SO_EXCLUSIVEADDRUSE, IPV6_V6ONLY, IP_FREEBIND, SO_BINDTODEVICE, SO_BROADCAST, IP_MULTICAST_LOOP, IPV6_MULTICAST_LOOP, IP_MULTICAST_ALL, IP_MULTICAST_IF, IP_PKTINFO, IPV6_RECVPKTINFO, IP_RECVDSTADDR'],
     ['option not a boolean', HEAD + SOCK + '    options: { SO_REUSEADDR: yes }\n',
       'x.yaml:14:30: steps[0].options.SO_REUSEADDR: expected a boolean, got string "yes"'],
     ['SO_BINDTODEVICE unknown interface', HEAD + SOCK + '  - setsockopt: s\n    options: { SO_BINDTODEVICE: eth1 }\n',

@@ -150,3 +150,39 @@ describe('UDP steps: what the loader makes of them', () => {
     expect(tcp.steps[0]).not.toHaveProperty('type');
   });
 });
+
+describe('datagram query: NAME (a DNS query as the payload)', () => {
+  it.each<[string, string, string]>([
+    ['query beside data', HEAD + UDP + '  - datagram: { from: cli, to: 10.0.0.1:53, data: x, query: example.com }\n',
+      'x.yaml:17:61: datagram query and data both give the payload: a query step sends a DNS query for the name, so leave data out'],
+    ['qtype without query', HEAD + UDP + '  - datagram: { from: cli, to: 10.0.0.1:53, qtype: AAAA }\n',
+      'x.yaml:17:52: datagram qtype "AAAA" needs query: NAME (the name the DNS query asks for)'],
+  ])('%s', (_what, text, message) => {
+    expect(errorOf(text)).toBe(message);
+  });
+
+  it.each([
+    ['a label longer than 63', `${'a'.repeat(64)}.com`],
+    ['an empty label', 'example..com'],
+    ['a space', 'exa mple.com'],
+    ['a name past 253 characters', Array.from({ length: 5 }, () => 'b'.repeat(60)).join('.')],
+  ])('an invalid name is an error at its position: %s', (_what, name) => {
+    expect(errorOf(HEAD + UDP + `  - datagram: { from: cli, to: 10.0.0.1:53, query: "${name}" }\n`)).toMatch(/^x\.yaml:17:52: .*domain name/);
+  });
+
+  it('an unknown qtype lists the known ones', () => {
+    expect(errorOf(HEAD + UDP + '  - datagram: { from: cli, to: 10.0.0.1:53, query: example.com, qtype: AXFR }\n')).toMatch(/^x\.yaml:17:\d+: .*AAAA/);
+  });
+
+  it('reads query and qtype (default A); the JSON Schema accepts them', () => {
+    const text = HEAD + UDP + '  - datagram: { from: cli, to: 10.0.0.1:53, query: example.com }\n  - datagram: { from: cli, to: 10.0.0.1:53, query: _sip._udp.example.com., qtype: SRV }\n';
+    const sc = parseScenario(text, 'x.yaml');
+    expect(sc.steps[1]).toMatchObject({ kind: 'datagram', query: { name: 'example.com', qtype: 'A' } });
+    expect(sc.steps[2]).toMatchObject({ kind: 'datagram', query: { name: '_sip._udp.example.com.', qtype: 'SRV' } });
+    const ajv = new Ajv2020.default({ strict: true, strictRequired: false, allErrors: true });
+    const validate = ajv.compile(scenarioJsonSchema({ policies: BUILTIN_POLICIES }));
+    expect(validate(parseYaml(text)), JSON.stringify(validate.errors)).toBe(true);
+    expect(validate(parseYaml(HEAD + UDP + '  - datagram: { from: cli, to: 10.0.0.1:53, query: "a..b" }\n'))).toBe(false);
+    expect(validate(parseYaml(HEAD + UDP + '  - datagram: { from: cli, to: 10.0.0.1:53, query: a.b, qtype: AXFR }\n'))).toBe(false);
+  });
+});

@@ -52,8 +52,24 @@ export function bsdUdpRules(kind: BsdKind, fl: BsdFlavour, pre?: (sk: Sock, host
       return bsdUdpBind(sk, addr, port, host, udp, kind);
     },
     deliver: (dg, socks) => (dg.cast === 'unicast' ? unicast(kind, dg, socks) : copies(kind, dg, socks)),
+    dstAddrOptions: DST_ADDR_OPTIONS[kind],
   };
 }
+
+/** IP_PKTINFO and IP_RECVDSTADDR by BSD: which exist, and whether a reply can leave from the address learnt. */
+const DST_ADDR_OPTIONS: Record<BsdKind, NonNullable<UdpRules['dstAddrOptions']>> = {
+  // 4.4BSD-Lite: IP_RECVDSTADDR (7) only, no IP_PKTINFO (ip_ctloutput's default: ENOPROTOOPT), and
+  // udp_output frees a send's control mbuf: no way to pick the source per datagram
+  // [4.4BSD-Lite sys/netinet/in.h; sys/netinet/ip_output.c ip_ctloutput; sys/netinet/udp_usrreq.c udp_output]
+  bsd44: { pktinfo: false, recvdstaddr: 'receive-only', cite: '4.4BSD-Lite sys/netinet/in.h (IP_RECVDSTADDR only); sys/netinet/ip_output.c ip_ctloutput: default ENOPROTOOPT' },
+  // FreeBSD: IP_RECVDSTADDR, and IP_SENDSRCADDR (the same number, as a send's cmsg) sets the source;
+  // no IP_PKTINFO [sys/netinet/in.h: IP_SENDSRCADDR IP_RECVDSTADDR; sys/netinet/udp_usrreq.c
+  // udp_output: case IP_SENDSRCADDR; sys/netinet/ip_output.c ip_ctloutput: default ENOPROTOOPT]
+  freebsd: { pktinfo: false, recvdstaddr: 'reply-from', cite: 'sys/netinet/in.h (IP_RECVDSTADDR, IP_SENDSRCADDR; no IP_PKTINFO); sys/netinet/ip_output.c ip_ctloutput: default ENOPROTOOPT' },
+  // XNU: IP_PKTINFO (26, set src on sent dgram) and IP_RECVDSTADDR [bsd/netinet/in.h]; whether its
+  // udp_output honours IP_SENDSRCADDR is UNCONFIRMED (not read): a reply by IP_RECVDSTADDR leaves by the route
+  macos: { pktinfo: true, recvdstaddr: 'receive-only', cite: 'bsd/netinet/in.h IP_PKTINFO, IP_RECVDSTADDR (IP_SENDSRCADDR on send UNCONFIRMED)' },
+};
 
 function bsdUdpBind(sk: UdpSock, addr: IpAddr, port: number, host: HostView, fl: BsdFlavour, kind: BsdKind): Decision {
   // 255.255.255.255 is no interface's address or broadcast address: ifa_ifwithaddr finds none

@@ -181,6 +181,9 @@ function copies(dg: DatagramInfo, socks: readonly UdpSock[]): DeliveryResult {
 }
 
 export const illumosUdp: UdpRules = {
+  // IP_PKTINFO (sets the source of a send) and IP_RECVDSTADDR [usr/src/uts/common/netinet/in.h];
+  // a send naming its source by IP_RECVDSTADDR's address alone: UNCONFIRMED, the reply leaves by the route
+  dstAddrOptions: { pktinfo: true, recvdstaddr: 'receive-only', cite: 'usr/src/uts/common/netinet/in.h IP_PKTINFO, IP_RECVDSTADDR' },
   bind,
   deliver: (dg, socks) => (dg.cast === 'unicast' ? unicast(dg, socks) : copies(dg, socks)),
 };

@@ -289,10 +289,14 @@ function multi(dg: DatagramInfo, socks: readonly UdpSock[]): DeliveryResult {
 export const linuxUdp: UdpRules = {
   // IP_MULTICAST_ALL since 2.6.31 [net/ipv4/ip_sockglue.c do_ip_setsockopt]
   hasMulticastAll: true,
+  // A leave without an interface: the route's [net/ipv4/igmp.c ip_mc_leave_group: ip_mc_find_dev sets imr_ifindex]
+  leaveByRouteInterface: true,
   // XRLIM_BURST_FACTOR (6) errors at once, then one per icmp_ratelimit (1000 ms) per peer, never on
-  // the loopback [net/ipv4/icmp.c icmpv4_xrlim_allow, net/ipv4/inetpeer.c inet_peer_xrlim_allow]; IPv6 scales
-  // the interval by the route's prefix: tmo >>= (128 - plen) >> 5 [net/ipv6/icmp.c icmpv6_xrlim_allow]
-  icmpRateLimit: { burst: 6, intervalNs: 1e9, v6PrefixScaled: true },
+  // the loopback [net/ipv4/icmp.c icmpv4_xrlim_allow, net/ipv4/inetpeer.c inet_peer_xrlim_allow]; IPv6
+  // one per net.ipv6.icmp.ratelimit (100 ms) flat: 6.18 has upstream 0201eedb69b2 "ipv6: icmp: remove
+  // tmo adjustment" (no scaling by the route's prefix) [net/ipv6/icmp.c icmpv6_xrlim_allow;
+  // docs/kernel-observations.md §13: a fresh namespace shows net.ipv6.icmp.ratelimit 100]
+  icmpRateLimit: { burst: 6, intervalNs: 1e9, v6IntervalNs: 1e8 },
   bind,
   deliver(dg, socks) {
     return dg.cast === 'unicast' && !isMulticast(dg.dst) ? unicast(dg, socks) : multi(dg, socks);

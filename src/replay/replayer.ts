@@ -5,9 +5,7 @@
 
 import { formatEndpoint, makeIp, parseIp, type IpAddr } from '../emu/addr.js';
 import type { Run } from '../emu/engine.js';
-import { copyBytes } from '../emu/wire/copy.js';
 import { CaptureFormatError, type CaptureReader } from '../pcap/capture-reader.js';
-import { LINKTYPE_ETHERNET } from '../pcap/linktypes.js';
 import type { PcapngWriter } from '../pcap/pcapng-writer.js';
 import { packetComments, PcapngReader } from '../pcap/pcapng-reader.js';
 import { addrWord, ConnectionTable, tupleHash } from './connection-table.js';
@@ -20,6 +18,7 @@ import { ACCEPTED, BANNER_SENT, DECIDED, FIN_SENT, Interned, PENDING_ANSWER, PEN
 import { DECODE_RESULTS, decodeSegment, newSegment, segmentTsval, SKIP_NOT_TCP, SKIP_REASON, type CapturedSegment, type SkipReason } from './segment.js';
 import type { ReplayConnection, ReplayPolicyReport, UnmatchedDestination } from './replay.js';
 import type { DatagramReplayer } from './datagram-replayer.js';
+import { commitCaptured, reframeCaptured } from './captured-frame.js';
 
 /**
  * Connections tracked at once (their state is ~100 bytes plus ~30 per policy, in typed arrays):
@@ -675,32 +674,9 @@ function bannerSocket(data: Uint8Array, at: number, end: number): string {
 function writeClientPacket(w: PcapngWriter, captureId: number, t: number, data: Uint8Array, offset: number, caplen: number, linkType: number,
   seg: CapturedSegment, clientMac: Uint8Array, serverMac: Uint8Array, comment: string | undefined, record: string | undefined,
   space: ServerSpace | null, inputs: readonly string[] | null): void {
-  const ether = linkType === LINKTYPE_ETHERNET;
-  const ipLen = offset + caplen - seg.ipAt;
-  const len = ether ? caplen : 14 + ipLen;
   // The input packet's own comments come first, the decision and its record after them (room for all of them).
-  const at = inputs ? w.reserveFrame(len + 8 * (inputs.length + 2), inputs.join('') + (comment ?? '') + (record ?? '')) : w.reserveFrame(len, comment, record);
-  const buf = w.frameBuffer;
-  let ipAt: number;
-  if (ether) {
-    copyBytes(buf, at, data, offset, offset + caplen);
-    ipAt = at + (seg.ipAt - offset);
-  } else {
-    buf.set(serverMac, at);
-    buf.set(clientMac, at + 6);
-    buf[at + 12] = seg.family === 4 ? 0x08 : 0x86;
-    buf[at + 13] = seg.family === 4 ? 0x00 : 0xdd;
-    copyBytes(buf, at + 14, data, seg.ipAt, seg.ipAt + ipLen);
-    ipAt = at + 14;
-  }
-  const shift = ipAt - seg.ipAt;
-  rewriteClientSegment(buf, seg.family, ipAt, seg.tcpAt + shift, seg.payloadAt + seg.payloadLen + shift, at + len, space);
-  if (!inputs) {
-    w.commitFrame(captureId, t, len, comment, record);
-    return;
-  }
-  w.commitFrame(captureId, t, len, inputs[0]);
-  for (let i = 1; i < inputs.length; i++) w.appendComment(inputs[i]!);
-  if (comment !== undefined) w.appendComment(comment);
-  if (record !== undefined) w.appendComment(record);
+  const f = reframeCaptured(w, data, offset, caplen, linkType, seg.ipAt, seg.family, serverMac, clientMac, comment, record, inputs);
+  const shift = f.ipAt - seg.ipAt;
+  rewriteClientSegment(w.frameBuffer, seg.family, f.ipAt, seg.tcpAt + shift, seg.payloadAt + seg.payloadLen + shift, f.at + f.len, space);
+  commitCaptured(w, captureId, t, f.len, comment, record, inputs);
 }

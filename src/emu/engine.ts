@@ -108,6 +108,9 @@ interface CachedLookup {
 }
 
 
+/** One for the process (a run is often tiny: an audit makes ~100,000). */
+const ENCODER = new TextEncoder();
+
 class Run implements SegmentOut {
   private readonly hosts = new Map<string, HostState>();
   private readonly links = new Map<string, LinkState>();
@@ -138,7 +141,7 @@ class Run implements SegmentOut {
   // One frame buffer for every run (runs never interleave; sinks copy what they keep): the audit makes
   // ~100,000 runs, and a fresh 64 KiB each was a third of its time in allocation and GC.
   readonly frame = SHARED_FRAME;
-  private readonly encoder = new TextEncoder();
+  private readonly encoder = ENCODER;
   private readonly bannerCache = new Map<Sock, Uint8Array<ArrayBufferLike>>();
   // One mutable segment, option list and frame spec, reused for every packet.
   private readonly ts = { kind: 'timestamps' as const, tsval: 0, tsecr: 0 };

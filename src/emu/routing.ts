@@ -334,6 +334,19 @@ export function selectAddr(iface: IfaceState, near: IpAddr): IpAddr | undefined 
  * RFC 4291 appendix A]. Seen on 6.18 in the harness's namespaces.
  */
 export function eui64LinkLocal(mac: Uint8Array): IpAddr {
+  // Memoised by MAC: every run of a scenario (an audit makes ~100,000) derives the same ones.
+  const key = ((mac[0]! * 256 + mac[1]!) * 256 + mac[2]!) * 16777216 + ((mac[3]! << 16) | (mac[4]! << 8) | mac[5]!);
+  const known = LINK_LOCAL_BY_MAC.get(key);
+  if (known !== undefined) return known;
+  if (LINK_LOCAL_BY_MAC.size >= 4096) LINK_LOCAL_BY_MAC.clear();
+  const ll = eui64Of(mac);
+  LINK_LOCAL_BY_MAC.set(key, ll);
+  return ll;
+}
+
+const LINK_LOCAL_BY_MAC = new Map<number, IpAddr>();
+
+function eui64Of(mac: Uint8Array): IpAddr {
   const b = new Uint8Array(16);
   b[0] = 0xfe; b[1] = 0x80;
   b[8] = mac[0]! ^ 0x02; b[9] = mac[1]!; b[10] = mac[2]!; b[11] = 0xff; b[12] = 0xfe; b[13] = mac[3]!; b[14] = mac[4]!; b[15] = mac[5]!;

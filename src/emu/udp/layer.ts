@@ -10,7 +10,7 @@ import { ownerView, ownersRecord } from '../decision-record.js';
 import { conflictInfo, conflictOf } from '../conflict-info.js';
 import { datagramPacketRecord, withStep } from '../packet-record.js';
 import { describe } from '../policy/common.js';
-import type { Sock, SockOpts } from '../policy/types.js';
+import type { HostView, Sock, SockOpts } from '../policy/types.js';
 import type { DatagramInfo, DeliveryResult, UdpRules } from '../policy/udp-types.js';
 import type { ConflictInfo, DatagramDelivery, DecisionCandidate } from '../results.js';
 import { hashString, hashTuple, mix32 } from '../rng.js';
@@ -65,12 +65,15 @@ interface Arrival {
 const wire = (a: IpAddr): IpAddr => (isV4Mapped(a) ? v4FromMapped(a) : a);
 const ep = (addr: IpAddr, port: number): string => formatEndpoint({ addr, port });
 
+/** One for the process: a run is often tiny (an audit makes ~100,000), so nothing per run that need not be. */
+const ENCODER = new TextEncoder();
+
 export class UdpLayer {
   private readonly tables = new Map<HostState, UdpTables>();
   /** ICMP rate limit per host and peer. */
   /** @internal (udp/replay.ts) */
   readonly icmp: IcmpLimiter;
-  private readonly encoder = new TextEncoder();
+  private readonly encoder = ENCODER;
   private ipId = 0;
   /** The IPv4 id counters of datagramIpId, by socket or by source, destination and protocol. */
   private readonly ipIds = new Map<string, number>();
@@ -117,14 +120,15 @@ export class UdpLayer {
   /** setsockopt: the datagram options here, the others by the policy's rules (as for TCP). */
   setOptions(sk: Sock, options: SockOptions): Outcome {
     const host = this.ctx.hosts.get(sk.hostName)!;
-    const view = this.tablesOf(host).view;
+    // A TCP socket's options see the host itself: no UDP tables are made for it.
+    const view: HostView = isUdpSock(sk) ? this.tablesOf(host).view : host;
     for (const [k, v] of Object.entries(options) as [string, boolean | string | undefined][]) {
       if (v === undefined) continue;
       if (UDP_SET.has(k)) {
         const d = this.udpOption(sk, k as UdpOptionName, v);
         if (d) return d;
       } else if (TCP_SET.has(k)) {
-        const d = this.ctx.policy.setsockopt(sk, k as OptionName, v, isUdpSock(sk) ? view : host);
+        const d = this.ctx.policy.setsockopt(sk, k as OptionName, v, view);
         if (d.errno) return { result: d.errno, reason: d.rule };
       }
     }

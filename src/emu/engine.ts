@@ -23,8 +23,9 @@ import { Conversation, dataOptionList, optionList, type ConnEnd, type OpenConnec
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpOption } from './wire/tcp.js';
 import { LINKTYPE_ETHERNET, isInPlaceSink, type InPlaceSink, type PacketSink } from '../pcap/sink.js';
 import type {
-  ConnectStep, Expectation, Scenario, SockOptions, Step,
+  ConnectStep, Expectation, OptionName, Scenario, SockOptions, Step,
 } from '../scenario/types.js';
+import { UDP_OPTION_NAMES } from '../scenario/types.js';
 import { UdpLayer } from './udp/layer.js';
 import type { ReplayedArrival, ReplayedDatagram } from './udp/replayed.js';
 import { UdpReplay } from './udp/replay.js';
@@ -108,6 +109,13 @@ interface CachedLookup {
 }
 
 
+/** Whether options hold a datagram option (src/emu/udp/layer.ts sets those). */
+function hasUdpOption(options: SockOptions): boolean {
+  for (const k in options) if (UDP_OPTIONS.has(k)) return true;
+  return false;
+}
+const UDP_OPTIONS: ReadonlySet<string> = new Set<string>(UDP_OPTION_NAMES);
+
 /** One for the process (a run is often tiny: an audit makes ~100,000). */
 const ENCODER = new TextEncoder();
 
@@ -156,7 +164,6 @@ class Run implements SegmentOut {
   private unitsDone = 0;
 
   /** The UDP socket layer (src/emu/udp): UDP sockets and datagram steps go there. */
-  private readonly udp: UdpLayer;
   /** Names of the scenario's UDP sockets: under a policy without UDP rules their steps are `unsupported`. */
   private readonly udpNames: ReadonlySet<string>;
 
@@ -170,11 +177,20 @@ class Run implements SegmentOut {
     this.conv = new Conversation(fp, this, scenario.seed, options.rmemMax);
     this.buildNetwork();
     this.udpNames = new Set(scenario.steps.flatMap((s) => (s.kind === 'socket' && s.type === 'udp' ? [s.socket] : [])));
+  }
+
+  /** Made on first use: most runs (an audit's ~100,000) have no UDP socket. */
+  private udpLayer: UdpLayer | undefined;
+  private get udp(): UdpLayer {
+    return (this.udpLayer ??= this.makeUdpLayer());
+  }
+
+  private makeUdpLayer(): UdpLayer {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const run = this;
-    this.udp = new UdpLayer({
-      policy, seed: scenario.seed, hosts: this.hosts, sockets: this.sockets, frame: this.frame,
-      capturing: options.sink !== undefined, recording: options.onDecision !== undefined,
+    return new UdpLayer({
+      policy: this.policy, seed: this.scenario.seed, hosts: this.hosts, sockets: this.sockets, frame: this.frame,
+      capturing: this.options.sink !== undefined, recording: this.options.onDecision !== undefined,
       get now() { return run.now; },
       set now(v: number) { run.now = v; },
       get stepIndex() { return run.stepIndex; },
@@ -289,7 +305,7 @@ class Run implements SegmentOut {
         return { ...base, ...d };
       }
       case 'setsockopt': {
-        if (!this.udp.rules && this.udpNames.has(step.socket)) return { ...base, ...this.udp.unsupported() };
+        if (!this.policy.udp && this.udpNames.has(step.socket)) return { ...base, ...this.udp.unsupported() };
         const sk = this.sockets.get(step.socket);
         if (!sk) return { ...base, result: 'EBADF', reason: `socket ${step.socket} is not open` };
         return { ...base, ...this.setOptions(sk, step.options) };
@@ -297,14 +313,14 @@ class Run implements SegmentOut {
       case 'bind': {
         const sk = this.sockets.get(step.socket);
         if (sk && isUdpSock(sk)) return { ...base, ...this.udp.bind(sk, step.address.addr, step.address.port) };
-        if (!this.udp.rules && this.udpNames.has(step.socket)) return { ...base, ...this.udp.unsupported() };
+        if (!this.policy.udp && this.udpNames.has(step.socket)) return { ...base, ...this.udp.unsupported() };
         return { ...base, ...this.bind(step.socket, step.address.addr, step.address.port) };
       }
       case 'listen': return { ...base, ...this.listen(step.socket) };
       case 'close': {
         const sk = this.sockets.get(step.socket);
         if (sk && isUdpSock(sk)) return { ...base, ...this.udp.close(sk) };
-        if (!this.udp.rules && this.udpNames.has(step.socket)) return { ...base, ...this.udp.unsupported() };
+        if (!this.policy.udp && this.udpNames.has(step.socket)) return { ...base, ...this.udp.unsupported() };
         return { ...base, ...this.close(step.socket) };
       }
       case 'wait':
@@ -379,7 +395,14 @@ class Run implements SegmentOut {
 
   /** Options in C order: the datagram ones by the UDP layer, the rest by the policy (src/emu/udp/layer.ts setOptions). */
   private setOptions(sk: Sock, options: SockOptions): { result: string; reason: string } {
-    return this.udp.setOptions(sk, options);
+    if (isUdpSock(sk) || hasUdpOption(options)) return this.udp.setOptions(sk, options);
+    const host = this.hosts.get(sk.hostName)!;
+    for (const [k, v] of Object.entries(options)) {
+      if (v === undefined) continue;
+      const d = this.policy.setsockopt(sk, k as OptionName, v as boolean | string, host);
+      if (d.errno) return { result: d.errno, reason: d.rule };
+    }
+    return { result: 'ok', reason: 'options set' };
   }
 
   private bind(name: string, addr: IpAddr, port: number): { result: string; reason: string; conflict?: ConflictInfo } {

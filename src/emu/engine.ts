@@ -1340,16 +1340,7 @@ class Run implements SegmentOut {
    * caller: no object per SYN); false when no host has dst.
    */
   replaySyn(timeNs: number, src: IpAddr, sport: number, dst: IpAddr, dport: number, out: ReplayedSyn): boolean {
-    // The owner of dst, found once per address: no step runs after the setup, so it stays.
-    let owner = this.replayOwners.get(dst);
-    if (owner === undefined) {
-      owner = null;
-      for (const h of this.hosts.values()) {
-        const i = h.ifaceOwning(dst);
-        if (i) { owner = { server: h, sif: i }; break; }
-      }
-      this.replayOwners.set(dst, owner);
-    }
+    const owner = this.replayOwnerOf(dst);
     if (!owner) return false;
     const { server, sif } = owner;
     this.now = timeNs;

@@ -5,21 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import { runPolicy } from '../../src/emu/engine.js';
 import { parseScenario } from '../../src/scenario/load.js';
-import { expectSteps } from './cases.js';
+import { expectSteps, TWO_LINK_HOSTS } from './cases.js';
 
 const POLICY = 'linux';
 
 // server: eth0 (10.0.0.1, 10.0.0.2, fd00::1) and eth1 (10.0.1.1, lan2); client on both links; peer on lan.
-const HOSTS = `
-  server:
-    interfaces:
-      eth0: { addresses: [10.0.0.1/24, 10.0.0.2/24, fd00::1/64] }
-      eth1: { addresses: [10.0.1.1/24], link: lan2 }
-    processes: { root: { uid: 0 }, a: { uid: 1000 }, a2: { uid: 1000 }, b: { uid: 1001 } }
-  client:
-    interfaces:
-      eth0: { addresses: [10.0.0.100/24, fd00::100/64] }
-      eth1: { addresses: [10.0.1.100/24], link: lan2 }
+const HOSTS = `${TWO_LINK_HOSTS}
     processes: { root: { uid: 0 }, c: { uid: 2000 } }
   peer:
     interfaces:

@@ -2,8 +2,8 @@
 // Small port set and few addresses, so that bind conflicts, SO_REUSEPORT groups, dual-stack
 // overlaps and TIME_WAIT leftovers happen often. Deterministic per seed.
 
-/** mulberry32: a tiny 32-bit PRNG, good enough to pick test cases. */
-function mulberry32(seed: number): () => number {
+/** mulberry32: a tiny 32-bit PRNG, good enough to pick test cases (random-udp-programs.ts too). */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

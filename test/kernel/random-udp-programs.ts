@@ -6,17 +6,7 @@
 // and scenario sockets, some answered. Few ports and addresses, so that sharing, groups and
 // copies happen often. Deterministic per seed; YAML text for the project's loader.
 
-/** mulberry32: a tiny 32-bit PRNG, good enough to pick test cases. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from './random-programs.js';
 
 interface Sock {
   name: string;

@@ -17,7 +17,7 @@ import { PcapWriter } from '../pcap/pcap-writer.js';
 import type { CaptureInterface, PacketSink } from '../pcap/sink.js';
 import { replayCapture } from '../replay/replay.js';
 import { loadScenarioFile, parseScenario } from '../scenario/load.js';
-import { benchScenarioText } from './scenario.js';
+import { benchScenarioText, benchUdpScenarioText } from './scenario.js';
 
 const PACKETS = Number(process.env.BINDLAB_BENCH_REPLAY_PACKETS ?? 1_000_000);
 const RUNS = 3;
@@ -36,13 +36,18 @@ interface Measure { wall: number; maxRssKiB: number; outBytes?: number }
 /** Parts of a long capture: each is the bench scenario under another seed (other ports and ISNs), this many packets. */
 const PART_PACKETS = 1_000_000;
 
+/** DNS queries per datagram step of the UDP capture (from one client port, each answered). */
+const UDP_QUERIES_PER_STEP = 250;
+
 /**
  * A capture of about `packets` packets as traffic that goes on for a long time: parts of
  * PART_PACKETS packets, each the bench scenario under its own seed, one after the other in time.
- * Returns the scenario file (the same hosts and listeners for every part) and the packet count.
+ * `udp`: the UDP bench scenario's DNS queries and answers instead of TCP connections.
+ * Returns the scenario file (the same hosts and sockets for every part; for UDP the setup alone,
+ * which is all a replay reads) and the packet count.
  */
-export function writeLongCapture(dir: string, packets: number): { capture: string; scenarioFile: string; packets: number } {
-  const capture = join(dir, `long-${packets}.pcap`);
+export function writeLongCapture(dir: string, packets: number, udp = false): { capture: string; scenarioFile: string; packets: number } {
+  const capture = join(dir, `long-${udp ? 'udp-' : ''}${packets}.pcap`);
   const writer = new PcapWriter(capture, { startEpochSeconds: START_EPOCH_SECONDS, tsresol: 'us' });
   let offset = 0;
   let last = 0;
@@ -54,11 +59,14 @@ export function writeLongCapture(dir: string, packets: number): { capture: strin
     addName: () => {},
     packet: (id, t, f, len, c) => { count++; last = offset + t; writer.packet(id, offset + t, f, len, c); },
   };
-  const connections = Math.ceil(Math.min(packets, PART_PACKETS) / 7.9);
-  let scenarioFile = '';
+  const partPackets = Math.min(packets, PART_PACKETS);
+  const partText = udp
+    ? (): string => benchUdpScenarioText(Math.ceil(partPackets / (2 * UDP_QUERIES_PER_STEP)), UDP_QUERIES_PER_STEP)
+    : (): string => benchScenarioText(Math.ceil(partPackets / 7.9));
+  const scenarioFile = join(dir, udp ? 'long-udp.yaml' : 'long.yaml');
+  writeFileSync(scenarioFile, udp ? benchUdpScenarioText(0, 0) : partText());
   for (let part = 0; count < packets; part++) {
-    const text = benchScenarioText(connections).replace('seed: 42', `seed: ${42 + part}`);
-    if (part === 0) writeFileSync((scenarioFile = join(dir, 'long.yaml')), text);
+    const text = partText().replace('seed: 42', `seed: ${42 + part}`);
     runPolicy(parseScenario(text, scenarioFile), getPolicy('linux'), { sink });
     offset = last + 1e9;
   }

@@ -4,7 +4,8 @@
 //    even half of the range is full: `bindlab run --format pcap -p linux` as a command.
 //  - Replay: captures of 1M and 10M packets (50M with --50m or BINDLAB_BENCH_50M=1, where the
 //    disk has room: about 4.5 GB for the capture), `bindlab replay -p linux`, deciding only and
-//    writing its output.
+//    writing its output; and 1M packets of DNS over UDP (queries to a server per alias beside a
+//    wildcard cache, every one answered) the same two ways.
 // Each row: wall seconds, CPU seconds (user + system: the machine may be shared), packets/s,
 // peak RSS (GNU time), and the ratio to tools doing the same amount of I/O on the same file:
 // tcpdump -r F -w /dev/null (reading) for decisions only, tcpdump -r F -w FILE and
@@ -139,6 +140,20 @@ export function benchScaling(argv: readonly string[] = process.argv.slice(2)): v
       const out = join(dir, 'replay-out');
       const rmOut = () => rmSync(out, { recursive: true, force: true });
       const label = `${fmt(got / 1e6)}M packets`;
+      rows.push({ work: `replay ${label}, -p linux --no-output`, packets: got,
+        m: measure(process.execPath, [CLI, 'replay', cap, '-s', sc, '-p', 'linux', '--no-output', '--no-progress'], rmOut),
+        vs: [['tcpdump -w /dev/null', measure('tcpdump', [...root, '-r', cap, '-w', '/dev/null'])]] });
+      rows.push({ work: `replay ${label}, -p linux (writes its output)`, packets: got,
+        m: measure(process.execPath, [CLI, 'replay', cap, '-s', sc, '-p', 'linux', '-o', out, '--no-progress'], rmOut),
+        vs: writers(cap) });
+      rmSync(cap, { force: true });
+    }
+    // UDP: DNS queries to a server per alias beside a wildcard cache, each answered (1M packets).
+    {
+      const { capture: cap, scenarioFile: sc, packets: got } = writeLongCapture(dir, 1_000_000, true);
+      const out = join(dir, 'replay-out');
+      const rmOut = () => rmSync(out, { recursive: true, force: true });
+      const label = `${fmt(got / 1e6)}M UDP packets`;
       rows.push({ work: `replay ${label}, -p linux --no-output`, packets: got,
         m: measure(process.execPath, [CLI, 'replay', cap, '-s', sc, '-p', 'linux', '--no-output', '--no-progress'], rmOut),
         vs: [['tcpdump -w /dev/null', measure('tcpdump', [...root, '-r', cap, '-w', '/dev/null'])]] });

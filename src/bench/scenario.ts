@@ -54,3 +54,43 @@ export function benchScenarioText(connections: number, clients = BENCH_CLIENTS):
   }
   return lines.join('\n') + '\n';
 }
+
+/** The addresses of the UDP benchmark's server: one name server socket per alias on the first two, the third reaches the wildcard one. */
+const UDP_BENCH_ADDRESSES = ['10.0.0.1', '10.0.0.2', '10.0.0.3'];
+
+/**
+ * The UDP benchmark: one server with a name server bound to each of two aliases and a cache on
+ * the wildcard address (port 53, all with SO_REUSEADDR), and BENCH_CLIENTS clients; `steps`
+ * datagram steps (each from a fresh client socket: its own port) send `count` DNS queries each,
+ * in turn to the three addresses, every one answered.
+ */
+export function benchUdpScenarioText(steps: number, count: number, clients = BENCH_CLIENTS): string {
+  const lines: string[] = [
+    'name: bench - DNS server per alias beside a wildcard cache, many clients',
+    'seed: 42',
+    'hosts:',
+    '  server:',
+    '    interfaces:',
+    `      eth0: { addresses: [${UDP_BENCH_ADDRESSES.map((a) => `${a}/16`).join(', ')}] }`,
+    '    processes:',
+    '      named: { uid: 0 }',
+    '      cache: { uid: 0 }',
+  ];
+  for (let c = 0; c < clients; c++) {
+    lines.push(`  client${c}:`, '    interfaces:', `      eth0: { addresses: [10.0.1.${c + 1}/16] }`);
+  }
+  lines.push(
+    'steps:',
+    '  - { socket: dns1, process: server/named, type: udp, options: { SO_REUSEADDR: true } }',
+    '  - { bind: dns1, address: "10.0.0.1:53" }',
+    '  - { socket: dns2, process: server/named, type: udp, options: { SO_REUSEADDR: true } }',
+    '  - { bind: dns2, address: "10.0.0.2:53" }',
+    '  - { socket: cache, process: server/cache, type: udp, options: { SO_REUSEADDR: true } }',
+    '  - { bind: cache, address: "0.0.0.0:53" }',
+  );
+  for (let s = 0; s < steps; s++) {
+    const to = UDP_BENCH_ADDRESSES[s % UDP_BENCH_ADDRESSES.length]!;
+    lines.push(`  - datagram: { from: client${s % clients}, to: "${to}:53", query: host${s % 64}.example, count: ${count}, reply: true }`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -100,6 +100,7 @@ export class DatagramReplayer {
   private readonly payload: Uint8Array;
   private readonly payloadLen = new Uint16Array(RING);
   private readonly macs = new Map<string, Uint8Array>();
+  private lastMac: Uint8Array = NO_MAC;
   private readonly outputs: boolean;
   private readonly ng: PcapngReader | null;
   /**
@@ -261,7 +262,9 @@ export class DatagramReplayer {
     this.clientMac[r] = this.mac(data, dg.macAt);
     this.wireDst[r] = this.addr(data, dg.dstAt, fam);
     const n = Math.min(dg.payloadCaptured, KEPT_PAYLOAD);
-    this.payload.set(data.subarray(dg.payloadAt, dg.payloadAt + n), r * KEPT_PAYLOAD);
+    // A loop, not set(subarray()): a query is tens of bytes, and a view per datagram is garbage.
+    const payload = this.payload, to = r * KEPT_PAYLOAD, from = dg.payloadAt;
+    for (let i = 0; i < n; i++) payload[to + i] = data[from + i]!;
     this.payloadLen[r] = n;
   }
 
@@ -365,6 +368,10 @@ export class DatagramReplayer {
   /** The MAC at buf[at] as one interned array. */
   private mac(buf: Uint8Array, at: number): Uint8Array {
     if (at < 0) return NO_MAC;
+    // Most datagrams of a capture come through one MAC (the client's, or a router's).
+    const last = this.lastMac;
+    if (last[0] === buf[at] && last[1] === buf[at + 1] && last[2] === buf[at + 2] && last[3] === buf[at + 3] && last[4] === buf[at + 4]
+      && last[5] === buf[at + 5]) return last;
     let key = '';
     for (let i = 0; i < 6; i++) key += String.fromCharCode(buf[at + i]!);
     let m = this.macs.get(key);
@@ -372,6 +379,7 @@ export class DatagramReplayer {
       if (this.macs.size >= 4096) this.macs.clear();
       this.macs.set(key, (m = Uint8Array.prototype.slice.call(buf, at, at + 6)));
     }
+    this.lastMac = m;
     return m;
   }
 

@@ -158,18 +158,29 @@ export function bannerSocketIn(buf: Uint8Array, at: number, end: number): string
   return undefined;
 }
 
-/** The last name decoded and its bytes: most answers name a socket named before, so compare bytes before decoding. */
-let lastName = new Uint8Array(0);
-let lastText = '';
+/**
+ * Names decoded before, with their bytes (a few: answers come from a few sockets, often in turn):
+ * compared byte for byte before a name is decoded again, so a long capture's answers make no string.
+ */
+const NAMES_KEPT = 16;
+const keptNames: Uint8Array[] = [];
+const keptTexts: string[] = [];
+let nextKept = 0;
 
 function socketName(buf: Uint8Array, at: number, end: number): string {
   const len = end - at;
-  if (len === lastName.length) {
-    let same = true;
-    for (let i = 0; i < len; i++) if (buf[at + i] !== lastName[i]) { same = false; break; }
-    if (same) return lastText;
+  for (let k = 0; k < keptNames.length; k++) {
+    const name = keptNames[k]!;
+    if (name.length !== len) continue;
+    let i = 0;
+    while (i < len && buf[at + i] === name[i]) i++;
+    if (i === len) return keptTexts[k]!;
   }
-  lastName = buf.slice(at, end);
-  lastText = Buffer.from(lastName).toString('latin1');
-  return lastText;
+  const bytes = Uint8Array.prototype.slice.call(buf, at, end);
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, len).toString('latin1');
+  // Past NAMES_KEPT distinct names, each new one takes the place of the oldest.
+  keptNames[nextKept] = bytes;
+  keptTexts[nextKept] = text;
+  nextKept = (nextKept + 1) % NAMES_KEPT;
+  return text;
 }

@@ -98,6 +98,18 @@ describe('bannerSocketIn: the socket a reply names', () => {
   ])('%s', (_, bytes, want) => {
     expect(find(bytes)).toBe(want);
   });
+  it('names many sockets in turn, each time the right one (more names than it keeps decoded, same lengths, one buffer rewritten)', () => {
+    const buf = new Uint8Array(64);
+    const names = Array.from({ length: 40 }, (_, i) => `s${String(i).padStart(2, '0')}`);
+    for (let round = 0; round < 3; round++) {
+      for (const name of [...names, ...names.slice(0, 5).reverse()]) {
+        const bytes = ascii(`bindlab server/named/${name}\r\n`);
+        buf.fill(0);
+        buf.set(bytes, 7);
+        expect(bannerSocketIn(buf, 0, buf.length)).toBe(name);
+      }
+    }
+  });
 });
 
 describe('datagramAgreement: a policy\'s result against what the capture shows', () => {

@@ -1576,8 +1576,17 @@ const expireClient = (host: HostState, slot: number, id: number): void => host.e
 const NO_OPTS: readonly TcpOption[] = [];
 
 function parseMac(text: string): Uint8Array {
-  return Uint8Array.from(text.split(':').map((x) => parseInt(x, 16)));
+  let mac = parsedMacs.get(text);
+  if (mac === undefined) {
+    mac = Uint8Array.from(text.split(':').map((x) => parseInt(x, 16)));
+    if (parsedMacs.size >= 4096) parsedMacs.clear();
+    parsedMacs.set(text, mac);
+  }
+  // A copy: each run's interface owns its MAC (an audit makes thousands of runs of one scenario).
+  return mac.slice();
 }
+
+const parsedMacs = new Map<string, Uint8Array>();
 
 /** A server connection's 4-tuple as a key; a v4-mapped local address counts as its IPv4 address. */
 function tupleKey(host: string, local: IpAddr, lport: number, remote: IpAddr, rport: number): string {

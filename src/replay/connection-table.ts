@@ -110,6 +110,26 @@ export class ConnectionTable {
     return this.capacity - this.freeCount;
   }
 
+  /** The addresses' words and the tuple's hash of the last lookup() (for add()). */
+  srcWord = 0;
+  dstWord = 0;
+  hash = 0;
+
+  /**
+   * find() of the packet buf[srcAt]:sport -> buf[dstAt]:dport (addresses of 4 or 16 bytes by
+   * family), its words and hash computed here and kept in srcWord, dstWord and hash. One call
+   * for the packet loop (V8 inlines these functions into it, not into a caller with more to inline).
+   */
+  lookup(buf: Uint8Array, family: number, srcAt: number, sport: number, dstAt: number, dport: number): number {
+    const len = family === 4 ? 4 : 16;
+    const srcWord = addrWord(buf, srcAt, len), dstWord = addrWord(buf, dstAt, len);
+    const hash = tupleHash(srcWord, sport, dstWord, dport);
+    this.srcWord = srcWord;
+    this.dstWord = dstWord;
+    this.hash = hash;
+    return this.find(buf, srcAt, srcWord, sport, dstAt, dstWord, dport, family, hash);
+  }
+
   /**
    * The slot of the packet src:sport -> dst:dport in either direction (see `reversed`), or -1;
    * srcWord and dstWord are the addresses' addrWord, hash their tupleHash.
@@ -128,13 +148,11 @@ export class ConnectionTable {
       const r = e * REC;
       if (rec[r + R_FAMILY] !== family) continue;
       const ports = rec[r + R_PORTS]!;
-      if (ports === forward && rec[r + R_CWORD] === srcWord && rec[r + R_SWORD] === dstWord
-        && (family === 4 || (this.same(this.cAddr, e, buf, srcAt) && this.same(this.sAddr, e, buf, dstAt)))) {
+      if (ports === forward && rec[r + R_CWORD] === srcWord && rec[r + R_SWORD] === dstWord && (family === 4 || this.sameAddrs(e, buf, srcAt, dstAt))) {
         this.reversed = false;
         return e;
       }
-      if (ports === backward && rec[r + R_CWORD] === dstWord && rec[r + R_SWORD] === srcWord
-        && (family === 4 || (this.same(this.cAddr, e, buf, dstAt) && this.same(this.sAddr, e, buf, srcAt)))) {
+      if (ports === backward && rec[r + R_CWORD] === dstWord && rec[r + R_SWORD] === srcWord && (family === 4 || this.sameAddrs(e, buf, dstAt, srcAt))) {
         this.reversed = true;
         return e;
       }
@@ -237,6 +255,11 @@ export class ConnectionTable {
     const base = slot * 16, len = family === 4 ? 4 : 16;
     for (let i = 0; i < len; i++) if (this.cAddr[base + i] !== buf[at + i]) return false;
     return true;
+  }
+
+  /** Whether slot's client and server addresses (IPv6) are those at buf[cAt] and buf[sAt]. */
+  private sameAddrs(slot: number, buf: Uint8Array, cAt: number, sAt: number): boolean {
+    return this.same(this.cAddr, slot, buf, cAt) && this.same(this.sAddr, slot, buf, sAt);
   }
 
   private same(addrs: Uint8Array, slot: number, buf: Uint8Array, at: number): boolean {

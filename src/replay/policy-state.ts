@@ -53,7 +53,25 @@ export class PolicyState {
    * Decisions that hold for every SYN to a destination (ReplayedSyn.perDestination), by
    * destination index * 65536 + port; -1: no host owns the destination.
    */
-  readonly byDestination = new Map<number, number>();
+  private readonly byDestination = new Map<number, number>();
+  /** The last destination forDestination found, and its entry (runs of SYNs go to one destination). */
+  private lastDestination = -1;
+  private lastForDestination = -2;
+
+  /** byDestination's entry for the destination key, -2 when it has none. */
+  forDestination(key: number): number {
+    if (key === this.lastDestination) return this.lastForDestination;
+    const id = this.byDestination.get(key);
+    if (id === undefined) return -2;
+    this.lastDestination = key;
+    this.lastForDestination = id;
+    return id;
+  }
+
+  setForDestination(key: number, id: number): void {
+    this.byDestination.set(key, id);
+    if (key === this.lastDestination) this.lastForDestination = id;
+  }
   private readonly byComment = new Map<string, number[]>();
   private lastId = -1;
   /** Run.replaySyn's record, filled again from a slot's state before each call that needs it. */
@@ -88,6 +106,8 @@ export class PolicyState {
   readonly agreement: ReplayAgreement = { agree: 0, disagree: 0, disagreements: [] };
   /** agreement() by decision id and observed id (few of each: computed once per pair). */
   private readonly verdicts = new Map<number, Agreement>();
+  private lastVerdictKey = -1;
+  private lastVerdict: Agreement | undefined = undefined;
 
   constructor(private readonly policy: string, capacity: number) {
     this.slotPending = new Uint16Array(capacity);
@@ -214,11 +234,15 @@ export class PolicyState {
   /** The verdict on decision id against observed (its id in the replay's list, -1: unanswered). */
   verdict(id: number, observedId: number, observed: string | undefined): Agreement {
     const key = id * 2097152 + observedId + 1;
+    // Most connections end alike: the last pair's verdict first.
+    if (key === this.lastVerdictKey) return this.lastVerdict!;
     let v = this.verdicts.get(key);
     if (!v) {
       const d = this.decisions[id]!;
       this.verdicts.set(key, (v = agreement(observed, d, this.policy)));
     }
+    this.lastVerdictKey = key;
+    this.lastVerdict = v;
     return v;
   }
 

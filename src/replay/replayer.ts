@@ -8,7 +8,7 @@ import type { Run } from '../emu/engine.js';
 import { CaptureFormatError, type CaptureReader } from '../pcap/capture-reader.js';
 import type { PcapngWriter } from '../pcap/pcapng-writer.js';
 import { packetComments, PcapngReader } from '../pcap/pcapng-reader.js';
-import { addrWord, ConnectionTable, tupleHash } from './connection-table.js';
+import { ConnectionTable } from './connection-table.js';
 import { rewriteClientSegment, type ServerSpace } from './client-rewrite.js';
 import { MAX_DISAGREEMENTS_LISTED, type ReplayAgreement } from './agreement.js';
 import { ConnectionLog } from './connection-log.js';
@@ -32,6 +32,8 @@ const UNMATCHED_KEPT = 4096;
 /** The client MAC of frames whose link type has none. */
 const NO_MAC = Uint8Array.of(0x02, 0, 0, 0, 0, 0xfe);
 const TCP_FIN = 1, TCP_SYN = 2, TCP_RST = 4, TCP_PSH = 8, TCP_ACK = 16;
+/** Per slot, in a decisions-only replay (see leanClient): a policy accepted the connection; its client has sent a FIN. */
+const CONN_ACCEPTED = 1, CONN_FIN = 2;
 const BANNER_PREFIX = [0x62, 0x69, 0x6e, 0x64, 0x6c, 0x61, 0x62, 0x20]; // "bindlab "
 
 const IPV4_NONE = makeIp(4, new Uint8Array(4));
@@ -78,6 +80,9 @@ export class Replayer {
   private readonly observed = new Int32Array(MAX_TRACKED);
   private readonly observedNames: string[] = [];
   private readonly observedIds = new Map<string, number>();
+  /** The last name observe() looked up, and its id (most connections show the same). */
+  private lastObserved: string | undefined = undefined;
+  private lastObservedId = -1;
   /** The report's list of connections, when kept (connection-log.ts). */
   readonly log: ConnectionLog | null;
   private readonly wireAddrs = new Interned<number | string, IpAddr>(MAX_TRACKED);
@@ -85,8 +90,20 @@ export class Replayer {
   private lastMac: Uint8Array = NO_MAC;
   /** Whether any policy writes an output. */
   private readonly outputs: boolean;
-  /** Each scenario address a replayed SYN can go to, numbered (for PolicyState.byDestination). */
+  /**
+   * Decisions only (no output, no list of connections): the packets after a SYN are tracked for
+   * what the report says alone (leanClient, leanServer): when the connection ends and what the
+   * real server did, not the sequence spaces and timings an output needs.
+   */
+  private readonly lean: boolean;
+  /** Per slot, when lean: CONN_ACCEPTED and CONN_FIN (the same for every policy that accepted). */
+  private readonly conn = new Uint8Array(MAX_TRACKED);
+  /** Each scenario address a replayed SYN can go to, numbered (for PolicyState.forDestination). */
   private readonly dstIndex = new Map<IpAddr, number>();
+  /** The last SYN's scenario destination: its address key, address and index (attempt). */
+  private lastDstKey: number | string = -1;
+  private lastDst: IpAddr | undefined = undefined;
+  private lastDi = 0;
   /** Per slot: the captured SYN's time, its destination's index, whether the real server's SYN-ACK or RST was seen. */
   private readonly synTime = new Float64Array(MAX_TRACKED);
   private readonly dstOf = new Int32Array(MAX_TRACKED);
@@ -111,6 +128,7 @@ export class Replayer {
     this.policies = names.map((name) => new PolicyState(name, MAX_TRACKED));
     this.log = keep ? new ConnectionLog(MAX_TRACKED, names.length, (id, p) => this.policies[p]!.decisions[id]!, reports, spool) : null;
     this.outputs = sinks.some((w) => w !== undefined);
+    this.lean = !this.outputs && !keep && maxSec === Infinity;
     for (const a of hostAddrs.values()) {
       if (this.dstIndex.has(a)) continue;
       this.dstIndex.set(a, this.dstIndex.size);
@@ -374,19 +392,15 @@ export class Replayer {
       if (fam === SKIP_NOT_TCP && this.udp !== null) this.udp.packet(this.time());
       return;
     }
-    const addrLen = fam === 4 ? 4 : 16;
-    const srcWord = addrWord(data, seg.srcAt, addrLen);
-    const dstWord = addrWord(data, seg.dstAt, addrLen);
-    const hash = tupleHash(srcWord, seg.srcPort, dstWord, seg.dstPort);
     const tracked = this.tracked;
-    const found = tracked.find(data, seg.srcAt, srcWord, seg.srcPort, seg.dstAt, dstWord, seg.dstPort, fam, hash);
+    const found = tracked.lookup(data, fam, seg.srcAt, seg.srcPort, seg.dstAt, seg.dstPort);
     const client = found >= 0 && !tracked.reversed;
     if ((seg.flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && (!client || this.clientIsn[found] !== (seg.seq | 0))) {
-      this.attempt(fam as 4 | 6, client ? found : -1, srcWord, dstWord, hash);
+      this.attempt(fam as 4 | 6, client ? found : -1, tracked.srcWord, tracked.dstWord, tracked.hash);
     } else if (client) {
-      this.clientPacket(found);
+      if (this.lean) this.leanClient(found); else this.clientPacket(found);
     } else if (found >= 0) {
-      this.serverPacket(found, data);
+      if (this.lean) this.leanServer(found, data); else this.serverPacket(found, data);
     } else {
       this.skipped[this.hostAddrs.has(addrKey(data, seg.dstAt, fam as 4 | 6)) || this.hostAddrs.has(addrKey(data, seg.srcAt, fam as 4 | 6)) ? 'not-in-a-replayed-connection' : 'not-to-a-scenario-host']++;
     }
@@ -402,6 +416,35 @@ export class Replayer {
     this.observe(slot, seg.flags, data, seg.payloadAt, seg.payloadCaptured);
     // The real server's RST ends the connection: it leaves the table now, not when it is the oldest.
     if ((seg.flags & TCP_RST) !== 0) this.release(slot);
+  }
+
+  /**
+   * serverPacket in a decisions-only replay: what the real server did, and its RST ends the
+   * connection. The rest of serverPacket (the real server's ISN and answer time) only times and
+   * shifts the packets of an output.
+   */
+  private leanServer(slot: number, data: Uint8Array): void {
+    const seg = this.seg;
+    this.replaced++;
+    this.observe(slot, seg.flags, data, seg.payloadAt, seg.payloadCaptured);
+    if ((seg.flags & TCP_RST) !== 0) this.release(slot);
+  }
+
+  /**
+   * clientPacket in a decisions-only replay: only when the connection ends. clientPacket ends it
+   * under a policy that accepted it at the client's RST, or at its first packet with neither FIN
+   * nor payload after its FIN (the last ACK); every policy that accepted sees the same packets,
+   * so one state per connection says it for all of them. A connection no policy accepted is not
+   * ended by its client.
+   */
+  private leanClient(slot: number): void {
+    const c = this.conn[slot]!;
+    if ((c & CONN_ACCEPTED) === 0) return;
+    const seg = this.seg;
+    const flags = seg.flags;
+    if ((flags & TCP_RST) !== 0) this.release(slot);
+    else if ((flags & TCP_FIN) !== 0) this.conn[slot] = c | CONN_FIN;
+    else if ((c & CONN_FIN) !== 0 && seg.payloadLen === 0) this.release(slot);
   }
 
   /** The packet's time in ns from the capture's first second. */
@@ -424,7 +467,8 @@ export class Replayer {
     const { reader, runs, sinks, reports, keep, seg, tracked, policies } = this;
     const data = reader.data;
     const dstKey = addrKey(data, seg.dstAt, f);
-    const dst = this.hostAddrs.get(dstKey);
+    // Runs of SYNs go to one address: its lookups are kept from the last SYN to a scenario host.
+    const dst = dstKey === this.lastDstKey ? this.lastDst : this.hostAddrs.get(dstKey);
     if (!dst) {
       this.skipped['not-to-a-scenario-host']++;
       this.unmatched(dstKey, seg.dstPort);
@@ -457,7 +501,11 @@ export class Replayer {
     this.realIsnKnown[slot] = 0;
     this.observed[slot] = -1;
     this.synTime[slot] = t;
-    const di = this.dstIndex.get(dst)!;
+    let di = this.lastDi;
+    if (dst !== this.lastDst) {
+      di = this.dstIndex.get(dst)!;
+      this.lastDst = dst; this.lastDstKey = dstKey; this.lastDi = di;
+    }
     this.dstOf[slot] = di;
     this.realAnswered[slot] = 0;
     // The emulated answer comes as long after the SYN as the capture's real server answered the last one (else one link latency).
@@ -466,12 +514,13 @@ export class Replayer {
     // The connection MAX_TRACKED older than this one has left the table (judged): its entries are final.
     log?.add(index, slot, reader.tsSec, reader.tsNsec, src!, seg.srcPort, dst, seg.dstPort);
     const dkey = di * 65536 + seg.dstPort;
+    let conn = 0;
     for (let p = 0; p < P; p++) {
       const run = runs[p]!;
       const ps = policies[p]!;
       const syn = ps.syn;
       // A decision that holds for the whole destination is made once; else the policy decides this SYN.
-      let id = ps.byDestination.get(dkey) ?? -2;
+      let id = ps.forDestination(dkey);
       if (id === -1) {
         ps.flags[slot] = 0;
         continue;
@@ -480,12 +529,12 @@ export class Replayer {
       if (id < 0) {
         src ??= this.wireAddr(data, seg.srcAt, f, addrKey(data, seg.srcAt, f));
         if (!run.replaySyn(t, src, seg.srcPort, dst, seg.dstPort, syn)) {
-          ps.byDestination.set(dkey, -1);
+          ps.setForDestination(dkey, -1);
           ps.flags[slot] = 0;
           continue;
         }
         id = ps.intern();
-        if (syn.perDestination) ps.byDestination.set(dkey, id);
+        if (syn.perDestination) ps.setForDestination(dkey, id);
       } else if (w) {
         // The rest of replaySyn's record only goes into an output.
         ps.fill(id);
@@ -494,6 +543,7 @@ export class Replayer {
       ps.counts[id]++;
       const d = ps.decisions[id]!;
       ps.flags[slot] = DECIDED | (d.accepted ? ACCEPTED : 0);
+      if (d.accepted) conn = CONN_ACCEPTED;
       ps.decision[slot] = id;
       if (w) {
         ps.serverIsn[slot] = syn.serverIsn | 0;
@@ -512,6 +562,7 @@ export class Replayer {
       }
       log?.decide(index, p, id);
     }
+    this.conn[slot] = conn;
   }
 
   /** The client's next packet in a replayed connection: kept where the emulated server accepted, answered by it. */
@@ -624,11 +675,13 @@ export class Replayer {
     else if (n > BANNER_PREFIX.length && startsWithBanner(data, at)) what = bannerSocket(data, at + BANNER_PREFIX.length, at + n);
     else if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK) && !seen) what = 'accepted';
     if (what === undefined) return;
-    let id = this.observedIds.get(what);
+    let id = what === this.lastObserved ? this.lastObservedId : this.observedIds.get(what);
     if (id === undefined) {
       id = this.observedNames.push(what) - 1;
       this.observedIds.set(what, id);
     }
+    this.lastObserved = what;
+    this.lastObservedId = id;
     this.observed[slot] = id;
     this.log?.observe(slot, what);
   }
@@ -652,14 +705,15 @@ let lastSocket = '';
 
 /** "HOST/PROC/SOCKET\r\n" at data[at, end): the accepting socket's name. */
 function bannerSocket(data: Uint8Array, at: number, end: number): string {
+  // The last banner again: its bytes, then the line's end (it has no CR or LF of its own).
+  const last = lastBanner, len = last.length;
+  if (len > 0 && end - at >= len) {
+    let i = 0;
+    while (i < len && data[at + i] === last[i]) i++;
+    if (i === len && (at + len === end || data[at + len] === 0x0d || data[at + len] === 0x0a)) return lastSocket;
+  }
   let e = at;
   while (e < end && data[e] !== 0x0d && data[e] !== 0x0a) e++;
-  const len = e - at;
-  if (len === lastBanner.length) {
-    let same = true;
-    for (let i = 0; i < len; i++) if (data[at + i] !== lastBanner[i]) { same = false; break; }
-    if (same) return lastSocket;
-  }
   lastBanner = data.slice(at, e);
   const text = Buffer.from(lastBanner).toString('utf8');
   lastSocket = text.slice(text.lastIndexOf('/') + 1);

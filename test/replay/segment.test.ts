@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../../src/pcap/linktypes.js';
 import { decodeSegment, newSegment, SKIP_FRAGMENT, SKIP_MALFORMED, SKIP_NOT_TCP, SKIP_TRUNCATED, type CapturedSegment } from '../../src/replay/segment.js';
 
-const OFFSETS = ['ipAt', 'tcpAt', 'srcAt', 'dstAt', 'payloadAt', 'optAt', 'optEnd'] as const;
+const OFFSETS = ['ipAt', 'tcpAt', 'srcAt', 'dstAt', 'payloadAt'] as const;
 const VALUES = ['family', 'srcPort', 'dstPort', 'seq', 'ack', 'flags', 'payloadLen', 'payloadCaptured'] as const;
 
 /** The fields a caller reads after a result: all of them for a segment, none after a skip. */

@@ -123,12 +123,40 @@ export class ConnectionTable {
   lookup(buf: Uint8Array, family: number, srcAt: number, sport: number, dstAt: number, dport: number): number {
     const len = family === 4 ? 4 : 16;
     const srcWord = addrWord(buf, srcAt, len), dstWord = addrWord(buf, dstAt, len);
-    const hash = tupleHash(srcWord, sport, dstWord, dport);
     this.srcWord = srcWord;
     this.dstWord = dstWord;
+    // The connection of the last packet found, first: a connection's packets come in runs. (IPv4
+    // only, where the words are the addresses; a slot freed or reused holds another tuple or none.)
+    const rec = this.rec;
+    const r = this.last * REC;
+    if (family === 4 && rec[r + R_FAMILY] === 4 && !this.twice) {
+      const ports = rec[r + R_PORTS]!, cWord = rec[r + R_CWORD]!, sWord = rec[r + R_SWORD]!;
+      if (ports === ((sport << 16) | dport) && cWord === srcWord && sWord === dstWord) {
+        this.hash = rec[r + R_HASH]!;
+        this.reversed = false;
+        return this.last;
+      }
+      if (ports === ((dport << 16) | sport) && cWord === dstWord && sWord === srcWord) {
+        this.hash = rec[r + R_HASH]!;
+        this.reversed = true;
+        return this.last;
+      }
+    }
+    const hash = tupleHash(srcWord, sport, dstWord, dport);
     this.hash = hash;
-    return this.find(buf, srcAt, srcWord, sport, dstAt, dstWord, dport, family, hash);
+    const e = this.find(buf, srcAt, srcWord, sport, dstAt, dstWord, dport, family, hash);
+    if (e >= 0) this.last = e;
+    return e;
   }
+
+  /** The slot lookup() found last (see there). */
+  private last = 0;
+  /**
+   * Whether a packet has ever matched two tracked connections (a tuple added while it, or its
+   * reverse, was tracked: a SYN from a connection's server). find() then gives the first in the
+   * index's order, which the last slot found need not be: lookup() always asks find() from then on.
+   */
+  private twice = false;
 
   /**
    * The slot of the packet src:sport -> dst:dport in either direction (see `reversed`), or -1;
@@ -166,6 +194,11 @@ export class ConnectionTable {
    */
   add(family: 4 | 6, buf: Uint8Array, cAt: number, cWord: number, cPort: number, sAt: number, sWord: number, sPort: number, hash: number): number {
     if (this.freeCount === 0) this.delete(this.oldest);
+    if (!this.twice) {
+      const reversed = this.reversed;
+      if (this.find(buf, cAt, cWord, cPort, sAt, sWord, sPort, family, hash) >= 0) this.twice = true;
+      this.reversed = reversed;
+    }
     const slot = this.free[--this.freeCount]!;
     if (2 * (this.capacity - this.freeCount) > this.mask + 1 && this.mask + 1 < this.maxIndex) this.growIndex();
     const len = family === 4 ? 4 : 16;

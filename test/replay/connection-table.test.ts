@@ -78,4 +78,34 @@ describe('ConnectionTable', () => {
       for (const o of ops) if (o.kind === 'add' && !model.has(key(o.t))) expect(find(table, o.t, false)).toBe(-1);
     }), { numRuns: 30 });
   });
+
+  it('lookup (the last connection found first) gives what find gives, also when a tuple is tracked beside its reverse', () => {
+    // Small tables and few tuples: lookups hit the last connection often, adds meet their reverse and themselves.
+    const few = fc.record({ family: fc.constant(4 as const), c: fc.constantFrom([10, 0, 0, 1], [10, 0, 0, 2]), cPort: fc.constantFrom(80, 4000, 4001),
+      s: fc.constantFrom([10, 0, 0, 1], [10, 0, 0, 2]), sPort: fc.constantFrom(80, 4000) });
+    const step = fc.oneof(
+      { weight: 2, arbitrary: fc.record({ kind: fc.constant('add' as const), t: fc.oneof(few, tuple) }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), i: fc.nat() }) },
+      { weight: 6, arbitrary: fc.record({ kind: fc.constant('lookup' as const), t: fc.oneof(few, tuple), reversed: fc.boolean() }) },
+    );
+    fc.assert(fc.property(fc.array(step, { minLength: 1, maxLength: 400, size: 'max' }), fc.integer({ min: 1, max: 12 }), (steps, capacity) => {
+      const table = new ConnectionTable(capacity);
+      const slots: number[] = [];
+      for (const s of steps) {
+        if (s.kind === 'add') slots.push(add(table, s.t));
+        else if (s.kind === 'delete') {
+          if (slots.length > 0) table.delete(slots.splice(s.i % slots.length, 1)[0]!);
+        } else {
+          const b = bytes(s.t, s.reversed);
+          const [sp, dp] = s.reversed ? [s.t.sPort, s.t.cPort] : [s.t.cPort, s.t.sPort];
+          const got = table.lookup(b, s.t.family, 0, sp, 16, dp);
+          const got2 = { slot: got, reversed: table.reversed, hash: table.hash, words: [table.srcWord, table.dstWord] };
+          const len = s.t.family === 4 ? 4 : 16;
+          const sw = addrWord(b, 0, len), dw = addrWord(b, 16, len);
+          const want = table.find(b, 0, sw, sp, 16, dw, dp, s.t.family, tupleHash(sw, sp, dw, dp));
+          expect(got2).toEqual({ slot: want, reversed: table.reversed, hash: tupleHash(sw, sp, dw, dp), words: [sw, dw] });
+        }
+      }
+    }), { numRuns: 300 });
+  });
 });

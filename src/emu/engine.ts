@@ -152,9 +152,6 @@ class Run implements SegmentOut {
   private readonly encoder = ENCODER;
   private readonly bannerCache = new Map<Sock, Uint8Array<ArrayBufferLike>>();
   // One mutable segment, option list and frame spec, reused for every packet.
-  private readonly ts = { kind: 'timestamps' as const, tsval: 0, tsecr: 0 };
-  private readonly synAckOpts: TcpOption[];
-  private readonly dataOpts: TcpOption[];
   private readonly seg = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, urgent: 0, options: [] as readonly TcpOption[], payload: new Uint8Array(0) as Uint8Array };
   private readonly spec = { srcMac: ZERO_MAC as Uint8Array, dstMac: ZERO_MAC as Uint8Array, src: IPV4_ANY, dst: IPV4_ANY, ttl: 64, ipId: 0, dontFragment: true, flowLabel: 0, seg: this.seg };
   /** The packets of each connection. */
@@ -171,9 +168,6 @@ class Run implements SegmentOut {
     this.sink = options.sink;
     this.inPlace = options.sink && isInPlaceSink(options.sink) ? options.sink : null;
     const fp = policy.fingerprint;
-    // Replay's SYN-ACK and data segments: the fingerprint's options, as the conversation builds them.
-    this.synAckOpts = optionList(fp.synAckOptions, this.replayMss, this.ts, this.replayWs);
-    this.dataOpts = dataOptionList(fp, this.ts);
     this.conv = new Conversation(fp, this, scenario.seed, options.rmemMax);
     this.buildNetwork();
     this.udpNames = new Set(scenario.steps.flatMap((s) => (s.kind === 'socket' && s.type === 'udp' ? [s.socket] : [])));
@@ -1260,13 +1254,12 @@ class Run implements SegmentOut {
   /** `link`: what the frame goes out on (a link, or a replayed SYN's record of its link). */
   tcp(link: { readonly captureId: number }, t: number, srcMac: Uint8Array, dstMac: Uint8Array, src: IpAddr, dst: IpAddr, sport: number, dport: number,
     seq: number, ack: number, flags: number, window: number, options: readonly TcpOption[], payload: Uint8Array,
-    tsval: number, tsecr: number, comment: string | undefined, ipId: number, flowLabel: number, record?: string): void {
+    comment: string | undefined, ipId: number, flowLabel: number, record?: string): void {
     const sink = this.sink;
     if (!sink) return;
     const seg = this.seg;
     seg.srcPort = sport; seg.dstPort = dport; seg.seq = seq >>> 0; seg.ack = ack >>> 0; seg.flags = flags; seg.window = window;
     seg.options = options; seg.payload = payload;
-    this.ts.tsval = tsval >>> 0; this.ts.tsecr = tsecr >>> 0;
     const spec = this.spec;
     spec.srcMac = srcMac; spec.dstMac = dstMac; spec.src = src; spec.dst = dst;
     spec.ttl = (src.family === 6 ? this.policy.fingerprint.hopLimit : this.policy.fingerprint.ttl) - this.forwarded.ttlDown;
@@ -1296,7 +1289,7 @@ class Run implements SegmentOut {
       this.forwarded.segment(from.hops, from === this.conv.client, t, from, to, seq, ack, flags, window, options, payload, tsval, tsecr, ipId, flowLabel, comment, record);
       return;
     }
-    this.tcp(link, t, from.mac, from.dstMac, from.ip, to.ip, from.port, to.port, seq, ack, flags, window, options, payload, tsval, tsecr, comment, ipId, flowLabel, record);
+    this.tcp(link, t, from.mac, from.dstMac, from.ip, to.ip, from.port, to.port, seq, ack, flags, window, options, payload, comment, ipId, flowLabel, record);
   }
 
   private readonly payloads = new Map<string, Uint8Array<ArrayBufferLike>>();
@@ -1379,34 +1372,39 @@ class Run implements SegmentOut {
   }
 
   /**
-   * The server's answer to a replayed SYN at timeNs (the replay times it from the capture): SYN-ACK
-   * when accepted, RST when refused, nothing when dropped or unreachable; from wireDst (the
-   * address the client used, before --map).
+   * What the emulated server of a replayed connection puts in its TCP/IP headers, per family:
+   * the replay builds its SYN-ACK, RST, banner and FIN from it (replay/server-frames.ts), with
+   * replayIpId, replayFlowLabel and replayTsval for the values that vary per connection and segment.
    */
-  replayAnswer(c: ReplayedSyn, timeNs: number, clientMac: Uint8Array, src: IpAddr, sport: number, wireDst: IpAddr, dport: number,
-    clientIsn: number, clientTsval: number): void {
-    const t = timeNs;
-    if (c.result === 'unreachable') return;
-    if (c.result === 'refused') {
-      this.tcp(c, t, c.serverMac, clientMac, wireDst, src, dport, sport, 0, clientIsn + 1, TCP_RST | TCP_ACK, 0, NO_OPTS, EMPTY, 0, 0, c.comment,
-        this.replayIpId(c, false, 0), this.replayFlow(c, 0x7e5e7), c.record);
-    } else if (c.result !== 'timeout') {
-      const w = this.replayWindows(wireDst.family);
-      this.replayMss.mss = w.mss; this.replayWs.shift = w.scale;
-      this.tcp(c, t, c.serverMac, clientMac, wireDst, src, dport, sport, c.serverIsn, clientIsn + 1, TCP_SYN | TCP_ACK,
-        w.initialWindow, this.synAckOpts, EMPTY, c.serverTsval, clientTsval, c.comment, this.replayIpId(c, false, 0), this.replayFlow(c, 0xf10e), c.record);
+  replayServerProfile(family: 4 | 6): ReplayServerProfile {
+    const fp = this.policy.fingerprint;
+    const w = this.replayWindows(family);
+    return {
+      ttl: family === 6 ? fp.hopLimit : fp.ttl, dontFragment: fp.dontFragment,
+      synAckWindow: w.initialWindow, window: w.window,
+      // The fingerprint's options, as the conversation builds them; the timestamps' values are each segment's own.
+      synAckOptions: optionList(fp.synAckOptions, { kind: 'mss', mss: w.mss }, TS_PLACEHOLDER, { kind: 'windowScale', shift: w.scale }),
+      dataOptions: dataOptionList(fp, TS_PLACEHOLDER),
+    };
+  }
+
+  /**
+   * The IPv4 ID of the emulated server's segment on a replayed connection whose server ISN is
+   * serverIsn: the n-th of its child socket (socket), or its answer to the SYN, sent without one.
+   */
+  replayIpId(serverIsn: number, socket: boolean, n: number): number {
+    const fp = this.policy.fingerprint;
+    const base = mix32(serverIsn ^ 0x51d5);
+    switch (fp.ipId) {
+      case 'per-socket': return !socket && fp.dontFragment ? 0 : (base + n) & 0xffff;
+      case 'zero-with-df': return fp.dontFragment ? 0 : (base + n) & 0xffff;
+      default: return mix32(base ^ n ^ (socket ? 0x5eed : 0)) & 0xffff;
     }
   }
 
-  /** The emulated server's next segment on an accepted replayed connection (banner, ACK, FIN); returns its TSval. */
-  replayServerSegment(c: ReplayedSyn, timeNs: number, clientMac: Uint8Array, src: IpAddr, sport: number, wireDst: IpAddr, dport: number,
-    seq: number, ack: number, flags: number, payload: Uint8Array, tsecr: number, comment: string | undefined, record?: string): number {
-    const opts = tsecr !== 0 ? this.dataOpts : NO_OPTS;
-    const tsval = (c.serverTsval + Math.floor((timeNs - c.t0) / 1e6)) >>> 0;
-    // The replayed server sends its banner, then its FIN: the FIN is its child socket's second segment.
-    this.tcp(c, timeNs, c.serverMac, clientMac, wireDst, src, dport, sport, seq, ack, flags, this.replayWindows(wireDst.family).window, opts, payload,
-      tsval, tsecr, comment, this.replayIpId(c, true, (flags & TCP_FIN) !== 0 ? 1 : 0), this.replayFlow(c, 0xf10e), record);
-    return tsval;
+  /** The IPv6 flow label of the emulated server's segments on a replayed connection (its RST has one of its own). */
+  replayFlowLabel(serverIsn: number, rst: boolean): number {
+    return this.policy.fingerprint.flowLabel === 'per-direction' ? (mix32(serverIsn ^ (rst ? 0x7e5e7 : 0xf10e)) & 0xfffff) || 1 : 0;
   }
 
   /**
@@ -1463,8 +1461,6 @@ class Run implements SegmentOut {
 
   /** A replayed server's header fields per family: Ethernet's MTU and the kernel's default sysctls. */
   private readonly replayEnds = new Map<number, { mss: number; initialWindow: number; window: number; scale: number }>();
-  private readonly replayMss = { kind: 'mss' as const, mss: 0 };
-  private readonly replayWs = { kind: 'windowScale' as const, shift: 0 };
 
   private replayWindows(family: 4 | 6): { mss: number; initialWindow: number; window: number; scale: number } {
     let e = this.replayEnds.get(family);
@@ -1482,21 +1478,32 @@ class Run implements SegmentOut {
     }
     return e;
   }
+}
 
-  /** The IPv4 ID of a replayed server's segment: the n-th of its child socket, or one sent without a connected socket. */
-  private replayIpId(c: ReplayedSyn, socket: boolean, n: number): number {
-    const fp = this.policy.fingerprint;
-    const base = mix32(c.serverIsn ^ 0x51d5);
-    switch (fp.ipId) {
-      case 'per-socket': return !socket && fp.dontFragment ? 0 : (base + n) & 0xffff;
-      case 'zero-with-df': return fp.dontFragment ? 0 : (base + n) & 0xffff;
-      default: return mix32(base ^ n ^ (socket ? 0x5eed : 0)) & 0xffff;
-    }
-  }
+/** The emulated server's headers on a replayed connection (Run.replayServerProfile). */
+export interface ReplayServerProfile {
+  /** TTL (IPv4) or hop limit (IPv6). */
+  readonly ttl: number;
+  /** DF on IPv4. */
+  readonly dontFragment: boolean;
+  readonly synAckWindow: number;
+  /** The SYN-ACK's options in order; a timestamps option among them is TS_PLACEHOLDER, each frame has its own values. */
+  readonly synAckOptions: readonly TcpOption[];
+  /** The window of the segments after the handshake. */
+  readonly window: number;
+  /** Their options while the client sends timestamps (none when it does not: a TSecr of 0); timestamps as in synAckOptions. */
+  readonly dataOptions: readonly TcpOption[];
+}
 
-  private replayFlow(c: ReplayedSyn, salt: number): number {
-    return this.policy.fingerprint.flowLabel === 'per-direction' ? (mix32(c.serverIsn ^ salt) & 0xfffff) || 1 : 0;
-  }
+/** The timestamps option of a ReplayServerProfile's lists: its values are zero, a frame's own take their place. */
+export const TS_PLACEHOLDER: TcpOption = { kind: 'timestamps', tsval: 0, tsecr: 0 };
+
+/**
+ * The TSval of the emulated server's segment at timeNs on a replayed connection whose SYN-ACK
+ * carried serverTsval at t0: a clock of 1 ms ticks, as the conversation's (conversation.ts).
+ */
+export function replayTsval(serverTsval: number, t0: number, timeNs: number): number {
+  return (serverTsval + Math.floor((timeNs - t0) / 1e6)) >>> 0;
 }
 
 /** What replaySyn decided and what the replay needs to go on answering for the server. */

@@ -20,7 +20,7 @@ export interface ForwardingRun {
   now: number;
   tcp(link: { readonly captureId: number }, t: number, srcMac: Uint8Array, dstMac: Uint8Array, src: IpAddr, dst: IpAddr, sport: number, dport: number,
     seq: number, ack: number, flags: number, window: number, options: readonly TcpOption[], payload: Uint8Array,
-    tsval: number, tsecr: number, comment: string | undefined, ipId: number, flowLabel: number, record?: string): void;
+    comment: string | undefined, ipId: number, flowLabel: number, record?: string): void;
   raw(link: LinkState, t: number, len: number, comment: string | undefined, record?: string): void;
   outcome(result: string, candidates: readonly string[], reason: string): string;
 }
@@ -83,8 +83,7 @@ export class ForwardedFrames {
       t = this.neighbour(h, from.ip, t);
       this.ttlDown = k;
       this.quoting = this.wantQuote && fromClient && k === hops.length - 1;
-      this.run.tcp(h.out.link, t, h.out.mac, h.next.mac, from.ip, to.ip, from.port, to.port, seq, ack, flags, window, options, payload, tsval, tsecr,
-        comment, ipId, flowLabel, k === atServer ? record : undefined);
+      this.run.tcp(h.out.link, t, h.out.mac, h.next.mac, from.ip, to.ip, from.port, to.port, seq, ack, flags, window, options, payload, comment, ipId, flowLabel, k === atServer ? record : undefined);
       t += h.out.link.latencyNs;
     }
     this.ttlDown = 0;

@@ -130,6 +130,29 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
 
   /** Stores the frame written at the offset reserveFrame gave, as an EPB (comment, then record: two opt_comment options). */
   commitFrame(ifaceId: number, timeNs: number, len: number, comment?: string, record?: string): void {
+    this.commitFrameBytes(ifaceId, timeNs, len, comment !== undefined ? this.commentBytes(comment) : null, record !== undefined ? this.commentBytes(record) : null);
+  }
+
+  /** A DataView of frameBuffer (read it after reserveFrame, as frameBuffer). */
+  get frameView(): DataView {
+    return this.view;
+  }
+
+  /**
+   * reserveFrame for a frame whose comments are given as their UTF-8 bytes (null: none), as a
+   * caller that writes the same comments again and again keeps them: see commitFrameBytes.
+   */
+  reserveFrameBytes(maxLen: number, comment: Uint8Array | null, record: Uint8Array | null): number {
+    if (this.closed) this.assertOpen();
+    if (this.pendingNames.length !== 0) this.writeNrb();
+    // Header 28 + data + each comment option (4 + bytes + pad) + end of options 4 + trailer 4.
+    const worst = 28 + ((maxLen + 3) & ~3) + (comment !== null ? comment.length + 7 : 0) + (record !== null ? record.length + 7 : 0) + 8;
+    if (this.pos + worst > this.buf.length) this.makeRoom(worst);
+    return this.pos + 28;
+  }
+
+  /** commitFrame with its comments as UTF-8 bytes (null: none). */
+  commitFrameBytes(ifaceId: number, timeNs: number, len: number, comment: Uint8Array | null, record: Uint8Array | null): void {
     const snaplen = this.snaplens[ifaceId];
     if (snaplen === undefined) throw new RangeError(`packet on undeclared interface ${ifaceId}`);
     if (!(timeNs >= 0)) throw new RangeError(`timeNs ${timeNs}`);
@@ -157,9 +180,9 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     const d = p + 28;
     let q = d + cap;
     while (q < d + capPad) buf[q++] = 0;
-    if (comment !== undefined || record !== undefined) {
-      if (comment !== undefined) q = this.putComment(p, q, comment);
-      if (record !== undefined) q = this.putComment(p, q, record);
+    if (comment !== null || record !== null) {
+      if (comment !== null) q = this.putComment(p, q, comment);
+      if (record !== null) q = this.putComment(p, q, record);
       v.setUint32(q, OPT_ENDOFOPT, true);
       q += 4;
     }
@@ -237,12 +260,10 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     this.pos = q + 4;
   }
 
-  /** An opt_comment at q of the block starting at p; returns the offset after it (padded). */
-  private putComment(p: number, q: number, comment: string): number {
+  /** An opt_comment of these UTF-8 bytes at q of the block starting at p; returns the offset after it (padded). */
+  private putComment(p: number, q: number, bytes: Uint8Array): number {
     const buf = this.buf;
     const start = q + 4;
-    // Comments repeat (one per decision): each is encoded once and its bytes copied after.
-    const bytes = this.commentBytes(comment);
     const n = bytes.length;
     if (n > MAX_OPTION_BYTES) throw new RangeError(`comment of ${n} bytes exceeds 65535`);
     buf.set(bytes, start);
@@ -253,6 +274,7 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     return q;
   }
 
+  /** A comment's UTF-8 bytes: comments repeat (one per decision), so each is encoded once and its bytes copied after. */
   private commentBytes(comment: string): Uint8Array {
     let bytes = this.comments.get(comment);
     if (bytes === undefined) {

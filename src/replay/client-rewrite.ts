@@ -4,6 +4,8 @@
 // are recomputed: captures taken on the sending host carry unfinished ones (checksum offload).
 
 import { foldChecksum } from '../emu/wire/checksum.js';
+import { ETHERNET_HEADER_LEN } from '../emu/wire/ethernet.js';
+import { LINKTYPE_ETHERNET } from '../pcap/linktypes.js';
 
 const TCP_ACK = 16;
 const TCPOPT_EOL = 0, TCPOPT_NOP = 1, TCPOPT_SACK = 5, TCPOPT_TIMESTAMPS = 8;
@@ -20,11 +22,6 @@ export interface ServerSpace {
   emuTsval: number;
 }
 
-const u32 = (b: Uint8Array, at: number): number => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-const put32 = (b: Uint8Array, at: number, v: number): void => {
-  b[at] = v >>> 24; b[at + 1] = v >>> 16; b[at + 2] = v >>> 8; b[at + 3] = v;
-};
-
 /** A real server sequence number as the emulated server's: the same offset from the ISN, never past what it sent. */
 function mapSeq(real: number, s: ServerSpace): number {
   const offset = (real - s.realIsn) >>> 0;
@@ -33,55 +30,141 @@ function mapSeq(real: number, s: ServerSpace): number {
 }
 
 /**
- * Rewrites the TCP segment at buf[tcpAt, segEnd) (IP header at ipAt, bytes captured up to capEnd)
- * into space, or only fixes its checksums when space is null (a SYN: nothing to acknowledge yet).
+ * The captured frame data[offset, offset + caplen) of the link type (its IP header at ipAt, its
+ * TCP segment at data[tcpAt, segEnd)) written at buf[at] (dv: a view of buf) as an Ethernet frame
+ * from srcMac to dstMac (as captured when the capture is Ethernet), moved into space (null: a SYN,
+ * nothing to acknowledge yet), with whole checksums; returns the frame's length. One pass: the
+ * segment's words are summed as they are copied, and the checksum corrected for each field
+ * rewritten after (RFC 1624: in one's complement arithmetic a word's change adds to the sum).
  */
-export function rewriteClientSegment(buf: Uint8Array, family: number, ipAt: number, tcpAt: number, segEnd: number, capEnd: number,
-  space: ServerSpace | null): void {
-  const flags = buf[tcpAt + 13]!;
+export function writeClientSegment(buf: Uint8Array, dv: DataView, at: number, data: Uint8Array, offset: number, caplen: number, linkType: number,
+  ipAt: number, family: number, tcpAt: number, segEnd: number, dstMac: Uint8Array, srcMac: Uint8Array, space: ServerSpace | null): number {
+  const sv = viewOf(data);
+  const capEnd = offset + caplen;
+  // From here on an offset in data plus shift is the same byte's offset in buf.
+  let shift: number, len: number;
+  if (linkType === LINKTYPE_ETHERNET) {
+    shift = at - offset;
+    len = caplen;
+    copy(dv, at, sv, offset, tcpAt);
+  } else {
+    shift = at + ETHERNET_HEADER_LEN - ipAt;
+    len = ETHERNET_HEADER_LEN + capEnd - ipAt;
+    for (let i = 0; i < 6; i++) { buf[at + i] = dstMac[i]!; buf[at + 6 + i] = srcMac[i]!; }
+    buf[at + 12] = family === 4 ? 0x08 : 0x86;
+    buf[at + 13] = family === 4 ? 0x00 : 0xdd;
+    copy(dv, at + ETHERNET_HEADER_LEN, sv, ipAt, tcpAt);
+  }
+  // The segment: summed as copied while the capture holds all of it (a segment cut by the snaplen
+  // cannot be summed; a reader cannot check it either), the rest (link padding, or the cut) copied.
+  const whole = segEnd <= capEnd;
+  const sumEnd = whole ? segEnd : tcpAt;
+  // Little-endian loads: each half is a big-endian word with its bytes swapped, and one's
+  // complement sums commute with the swap [RFC 1071 §2(B)]: swapped back once folded.
+  let le = 0;
+  let i = tcpAt;
+  for (; i + 4 <= sumEnd; i += 4) {
+    const x = sv.getInt32(i, true);
+    dv.setInt32(i + shift, x, true);
+    le += (x & 0xffff) + (x >>> 16);
+  }
+  if (i + 2 <= sumEnd) {
+    const x = sv.getUint16(i, true);
+    dv.setUint16(i + shift, x, true);
+    le += x;
+    i += 2;
+  }
+  if (i < sumEnd) { buf[i + shift] = data[i]!; le += data[i]!; i++; }
+  copy(dv, i + shift, sv, i, capEnd);
+  const t = tcpAt + shift;
+  // Corrections to the sum, big-endian words: each rewritten word adds its new value and takes its old.
+  let fix = 0;
+  const flags = buf[t + 13]!;
   if (space && (flags & TCP_ACK) !== 0) {
-    put32(buf, tcpAt + 8, mapSeq(u32(buf, tcpAt + 8), space));
-    const optEnd = tcpAt + (buf[tcpAt + 12]! >>> 4) * 4;
-    for (let o = tcpAt + 20; o < optEnd;) {
+    fix += move(dv, t + 8, space, 0);
+    const optEnd = t + (buf[t + 12]! >>> 4) * 4;
+    for (let o = t + 20; o < optEnd;) {
       const kind = buf[o]!;
       if (kind === TCPOPT_EOL) break;
       if (kind === TCPOPT_NOP) { o++; continue; }
-      const len = buf[o + 1]!;
-      if (len < 2 || o + len > optEnd) break;
-      if (kind === TCPOPT_TIMESTAMPS && len === 10) {
-        if (u32(buf, o + 6) !== 0) put32(buf, o + 6, space.emuTsval);
+      const n = buf[o + 1]!;
+      if (n < 2 || o + n > optEnd) break;
+      if (kind === TCPOPT_TIMESTAMPS && n === 10) {
+        const old = dv.getUint32(o + 6);
+        if (old !== 0) {
+          const v = space.emuTsval >>> 0;
+          dv.setUint32(o + 6, v);
+          fix += change(old, v, (o - t) & 1);
+        }
       } else if (kind === TCPOPT_SACK) {
-        for (let e = o + 2; e + 4 <= o + len; e += 4) put32(buf, e, mapSeq(u32(buf, e), space));
+        for (let e = o + 2; e + 4 <= o + n; e += 4) fix += move(dv, e, space, (e - t) & 1);
       }
-      o += len;
+      o += n;
     }
   }
-  const dv = viewOf(buf);
+  const ip = ipAt + shift;
   if (family === 4) {
     // The IPv4 header checksum, over the header only [RFC 791].
-    const ihl = (buf[ipAt]! & 0x0f) * 4;
-    buf[ipAt + 10] = 0; buf[ipAt + 11] = 0;
-    dv.setUint16(ipAt + 10, fold(sum16(dv, buf, ipAt, ipAt + ihl, 0)));
+    const ihl = (buf[ip]! & 0x0f) * 4;
+    dv.setUint16(ip + 10, 0);
+    dv.setUint16(ip + 10, fold(sum16(dv, buf, ip, ip + ihl, 0)));
   }
-  // A segment cut by the snaplen cannot be summed; a reader cannot check it either.
-  if (segEnd > capEnd) return;
-  const len = segEnd - tcpAt;
-  let sum = IPPROTO_TCP + len;
-  sum = family === 4 ? sum16(dv, buf, ipAt + 12, ipAt + 20, sum) : sum16(dv, buf, ipAt + 8, ipAt + 40, sum);
-  buf[tcpAt + 16] = 0; buf[tcpAt + 17] = 0;
-  dv.setUint16(tcpAt + 16, fold(sum16(dv, buf, tcpAt, segEnd, sum)));
+  if (!whole) return len;
+  // The pseudo header [RFC 9293 §3.1; RFC 8200 §8.1], the segment, the old checksum taken out.
+  let sum = IPPROTO_TCP + (segEnd - tcpAt) + fix + 0xffff - dv.getUint16(t + 16);
+  sum = family === 4 ? sum16(dv, buf, ip + 12, ip + 20, sum) : sum16(dv, buf, ip + 8, ip + 40, sum);
+  le = (le & 0xffff) + (le >>> 16);
+  le = (le & 0xffff) + (le >>> 16);
+  sum += ((le & 0xff) << 8) | (le >>> 8);
+  dv.setUint16(t + 16, fold(sum));
+  return len;
 }
 
-let viewBuf: Uint8Array | null = null;
-let view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
-
-/** A DataView of the writer's buffer, kept while it stays the same buffer. */
-function viewOf(buf: Uint8Array): DataView {
-  if (buf !== viewBuf) {
-    viewBuf = buf;
-    view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+/** Copies src[from, to) (sv a view of it) to dv's buffer at at: 8 bytes a move in host byte order, then the rest. */
+function copy(dv: DataView, at: number, sv: DataView, from: number, to: number): void {
+  let i = from, j = at;
+  for (; i + 8 <= to; i += 8, j += 8) {
+    dv.setInt32(j, sv.getInt32(i, true), true);
+    dv.setInt32(j + 4, sv.getInt32(i + 4, true), true);
   }
-  return view;
+  if (i + 4 <= to) { dv.setInt32(j, sv.getInt32(i, true), true); i += 4; j += 4; }
+  for (; i < to; i++, j++) dv.setUint8(j, sv.getUint8(i));
+}
+
+/**
+ * The real server's sequence number at dv[at] as the emulated server's; returns the change to a
+ * sum of the segment's words (odd: at is an odd number of bytes into the segment).
+ */
+function move(dv: DataView, at: number, space: ServerSpace, odd: number): number {
+  const old = dv.getUint32(at);
+  const v = mapSeq(old, space);
+  dv.setUint32(at, v);
+  return change(old, v, odd);
+}
+
+/**
+ * What replacing the 32-bit big-endian value old by v adds to a sum of the segment's 16-bit
+ * words (kept positive: -x is 0xffff - x). At an odd offset its bytes fall in the words' other
+ * halves: each of its halves counts byte-swapped.
+ */
+function change(old: number, v: number, odd: number): number {
+  if (odd !== 0) { old = swapHalves(old); v = swapHalves(v); }
+  return (v >>> 16) + (v & 0xffff) + 0x1fffe - (old >>> 16) - (old & 0xffff);
+}
+
+/** The bytes of each 16-bit half of v swapped. */
+const swapHalves = (v: number): number => (((v & 0x00ff00ff) << 8) | ((v >>> 8) & 0x00ff00ff)) >>> 0;
+
+let srcBuf: Uint8Array | null = null;
+let srcView: DataView = new DataView(new ArrayBuffer(0));
+
+/** A DataView of the capture's buffer, kept while it stays the same buffer. */
+function viewOf(buf: Uint8Array): DataView {
+  if (buf !== srcBuf) {
+    srcBuf = buf;
+    srcView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  return srcView;
 }
 
 /**

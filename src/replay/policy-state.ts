@@ -31,7 +31,14 @@ export interface Decision {
   readonly latencyNs: number;
   readonly banner: Uint8Array;
   readonly accepted: boolean;
+  /** comment, brief, reference and record in UTF-8, as an output carries them. */
+  readonly commentBytes: Uint8Array;
+  readonly briefBytes: Uint8Array;
+  readonly referenceBytes: Uint8Array;
+  readonly recordBytes: Uint8Array;
 }
+
+const utf8 = new TextEncoder();
 
 /**
  * One policy's side of every tracked connection, by slot: its decision and, when accepted, the
@@ -147,9 +154,11 @@ export class PolicyState {
       this.byComment.set(comment, (ids = []));
     }
     const id = this.decisions.length;
+    const brief = briefOf(comment), reference = recordReference(syn.record);
     this.decisions.push({
-      result: syn.result, candidates: syn.candidates, comment, brief: briefOf(comment), reference: recordReference(syn.record), record: syn.record, reason: syn.reason, captureId: syn.captureId,
+      result: syn.result, candidates: syn.candidates, comment, brief, reference, record: syn.record, reason: syn.reason, captureId: syn.captureId,
       serverMac: syn.serverMac, latencyNs: syn.latencyNs, banner: syn.banner, accepted: syn.result !== 'refused' && syn.result !== 'timeout' && syn.result !== 'unreachable',
+      commentBytes: utf8.encode(comment), briefBytes: utf8.encode(brief), referenceBytes: utf8.encode(reference), recordBytes: utf8.encode(syn.record),
     });
     ids.push(id);
     this.counts.push(0);
@@ -159,9 +168,11 @@ export class PolicyState {
 
   /** Per decision id: whether this policy's output has its comment and record in full yet. */
   private readonly written: boolean[] = [];
-  /** The comment and record of the packet being written (set by notes and verdictNotes). */
+  /** The comment and record of the packet being written (set by notes and verdictNotes), and their UTF-8 (null: none). */
   noteComment: string | undefined = undefined;
   noteRecord: string | undefined = undefined;
+  noteCommentBytes: Uint8Array | null = null;
+  noteRecordBytes: Uint8Array | null = null;
 
   /**
    * The comment and record (noteComment, noteRecord) of a packet of decision id written now: the
@@ -172,12 +183,18 @@ export class PolicyState {
     const d = this.decisions[id]!;
     if (!this.written[id]) {
       this.written[id] = true;
-      this.noteComment = d.comment;
-      this.noteRecord = d.record;
+      this.noteComment = d.comment; this.noteCommentBytes = d.commentBytes;
+      this.noteRecord = d.record; this.noteRecordBytes = d.recordBytes;
       return;
     }
-    this.noteComment = brief ? d.brief : undefined;
-    this.noteRecord = d.reference;
+    this.noteComment = brief ? d.brief : undefined; this.noteCommentBytes = brief ? d.briefBytes : null;
+    this.noteRecord = d.reference; this.noteRecordBytes = d.referenceBytes;
+  }
+
+  /** No comment and no record on the packet being written. */
+  noNotes(): void {
+    this.noteComment = undefined; this.noteCommentBytes = null;
+    this.noteRecord = undefined; this.noteRecordBytes = null;
   }
 
   /**
@@ -189,12 +206,13 @@ export class PolicyState {
     const v = this.recordWithVerdict(id, observedId, observed);
     if (!(banner ? v.bannerWritten : v.answerWritten)) {
       if (banner) v.bannerWritten = true; else v.answerWritten = true;
-      this.noteComment = banner ? v.comment : this.decisions[id]!.comment;
-      this.noteRecord = v.record;
+      const d = this.decisions[id]!;
+      this.noteComment = banner ? v.comment : d.comment; this.noteCommentBytes = banner ? v.commentBytes : d.commentBytes;
+      this.noteRecord = v.record; this.noteRecordBytes = v.recordBytes;
       return;
     }
-    this.noteComment = undefined;
-    this.noteRecord = v.reference;
+    this.noteComment = undefined; this.noteCommentBytes = null;
+    this.noteRecord = v.reference; this.noteRecordBytes = v.referenceBytes;
   }
 
   /** `syn` as replaySyn leaves it for decision id, less the connection's own values (replayServerIsn's). */
@@ -256,9 +274,10 @@ export class PolicyState {
     if (r === undefined) {
       const v = this.verdict(id, observedId, observed);
       const record = withAgreement(this.decisions[id]!.record, v.agrees, observed);
+      const reference = recordReference(record);
+      const comment = `bindlab ${this.policy}: ${v.agrees ? 'agrees with' : 'disagrees with'} the capture: ${v.why}`;
       r = {
-        record, reference: recordReference(record),
-        comment: `bindlab ${this.policy}: ${v.agrees ? 'agrees with' : 'disagrees with'} the capture: ${v.why}`,
+        record, reference, comment, recordBytes: utf8.encode(record), referenceBytes: utf8.encode(reference), commentBytes: utf8.encode(comment),
         answerWritten: false, bannerWritten: false,
       };
       this.verdictRecords.set(key, r);
@@ -267,13 +286,6 @@ export class PolicyState {
   }
 
   private readonly verdictRecords = new Map<number, VerdictRecord>();
-
-  /** `syn` as replaySyn left it for the connection in slot. */
-  load(slot: number): ReplayedSyn {
-    const syn = this.fill(this.decision[slot]!);
-    syn.serverIsn = this.serverIsn[slot]! >>> 0; syn.serverTsval = this.serverTsval[slot]! >>> 0; syn.t0 = this.t0[slot]!;
-    return syn;
-  }
 }
 
 /** A decision's record with a verdict, its reference and comment, and whether an answer and a banner have carried them in full yet. */
@@ -281,6 +293,9 @@ interface VerdictRecord {
   readonly record: string;
   readonly reference: string;
   readonly comment: string;
+  readonly recordBytes: Uint8Array;
+  readonly referenceBytes: Uint8Array;
+  readonly commentBytes: Uint8Array;
   answerWritten: boolean;
   bannerWritten: boolean;
 }

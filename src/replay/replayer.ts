@@ -4,12 +4,12 @@
 // against what the capture shows the real server did when the connection ends.
 
 import { formatEndpoint, makeIp, parseIp, type IpAddr } from '../emu/addr.js';
-import type { Run } from '../emu/engine.js';
+import { replayTsval, type Run } from '../emu/engine.js';
 import { CaptureFormatError, type CaptureReader } from '../pcap/capture-reader.js';
 import type { PcapngWriter } from '../pcap/pcapng-writer.js';
 import { packetComments, PcapngReader } from '../pcap/pcapng-reader.js';
 import { ConnectionTable } from './connection-table.js';
-import { rewriteClientSegment, type ServerSpace } from './client-rewrite.js';
+import { writeClientSegment, type ServerSpace } from './client-rewrite.js';
 import { MAX_DISAGREEMENTS_LISTED, type ReplayAgreement } from './agreement.js';
 import { ConnectionLog } from './connection-log.js';
 import type { SpoolWriter } from './spool.js';
@@ -18,7 +18,10 @@ import { ACCEPTED, BANNER_SENT, DECIDED, FIN_SENT, Interned, PENDING_ANSWER, PEN
 import { DECODE_RESULTS, decodeSegment, newSegment, segmentTsval, SKIP_NOT_TCP, SKIP_REASON, type CapturedSegment, type SkipReason } from './segment.js';
 import type { ReplayConnection, ReplayPolicyReport, UnmatchedDestination } from './replay.js';
 import type { DatagramReplayer } from './datagram-replayer.js';
-import { commitCaptured, reframeCaptured } from './captured-frame.js';
+import { commitCaptured } from './captured-frame.js';
+import { LINKTYPE_ETHERNET } from '../pcap/linktypes.js';
+import { ETHERNET_HEADER_LEN } from '../emu/wire/ethernet.js';
+import { ServerFrames } from './server-frames.js';
 
 /**
  * Connections tracked at once (their state is ~100 bytes plus ~30 per policy, in typed arrays):
@@ -98,6 +101,8 @@ export class Replayer {
   private readonly lean: boolean;
   /** Per slot, when lean: CONN_ACCEPTED and CONN_FIN (the same for every policy that accepted). */
   private readonly conn = new Uint8Array(MAX_TRACKED);
+  /** Each policy's emulated server frames. */
+  private readonly frames: ServerFrames[];
   /** Each scenario address a replayed SYN can go to, numbered (for PolicyState.forDestination). */
   private readonly dstIndex = new Map<IpAddr, number>();
   /** The last SYN's scenario destination: its address key, address and index (attempt). */
@@ -129,6 +134,7 @@ export class Replayer {
     this.log = keep ? new ConnectionLog(MAX_TRACKED, names.length, (id, p) => this.policies[p]!.decisions[id]!, reports, spool) : null;
     this.outputs = sinks.some((w) => w !== undefined);
     this.lean = !this.outputs && !keep && maxSec === Infinity;
+    this.frames = runs.map((r) => new ServerFrames(r));
     for (const a of hostAddrs.values()) {
       if (this.dstIndex.has(a)) continue;
       this.dstIndex.set(a, this.dstIndex.size);
@@ -210,32 +216,34 @@ export class Replayer {
     const ps = this.policies[p]!;
     const slot = ps.pSlot[i]!;
     ps.slotPending[slot]--;
-    const syn = ps.load(slot);
-    const run = this.runs[p]!;
+    const id = ps.decision[slot]!;
+    const d = ps.decisions[id]!;
+    const frames = this.frames[p]!;
     const tracked = this.tracked;
+    frames.connection(this.attemptOf[slot]!, d.serverMac, this.clientMac[slot]!, this.wireDst[slot]!, tracked.serverPort(slot), this.src[slot]!,
+      tracked.clientPort(slot), ps.serverIsn[slot]!);
+    const w = this.sinks[p]!;
     if (ps.pKind[i] === PENDING_ANSWER) {
       // The answer's record carries the verdict on what the capture has shown so far (the real
       // server's own SYN-ACK or RST, normally: the answer is timed by it); none when it has shown nothing yet.
       // (A repeat of a comment and record written in full before refers to the record: docs/wireshark.md, "Replays".)
       const oid = this.observed[slot]!;
-      if (oid >= 0) ps.verdictNotes(ps.decision[slot]!, oid, this.observedNames[oid]!, false);
-      else ps.notes(ps.decision[slot]!, false);
-      syn.comment = ps.noteComment;
-      syn.record = ps.noteRecord!;
-      run.replayAnswer(syn, at, this.clientMac[slot]!, this.src[slot]!, tracked.clientPort(slot), this.wireDst[slot]!, tracked.serverPort(slot),
-        ps.pSeq[i]! >>> 0, ps.pTsecr[i]! >>> 0);
+      if (oid >= 0) ps.verdictNotes(id, oid, this.observedNames[oid]!, false);
+      else ps.notes(id, false);
+      // SYN-ACK when accepted, RST when refused; nothing when dropped (never queued).
+      if (d.accepted || d.result === 'refused') {
+        frames.answer(w, d.captureId, at, d.accepted, ps.serverIsn[slot]!, ps.pSeq[i]!, ps.serverTsval[slot]!, ps.pTsecr[i]!, ps.noteCommentBytes, ps.noteRecordBytes);
+      }
       return;
     }
     const flags = ps.pFlags[i]!;
     const banner = (flags & TCP_PSH) !== 0;
-    const payload = banner ? syn.banner : EMPTY;
     // The banner says the verdict again, with what the capture has shown by then (its own banner names the socket, when it has one).
     const oid = banner ? this.observed[slot]! : -1;
-    ps.noteComment = undefined;
-    ps.noteRecord = undefined;
-    if (oid >= 0) ps.verdictNotes(ps.decision[slot]!, oid, this.observedNames[oid]!, true);
-    const tsval = run.replayServerSegment(syn, at, this.clientMac[slot]!, this.src[slot]!, tracked.clientPort(slot), this.wireDst[slot]!,
-      tracked.serverPort(slot), ps.pSeq[i]! >>> 0, ps.pAck[i]! >>> 0, flags, payload, ps.pTsecr[i]! >>> 0, ps.noteComment, ps.noteRecord);
+    ps.noNotes();
+    if (oid >= 0) ps.verdictNotes(id, oid, this.observedNames[oid]!, true);
+    const tsval = replayTsval(ps.serverTsval[slot]!, ps.t0[slot]!, at);
+    frames.segment(w, d.captureId, at, ps.pSeq[i]!, ps.pAck[i]!, flags, banner ? d.banner : EMPTY, tsval, ps.pTsecr[i]!, ps.noteCommentBytes, ps.noteRecordBytes);
     ps.emuTsval[slot] = tsval | 0;
   }
 
@@ -554,8 +562,7 @@ export class Replayer {
         // The client's SYN goes first, with the decision's comment (as in `run`'s captures), then the answer when it is due.
         const at = this.stamp(p, t, slot);
         ps.notes(id, true);
-        writeClientPacket(w, syn.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, ps.noteComment, ps.noteRecord, null,
-          this.inputComments());
+        writeClientPacket(w, syn.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, ps, null, this.inputComments());
         if (d.result !== 'timeout' && d.result !== 'unreachable') {
           this.enqueue(p, slot, PENDING_ANSWER, at + (rtt >= 0 ? rtt : syn.latencyNs), seg.seq, 0, 0, segmentTsval(data, seg));
         }
@@ -599,8 +606,7 @@ export class Replayer {
           const d = ps.decisions[id]!;
           const at = this.stamp(p, this.time(), slot);
           ps.notes(id, true);
-          writeClientPacket(w, d.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac, ps.noteComment, ps.noteRecord, null,
-            this.inputComments());
+          writeClientPacket(w, d.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac, ps, null, this.inputComments());
         }
         continue;
       }
@@ -623,8 +629,8 @@ export class Replayer {
             space.emuNext = ps.emuNext[slot]! >>> 0; space.emuTsval = ps.emuTsval[slot]! >>> 0;
           }
           if (!shared) ps.notes(ps.decision[slot]!, true);
-          writeClientPacket(w, d.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac,
-            shared ? undefined : ps.noteComment, shared ? undefined : ps.noteRecord, space, this.inputComments());
+          writeClientPacket(w, d.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac, shared ? null : ps, space,
+            this.inputComments());
           if (shared) {
             from = p; fromAt = w.lastPacketAt; fromFlushes = w.flushCount; fromTime = at;
             fromIsn = isn; fromNext = next; fromTsval = tsval; fromCapture = d.captureId; fromMac = d.serverMac;
@@ -723,14 +729,23 @@ function bannerSocket(data: Uint8Array, at: number, end: number): string {
 /**
  * A captured client packet into a policy's output, straight into the writer's buffer: re-framed
  * as Ethernet from the client to the server when the capture's link type is another, then moved
- * into the emulated server's sequence space (space; null for a SYN) with whole checksums.
+ * into the emulated server's sequence space (space; null for a SYN) with whole checksums; with
+ * the comment and record notes has (ps.notes: null for none) after the input packet's own.
  */
 function writeClientPacket(w: PcapngWriter, captureId: number, t: number, data: Uint8Array, offset: number, caplen: number, linkType: number,
-  seg: CapturedSegment, clientMac: Uint8Array, serverMac: Uint8Array, comment: string | undefined, record: string | undefined,
-  space: ServerSpace | null, inputs: readonly string[] | null): void {
+  seg: CapturedSegment, clientMac: Uint8Array, serverMac: Uint8Array, notes: PolicyState | null, space: ServerSpace | null, inputs: readonly string[] | null): void {
+  const len = linkType === LINKTYPE_ETHERNET ? caplen : ETHERNET_HEADER_LEN + offset + caplen - seg.ipAt;
+  const segEnd = seg.payloadAt + seg.payloadLen;
+  if (inputs === null) {
+    const comment = notes !== null ? notes.noteCommentBytes : null, record = notes !== null ? notes.noteRecordBytes : null;
+    const at = w.reserveFrameBytes(len, comment, record);
+    writeClientSegment(w.frameBuffer, w.frameView, at, data, offset, caplen, linkType, seg.ipAt, seg.family, seg.tcpAt, segEnd, serverMac, clientMac, space);
+    w.commitFrameBytes(captureId, t, len, comment, record);
+    return;
+  }
   // The input packet's own comments come first, the decision and its record after them (room for all of them).
-  const f = reframeCaptured(w, data, offset, caplen, linkType, seg.ipAt, seg.family, serverMac, clientMac, comment, record, inputs);
-  const shift = f.ipAt - seg.ipAt;
-  rewriteClientSegment(w.frameBuffer, seg.family, f.ipAt, seg.tcpAt + shift, seg.payloadAt + seg.payloadLen + shift, f.at + f.len, space);
-  commitCaptured(w, captureId, t, f.len, comment, record, inputs);
+  const comment = notes?.noteComment, record = notes?.noteRecord;
+  const at = w.reserveFrame(len + 8 * (inputs.length + 2), inputs.join('') + (comment ?? '') + (record ?? ''));
+  writeClientSegment(w.frameBuffer, w.frameView, at, data, offset, caplen, linkType, seg.ipAt, seg.family, seg.tcpAt, segEnd, serverMac, clientMac, space);
+  commitCaptured(w, captureId, t, len, comment, record, inputs);
 }

@@ -9,7 +9,7 @@ import type { ConnEnd, Conversation } from './conversation.js';
 import { neighbourOn, walk, type Hop, type RouteLookup, type Walk } from './forwarding.js';
 import { selectAddr, source6AnyInterface } from './routing.js';
 import { writeArpFrame, writeNdpFrame } from './wire/frame.js';
-import { writeIcmpErrorFrame } from './wire/icmp-error.js';
+import { lowerTtl, writeIcmpErrorFrame } from './wire/icmp-error.js';
 import type { TcpOption } from './wire/tcp.js';
 import type { Routing } from './policy/types.js';
 import { mix32 } from './rng.js';
@@ -70,7 +70,8 @@ export class ForwardedFrames {
 
   /** Keeps the IP packet of the frame just written at buf[at, at + len). */
   quote(buf: Uint8Array, at: number, len: number): void {
-    this.quoted = buf.slice(at + 14, at + len);
+    // A copy: buf may be a Node Buffer (the capture writer's), whose slice() is a view.
+    this.quoted = Uint8Array.from(buf.subarray(at + 14, at + len));
   }
 
   /** One segment over every link of hops: the comment on each copy, the decision's record on the copy at the server. */
@@ -98,7 +99,7 @@ export class ForwardedFrames {
    * ends keep the other's MAC (a request's target learns its sender [arp_process: neigh_event_ns]).
    * A forwarding IPv6 host sets the router flag in its advertisement [ndisc_recv_ns: is_router = forwarding].
    */
-  private neighbour(h: Hop, pktSrc: IpAddr, t: number): number {
+  neighbour(h: Hop, pktSrc: IpAddr, t: number): number {
     const sender = h.out.host;
     const key = `${h.out.name} ${h.nextAddr.text}`;
     if (sender.neighbours.has(key)) return t;
@@ -137,22 +138,7 @@ export class ForwardedFrames {
     const why = w.why;
     let fwdLat = 0;
     for (const h of w.hops) fwdLat += h.out.link.latencyNs;
-    // When the error is sent: at once, or after the router's neighbour discovery gave up.
-    let failed: { out: IfaceState; target: IpAddr } | null = null;
-    if (w.icmp === 'host-unreachable') {
-      const r = ctx.lookup(router, dst)!;
-      failed = { out: r.iface, target: r.via ?? dst };
-    }
-    // The way back, by the router's route to the client; to a link-local source, out of the interface it came in on.
-    const back = isLinkLocal6(src) ? { iface: w.at, via: null, src: w.at.linkLocal ?? null, text: `fe80::/64 dev ${w.at.name}` } : ctx.lookup(router, src);
-    let backWalk: Walk | null = null;
-    let icmpSrc: IpAddr | undefined;
-    if (back) {
-      const nextAddr = back.via ?? src;
-      const next = neighbourOn(ctx.routing, back.iface, nextAddr, ctx.v6);
-      icmpSrc = back.src ?? (src.family === 4 ? selectAddr(back.iface, nextAddr) : source6AnyInterface(router, src, back.iface) ?? undefined);
-      if (next && icmpSrc) backWalk = walk(ctx.routing, { out: back.iface, next, nextAddr }, icmpSrc, src, ICMP_TTL, ctx.lookup, ctx.v6);
-    }
+    const { failed, back, backWalk, icmpSrc } = errorWay(w, ctx, src, dst);
     const reached = backWalk !== null && backWalk.kind === 'arrived' && backWalk.at.host === client;
     let backLat = 0;
     for (const h of backWalk?.hops ?? []) backLat += h.out.link.latencyNs;
@@ -185,36 +171,76 @@ export class ForwardedFrames {
       rto *= 2;
     }
     while (failed && arp < ctx.arpTries) this.unanswered(failed, firstAtRouter + arp++ * ctx.arpRetransNs, ctx);
-    if (backWalk && icmpSrc && ctx.writes) this.icmpFrames(backWalk.hops, w, icmpSrc, src, sendAt, ctx);
+    if (backWalk && icmpSrc && ctx.writes) this.icmpFrames(backWalk.hops, w, icmpSrc, src, sendAt, this.quoted, `bindlab ${ctx.policy}: ${w.at.host.name} answers the SYN: ${w.why}`);
     done();
     this.run.now = reached ? arrives : Math.max(ts, arrives);
     return this.run.outcome(result, [], reason);
   }
 
-  /** A router's unanswered request for a next hop (its neighbour discovery for a forwarded packet). */
-  private unanswered(f: { out: IfaceState; target: IpAddr }, t: number, ctx: IcmpContext): void {
+  /** A router's unanswered request for a next hop (its neighbour discovery for a forwarded packet: `what`, a SYN or a datagram). */
+  unanswered(f: { out: IfaceState; target: IpAddr }, t: number, ctx: { readonly writes: boolean; readonly policy: string }, what = 'a SYN'): void {
     if (!ctx.writes) return;
     const own = selectAddr(f.out, f.target);
     if (!own) return;
-    const note = `bindlab ${ctx.policy}: ${f.out.host.name} asks for ${f.target.text} on link ${f.out.link.name} to forward a SYN; nobody answers`;
+    const note = `bindlab ${ctx.policy}: ${f.out.host.name} asks for ${f.target.text} on link ${f.out.link.name} to forward ${what}; nobody answers`;
     const len = f.target.family === 4
       ? writeArpFrame(this.run.frame, { op: 1, senderMac: f.out.mac, senderIp: own, targetMac: ZERO_MAC, targetIp: f.target, dstMac: BROADCAST })
       : writeNdpFrame(this.run.frame, { type: 'ns', srcMac: f.out.mac, src: own, target: f.target });
     this.run.raw(f.out.link, t, len, note);
   }
 
-  /** The ICMP error over each link of its way back (as far as it gets), quoting the SYN as the router got it. */
-  private icmpFrames(hops: readonly Hop[], w: Walk & { kind: 'icmp' }, icmpSrc: IpAddr, dst: IpAddr, t: number, ctx: IcmpContext): void {
-    const quoted = this.quoted;
-    const ipId = mix32(quoted.length ^ (quoted[4]! << 8) ^ quoted[5]! ^ 0x1c3e) & 0xffff;
-    const note = `bindlab ${ctx.policy}: ${w.at.host.name} answers the SYN: ${w.why}`;
+  /** The ICMP error over each link of its way back (as far as it gets), quoting the packet as the router got it. */
+  icmpFrames(hops: readonly Hop[], w: Walk & { kind: 'icmp' }, icmpSrc: IpAddr, dst: IpAddr, t: number, received: Uint8Array, note: string, record?: string): void {
+    const ipId = mix32(received.length ^ (received[4]! << 8) ^ received[5]! ^ 0x1c3e) & 0xffff;
+    // A next hop that never answers fails after the router lowered the TTL: the error quotes it so
+    // [net/ipv4/ip_forward.c ip_forward: ip_decrease_ttl before ip_forward_finish, then
+    // net/ipv4/arp.c arp_error_report; net/ipv6/ip6_output.c ip6_forward: hop_limit-- before
+    // ndisc_error_report]; seen on 6.18 (scenarios/udp-router.yaml, verify-kernel --capture).
+    const quoted = w.icmp === 'host-unreachable' ? lowerTtl(received) : received;
     for (let k = 0; k < hops.length; k++) {
       const h = hops[k]!;
       t = this.neighbour(h, icmpSrc, t);
       const len = writeIcmpErrorFrame(this.run.frame, { srcMac: h.out.mac, dstMac: h.next.mac, src: icmpSrc, dst, ttl: ICMP_TTL - k, ipId, kind: w.icmp, quoted });
-      this.run.raw(h.out.link, t, len, note);
+      this.run.raw(h.out.link, t, len, note, record);
       t += h.out.link.latencyNs;
     }
     this.delay = 0;
   }
+}
+
+/** The way of a router's ICMP error back to the packet's source. */
+export interface ErrorWay {
+  /** The next hop the router asked for in vain (host unreachable), else null: the error goes at once. */
+  readonly failed: { readonly out: IfaceState; readonly target: IpAddr } | null;
+  /** The router's route back to src (none: the error is not sent). */
+  readonly back: { readonly iface: IfaceState; readonly via: IpAddr | null } | null;
+  /** The error's walk from the router, when a first neighbour answers; its source. */
+  readonly backWalk: Walk | null;
+  readonly icmpSrc: IpAddr | undefined;
+}
+
+/**
+ * How the ICMP error of a router that cannot forward a packet src → dst (walk w) goes back: by the
+ * router's own route to src [net/ipv4/icmp.c __icmp_send → icmp_route_lookup; net/ipv6/icmp.c
+ * icmp6_send → icmpv6_route_lookup], to a link-local source out of the interface it came in on,
+ * from the route's source (IPv4: the outgoing interface's address toward the next hop; IPv6 the
+ * kernel's choice), after the router's neighbour discovery gave up for an unanswered next hop.
+ */
+export function errorWay(w: Walk & { kind: 'icmp' }, ctx: { readonly lookup: RouteLookup; readonly routing: Routing; readonly v6: boolean }, src: IpAddr, dst: IpAddr): ErrorWay {
+  const router = w.at.host;
+  let failed: { out: IfaceState; target: IpAddr } | null = null;
+  if (w.icmp === 'host-unreachable') {
+    const r = ctx.lookup(router, dst)!;
+    failed = { out: r.iface, target: r.via ?? dst };
+  }
+  const back = isLinkLocal6(src) ? { iface: w.at, via: null, src: w.at.linkLocal ?? null } : ctx.lookup(router, src);
+  let backWalk: Walk | null = null;
+  let icmpSrc: IpAddr | undefined;
+  if (back) {
+    const nextAddr = back.via ?? src;
+    const next = neighbourOn(ctx.routing, back.iface, nextAddr, ctx.v6);
+    icmpSrc = back.src ?? (src.family === 4 ? selectAddr(back.iface, nextAddr) : source6AnyInterface(router, src, back.iface) ?? undefined);
+    if (next && icmpSrc) backWalk = walk(ctx.routing, { out: back.iface, next, nextAddr }, icmpSrc, src, ICMP_TTL, ctx.lookup, ctx.v6);
+  }
+  return { failed, back, backWalk, icmpSrc };
 }

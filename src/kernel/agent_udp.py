@@ -185,7 +185,8 @@ class UdpOps:
 
     def read_icmp(self):
         """The ICMP errors about the harness's datagrams that reached this host: [{tag, what}], what
-        being port-unreachable or unreachable (host, net or address unreachable)."""
+        being port-unreachable or unreachable (host, net or address unreachable, a router's time
+        exceeded)."""
         got = []
         for r in self.icmp_watch:
             v6 = r.family == socket.AF_INET6
@@ -199,10 +200,12 @@ class UdpOps:
                 if len(data) < at + 8:
                     continue
                 kind, code = data[at], data[at + 1]
+                # A router's time exceeded (IPv4 type 11, ICMPv6 type 3) and ICMPv6 beyond scope (1/2)
+                # are "unreachable" too: the datagram cannot get there (docs/scenario-format.md#udp).
                 if v6:
-                    what = {4: "port-unreachable", 3: "unreachable", 0: "unreachable"}.get(code) if kind == 1 else None
+                    what = {4: "port-unreachable", 3: "unreachable", 2: "unreachable", 0: "unreachable"}.get(code) if kind == 1 else "unreachable" if kind == 3 else None
                 else:
-                    what = {3: "port-unreachable", 1: "unreachable", 0: "unreachable"}.get(code) if kind == 3 else None
+                    what = {3: "port-unreachable", 1: "unreachable", 0: "unreachable"}.get(code) if kind == 3 else "unreachable" if kind == 11 else None
                 m = DGRAM_TAG_ANY.search(data, at + 8)
                 if what and m:
                     got.append({"tag": int(m.group(1)), "what": what})

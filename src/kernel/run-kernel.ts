@@ -465,6 +465,7 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
       ifName: (host, iface) => topo.ifName(host, iface),
       log,
       settleMs: opts.settleMs,
+      routers: scenario.hosts.some((h) => h.forward),
     });
     const held: HeldConnection[] = [];
     let connId = 0;

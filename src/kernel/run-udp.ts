@@ -44,6 +44,8 @@ export interface UdpRunContext {
   log(line: string): void;
   /** Base settle time in ms (the time a datagram is given to arrive; default 60). */
   readonly settleMs?: number;
+  /** Whether the scenario has routers: a router's host unreachable comes after its ARP gives up (3 s). */
+  readonly routers?: boolean;
 }
 
 /** The socket name the harness gives a datagram step's fresh socket (no scenario name can hold "@"). */
@@ -68,6 +70,9 @@ interface Reply { readonly tag: number; readonly socket: string; readonly banner
 interface ErrorSeen { readonly tag: number; readonly what: 'port-unreachable' | 'unreachable' }
 
 let tagCounter = 0;
+
+/** How long a router's neighbour resolution takes to fail (mcast_solicit 3 × retrans_time 1 s), with a margin. */
+const ROUTER_ARP_MS = 3600;
 
 export class DatagramRunner {
   /** Every agent that holds a datagram socket: the ones read after each send. */
@@ -194,6 +199,8 @@ export class DatagramRunner {
       const n = await sender.request('neigh_wait', { addr: step.to.addr.text, wait_ms: 5000 }, 20000);
       neighbourFailed = n['result'] === 'failed';
       await poll(neighbourFailed ? this.settle * 3 : this.settle);
+      // Past a router: its host unreachable comes once its own ARP gives up (3 tries 1 s apart).
+      if (!neighbourFailed && this.ctx.routers && !tags.every(settled)) await poll(ROUTER_ARP_MS);
     }
     for (const tag of tags) judged.set(tag, this.judge(tag, step, got, replies, errors, neighbourFailed));
     return judged;

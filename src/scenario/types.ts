@@ -315,6 +315,7 @@ export const ERRNO_NAMES = [
   'EPERM',
   'EEXIST',
   'ENETUNREACH',
+  'EHOSTUNREACH',
 ] as const;
 
 /** A scenario problem with its position, printed as "file:line:col: message". */

@@ -50,8 +50,8 @@ describe.skipIf(NO_TSHARK !== '')('UDP captures in tshark', () => {
   }, 600_000);
   afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
 
-  it('ships four UDP scenarios', () => {
-    expect(SCENARIOS).toEqual(['udp-broadcast.yaml', 'udp-dns-aliases.yaml', 'udp-multicast-receivers.yaml', 'udp-reuseport.yaml']);
+  it('ships five UDP scenarios', () => {
+    expect(SCENARIOS).toEqual(['udp-broadcast.yaml', 'udp-dns-aliases.yaml', 'udp-multicast-receivers.yaml', 'udp-reuseport.yaml', 'udp-router.yaml']);
   });
 
   it('every capture opens clean: no malformed packet, no warning, every checksum good', async () => {

@@ -3,6 +3,9 @@
 
 import type { IpAddr } from '../addr.js';
 import type { HostState, IfaceState, LinkState } from '../host.js';
+import type { ForwardedFrames } from '../forwarded-frames.js';
+import type { RouteLookup } from '../forwarding.js';
+import type { Route } from '../routing.js';
 import type { Policy, Sock } from '../policy/types.js';
 import type { DecisionRecord } from '../results.js';
 
@@ -23,8 +26,14 @@ export interface UdpContext {
   readonly stepIndex: number;
   nextSockId(): number;
   nextSeq(): number;
-  /** The interface and source address a host's packet to dst leaves by (none: no route). */
-  egress(host: HostState, dst: IpAddr): { readonly iface: IfaceState; readonly src: IpAddr } | null;
+  /** The interface, source address and gateway (null: on the link) a host's packet to dst leaves by (none: no route). */
+  egress(host: HostState, dst: IpAddr): { readonly iface: IfaceState; readonly src: IpAddr; readonly via: IpAddr | null } | null;
+  /** The host's route to dst among those through oif (strong host send; routing.ts findRoute). */
+  routeThrough(host: HostState, dst: IpAddr, oif: IfaceState): Route | null;
+  /** A host's route lookup with the run's state, for walks through routers (forwarding.ts). */
+  readonly lookup: RouteLookup;
+  /** The frames of packets crossing routers, shared with TCP (forwarded-frames.ts). */
+  readonly forwarded: ForwardedFrames;
   /** The interface of the host's route to dst, whatever its source (multicast groups, broadcast). */
   routeIface(host: HostState, dst: IpAddr): IfaceState | undefined;
   /** The source of a packet to one of the host's own addresses (the local route's prefsrc). */

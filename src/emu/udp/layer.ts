@@ -4,8 +4,8 @@
 // each (the policy's `udp.deliver`), ICMP port unreachable, and each receiver's reply from the
 // source address its OS picks. The engine (src/emu/engine.ts) hands UDP steps and sockets here.
 
-import { IPV4_ANY, IPV6_ANY, formatEndpoint, isLoopback, isMulticast, isV4Mapped, isWildcard, parseIp, v4FromMapped, v4ToMapped, type IpAddr } from '../addr.js';
-import { isBroadcastOf, type HostState, type IfaceState } from '../host.js';
+import { IPV4_ANY, IPV6_ANY, formatEndpoint, isLoopback, isMulticast, isV4Mapped, isWildcard, v4FromMapped, v4ToMapped, type IpAddr } from '../addr.js';
+import type { HostState, IfaceState } from '../host.js';
 import { ownerView, ownersRecord } from '../decision-record.js';
 import { conflictInfo, conflictOf } from '../conflict-info.js';
 import { datagramPacketRecord, withStep } from '../packet-record.js';
@@ -23,12 +23,11 @@ import { UdpTables, isUdpSock, type UdpSocket } from './tables.js';
 import { dnsQuery, dnsTxtResponse, parseDnsQuery } from './dns.js';
 import { neighbour, neighbourAt } from './neighbours.js';
 import { IcmpLimiter, groupReport } from './side-packets.js';
+import { LOOPBACK_V4, LOOPBACK_V6, carry, datagramRoute, firstHop, hopsLatency, isBroadcastAt, portUnreachableBack, routerError, sendRouterError, sendScope, strongHostDrop, walkFrom, wire } from './routed.js';
+import type { Hop, Walk } from '../forwarding.js';
 
 const BROADCAST_MAC = new Uint8Array([255, 255, 255, 255, 255, 255]);
 const ZERO_MAC = new Uint8Array(6);
-const LIMITED_BROADCAST = parseIp('255.255.255.255')!;
-const LOOPBACK_V4 = parseIp('127.0.0.1')!;
-const LOOPBACK_V6 = parseIp('::1')!;
 /** Groups every host is in without a join, never reported: all-hosts and all-nodes [net/ipv4/igmp.c IGMP_ALL_HOSTS; net/ipv6/mcast.c]. */
 const ALL_HOSTS = new Set(['224.0.0.1', 'ff02::1']);
 /** Gap between the datagrams of one step, and between the replies to one datagram. */
@@ -60,9 +59,10 @@ interface Arrival {
   /** The device the sockets see it on (the address's own for the host's own unicast). */
   readonly inDevice: string;
   readonly loopedFrom?: UdpSocket;
+  /** How it is taken there when not as sent: a directed broadcast that a router's subnet has. */
+  readonly cast?: 'broadcast';
 }
 
-const wire = (a: IpAddr): IpAddr => (isV4Mapped(a) ? v4FromMapped(a) : a);
 const ep = (addr: IpAddr, port: number): string => formatEndpoint({ addr, port });
 
 /** One for the process: a run is often tiny (an audit makes ~100,000), so nothing per run that need not be. */
@@ -213,7 +213,7 @@ export class UdpLayer {
     // A v4-mapped peer on an IPv6-only socket [net/ipv6/datagram.c __ip6_datagram_connect: ipv6_only_sock → -ENETUNREACH]
     if (isV4Mapped(step.to.addr) && sk.ipv6only) return { result: 'ENETUNREACH', reason: 'an IPv6-only socket cannot connect to a v4-mapped address [net/ipv6/datagram.c __ip6_datagram_connect]' };
     if (isWildcard(dst)) dst = dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6;
-    const route = this.sourceFor(host, sk, dst, null);
+    const route = datagramRoute(this.ctx, host, sk, dst, null);
     if ('errno' in route) return { result: route.errno, reason: route.reason };
     // After the route: its error comes first [net/ipv6/ip6_output.c ip6_dst_lookup_tail]
     const mapped = this.mappedToV6(sk, step.to.addr);
@@ -380,50 +380,6 @@ export class UdpLayer {
     return { result: results[0]!, reason, results, deliveries, candidates };
   }
 
-  /**
-   * The source a socket's datagram to dst leaves from, its interface and its kind: bound address,
-   * else the route's [net/ipv4/udp.c udp_sendmsg: ip_route_output_flow; net/ipv6/udp.c udpv6_sendmsg].
-   */
-  private sourceFor(host: HostState, sk: UdpSocket, dst: IpAddr, oifName: string | null):
-    { cast: 'unicast' | 'broadcast' | 'multicast'; local: boolean; iface: IfaceState; src: IpAddr } | { errno: string; reason: string } {
-    const bound = sk.local && !isWildcard(sk.local) ? wire(sk.local) : null;
-    const multicast = isMulticast(dst);
-    const broadcast = dst.family === 4 && (dst.text === LIMITED_BROADCAST.text || host.ifaces.some((i) => i.addresses.some((c) => c.addr.family === 4 && c.prefix < 31 && isBroadcastOf(c, dst))));
-    // A socket bound to a broadcast or multicast address sends from the route's source [net/ipv4/af_inet.c __inet_bind: RTN_MULTICAST/RTN_BROADCAST → inet_saddr = 0]
-    const specific = bound && !isMulticast(bound) && !(bound.family === 4 && this.isBroadcast(host, bound)) ? bound : null;
-    const cast = multicast ? 'multicast' : broadcast ? 'broadcast' : 'unicast';
-    if (cast === 'unicast' && (isLoopback(dst) || host.ifaceOwning(dst))) {
-      // An IPv6 socket bound to a device reaches the host's own address only on that device: the
-      // local route is the address's device's, the lookup is held to the bound one [net/ipv6/route.c
-      // ip6_pol_route_output → rt6_device_match: RT6_LOOKUP_F_IFACE, no match → ip6_null_entry, -ENETUNREACH]
-      const holder = dst.family === 6 && !isLoopback(dst) ? host.ifaceOwning(dst) : undefined;
-      if (holder && sk.opts.device && holder.name !== sk.opts.device) {
-        return { errno: 'ENETUNREACH', reason: `${sk.name} is bound to device ${sk.opts.device} and ${dst.text} is ${host.name}'s own address on ${holder.name} [net/ipv6/route.c ip6_pol_route_output, rt6_device_match]` };
-      }
-      const src = specific ?? (isLoopback(dst) ? (dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6) : this.ctx.localSource(host, dst));
-      return { cast, local: true, iface: this.ctx.loopbackOf(host), src };
-    }
-    if (cast !== 'unicast') {
-      const name = oifName ?? sk.opts.device;
-      // A subnet broadcast leaves by the interface of that subnet; 255.255.255.255 and groups by the route
-      const iface = name ? host.ifaces.find((i) => i.name === name)
-        : broadcast && dst.text !== LIMITED_BROADCAST.text ? host.ifaces.find((i) => i.addresses.some((c) => c.addr.family === 4 && isBroadcastOf(c, dst)))
-        : this.ctx.routeIface(host, dst);
-      if (!iface) return { errno: 'ENETUNREACH', reason: `${host.name} has no route to ${dst.text} [net/ipv4/route.c ip_route_output_key_hash_rcu]` };
-      const own = broadcast ? iface.addresses.find((c) => c.addr.family === 4 && isBroadcastOf(c, dst))?.addr : undefined;
-      const src = specific ?? own ?? iface.addresses.find((c) => c.addr.family === dst.family)?.addr;
-      if (!src) return { errno: 'EADDRNOTAVAIL', reason: `${host.name}/${iface.name} has no IPv${dst.family} address to send from [net/ipv4/route.c inet_select_addr]` };
-      return { cast, local: false, iface, src };
-    }
-    const r = this.ctx.egress(host, dst);
-    if (!r) return { errno: 'ENETUNREACH', reason: `${host.name} has no route to ${dst.text} [net/ipv4/route.c ip_route_output_key_hash_rcu; net/ipv6/route.c ip6_route_output]` };
-    return { cast, local: false, iface: r.iface, src: specific ?? r.src };
-  }
-
-  private isBroadcast(host: HostState, a: IpAddr): boolean {
-    return a.text === LIMITED_BROADCAST.text || host.ifaces.some((i) => i.addresses.some((c) => c.addr.family === 4 && c.prefix < 31 && isBroadcastOf(c, a)));
-  }
-
   /** One datagram from sk: route, neighbour, the frame, delivery at each host it reaches, ICMP and replies. */
   private send(sk: UdpSocket, step: DatagramStep, index: number): Sent {
     const ctx = this.ctx;
@@ -441,7 +397,7 @@ export class UdpLayer {
     if (isV4Mapped(step.to.addr) && sk.ipv6only) return fail('ENETUNREACH', 'an IPv6-only socket cannot send to a v4-mapped address [net/ipv6/udp.c udpv6_sendmsg]');
     // sendto(0.0.0.0 / ::) goes to the loopback [net/ipv4/route.c ip_route_output_key_hash_rcu: !daddr → loopback]
     if (isWildcard(dst)) dst = dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6;
-    const route = this.sourceFor(host, sk, dst, step.interface ?? (isMulticast(dst) ? sk.multicastIf : null));
+    const route = datagramRoute(this.ctx, host, sk, dst, step.interface ?? (isMulticast(dst) ? sk.multicastIf : null));
     if ('errno' in route) return fail(route.errno, route.reason);
     // A v4-mapped source toward IPv6, once the route is found [net/ipv6/ip6_output.c ip6_dst_lookup_tail: the route's error first]
     const mapped = this.mappedToV6(sk, step.to.addr);
@@ -454,21 +410,39 @@ export class UdpLayer {
     const sport = sk.port;
     const link = out.link;
     const lat = link.latencyNs;
+    const ttl = cast === 'multicast' ? MULTICAST_TTL : dst.family === 6 ? fp.hopLimit : fp.ttl;
     // Where it arrives, and with what destination MAC.
     const arrivals: Arrival[] = [];
     let dstMac: Uint8Array;
+    /** The links a unicast datagram crosses (routed.ts); a walk that ends short of a host taking it; why a strong host does not. */
+    let hops: readonly Hop[] = [];
+    let stopped: (Walk & { kind: 'dropped' | 'icmp' }) | null = null;
+    let notTaken: string | null = null;
     if (route.local) {
       dstMac = ZERO_MAC;
       // Over the loopback, the sockets see the device holding the address [net/ipv4/route.c ip_route_output_key_hash_rcu: RTN_LOCAL orig_oif]
       const holder = host.ifaceOwning(dst);
       arrivals.push({ host, iface: out, inDevice: holder?.name ?? 'lo' });
     } else if (cast === 'unicast') {
-      const owner = neighbour(this.ctx, host, out, src, dst, index, to);
-      if (!owner) return fail('unreachable', `no host on link ${link.name} answers for ${dst.text}; the datagram is never sent [net/core/neighbour.c, net/ipv4/arp.c]`, false);
+      // To the route's gateway, or to dst on the link; then on through routers (routed.ts).
+      const next = route.via ?? dst;
+      const owner = neighbour(this.ctx, host, out, src, next, index, to);
+      if (!owner) return fail('unreachable', `no host on link ${link.name} answers for ${next.text}${next === dst ? '' : ` (the gateway to ${dst.text})`}; the datagram is never sent [net/core/neighbour.c, net/ipv4/arp.c]`, false);
       dstMac = owner.mac;
-      arrivals.push({ host: owner.host, iface: owner, inDevice: owner.name });
+      const w = walkFrom(ctx, out, owner, next, src, dst, ttl);
+      hops = w.hops;
+      if (w.kind !== 'arrived') stopped = w;
+      else if ((notTaken = strongHostDrop(ctx, w.at, dst)) === null) {
+        // A directed broadcast of the last router's subnet is that router's own, not forwarded
+        // [net/ipv4/route.c ip_route_input_slow: RTN_BROADCAST → brd_input; bc_forwarding 0]
+        arrivals.push({ host: w.at.host, iface: w.at, inDevice: w.at.name, ...(isBroadcastAt(w.at.host, dst) ? { cast: 'broadcast' as const } : {}) });
+      }
     } else {
       dstMac = cast === 'broadcast' ? BROADCAST_MAC : multicastMac(dst);
+      // Only on the sender's link: routers do not forward them. A broadcast is delivered to the
+      // router itself [net/ipv4/route.c ip_route_input_slow: RTN_BROADCAST → local; a directed one
+      // is forwarded only with bc_forwarding, default 0; RFC 1812 §5.3.5.1], multicast only by a
+      // multicast routing daemon [ip_route_input_mc: IN_DEV_MFORWARD, set by net/ipv4/ipmr.c MRT_INIT]
       for (const m of link.members) if (m.host !== host) arrivals.push({ host: m.host, iface: m, inDevice: m.name });
       // Broadcast always comes back to the sending host; multicast unless IP_MULTICAST_LOOP is off
       // [net/ipv4/ip_output.c ip_mc_output: RTCF_BROADCAST clone; sk_mc_loop; net/ipv6/ip6_output.c ip6_finish_output2]
@@ -480,49 +454,62 @@ export class UdpLayer {
     const receivers: UdpSocket[] = [];
     const decided: { arrival: Arrival; res: DeliveryResult }[] = [];
     for (const a of arrivals) {
-      const res = this.deliverAt(a, cast, src, sport, dst, dport, hash, index, to);
+      const res = this.deliverAt(a, a.cast ?? cast, src, sport, dst, dport, hash, index, to);
       if (res) { decided.push({ arrival: a, res }); receivers.push(...(res.receivers as UdpSocket[])); }
     }
     const unreachable = decided.filter((d) => d.res.action === 'port-unreachable');
+    // When it arrives (the routers' neighbour discovery, written with the frames, adds to it: see `late`).
+    const arrives = t0 + (hops.length > 1 ? hopsLatency(hops) : lat);
+    // A router's ICMP error (routed.ts), decided as it arrives there.
+    const routerErr = stopped?.kind === 'icmp' ? routerError(ctx, this.icmp, stopped, host, src, dst, arrives) : null;
     // ICMP port unreachable from each host that had nobody for a unicast, as its per-peer rate
     // limit lets it: a withheld one leaves the sender with nothing, `dropped` [net/ipv4/icmp.c
     // icmpv4_xrlim_allow; net/ipv6/icmp.c icmpv6_xrlim_allow]
-    let t = t0 + lat;
+    let t = arrives;
     const icmpAt: { arrival: Arrival; t: number }[] = [];
     for (const { arrival } of unreachable) {
       if (!this.icmp.allowed(arrival.host, src, route.local, t)) continue;
       icmpAt.push({ arrival, t });
       t += REPLY_GAP_NS;
     }
-    const result = receivers.length > 0 ? receivers.map((r) => r.name).sort().join('+') : icmpAt.length > 0 ? 'port-unreachable' : 'dropped';
+    const result = receivers.length > 0 ? receivers.map((r) => r.name).sort().join('+') : icmpAt.length > 0 ? 'port-unreachable' : routerErr?.reached ? 'unreachable' : 'dropped';
     const withheld = receivers.length === 0 && unreachable.length > 0 && icmpAt.length === 0
       ? `; the ICMP port unreachable is withheld by the per-peer rate limit, the sender sees nothing [net/ipv4/icmp.c icmpv4_xrlim_allow; net/ipv6/icmp.c icmpv6_xrlim_allow]` : '';
-    const reason = (decided.length === 1 ? decided[0]!.res.rule
+    const reason = (routerErr ? routerErr.why : stopped ? stopped.why : notTaken ? notTaken
+      : decided.length === 1 ? decided[0]!.res.rule
       : decided.length === 0 ? `no host on link ${link.name} takes ${to} [net/ipv4/ip_input.c ip_rcv_finish]`
       : decided.map((d) => `${d.arrival.host.name}: ${d.res.rule}`).join('; ')) + withheld;
     // The datagram itself.
     // A `query:` step sends a DNS query whose ID is the seed's for this step and datagram.
     const payload = step.query ? dnsQuery(hashString(ctx.seed, `dns id ${ctx.stepIndex} ${index}`) & 0xffff, step.query.name, step.query.qtype) : this.encoder.encode(step.data ?? '');
-    const ttl = cast === 'multicast' ? MULTICAST_TTL : dst.family === 6 ? fp.hopLimit : fp.ttl;
     const ipId = this.datagramIpId(sk, src, dst, 17);
-    if (ctx.capturing) {
-      const len = writeUdpFrame(ctx.frame, { srcMac: out.mac, dstMac, src, dst, ttl, ipId, dontFragment: fp.dontFragment, srcPort: sport, dstPort: dport, payload });
-      const who = receivers.length ? `received by ${receivers.map((r) => describe(r)).join(' and ')}` : result === 'port-unreachable' ? 'refused: nobody takes it, ICMP port unreachable'
-        : withheld ? 'dropped: nobody takes it, its ICMP rate-limited' : 'dropped: nobody takes it';
-      const comment = `bindlab ${ctx.policy.name}: datagram ${index + 1} to ${to} ${who}. ${reason}`;
-      const word = receivers.length ? 'received' : result;
-      ctx.emit(link, t0, len, comment, withStep(datagramPacketRecord(ctx.policy.name, to, word, receivers, reason), ctx.stepIndex));
+    const who = receivers.length ? `received by ${receivers.map((r) => describe(r)).join(' and ')}` : result === 'port-unreachable' ? 'refused: nobody takes it, ICMP port unreachable'
+      : withheld ? 'dropped: nobody takes it, its ICMP rate-limited' : stopped || notTaken ? `${result === 'unreachable' ? 'answered by a router' : 'dropped'} on its way` : 'dropped: nobody takes it';
+    const comment = ctx.capturing ? `bindlab ${ctx.policy.name}: datagram ${index + 1} to ${to} ${who}. ${reason}` : '';
+    const record = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, to, receivers.length ? 'received' : result, receivers, reason), ctx.stepIndex) : undefined;
+    const spec = { srcMac: out.mac, dstMac, src, dst, ttl, ipId, dontFragment: fp.dontFragment, srcPort: sport, dstPort: dport, payload };
+    /** How much later than `arrives` it got there: the routers' neighbour discovery. */
+    let late = 0;
+    if (hops.length > 0) late = carry(ctx, hops, t0, { kind: 'udp', spec }, comment, record) - arrives;
+    else if (ctx.capturing) ctx.emit(link, t0, writeUdpFrame(ctx.frame, spec), comment, record);
+    // The datagram as the last host got it: what an ICMP error quotes.
+    const lastTtl = ttl - Math.max(0, hops.length - 1);
+    if (routerErr) {
+      const rec = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, to, result, [], routerErr.why, 'icmp'), ctx.stepIndex) : undefined;
+      t = sendRouterError(ctx, routerErr, src, arrives + late, this.quote(src, dst, sport, dport, payload, lastTtl, ipId, fp.dontFragment), index, rec);
     }
+    t += late;
     // The ICMP errors the rate limit let go.
     let quoted: Uint8Array | null = null;
     for (const { arrival, t: at } of icmpAt) {
-      if (ctx.capturing) {
-        quoted ??= this.quote(src, dst, sport, dport, payload, ttl, ipId, fp.dontFragment);
-        const f = { srcMac: arrival.iface.mac, dstMac: out.mac, src: dst, dst: src, ttl: dst.family === 6 ? fp.hopLimit : fp.ttl, ipId: this.datagramIpId(null, dst, src, 1), dontFragment: false, tos: dst.family === 6 ? 0 : 0xc0 };
-        const len = writePortUnreachableFrame(ctx.frame, f, quoted);
-        ctx.emit(arrival.iface.link, at, len, `bindlab ${ctx.policy.name}: ICMP${dst.family === 6 ? 'v6' : ''} port unreachable for ${to}`,
-          withStep(datagramPacketRecord(ctx.policy.name, to, 'port-unreachable', [], unreachable[0]!.res.rule, 'icmp'), ctx.stepIndex));
-      }
+      if (!ctx.capturing && hops.length <= 1) continue;
+      quoted ??= this.quote(src, dst, sport, dport, payload, lastTtl, ipId, fp.dontFragment);
+      const f = { srcMac: arrival.iface.mac, dstMac: out.mac, src: dst, dst: src, ttl: dst.family === 6 ? fp.hopLimit : fp.ttl, ipId: this.datagramIpId(null, dst, src, 1), dontFragment: false, tos: dst.family === 6 ? 0 : 0xc0 };
+      const note = `bindlab ${ctx.policy.name}: ICMP${dst.family === 6 ? 'v6' : ''} port unreachable for ${to}`;
+      const rec = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, to, 'port-unreachable', [], unreachable[0]!.res.rule, 'icmp'), ctx.stepIndex) : undefined;
+      // Through routers it goes back by the host's own route (routed.ts); on one link straight back.
+      if (hops.length > 1) t = Math.max(t, portUnreachableBack(ctx, arrival.iface, dst, src, at + late, f, quoted, note, rec));
+      else ctx.emit(arrival.iface.link, at, writePortUnreachableFrame(ctx.frame, f, quoted), note, rec);
     }
     const replyFrom: string[] = [];
     if (step.reply) {
@@ -548,7 +535,7 @@ export class UdpLayer {
     const h = a.host;
     // A broadcast is the host's only to 255.255.255.255 or one of its subnets' broadcast addresses
     // [net/ipv4/route.c ip_route_input_slow: RTN_BROADCAST]; another is not for it (no forwarding).
-    if (cast === 'broadcast' && !this.isBroadcast(h, dst)) return null;
+    if (cast === 'broadcast' && !isBroadcastAt(h, dst)) return null;
     const t = this.tablesOf(h);
     const hostMember = cast === 'multicast' && (ALL_HOSTS.has(dst.text) || t.member(a.iface.name, dst));
     const notes = this.ctx.recording ? new Map<Sock, string[]>() : null;
@@ -597,29 +584,41 @@ export class UdpLayer {
     const at = ep(src, port);
     const payload = this.replyPayload(r, query);
     const comment = this.replyComment(r, at, how, cast, src, qdst, qport);
-    // The path back: the loopback, or the route toward the sender and a neighbour there.
+    // The path back: the loopback, or the route toward the sender (by the policy's Routing.send:
+    // routed.ts sendScope), a neighbour there, and on through routers.
+    const ttl = client.family === 6 ? fp.hopLimit : fp.ttl;
     let out: IfaceState;
     let peer: IfaceState | null;
+    let w: Walk | null = null;
     if (back) { out = ctx.loopbackOf(h); peer = out; }
     else {
       if (!route) return { at: 'none', t };
-      out = route.iface;
-      peer = neighbourAt(this.ctx, h, out, src, client, t);
+      const oif = sendScope(ctx, h, src);
+      const first = oif && oif !== route.iface ? firstHop(ctx, h, src, client, oif) : { iface: route.iface, next: route.via ?? client };
+      if (!first) return { at: 'none', t };
+      out = first.iface;
+      peer = neighbourAt(this.ctx, h, out, src, first.next, t);
       t = ctx.now > t ? ctx.now : t;
+      if (peer) w = walkFrom(ctx, out, peer, first.next, src, client, ttl);
     }
-    const ttl = client.family === 6 ? fp.hopLimit : fp.ttl;
-    if (ctx.capturing) {
-      const len = writeUdpFrame(ctx.frame, { srcMac: out.mac, dstMac: peer ? peer.mac : BROADCAST_MAC, src, dst: client, ttl, ipId: this.datagramIpId(r, src, client, 17), dontFragment: fp.dontFragment, srcPort: port, dstPort: cport, payload });
-      ctx.emit(out.link, t, len, comment, withStep(datagramPacketRecord(ctx.policy.name, ep(client, cport), 'received', [r], comment, 'reply'), ctx.stepIndex));
-    }
+    const spec = { srcMac: out.mac, dstMac: peer ? peer.mac : BROADCAST_MAC, src, dst: client, ttl, ipId: 0, dontFragment: fp.dontFragment, srcPort: port, dstPort: cport, payload };
+    const record = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, ep(client, cport), 'received', [r], comment, 'reply'), ctx.stepIndex) : undefined;
+    const routed = w !== null && w.hops.length > 1;
+    if (routed) carry(ctx, w!.hops, t, { kind: 'udp', spec: { ...spec, ipId: this.datagramIpId(r, src, client, 17) } }, comment, record);
+    else if (ctx.capturing) ctx.emit(out.link, t, writeUdpFrame(ctx.frame, { ...spec, ipId: this.datagramIpId(r, src, client, 17) }), comment, record);
     if (!peer) return { at: 'none', t };
+    // Where it arrives: the loopback's host, or the end of its walk, where a strong host may not take it (routed.ts).
+    const there = back ? peer : w!.kind === 'arrived' && strongHostDrop(ctx, w!.at, client) === null ? w!.at : null;
+    if (!there) return { at: 'none', t };
     // Delivered at the sender's host like any datagram.
-    const res = this.deliverAt({ host: peer.host, iface: peer, inDevice: back ? (clientHost.ifaceOwning(client)?.name ?? 'lo') : peer.name }, 'unicast', src, port, client, cport,
+    const res = this.deliverAt({ host: there.host, iface: there, inDevice: back ? (clientHost.ifaceOwning(client)?.name ?? 'lo') : there.name }, 'unicast', src, port, client, cport,
       hashTuple(ctx.seed, src.bytes, port, client.bytes, cport), index, ep(client, cport), 'reply');
-    if (res && res.action === 'port-unreachable' && ctx.capturing && this.icmp.allowed(peer.host, src, back, t)) {
-      const q = this.quote(src, client, port, cport, payload, ttl, 0, fp.dontFragment);
-      const len = writePortUnreachableFrame(ctx.frame, { srcMac: peer.mac, dstMac: out.mac, src: client, dst: src, ttl, ipId: this.datagramIpId(null, client, src, 1), dontFragment: false, tos: client.family === 6 ? 0 : 0xc0 }, q);
-      ctx.emit(peer.link, t + out.link.latencyNs, len, `bindlab ${ctx.policy.name}: the sender refuses ${r.name}'s reply from ${at}: ICMP port unreachable. ${res.rule}`);
+    if (res && res.action === 'port-unreachable' && ctx.capturing && this.icmp.allowed(there.host, src, back, t)) {
+      const q = this.quote(src, client, port, cport, payload, ttl - (routed ? w!.hops.length - 1 : 0), 0, fp.dontFragment);
+      const f = { srcMac: there.mac, dstMac: out.mac, src: client, dst: src, ttl, ipId: this.datagramIpId(null, client, src, 1), dontFragment: false, tos: client.family === 6 ? 0 : 0xc0 };
+      const note = `bindlab ${ctx.policy.name}: the sender refuses ${r.name}'s reply from ${at}: ICMP port unreachable. ${res.rule}`;
+      if (routed) portUnreachableBack(ctx, there, client, src, t + hopsLatency(w!.hops), f, q, note);
+      else ctx.emit(there.link, t + out.link.latencyNs, writePortUnreachableFrame(ctx.frame, f, q), note);
     }
     return { at: res && res.receivers.includes(sender) ? at : 'none', t };
   }
@@ -634,7 +633,7 @@ export class UdpLayer {
   replySource(r: UdpSocket, h: HostState, cast: 'unicast' | 'broadcast' | 'multicast', back: boolean, route: { readonly src: IpAddr } | null,
     qdst: IpAddr, client: IpAddr): { src: IpAddr | undefined; how: string } {
     const bound = r.local && !isWildcard(r.local) ? wire(r.local) : null;
-    const specific = bound && !isMulticast(bound) && !(bound.family === 4 && this.isBroadcast(h, bound)) ? bound : null;
+    const specific = bound && !isMulticast(bound) && !(bound.family === 4 && isBroadcastAt(h, bound)) ? bound : null;
     if (specific) return { src: specific, how: 'its bound address' };
     if (r.udp.pktinfo && cast === 'unicast') return { src: qdst, how: 'the address the query came to (IP_PKTINFO)' };
     if (r.udp.recvDstAddr && cast === 'unicast') return { src: qdst, how: 'the address the query came to (IP_RECVDSTADDR, sent back as IP_SENDSRCADDR)' };

@@ -4,6 +4,7 @@
 
 import type { IpAddr } from '../addr.js';
 import type { HostState, IfaceState } from '../host.js';
+import { answersNeighbour } from '../routing.js';
 import { datagramPacketRecord, withStep } from '../packet-record.js';
 import { writeArpFrame, writeNdpFrame } from '../wire/frame.js';
 import type { UdpContext } from './context.js';
@@ -19,11 +20,10 @@ const ARP_RETRANS_NS = 1e9;
  * request and the owner's answer, or three unanswered requests 1 s apart. Returns the owner.
  */
 export function neighbour(ctx: UdpContext, host: HostState, out: IfaceState, src: IpAddr, dst: IpAddr, index: number, to: string): IfaceState | null {
-  const speaks = dst.family === 4 || ctx.policy.families.includes('inet6');
-  let owner = speaks ? out.link.members.find((m) => m.host !== host && (dst.family === 4 ? m.host.ifaceOwning(dst) !== undefined : m.addresses.some((c) => c.addr.text === dst.text))) : undefined;
+  let owner = answererOn(ctx, host, out, dst);
   // A request whose sender address the owner has itself is a martian: no reply [net/ipv4/arp.c arp_process]
   if (owner && dst.family === 4 && owner.host.ifaceOwning(src)) owner = undefined;
-  if (owner && host.neighbours.has(dst.text)) return owner;
+  if (owner && known(host, out, dst)) return owner;
   let t = ctx.now;
   const record = owner ? undefined : withStep(datagramPacketRecord(ctx.policy.name, to, 'unreachable', [], `no host on link ${out.link.name} has ${dst.text} [net/ipv4/arp.c]`), ctx.stepIndex);
   const tries = owner ? 1 : ARP_TRIES;
@@ -34,22 +34,43 @@ export function neighbour(ctx: UdpContext, host: HostState, out: IfaceState, src
   if (!owner) { ctx.now = t; return null; }
   t += out.link.latencyNs;
   advertise(ctx, owner, out, dst, src, t);
-  host.neighbours.set(dst.text, owner.mac);
-  owner.host.neighbours.set(src.text, out.mac);
+  learn(host, out, dst, owner, src);
   ctx.now = t + out.link.latencyNs;
   return owner;
 }
 
+/**
+ * The member of out's link that answers neighbour discovery for dst by the policy's rule
+ * (routing.ts answersNeighbour: Linux's IPv4 for any address of its host, otherwise its own), as
+ * for connects; none when the hosts speak no IPv6 (the policy's families).
+ */
+function answererOn(ctx: UdpContext, host: HostState, out: IfaceState, dst: IpAddr): IfaceState | undefined {
+  if (dst.family === 6 && !ctx.policy.families.includes('inet6')) return undefined;
+  return out.link.members.find((m) => m.host !== host && answersNeighbour(ctx.policy.routing, m, dst));
+}
+
+/** Whether the host has an entry for dst: its own, or learnt on out from a request dst sent it (a router's, forwarded-frames.ts) [net/ipv4/arp.c arp_process: neigh_event_ns]. */
+function known(host: HostState, out: IfaceState, dst: IpAddr): boolean {
+  return host.neighbours.has(dst.text) || host.neighbours.has(`${out.name} ${dst.text}`);
+}
+
+/** Both ends keep the other's MAC, also by interface as a router's hops look them up (forwarded-frames.ts). */
+function learn(host: HostState, out: IfaceState, dst: IpAddr, owner: IfaceState, src: IpAddr): void {
+  host.neighbours.set(dst.text, owner.mac);
+  owner.host.neighbours.set(src.text, out.mac);
+  host.neighbours.set(`${out.name} ${dst.text}`, owner.mac);
+  owner.host.neighbours.set(`${owner.name} ${src.text}`, out.mac);
+}
+
 /** The same for a receiver's reply at time t (the clock moves on only when frames were exchanged); null when nobody answers. */
 export function neighbourAt(ctx: UdpContext, host: HostState, out: IfaceState, src: IpAddr, dst: IpAddr, t: number): IfaceState | null {
-  const owner = out.link.members.find((m) => m.host !== host && (dst.family === 4 ? m.host.ifaceOwning(dst) !== undefined : m.addresses.some((c) => c.addr.text === dst.text)));
-  if (owner && host.neighbours.has(dst.text)) return owner;
+  const owner = answererOn(ctx, host, out, dst);
+  if (owner && known(host, out, dst)) return owner;
   solicit(ctx, out, src, dst, t, owner ? undefined : `bindlab ${ctx.policy.name}: the reply's neighbour ${dst.text} is not on link ${out.link.name}`);
   if (!owner) return null;
   const at = t + out.link.latencyNs;
   advertise(ctx, owner, out, dst, src, at);
-  host.neighbours.set(dst.text, owner.mac);
-  owner.host.neighbours.set(src.text, out.mac);
+  learn(host, out, dst, owner, src);
   ctx.now = Math.max(ctx.now, at + out.link.latencyNs);
   return owner;
 }
@@ -66,6 +87,6 @@ function advertise(ctx: UdpContext, owner: IfaceState, asker: IfaceState, addr: 
   if (!ctx.capturing) return;
   const len = addr.family === 4
     ? writeArpFrame(ctx.frame, { op: 2, senderMac: owner.mac, senderIp: addr, targetMac: asker.mac, targetIp: askerAddr, dstMac: asker.mac })
-    : writeNdpFrame(ctx.frame, { type: 'na', srcMac: owner.mac, dstMac: asker.mac, src: addr, dst: askerAddr, target: addr, solicited: true, override: true });
+    : writeNdpFrame(ctx.frame, { type: 'na', srcMac: owner.mac, dstMac: asker.mac, src: addr, dst: askerAddr, target: addr, solicited: true, override: true, router: owner.host.forward });
   ctx.emit(owner.link, t, len, undefined);
 }

@@ -66,3 +66,26 @@ export function writeIcmpErrorFrame(buf: Uint8Array, e: IcmpErrorSpec): number {
   buf[icmpAt + 3] = ck & 0xff;
   return len;
 }
+
+/**
+ * A copy of an IP packet (header first) with its TTL (IPv6: hop limit) one lower and, for IPv4,
+ * the header checksum made again: the packet as a router holds it once it has decided to forward it.
+ */
+export function lowerTtl(packet: Uint8Array): Uint8Array {
+  // A copy (a Node Buffer's slice() would be a view).
+  const p = Uint8Array.from(packet);
+  if (p.length < 1) return p;
+  if (p[0]! >> 4 === 6) {
+    if (p.length >= 8 && p[7]! > 0) p[7] = p[7]! - 1;
+    return p;
+  }
+  const hl = (p[0]! & 0x0f) * 4;
+  if (p.length < hl || hl < IPV4_HEADER_LEN || p[8] === 0) return p;
+  p[8] = p[8]! - 1;
+  p[10] = 0;
+  p[11] = 0;
+  const ck = foldChecksum(sumWords(p, 0, hl));
+  p[10] = ck >>> 8;
+  p[11] = ck & 0xff;
+  return p;
+}

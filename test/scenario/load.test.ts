@@ -133,7 +133,7 @@ describe('parseScenario rejects bad input with file:line:col', () => {
     ['missing bind address', HEAD + SOCK + '  - bind: s\n', 'x.yaml:14:5: missing required key "address" in bind step'],
     // SCENARIO.md: "expect and note may go on any step"; a wait expects a socket-call result
     ['a connect result expected of a wait step', HEAD + '  - wait: 1s\n    expect: refused\n',
-      'x.yaml:13:13: steps[0].expect: expected one of ok, EADDRINUSE, EADDRNOTAVAIL, EACCES, EINVAL, ENOPROTOOPT, EIO, EBADF, ENODEV, EAFNOSUPPORT, EOPNOTSUPP, EPERM, EEXIST, ENETUNREACH, got string "refused"'],
+      'x.yaml:13:13: steps[0].expect: expected one of ok, EADDRINUSE, EADDRNOTAVAIL, EACCES, EINVAL, ENOPROTOOPT, EIO, EBADF, ENODEV, EAFNOSUPPORT, EOPNOTSUPP, EPERM, EEXIST, ENETUNREACH, EHOSTUNREACH, got string "refused"'],
     // socket steps
     ['process not HOST/PROC', HEAD + '  - socket: s\n    process: srv\n', 'x.yaml:13:14: process "srv" is not HOST/PROCESS'],
     ['process on unknown host', HEAD + '  - socket: s\n    process: srv2/p\n',
@@ -186,7 +186,7 @@ describe('parseScenario rejects bad input with file:line:col', () => {
       'x.yaml:12:14: address step needs exactly one of: add, del'],
     // expectations
     ['bad errno', HEAD + SOCK + '    expect: EADRINUSE\n',
-      'x.yaml:14:13: steps[0].expect: expected one of ok, EADDRINUSE, EADDRNOTAVAIL, EACCES, EINVAL, ENOPROTOOPT, EIO, EBADF, ENODEV, EAFNOSUPPORT, EOPNOTSUPP, EPERM, EEXIST, ENETUNREACH, got string "EADRINUSE"'],
+      'x.yaml:14:13: steps[0].expect: expected one of ok, EADDRINUSE, EADDRNOTAVAIL, EACCES, EINVAL, ENOPROTOOPT, EIO, EBADF, ENODEV, EAFNOSUPPORT, EOPNOTSUPP, EPERM, EEXIST, ENETUNREACH, EHOSTUNREACH, got string "EADRINUSE"'],
     ['expect unknown policy key', HEAD + SOCK + '    expect: { linx: ok }\n',
       `x.yaml:14:15: expect key "linx" is not a known policy or "default"; known policies: ${BUILTIN_POLICIES.join(', ')}`],
     ['expect a number', HEAD + SOCK + '    expect: 1\n',

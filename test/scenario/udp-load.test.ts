@@ -82,7 +82,7 @@ describe('UDP steps: errors with file:line:col', () => {
     ['expect a socket twice', HEAD + UDP + '  - datagram: { from: cli, to: 10.0.0.1:53 }\n    expect: u+u\n',
       'x.yaml:18:13: expected datagram result "u+u" names a socket twice; a socket receives one copy of a datagram'],
     ['a connect result on a UDP connect', HEAD + UDP + '  - connect: u\n    to: 10.0.0.100:53\n    expect: refused\n',
-      'x.yaml:19:13: expected result "refused" of connect(2) on a UDP socket is neither "ok" nor an errno (EADDRINUSE, EADDRNOTAVAIL, EACCES, EINVAL, ENOPROTOOPT, EIO, EBADF, ENODEV, EAFNOSUPPORT, EOPNOTSUPP, EPERM, EEXIST, ENETUNREACH)'],
+      'x.yaml:19:13: expected result "refused" of connect(2) on a UDP socket is neither "ok" nor an errno (EADDRINUSE, EADDRNOTAVAIL, EACCES, EINVAL, ENOPROTOOPT, EIO, EBADF, ENODEV, EAFNOSUPPORT, EOPNOTSUPP, EPERM, EEXIST, ENETUNREACH, EHOSTUNREACH)'],
     ['a UDP socket named like an outcome', HEAD + '  - socket: dropped\n    process: srv/p\n    type: udp\n',
       'x.yaml:14:13: socket name "dropped" is reserved: it is a datagram outcome'],
     ['a UDP socket name with a +', HEAD + '  - socket: a+b\n    process: srv/p\n    type: udp\n',

@@ -223,11 +223,14 @@ function replayJobs(jobs: number | undefined, policies: number, capture: string)
   return Math.min(availableParallelism(), policies, MAX_DEFAULT_JOBS);
 }
 
-/** The worker script exists only as compiled JavaScript (under vitest this module is TypeScript): else one thread. */
+/**
+ * The worker script exists only as compiled JavaScript (under vitest this module is TypeScript;
+ * bundled, it is dist/bin/cli.cjs beside dist/bin/worker.js): else one thread.
+ */
 export const WORKER_URL = new URL('./worker.js', import.meta.url);
 let workerChecked: boolean | undefined;
 function workerAvailable(): boolean {
-  return (workerChecked ??= import.meta.url.endsWith('.js') && existsSync(fileURLToPath(WORKER_URL)));
+  return (workerChecked ??= /\.c?js$/.test(import.meta.url) && existsSync(fileURLToPath(WORKER_URL)));
 }
 
 /**

@@ -7,11 +7,13 @@
 // only vm.Script's cachedData, hence a CommonJS bundle run through vm.
 //
 // The cache: one file per command under $XDG_CACHE_HOME/bindlab (else ~/.cache/bindlab), written
-// when the command ends if there was none (or V8 refused it), behind a line naming the bundle and
-// Node it is for (V8 checks its own version and flags, not which source it was made from).
+// when the command ends if there was none (or V8 refused it), behind a line naming the bundle (a
+// hash of its bytes) and the Node it is for (V8 checks its own version and flags and the source's
+// length, not which source it was made from).
 // BINDLAB_COMPILE_CACHE=0 turns it off; a cache that cannot be read or written is simply not used.
 
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -59,10 +61,13 @@ function cacheFile(): { path: string; stamp: string } | null {
   try {
     const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
     const arg = process.argv[2] ?? '';
-    const st = statSync(file);
+    // The bundle's own bytes, hashed (~2 ms): V8 checks a cache against the source's length only,
+    // and npm gives every installed file the same time (1985-10-26), so two builds of one length
+    // would otherwise share a cache and run the other build's code.
+    const digest = createHash('sha256').update(source).digest('hex').slice(0, 32);
     return {
       path: join(base, 'bindlab', `cli-${COMMANDS.has(arg) ? arg : 'other'}.v8`),
-      stamp: `bindlab cli.cjs ${st.size} ${st.mtimeMs} ${process.version} ${process.arch}`,
+      stamp: `bindlab cli.cjs ${digest} ${process.version} ${process.arch}`,
     };
   } catch {
     return null;

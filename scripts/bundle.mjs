@@ -19,14 +19,15 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 /**
  * string-width (yargs', cliui's and wrap-ansi's, for laying out help text) makes two
  * Intl.Segmenters and Unicode-property regular expressions when its module runs: ~20 ms of CPU
- * at every start, for text only --help and errors lay out. Each import of it gets a stand-in that
+ * at every start, for text only --help and errors lay out. Each ES import of it gets a stand-in that
  * runs the real module (the version its importer resolves) when first called.
  */
 const lazyStringWidth = {
   name: 'lazy-string-width',
   setup(b) {
     b.onResolve({ filter: /^string-width$/ }, async (args) => {
-      if (args.pluginData === 'real') return undefined;
+      // (cli-progress requires string-width@4 as a function: it is loaded only with the bar, already when needed.)
+      if (args.pluginData === 'real' || args.kind !== 'import-statement') return undefined;
       const real = await b.resolve(args.path, { importer: args.importer, resolveDir: args.resolveDir, kind: args.kind, pluginData: 'real' });
       if (real.errors.length > 0) return { errors: real.errors };
       return { path: real.path, namespace: 'lazy-string-width' };

@@ -6,10 +6,10 @@
 // of three packets). Node 22's module.enableCompileCache does the same for ES modules; Node 20 has
 // only vm.Script's cachedData, hence a CommonJS bundle run through vm.
 //
-// The cache: one file per command under $XDG_CACHE_HOME/bindlab (else ~/.cache/bindlab), written
-// when the command ends if there was none (or V8 refused it), behind a line naming the bundle (a
-// hash of its bytes) and the Node it is for (V8 checks its own version and flags and the source's
-// length, not which source it was made from).
+// The cache: one file per command and install under $XDG_CACHE_HOME/bindlab (else
+// ~/.cache/bindlab), written when the command ends if there was none (or V8 refused it), behind a
+// line naming the bundle (a hash of its bytes) and the Node it is for (V8 checks its own version
+// and flags and the source's length, not which source it was made from).
 // BINDLAB_COMPILE_CACHE=0 turns it off; a cache that cannot be read or written is simply not used.
 
 import { createHash } from 'node:crypto';
@@ -65,8 +65,12 @@ function cacheFile(): { path: string; stamp: string } | null {
     // and npm gives every installed file the same time (1985-10-26), so two builds of one length
     // would otherwise share a cache and run the other build's code.
     const digest = createHash('sha256').update(source).digest('hex').slice(0, 32);
+    // Named by the bundle's path too: installs side by side (a global one, a checkout) keep a
+    // cache each rather than each rewriting the other's at every start.
+    let h = 0x811c9dc5;
+    for (let i = 0; i < file.length; i++) h = Math.imul(h ^ file.charCodeAt(i), 0x01000193);
     return {
-      path: join(base, 'bindlab', `cli-${COMMANDS.has(arg) ? arg : 'other'}.v8`),
+      path: join(base, 'bindlab', `cli-${COMMANDS.has(arg) ? arg : 'other'}-${(h >>> 0).toString(16).padStart(8, '0')}.v8`),
       stamp: `bindlab cli.cjs ${digest} ${process.version} ${process.arch}`,
     };
   } catch {

@@ -290,8 +290,11 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
     const datagramSpool = keep && options.spool ? policyNames.map((name) => new SpoolWriter(options.spool!, datagramSpoolKey(name))) : null;
     const udp = new DatagramReplayer(reader, policyNames, runs, sinks, reports, hostAddrs, keep, datagramSpool);
     const replayer = new Replayer(reader, policyNames, runs, sinks, reports, hostAddrs, keep, baseSec, spoolWriters, options.outDir ? MAX_OUTPUT_SEC : Infinity, udp);
-    // The file's next megabyte is read on the thread pool while this thread replays the last.
-    reader.readAhead();
+    // With outputs, the file's next megabyte is read on the thread pool while this thread replays
+    // the last. Deciding only, this thread's work per megabyte is small: reading in turn costs less
+    // CPU than handing reads to another thread and back (10M packets: 0.96 -> 0.89 s of CPU), and no
+    // more time when no core is idle (0.97 -> 0.92 s on a shared 2-core machine).
+    if (options.outDir) reader.readAhead();
     let more = hasFirst;
     let sinceCheck = 0;
     while (more) {

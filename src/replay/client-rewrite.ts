@@ -77,42 +77,43 @@ export function writeClientSegment(buf: Uint8Array, dv: DataView, at: number, da
   if (i < sumEnd) { buf[i + shift] = data[i]!; le += data[i]!; i++; }
   copy(dv, i + shift, sv, i, capEnd);
   const t = tcpAt + shift;
+  // The fields to rewrite are read from the capture, not from what was just stored (a load of
+  // bytes stored moments ago by stores of another alignment waits for them).
   // Corrections to the sum, big-endian words: each rewritten word adds its new value and takes its old.
   let fix = 0;
-  const flags = buf[t + 13]!;
+  const flags = data[tcpAt + 13]!;
   if (space && (flags & TCP_ACK) !== 0) {
-    fix += move(dv, t + 8, space, 0);
-    const optEnd = t + (buf[t + 12]! >>> 4) * 4;
-    for (let o = t + 20; o < optEnd;) {
-      const kind = buf[o]!;
+    fix += move(sv, tcpAt + 8, dv, shift, space, 0);
+    const optEnd = tcpAt + (data[tcpAt + 12]! >>> 4) * 4;
+    for (let o = tcpAt + 20; o < optEnd;) {
+      const kind = data[o]!;
       if (kind === TCPOPT_EOL) break;
       if (kind === TCPOPT_NOP) { o++; continue; }
-      const n = buf[o + 1]!;
+      const n = data[o + 1]!;
       if (n < 2 || o + n > optEnd) break;
       if (kind === TCPOPT_TIMESTAMPS && n === 10) {
-        const old = dv.getUint32(o + 6);
+        const old = sv.getUint32(o + 6);
         if (old !== 0) {
           const v = space.emuTsval >>> 0;
-          dv.setUint32(o + 6, v);
-          fix += change(old, v, (o - t) & 1);
+          dv.setUint32(o + 6 + shift, v);
+          fix += change(old, v, (o - tcpAt) & 1);
         }
       } else if (kind === TCPOPT_SACK) {
-        for (let e = o + 2; e + 4 <= o + n; e += 4) fix += move(dv, e, space, (e - t) & 1);
+        for (let e = o + 2; e + 4 <= o + n; e += 4) fix += move(sv, e, dv, shift, space, (e - tcpAt) & 1);
       }
       o += n;
     }
   }
-  const ip = ipAt + shift;
+  // (The whole IP header and TCP header are in the capture: decodeSegment checked.)
   if (family === 4) {
-    // The IPv4 header checksum, over the header only [RFC 791].
-    const ihl = (buf[ip]! & 0x0f) * 4;
-    dv.setUint16(ip + 10, 0);
-    dv.setUint16(ip + 10, fold(sum16(dv, buf, ip, ip + ihl, 0)));
+    // The IPv4 header checksum, over the header only [RFC 791], its old value taken out.
+    const ihl = (data[ipAt]! & 0x0f) * 4;
+    dv.setUint16(ipAt + shift + 10, fold(sum16(sv, data, ipAt, ipAt + ihl, 0xffff - sv.getUint16(ipAt + 10))));
   }
   if (!whole) return len;
   // The pseudo header [RFC 9293 §3.1; RFC 8200 §8.1], the segment, the old checksum taken out.
-  let sum = IPPROTO_TCP + (segEnd - tcpAt) + fix + 0xffff - dv.getUint16(t + 16);
-  sum = family === 4 ? sum16(dv, buf, ip + 12, ip + 20, sum) : sum16(dv, buf, ip + 8, ip + 40, sum);
+  let sum = IPPROTO_TCP + (segEnd - tcpAt) + fix + 0xffff - sv.getUint16(tcpAt + 16);
+  sum = family === 4 ? sum16(sv, data, ipAt + 12, ipAt + 20, sum) : sum16(sv, data, ipAt + 8, ipAt + 40, sum);
   le = (le & 0xffff) + (le >>> 16);
   le = (le & 0xffff) + (le >>> 16);
   sum += ((le & 0xff) << 8) | (le >>> 8);
@@ -132,13 +133,13 @@ function copy(dv: DataView, at: number, sv: DataView, from: number, to: number):
 }
 
 /**
- * The real server's sequence number at dv[at] as the emulated server's; returns the change to a
- * sum of the segment's words (odd: at is an odd number of bytes into the segment).
+ * The real server's sequence number at sv[at] as the emulated server's, stored at dv[at + shift];
+ * returns the change to a sum of the segment's words (odd: at is an odd number of bytes into the segment).
  */
-function move(dv: DataView, at: number, space: ServerSpace, odd: number): number {
-  const old = dv.getUint32(at);
+function move(sv: DataView, at: number, dv: DataView, shift: number, space: ServerSpace, odd: number): number {
+  const old = sv.getUint32(at);
   const v = mapSeq(old, space);
-  dv.setUint32(at, v);
+  dv.setUint32(at + shift, v);
   return change(old, v, odd);
 }
 

@@ -270,6 +270,8 @@ export class PolicyState {
    */
   recordWithVerdict(id: number, observedId: number, observed: string): VerdictRecord {
     const key = id * 2097152 + observedId + 1;
+    // Runs of connections get the same pair (the last one is asked again for its banner).
+    if (key === this.lastRecordKey) return this.lastVerdictRecord!;
     let r = this.verdictRecords.get(key);
     if (r === undefined) {
       const v = this.verdict(id, observedId, observed);
@@ -282,8 +284,13 @@ export class PolicyState {
       };
       this.verdictRecords.set(key, r);
     }
+    this.lastRecordKey = key;
+    this.lastVerdictRecord = r;
     return r;
   }
+
+  private lastRecordKey = -1;
+  private lastVerdictRecord: VerdictRecord | null = null;
 
   private readonly verdictRecords = new Map<number, VerdictRecord>();
 }

@@ -220,8 +220,10 @@ export class Replayer {
     const d = ps.decisions[id]!;
     const frames = this.frames[p]!;
     const tracked = this.tracked;
-    frames.connection(this.attemptOf[slot]!, d.serverMac, this.clientMac[slot]!, this.wireDst[slot]!, tracked.serverPort(slot), this.src[slot]!,
-      tracked.clientPort(slot), ps.serverIsn[slot]!);
+    const conn = this.attemptOf[slot]!;
+    if (frames.conn !== conn) {
+      frames.connection(conn, d.serverMac, this.clientMac[slot]!, this.wireDst[slot]!, tracked.serverPort(slot), this.src[slot]!, tracked.clientPort(slot), ps.serverIsn[slot]!);
+    }
     const w = this.sinks[p]!;
     if (ps.pKind[i] === PENDING_ANSWER) {
       // The answer's record carries the verdict on what the capture has shown so far (the real

@@ -62,7 +62,7 @@ export class ServerFrames {
   private v4: Family | null = null;
   private v6: Family | null = null;
   /** The connection whose header is in head (its index among the replay's attempts; -1: none yet). */
-  private conn = -1;
+  conn = -1;
   private family: 4 | 6 = 4;
   private fam: Family | null = null;
   /** Ethernet + IP header + the ports, lengths, IPv4 ID and checksums zero (IPv6: the flow label too). */
@@ -82,6 +82,7 @@ export class ServerFrames {
   /** The last payload summed and its sum (a decision's banner: the same bytes again and again). */
   private lastPayload: Uint8Array | null = null;
   private lastPayloadSum = 0;
+  private payloadView: DataView = new DataView(new ArrayBuffer(0));
 
   constructor(private readonly run: Run) {}
 
@@ -206,17 +207,21 @@ export class ServerFrames {
     }
     const n = payload.length;
     if (n !== 0) {
-      const pAt = o + optLen;
-      for (let k = 0; k < n; k++) buf[pAt + k] = payload[k]!;
       sum += this.payloadSum(payload);
+      const pv = this.payloadView;
+      const pAt = o + optLen;
+      let k = 0;
+      for (; k + 4 <= n; k += 4) dv.setInt32(pAt + k, pv.getInt32(k, true), true);
+      for (; k < n; k++) buf[pAt + k] = payload[k]!;
     }
     dv.setUint16(tcpAt + 16, fold(sum));
     w.commitFrameBytes(captureId, t, len, comment, record);
   }
 
-  /** The payload's 16-bit words summed (an odd last byte padded with zero). */
+  /** The payload's 16-bit words summed (an odd last byte padded with zero); payloadView becomes its view. */
   private payloadSum(payload: Uint8Array): number {
     if (payload === this.lastPayload) return this.lastPayloadSum;
+    this.payloadView = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
     let sum = 0;
     const n = payload.length;
     for (let i = 0; i + 1 < n; i += 2) sum += (payload[i]! << 8) | payload[i + 1]!;

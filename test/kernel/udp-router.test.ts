@@ -33,6 +33,13 @@ describe.skipIf(!avail.ok)('UDP through a router on the live kernel (scenarios/u
     // A wildcard socket reached on eth1 answers from eth0's address; a socket bound to eth1's from its own, out of eth0.
     expect(byTo('10.1.0.1:4000').deliveries?.[0]?.replyFrom).toEqual(['10.0.0.1:4000']);
     expect(byTo('10.1.0.1:4002').deliveries?.[0]?.replyFrom).toEqual(['10.1.0.1:4002']);
+    // A socket connected to 10.1.0.1 never hears the reply from 10.0.0.1.
+    expect(kernel[s.steps.findIndex((x) => x.kind === 'datagram' && x.socket === 'q')]!.deliveries?.[0]?.replyFrom).toEqual(['none']);
+    // Bursts of eight: six errors at once per peer; a net unreachable pays ip_error's token too (two).
+    const burst = (n: number) => [...Array<string>(n).fill('unreachable'), ...Array<string>(8 - n).fill('dropped')];
+    expect(byTo('10.8.0.1:4000').results).toEqual(burst(2));
+    expect(byTo('10.0.0.78:4000').results).toEqual(burst(6));
+    expect(byTo('fd00::78:4000').results).toEqual(burst(6));
     const cmp = compareRuns(s, text, kernel, runPolicy(s, 'linux').steps);
     expect(cmp.differences).toEqual([]);
     expect(cmp.rows.length).toBe(s.steps.length);

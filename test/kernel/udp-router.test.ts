@@ -1,14 +1,17 @@
 // UDP through a router on the live kernel: scenarios/udp-router.yaml in network namespaces (the
 // router forwarding between three veth links), its linux expectations as the kernel's own results,
 // the replies' sources, and the emulator's linux policy beside it step by step (verify-kernel's
-// comparison). Needs root; skipped with the reason otherwise.
+// comparison); then seeded random UDP programs with the client moved behind a router
+// (random-udp-programs.ts routedUdpProgram). Needs root; skipped with the reason otherwise.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runPolicy } from '../../src/emu/engine.js';
 import { kernelAvailable, runOnKernel } from '../../src/kernel/run-kernel.js';
 import { parseScenario } from '../../src/scenario/load.js';
-import { compareRuns } from '../../src/testing/kernel-compare.js';
+import { compareRuns, compareWithKernel } from '../../src/testing/kernel-compare.js';
+import { linuxWithoutIcmpLimit, pool } from './kernel-helpers.js';
+import { routedUdpProgram } from './random-udp-programs.js';
 
 const avail = kernelAvailable();
 if (!avail.ok) console.log('skipping UDP through a router on the kernel: ' + avail.why);
@@ -44,4 +47,29 @@ describe.skipIf(!avail.ok)('UDP through a router on the live kernel (scenarios/u
     expect(cmp.differences).toEqual([]);
     expect(cmp.rows.length).toBe(s.steps.length);
   }, 180_000);
+});
+
+const PARALLEL = Number(process.env['BINDLAB_KERNEL_PARALLEL'] ?? 3);
+/** Seeds tried; those whose program has a second link are left out (about a third). */
+const SEEDS = Number(process.env['BINDLAB_KERNEL_UDP_ROUTED_SEEDS'] ?? 30);
+
+describe.skipIf(!avail.ok)('random UDP programs behind a router on the live kernel', () => {
+  it(`agree with the linux policy (seeds 1..${SEEDS}, ICMP rate limits off on both sides)`, async () => {
+    const policy = linuxWithoutIcmpLimit();
+    const programs = Array.from({ length: SEEDS }, (_, i) => ({ seed: i + 1, text: routedUdpProgram(i + 1) })).filter((p) => p.text !== null);
+    expect(programs.length).toBeGreaterThan(SEEDS / 2);
+    const diffs: string[] = [];
+    let datagrams = 0;
+    const t0 = Date.now();
+    await pool(programs, PARALLEL, async ({ seed, text }) => {
+      const s = parseScenario(text!, `udp seed ${seed} behind a router`);
+      const cmp = await compareWithKernel(s, text!, { icmpRateLimit: false, policy });
+      datagrams += cmp.rows.filter((r) => r.kind === 'datagram').reduce((n, r) => n + r.kernel.length, 0);
+      diffs.push(...cmp.differences);
+    });
+    console.log(`compared ${programs.length} random UDP programs behind a router (${datagrams} datagrams) with the kernel in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${diffs.length} differences`);
+    if (diffs.length) console.log(diffs.join('\n'));
+    expect(datagrams).toBeGreaterThan(100);
+    expect(diffs).toEqual([]);
+  }, 1_200_000);
 });

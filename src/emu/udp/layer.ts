@@ -23,7 +23,7 @@ import { UdpTables, isUdpSock, type UdpSocket } from './tables.js';
 import { dnsQuery, dnsTxtResponse, parseDnsQuery } from './dns.js';
 import { neighbour, neighbourAt } from './neighbours.js';
 import { IcmpLimiter, groupReport } from './side-packets.js';
-import { LOOPBACK_V4, LOOPBACK_V6, type PendingRouterError, carry, routerAsks, datagramRoute, firstHop, hopsLatency, isBroadcastAt, portUnreachableBack, routerError, sendRouterError, sendScope, strongHostDrop, walkFrom, wire } from './routed.js';
+import { LOOPBACK_V4, LOOPBACK_V6, type PendingRouterError, carry, routerAsks, datagramRoute, firstHop, hopsLatency, isBroadcastAt, portUnreachableBack, routerError, sendRouterError, sendScope, strongHostDrop, walkPast, wire } from './routed.js';
 import { hopsText, type Hop, type Walk } from '../forwarding.js';
 
 const BROADCAST_MAC = new Uint8Array([255, 255, 255, 255, 255, 255]);
@@ -436,13 +436,16 @@ export class UdpLayer {
       const owner = neighbour(this.ctx, host, out, src, next, index, to);
       if (!owner) return fail('unreachable', `no host on link ${link.name} answers for ${next.text}${next === dst ? '' : ` (the gateway to ${dst.text})`}; the datagram is never sent [net/core/neighbour.c, net/ipv4/arp.c]`, false);
       dstMac = owner.mac;
-      const w = walkFrom(ctx, out, owner, next, src, dst, ttl);
-      hops = w.hops;
-      if (w.kind !== 'arrived') stopped = w;
-      else if ((notTaken = strongHostDrop(ctx, w.at, dst)) === null) {
-        // A directed broadcast of the last router's subnet is that router's own, not forwarded
-        // [net/ipv4/route.c ip_route_input_slow: RTN_BROADCAST → brd_input; bc_forwarding 0]
-        arrivals.push({ host: w.at.host, iface: w.at, inDevice: w.at.name, ...(isBroadcastAt(w.at.host, dst) ? { cast: 'broadcast' as const } : {}) });
+      const w = walkPast(ctx, out, owner, next, src, dst, ttl);
+      if (w === null) arrivals.push({ host: owner.host, iface: owner, inDevice: owner.name });
+      else {
+        hops = w.hops;
+        if (w.kind !== 'arrived') stopped = w;
+        else if ((notTaken = strongHostDrop(ctx, w.at, dst)) === null) {
+          // A directed broadcast of the last router's subnet is that router's own, not forwarded
+          // [net/ipv4/route.c ip_route_input_slow: RTN_BROADCAST → brd_input; bc_forwarding 0]
+          arrivals.push({ host: w.at.host, iface: w.at, inDevice: w.at.name, ...(isBroadcastAt(w.at.host, dst) ? { cast: 'broadcast' as const } : {}) });
+        }
       }
     } else {
       dstMac = cast === 'broadcast' ? BROADCAST_MAC : multicastMac(dst);
@@ -610,7 +613,7 @@ export class UdpLayer {
       out = first.iface;
       peer = neighbourAt(this.ctx, h, out, src, first.next, t);
       t = ctx.now > t ? ctx.now : t;
-      if (peer) w = walkFrom(ctx, out, peer, first.next, src, client, ttl);
+      if (peer) w = walkPast(ctx, out, peer, first.next, src, client, ttl);
     }
     const spec = { srcMac: out.mac, dstMac: peer ? peer.mac : BROADCAST_MAC, src, dst: client, ttl, ipId: 0, dontFragment: fp.dontFragment, srcPort: port, dstPort: cport, payload };
     const record = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, ep(client, cport), 'received', [r], comment, 'reply'), ctx.stepIndex) : undefined;
@@ -619,7 +622,8 @@ export class UdpLayer {
     else if (ctx.capturing) ctx.emit(out.link, t, writeUdpFrame(ctx.frame, { ...spec, ipId: this.datagramIpId(r, src, client, 17) }), comment, record);
     if (!peer) return { at: 'none', t };
     // Where it arrives: the loopback's host, or the end of its walk, where a strong host may not take it (routed.ts).
-    const there = back ? peer : w!.kind === 'arrived' && strongHostDrop(ctx, w!.at, client) === null ? w!.at : null;
+    const end = back ? peer : w === null ? peer : w.kind === 'arrived' ? w.at : null;
+    const there = end && (back || strongHostDrop(ctx, end, client) === null) ? end : null;
     if (!there) return { at: 'none', t };
     // Delivered at the sender's host like any datagram.
     const res = this.deliverAt({ host: there.host, iface: there, inDevice: back ? (clientHost.ifaceOwning(client)?.name ?? 'lo') : there.name }, 'unicast', src, port, client, cport,

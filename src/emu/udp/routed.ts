@@ -40,6 +40,15 @@ export function walkFrom(ctx: UdpContext, out: IfaceState, owner: IfaceState, ne
 }
 
 /**
+ * walkFrom, or null when there is nothing to walk: the first neighbour has dst itself (no gateway)
+ * and checks no source, so the packet arrives there (as for SYNs: engine.ts forwardWalk).
+ */
+export function walkPast(ctx: UdpContext, out: IfaceState, owner: IfaceState, nextAddr: IpAddr, src: IpAddr, dst: IpAddr, ttl: number): Walk | null {
+  if (nextAddr === dst && !(ctx.policy.routing.rpFilter?.is && owner.host.sysctl.rpFilter)) return null;
+  return walkFrom(ctx, out, owner, nextAddr, src, dst, ttl);
+}
+
+/**
  * The packet over every link of hops from time t: a router's neighbour discovery for its next hop
  * first, the first time (forwarded-frames.ts, as for SYNs; the sender's own is done), then its copy
  * with that link's MACs and a TTL one lower per router [net/ipv4/ip_forward.c ip_forward:

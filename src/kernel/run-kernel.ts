@@ -9,7 +9,7 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { Agent, pythonPath } from './agents.js';
 import { capture, firstLine, run, settleTimeWait, setupProblem, sleep, startTcpdump, stopTcpdump } from './ns-commands.js';
-import { DatagramRunner, type KernelDelivery } from './run-udp.js';
+import { DatagramRunner, lateRouterErrors, type KernelDelivery } from './run-udp.js';
 import type { ConnectStep, DatagramStep, Host, MembershipStep, Scenario, SockOptions, Step, UdpConnectStep } from '../scenario/types.js';
 import { LINUX_TCP_RMEM } from '../emu/policy/fingerprint.js';
 
@@ -465,7 +465,7 @@ export async function runOnKernel(scenario: Scenario, opts: KernelRunOptions = {
       ifName: (host, iface) => topo.ifName(host, iface),
       log,
       settleMs: opts.settleMs,
-      routers: scenario.hosts.some((h) => h.forward),
+      lateRouterError: lateRouterErrors(scenario),
     });
     const held: HeldConnection[] = [];
     let connId = 0;

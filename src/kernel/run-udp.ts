@@ -14,7 +14,9 @@
 // error, the sender's neighbour entry tells "unreachable" (nobody answered ARP / NDP) from "dropped".
 
 import type { Agent } from './agents.js';
-import type { DatagramStep, MembershipStep, UdpConnectStep } from '../scenario/types.js';
+import type { DatagramStep, MembershipStep, Scenario, UdpConnectStep } from '../scenario/types.js';
+import { isMulticast, isV4Mapped, v4FromMapped, type Cidr, type IpAddr } from '../emu/addr.js';
+import { isBroadcastOf } from '../emu/host.js';
 
 /** One datagram as the kernel delivered it. */
 export interface KernelDelivery {
@@ -44,8 +46,11 @@ export interface UdpRunContext {
   log(line: string): void;
   /** Base settle time in ms (the time a datagram is given to arrive; default 60). */
   readonly settleMs?: number;
-  /** Whether the scenario has routers: a router's host unreachable comes after its ARP gives up (3 s). */
-  readonly routers?: boolean;
+  /**
+   * Whether a router may answer a datagram to `to` with host unreachable, which comes only once its
+   * ARP gives up (3 s): see lateRouterErrors. Absent: no routers.
+   */
+  readonly lateRouterError?: (to: IpAddr) => boolean;
 }
 
 /** The socket name the harness gives a datagram step's fresh socket (no scenario name can hold "@"). */
@@ -200,7 +205,7 @@ export class DatagramRunner {
       neighbourFailed = n['result'] === 'failed';
       await poll(neighbourFailed ? this.settle * 3 : this.settle);
       // Past a router: its host unreachable comes once its own ARP gives up (3 tries 1 s apart).
-      if (!neighbourFailed && this.ctx.routers && !tags.every(settled)) await poll(ROUTER_ARP_MS);
+      if (!neighbourFailed && this.ctx.lateRouterError?.(step.to.addr) && !tags.every(settled)) await poll(ROUTER_ARP_MS);
     }
     for (const tag of tags) judged.set(tag, this.judge(tag, step, got, replies, errors, neighbourFailed));
     return judged;
@@ -229,6 +234,24 @@ export class DatagramRunner {
     if (e) return { result: e.what, delivery: none };
     return { result: neighbourFailed ? 'unreachable' : 'dropped', delivery: none };
   }
+}
+
+/**
+ * For a scenario with routers: whether a datagram to `to` may meet a router's host unreachable, so
+ * that the harness must wait for its ARP to give up: a unicast address no host of the scenario has
+ * (declared or added by a step); a host's own address, a group or a broadcast address never do.
+ * Undefined without routers.
+ */
+export function lateRouterErrors(scenario: Scenario): ((to: IpAddr) => boolean) | undefined {
+  if (!scenario.hosts.some((h) => h.forward)) return undefined;
+  const cidrs: Cidr[] = scenario.hosts.flatMap((h) => h.interfaces.flatMap((i) => i.addresses));
+  for (const st of scenario.steps) if (st.kind === 'address' && st.add) cidrs.push(st.add);
+  const held = new Set(cidrs.map((c) => c.addr.text));
+  return (to) => {
+    const a = isV4Mapped(to) ? v4FromMapped(to) : to;
+    if (isMulticast(a) || held.has(a.text) || a.text === '255.255.255.255') return false;
+    return !(a.family === 4 && cidrs.some((c) => c.addr.family === 4 && c.prefix < 31 && isBroadcastOf(c, a)));
+  };
 }
 
 /** The socket a reply's banner names: "bindlab HOST/PROC/SOCKET\r\n". */

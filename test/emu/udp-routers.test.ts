@@ -61,7 +61,8 @@ describe('a datagram through the router (linux)', () => {
 
   it('a closed port: the ICMP port unreachable comes back through the router, quoting the datagram as the server got it', () => {
     expect(steps.get(stepTo('10.0.0.1:4001'))!.result).toBe('port-unreachable');
-    const icmp = frames.filter((f) => ipv4(f) && proto(f) === 1 && f.bytes[34] === 3 && f.bytes[35] === 3);
+    // (the quoted datagram's destination port is 4001)
+    const icmp = frames.filter((f) => ipv4(f) && proto(f) === 1 && f.bytes[34] === 3 && f.bytes[35] === 3 && ((f.bytes[64]! << 8) | f.bytes[65]!) === 4001);
     expect(icmp.map((f) => [f.link, ttl(f), src4(f), dst4(f)])).toEqual([['a', 64, '10.0.0.1', '10.2.0.2'], ['c', 63, '10.0.0.1', '10.2.0.2']]);
     for (const f of icmp) {
       expect(f.bytes[42 + 8]).toBe(63);
@@ -86,7 +87,8 @@ describe('a datagram through the router (linux)', () => {
     const step = steps.get(stepTo(to))!;
     expect(step.result).toBe('unreachable');
     expect(step.reason).toMatch(/the error gets back to client/);
-    const icmp = frames.filter((f) => ipv4(f) && proto(f) === 1 && f.link === 'c' && f.bytes[34] === type && f.bytes[35] === code);
+    // (the quoted datagram's destination is the step's)
+    const icmp = frames.filter((f) => ipv4(f) && proto(f) === 1 && f.link === 'c' && f.bytes[34] === type && f.bytes[35] === code && `${[...f.bytes.slice(58, 62)].join('.')}:4000` === to);
     expect(icmp.length).toBe(1);
     const f = icmp[0]!;
     expect([src4(f), dst4(f)]).toEqual([from, '10.2.0.2']);
@@ -94,6 +96,32 @@ describe('a datagram through the router (linux)', () => {
     expect(f.bytes[42 + 8]).toBe(quotedTtl);
     expect(internetChecksum(f.bytes, 34, f.bytes.length)).toBe(0);
     expect(internetChecksum(f.bytes, 42, 62)).toBe(0);
+  });
+
+  // Linux's router limits its errors per peer: six at once, and a net unreachable pays ip_error's token too (two of eight), as 6.18 answered.
+  it.each([
+    ['10.8.0.1:4000', 2],
+    ['10.0.0.78:4000', 6],
+    ['[fd00::78]:4000', 6],
+  ])('a burst of eight to %s: %i answered, the rest dropped', (to, answered) => {
+    const step = steps.get(stepTo(to))! as Step & { results: readonly string[] };
+    expect(step.results).toEqual([...Array<string>(answered).fill('unreachable'), ...Array<string>(8 - answered).fill('dropped')]);
+  });
+
+  it('the eight datagrams to a missing address wait in the router\'s queue: three requests in all, the errors when they fail', () => {
+    const asks = frames.filter((f) => f.link === 'a' && f.bytes[12] === 0x08 && f.bytes[13] === 0x06 && f.bytes[21] === 1 && [...f.bytes.slice(38, 42)].join('.') === '10.0.0.78');
+    expect(asks).toHaveLength(3);
+    expect(datagrams(frames, '10.0.0.78', 4000).map((f) => f.link)).toEqual(Array<string>(8).fill('c'));
+    const errors = frames.filter((f) => ipv4(f) && proto(f) === 1 && f.bytes[34] === 3 && f.bytes[35] === 1 && [...f.bytes.slice(58, 62)].join('.') === '10.0.0.78');
+    expect(errors).toHaveLength(6);
+  });
+
+  it('a socket connected to 10.1.0.1 refuses the reply from 10.0.0.1: its port unreachable goes back through the router', () => {
+    const i = parseScenario(TEXT, FILE).steps.findIndex((x) => x.kind === 'datagram' && x.socket === 'q');
+    expect(steps.get(i)!.result).toBe('app');
+    expect(steps.get(i)!.deliveries![0]!.replyFrom).toEqual(['none']);
+    const refusals = frames.filter((f) => ipv4(f) && proto(f) === 1 && f.bytes[34] === 3 && f.bytes[35] === 3 && src4(f) === '10.2.0.2');
+    expect(refusals.map((f) => [f.link, ttl(f), dst4(f)])).toEqual([['c', 64, '10.0.0.1'], ['a', 63, '10.0.0.1']]);
   });
 
   it('the router asks three times for an address nobody has before its host unreachable', () => {

@@ -13,6 +13,7 @@ import { kernelAvailable, runOnKernel, type KernelStepResult } from '../../src/k
 import { compareWithKernel } from '../../src/testing/kernel-compare.js';
 import type { Expectation, Host, Scenario, SockOptions, Step } from '../../src/scenario/types.js';
 import { randomProgram } from './random-programs.js';
+import { pool } from './kernel-helpers.js';
 
 const avail = kernelAvailable();
 if (!avail.ok) console.log('skipping real-kernel comparison: ' + avail.why);
@@ -483,15 +484,6 @@ if (!avail.ok) {
 // function runs both, lines them up step by step and lists every difference; a connection
 // matches any member of the SO_REUSEPORT group the emulator picked from.
 
-/** Runs jobs with at most `n` at a time. */
-async function pool<T>(items: readonly T[], n: number, job: (x: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) await job(items[next++]!);
-    }),
-  );
-}
 
 const PARALLEL = Number(process.env['BINDLAB_KERNEL_PARALLEL'] ?? 3);
 const PROGRAMS = Number(process.env['BINDLAB_KERNEL_PROGRAMS'] ?? 200);

@@ -6,6 +6,7 @@
 // and scenario sockets, some answered. Few ports and addresses, so that sharing, groups and
 // copies happen often. Deterministic per seed; YAML text for the project's loader.
 
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { mulberry32 } from './random-programs.js';
 
 interface Sock {
@@ -201,4 +202,29 @@ export function randomUdpProgram(seed: number): string {
   for (let i = 0; i < m; i++) bindSock(newSocket());
   sendAll();
   return out.join('\n') + '\n';
+}
+
+/**
+ * The same program with the client behind a router: the client on a link of its own (10.9.0.100,
+ * fd09::100) with default routes by the router, the server's default routes by it too, so that
+ * every datagram, reply and ICMP error between them crosses the router (one hop, TTL one lower);
+ * multicast and the server's broadcasts stay on the server's link, and 10.0.0.255 from the client
+ * is the router's own broadcast. Null for a program with a second link (the client's eth1).
+ */
+export function routedUdpProgram(seed: number): string | null {
+  const text = randomUdpProgram(seed);
+  if (text.includes('lan2')) return null;
+  const doc = parseYaml(text.replaceAll('10.0.0.100', '10.9.0.100').replaceAll('fd00::100', 'fd09::100')) as Record<string, any>;
+  doc['name'] = `random UDP program ${seed} behind a router`;
+  doc['links'] = { lan: { latency: '100us' }, far: { latency: '100us' } };
+  const hosts = doc['hosts'] as Record<string, any>;
+  hosts['server'].routes = [{ to: 'default', via: '10.0.0.254' }, { to: 'default', via: 'fd00::fe' }];
+  hosts['client'].interfaces = { eth0: { addresses: ['10.9.0.100/24', 'fd09::100/64'], link: 'far' } };
+  hosts['client'].routes = [{ to: 'default', via: '10.9.0.254' }, { to: 'default', via: 'fd09::fe' }];
+  hosts['router'] = {
+    interfaces: { eth0: { addresses: ['10.0.0.254/24', 'fd00::fe/64'], link: 'lan' }, eth1: { addresses: ['10.9.0.254/24', 'fd09::fe/64'], link: 'far' } },
+    forward: true,
+    routes: [],
+  };
+  return stringifyYaml(doc);
 }

@@ -15,6 +15,7 @@ import { compareRuns, compareWithKernel } from '../../src/testing/kernel-compare
 import { randomUdpProgram } from './random-udp-programs.js';
 import { RATE_LIMITED, REPLY_SOURCES, UDP_FACTS, UNHEARD_REPLY } from './udp-facts.js';
 import { KNOWN_BUGS, knownCause } from './udp-known.js';
+import { linuxWithoutIcmpLimit, pool } from './kernel-helpers.js';
 
 const avail = kernelAvailable();
 if (!avail.ok) console.log('skipping the UDP kernel facts: ' + avail.why);
@@ -73,24 +74,6 @@ function emulatorUdpMissing(): string | null {
   }
   const r = runPolicy(s, 'linux').steps.find((x) => x.kind === 'datagram');
   return r?.result === 'unsupported' ? `the linux policy does not model UDP (${r.reason ?? 'unsupported'})` : null;
-}
-
-/** Runs jobs with at most `n` at a time. */
-async function pool<T>(items: readonly T[], n: number, job: (x: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) await job(items[next++]!);
-  }));
-}
-
-/**
- * linux without its per-peer ICMP rate limit, for the random programs, which the kernel runs with
- * net.ipv4.icmp_ratelimit = net.ipv6.icmp.ratelimit = 0: the limit's tokens refill with real time,
- * which passes between the harness's steps but not the emulator's. The UDP facts check the limit.
- */
-function linuxWithoutIcmpLimit(): Policy {
-  const linux = getPolicy('linux');
-  return linux.udp ? { ...linux, udp: { ...linux.udp, icmpRateLimit: undefined } as typeof linux.udp } : linux;
 }
 
 const PARALLEL = Number(process.env['BINDLAB_KERNEL_PARALLEL'] ?? 3);

@@ -296,7 +296,11 @@ export const linuxUdp: UdpRules = {
   // one per net.ipv6.icmp.ratelimit (100 ms) flat: 6.18 has upstream 0201eedb69b2 "ipv6: icmp: remove
   // tmo adjustment" (no scaling by the route's prefix) [net/ipv6/icmp.c icmpv6_xrlim_allow;
   // docs/kernel-observations.md §13: a fresh namespace shows net.ipv6.icmp.ratelimit 100]
-  icmpRateLimit: { burst: 6, intervalNs: 1e9, v6IntervalNs: 1e8 },
+  // A router's IPv4 net unreachable first pays ip_error's own token from the same peer's bucket, which
+  // it caps at net.ipv4.route.error_burst (5 s), costing error_cost (1 s) [net/ipv4/route.c ip_error]:
+  // seen on 6.18, eight datagrams to a subnet the router has no route to get two answers, not six
+  // (docs/kernel-observations.md §14)
+  icmpRateLimit: { burst: 6, intervalNs: 1e9, v6IntervalNs: 1e8, routeError: { burstNs: 5e9, costNs: 1e9 } },
   bind,
   deliver(dg, socks) {
     return dg.cast === 'unicast' && !isMulticast(dg.dst) ? unicast(dg, socks) : multi(dg, socks);

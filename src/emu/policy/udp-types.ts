@@ -96,6 +96,11 @@ export interface UdpRules {
     readonly intervalNs: number;
     /** IPv6's interval when it differs from IPv4's (Linux: net.ipv6.icmp.ratelimit, 100 ms, flat). */
     readonly v6IntervalNs?: number;
+    /**
+     * A router's IPv4 net unreachable first takes a token of its own from the peer's bucket, capped
+     * at burstNs (Linux's ip_error: net.ipv4.route.error_burst and error_cost); absent: none.
+     */
+    readonly routeError?: { readonly burstNs: number; readonly costNs: number };
   };
   /** bind(2) of a UDP socket; `host.owners(port)` yields the UDP sockets on that port. */
   bind(sock: UdpSock, addr: IpAddr, port: number, host: HostView): Decision;

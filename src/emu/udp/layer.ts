@@ -23,8 +23,8 @@ import { UdpTables, isUdpSock, type UdpSocket } from './tables.js';
 import { dnsQuery, dnsTxtResponse, parseDnsQuery } from './dns.js';
 import { neighbour, neighbourAt } from './neighbours.js';
 import { IcmpLimiter, groupReport } from './side-packets.js';
-import { LOOPBACK_V4, LOOPBACK_V6, carry, datagramRoute, firstHop, hopsLatency, isBroadcastAt, portUnreachableBack, routerError, sendRouterError, sendScope, strongHostDrop, walkFrom, wire } from './routed.js';
-import type { Hop, Walk } from '../forwarding.js';
+import { LOOPBACK_V4, LOOPBACK_V6, type PendingRouterError, carry, routerAsks, datagramRoute, firstHop, hopsLatency, isBroadcastAt, portUnreachableBack, routerError, sendRouterError, sendScope, strongHostDrop, walkPast, wire } from './routed.js';
+import { hopsText, type Hop, type Walk } from '../forwarding.js';
 
 const BROADCAST_MAC = new Uint8Array([255, 255, 255, 255, 255, 255]);
 const ZERO_MAC = new Uint8Array(6);
@@ -75,6 +75,9 @@ export class UdpLayer {
   readonly icmp: IcmpLimiter;
   private readonly encoder = ENCODER;
   private ipId = 0;
+  /** Routers' errors for the current step's datagrams, written after them; when each router's neighbour resolution under way fails. */
+  private readonly routerErrors: PendingRouterError[] = [];
+  private readonly resolving = new Map<string, number>();
   /** The IPv4 id counters of datagramIpId, by socket or by source, destination and protocol. */
   private readonly ipIds = new Map<string, number>();
 
@@ -372,6 +375,10 @@ export class UdpLayer {
       if (i === 0) reason = s.reason;
       this.ctx.now += DATAGRAM_GAP_NS;
     }
+    // Routers' errors, in the order they leave (routed.ts sendRouterError); the step ends when the last is in.
+    for (const p of this.routerErrors.splice(0).sort((a, b) => a.at + a.e.waitNs - (b.at + b.e.waitNs))) {
+      this.ctx.now = Math.max(this.ctx.now, sendRouterError(this.ctx, p) + DATAGRAM_GAP_NS);
+    }
     if (fresh) {
       // The fresh socket is closed after the step (not through close(): it has no scenario name).
       this.tablesOf(this.ctx.hosts.get(sk.hostName)!).remove(sk);
@@ -429,13 +436,16 @@ export class UdpLayer {
       const owner = neighbour(this.ctx, host, out, src, next, index, to);
       if (!owner) return fail('unreachable', `no host on link ${link.name} answers for ${next.text}${next === dst ? '' : ` (the gateway to ${dst.text})`}; the datagram is never sent [net/core/neighbour.c, net/ipv4/arp.c]`, false);
       dstMac = owner.mac;
-      const w = walkFrom(ctx, out, owner, next, src, dst, ttl);
-      hops = w.hops;
-      if (w.kind !== 'arrived') stopped = w;
-      else if ((notTaken = strongHostDrop(ctx, w.at, dst)) === null) {
-        // A directed broadcast of the last router's subnet is that router's own, not forwarded
-        // [net/ipv4/route.c ip_route_input_slow: RTN_BROADCAST → brd_input; bc_forwarding 0]
-        arrivals.push({ host: w.at.host, iface: w.at, inDevice: w.at.name, ...(isBroadcastAt(w.at.host, dst) ? { cast: 'broadcast' as const } : {}) });
+      const w = walkPast(ctx, out, owner, next, src, dst, ttl);
+      if (w === null) arrivals.push({ host: owner.host, iface: owner, inDevice: owner.name });
+      else {
+        hops = w.hops;
+        if (w.kind !== 'arrived') stopped = w;
+        else if ((notTaken = strongHostDrop(ctx, w.at, dst)) === null) {
+          // A directed broadcast of the last router's subnet is that router's own, not forwarded
+          // [net/ipv4/route.c ip_route_input_slow: RTN_BROADCAST → brd_input; bc_forwarding 0]
+          arrivals.push({ host: w.at.host, iface: w.at, inDevice: w.at.name, ...(isBroadcastAt(w.at.host, dst) ? { cast: 'broadcast' as const } : {}) });
+        }
       }
     } else {
       dstMac = cast === 'broadcast' ? BROADCAST_MAC : multicastMac(dst);
@@ -461,7 +471,7 @@ export class UdpLayer {
     // When it arrives (the routers' neighbour discovery, written with the frames, adds to it: see `late`).
     const arrives = t0 + (hops.length > 1 ? hopsLatency(hops) : lat);
     // A router's ICMP error (routed.ts), decided as it arrives there.
-    const routerErr = stopped?.kind === 'icmp' ? routerError(ctx, this.icmp, stopped, host, src, dst, arrives) : null;
+    const routerErr = stopped?.kind === 'icmp' ? routerError(ctx, this.icmp, this.resolving, stopped, host, src, dst, arrives) : null;
     // ICMP port unreachable from each host that had nobody for a unicast, as its per-peer rate
     // limit lets it: a withheld one leaves the sender with nothing, `dropped` [net/ipv4/icmp.c
     // icmpv4_xrlim_allow; net/ipv6/icmp.c icmpv6_xrlim_allow]
@@ -475,7 +485,9 @@ export class UdpLayer {
     const result = receivers.length > 0 ? receivers.map((r) => r.name).sort().join('+') : icmpAt.length > 0 ? 'port-unreachable' : routerErr?.reached ? 'unreachable' : 'dropped';
     const withheld = receivers.length === 0 && unreachable.length > 0 && icmpAt.length === 0
       ? `; the ICMP port unreachable is withheld by the per-peer rate limit, the sender sees nothing [net/ipv4/icmp.c icmpv4_xrlim_allow; net/ipv6/icmp.c icmpv6_xrlim_allow]` : '';
-    const reason = (routerErr ? routerErr.why : stopped ? stopped.why : notTaken ? notTaken
+    // Through routers the reason starts with the way it went (forwarding.ts hopsText; a loop cut short).
+    const way = hops.length > 6 ? `${hopsText(hops.slice(0, 4))} → … (${hops.length} links in all)` : hopsText(hops);
+    const reason = (hops.length > 1 ? `${way}: ` : '') + (routerErr ? routerErr.why : stopped ? stopped.why : notTaken ? notTaken
       : decided.length === 1 ? decided[0]!.res.rule
       : decided.length === 0 ? `no host on link ${link.name} takes ${to} [net/ipv4/ip_input.c ip_rcv_finish]`
       : decided.map((d) => `${d.arrival.host.name}: ${d.res.rule}`).join('; ')) + withheld;
@@ -494,9 +506,11 @@ export class UdpLayer {
     else if (ctx.capturing) ctx.emit(link, t0, writeUdpFrame(ctx.frame, spec), comment, record);
     // The datagram as the last host got it: what an ICMP error quotes.
     const lastTtl = ttl - Math.max(0, hops.length - 1);
+    // A router's error is written once the step's datagrams are out: they do not wait for it (datagram()).
     if (routerErr) {
-      const rec = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, to, result, [], routerErr.why, 'icmp'), ctx.stepIndex) : undefined;
-      t = sendRouterError(ctx, routerErr, src, arrives + late, this.quote(src, dst, sport, dport, payload, lastTtl, ipId, fp.dontFragment), index, rec);
+      routerAsks(ctx, routerErr, arrives + late, 0);
+      const record = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, to, result, [], routerErr.why, 'icmp'), ctx.stepIndex) : undefined;
+      this.routerErrors.push({ e: routerErr, src, at: arrives + late, quoted: this.quote(src, dst, sport, dport, payload, lastTtl, ipId, fp.dontFragment), index, record });
     }
     t += late;
     // The ICMP errors the rate limit let go.
@@ -599,7 +613,7 @@ export class UdpLayer {
       out = first.iface;
       peer = neighbourAt(this.ctx, h, out, src, first.next, t);
       t = ctx.now > t ? ctx.now : t;
-      if (peer) w = walkFrom(ctx, out, peer, first.next, src, client, ttl);
+      if (peer) w = walkPast(ctx, out, peer, first.next, src, client, ttl);
     }
     const spec = { srcMac: out.mac, dstMac: peer ? peer.mac : BROADCAST_MAC, src, dst: client, ttl, ipId: 0, dontFragment: fp.dontFragment, srcPort: port, dstPort: cport, payload };
     const record = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, ep(client, cport), 'received', [r], comment, 'reply'), ctx.stepIndex) : undefined;
@@ -608,7 +622,8 @@ export class UdpLayer {
     else if (ctx.capturing) ctx.emit(out.link, t, writeUdpFrame(ctx.frame, { ...spec, ipId: this.datagramIpId(r, src, client, 17) }), comment, record);
     if (!peer) return { at: 'none', t };
     // Where it arrives: the loopback's host, or the end of its walk, where a strong host may not take it (routed.ts).
-    const there = back ? peer : w!.kind === 'arrived' && strongHostDrop(ctx, w!.at, client) === null ? w!.at : null;
+    const end = back ? peer : w === null ? peer : w.kind === 'arrived' ? w.at : null;
+    const there = end && (back || strongHostDrop(ctx, end, client) === null) ? end : null;
     if (!there) return { at: 'none', t };
     // Delivered at the sender's host like any datagram.
     const res = this.deliverAt({ host: there.host, iface: there, inDevice: back ? (clientHost.ifaceOwning(client)?.name ?? 'lo') : there.name }, 'unicast', src, port, client, cport,
@@ -617,8 +632,9 @@ export class UdpLayer {
       const q = this.quote(src, client, port, cport, payload, ttl - (routed ? w!.hops.length - 1 : 0), 0, fp.dontFragment);
       const f = { srcMac: there.mac, dstMac: out.mac, src: client, dst: src, ttl, ipId: this.datagramIpId(null, client, src, 1), dontFragment: false, tos: client.family === 6 ? 0 : 0xc0 };
       const note = `bindlab ${ctx.policy.name}: the sender refuses ${r.name}'s reply from ${at}: ICMP port unreachable. ${res.rule}`;
-      if (routed) portUnreachableBack(ctx, there, client, src, t + hopsLatency(w!.hops), f, q, note);
-      else ctx.emit(there.link, t + out.link.latencyNs, writePortUnreachableFrame(ctx.frame, f, q), note);
+      const rec = withStep(datagramPacketRecord(ctx.policy.name, ep(client, cport), 'port-unreachable', [], res.rule, 'icmp'), ctx.stepIndex);
+      if (routed) portUnreachableBack(ctx, there, client, src, t + hopsLatency(w!.hops), f, q, note, rec);
+      else ctx.emit(there.link, t + out.link.latencyNs, writePortUnreachableFrame(ctx.frame, f, q), note, rec);
     }
     return { at: res && res.receivers.includes(sender) ? at : 'none', t };
   }

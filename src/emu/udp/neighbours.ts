@@ -54,12 +54,12 @@ function known(host: HostState, out: IfaceState, dst: IpAddr): boolean {
   return host.neighbours.has(dst.text) || host.neighbours.has(`${out.name} ${dst.text}`);
 }
 
-/** Both ends keep the other's MAC, also by interface as a router's hops look them up (forwarded-frames.ts). */
+/** Both ends keep the other's MAC; a router also by interface, as its hops look them up (forwarded-frames.ts). */
 function learn(host: HostState, out: IfaceState, dst: IpAddr, owner: IfaceState, src: IpAddr): void {
   host.neighbours.set(dst.text, owner.mac);
   owner.host.neighbours.set(src.text, out.mac);
-  host.neighbours.set(`${out.name} ${dst.text}`, owner.mac);
-  owner.host.neighbours.set(`${owner.name} ${src.text}`, out.mac);
+  if (host.forward) host.neighbours.set(`${out.name} ${dst.text}`, owner.mac);
+  if (owner.host.forward) owner.host.neighbours.set(`${owner.name} ${src.text}`, out.mac);
 }
 
 /** The same for a receiver's reply at time t (the clock moves on only when frames were exchanged); null when nobody answers. */

@@ -40,6 +40,15 @@ export function walkFrom(ctx: UdpContext, out: IfaceState, owner: IfaceState, ne
 }
 
 /**
+ * walkFrom, or null when there is nothing to walk: the first neighbour has dst itself (no gateway)
+ * and checks no source, so the packet arrives there (as for SYNs: engine.ts forwardWalk).
+ */
+export function walkPast(ctx: UdpContext, out: IfaceState, owner: IfaceState, nextAddr: IpAddr, src: IpAddr, dst: IpAddr, ttl: number): Walk | null {
+  if (nextAddr === dst && !(ctx.policy.routing.rpFilter?.is && owner.host.sysctl.rpFilter)) return null;
+  return walkFrom(ctx, out, owner, nextAddr, src, dst, ttl);
+}
+
+/**
  * The packet over every link of hops from time t: a router's neighbour discovery for its next hop
  * first, the first time (forwarded-frames.ts, as for SYNs; the sender's own is done), then its copy
  * with that link's MACs and a TTL one lower per router [net/ipv4/ip_forward.c ip_forward:
@@ -93,6 +102,10 @@ export function firstHop(ctx: UdpContext, host: HostState, src: IpAddr, dst: IpA
 export interface RouterError {
   readonly w: Walk & { kind: 'icmp' };
   readonly way: ErrorWay;
+  /** How long after the datagram reached the router the error leaves (its neighbour discovery failing). */
+  readonly waitNs: number;
+  /** Whether the router asks for the silent next hop itself (no resolution of it under way already). */
+  readonly asks: boolean;
   /** Whether the router's rate limit lets it go (and it has a way back at all). */
   readonly sent: boolean;
   /** Whether it gets back to the sender. */
@@ -102,43 +115,75 @@ export interface RouterError {
 
 /**
  * A router's ICMP error for a datagram it cannot forward (walk w), which reaches the router at
- * `at`: sent after its neighbour discovery gave up when the next hop is silent, by its own route
+ * `at`: sent after its neighbour discovery gave up when the next hop is silent (a datagram that
+ * comes while the router is still asking waits in the neighbour's queue and fails with it
+ * [net/core/neighbour.c __neigh_event_send: NUD_INCOMPLETE queues; neigh_invalidate reports every
+ * queued packet]; `resolving` holds when each resolution under way fails), by its own route
  * back (forwarded-frames.ts errorWay: as for SYNs), within its per-peer ICMP rate limit
- * [net/ipv4/icmp.c icmpv4_xrlim_allow; net/ipv6/icmp.c icmpv6_xrlim_allow]. An unconnected
+ * [net/ipv4/icmp.c icmpv4_xrlim_allow; net/ipv6/icmp.c icmpv6_xrlim_allow] (a net unreachable
+ * also within ip_error's: IcmpLimiter.allowedRouteError). An unconnected
  * sender's socket learns nothing [net/ipv4/udp.c __udp4_lib_err: not connected, no IP_RECVERR],
  * but the error is on the wire: the step's result is `unreachable` when it gets back, else `dropped`.
  */
-export function routerError(ctx: UdpContext, icmp: IcmpLimiter, w: Walk & { kind: 'icmp' }, sender: HostState, src: IpAddr, dst: IpAddr, at: number): RouterError {
+export function routerError(ctx: UdpContext, icmp: IcmpLimiter, resolving: Map<string, number>, w: Walk & { kind: 'icmp' }, sender: HostState,
+  src: IpAddr, dst: IpAddr, at: number): RouterError {
   const router = w.at.host;
   const way = errorWay(w, { lookup: ctx.lookup, routing: ctx.policy.routing, v6: ctx.policy.families.includes('inet6') }, src, dst);
+  let sendAt = at;
+  let asks = false;
+  if (way.failed) {
+    const key = `${router.name} ${way.failed.out.name} ${way.failed.target.text}`;
+    const failsAt = resolving.get(key);
+    if (failsAt !== undefined && at < failsAt) sendAt = failsAt;
+    else {
+      sendAt = at + ARP_TRIES * ARP_RETRANS_NS;
+      resolving.set(key, sendAt);
+      asks = true;
+    }
+  }
   const bw = way.backWalk;
-  const sendAt = at + (way.failed ? ARP_TRIES * ARP_RETRANS_NS : 0);
-  const sent = bw !== null && way.icmpSrc !== undefined && icmp.allowed(router, src, false, sendAt);
+  const sent = bw !== null && way.icmpSrc !== undefined && (w.icmp === 'net-unreachable' ? icmp.allowedRouteError(router, src, sendAt) : icmp.allowed(router, src, false, sendAt));
   const reached = sent && bw.kind === 'arrived' && bw.at.host === sender;
   const lost = !way.back ? `${router.name} has no route back to ${src.text}`
     : !bw || !way.icmpSrc ? `nobody answers for ${way.back.via?.text ?? src.text} on link ${way.back.iface.link.name}`
       : !sent ? `${router.name}'s ICMP rate limit withholds it [net/ipv4/icmp.c icmpv4_xrlim_allow; net/ipv6/icmp.c icmpv6_xrlim_allow]`
         : bw.kind === 'arrived' ? `it reaches ${bw.at.host.name}` : bw.why;
   const why = reached ? `${w.why}; the error gets back to ${sender.name}` : `${w.why}; the error does not get back (${lost})`;
-  return { w, way, sent, reached, why };
+  return { w, way, waitNs: sendAt - at, asks, sent, reached, why };
+}
+
+/** A router's error to write once its step's datagrams are sent (they do not wait for it): see sendRouterError. */
+export interface PendingRouterError {
+  readonly e: RouterError;
+  readonly src: IpAddr;
+  /** When the datagram reached the router. */
+  readonly at: number;
+  readonly quoted: Uint8Array;
+  readonly index: number;
+  readonly record: string | undefined;
 }
 
 /**
  * The frames of a router's error (routerError) for a datagram that reached the router at `at`:
- * its unanswered requests for a silent next hop (forwarded-frames.ts unanswered), then the error
+ * its unanswered requests for a silent next hop after the first (forwarded-frames.ts unanswered;
+ * the first goes as the datagram arrives: routerAsks), then the error
  * over each link back (icmpFrames), quoting the datagram as the router got it. Returns when the
  * error arrives (or would have).
  */
-export function sendRouterError(ctx: UdpContext, e: RouterError, src: IpAddr, at: number, quoted: Uint8Array, index: number, record?: string): number {
-  const run = { writes: ctx.capturing, policy: ctx.policy.name };
-  const failed = e.way.failed;
-  if (failed) for (let i = 0; i < ARP_TRIES; i++) ctx.forwarded.unanswered(failed, at + i * ARP_RETRANS_NS, run, 'a datagram');
-  let t = at + (failed ? ARP_TRIES * ARP_RETRANS_NS : 0);
+export function sendRouterError(ctx: UdpContext, p: PendingRouterError): number {
+  const { e, src, at } = p;
+  for (let i = 1; i < ARP_TRIES; i++) routerAsks(ctx, e, at, i);
+  let t = at + e.waitNs;
   const bw = e.way.backWalk;
   if (!e.sent || !bw) return t;
-  ctx.forwarded.icmpFrames(bw.hops, e.w, e.way.icmpSrc!, src, t, quoted, `bindlab ${ctx.policy.name}: ${e.w.at.host.name} answers datagram ${index + 1}: ${e.w.why}`, record);
+  ctx.forwarded.icmpFrames(bw.hops, e.w, e.way.icmpSrc!, src, t, p.quoted, `bindlab ${ctx.policy.name}: ${e.w.at.host.name} answers datagram ${p.index + 1}: ${e.w.why}`, p.record);
   for (const h of bw.hops) t += h.out.link.latencyNs;
   return t;
+}
+
+/** The router's request number `i` (from 0) for the silent next hop of e, when it is the one asking: at `at`, then 1 s apart. */
+export function routerAsks(ctx: UdpContext, e: RouterError, at: number, i: number): void {
+  if (e.way.failed && e.asks) ctx.forwarded.unanswered(e.way.failed, at + i * ARP_RETRANS_NS, { writes: ctx.capturing, policy: ctx.policy.name }, 'a datagram');
 }
 
 /** The time a packet takes over hops' links, without the routers' neighbour discovery. */

@@ -49,4 +49,24 @@ export class IcmpLimiter {
     this.tokens.set(k, { tokens: ok ? tokens - interval : tokens, last: t });
     return ok;
   }
+
+  /**
+   * A router's IPv4 net unreachable (no route for a packet it would forward): the policy's
+   * routeError token first, from the same bucket capped lower, then the ICMP limit as for any error
+   * [net/ipv4/route.c ip_error: rate_tokens capped at ip_rt_error_burst, less ip_rt_error_cost, then
+   * icmp_send → icmpv4_xrlim_allow on the same inet_peer].
+   */
+  allowedRouteError(host: HostState, peer: IpAddr, t: number): boolean {
+    const re = this.limit?.routeError;
+    if (!re || peer.family !== 4) return this.allowed(host, peer, false, t);
+    const k = `${host.name} ${peer.text}`;
+    const b = this.tokens.get(k) ?? { tokens: this.limit!.burst * this.limit!.intervalNs, last: t };
+    const tokens = Math.min(re.burstNs, b.tokens + (t - b.last));
+    if (tokens < re.costNs) {
+      this.tokens.set(k, { tokens, last: t });
+      return false;
+    }
+    this.tokens.set(k, { tokens: tokens - re.costNs, last: t });
+    return this.allowed(host, peer, false, t);
+  }
 }

@@ -13,8 +13,11 @@ import { FAST } from '../tools.js';
 
 const home = () => mkdtempSync(join(tmpdir(), 'bindlab-home-'));
 
+const CACHE = mkdtempSync(join(tmpdir(), 'bindlab-cache-'));
+
 function cli(args: string[], env: Record<string, string>): ReturnType<typeof spawnSync<string>> {
-  const e: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...env };
+  // The CLI's code cache (src/cli/launch.ts) goes outside the home these tests look into.
+  const e: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', XDG_CACHE_HOME: CACHE, ...env };
   for (const k of ['XDG_CONFIG_HOME', 'WIRESHARK_CONFIG_DIR']) if (!(k in env)) delete e[k];
   return spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', env: e });
 }

@@ -7,13 +7,13 @@
 // only vm.Script's cachedData, hence a CommonJS bundle run through vm.
 //
 // The cache: one file per command and install under $XDG_CACHE_HOME/bindlab (else
-// ~/.cache/bindlab), written when the command ends if there was none (or V8 refused it), behind a
+// ~/.cache/bindlab; at most MAX_CACHE_FILES, the oldest going first), written when the command ends if there was none (or V8 refused it), behind a
 // line naming the bundle (a hash of its bytes) and the Node it is for (V8 checks its own version
 // and flags and the source's length, not which source it was made from).
 // BINDLAB_COMPILE_CACHE=0 turns it off; a cache that cannot be read or written is simply not used.
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -47,6 +47,7 @@ if (cache && (cached === undefined || script.cachedDataRejected)) {
       const tmp = `${cache.path}.${process.pid}.tmp`;
       writeFileSync(tmp, Buffer.concat([Buffer.from(`${cache.stamp}\n`, 'latin1'), data]), { mode: 0o600 });
       renameSync(tmp, cache.path);
+      prune(dirname(cache.path));
     } catch {
       // An unwritable cache directory: the next start compiles again.
     }
@@ -54,6 +55,20 @@ if (cache && (cached === undefined || script.cachedDataRejected)) {
 }
 const mod = { exports: {} };
 (script.runInThisContext() as (...args: unknown[]) => void).call(mod.exports, mod.exports, createRequire(file), mod, file, dirname(file), pathToFileURL(file).href);
+
+/** Cache files kept at most (~0.4-1 MB each): about five installs' worth of commands. */
+const MAX_CACHE_FILES = 48;
+
+/**
+ * Past MAX_CACHE_FILES, the files written longest ago go: every checkout or install path has
+ * files of its own, and clones in temporary directories (CI, npx) would otherwise pile up.
+ */
+function prune(dir: string): void {
+  const names = readdirSync(dir).filter((n) => n.startsWith('cli-') && n.endsWith('.v8'));
+  if (names.length <= MAX_CACHE_FILES) return;
+  const aged = names.map((n) => ({ n, t: statSync(join(dir, n)).mtimeMs })).sort((a, b) => a.t - b.t);
+  for (const { n } of aged.slice(0, aged.length - MAX_CACHE_FILES)) rmSync(join(dir, n), { force: true });
+}
 
 /** Where this command's cache is and the line that must head it; null when off. */
 function cacheFile(): { path: string; stamp: string } | null {

@@ -60,4 +60,26 @@ describe('the bin\'s compile cache', () => {
     fs.writeFileSync(path.join(home, 'bindlab'), '');
     expect(bindlab(home, ['validate', SCENARIO])).toEqual(r);
   }, 60_000);
+
+  it('keeps at most 48 files, dropping those written longest ago (and nothing it did not write)', () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bindlab-cache-'));
+    const dir = path.join(home, 'bindlab');
+    fs.mkdirSync(dir);
+    // 60 caches of other installs, written one a minute, oldest first; and a file of somebody else's.
+    const now = Date.now() / 1000;
+    for (let i = 0; i < 60; i++) {
+      const f = path.join(dir, `cli-run-${String(i).padStart(8, '0')}.v8`);
+      fs.writeFileSync(f, 'x');
+      fs.utimesSync(f, now - 3600 + i * 60, now - 3600 + i * 60);
+    }
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'mine');
+    expect(bindlab(home, ['validate', SCENARIO]).status).toBe(0);
+    const left = fs.readdirSync(dir).sort();
+    expect(left.filter((n) => n.endsWith('.v8'))).toHaveLength(48);
+    expect(left).toContain('notes.txt');
+    expect(left.some((n) => n.startsWith('cli-validate-'))).toBe(true);
+    // The 13 oldest went.
+    for (let i = 0; i < 13; i++) expect(left).not.toContain(`cli-run-${String(i).padStart(8, '0')}.v8`);
+    expect(left).toContain(`cli-run-${String(13).padStart(8, '0')}.v8`);
+  }, 60_000);
 });

@@ -14,8 +14,9 @@ import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpOption } from './w
 
 /** Where the segments go: the engine's frame writer. */
 export interface SegmentOut {
+  /** A segment whose options carry its timestamps (the conversation's own timestamps option, set per segment). */
   segment(link: { readonly captureId: number }, t: number, from: ConnEnd, to: ConnEnd, seq: number, ack: number, flags: number,
-    window: number, options: readonly TcpOption[], payload: Uint8Array, tsval: number, tsecr: number, ipId: number, flowLabel: number,
+    window: number, options: readonly TcpOption[], payload: Uint8Array, ipId: number, flowLabel: number,
     comment: string | undefined, record?: string): void;
 }
 
@@ -201,7 +202,7 @@ export class Conversation {
     window: number, options: readonly TcpOption[], payload: Uint8Array, tsval: number, tsecr: number, ipId: number, flowLabel: number,
     comment: string | undefined, record?: string): void {
     this.ts.tsval = tsval >>> 0; this.ts.tsecr = tsecr >>> 0;
-    this.out.segment(link, t, from, to, seq, ack, flags, window, options, payload, tsval, tsecr, ipId, flowLabel, comment, record);
+    this.out.segment(link, t, from, to, seq, ack, flags, window, options, payload, ipId, flowLabel, comment, record);
   }
 
   private tsOf(e: ConnEnd, t: number): number {

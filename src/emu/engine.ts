@@ -1285,11 +1285,11 @@ class Run implements SegmentOut {
 
   /** SegmentOut: one segment of a connection (the Conversation's), timestamps in its own option. */
   segment(link: { readonly captureId: number }, t: number, from: ConnEnd, to: ConnEnd, seq: number, ack: number, flags: number,
-    window: number, options: readonly TcpOption[], payload: Uint8Array, tsval: number, tsecr: number, ipId: number, flowLabel: number,
+    window: number, options: readonly TcpOption[], payload: Uint8Array, ipId: number, flowLabel: number,
     comment: string | undefined, record?: string): void {
     if (!this.sink) return;
     if (from.hops.length !== 0) {
-      this.forwarded.segment(from.hops, from === this.conv.client, t, from, to, seq, ack, flags, window, options, payload, tsval, tsecr, ipId, flowLabel, comment, record);
+      this.forwarded.segment(from.hops, from === this.conv.client, t, from, to, seq, ack, flags, window, options, payload, ipId, flowLabel, comment, record);
       return;
     }
     this.tcp(link, t, from.mac, from.dstMac, from.ip, to.ip, from.port, to.port, seq, ack, flags, window, options, payload, comment, ipId, flowLabel, record);

@@ -76,7 +76,7 @@ export class ForwardedFrames {
 
   /** One segment over every link of hops: the comment on each copy, the decision's record on the copy at the server. */
   segment(hops: readonly Hop[], fromClient: boolean, t: number, from: ConnEnd, to: ConnEnd, seq: number, ack: number, flags: number,
-    window: number, options: readonly TcpOption[], payload: Uint8Array, tsval: number, tsecr: number, ipId: number, flowLabel: number,
+    window: number, options: readonly TcpOption[], payload: Uint8Array, ipId: number, flowLabel: number,
     comment: string | undefined, record?: string): void {
     const atServer = fromClient ? hops.length - 1 : 0;
     for (let k = 0; k < hops.length; k++) {

@@ -33,6 +33,8 @@ const NRB_RECORD_END = 0;
 const NRB_RECORD_IPV4 = 1;
 const NRB_RECORD_IPV6 = 2;
 const TWO_32 = 4294967296;
+/** 2^-32: a product by it is exactly the quotient by 2^32 (a power of two), and a multiplication is cheaper than a division. */
+const TWO_M32 = 1 / 4294967296;
 const MAX_OPTION_BYTES = 0xffff;
 
 const utf8 = new TextEncoder();
@@ -165,9 +167,9 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     const units = this.nsPerUnit === 1 ? Math.floor(timeNs) : Math.floor(timeNs / 1000);
     // The carry from the low word without a branch (a branch first taken late deoptimizes), and
     // no % (a float64 remainder is a call to fmod: 8% of the replay's writing).
-    const unitsHi = Math.floor(units / TWO_32);
+    const unitsHi = Math.floor(units * TWO_M32);
     const sum = this.baseLo + (units - unitsHi * TWO_32);
-    const carry = Math.floor(sum / TWO_32);
+    const carry = Math.floor(sum * TWO_M32);
     const lo = sum - carry * TWO_32;
     const hi = this.baseHi + unitsHi + carry;
 

@@ -1,5 +1,5 @@
-// A captured client segment moved into the emulated server's sequence space, in place in the
-// output buffer: its acknowledgement number, SACK edges (RFC 2018) and TSecr (RFC 7323) refer
+// A captured client segment copied into an output and moved into the emulated server's sequence
+// space on the way: its acknowledgement number, SACK edges (RFC 2018) and TSecr (RFC 7323) refer
 // to the real server, whose packets the output replaces with the emulated server's. Checksums
 // are recomputed: captures taken on the sending host carry unfinished ones (checksum offload).
 

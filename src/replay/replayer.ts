@@ -169,6 +169,18 @@ export class Replayer {
     const ps = this.policies[p]!;
     const due = this.due, dueTime = this.dueTime, pTime = ps.pTime, pSlot = ps.pSlot;
     const n = ps.pendingCount;
+    if (n === 1) {
+      // The usual case (one connection's answer at a time), as the general case below has it.
+      let at = pTime[0]!;
+      if ((all || pSlot[0] === slot) && at > t) at = pSlot[0] === slot && t - 1 > ps.lastTime ? t - 1 : t;
+      if (at > t) { ps.pendingMin = pTime[0]!; return; }
+      at = at > ps.lastTime ? at : ps.lastTime;
+      ps.lastTime = at;
+      this.writePending(p, 0, at);
+      ps.pendingCount = 0;
+      ps.pendingMin = Infinity;
+      return;
+    }
     let k = 0;
     for (let i = 0; i < n; i++) {
       let at = pTime[i]!;

@@ -36,8 +36,11 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** tcpdump in a namespace, ready once it says it is listening. */
 export async function startTcpdump(ns: string, path: string, device: string): Promise<ChildProcess> {
-  // At a higher priority than the agents: on a busy machine a starved tcpdump falls behind.
-  const child = spawn('ip', ['netns', 'exec', ns, 'nice', '-n', '-10', 'tcpdump', '-i', device, '-Z', 'root', '--immediate-mode', '-U', '-n', '-s', '262144', '-w', path, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // At a higher priority than the agents: on a busy machine a starved tcpdump falls behind. A 16 MiB
+  // capture buffer: with a 256 KiB snaplen the default 2 MiB ring holds only a few frames, and a
+  // burst (a datagram looping between two routers, 63 copies in a few hundred µs) lost half of them.
+  const child = spawn('ip', ['netns', 'exec', ns, 'nice', '-n', '-10', 'tcpdump', '-i', device, '-Z', 'root', '--immediate-mode', '-U', '-n', '-s', '262144', '-B', '16384',
+    '-w', path, 'tcp or udp or icmp or icmp6'], { stdio: ['ignore', 'ignore', 'pipe'] });
   await new Promise<void>((resolveP, reject) => {
     let err = '';
     const timer = setTimeout(() => reject(new Error(`tcpdump in ${ns} did not start: ${err.trim()}`)), 15000);

@@ -56,7 +56,7 @@ export interface KernelRunOptions {
   /** Told before a `wait` step sleeps on the real clock: what it waits for, in words. */
   onWait?: (line: string) => void;
   /**
-   * Record what the kernel sends: one tcpdump per interface (TCP only; `-i any` was seen to lose
+   * Record what the kernel sends: one tcpdump per interface (TCP, UDP and ICMP; `-i any` was seen to lose
    * segments) writing DIR/<prefix>.kernel.<host>.<interface>.pcap, lo too on hosts that connect;
    * each file is pushed onto `captures`.
    */

@@ -20,6 +20,7 @@ import type { CaptureInterface, PacketSink } from '../pcap/sink.js';
 import type { Scenario } from '../scenario/types.js';
 import type { KernelDelivery } from '../kernel/run-udp.js';
 import { comparePackets, tcpFactsAt, type TcpFacts } from './packet-compare.js';
+import { compareDatagrams, datagramFactsAt, type DatagramFacts } from './datagram-compare.js';
 
 export interface KernelComparisonRow {
   readonly index: number;
@@ -42,8 +43,8 @@ export interface KernelComparison {
   readonly rows: readonly KernelComparisonRow[];
   /** One line per disagreement, naming file, step, line and both results. */
   readonly differences: readonly string[];
-  /** With a capture directory: the packets compared (connections matched) and where they differ. */
-  readonly packets?: { readonly connections: number; readonly differences: readonly string[]; readonly files: readonly string[] };
+  /** With a capture directory: the packets compared (connections matched, datagrams and their errors matched) and where they differ. */
+  readonly packets?: { readonly connections: number; readonly datagrams: number; readonly differences: readonly string[]; readonly files: readonly string[] };
 }
 
 /** The emulator side: the same fields the kernel harness reports. */
@@ -154,15 +155,18 @@ export async function compareWithKernel(scenario: Scenario, text: string,
   const emulator = runPolicy(scenario, options.policy ?? 'linux', { sink, rmemMax });
   writer.finish();
   // Each host's segments in its own file; together, in the order they were sent (one clock for all namespaces).
-  const kernelFacts = captures.flatMap(readKernelCapture).sort((a, b) => a.t - b.t).map((x) => x.facts);
-  const packets = comparePackets(scenario.file, kernelFacts, sink.facts);
+  const kernelPackets = captures.flatMap(readKernelCapture).sort((a, b) => a.t - b.t);
+  const packets = comparePackets(scenario.file, kernelPackets.flatMap((x) => (x.tcp ? [x.tcp] : [])), sink.facts);
+  const datagrams = compareDatagrams(scenario.file, kernelPackets.flatMap((x) => (x.datagram ? [x.datagram] : [])), sink.datagrams);
   const cmp = compareRuns(scenario, text, kernel, emulator.steps);
-  return { ...cmp, packets: { ...packets, files: [...captures.map((c) => c.path), emulatedPath] } };
+  return { ...cmp, packets: { connections: packets.connections, datagrams: datagrams.datagrams, differences: [...packets.differences, ...datagrams.differences],
+    files: [...captures.map((c) => c.path), emulatedPath] } };
 }
 
-/** Passes frames on to a capture writer and keeps their TCP facts. */
+/** Passes frames on to a capture writer and keeps their TCP facts, and those of datagrams off the loopback (datagramFacts). */
 class FactSink implements PacketSink {
   readonly facts: TcpFacts[] = [];
+  readonly datagrams: DatagramFacts[] = [];
   private readonly names: string[] = [];
   constructor(private readonly out: PacketSink) {}
   addInterface(iface: CaptureInterface): number {
@@ -175,15 +179,25 @@ class FactSink implements PacketSink {
     const bytes = frame.slice(0, len);
     const f = tcpFactsAt(this.names[ifaceId]!, bytes, ETHERNET_HEADER_LEN, (bytes[12]! << 8) | bytes[13]!);
     if (f) this.facts.push(f);
+    const d = datagramFacts(this.names[ifaceId]!, bytes);
+    if (d) this.datagrams.push(d);
   }
 }
 
 /**
- * The TCP segments a host sent, from its tcpdump captures: on a link each segment once, as it
+ * A frame's datagram facts (datagram-compare.ts), but not on a loopback: the kernel's lo is
+ * captured only on hosts that connect (TCP), so its datagrams there are not all seen.
+ */
+function datagramFacts(where: string, frame: Uint8Array): DatagramFacts | null {
+  return where.endsWith('/lo') ? null : datagramFactsAt(where, frame, ETHERNET_HEADER_LEN, (frame[12]! << 8) | frame[13]!);
+}
+
+/**
+ * The TCP segments and datagrams a host sent, from its tcpdump captures: on a link each segment once, as it
  * left its sender (its source MAC is the interface's own); on lo every segment.
  */
-function readKernelCapture(c: KernelCaptureFile): { t: number; facts: TcpFacts }[] {
-  const out: { t: number; facts: TcpFacts }[] = [];
+function readKernelCapture(c: KernelCaptureFile): { t: number; tcp: TcpFacts | null; datagram: DatagramFacts | null }[] {
+  const out: { t: number; tcp: TcpFacts | null; datagram: DatagramFacts | null }[] = [];
   const mac = c.mac ? Uint8Array.from(c.mac.split(':').map((x) => parseInt(x, 16))) : null;
   const r = openCapture(c.path);
   try {
@@ -191,8 +205,9 @@ function readKernelCapture(c: KernelCaptureFile): { t: number; facts: TcpFacts }
       if (r.linkType !== LINKTYPE_ETHERNET || r.caplen < ETHERNET_HEADER_LEN) continue;
       const b = r.data.slice(r.offset, r.offset + r.caplen);
       if (mac && !mac.every((x, i) => b[6 + i] === x)) continue;
-      const f = tcpFactsAt(c.where, b, ETHERNET_HEADER_LEN, (b[12]! << 8) | b[13]!);
-      if (f) out.push({ t: r.tsSec * 1e9 + r.tsNsec, facts: f });
+      const tcp = tcpFactsAt(c.where, b, ETHERNET_HEADER_LEN, (b[12]! << 8) | b[13]!);
+      const datagram = tcp ? null : datagramFacts(c.where, b);
+      if (tcp || datagram) out.push({ t: r.tsSec * 1e9 + r.tsNsec, tcp, datagram });
     }
   } finally {
     r.close();

@@ -185,15 +185,16 @@ function directionFacts(all: readonly TcpFacts[], peer: readonly TcpFacts[], ser
   return out;
 }
 
+/** Each key either side has, with the kernel's and the emulator's lists under it (empty where a side has none). */
+export function eitherSide<T>(k: ReadonlyMap<string, readonly T[]>, e: ReadonlyMap<string, readonly T[]>): [string, readonly T[], readonly T[]][] {
+  return [...new Set([...k.keys(), ...e.keys()])].map((key) => [key, k.get(key) ?? [], e.get(key) ?? []]);
+}
+
 /** One line per header fact where the kernel's capture and the emulated one differ. */
 export function comparePackets(file: string, kernel: readonly TcpFacts[], emulated: readonly TcpFacts[]): { differences: string[]; connections: number } {
-  const k = connections(kernel);
-  const e = connections(emulated);
   const differences: string[] = [];
   let n = 0;
-  for (const key of new Set([...k.keys(), ...e.keys()])) {
-    const kc = k.get(key) ?? [];
-    const ec = e.get(key) ?? [];
+  for (const [key, kc, ec] of eitherSide(connections(kernel), connections(emulated))) {
     if (kc.length !== ec.length) differences.push(`${file}: ${key}: the kernel made ${kc.length} connections, the emulator ${ec.length}`);
     for (let i = 0; i < Math.min(kc.length, ec.length); i++) {
       n++;

@@ -44,8 +44,8 @@ export async function verifyKernelCommand(argv: VerifyKernelArgs): Promise<ExitC
     if (cmp.packets) {
       const p = cmp.packets;
       process.stdout.write(p.differences.length === 0
-        ? `${scenario.file}: the kernel's packets and the linux policy's agree on every header fact of ${p.connections} connections\n`
-        : `${scenario.file}: packets of ${p.connections} connections compared; ${p.differences.length} header facts differ\n`);
+        ? `${scenario.file}: the kernel's packets and the linux policy's agree on every header fact of ${p.connections} connections${p.datagrams ? ` and ${p.datagrams} datagrams and ICMP errors` : ''}\n`
+        : `${scenario.file}: packets of ${p.connections} connections${p.datagrams ? ` and ${p.datagrams} datagrams and ICMP errors` : ''} compared; ${p.differences.length} header facts differ\n`);
       for (const d of p.differences) process.stdout.write(`  ${d}\n`);
       process.stdout.write(`  captures: ${p.files.join(', ')}\n`);
       if (p.differences.length) differ = true;

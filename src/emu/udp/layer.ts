@@ -509,8 +509,8 @@ export class UdpLayer {
     // A router's error is written once the step's datagrams are out: they do not wait for it (datagram()).
     if (routerErr) {
       routerAsks(ctx, routerErr, arrives + late, 0);
-      const record = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, to, result, [], routerErr.why, 'icmp'), ctx.stepIndex) : undefined;
-      this.routerErrors.push({ e: routerErr, src, at: arrives + late, quoted: this.quote(src, dst, sport, dport, payload, lastTtl, ipId, fp.dontFragment), index, record });
+      const errRecord = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, to, result, [], routerErr.why, 'icmp'), ctx.stepIndex) : undefined;
+      this.routerErrors.push({ e: routerErr, src, at: arrives + late, quoted: this.quote(src, dst, sport, dport, payload, lastTtl, ipId, fp.dontFragment), index, record: errRecord });
     }
     t += late;
     // The ICMP errors the rate limit let go.
@@ -608,7 +608,7 @@ export class UdpLayer {
     else {
       if (!route) return { at: 'none', t };
       const oif = sendScope(ctx, h, src);
-      const first = oif && oif !== route.iface ? firstHop(ctx, h, src, client, oif) : { iface: route.iface, next: route.via ?? client };
+      const first = oif && oif !== route.iface ? firstHop(ctx, h, client, oif) : { iface: route.iface, next: route.via ?? client };
       if (!first) return { at: 'none', t };
       out = first.iface;
       peer = neighbourAt(this.ctx, h, out, src, first.next, t);

@@ -93,9 +93,9 @@ export function sendScope(ctx: UdpContext, host: HostState, src: IpAddr): IfaceS
 }
 
 /** Where a host's packet from src to dst goes first: its route (by the policy's Routing.send) and next hop; null: no route. */
-export function firstHop(ctx: UdpContext, host: HostState, src: IpAddr, dst: IpAddr, oif: IfaceState | null): { iface: IfaceState; next: IpAddr; text: string } | null {
+export function firstHop(ctx: UdpContext, host: HostState, dst: IpAddr, oif: IfaceState | null): { iface: IfaceState; next: IpAddr } | null {
   const r = oif ? ctx.routeThrough(host, dst, oif) : ctx.lookup(host, dst);
-  return r ? { iface: r.iface, next: r.via ?? dst, text: r.text } : null;
+  return r ? { iface: r.iface, next: r.via ?? dst } : null;
 }
 
 /** What becomes of a router's ICMP error (routerError), decided before any frame is written. */
@@ -202,7 +202,7 @@ export function hopsLatency(hops: readonly Hop[]): number {
  */
 export function portUnreachableBack(ctx: UdpContext, at: IfaceState, dst: IpAddr, src: IpAddr, t: number, spec: IpSpec, quoted: Uint8Array, comment: string, record?: string): number {
   const h = at.host;
-  const first = firstHop(ctx, h, dst, src, ctx.policy.routing.send.is === 'source-interface' ? at : null);
+  const first = firstHop(ctx, h, src, ctx.policy.routing.send.is === 'source-interface' ? at : null);
   if (!first) return t;
   const peer = neighbourAt(ctx, h, first.iface, dst, first.next, t);
   if (!peer) return t;

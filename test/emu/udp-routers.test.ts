@@ -124,6 +124,14 @@ describe('a datagram through the router (linux)', () => {
     expect(refusals.map((f) => [f.link, ttl(f), dst4(f)])).toEqual([['c', 64, '10.0.0.1'], ['a', 63, '10.0.0.1']]);
   });
 
+  it('a reply that meets a router without a route back: the router answers its sender, the client hears nothing', () => {
+    const step = steps.get(stepTo('10.0.0.6:4000'))!;
+    expect(step.result).toBe('st');
+    expect(step.deliveries![0]!.replyFrom).toEqual(['none']);
+    const err = frames.filter((f) => ipv4(f) && proto(f) === 1 && f.bytes[34] === 3 && f.bytes[35] === 0 && dst4(f) === '10.0.0.6');
+    expect(err.map((f) => [f.link, src4(f), ttl(f), [...f.bytes.slice(54, 58)].join('.'), [...f.bytes.slice(58, 62)].join('.'), f.bytes[42 + 8]])).toEqual([['a', '10.0.0.252', 64, '10.0.0.6', '10.2.0.2', 64]]);
+  });
+
   it('the router asks three times for an address nobody has before its host unreachable', () => {
     const asks = frames.filter((f) => f.link === 'a' && f.bytes[12] === 0x08 && f.bytes[13] === 0x06 && f.bytes[21] === 1 && [...f.bytes.slice(38, 42)].join('.') === '10.0.0.77');
     expect(asks).toHaveLength(3);

@@ -615,11 +615,21 @@ export class UdpLayer {
       t = ctx.now > t ? ctx.now : t;
       if (peer) w = walkPast(ctx, out, peer, first.next, src, client, ttl);
     }
-    const spec = { srcMac: out.mac, dstMac: peer ? peer.mac : BROADCAST_MAC, src, dst: client, ttl, ipId: 0, dontFragment: fp.dontFragment, srcPort: port, dstPort: cport, payload };
-    const record = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, ep(client, cport), 'received', [r], comment, 'reply'), ctx.stepIndex) : undefined;
     const routed = w !== null && w.hops.length > 1;
-    if (routed) carry(ctx, w!.hops, t, { kind: 'udp', spec: { ...spec, ipId: this.datagramIpId(r, src, client, 17) } }, comment, record);
-    else if (ctx.capturing) ctx.emit(out.link, t, writeUdpFrame(ctx.frame, { ...spec, ipId: this.datagramIpId(r, src, client, 17) }), comment, record);
+    const stuck = w !== null && w.kind === 'icmp' ? w : null;
+    const ipId = routed || stuck || ctx.capturing ? this.datagramIpId(r, src, client, 17) : 0;
+    const spec = { srcMac: out.mac, dstMac: peer ? peer.mac : BROADCAST_MAC, src, dst: client, ttl, ipId, dontFragment: fp.dontFragment, srcPort: port, dstPort: cport, payload };
+    const record = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, ep(client, cport), 'received', [r], comment, 'reply'), ctx.stepIndex) : undefined;
+    const reachedAt = routed ? carry(ctx, w!.hops, t, { kind: 'udp', spec }, comment, record) : t + out.link.latencyNs;
+    if (!routed && ctx.capturing) ctx.emit(out.link, t, writeUdpFrame(ctx.frame, spec), comment, record);
+    // A router that cannot forward the reply answers its sender, after the step's datagrams (routed.ts).
+    if (stuck) {
+      const e = routerError(ctx, this.icmp, this.resolving, stuck, h, src, client, reachedAt);
+      routerAsks(ctx, e, reachedAt, 0);
+      const quoted = this.quote(src, client, port, cport, payload, ttl - (stuck.hops.length - 1), ipId, fp.dontFragment);
+      const errRecord = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, ep(client, cport), 'dropped', [], e.why, 'icmp'), ctx.stepIndex) : undefined;
+      this.routerErrors.push({ e, src, at: reachedAt, quoted, index, record: errRecord });
+    }
     if (!peer) return { at: 'none', t };
     // Where it arrives: the loopback's host, or the end of its walk, where a strong host may not take it (routed.ts).
     const end = back ? peer : w === null ? peer : w.kind === 'arrived' ? w.at : null;

@@ -32,6 +32,14 @@ export function tupleHash(aWord: number, aPort: number, bWord: number, bPort: nu
   return h ^ (h >>> 13);
 }
 
+/** A DataView of the last buffer lookup() read (a capture reader's buffer changes only when refilled). */
+const views: { buf: Uint8Array; view: DataView } = { buf: new Uint8Array(0), view: new DataView(new ArrayBuffer(0)) };
+function viewOf(buf: Uint8Array): DataView {
+  views.buf = buf;
+  views.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  return views.view;
+}
+
 const NONE = -1;
 /** Entries of the index to begin with (see the constructor). */
 const INITIAL_INDEX = 1024;
@@ -121,8 +129,16 @@ export class ConnectionTable {
    * for the packet loop (V8 inlines these functions into it, not into a caller with more to inline).
    */
   lookup(buf: Uint8Array, family: number, srcAt: number, sport: number, dstAt: number, dport: number): number {
-    const len = family === 4 ? 4 : 16;
-    const srcWord = addrWord(buf, srcAt, len), dstWord = addrWord(buf, dstAt, len);
+    let srcWord: number, dstWord: number;
+    if (family === 4) {
+      // addrWord's value, read as one word (10M packets, decisions only: 0.80 -> 0.75 s of CPU).
+      const v = buf === views.buf ? views.view : viewOf(buf);
+      srcWord = v.getInt32(srcAt);
+      dstWord = v.getInt32(dstAt);
+    } else {
+      srcWord = addrWord(buf, srcAt, 16);
+      dstWord = addrWord(buf, dstAt, 16);
+    }
     this.srcWord = srcWord;
     this.dstWord = dstWord;
     // The connection of the last packet found, first: a connection's packets come in runs. (IPv4

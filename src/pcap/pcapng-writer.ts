@@ -155,6 +155,20 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
 
   /** commitFrame with its comments as UTF-8 bytes (null: none). */
   commitFrameBytes(ifaceId: number, timeNs: number, len: number, comment: Uint8Array | null, record: Uint8Array | null): void {
+    this.frameTimeNs = timeNs;
+    this.commitFrameAt(ifaceId, len, comment, record);
+  }
+
+  /**
+   * The time (ns) of the frame commitFrameAt stores next. A field, not an argument: a double
+   * passed to a call that is not inlined is boxed in a new heap number, one per packet (a
+   * replay's scavenges); a store into a double field is not. -0: a double from the start.
+   */
+  frameTimeNs = -0;
+
+  /** commitFrameBytes at frameTimeNs. */
+  commitFrameAt(ifaceId: number, len: number, comment: Uint8Array | null, record: Uint8Array | null): void {
+    const timeNs = this.frameTimeNs;
     const snaplen = this.snaplens[ifaceId];
     if (snaplen === undefined) throw new RangeError(`packet on undeclared interface ${ifaceId}`);
     if (!(timeNs >= 0)) throw new RangeError(`timeNs ${timeNs}`);

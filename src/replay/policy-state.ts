@@ -231,8 +231,15 @@ export class PolicyState {
     return out;
   }
 
-  /** Queues the emulated server's packet for slot, due at time (the caller has made room: pendingCount < PENDING_MAX). */
-  enqueue(slot: number, kind: number, time: number, seq: number, ack: number, flags: number, tsecr: number): void {
+  /**
+   * The time (ns) enqueue and retime take: a field, not an argument (a double passed to a call
+   * that is not inlined is a new heap number; see Replayer.now). -0: a double from the start.
+   */
+  dueAt = -0;
+
+  /** Queues the emulated server's packet for slot, due at dueAt (the caller has made room: pendingCount < PENDING_MAX); seq, ack and tsecr as int32. */
+  enqueue(slot: number, kind: number, seq: number, ack: number, flags: number, tsecr: number): void {
+    const time = this.dueAt;
     const i = this.pendingCount++;
     this.pSlot[i] = slot; this.pKind[i] = kind; this.pTime[i] = time;
     this.pSeq[i] = seq | 0; this.pAck[i] = ack | 0; this.pFlags[i] = flags; this.pTsecr[i] = tsecr | 0;
@@ -240,8 +247,9 @@ export class PolicyState {
     if (time < this.pendingMin) this.pendingMin = time;
   }
 
-  /** Moves slot's pending answer (SYN-ACK or RST) to time, when it is still pending (the real server's own answer time). */
-  retime(slot: number, time: number): void {
+  /** Moves slot's pending answer (SYN-ACK or RST) to dueAt, when it is still pending (the real server's own answer time). */
+  retime(slot: number): void {
+    const time = this.dueAt;
     if (this.slotPending[slot] === 0) return;
     for (let i = 0; i < this.pendingCount; i++) {
       if (this.pSlot[i] === slot && this.pKind[i] === PENDING_ANSWER) { this.pTime[i] = time; break; }

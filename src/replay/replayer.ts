@@ -121,6 +121,15 @@ export class Replayer {
   private readonly ng: PcapngReader | null;
   /** Per destination index: the capture's last SYN-to-answer time of its real server, ns (-1: none seen yet). */
   private rtt: Float64Array;
+  /**
+   * Times (ns) handed to the calls below as fields, not arguments: a double passed to a call
+   * that is not inlined is boxed in a new heap number (with an output, two or three per packet
+   * made ~100 scavenges in 10M packets); a store into a double field allocates nothing. now: the
+   * current packet's (clock()); flushAt: flush()'s t; writeAt: writePending()'s. -0: doubles from the start.
+   */
+  private now = -0;
+  private flushAt = -0;
+  private writeAt = -0;
   /** Scratch of flush(): the due entries and their times. */
   private readonly due = new Int32Array(PENDING_MAX);
   private readonly dueTime = new Float64Array(PENDING_MAX);
@@ -154,18 +163,19 @@ export class Replayer {
    */
   private stamp(p: number, t: number, slot: number): number {
     const ps = this.policies[p]!;
-    if (ps.pendingCount > 0 && (ps.pendingMin <= t || (slot >= 0 && ps.slotPending[slot] !== 0))) this.flush(p, t, slot, false);
+    if (ps.pendingCount > 0 && (ps.pendingMin <= t || (slot >= 0 && ps.slotPending[slot] !== 0))) { this.flushAt = t; this.flush(p, slot, false); }
     const at = t > ps.lastTime ? t : ps.lastTime;
     ps.lastTime = at;
     return at;
   }
 
   /**
-   * Writes policy p's pending packets due by time t, in time order: those of the connection in
-   * slot whatever their time (just before t: they come before the client packet at t that follows
-   * them), and with all every one (at t at the latest).
+   * Writes policy p's pending packets due by time t (this.flushAt), in time order: those of the
+   * connection in slot whatever their time (just before t: they come before the client packet at
+   * t that follows them), and with all every one (at t at the latest).
    */
-  private flush(p: number, t: number, slot: number, all: boolean): void {
+  private flush(p: number, slot: number, all: boolean): void {
+    const t = this.flushAt;
     const ps = this.policies[p]!;
     const due = this.due, dueTime = this.dueTime, pTime = ps.pTime, pSlot = ps.pSlot;
     const n = ps.pendingCount;
@@ -176,7 +186,8 @@ export class Replayer {
       if (at > t) { ps.pendingMin = pTime[0]!; return; }
       at = at > ps.lastTime ? at : ps.lastTime;
       ps.lastTime = at;
-      this.writePending(p, 0, at);
+      this.writeAt = at;
+      this.writePending(p, 0);
       ps.pendingCount = 0;
       ps.pendingMin = Infinity;
       return;
@@ -195,7 +206,8 @@ export class Replayer {
     for (let j = 0; j < k; j++) {
       const at = dueTime[j]! > ps.lastTime ? dueTime[j]! : ps.lastTime;
       ps.lastTime = at;
-      this.writePending(p, due[j]!, at);
+      this.writeAt = at;
+      this.writePending(p, due[j]!);
       pSlot[due[j]!] = -1; // written
     }
     if (k === n) {
@@ -223,8 +235,9 @@ export class Replayer {
     ps.pendingMin = min;
   }
 
-  /** Policy p's pending entry i into its output at time at. */
-  private writePending(p: number, i: number, at: number): void {
+  /** Policy p's pending entry i into its output at time this.writeAt. */
+  private writePending(p: number, i: number): void {
+    const at = this.writeAt;
     const ps = this.policies[p]!;
     const slot = ps.pSlot[i]!;
     ps.slotPending[slot]--;
@@ -237,6 +250,7 @@ export class Replayer {
       frames.connection(conn, d.serverMac, this.clientMac[slot]!, this.wireDst[slot]!, tracked.serverPort(slot), this.src[slot]!, tracked.clientPort(slot), ps.serverIsn[slot]!);
     }
     const w = this.sinks[p]!;
+    w.frameTimeNs = at;
     if (ps.pKind[i] === PENDING_ANSWER) {
       // The answer's record carries the verdict on what the capture has shown so far (the real
       // server's own SYN-ACK or RST, normally: the answer is timed by it); none when it has shown nothing yet.
@@ -246,7 +260,7 @@ export class Replayer {
       else ps.notes(id, false);
       // SYN-ACK when accepted, RST when refused; nothing when dropped (never queued).
       if (d.accepted || d.result === 'refused') {
-        frames.answer(w, d.captureId, at, d.accepted, ps.serverIsn[slot]!, ps.pSeq[i]!, ps.serverTsval[slot]!, ps.pTsecr[i]!, ps.noteCommentBytes, ps.noteRecordBytes);
+        frames.answer(w, d.captureId, d.accepted, ps.serverIsn[slot]!, ps.pSeq[i]!, ps.serverTsval[slot]!, ps.pTsecr[i]!, ps.noteCommentBytes, ps.noteRecordBytes);
       }
       return;
     }
@@ -257,22 +271,23 @@ export class Replayer {
     ps.noNotes();
     if (oid >= 0) ps.verdictNotes(id, oid, this.observedNames[oid]!, true);
     const tsval = replayTsval(ps.serverTsval[slot]!, ps.t0[slot]!, at);
-    frames.segment(w, d.captureId, at, ps.pSeq[i]!, ps.pAck[i]!, flags, banner ? d.banner : EMPTY, tsval, ps.pTsecr[i]!, ps.noteCommentBytes, ps.noteRecordBytes);
+    frames.segment(w, d.captureId, ps.pSeq[i]!, ps.pAck[i]!, flags, banner ? d.banner : EMPTY, tsval, ps.pTsecr[i]!, ps.noteCommentBytes, ps.noteRecordBytes);
     ps.emuTsval[slot] = tsval | 0;
   }
 
   /** Queues an emulated server packet of slot under policy p, making room first when the queue is full. */
   private enqueue(p: number, slot: number, kind: number, time: number, seq: number, ack: number, flags: number, tsecr: number): void {
     const ps = this.policies[p]!;
-    if (ps.pendingCount === PENDING_MAX) this.flush(p, this.time(), -1, true);
-    ps.enqueue(slot, kind, time, seq, ack, flags, tsecr);
+    if (ps.pendingCount === PENDING_MAX) { this.clock(); this.flushAt = this.now; this.flush(p, -1, true); }
+    ps.dueAt = time;
+    ps.enqueue(slot, kind, seq | 0, ack | 0, flags, tsecr | 0);
   }
 
   /** Stops tracking the connection in slot (-1: none), its pending packets written first (the slot's state is about to be reused). */
   private release(slot: number): void {
     if (slot < 0) return;
     for (let p = 0; p < this.policies.length; p++) {
-      if (this.policies[p]!.slotPending[slot] !== 0) this.flush(p, this.time(), slot, false);
+      if (this.policies[p]!.slotPending[slot] !== 0) { this.clock(); this.flushAt = this.now; this.flush(p, slot, false); }
     }
     this.judge(slot);
     this.tracked.delete(slot);
@@ -280,7 +295,8 @@ export class Replayer {
 
   /** At the end of the capture: every pending packet, at its own time, and the verdicts on the connections still tracked. */
   finish(): void {
-    for (let p = 0; p < this.policies.length; p++) if (this.policies[p]!.pendingCount > 0) this.flush(p, Infinity, -1, false);
+    this.flushAt = Infinity;
+    for (let p = 0; p < this.policies.length; p++) if (this.policies[p]!.pendingCount > 0) this.flush(p, -1, false);
     for (const slot of this.tracked.slots()) this.judge(slot);
     this.log?.finish(this.attempts);
     this.udp?.finish();
@@ -469,13 +485,19 @@ export class Replayer {
     else if ((c & CONN_FIN) !== 0 && seg.payloadLen === 0) this.release(slot);
   }
 
-  /** The packet's time in ns from the capture's first second. */
-  private time(): number {
+  /** The packet's time in ns from the capture's first second, into this.now (see now). */
+  private clock(): void {
     const reader = this.reader;
     if (reader.tsSec > this.maxSec) this.tooLate();
     // (s + 0.5) * 1e9 - 5e8 is s * 1e9 exactly (below 2^53), computed in doubles from the first
     // packet on: s * 1e9 in small integers would overflow a few seconds in and deoptimize.
-    return Math.max(0, (reader.tsSec - this.baseSec + 0.5) * 1e9 - 5e8 + reader.tsNsec);
+    this.now = Math.max(0, (reader.tsSec - this.baseSec + 0.5) * 1e9 - 5e8 + reader.tsNsec);
+  }
+
+  /** The packet's time in ns from the capture's first second. */
+  private time(): number {
+    this.clock();
+    return this.now;
   }
 
   /** A packet later than an output capture's nanosecond timestamps can say (2554-07-21T23:34:32Z). */
@@ -497,7 +519,8 @@ export class Replayer {
       return;
     }
     const P = runs.length;
-    const t = this.time();
+    this.clock();
+    const t = this.now;
     this.release(old); // -1: none (a call either way: a rare branch would deoptimize)
     // A full table lets its oldest connection go: its pending packets first.
     if (tracked.size === tracked.capacity) this.release(tracked.oldestSlot);
@@ -576,7 +599,8 @@ export class Replayer {
         // The client's SYN goes first, with the decision's comment (as in `run`'s captures), then the answer when it is due.
         const at = this.stamp(p, t, slot);
         ps.notes(id, true);
-        writeClientPacket(w, syn.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, ps, null, this.inputComments());
+        w.frameTimeNs = at;
+        writeClientPacket(w, syn.captureId, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, syn.serverMac, ps, null, this.inputComments());
         if (d.result !== 'timeout' && d.result !== 'unreachable') {
           this.enqueue(p, slot, PENDING_ANSWER, at + (rtt >= 0 ? rtt : syn.latencyNs), seg.seq, 0, 0, segmentTsval(data, seg));
         }
@@ -605,7 +629,8 @@ export class Replayer {
     // policy that would write the same frame copies that block.
     let from = -1;
     let fromAt = -1, fromFlushes = 0, fromTime = -1;
-    const t = this.time();
+    this.clock();
+    const t = this.now;
     let fromIsn = 0, fromNext = 0, fromTsval = 0, fromCapture = -1;
     let fromMac: Uint8Array = NO_MAC;
     for (let p = 0; p < P; p++) {
@@ -618,9 +643,10 @@ export class Replayer {
         if (w && (flags & TCP_SYN) !== 0) {
           const id = ps.decision[slot]!;
           const d = ps.decisions[id]!;
-          const at = this.stamp(p, this.time(), slot);
+          const at = this.stamp(p, t, slot);
           ps.notes(id, true);
-          writeClientPacket(w, d.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac, ps, null, this.inputComments());
+          w.frameTimeNs = at;
+          writeClientPacket(w, d.captureId, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac, ps, null, this.inputComments());
         }
         continue;
       }
@@ -643,7 +669,8 @@ export class Replayer {
             space.emuNext = ps.emuNext[slot]! >>> 0; space.emuTsval = ps.emuTsval[slot]! >>> 0;
           }
           if (!shared) ps.notes(ps.decision[slot]!, true);
-          writeClientPacket(w, d.captureId, at, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac, shared ? null : ps, space,
+          w.frameTimeNs = at;
+          writeClientPacket(w, d.captureId, data, reader.offset, reader.caplen, reader.linkType, seg, clientMac, d.serverMac, shared ? null : ps, space,
             this.inputComments());
           if (shared) {
             from = p; fromAt = w.lastPacketAt; fromFlushes = w.flushCount; fromTime = at;
@@ -656,12 +683,12 @@ export class Replayer {
       if ((pf & BANNER_SENT) === 0 && (flags & TCP_ACK) !== 0) {
         ps.flags[slot] |= BANNER_SENT;
         const banner = ps.decisions[ps.decision[slot]!]!.banner;
-        if (w) this.serverSegment(p, slot, t, TCP_PSH | TCP_ACK);
+        if (w) this.serverSegment(p, slot, TCP_PSH | TCP_ACK);
         ps.emuNext[slot] = (ps.emuNext[slot]! + banner.length) | 0;
       }
       if ((flags & TCP_FIN) !== 0 && (ps.flags[slot]! & FIN_SENT) === 0) {
         ps.flags[slot] |= FIN_SENT;
-        if (w) this.serverSegment(p, slot, t, TCP_FIN | TCP_ACK);
+        if (w) this.serverSegment(p, slot, TCP_FIN | TCP_ACK);
         ps.emuNext[slot] = (ps.emuNext[slot]! + 1) | 0;
       } else if ((ps.flags[slot]! & FIN_SENT) !== 0 && (flags & TCP_FIN) === 0 && seg.payloadLen === 0) {
         done = true; // the client's last ACK
@@ -670,8 +697,9 @@ export class Replayer {
     if (done) this.release(slot);
   }
 
-  /** Queues the emulated server's next segment (banner or FIN) on the connection in slot under policy p, one link latency after the client's packet at t. */
-  private serverSegment(p: number, slot: number, t: number, flags: number): void {
+  /** Queues the emulated server's next segment (banner or FIN) on the connection in slot under policy p, one link latency after the client's packet (this.now). */
+  private serverSegment(p: number, slot: number, flags: number): void {
+    const t = this.now;
     const ps = this.policies[p]!;
     const latency = ps.decisions[ps.decision[slot]!]!.latencyNs;
     this.enqueue(p, slot, PENDING_SEGMENT, t + latency, ps.emuNext[slot]!, this.cNext[slot]!, flags, segmentTsval(this.reader.data, this.seg));
@@ -680,9 +708,13 @@ export class Replayer {
   /** The real server's SYN-ACK or RST for the connection in slot: its delay is the capture's RTT to that server, and the emulated answer's time when still pending. */
   private realAnswer(slot: number): void {
     this.realAnswered[slot] = 1;
-    const t = this.time();
+    this.clock();
+    const t = this.now;
     this.rtt[this.dstOf[slot]!] = t - this.synTime[slot]!;
-    for (const ps of this.policies) ps.retime(slot, t);
+    for (const ps of this.policies) {
+      ps.dueAt = t;
+      ps.retime(slot);
+    }
   }
 
   /** Records what the real server did from one of its packets. */
@@ -741,12 +773,12 @@ function bannerSocket(data: Uint8Array, at: number, end: number): string {
 }
 
 /**
- * A captured client packet into a policy's output, straight into the writer's buffer: re-framed
+ * A captured client packet into a policy's output at w.frameTimeNs, straight into the writer's buffer: re-framed
  * as Ethernet from the client to the server when the capture's link type is another, then moved
  * into the emulated server's sequence space (space; null for a SYN) with whole checksums; with
  * the comment and record notes has (ps.notes: null for none) after the input packet's own.
  */
-function writeClientPacket(w: PcapngWriter, captureId: number, t: number, data: Uint8Array, offset: number, caplen: number, linkType: number,
+function writeClientPacket(w: PcapngWriter, captureId: number, data: Uint8Array, offset: number, caplen: number, linkType: number,
   seg: CapturedSegment, clientMac: Uint8Array, serverMac: Uint8Array, notes: PolicyState | null, space: ServerSpace | null, inputs: readonly string[] | null): void {
   const len = linkType === LINKTYPE_ETHERNET ? caplen : ETHERNET_HEADER_LEN + offset + caplen - seg.ipAt;
   const segEnd = seg.payloadAt + seg.payloadLen;
@@ -754,12 +786,12 @@ function writeClientPacket(w: PcapngWriter, captureId: number, t: number, data: 
     const comment = notes !== null ? notes.noteCommentBytes : null, record = notes !== null ? notes.noteRecordBytes : null;
     const at = w.reserveFrameBytes(len, comment, record);
     writeClientSegment(w.frameBuffer, w.frameView, at, data, offset, caplen, linkType, seg.ipAt, seg.family, seg.tcpAt, segEnd, serverMac, clientMac, space);
-    w.commitFrameBytes(captureId, t, len, comment, record);
+    w.commitFrameAt(captureId, len, comment, record);
     return;
   }
   // The input packet's own comments come first, the decision and its record after them (room for all of them).
   const comment = notes?.noteComment, record = notes?.noteRecord;
   const at = w.reserveFrame(len + 8 * (inputs.length + 2), inputs.join('') + (comment ?? '') + (record ?? ''));
   writeClientSegment(w.frameBuffer, w.frameView, at, data, offset, caplen, linkType, seg.ipAt, seg.family, seg.tcpAt, segEnd, serverMac, clientMac, space);
-  commitCaptured(w, captureId, t, len, comment, record, inputs);
+  commitCaptured(w, captureId, w.frameTimeNs, len, comment, record, inputs);
 }

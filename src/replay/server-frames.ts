@@ -134,33 +134,36 @@ export class ServerFrames {
 
   /**
    * The current connection's answer to the client's SYN (ISN clientIsn, TSval clientTsval) into w
-   * at t: its SYN-ACK (accepted) with TSval serverTsval, or its RST (refused). Comments as UTF-8 (null: none).
+   * at w.frameTimeNs: its SYN-ACK (accepted) with TSval serverTsval, or its RST (refused). Comments as UTF-8 (null: none).
    */
-  answer(w: PcapngWriter, captureId: number, t: number, accepted: boolean, serverIsn: number, clientIsn: number, serverTsval: number, clientTsval: number,
+  answer(w: PcapngWriter, captureId: number, accepted: boolean, serverIsn: number, clientIsn: number, serverTsval: number, clientTsval: number,
     comment: Uint8Array | null, record: Uint8Array | null): void {
     const fam = this.fam!;
-    const ack = (clientIsn + 1) >>> 0;
+    // Sequence numbers and timestamps as int32 (frame's sums and stores read them alike): an
+    // unsigned value past 2^31 would go to frame, not inlined, as a new heap number.
+    const ack = (clientIsn + 1) | 0;
     if (accepted) {
-      this.frame(w, captureId, t, serverIsn >>> 0, ack, TCP_SYN | TCP_ACK, fam.profile.synAckWindow, fam.synAck, EMPTY, serverTsval, clientTsval,
+      this.frame(w, captureId, serverIsn | 0, ack, TCP_SYN | TCP_ACK, fam.profile.synAckWindow, fam.synAck, EMPTY, serverTsval | 0, clientTsval | 0,
         this.idAnswer, this.flow, comment, record);
     } else {
-      this.frame(w, captureId, t, 0, ack, TCP_RST | TCP_ACK, 0, NO_OPTIONS, EMPTY, 0, 0, this.idAnswer, this.flowRst, comment, record);
+      this.frame(w, captureId, 0, ack, TCP_RST | TCP_ACK, 0, NO_OPTIONS, EMPTY, 0, 0, this.idAnswer, this.flowRst, comment, record);
     }
   }
 
   /**
-   * The current connection's segment after the handshake (its banner, then its FIN) into w at t;
+   * The current connection's segment after the handshake (its banner, then its FIN) into w at w.frameTimeNs;
    * timestamps (tsval, tsecr) while the client sends them (tsecr, its TSval, not 0).
    */
-  segment(w: PcapngWriter, captureId: number, t: number, seq: number, ack: number, flags: number, payload: Uint8Array, tsval: number, tsecr: number,
+  segment(w: PcapngWriter, captureId: number, seq: number, ack: number, flags: number, payload: Uint8Array, tsval: number, tsecr: number,
     comment: Uint8Array | null, record: Uint8Array | null): void {
     const fam = this.fam!;
     // The banner is its child socket's first segment, the FIN its second.
-    this.frame(w, captureId, t, seq >>> 0, ack >>> 0, flags, fam.profile.window, tsecr !== 0 ? fam.data : NO_OPTIONS, payload, tsval, tsecr,
+    this.frame(w, captureId, seq | 0, ack | 0, flags, fam.profile.window, tsecr !== 0 ? fam.data : NO_OPTIONS, payload, tsval | 0, tsecr | 0,
       (flags & TCP_FIN) !== 0 ? this.idSecond : this.idFirst, this.flow, comment, record);
   }
 
-  private frame(w: PcapngWriter, captureId: number, t: number, seq: number, ack: number, flags: number, window: number, opts: Options, payload: Uint8Array,
+  /** A frame of the current connection; seq, ack, tsval and tsecr as int32 (their bits). */
+  private frame(w: PcapngWriter, captureId: number, seq: number, ack: number, flags: number, window: number, opts: Options, payload: Uint8Array,
     tsval: number, tsecr: number, ipId: number, flow: number, comment: Uint8Array | null, record: Uint8Array | null): void {
     const headLen = this.headLen;
     const optLen = opts.bytes.length;
@@ -215,7 +218,7 @@ export class ServerFrames {
       for (; k < n; k++) buf[pAt + k] = payload[k]!;
     }
     dv.setUint16(tcpAt + 16, fold(sum));
-    w.commitFrameBytes(captureId, t, len, comment, record);
+    w.commitFrameAt(captureId, len, comment, record);
   }
 
   /** The payload's 16-bit words summed (an odd last byte padded with zero); payloadView becomes its view. */

@@ -76,7 +76,8 @@ describe('ServerFrames', () => {
         let ipId: number, flowLabel = runA.replayFlowLabel(c.serverIsn, false);
         if (s.kind === 'syn-ack' || s.kind === 'rst') {
           const accepted = s.kind === 'syn-ack';
-          frames.answer(a, 0, s.t, accepted, c.serverIsn, s.ack, s.tsval, s.tsecr, comment, record);
+          a.frameTimeNs = s.t;
+          frames.answer(a, 0, accepted, c.serverIsn, s.ack, s.tsval, s.tsecr, comment, record);
           ack = (s.ack + 1) >>> 0;
           ipId = runA.replayIpId(c.serverIsn, false, 0);
           if (accepted) {
@@ -87,7 +88,8 @@ describe('ServerFrames', () => {
         } else {
           flags = s.kind === 'banner' ? TCP_PSH | TCP_ACK : TCP_FIN | TCP_ACK;
           payload = s.kind === 'banner' ? s.payload : payload;
-          frames.segment(a, 0, s.t, s.seq, s.ack, flags, payload, s.tsval, s.tsecr, comment, record);
+          a.frameTimeNs = s.t;
+          frames.segment(a, 0, s.seq, s.ack, flags, payload, s.tsval, s.tsecr, comment, record);
           if (s.tsecr !== 0) options = withTimestamps(profile.dataOptions, s.tsval, s.tsecr);
           ipId = runA.replayIpId(c.serverIsn, true, s.kind === 'fin' ? 1 : 0);
         }

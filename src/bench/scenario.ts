@@ -11,20 +11,7 @@ export const BENCH_CLIENTS = 8;
  * stays far below its 28,232 ephemeral ports.
  */
 export function benchScenarioText(connections: number, clients = BENCH_CLIENTS): string {
-  const lines: string[] = [
-    'name: bench - wildcard plus alias listener, many clients',
-    'seed: 42',
-    'hosts:',
-    '  server:',
-    '    interfaces:',
-    '      eth0: { addresses: [10.0.0.1/16, 10.0.0.2/16] }',
-    '    processes:',
-    '      httpd: { uid: 0 }',
-    '      other: { uid: 0 }',
-  ];
-  for (let c = 0; c < clients; c++) {
-    lines.push(`  client${c}:`, '    interfaces:', `      eth0: { addresses: [10.0.1.${c + 1}/16] }`);
-  }
+  const lines = benchHosts('wildcard plus alias listener, many clients', ['10.0.0.1', '10.0.0.2'], ['httpd', 'other'], clients);
   lines.push(
     'steps:',
     '  - socket: web',
@@ -65,20 +52,7 @@ const UDP_BENCH_ADDRESSES = ['10.0.0.1', '10.0.0.2', '10.0.0.3'];
  * in turn to the three addresses, every one answered.
  */
 export function benchUdpScenarioText(steps: number, count: number, clients = BENCH_CLIENTS): string {
-  const lines: string[] = [
-    'name: bench - DNS server per alias beside a wildcard cache, many clients',
-    'seed: 42',
-    'hosts:',
-    '  server:',
-    '    interfaces:',
-    `      eth0: { addresses: [${UDP_BENCH_ADDRESSES.map((a) => `${a}/16`).join(', ')}] }`,
-    '    processes:',
-    '      named: { uid: 0 }',
-    '      cache: { uid: 0 }',
-  ];
-  for (let c = 0; c < clients; c++) {
-    lines.push(`  client${c}:`, '    interfaces:', `      eth0: { addresses: [10.0.1.${c + 1}/16] }`);
-  }
+  const lines = benchHosts('DNS server per alias beside a wildcard cache, many clients', UDP_BENCH_ADDRESSES, ['named', 'cache'], clients);
   lines.push(
     'steps:',
     '  - { socket: dns1, process: server/named, type: udp, options: { SO_REUSEADDR: true } }',
@@ -93,4 +67,12 @@ export function benchUdpScenarioText(steps: number, count: number, clients = BEN
     lines.push(`  - datagram: { from: client${s % clients}, to: "${to}:53", query: host${s % 64}.example, count: ${count}, reply: true }`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** A bench scenario's first lines: its name, seed 42, a server with these addresses and processes (uid 0), and the clients 10.0.1.N. */
+function benchHosts(name: string, addresses: readonly string[], processes: readonly string[], clients: number): string[] {
+  const lines = ['name: bench - ' + name, 'seed: 42', 'hosts:', '  server:', '    interfaces:',
+    `      eth0: { addresses: [${addresses.map((a) => `${a}/16`).join(', ')}] }`, '    processes:', ...processes.map((p) => `      ${p}: { uid: 0 }`)];
+  for (let c = 0; c < clients; c++) lines.push(`  client${c}:`, '    interfaces:', `      eth0: { addresses: [10.0.1.${c + 1}/16] }`);
+  return lines;
 }

@@ -6,6 +6,7 @@
 
 import { formatEndpoint, isMulticast, isV4Mapped, isWildcard, type IpAddr } from '../addr.js';
 import type { IfaceState } from '../host.js';
+import { NumberedComment } from '../numbered-comment.js';
 import { datagramPacketRecord, withStep } from '../packet-record.js';
 import { describe } from '../policy/common.js';
 import type { DeliveryResult } from '../policy/udp-types.js';
@@ -242,12 +243,11 @@ export class Datagrams {
     // The datagram itself.
     const payload = this.payload(step, index, memo);
     const ipId = layer.datagramIpId(sk, src, dst, 17, memo);
-    const comment = ctx.capturing ? `bindlab ${ctx.policy.name}: datagram ${index + 1}${words.tail}` : '';
     const spec = { srcMac: out.mac, dstMac, src, dst, ttl, ipId, dontFragment: fp.dontFragment, srcPort: sport, dstPort: dport, payload };
     /** How much later than `arrives` it got there: the routers' neighbour discovery. */
     let late = 0;
-    if (hops.length > 0) late = carry(ctx, hops, t0, { kind: 'udp', spec }, comment, words.record) - arrives;
-    else if (ctx.capturing) ctx.emit(link, t0, writeUdpFrame(ctx.frame, spec), comment, words.record);
+    if (hops.length > 0) late = carry(ctx, hops, t0, { kind: 'udp', spec }, words.comment?.text(index + 1) ?? '', words.record) - arrives;
+    else if (words.comment) ctx.emitNumbered(link, t0, writeUdpFrame(ctx.frame, spec), words.comment, index + 1, words.record);
     // The datagram as the last host got it: what an ICMP error quotes.
     const lastTtl = ttl - Math.max(0, hops.length - 1);
     // A router's error is written once the step's datagrams are out: they do not wait for it (datagram()).
@@ -328,7 +328,7 @@ export class Datagrams {
     const only = decided.length === 1 && receivers.length === 1 ? decided[0]!.res.candidates : [];
     const words: Words = {
       result, reason,
-      tail: ctx.capturing ? ` to ${to} ${who}. ${reason}` : '',
+      comment: ctx.capturing ? new NumberedComment(`bindlab ${ctx.policy.name}: datagram `, ` to ${to} ${who}. ${reason}`) : null,
       record: ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, to, receivers.length ? 'received' : result, receivers, reason), ctx.stepIndex) : undefined,
       candidates: only.length > 1 ? only.map((s) => s.name) : [result],
     };

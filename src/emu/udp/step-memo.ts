@@ -7,6 +7,7 @@
 
 import type { IpAddr } from '../addr.js';
 import type { HostState, IfaceState } from '../host.js';
+import type { NumberedComment } from '../numbered-comment.js';
 import type { DeliveryResult } from '../policy/udp-types.js';
 import type { DatagramDelivery } from '../results.js';
 import { Answerers } from './neighbours.js';
@@ -73,8 +74,8 @@ export interface Decisions {
 export interface Words {
   readonly result: string;
   readonly reason: string;
-  /** The comment after "datagram N". */
-  readonly tail: string;
+  /** The datagram's comment, "... datagram N to ..." ('' when no capture is written). */
+  readonly comment: NumberedComment | null;
   readonly record: string | undefined;
   readonly candidates: readonly string[];
 }

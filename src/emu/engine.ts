@@ -27,6 +27,7 @@ import type {
 } from '../scenario/types.js';
 import { UDP_OPTION_NAMES } from '../scenario/types.js';
 import { UdpLayer } from './udp/layer.js';
+import { NumberedCommentWriter } from './numbered-comment.js';
 import type { ReplayedArrival, ReplayedDatagram } from './udp/replayed.js';
 import { UdpReplay } from './udp/replay.js';
 import { isUdpSock } from './udp/tables.js';
@@ -175,6 +176,8 @@ class Run implements SegmentOut {
 
   /** Made on first use: most runs (an audit's ~100,000) have no UDP socket. */
   private udpLayer: UdpLayer | undefined;
+  /** The UDP datagrams' numbered comments' writer (numbered-comment.ts), made on first use. */
+  private numbered: NumberedCommentWriter | undefined;
   private get udp(): UdpLayer {
     return (this.udpLayer ??= this.makeUdpLayer());
   }
@@ -198,6 +201,9 @@ class Run implements SegmentOut {
       localSource: (h, d) => this.localSource(h, d),
       loopbackOf: (h) => this.loopbackOf(h),
       emit: (link, t, len, comment, record) => this.raw(link, t, len, comment, record),
+      emitNumbered: (link, t, len, comment, n, record) => {
+        if (this.sink) (this.numbered ??= new NumberedCommentWriter(this.sink)).packet(link.captureId, t, this.frame, len, comment, n, record);
+      },
       record: (r) => this.record(r),
     });
   }

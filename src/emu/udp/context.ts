@@ -6,6 +6,7 @@ import type { HostState, IfaceState, LinkState } from '../host.js';
 import type { ForwardedFrames } from '../forwarded-frames.js';
 import type { RouteLookup } from '../forwarding.js';
 import type { Route } from '../routing.js';
+import type { NumberedComment } from '../numbered-comment.js';
 import type { Policy, Sock } from '../policy/types.js';
 import type { DecisionRecord } from '../results.js';
 
@@ -42,5 +43,7 @@ export interface UdpContext {
   loopbackOf(host: HostState): IfaceState;
   /** Writes the frame buffer's first `len` bytes to the link's capture at time t. */
   emit(link: LinkState, t: number, len: number, comment: string | undefined, record?: string): void;
+  /** emit with comment.text(n) as the comment (a datagram step's: only the number differs, numbered-comment.ts). */
+  emitNumbered(link: LinkState, t: number, len: number, comment: NumberedComment, n: number, record: string | undefined): void;
   record(r: DecisionRecord): void;
 }

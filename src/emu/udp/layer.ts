@@ -1,67 +1,37 @@
 // The UDP socket layer (issue 18): datagram sockets with their own port space, bind and
 // connect(2) by the policy's UDP rules, multicast memberships with their IGMPv3/MLDv2 reports,
-// and datagram steps: the sender's route and source, ARP/NDP, delivery to one socket or a copy to
-// each (the policy's `udp.deliver`), ICMP port unreachable, and each receiver's reply from the
-// source address its OS picks. The engine (src/emu/engine.ts) hands UDP steps and sockets here.
+// delivery at a host (the policy's `udp.deliver`) and a receiver's reply source; datagram steps
+// (route, ARP/NDP, delivery, ICMP, replies) are datagrams.ts's. The engine (src/emu/engine.ts)
+// hands UDP steps and sockets here.
 
 import { IPV4_ANY, IPV6_ANY, formatEndpoint, isLoopback, isMulticast, isV4Mapped, isWildcard, v4FromMapped, v4ToMapped, type IpAddr } from '../addr.js';
 import type { HostState, IfaceState } from '../host.js';
 import { ownerView, ownersRecord } from '../decision-record.js';
 import { conflictInfo, conflictOf } from '../conflict-info.js';
-import { datagramPacketRecord, withStep } from '../packet-record.js';
-import { describe } from '../policy/common.js';
 import type { HostView, Sock, SockOpts } from '../policy/types.js';
 import type { DatagramInfo, DeliveryResult, UdpRules } from '../policy/udp-types.js';
-import type { ConflictInfo, DatagramDelivery, DecisionCandidate } from '../results.js';
-import { hashString, hashTuple, mix32 } from '../rng.js';
-import { multicastMac } from '../wire/frame.js';
+import type { ConflictInfo, DecisionCandidate } from '../results.js';
+import { hashString, mix32 } from '../rng.js';
 import { writeUdpFrame } from '../wire/udp.js';
-import { CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE, quotedLength, writePortUnreachableFrame } from '../wire/icmp.js';
+import { CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE, quotedLength } from '../wire/icmp.js';
 import { OPTION_NAMES, UDP_OPTION_NAMES, type DatagramStep, type MembershipStep, type OptionName, type SockOptions, type UdpConnectStep, type UdpOptionName } from '../../scenario/types.js';
 import type { UdpContext } from './context.js';
 import { UdpTables, isUdpSock, type UdpSocket } from './tables.js';
-import { dnsQuery, dnsTxtResponse, parseDnsQuery } from './dns.js';
-import { neighbour, neighbourAt } from './neighbours.js';
+import { dnsTxtResponse, parseDnsQuery } from './dns.js';
+import { Datagrams, type DatagramOutcome } from './datagrams.js';
 import { IcmpLimiter, groupReport } from './side-packets.js';
-import { LOOPBACK_V4, LOOPBACK_V6, type PendingRouterError, carry, routerAsks, datagramRoute, firstHop, hopsLatency, isBroadcastAt, portUnreachableBack, routerError, sendRouterError, sendScope, strongHostDrop, walkPast, wire } from './routed.js';
-import { hopsText, type Hop, type Walk } from '../forwarding.js';
+import { LOOPBACK_V4, LOOPBACK_V6, type PendingRouterError, datagramRoute, isBroadcastAt, wire } from './routed.js';
+import type { Arrival, StepMemo } from './step-memo.js';
 
-const BROADCAST_MAC = new Uint8Array([255, 255, 255, 255, 255, 255]);
 const ZERO_MAC = new Uint8Array(6);
 /** Groups every host is in without a join, never reported: all-hosts and all-nodes [net/ipv4/igmp.c IGMP_ALL_HOSTS; net/ipv6/mcast.c]. */
 const ALL_HOSTS = new Set(['224.0.0.1', 'ff02::1']);
-/** Gap between the datagrams of one step, and between the replies to one datagram. */
-const DATAGRAM_GAP_NS = 100_000;
-const REPLY_GAP_NS = 1_000;
-/** The TTL / hop limit of multicast: IP_MULTICAST_TTL and IPV6_MULTICAST_HOPS default to 1 [net/ipv4/af_inet.c inet_create: mc_ttl = 1; net/ipv6/af_inet6.c inet6_create: IPV6_DEFAULT_MCASTHOPS]. */
-const MULTICAST_TTL = 1;
 const UDP_SET: ReadonlySet<string> = new Set(UDP_OPTION_NAMES);
 /** Linux's: IP_PKTINFO [net/ipv4/ip_sockglue.c do_ip_setsockopt], no IP_RECVDSTADDR (include/uapi/linux/in.h defines none: ENOPROTOOPT). */
 const LINUX_DST_OPTIONS: NonNullable<UdpRules['dstAddrOptions']> = { pktinfo: true, recvdstaddr: false, cite: 'include/uapi/linux/in.h: no IP_RECVDSTADDR; net/ipv4/ip_sockglue.c do_ip_setsockopt → -ENOPROTOOPT' };
 const TCP_SET: ReadonlySet<string> = new Set(OPTION_NAMES);
 
-type Outcome = { result: string; reason: string; conflict?: ConflictInfo };
-
-/** One datagram's fate: the step's result word, the receivers, the replies' sources, why. */
-interface Sent {
-  readonly result: string;
-  readonly receivers: readonly UdpSocket[];
-  readonly replyFrom: readonly string[];
-  readonly reason: string;
-  /** Results this policy could as well have given: a SO_REUSEPORT group's members for a pick from it, else [result]. */
-  readonly candidates: readonly string[];
-}
-
-/** Where a datagram arrives: a host, the interface it comes in on, and (looped back) the socket that sent it. */
-interface Arrival {
-  readonly host: HostState;
-  readonly iface: IfaceState;
-  /** The device the sockets see it on (the address's own for the host's own unicast). */
-  readonly inDevice: string;
-  readonly loopedFrom?: UdpSocket;
-  /** How it is taken there when not as sent: a directed broadcast that a router's subnet has. */
-  readonly cast?: 'broadcast';
-}
+export type Outcome = { result: string; reason: string; conflict?: ConflictInfo };
 
 const ep = (addr: IpAddr, port: number): string => formatEndpoint({ addr, port });
 
@@ -76,10 +46,14 @@ export class UdpLayer {
   private readonly encoder = ENCODER;
   private ipId = 0;
   /** Routers' errors for the current step's datagrams, written after them; when each router's neighbour resolution under way fails. */
-  private readonly routerErrors: PendingRouterError[] = [];
-  private readonly resolving = new Map<string, number>();
+  /** @internal (udp/datagrams.ts) */
+  readonly routerErrors: PendingRouterError[] = [];
+  /** @internal (udp/datagrams.ts) */
+  readonly resolving = new Map<string, number>();
   /** The IPv4 id counters of datagramIpId, by socket or by source, destination and protocol. */
   private readonly ipIds = new Map<string, number>();
+
+  private readonly datagrams = new Datagrams(this);
 
   constructor(readonly ctx: UdpContext) {
     this.icmp = new IcmpLimiter(ctx.policy.udp?.icmpRateLimit);
@@ -200,7 +174,8 @@ export class UdpLayer {
   }
 
   /** sendto()/connect() on an unbound socket binds the wildcard and a free port first [net/ipv4/af_inet.c inet_autobind]. */
-  private autobind(sk: UdpSocket): Outcome | null {
+  /** @internal (udp/datagrams.ts) */
+  autobind(sk: UdpSocket): Outcome | null {
     if (sk.port !== 0) return null;
     const d = this.bind(sk, sk.family === 'inet6' ? IPV6_ANY : IPV4_ANY, 0);
     return d.result === 'ok' ? null : d;
@@ -248,14 +223,16 @@ export class UdpLayer {
    * sources never go on the wire [net/ipv6/ip6_output.c ip6_dst_lookup_tail: v4-mapped saddr and a
    * daddr neither v4-mapped nor any → -EAFNOSUPPORT (upstream ec5e3b0a1d41)]. null: it may.
    */
-  private mappedToV6(sk: UdpSocket, to: IpAddr): Outcome | null {
+  /** @internal (udp/datagrams.ts) */
+  mappedToV6(sk: UdpSocket, to: IpAddr): Outcome | null {
     // (a socket bound to ::ffff:0.0.0.0 is left sending, as main's first version of this rule had it)
     if (sk.family !== 'inet6' || !sk.local || !isV4Mapped(sk.local) || isWildcard(v4FromMapped(sk.local)) || to.family !== 6 || isV4Mapped(to) || isWildcard(to)) return null;
     return { result: 'EAFNOSUPPORT', reason: `${sk.name}'s local address ${sk.local.text} is v4-mapped: it cannot reach the IPv6 address ${to.text} [net/ipv6/ip6_output.c ip6_dst_lookup_tail]` };
   }
 
   /** Leaves the socket's SO_REUSEPORT group: the last member takes its slot [net/core/sock_reuseport.c reuseport_detach_sock]. */
-  private leaveGroup(sk: Sock): void {
+  /** @internal (udp/datagrams.ts) */
+  leaveGroup(sk: Sock): void {
     const g = sk.group;
     if (!g) return;
     const i = g.members.indexOf(sk);
@@ -327,219 +304,9 @@ export class UdpLayer {
 
   // ---- datagrams ----------------------------------------------------------------------------
 
-  /** A datagram step: every datagram's result, its receivers and the sources of their replies. */
-  datagram(step: DatagramStep): Outcome & { results: string[]; deliveries: DatagramDelivery[]; candidates: (readonly string[])[] } {
-    // A step that sends nothing has that result for each of its datagrams.
-    const none = (o: Outcome): Outcome & { results: string[]; deliveries: DatagramDelivery[]; candidates: (readonly string[])[] } => ({
-      ...o, results: new Array<string>(step.count).fill(o.result),
-      deliveries: Array.from({ length: step.count }, () => ({ receivers: [] })), candidates: new Array<readonly string[]>(step.count).fill([]),
-    });
-    if (!this.rules) return none(this.unsupported());
-    let sk: UdpSocket;
-    let fresh = false;
-    if (step.socket !== undefined) {
-      const s = this.ctx.sockets.get(step.socket);
-      if (!s || !isUdpSock(s)) return none({ result: 'EBADF', reason: `socket ${step.socket} is not open` });
-      sk = s;
-    } else {
-      const host = this.ctx.hosts.get(step.from!)!;
-      // A fresh socket of the destination's family (a v4-mapped destination is IPv4)
-      const family = wire(step.to.addr).family === 6 ? 'inet6' : 'inet';
-      // Named for what it is in explain and the captures' comments: the sender's own fresh socket.
-      const made = this.socket('(sendto socket)', host, step.fromProcess ?? '', family, {}, 'client');
-      if (!made.sock) return none(made);
-      sk = made.sock;
-      // A tool's socket (dig, nc -u -b, a DHCP client): it may send to a broadcast address, as the
-      // kernel harness's fresh sockets do; a scenario socket needs SO_BROADCAST set by its steps.
-      sk.udp.broadcast = true;
-      fresh = true;
-      if (step.source) {
-        const d = this.bind(sk, wire(step.source.addr), step.source.port ?? 0);
-        if (d.result !== 'ok') { this.leaveGroup(sk); return none(d); }
-      }
-    }
-    const failed = this.autobind(sk);
-    if (failed) return none(failed);
-    const results: string[] = [];
-    const deliveries: DatagramDelivery[] = [];
-    const candidates: (readonly string[])[] = [];
-    let reason = '';
-    for (let i = 0; i < step.count; i++) {
-      const s = this.send(sk, step, i);
-      results.push(s.result);
-      deliveries.push({
-        receivers: s.receivers.map((r) => `${r.hostName}/${r.processName}/${r.name}`),
-        ...(step.reply ? { replyFrom: [...s.replyFrom] } : {}),
-      });
-      candidates.push(s.candidates);
-      if (i === 0) reason = s.reason;
-      this.ctx.now += DATAGRAM_GAP_NS;
-    }
-    // Routers' errors, in the order they leave (routed.ts sendRouterError); the step ends when the last is in.
-    for (const p of this.routerErrors.splice(0).sort((a, b) => a.at + a.e.waitNs - (b.at + b.e.waitNs))) {
-      this.ctx.now = Math.max(this.ctx.now, sendRouterError(this.ctx, p) + DATAGRAM_GAP_NS);
-    }
-    if (fresh) {
-      // The fresh socket is closed after the step (not through close(): it has no scenario name).
-      this.tablesOf(this.ctx.hosts.get(sk.hostName)!).remove(sk);
-      this.leaveGroup(sk);
-    }
-    return { result: results[0]!, reason, results, deliveries, candidates };
-  }
-
-  /** One datagram from sk: route, neighbour, the frame, delivery at each host it reaches, ICMP and replies. */
-  private send(sk: UdpSocket, step: DatagramStep, index: number): Sent {
-    const ctx = this.ctx;
-    const rules = this.rules!;
-    const host = ctx.hosts.get(sk.hostName)!;
-    const fp = ctx.policy.fingerprint;
-    let dst = wire(step.to.addr);
-    const dport = step.to.port;
-    const to = ep(dst, dport);
-    const fail = (result: string, reason: string, record = true): Sent => {
-      if (record && ctx.recording) ctx.record({ step: ctx.stepIndex, connection: index, kind: 'route', host: host.name, address: to, candidates: [], result, rule: reason });
-      return { result, receivers: [], replyFrom: [], reason, candidates: [result] };
-    };
-    // A v4-mapped destination from an IPv6-only socket [net/ipv6/udp.c udpv6_sendmsg: ipv6_only_sock → -ENETUNREACH]
-    if (isV4Mapped(step.to.addr) && sk.ipv6only) return fail('ENETUNREACH', 'an IPv6-only socket cannot send to a v4-mapped address [net/ipv6/udp.c udpv6_sendmsg]');
-    // sendto(0.0.0.0 / ::) goes to the loopback [net/ipv4/route.c ip_route_output_key_hash_rcu: !daddr → loopback]
-    if (isWildcard(dst)) dst = dst.family === 4 ? LOOPBACK_V4 : LOOPBACK_V6;
-    const route = datagramRoute(this.ctx, host, sk, dst, step.interface ?? (isMulticast(dst) ? sk.multicastIf : null));
-    if ('errno' in route) return fail(route.errno, route.reason);
-    // A v4-mapped source toward IPv6, once the route is found [net/ipv6/ip6_output.c ip6_dst_lookup_tail: the route's error first]
-    const mapped = this.mappedToV6(sk, step.to.addr);
-    if (mapped) return fail(mapped.result, mapped.reason);
-    const { cast, iface: out, src } = route;
-    // Broadcast needs SO_BROADCAST [net/ipv4/udp.c udp_sendmsg: RTCF_BROADCAST && !SOCK_BROADCAST → -EACCES]
-    if (cast === 'broadcast' && !sk.udp.broadcast) {
-      return fail('EACCES', `${dst.text} is a broadcast address and the sending socket lacks SO_BROADCAST [net/ipv4/udp.c udp_sendmsg]`);
-    }
-    const sport = sk.port;
-    const link = out.link;
-    const lat = link.latencyNs;
-    const ttl = cast === 'multicast' ? MULTICAST_TTL : dst.family === 6 ? fp.hopLimit : fp.ttl;
-    // Where it arrives, and with what destination MAC.
-    const arrivals: Arrival[] = [];
-    let dstMac: Uint8Array;
-    /** The links a unicast datagram crosses (routed.ts); a walk that ends short of a host taking it; why a strong host does not. */
-    let hops: readonly Hop[] = [];
-    let stopped: (Walk & { kind: 'dropped' | 'icmp' }) | null = null;
-    let notTaken: string | null = null;
-    if (route.local) {
-      dstMac = ZERO_MAC;
-      // Over the loopback, the sockets see the device holding the address [net/ipv4/route.c ip_route_output_key_hash_rcu: RTN_LOCAL orig_oif]
-      const holder = host.ifaceOwning(dst);
-      arrivals.push({ host, iface: out, inDevice: holder?.name ?? 'lo' });
-    } else if (cast === 'unicast') {
-      // To the route's gateway, or to dst on the link; then on through routers (routed.ts).
-      const next = route.via ?? dst;
-      const owner = neighbour(this.ctx, host, out, src, next, index, to);
-      if (!owner) return fail('unreachable', `no host on link ${link.name} answers for ${next.text}${next === dst ? '' : ` (the gateway to ${dst.text})`}; the datagram is never sent [net/core/neighbour.c, net/ipv4/arp.c]`, false);
-      dstMac = owner.mac;
-      const w = walkPast(ctx, out, owner, next, src, dst, ttl);
-      if (w === null) arrivals.push({ host: owner.host, iface: owner, inDevice: owner.name });
-      else {
-        hops = w.hops;
-        if (w.kind !== 'arrived') stopped = w;
-        else if ((notTaken = strongHostDrop(ctx, w.at, dst)) === null) {
-          // A directed broadcast of the last router's subnet is that router's own, not forwarded
-          // [net/ipv4/route.c ip_route_input_slow: RTN_BROADCAST → brd_input; bc_forwarding 0]
-          arrivals.push({ host: w.at.host, iface: w.at, inDevice: w.at.name, ...(isBroadcastAt(w.at.host, dst) ? { cast: 'broadcast' as const } : {}) });
-        }
-      }
-    } else {
-      dstMac = cast === 'broadcast' ? BROADCAST_MAC : multicastMac(dst);
-      // Only on the sender's link: routers do not forward them. A broadcast is delivered to the
-      // router itself [net/ipv4/route.c ip_route_input_slow: RTN_BROADCAST → local; a directed one
-      // is forwarded only with bc_forwarding, default 0; RFC 1812 §5.3.5.1], multicast only by a
-      // multicast routing daemon [ip_route_input_mc: IN_DEV_MFORWARD, set by net/ipv4/ipmr.c MRT_INIT]
-      for (const m of link.members) if (m.host !== host) arrivals.push({ host: m.host, iface: m, inDevice: m.name });
-      // Broadcast always comes back to the sending host; multicast unless IP_MULTICAST_LOOP is off
-      // [net/ipv4/ip_output.c ip_mc_output: RTCF_BROADCAST clone; sk_mc_loop; net/ipv6/ip6_output.c ip6_finish_output2]
-      if (cast === 'broadcast' || sk.udp.multicastLoop) arrivals.push({ host, iface: out, inDevice: out.name, loopedFrom: sk });
-    }
-    const t0 = ctx.now;
-    const hash = hashTuple(ctx.seed, src.bytes, sport, dst.bytes, dport);
-    // Each host's decision, before any frame: the datagram's own comment says what came of it.
-    const receivers: UdpSocket[] = [];
-    const decided: { arrival: Arrival; res: DeliveryResult }[] = [];
-    for (const a of arrivals) {
-      const res = this.deliverAt(a, a.cast ?? cast, src, sport, dst, dport, hash, index, to);
-      if (res) { decided.push({ arrival: a, res }); receivers.push(...(res.receivers as UdpSocket[])); }
-    }
-    const unreachable = decided.filter((d) => d.res.action === 'port-unreachable');
-    // When it arrives (the routers' neighbour discovery, written with the frames, adds to it: see `late`).
-    const arrives = t0 + (hops.length > 1 ? hopsLatency(hops) : lat);
-    // A router's ICMP error (routed.ts), decided as it arrives there.
-    const routerErr = stopped?.kind === 'icmp' ? routerError(ctx, this.icmp, this.resolving, stopped, host, src, dst, arrives) : null;
-    // ICMP port unreachable from each host that had nobody for a unicast, as its per-peer rate
-    // limit lets it: a withheld one leaves the sender with nothing, `dropped` [net/ipv4/icmp.c
-    // icmpv4_xrlim_allow; net/ipv6/icmp.c icmpv6_xrlim_allow]
-    let t = arrives;
-    const icmpAt: { arrival: Arrival; t: number }[] = [];
-    for (const { arrival } of unreachable) {
-      if (!this.icmp.allowed(arrival.host, src, route.local, t)) continue;
-      icmpAt.push({ arrival, t });
-      t += REPLY_GAP_NS;
-    }
-    const result = receivers.length > 0 ? receivers.map((r) => r.name).sort().join('+') : icmpAt.length > 0 ? 'port-unreachable' : routerErr?.reached ? 'unreachable' : 'dropped';
-    const withheld = receivers.length === 0 && unreachable.length > 0 && icmpAt.length === 0
-      ? `; the ICMP port unreachable is withheld by the per-peer rate limit, the sender sees nothing [net/ipv4/icmp.c icmpv4_xrlim_allow; net/ipv6/icmp.c icmpv6_xrlim_allow]` : '';
-    // Through routers the reason starts with the way it went (forwarding.ts hopsText; a loop cut short).
-    const way = hops.length > 6 ? `${hopsText(hops.slice(0, 4))} → … (${hops.length} links in all)` : hopsText(hops);
-    const reason = (hops.length > 1 ? `${way}: ` : '') + (routerErr ? routerErr.why : stopped ? stopped.why : notTaken ? notTaken
-      : decided.length === 1 ? decided[0]!.res.rule
-      : decided.length === 0 ? `no host on link ${link.name} takes ${to} [net/ipv4/ip_input.c ip_rcv_finish]`
-      : decided.map((d) => `${d.arrival.host.name}: ${d.res.rule}`).join('; ')) + withheld;
-    // The datagram itself.
-    // A `query:` step sends a DNS query whose ID is the seed's for this step and datagram.
-    const payload = step.query ? dnsQuery(hashString(ctx.seed, `dns id ${ctx.stepIndex} ${index}`) & 0xffff, step.query.name, step.query.qtype) : this.encoder.encode(step.data ?? '');
-    const ipId = this.datagramIpId(sk, src, dst, 17);
-    const who = receivers.length ? `received by ${receivers.map((r) => describe(r)).join(' and ')}` : result === 'port-unreachable' ? 'refused: nobody takes it, ICMP port unreachable'
-      : withheld ? 'dropped: nobody takes it, its ICMP rate-limited' : stopped || notTaken ? `${result === 'unreachable' ? 'answered by a router' : 'dropped'} on its way` : 'dropped: nobody takes it';
-    const comment = ctx.capturing ? `bindlab ${ctx.policy.name}: datagram ${index + 1} to ${to} ${who}. ${reason}` : '';
-    const record = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, to, receivers.length ? 'received' : result, receivers, reason), ctx.stepIndex) : undefined;
-    const spec = { srcMac: out.mac, dstMac, src, dst, ttl, ipId, dontFragment: fp.dontFragment, srcPort: sport, dstPort: dport, payload };
-    /** How much later than `arrives` it got there: the routers' neighbour discovery. */
-    let late = 0;
-    if (hops.length > 0) late = carry(ctx, hops, t0, { kind: 'udp', spec }, comment, record) - arrives;
-    else if (ctx.capturing) ctx.emit(link, t0, writeUdpFrame(ctx.frame, spec), comment, record);
-    // The datagram as the last host got it: what an ICMP error quotes.
-    const lastTtl = ttl - Math.max(0, hops.length - 1);
-    // A router's error is written once the step's datagrams are out: they do not wait for it (datagram()).
-    if (routerErr) {
-      routerAsks(ctx, routerErr, arrives + late, 0);
-      const errRecord = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, to, result, [], routerErr.why, 'icmp'), ctx.stepIndex) : undefined;
-      this.routerErrors.push({ e: routerErr, src, at: arrives + late, quoted: this.quote(src, dst, sport, dport, payload, lastTtl, ipId, fp.dontFragment), index, record: errRecord });
-    }
-    t += late;
-    // The ICMP errors the rate limit let go.
-    let quoted: Uint8Array | null = null;
-    for (const { arrival, t: at } of icmpAt) {
-      if (!ctx.capturing && hops.length <= 1) continue;
-      quoted ??= this.quote(src, dst, sport, dport, payload, lastTtl, ipId, fp.dontFragment);
-      const f = { srcMac: arrival.iface.mac, dstMac: out.mac, src: dst, dst: src, ttl: dst.family === 6 ? fp.hopLimit : fp.ttl, ipId: this.datagramIpId(null, dst, src, 1), dontFragment: false, tos: dst.family === 6 ? 0 : 0xc0 };
-      const note = `bindlab ${ctx.policy.name}: ICMP${dst.family === 6 ? 'v6' : ''} port unreachable for ${to}`;
-      const rec = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, to, 'port-unreachable', [], unreachable[0]!.res.rule, 'icmp'), ctx.stepIndex) : undefined;
-      // Through routers it goes back by the host's own route (routed.ts); on one link straight back.
-      if (hops.length > 1) t = Math.max(t, portUnreachableBack(ctx, arrival.iface, dst, src, at + late, f, quoted, note, rec));
-      else ctx.emit(arrival.iface.link, at, writePortUnreachableFrame(ctx.frame, f, quoted), note, rec);
-    }
-    const replyFrom: string[] = [];
-    if (step.reply) {
-      for (const { arrival, res } of decided) {
-        for (const r of res.receivers as UdpSocket[]) {
-          const from = this.reply(r, arrival, cast, route.local, dst, dport, src, sport, sk, t, payload, index);
-          replyFrom.push(from.at);
-          t = from.t + REPLY_GAP_NS;
-        }
-      }
-    }
-    ctx.now = Math.max(ctx.now, t + lat);
-    // One receiver picked from a group: any member was as likely; else the result itself.
-    const only = decided.length === 1 && receivers.length === 1 ? decided[0]!.res.candidates : [];
-    const candidates = only.length > 1 ? only.map((s) => s.name) : [result];
-    return { result, receivers, replyFrom, reason, candidates };
+  /** A datagram step: every datagram's result, its receivers and the sources of their replies (datagrams.ts). */
+  datagram(step: DatagramStep): DatagramOutcome {
+    return this.datagrams.datagram(step);
   }
 
   /** The policy's delivery at one host, or null when the datagram is not for it (another subnet's broadcast). */
@@ -574,82 +341,6 @@ export class UdpLayer {
   }
 
   /**
-   * A receiver's answer (`bindlab HOST/PROC/SOCKET\r\n`) from the source its OS picks: its bound
-   * address; with IP_PKTINFO the address the datagram came to; else the route's source toward the
-   * sender [net/ipv4/udp.c udp_sendmsg: inet_saddr, ipc.addr from IP_PKTINFO's ipi_spec_dst
-   * (fib_compute_spec_dst), else ip_route_output_flow's saddr]. Delivered at the sender like any
-   * datagram (a sender connected elsewhere refuses it: ICMP port unreachable back). `at` is the
-   * source as the sending socket sees it: `none` when the reply never reaches that socket (it is
-   * connected to another peer, bound to a group or broadcast address, or nothing came back), as a
-   * recvfrom() on it would tell [net/ipv4/udp.c __udp4_lib_lookup: the reply's lookup picks another
-   * socket or none].
-   */
-  private reply(r: UdpSocket, arrival: Arrival, cast: 'unicast' | 'broadcast' | 'multicast', local: boolean, qdst: IpAddr, qport: number,
-    client: IpAddr, cport: number, sender: UdpSocket, t: number, query: Uint8Array, index: number): { at: string; t: number } {
-    const ctx = this.ctx;
-    const clientHost = ctx.hosts.get(sender.hostName)!;
-    const h = arrival.host;
-    const fp = ctx.policy.fingerprint;
-    const back = local || h === clientHost;
-    const route = back ? null : ctx.egress(h, client);
-    const { src, how } = this.replySource(r, h, cast, back, route, qdst, client);
-    const port = r.port;
-    if (!src) return { at: 'none', t };
-    const at = ep(src, port);
-    const payload = this.replyPayload(r, query);
-    const comment = this.replyComment(r, at, how, cast, src, qdst, qport);
-    // The path back: the loopback, or the route toward the sender (by the policy's Routing.send:
-    // routed.ts sendScope), a neighbour there, and on through routers.
-    const ttl = client.family === 6 ? fp.hopLimit : fp.ttl;
-    let out: IfaceState;
-    let peer: IfaceState | null;
-    let w: Walk | null = null;
-    if (back) { out = ctx.loopbackOf(h); peer = out; }
-    else {
-      if (!route) return { at: 'none', t };
-      const oif = sendScope(ctx, h, src);
-      const first = oif && oif !== route.iface ? firstHop(ctx, h, client, oif) : { iface: route.iface, next: route.via ?? client };
-      if (!first) return { at: 'none', t };
-      out = first.iface;
-      peer = neighbourAt(this.ctx, h, out, src, first.next, t);
-      t = ctx.now > t ? ctx.now : t;
-      if (peer) w = walkPast(ctx, out, peer, first.next, src, client, ttl);
-    }
-    const routed = w !== null && w.hops.length > 1;
-    const stuck = w !== null && w.kind === 'icmp' ? w : null;
-    const ipId = routed || stuck || ctx.capturing ? this.datagramIpId(r, src, client, 17) : 0;
-    const spec = { srcMac: out.mac, dstMac: peer ? peer.mac : BROADCAST_MAC, src, dst: client, ttl, ipId, dontFragment: fp.dontFragment, srcPort: port, dstPort: cport, payload };
-    const record = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, ep(client, cport), 'received', [r], comment, 'reply'), ctx.stepIndex) : undefined;
-    const reachedAt = routed ? carry(ctx, w!.hops, t, { kind: 'udp', spec }, comment, record) : t + out.link.latencyNs;
-    if (!routed && ctx.capturing) ctx.emit(out.link, t, writeUdpFrame(ctx.frame, spec), comment, record);
-    // A router that cannot forward the reply answers its sender, after the step's datagrams (routed.ts).
-    if (stuck) {
-      const e = routerError(ctx, this.icmp, this.resolving, stuck, h, src, client, reachedAt);
-      routerAsks(ctx, e, reachedAt, 0);
-      const quoted = this.quote(src, client, port, cport, payload, ttl - (stuck.hops.length - 1), ipId, fp.dontFragment);
-      const errRecord = ctx.capturing ? withStep(datagramPacketRecord(ctx.policy.name, ep(client, cport), 'dropped', [], e.why, 'icmp'), ctx.stepIndex) : undefined;
-      this.routerErrors.push({ e, src, at: reachedAt, quoted, index, record: errRecord });
-    }
-    if (!peer) return { at: 'none', t };
-    // Where it arrives: the loopback's host, or the end of its walk, where a strong host may not take it (routed.ts).
-    const end = back ? peer : w === null ? peer : w.kind === 'arrived' ? w.at : null;
-    const there = end && (back || strongHostDrop(ctx, end, client) === null) ? end : null;
-    if (!there) return { at: 'none', t };
-    // Delivered at the sender's host like any datagram.
-    const res = this.deliverAt({ host: there.host, iface: there, inDevice: back ? (clientHost.ifaceOwning(client)?.name ?? 'lo') : there.name }, 'unicast', src, port, client, cport,
-      hashTuple(ctx.seed, src.bytes, port, client.bytes, cport), index, ep(client, cport), 'reply');
-    if (res && res.action === 'port-unreachable' && ctx.capturing && this.icmp.allowed(there.host, src, back, t)) {
-      const q = this.quote(src, client, port, cport, payload, ttl - (routed ? w!.hops.length - 1 : 0), 0, fp.dontFragment);
-      const f = { srcMac: there.mac, dstMac: out.mac, src: client, dst: src, ttl, ipId: this.datagramIpId(null, client, src, 1), dontFragment: false, tos: client.family === 6 ? 0 : 0xc0 };
-      const note = `bindlab ${ctx.policy.name}: the sender refuses ${r.name}'s reply from ${at}: ICMP port unreachable. ${res.rule}`;
-      const rec = withStep(datagramPacketRecord(ctx.policy.name, ep(client, cport), 'port-unreachable', [], res.rule, 'icmp'), ctx.stepIndex);
-      if (routed) portUnreachableBack(ctx, there, client, src, t + hopsLatency(w!.hops), f, q, note, rec);
-      else ctx.emit(there.link, t + out.link.latencyNs, writePortUnreachableFrame(ctx.frame, f, q), note, rec);
-    }
-    return { at: res && res.receivers.includes(sender) ? at : 'none', t };
-  }
-
-  /**
    * Where receiver r's reply to client leaves from, and why: its bound address; with IP_PKTINFO the
    * address the datagram came to; else the route's source toward the sender (the loopback's when
    * `back`) [net/ipv4/udp.c udp_sendmsg: inet_saddr, ipc.addr from IP_PKTINFO's ipi_spec_dst
@@ -670,9 +361,21 @@ export class UdpLayer {
   /** A receiver's reply payload: a DNS query is answered in DNS (dns.ts), anything else with the banner. */
   /** @internal (udp/replay.ts) */
   replyPayload(r: UdpSocket, query: Uint8Array): Uint8Array {
+    return this.replyPayloadOf(r, query).payload;
+  }
+
+  /** replyPayload, and whether it is a DNS answer. */
+  /** @internal (udp/datagrams.ts) */
+  replyPayloadOf(r: UdpSocket, query: Uint8Array): { payload: Uint8Array; dns: boolean } {
     const banner = `bindlab ${r.hostName}/${r.processName}/${r.name}`;
     const dns = parseDnsQuery(query);
-    return dns ? dnsTxtResponse(dns, this.encoder.encode(banner)) : this.encoder.encode(`${banner}\r\n`);
+    return dns ? { payload: dnsTxtResponse(dns, this.encoder.encode(banner)), dns: true } : { payload: this.encoder.encode(`${banner}\r\n`), dns: false };
+  }
+
+  /** UTF-8 of a step's data. */
+  /** @internal (udp/datagrams.ts) */
+  encode(text: string): Uint8Array {
+    return this.encoder.encode(text);
   }
 
   /** @internal (udp/replay.ts) */
@@ -682,7 +385,8 @@ export class UdpLayer {
   }
 
   /** The offending datagram as an ICMP error quotes it: its IP header on, cut to what fits. */
-  private quote(src: IpAddr, dst: IpAddr, sport: number, dport: number, payload: Uint8Array, ttl: number, ipId: number, df: boolean): Uint8Array {
+  /** @internal (udp/datagrams.ts) */
+  quote(src: IpAddr, dst: IpAddr, sport: number, dport: number, payload: Uint8Array, ttl: number, ipId: number, df: boolean): Uint8Array {
     const buf = new Uint8Array(14 + 48 + payload.length);
     const len = writeUdpFrame(buf, { srcMac: ZERO_MAC, dstMac: ZERO_MAC, src, dst, ttl, ipId, dontFragment: df, srcPort: sport, dstPort: dport, payload });
     return buf.slice(14, 14 + quotedLength(dst.family, len - 14));
@@ -696,13 +400,12 @@ export class UdpLayer {
    * ('zero-with-df') sends 0 under DF; 'random' a random id; 'host-counter' one host counter.
    */
   /** @internal (udp/replay.ts) */
-  datagramIpId(sk: UdpSocket | null, src: IpAddr, dst: IpAddr, proto: number): number {
+  datagramIpId(sk: UdpSocket | null, src: IpAddr, dst: IpAddr, proto: number, memo: StepMemo | null = null): number {
     const fp = this.ctx.policy.fingerprint;
     if (src.family === 6) return 0;
     if (fp.ipId === 'zero-with-df' && fp.dontFragment && sk) return 0;
     if (fp.ipId === 'random') { this.ipId = (this.ipId + 1) & 0xffff; return mix32(this.ctx.seed ^ this.ipId ^ 0x1d) & 0xffff; }
-    const key = fp.ipId === 'host-counter' ? `host ${sk?.hostName ?? src.text}`
-      : sk && sk.state === 'ESTABLISHED' ? `sock ${sk.id}` : `${src.text} ${dst.text} ${proto}`;
+    const key = memo ? ipIdKeyIn(memo, fp.ipId, sk, src, dst, proto) : ipIdKey(fp.ipId, sk, src, dst, proto);
     const next = this.ipIds.get(key) ?? (hashString(this.ctx.seed, `ipid ${key}`) & 0xffff);
     this.ipIds.set(key, (next + 1) & 0xffff);
     return next;
@@ -710,3 +413,15 @@ export class UdpLayer {
 
 }
 
+/** The counter of datagramIpId: one host counter, a connected socket's own, else per source, destination and protocol. */
+function ipIdKey(mode: string, sk: UdpSocket | null, src: IpAddr, dst: IpAddr, proto: number): string {
+  return mode === 'host-counter' ? `host ${sk?.hostName ?? src.text}` : sk && sk.state === 'ESTABLISHED' ? `sock ${sk.id}` : `${src.text} ${dst.text} ${proto}`;
+}
+
+/** ipIdKey, the same string again for the step's same few (a socket's state does not change within a step). */
+function ipIdKeyIn(memo: StepMemo, mode: string, sk: UdpSocket | null, src: IpAddr, dst: IpAddr, proto: number): string {
+  for (const e of memo.ipIdKeys) if (e.sk === sk && e.src === src && e.dst === dst && e.proto === proto) return e.key;
+  const key = ipIdKey(mode, sk, src, dst, proto);
+  if (memo.ipIdKeys.length < 16) memo.ipIdKeys.push({ sk, src, dst, proto, key });
+  return key;
+}

@@ -16,13 +16,37 @@ const ARP_TRIES = 3;
 const ARP_RETRANS_NS = 1e9;
 
 /**
+ * Who answers a host's neighbour discovery, kept for the datagrams of one step (layer.ts
+ * StepMemo): the links' members and their addresses do not change within a step, only the
+ * caches do (looked up each time). Keyed by the objects themselves: a step asks with the same few.
+ */
+export class Answerers {
+  private readonly seen: { host: HostState; out: IfaceState; src: IpAddr | null; dst: IpAddr; owner: IfaceState | undefined }[] = [];
+
+  /** answererOn, less an owner that has src itself when src is given (neighbour's martian rule). */
+  get(ctx: UdpContext, host: HostState, out: IfaceState, src: IpAddr | null, dst: IpAddr): IfaceState | undefined {
+    for (const e of this.seen) if (e.host === host && e.out === out && e.src === src && e.dst === dst) return e.owner;
+    const owner = src === null ? answererOn(ctx, host, out, dst) : answererFrom(ctx, host, out, src, dst);
+    // A step asks for a handful (its route's next hop, each reply's); more would be a scan
+    if (this.seen.length < 16) this.seen.push({ host, out, src, dst, owner });
+    return owner;
+  }
+}
+
+/** The owner of dst that answers a request from src on out's link (answererOn), unless it has src itself. */
+function answererFrom(ctx: UdpContext, host: HostState, out: IfaceState, src: IpAddr, dst: IpAddr): IfaceState | undefined {
+  const owner = answererOn(ctx, host, out, dst);
+  // A request whose sender address the owner has itself is a martian: no reply [net/ipv4/arp.c arp_process]
+  return owner && dst.family === 4 && owner.host.ifaceOwning(src) ? undefined : owner;
+}
+
+/**
  * Neighbour discovery from the sender for dst on its link (as for connects): the cache, else a
  * request and the owner's answer, or three unanswered requests 1 s apart. Returns the owner.
+ * `answerers`: the step's, when its datagrams share them.
  */
-export function neighbour(ctx: UdpContext, host: HostState, out: IfaceState, src: IpAddr, dst: IpAddr, index: number, to: string): IfaceState | null {
-  let owner = answererOn(ctx, host, out, dst);
-  // A request whose sender address the owner has itself is a martian: no reply [net/ipv4/arp.c arp_process]
-  if (owner && dst.family === 4 && owner.host.ifaceOwning(src)) owner = undefined;
+export function neighbour(ctx: UdpContext, host: HostState, out: IfaceState, src: IpAddr, dst: IpAddr, index: number, to: string, answerers: Answerers | null = null): IfaceState | null {
+  const owner = answerers ? answerers.get(ctx, host, out, src, dst) : answererFrom(ctx, host, out, src, dst);
   if (owner && known(host, out, dst)) return owner;
   let t = ctx.now;
   const record = owner ? undefined : withStep(datagramPacketRecord(ctx.policy.name, to, 'unreachable', [], `no host on link ${out.link.name} has ${dst.text} [net/ipv4/arp.c]`), ctx.stepIndex);
@@ -63,8 +87,8 @@ function learn(host: HostState, out: IfaceState, dst: IpAddr, owner: IfaceState,
 }
 
 /** The same for a receiver's reply at time t (the clock moves on only when frames were exchanged); null when nobody answers. */
-export function neighbourAt(ctx: UdpContext, host: HostState, out: IfaceState, src: IpAddr, dst: IpAddr, t: number): IfaceState | null {
-  const owner = answererOn(ctx, host, out, dst);
+export function neighbourAt(ctx: UdpContext, host: HostState, out: IfaceState, src: IpAddr, dst: IpAddr, t: number, answerers: Answerers | null = null): IfaceState | null {
+  const owner = answerers ? answerers.get(ctx, host, out, null, dst) : answererOn(ctx, host, out, dst);
   if (owner && known(host, out, dst)) return owner;
   solicit(ctx, out, src, dst, t, owner ? undefined : `bindlab ${ctx.policy.name}: the reply's neighbour ${dst.text} is not on link ${out.link.name}`);
   if (!owner) return null;

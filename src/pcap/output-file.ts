@@ -4,7 +4,15 @@
 // (A worker thread writing chunks from shared memory was tried and measured: no gain on this
 // machine's disk or on tmpfs, since the cost is in building the blocks, not in write(2). So was
 // write-behind on libuv's thread pool: 509-519 ms against 509-520 ms, min of 9 replays of 1M
-// packets, and 8 MiB more per thread.)
+// packets, and 8 MiB more per thread.
+// Measured again 2026-12-07 on 10M packets (`replay -p linux -o DIR`, 1.13 GB out), once blocks
+// had got cheap: a worker writing 2 or 4 rotating 1 MiB SharedArrayBuffer chunks, the main thread
+// waiting with Atomics.wait only when all were full (it waited ~10 ms in all), same bytes. perf:
+// the main thread's CPU 3.74 -> 3.19 s, the writer thread 0.74 s (mostly the kernel's copy into
+// the page cache), total CPU up ~0.15 s. Wall time, least of 3-4 alternating runs against the
+// synchronous build, in 5 sets at load 2.6-5.2 on 2 cores (other sessions at work, ~7% idle):
+// sync 3.56-4.18 s, 4 chunks 3.61-4.08 s, 2 chunks 4.21-4.31 s; tcpdump -w FILE 1.49-1.58 s.
+// No gain: the second core that the write would move to is busy. Kept synchronous.)
 
 import { Publication, writeAll, type PendingFile } from '../io/publish.js';
 

@@ -2,6 +2,10 @@
 //  - Emulation: 12 clients each connecting N times (5k .. 25k) to one address, clients closing
 //    first, so every port a client used stays in TIME_WAIT and past about 14,000 connections the
 //    even half of the range is full: `bindlab run --format pcap -p linux` as a command.
+//  - UDP emulation: the UDP bench scenario (DNS queries to a server per alias beside a wildcard
+//    cache, every one answered) at two sizes, `bindlab run -p linux` as a command, in classic pcap
+//    and in pcapng (its comments are much of UDP's cost): cost linear in datagrams. `--udp-only`:
+//    these rows alone (node dist/bench/scaling.js --udp-only).
 //  - Replay: captures of 1M and 10M packets (50M with --50m or BINDLAB_BENCH_50M=1, where the
 //    disk has room: about 4.5 GB for the capture), `bindlab replay -p linux`, deciding only and
 //    writing its output; and 1M packets of DNS over UDP (queries to a server per alias beside a
@@ -18,12 +22,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeLongCapture } from './replay.js';
-import { benchScenarioText } from './scenario.js';
+import { benchScenarioText, benchUdpScenarioText } from './scenario.js';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/bindlab.js');
 const RUNS = Math.max(1, Number(process.env.BINDLAB_BENCH_SCALING_RUNS ?? 1));
 const CLIENTS = 12;
 const PER_CLIENT = [5_000, 10_000, 15_000, 20_000, 25_000];
+/** UDP emulation: datagram steps of UDP_QUERIES DNS queries each (two packets a query: it and its answer). */
+const UDP_STEPS = [320, 1_280];
+const UDP_QUERIES = 100;
 
 interface Measure { wall: number; cpu: number; maxRssKiB: number }
 
@@ -72,6 +79,32 @@ export function countPcapPackets(path: string): number {
   }
 }
 
+/** Enhanced Packet Blocks in a little-endian pcapng file (walked by block length, 1 MiB at a time). */
+export function countPcapngPackets(path: string): number {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    let filePos = 0;
+    let n = 0;
+    for (;;) {
+      const got = readSync(fd, buf, 0, buf.length, filePos);
+      if (got < 12) return n;
+      let p = 0;
+      while (p + 12 <= got) {
+        const len = buf.readUInt32LE(p + 4);
+        if (len < 12 || (len & 3) !== 0) throw new Error(`${path}: bad block length ${len} at byte ${filePos + p}`);
+        if (p + len > got) break;
+        if (buf.readUInt32LE(p) === 6) n++;
+        p += len;
+      }
+      if (p === 0) throw new Error(`${path}: a block larger than 1 MiB at byte ${filePos}`);
+      filePos += p;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The scaling scenario: CLIENTS clients, each `perClient` connections to 10.0.0.1:8080 (one 4-tuple key per client). */
 export function scalingScenarioText(perClient: number, clients = CLIENTS): string {
   // The bench scenario with one connection per client and address, then only the first address, N times.
@@ -104,6 +137,8 @@ function print(rows: readonly Row[]): void {
 export function benchScaling(argv: readonly string[] = process.argv.slice(2)): void {
   if (!existsSync('/usr/bin/time')) { console.log('scaling bench: /usr/bin/time (GNU time) not found; skipped'); return; }
   const with50m = argv.includes('--50m') || process.env.BINDLAB_BENCH_50M === '1';
+  // --udp-only: the UDP emulation rows alone (a minute, not the replays' quarter of an hour)
+  const udpOnly = argv.includes('--udp-only');
   const dir = mkdtempSync(join(tmpdir(), 'bindlab-bench-scaling-'));
   const root = process.getuid?.() === 0 ? ['-Z', 'root'] : [];
   const copy = join(dir, 'copy.pcap');
@@ -116,7 +151,7 @@ export function benchScaling(argv: readonly string[] = process.argv.slice(2)): v
   console.log(`\nscaling bench: best of ${RUNS} (BINDLAB_BENCH_SCALING_RUNS), files in ${dir}`);
   const rows: Row[] = [];
   try {
-    for (const n of PER_CLIENT) {
+    for (const n of udpOnly ? [] : PER_CLIENT) {
       const sc = join(dir, `clients-${n}.yaml`);
       writeFileSync(sc, scalingScenarioText(n));
       const out = join(dir, `out-${n}`);
@@ -129,7 +164,22 @@ export function benchScaling(argv: readonly string[] = process.argv.slice(2)): v
       rows.push({ work: `run: ${CLIENTS} clients x ${fmt(n)} connections`, packets, m, vs: file ? writers(file) : [] });
       rmSync(out, { recursive: true, force: true });
     }
-    const sizes = [1_000_000, 10_000_000, ...(with50m ? [50_000_000] : [])];
+    for (const steps of UDP_STEPS) {
+      const sc = join(dir, `udp-${steps}.yaml`);
+      writeFileSync(sc, benchUdpScenarioText(steps, UDP_QUERIES));
+      const work = `run: UDP, ${fmt(steps * UDP_QUERIES)} DNS queries answered`;
+      for (const format of ['pcap', 'pcapng'] as const) {
+        const out = join(dir, `out-udp-${steps}`);
+        const m = measure(process.execPath, [CLI, 'run', sc, '-p', 'linux', '--format', format, '-o', out]);
+        // pcap: one file per link (udp-N.linux.lan.pcap); pcapng: one file (udp-N.linux.pcapng).
+        const name = existsSync(out) ? readdirSync(out).find((f) => f.startsWith(`udp-${steps}.linux.`) && f.endsWith(`.${format}`)) : undefined;
+        const file = name ? join(out, name) : '';
+        const packets = !file ? 0 : format === 'pcap' ? countPcapPackets(file) : countPcapngPackets(file);
+        rows.push({ work: `${work}, ${format}`, packets, m, vs: !file ? [] : format === 'pcap' ? writers(file) : [['tcpdump -w FILE', measure('tcpdump', [...root, '-r', file, '-w', copy], rmCopy)]] });
+        rmSync(out, { recursive: true, force: true });
+      }
+    }
+    const sizes = udpOnly ? [] : [1_000_000, 10_000_000, ...(with50m ? [50_000_000] : [])];
     for (const packets of sizes) {
       // About 75 bytes a packet; the capture, an output as large, and a copy by the tools.
       const need = packets * 75 * 3;
@@ -149,7 +199,7 @@ export function benchScaling(argv: readonly string[] = process.argv.slice(2)): v
       rmSync(cap, { force: true });
     }
     // UDP: DNS queries to a server per alias beside a wildcard cache, each answered (1M packets).
-    {
+    if (!udpOnly) {
       const { capture: cap, scenarioFile: sc, packets: got } = writeLongCapture(dir, 1_000_000, true);
       const out = join(dir, 'replay-out');
       const rmOut = () => rmSync(out, { recursive: true, force: true });
@@ -168,7 +218,7 @@ export function benchScaling(argv: readonly string[] = process.argv.slice(2)): v
   print(rows);
   console.log('packets/s counts the file\'s packets over the wall time; the bindlab rows include starting Node and the CLI.');
   console.log('CPU s is user + system time: on a machine shared with other work, the CPU ratio is the one to read.');
-  console.log(`linear: each emulation row should cost about its connections times the 5k row's cost per connection${with50m ? '' : '; --50m adds a 50M-packet replay'}.`);
+  console.log(`linear: each emulation row should cost about its connections times the 5k row's cost per connection, each UDP row its queries times the smaller one's${with50m ? '' : '; --50m adds a 50M-packet replay'}.`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) benchScaling();

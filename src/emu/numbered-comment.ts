@@ -34,9 +34,9 @@ export class NumberedComment {
   /**
    * The UTF-8 bytes of text(n), in `scratch` when it fits (else a new array): the parts' bytes
    * joined, as their text joined encodes (neither part is cut inside a character: the number is
-   * ASCII). Valid until scratch is written again.
+   * ASCII). Valid until scratch is written again. `views`: scratch's views by length, kept by the caller.
    */
-  bytes(n: number, scratch: Uint8Array): Uint8Array {
+  bytes(n: number, scratch: Uint8Array, views?: Uint8Array[]): Uint8Array {
     const head = (this.headBytes ??= utf8.encode(this.head));
     const tail = (this.tailBytes ??= utf8.encode(this.tail));
     let digits = 1;
@@ -47,7 +47,9 @@ export class NumberedComment {
     let at = head.length + digits;
     for (let x = n, i = 0; i < digits; i++, x = Math.floor(x / 10)) out[--at] = DIGIT_0 + (x % 10);
     out.set(tail, head.length + digits);
-    return out.subarray(0, len);
+    if (out !== scratch || views === undefined) return out.subarray(0, len);
+    // scratch's first len bytes, a view made once per length (no object per packet)
+    return (views[len] ??= scratch.subarray(0, len));
   }
 }
 
@@ -58,6 +60,7 @@ const RECORDS_KEPT = 4096;
 export class NumberedCommentWriter {
   private readonly bytesSink: CommentBytesSink | null;
   private readonly scratch = new Uint8Array(4096);
+  private readonly views: Uint8Array[] = [];
   private readonly records = new Map<string, Uint8Array>();
 
   constructor(private readonly sink: PacketSink) {
@@ -71,7 +74,7 @@ export class NumberedCommentWriter {
       this.sink.packet(captureId, t, frame, len, comment.text(n), record);
       return;
     }
-    const c = comment.bytes(n, this.scratch);
+    const c = comment.bytes(n, this.scratch, this.views);
     const r = record === undefined ? null : this.recordBytes(record);
     const at = s.reserveFrameBytes(len, c, r);
     s.frameBuffer.set(len === frame.length ? frame : frame.subarray(0, len), at);

@@ -218,7 +218,12 @@ export function portUnreachableBack(ctx: UdpContext, at: IfaceState, dst: IpAddr
  */
 export function datagramRoute(ctx: UdpContext, host: HostState, sk: UdpSocket, dst: IpAddr, oifName: string | null):
 { cast: 'unicast' | 'broadcast' | 'multicast'; local: boolean; iface: IfaceState; src: IpAddr; via?: IpAddr | null } | { errno: string; reason: string } {
-  const bound = sk.local && !isWildcard(sk.local) ? wire(sk.local) : null;
+  // An IPv6 source toward an IPv4 (v4-mapped) destination is no source: an AF_INET6 socket whose
+  // IPv6 address came from connect() has no IPv4 one (ip6_datagram_dst_update sets inet_rcv_saddr
+  // to LOOPBACK4_IPV6 and leaves inet_saddr 0), so udp_sendmsg's route picks it [net/ipv6/datagram.c
+  // ip6_datagram_dst_update; net/ipv4/udp.c udp_sendmsg] (one bound to an IPv6 address is IPv6-only:
+  // refused before). Seen on 6.18: sent from the route's IPv4 source; other OSes UNCONFIRMED.
+  const bound = sk.local && !isWildcard(sk.local) && wire(sk.local).family === dst.family ? wire(sk.local) : null;
   const multicast = isMulticast(dst);
   const broadcast = dst.family === 4 && isBroadcastAt(host, dst);
   // A socket bound to a broadcast or multicast address sends from the route's source [net/ipv4/af_inet.c __inet_bind: RTN_MULTICAST/RTN_BROADCAST → inet_saddr = 0]

@@ -12,7 +12,10 @@
 // the page cache), total CPU up ~0.15 s. Wall time, least of 3-4 alternating runs against the
 // synchronous build, in 5 sets at load 2.6-5.2 on 2 cores (other sessions at work, ~7% idle):
 // sync 3.56-4.18 s, 4 chunks 3.61-4.08 s, 2 chunks 4.21-4.31 s; tcpdump -w FILE 1.49-1.58 s.
-// No gain: the second core that the write would move to is busy. Kept synchronous.)
+// No gain: the second core that the write would move to is busy. On the quiet machine the same
+// evening (load ~2, 3 rounds): 4 chunks 2.96-3.06 s wall (3.64 s CPU) against 3.16-3.59 s (3.47 s
+// CPU), tcpdump 1.46 s: 2.03x instead of 2.16x, for more CPU, ~12 MiB more and a thread per output.
+// Kept synchronous.)
 
 import { Publication, writeAll, type PendingFile } from '../io/publish.js';
 

@@ -150,6 +150,19 @@ export function benchScaling(argv: readonly string[] = process.argv.slice(2)): v
   ];
   console.log(`\nscaling bench: best of ${RUNS} (BINDLAB_BENCH_SCALING_RUNS), files in ${dir}`);
   const rows: Row[] = [];
+  /** The two replay rows of a generated capture (deciding only; writing its output), the capture removed after. */
+  const replayRows = ({ capture: cap, scenarioFile: sc, packets: got }: { capture: string; scenarioFile: string; packets: number }, what: string): void => {
+    const out = join(dir, 'replay-out');
+    const rmOut = () => rmSync(out, { recursive: true, force: true });
+    const label = `${fmt(got / 1e6)}M ${what}`;
+    rows.push({ work: `replay ${label}, -p linux --no-output`, packets: got,
+      m: measure(process.execPath, [CLI, 'replay', cap, '-s', sc, '-p', 'linux', '--no-output', '--no-progress'], rmOut),
+      vs: [['tcpdump -w /dev/null', measure('tcpdump', [...root, '-r', cap, '-w', '/dev/null'])]] });
+    rows.push({ work: `replay ${label}, -p linux (writes its output)`, packets: got,
+      m: measure(process.execPath, [CLI, 'replay', cap, '-s', sc, '-p', 'linux', '-o', out, '--no-progress'], rmOut),
+      vs: writers(cap) });
+    rmSync(cap, { force: true });
+  };
   try {
     for (const n of udpOnly ? [] : PER_CLIENT) {
       const sc = join(dir, `clients-${n}.yaml`);
@@ -186,32 +199,10 @@ export function benchScaling(argv: readonly string[] = process.argv.slice(2)): v
       const free = statfsSync(dir).bavail * statfsSync(dir).bsize;
       if (need > free) { console.log(`replay of ${fmt(packets)} packets skipped: needs about ${(need / 1e9).toFixed(1)} GB, ${(free / 1e9).toFixed(1)} GB free`); continue; }
       // The bench scenario in parts of 1M packets, each under a new seed (replay.ts writeLongCapture).
-      const { capture: cap, scenarioFile: sc, packets: got } = writeLongCapture(dir, packets);
-      const out = join(dir, 'replay-out');
-      const rmOut = () => rmSync(out, { recursive: true, force: true });
-      const label = `${fmt(got / 1e6)}M packets`;
-      rows.push({ work: `replay ${label}, -p linux --no-output`, packets: got,
-        m: measure(process.execPath, [CLI, 'replay', cap, '-s', sc, '-p', 'linux', '--no-output', '--no-progress'], rmOut),
-        vs: [['tcpdump -w /dev/null', measure('tcpdump', [...root, '-r', cap, '-w', '/dev/null'])]] });
-      rows.push({ work: `replay ${label}, -p linux (writes its output)`, packets: got,
-        m: measure(process.execPath, [CLI, 'replay', cap, '-s', sc, '-p', 'linux', '-o', out, '--no-progress'], rmOut),
-        vs: writers(cap) });
-      rmSync(cap, { force: true });
+      replayRows(writeLongCapture(dir, packets), 'packets');
     }
     // UDP: DNS queries to a server per alias beside a wildcard cache, each answered (1M packets).
-    if (!udpOnly) {
-      const { capture: cap, scenarioFile: sc, packets: got } = writeLongCapture(dir, 1_000_000, true);
-      const out = join(dir, 'replay-out');
-      const rmOut = () => rmSync(out, { recursive: true, force: true });
-      const label = `${fmt(got / 1e6)}M UDP packets`;
-      rows.push({ work: `replay ${label}, -p linux --no-output`, packets: got,
-        m: measure(process.execPath, [CLI, 'replay', cap, '-s', sc, '-p', 'linux', '--no-output', '--no-progress'], rmOut),
-        vs: [['tcpdump -w /dev/null', measure('tcpdump', [...root, '-r', cap, '-w', '/dev/null'])]] });
-      rows.push({ work: `replay ${label}, -p linux (writes its output)`, packets: got,
-        m: measure(process.execPath, [CLI, 'replay', cap, '-s', sc, '-p', 'linux', '-o', out, '--no-progress'], rmOut),
-        vs: writers(cap) });
-      rmSync(cap, { force: true });
-    }
+    if (!udpOnly) replayRows(writeLongCapture(dir, 1_000_000, true), 'UDP packets');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -4,6 +4,7 @@
 // encoded once and only the number is written per packet; any other sink gets the text.
 
 import type { PacketSink } from '../pcap/sink.js';
+import { Utf8Memo } from '../pcap/utf8-memo.js';
 
 /** A sink that takes a frame's comments as UTF-8 bytes (null: none), as PcapngWriter does; the same bytes as packet() with their text. */
 export interface CommentBytesSink extends PacketSink {
@@ -61,7 +62,7 @@ export class NumberedCommentWriter {
   private readonly bytesSink: CommentBytesSink | null;
   private readonly scratch = new Uint8Array(4096);
   private readonly views: Uint8Array[] = [];
-  private readonly records = new Map<string, Uint8Array>();
+  private readonly records = new Utf8Memo(RECORDS_KEPT);
 
   constructor(private readonly sink: PacketSink) {
     this.bytesSink = isCommentBytesSink(sink) ? sink : null;
@@ -75,19 +76,9 @@ export class NumberedCommentWriter {
       return;
     }
     const c = comment.bytes(n, this.scratch, this.views);
-    const r = record === undefined ? null : this.recordBytes(record);
+    const r = record === undefined ? null : this.records.bytes(record);
     const at = s.reserveFrameBytes(len, c, r);
     s.frameBuffer.set(len === frame.length ? frame : frame.subarray(0, len), at);
     s.commitFrameBytes(captureId, t, len, c, r);
-  }
-
-  private recordBytes(record: string): Uint8Array {
-    let b = this.records.get(record);
-    if (b === undefined) {
-      if (this.records.size >= RECORDS_KEPT) this.records.clear();
-      b = utf8.encode(record);
-      this.records.set(record, b);
-    }
-    return b;
   }
 }

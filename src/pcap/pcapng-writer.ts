@@ -6,6 +6,7 @@
 import { copyBytes } from '../emu/wire/copy.js';
 import { BufferedOutput, type OutputTarget } from './output-file.js';
 import type { CaptureInterface, InPlaceSink } from './sink.js';
+import { Utf8Memo } from './utf8-memo.js';
 
 export interface PcapngWriterOptions {
   /** Wall-clock time (Unix seconds) of timeNs 0. */
@@ -58,7 +59,7 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
   private readonly baseHi: number;
   private readonly baseLo: number;
   /** Packet comments' UTF-8 bytes, by comment (at most COMMENTS_KEPT; then forgotten all at once). */
-  private readonly comments = new Map<string, Uint8Array>();
+  private readonly comments = new Utf8Memo(COMMENTS_KEPT);
 
   constructor(target: OutputTarget, opts: PcapngWriterOptions) {
     // Checked before the temporary file exists, so a bad option leaves nothing behind.
@@ -132,7 +133,7 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
 
   /** Stores the frame written at the offset reserveFrame gave, as an EPB (comment, then record: two opt_comment options). */
   commitFrame(ifaceId: number, timeNs: number, len: number, comment?: string, record?: string): void {
-    this.commitFrameBytes(ifaceId, timeNs, len, comment !== undefined ? this.commentBytes(comment) : null, record !== undefined ? this.commentBytes(record) : null);
+    this.commitFrameBytes(ifaceId, timeNs, len, comment !== undefined ? this.comments.bytes(comment) : null, record !== undefined ? this.comments.bytes(record) : null);
   }
 
   /** A DataView of frameBuffer (read it after reserveFrame, as frameBuffer). */
@@ -259,7 +260,7 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     const optsAt = p + 28 + ((v.getUint32(p + 20, true) + 3) & ~3);
     // With options, the end-of-options marker goes: the comment takes its place.
     let q = optsAt < p + total - 4 ? p + total - 8 : p + total - 4;
-    const bytes = this.commentBytes(comment);
+    const bytes = this.comments.bytes(comment);
     const n = bytes.length;
     if (n > MAX_OPTION_BYTES) throw new RangeError(`comment of ${n} bytes exceeds 65535`);
     if (q + 4 + n + 3 + 8 > buf.length) throw new RangeError('appendComment: no room reserved for the comment');
@@ -292,16 +293,6 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     return q;
   }
 
-  /** A comment's UTF-8 bytes: comments repeat (one per decision), so each is encoded once and its bytes copied after. */
-  private commentBytes(comment: string): Uint8Array {
-    let bytes = this.comments.get(comment);
-    if (bytes === undefined) {
-      if (this.comments.size >= COMMENTS_KEPT) this.comments.clear();
-      bytes = utf8.encode(comment);
-      this.comments.set(comment, bytes);
-    }
-    return bytes;
-  }
 
   private writeShb(application: string): void {
     const app = utf8.encode(application);

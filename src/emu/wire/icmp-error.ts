@@ -5,12 +5,12 @@
 // ICMPv6 quoting at most the IPv6 minimum MTU of 1280 in all [net/ipv6/icmp.c icmp6_send:
 // IPV6_MIN_MTU] (RFC 792, RFC 4443 §3).
 
-import type { IpAddr } from '../addr.js';
 import { foldChecksum, pseudoHeaderSumV6, sumWords } from './checksum.js';
 import { ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, writeEthernetHeader } from './ethernet.js';
 import { IPPROTO_ICMPV6, IPV4_HEADER_LEN } from './ipv4.js';
 import { IPV6_HEADER_LEN, writeIpv6Header } from './ipv6.js';
 import { WireError } from './errors.js';
+import type { IpSpec } from './udp.js';
 
 const IPPROTO_ICMP = 1;
 const ICMP_HEADER_LEN = 8;
@@ -24,13 +24,8 @@ export const ICMP_CODES = {
   'beyond-scope': { v4: [3, 1], v6: [1, 2] },
 } as const;
 
-export interface IcmpErrorSpec {
-  readonly srcMac: Uint8Array;
-  readonly dstMac: Uint8Array;
-  readonly src: IpAddr;
-  readonly dst: IpAddr;
-  readonly ttl: number;
-  readonly ipId: number;
+/** The addresses, TTL and IPv4 id of the error's own packet, named as udp.ts's IpSpec names them. */
+export interface IcmpErrorSpec extends Pick<IpSpec, 'srcMac' | 'dstMac' | 'src' | 'dst' | 'ttl' | 'ipId'> {
   readonly kind: keyof typeof ICMP_CODES;
   /** The offending IP packet as the router received it (header first). */
   readonly quoted: Uint8Array;

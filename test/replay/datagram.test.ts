@@ -35,6 +35,22 @@ const ipv6 = (src: string, dst: string, next: number, body: number[]): number[] 
 const ether = (type: number, ip: number[]): Uint8Array => Uint8Array.from([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0x64, ...u16(type), ...ip]);
 const ascii = (s: string): number[] => [...Buffer.from(s, 'latin1')];
 
+/** A scenario of one host at address/24 whose process named has one UDP socket, dns, bound to 0.0.0.0:53. */
+const dnsServerScenario = (name: string, address: string): string => `name: ${name}
+hosts:
+  server:
+    interfaces:
+      eth0: { addresses: [${address}/24] }
+    processes:
+      named: { uid: 0 }
+steps:
+  - socket: dns
+    process: server/named
+    type: udp
+  - bind: dns
+    address: 0.0.0.0:53
+`;
+
 function decode(frame: Uint8Array, linkType = LINKTYPE_ETHERNET) {
   const dg = newDatagram();
   const kind = decodeDatagram(linkType, frame, 0, frame.length, dg);
@@ -374,20 +390,7 @@ steps:
 describe('a capture whose datagrams go to no scenario host', () => {
   it('is nothing replayed, naming where its datagrams went and the --map to use', async () => {
     const { parseScenario } = await import('../../src/scenario/load.js');
-    const other = parseScenario(`name: elsewhere
-hosts:
-  server:
-    interfaces:
-      eth0: { addresses: [192.168.9.1/24] }
-    processes:
-      named: { uid: 0 }
-steps:
-  - socket: dns
-    process: server/named
-    type: udp
-  - bind: dns
-    address: 0.0.0.0:53
-`, 'elsewhere.yaml');
+    const other = parseScenario(dnsServerScenario('elsewhere', '192.168.9.1'), 'elsewhere.yaml');
     await expect(replayCapture(path.join(CAPTURES, 'dns-aliases.pcap'), other, { policies: ['linux'] })).rejects.toThrow(
       /nothing replayed: .*; its UDP datagrams went to 10\.0\.0\.1:53 \(2\), .*: map one onto a scenario address with --map 10\.0\.0\.1=ADDRESS$/);
     // With --map the same capture replays: 10.0.0.1 becomes the scenario's server.
@@ -442,20 +445,7 @@ describe('a resolver asking upstream', () => {
     ];
     for (const [ms, ip] of packets) w.packet(id, ms * 1e6, Uint8Array.from(ip), ip.length);
     w.finish();
-    const scenario = parseScenario(`name: resolver
-hosts:
-  server:
-    interfaces:
-      eth0: { addresses: [10.0.0.1/24] }
-    processes:
-      named: { uid: 0 }
-steps:
-  - socket: dns
-    process: server/named
-    type: udp
-  - bind: dns
-    address: 0.0.0.0:53
-`, 'resolver.yaml');
+    const scenario = parseScenario(dnsServerScenario('resolver', '10.0.0.1'), 'resolver.yaml');
     const r = await replayCapture(file, scenario, { policies: ['linux'] });
     expect(r.datagrams).toBe(1);
     expect(r.skipped['not-in-a-replayed-connection']).toBe(2);

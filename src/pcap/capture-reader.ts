@@ -4,6 +4,7 @@
 // Readers know nothing of scenarios, policies or what the packets mean.
 
 import * as fs from 'node:fs';
+import { bytes, release } from '../wasm/packets.js';
 
 /** The largest captured length a reader accepts (libpcap's MAXIMUM_SNAPLEN, 256 KiB). */
 export const MAX_CAPLEN = 262144;
@@ -172,7 +173,8 @@ export class ChunkedInput {
         fs.closeSync(this.fd);
         throw e;
       }
-      this.buf = Buffer.allocUnsafe(Math.max(bufferBytes ?? 1 << 20, 1 << 19));
+      // A file's buffers are in the WebAssembly memory when there is room: a replay's output is built from them there (wasm/packets.ts).
+      this.buf = bytes(Math.max(bufferBytes ?? 1 << 20, 1 << 19));
       this.capacity = this.buf.length;
       this.eof = false;
     } else {
@@ -238,7 +240,7 @@ export class ChunkedInput {
   private grow(n: number, factor: number): void {
     let cap = this.capacity;
     while (cap < n) cap *= 2;
-    const next = Buffer.allocUnsafe(cap * factor);
+    const next = this.fd >= 0 ? bytes(cap * factor) : Buffer.allocUnsafe(cap * factor);
     next.set(this.buf.subarray(this.start, this.end), 0);
     this.base += this.start;
     this.end -= this.start;
@@ -251,7 +253,7 @@ export class ChunkedInput {
   /** Starts reading ahead (see the class comment); a no-op for bytes in memory or a stream, or when on already. */
   readAhead(): void {
     if (this.fd < 0 || this.spare || this.eof) return;
-    this.spare = Buffer.allocUnsafe(2 * this.capacity);
+    this.spare = bytes(2 * this.capacity);
     this.readInto(this.spare, this.base + this.end);
   }
 
@@ -295,7 +297,7 @@ export class ChunkedInput {
         this.end += n;
       }
       if (this.base + this.end >= this.size) { this.spare = null; return; }
-      this.spare = Buffer.allocUnsafe(2 * this.capacity);
+      this.spare = bytes(2 * this.capacity);
       this.readInto(this.spare, this.base + this.end);
       return;
     }
@@ -305,7 +307,8 @@ export class ChunkedInput {
       return;
     }
     // The first window's buffer is the plain one: the next read needs one of the doubled size.
-    this.spare = old.length === 2 * cap ? old : Buffer.allocUnsafe(2 * cap);
+    if (old.length !== 2 * cap) release(old);
+    this.spare = old.length === 2 * cap ? old : bytes(2 * cap);
     this.readInto(this.spare, from + got);
   }
 
@@ -403,11 +406,19 @@ export class ChunkedInput {
     this.stream?.close();
     if (this.fd >= 0) {
       const fd = this.fd;
-      const closeFd = () => { try { fs.closeSync(fd); } catch { /* already closed */ } };
-      // A read on the thread pool still uses the descriptor: close it only after (its number could be reused).
+      // A file's buffers go back to the WebAssembly memory's arena, the one a read fills once it is done.
+      const buf = this.buf, spare = this.spare;
+      const closeFd = () => {
+        try { fs.closeSync(fd); } catch { /* already closed */ }
+        release(buf);
+        if (spare) release(spare);
+      };
+      // A read on the thread pool still uses the descriptor (and the spare buffer): close it only after (its number could be reused).
       if (this.ahead) this.ahead.then(closeFd, closeFd);
       else closeFd();
       this.fd = -1;
+      this.buf = new Uint8Array(0);
+      this.view = new DataView(this.buf.buffer);
     }
     this.ahead = null;
     this.spare = null;

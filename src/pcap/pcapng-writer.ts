@@ -7,6 +7,7 @@ import { copyBytes } from '../emu/wire/copy.js';
 import { BufferedOutput, type OutputTarget } from './output-file.js';
 import type { CaptureInterface, InPlaceSink } from './sink.js';
 import { Utf8Memo } from './utf8-memo.js';
+import { kernels } from '../wasm/packets.js';
 
 export interface PcapngWriterOptions {
   /** Wall-clock time (Unix seconds) of timeNs 0. */
@@ -136,6 +137,15 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     this.commitFrameBytes(ifaceId, timeNs, len, comment !== undefined ? this.comments.bytes(comment) : null, record !== undefined ? this.comments.bytes(record) : null);
   }
 
+  /** Whether frameBuffer is in the WebAssembly memory (wasm/packets.ts), and its address there. */
+  get frameInMemory(): boolean {
+    return this.bufInMemory;
+  }
+
+  get frameBase(): number {
+    return this.bufBase;
+  }
+
   /** A DataView of frameBuffer (read it after reserveFrame, as frameBuffer). */
   get frameView(): DataView {
     return this.view;
@@ -174,10 +184,17 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     if (snaplen === undefined) throw new RangeError(`packet on undeclared interface ${ifaceId}`);
     if (!(timeNs >= 0)) throw new RangeError(`timeNs ${timeNs}`);
     const cap = len < snaplen ? len : snaplen;
-    const capPad = (cap + 3) & ~3;
     const buf = this.buf;
-    const v = this.view;
     const p = this.pos;
+    if (comment === null && record === null && this.bufInMemory) {
+      // The block's fields in the WebAssembly memory (assembly/packets.ts packetBlock), as below.
+      const base = this.bufBase;
+      this.pos = kernels!.packetBlock(base + p, ifaceId, timeNs, this.nsPerUnit, this.baseHi, this.baseLo, cap, len) - base;
+      this.lastBlockAt = p;
+      return;
+    }
+    const capPad = (cap + 3) & ~3;
+    const v = this.view;
 
     const units = this.nsPerUnit === 1 ? Math.floor(timeNs) : Math.floor(timeNs / 1000);
     // The carry from the low word without a branch (a branch first taken late deoptimizes), and

@@ -6,7 +6,7 @@
 //
 // Each function does what a JavaScript function does byte for byte, the one used when a buffer
 // is not in this memory: clientSegment is src/replay/client-rewrite.ts's writeClientSegment,
-// packetBlock is src/pcap/pcapng-writer.ts's commitFrameAt without comments. Tests compare them
+// packetBlock is src/pcap/pcapng-writer.ts's commitFrameAt, serverFrame server-frames.ts's frame. Tests compare them
 // on random input (test/wasm/packets.test.ts). Where the JavaScript cites a rule, so does it; the
 // rules are not repeated here.
 //
@@ -171,30 +171,6 @@ export function clientSegment(from: usize, shift: usize, ip: usize, tcp: usize, 
   storeBe16(tcp + shift + 16, complement(sum));
 }
 
-/**
- * commitFrameAt's packet block without comments: the EPB header at p (its frame of len bytes,
- * cap of them captured, already at p + 28), the padding, the end; returns the offset after it.
- * The timestamp: floor(timeNs / nsPerUnit) units after the base (baseHi, baseLo: 64 bits).
- */
-export function packetBlock(p: usize, iface: u32, timeNs: f64, nsPerUnit: i32, baseHi: u32, baseLo: u32, cap: u32, len: u32): usize {
-  const units = nsPerUnit == 1 ? <u64>Math.floor(timeNs) : <u64>Math.floor(timeNs / 1000);
-  const ts = ((<u64>baseHi << 32) | <u64>baseLo) + units;
-  const capPad = (cap + 3) & ~3;
-  store<u32>(p, BT_EPB);
-  store<u32>(p + 8, iface);
-  store<u32>(p + 12, <u32>(ts >> 32));
-  store<u32>(p + 16, <u32>ts);
-  store<u32>(p + 20, cap);
-  store<u32>(p + 24, len);
-  const d = p + 28;
-  for (let q = d + cap; q < d + capPad; q++) store<u8>(q, 0);
-  const q = d + capPad;
-  const total = <u32>(q + 4 - p);
-  store<u32>(p + 4, total);
-  store<u32>(q, total);
-  return q + 4;
-}
-
 /** Copies n bytes from src to dst, 8 at a time. */
 @inline function copyBytes(dst: usize, src: usize, n: usize): void {
   let i: usize = 0;
@@ -255,4 +231,47 @@ export function serverFrame(at: usize, head: usize, headLen: usize, v4: i32, ipB
 /** n bytes from src to dst (a packet comment into its option). */
 export function copy(dst: usize, src: usize, n: usize): void {
   copyBytes(dst, src, n);
+}
+
+/** An opt_comment of n bytes from src at q (code 1, its length, the bytes, zeros to a multiple of 4); returns the offset after it. */
+@inline function putComment(q: usize, src: usize, n: usize): usize {
+  store<u16>(q, 1);
+  store<u16>(q + 2, <u16>n);
+  copyBytes(q + 4, src, n);
+  const end = q + 4 + ((n + 3) & ~3);
+  for (let i = q + 4 + n; i < end; i++) store<u8>(i, 0);
+  return end;
+}
+
+/**
+ * commitFrameAt's packet block: the EPB header at p (its frame of len bytes, cap of them
+ * captured, already at p + 28), the padding, the comment (cLen bytes at c; -1: none) and the
+ * record (rLen bytes at r; -1: none) as two opt_comment options and the end of options when
+ * either is there, the end; returns the offset after it. The timestamp: floor(timeNs /
+ * nsPerUnit) units after the base (baseHi, baseLo: 64 bits).
+ */
+export function packetBlock(p: usize, iface: u32, timeNs: f64, nsPerUnit: i32, baseHi: u32, baseLo: u32, cap: u32, len: u32,
+  c: usize, cLen: i32, r: usize, rLen: i32): usize {
+  const units = nsPerUnit == 1 ? <u64>Math.floor(timeNs) : <u64>Math.floor(timeNs / 1000);
+  const ts = ((<u64>baseHi << 32) | <u64>baseLo) + units;
+  const capPad = (cap + 3) & ~3;
+  store<u32>(p, BT_EPB);
+  store<u32>(p + 8, iface);
+  store<u32>(p + 12, <u32>(ts >> 32));
+  store<u32>(p + 16, <u32>ts);
+  store<u32>(p + 20, cap);
+  store<u32>(p + 24, len);
+  const d = p + 28;
+  for (let q = d + cap; q < d + capPad; q++) store<u8>(q, 0);
+  let q = d + capPad;
+  if (cLen >= 0 || rLen >= 0) {
+    if (cLen >= 0) q = putComment(q, c, <usize>cLen);
+    if (rLen >= 0) q = putComment(q, r, <usize>rLen);
+    store<u32>(q, 0);
+    q += 4;
+  }
+  const total = <u32>(q + 4 - p);
+  store<u32>(p + 4, total);
+  store<u32>(q, total);
+  return q + 4;
 }

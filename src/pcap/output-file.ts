@@ -138,7 +138,7 @@ export abstract class BufferedOutput {
   }
 
   /** Once closed: the buffer goes back (nothing writes into it again). */
-  private dropBuffer(): void {
+  protected dropBuffer(): void {
     release(this.buf);
     this.buf = new Uint8Array(0);
     this.bufInMemory = false;

@@ -7,7 +7,7 @@ import { copyBytes } from '../emu/wire/copy.js';
 import { BufferedOutput, type OutputTarget } from './output-file.js';
 import type { CaptureInterface, InPlaceSink } from './sink.js';
 import { Utf8Memo } from './utf8-memo.js';
-import { kernels } from '../wasm/packets.js';
+import { bytes, inMemory, kernels, release } from '../wasm/packets.js';
 
 export interface PcapngWriterOptions {
   /** Wall-clock time (Unix seconds) of timeNs 0. */
@@ -44,6 +44,8 @@ const utf8 = new TextEncoder();
 const COMMENTS_KEPT = 4096;
 
 const pad4 = (n: number): number => (n + 3) & ~3;
+/** Comments staged in the WebAssembly memory for its packetBlock: slots, and the most bytes a slot holds (a longer comment is written in JavaScript). */
+const STAGE_SLOTS = 8, STAGE_SLOT_BYTES = 8192;
 
 interface PendingName {
   readonly family: 4 | 6;
@@ -186,12 +188,17 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     const cap = len < snaplen ? len : snaplen;
     const buf = this.buf;
     const p = this.pos;
-    if (comment === null && record === null && this.bufInMemory) {
-      // The block's fields in the WebAssembly memory (assembly/packets.ts packetBlock), as below.
-      const base = this.bufBase;
-      this.pos = kernels!.packetBlock(base + p, ifaceId, timeNs, this.nsPerUnit, this.baseHi, this.baseLo, cap, len) - base;
-      this.lastBlockAt = p;
-      return;
+    if (this.bufInMemory) {
+      // The block built in the WebAssembly memory (assembly/packets.ts packetBlock), as below,
+      // its comments copied from where they are staged there.
+      const cAt = comment !== null ? this.staged(comment, -1) : 0, rAt = record !== null ? this.staged(record, cAt) : 0;
+      if (cAt >= 0 && rAt >= 0) {
+        const base = this.bufBase;
+        this.pos = kernels!.packetBlock(base + p, ifaceId, timeNs, this.nsPerUnit, this.baseHi, this.baseLo, cap, len,
+          cAt, comment !== null ? comment.length : -1, rAt, record !== null ? record.length : -1) - base;
+        this.lastBlockAt = p;
+        return;
+      }
     }
     const capPad = (cap + 3) & ~3;
     const v = this.view;
@@ -225,6 +232,47 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     v.setUint32(q, total, true);
     this.pos = q + 4;
     this.lastBlockAt = p;
+  }
+
+  /**
+   * The region of the WebAssembly memory where comments are staged for packetBlock (allocated
+   * with the first), the comment arrays whose copies are in its slots (arrays from Utf8Memo or a
+   * decision: never written into, so the same array is the same bytes), and the next slot to reuse.
+   */
+  private stage: Buffer | null = null;
+  private stageBase = 0;
+  private readonly stagedOf: (Uint8Array | null)[] = new Array<Uint8Array | null>(STAGE_SLOTS).fill(null);
+  private readonly stagedAt = new Int32Array(STAGE_SLOTS);
+  private stageNext = 0;
+
+  /**
+   * The address of a copy of b in the WebAssembly memory (copied there if it is not yet, into a
+   * slot other than the one at address keep), or -1 when it cannot be.
+   */
+  private staged(b: Uint8Array, keep: number): number {
+    const of = this.stagedOf;
+    for (let i = 0; i < STAGE_SLOTS; i++) if (of[i] === b) return this.stagedAt[i]!;
+    if (b.length > STAGE_SLOT_BYTES) return -1;
+    if (this.stage === null) {
+      const stage = bytes(STAGE_SLOTS * STAGE_SLOT_BYTES);
+      if (!inMemory(stage)) return -1;
+      this.stage = stage;
+      this.stageBase = stage.byteOffset;
+    }
+    let i = this.stageNext;
+    if (this.stagedAt[i] === keep && of[i] !== null) i = i + 1 === STAGE_SLOTS ? 0 : i + 1;
+    this.stageNext = i + 1 === STAGE_SLOTS ? 0 : i + 1;
+    this.stage.set(b, i * STAGE_SLOT_BYTES);
+    of[i] = b;
+    this.stagedAt[i] = this.stageBase + i * STAGE_SLOT_BYTES;
+    return this.stagedAt[i]!;
+  }
+
+  protected override dropBuffer(): void {
+    super.dropBuffer();
+    if (this.stage !== null) release(this.stage);
+    this.stage = null;
+    this.stagedOf.fill(null);
   }
 
   /** Where the last packet's block starts in frameBuffer (see lastPacket). */

@@ -16,7 +16,8 @@ import { existsSync, readFileSync } from 'node:fs';
 export interface PacketKernels {
   clientSegment(from: number, shift: number, ip: number, tcp: number, segEnd: number, capEnd: number, v4: number,
     mapped: number, realIsn: number, emuIsn: number, emuNext: number, emuTsval: number): void;
-  packetBlock(p: number, iface: number, timeNs: number, nsPerUnit: number, baseHi: number, baseLo: number, cap: number, len: number): number;
+  packetBlock(p: number, iface: number, timeNs: number, nsPerUnit: number, baseHi: number, baseLo: number, cap: number, len: number,
+    c: number, cLen: number, r: number, rLen: number): number;
   serverFrame(at: number, head: number, headLen: number, v4: number, ipBase: number, ipId: number, flow: number, tcpBase: number,
     seq: number, ack: number, flags: number, window: number, opts: number, optLen: number, optsSum: number, tsAt: number, tsval: number, tsecr: number,
     payload: number, payloadLen: number, payloadSum: number): void;
@@ -56,21 +57,27 @@ function modulePath(): URL | null {
   return null;
 }
 
-/** Loads the module once; false when it cannot be (then every buffer is an ordinary one). */
+/**
+ * Loads the module once; false when it cannot be (then every buffer is an ordinary one).
+ * BINDLAB_WASM=0 leaves it unloaded; BINDLAB_WASM=1 makes a failure to load it an error (tests
+ * of the installed command use it to know the module is there and works).
+ */
 export function loadKernels(): boolean {
   if (tried) return kernels !== null;
   tried = true;
-  if (process.env['BINDLAB_WASM'] === '0') return false;
+  const want = process.env['BINDLAB_WASM'];
+  if (want === '0') return false;
   const url = modulePath();
-  if (url === null) return false;
   try {
+    if (url === null) throw new Error('dist/wasm/packets.wasm is missing (npm run build makes it)');
     const memory = new WebAssembly.Memory({ initial: PAGES, maximum: PAGES });
     const instance = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(url)), { env: { memory } });
     kernels = instance.exports as unknown as PacketKernels;
     memoryBuffer = memory.buffer;
-  } catch {
+  } catch (e) {
     kernels = null;
     memoryBuffer = null;
+    if (want === '1') throw new Error(`BINDLAB_WASM=1: the WebAssembly module could not be loaded: ${(e as Error).message}`);
   }
   return kernels !== null;
 }

@@ -36,6 +36,11 @@ export interface CaptureReaderOptions {
    * header. Default: every link type (the caller decides).
    */
   readonly linkTypes?: readonly number[];
+  /**
+   * A file's or stream's buffers in the WebAssembly memory when there is room there (wasm/packets.ts):
+   * a replay that writes outputs builds them from there. Default false (ordinary buffers).
+   */
+  readonly inWasmMemory?: boolean;
   /** Name used in error messages for in-memory input. Default "<memory>". */
   readonly name?: string;
   /**
@@ -155,14 +160,18 @@ export class ChunkedInput {
   private ahead: Promise<number> | null = null;
   private aheadAt = -1;
 
-  constructor(readonly file: string, source: string | Uint8Array | ByteStream, bufferBytes: number | undefined) {
+  /** Whether buffers come from the WebAssembly memory (see CaptureReaderOptions.inWasmMemory). */
+  private readonly wasm: boolean;
+
+  constructor(readonly file: string, source: string | Uint8Array | ByteStream, bufferBytes: number | undefined, inWasmMemory = false) {
+    this.wasm = inWasmMemory;
     this.seekable = !(source instanceof ByteStream);
     if (source instanceof ByteStream) {
       // Streamed (a pipe, or a decompressor): every byte arrives through refill(), never synchronously.
       this.stream = source;
       this.fd = -1;
       this.size = NaN;
-      this.buf = Buffer.allocUnsafe(Math.max(bufferBytes ?? 1 << 20, 1 << 19));
+      this.buf = this.alloc(Math.max(bufferBytes ?? 1 << 20, 1 << 19));
       this.capacity = this.buf.length;
       this.eof = false;
     } else if (typeof source === 'string') {
@@ -173,8 +182,7 @@ export class ChunkedInput {
         fs.closeSync(this.fd);
         throw e;
       }
-      // A file's buffers are in the WebAssembly memory when there is room: a replay's output is built from them there (wasm/packets.ts).
-      this.buf = bytes(Math.max(bufferBytes ?? 1 << 20, 1 << 19));
+      this.buf = this.alloc(Math.max(bufferBytes ?? 1 << 20, 1 << 19));
       this.capacity = this.buf.length;
       this.eof = false;
     } else {
@@ -186,6 +194,11 @@ export class ChunkedInput {
       this.eof = true;
     }
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  }
+
+  /** A buffer of n bytes, in the WebAssembly memory when asked for and there is room (released at close, or collected). */
+  private alloc(n: number): Buffer {
+    return this.wasm ? bytes(n) : Buffer.allocUnsafe(n);
   }
 
   /** File offset of buf[start]. */
@@ -240,7 +253,7 @@ export class ChunkedInput {
   private grow(n: number, factor: number): void {
     let cap = this.capacity;
     while (cap < n) cap *= 2;
-    const next = this.fd >= 0 ? bytes(cap * factor) : Buffer.allocUnsafe(cap * factor);
+    const next = this.alloc(cap * factor);
     next.set(this.buf.subarray(this.start, this.end), 0);
     this.base += this.start;
     this.end -= this.start;
@@ -253,7 +266,7 @@ export class ChunkedInput {
   /** Starts reading ahead (see the class comment); a no-op for bytes in memory or a stream, or when on already. */
   readAhead(): void {
     if (this.fd < 0 || this.spare || this.eof) return;
-    this.spare = bytes(2 * this.capacity);
+    this.spare = this.alloc(2 * this.capacity);
     this.readInto(this.spare, this.base + this.end);
   }
 
@@ -297,7 +310,7 @@ export class ChunkedInput {
         this.end += n;
       }
       if (this.base + this.end >= this.size) { this.spare = null; return; }
-      this.spare = bytes(2 * this.capacity);
+      this.spare = this.alloc(2 * this.capacity);
       this.readInto(this.spare, this.base + this.end);
       return;
     }
@@ -308,7 +321,7 @@ export class ChunkedInput {
     }
     // The first window's buffer is the plain one: the next read needs one of the doubled size.
     if (old.length !== 2 * cap) release(old);
-    this.spare = old.length === 2 * cap ? old : bytes(2 * cap);
+    this.spare = old.length === 2 * cap ? old : this.alloc(2 * cap);
     this.readInto(this.spare, from + got);
   }
 
@@ -512,7 +525,7 @@ export abstract class StreamedReader {
   /** A path, bytes in memory, or an input already open (a stream: openCaptureStream). */
   constructor(source: string | Uint8Array | ChunkedInput, options: CaptureReaderOptions) {
     this.file = source instanceof ChunkedInput ? source.file : typeof source === 'string' ? source : options.name ?? '<memory>';
-    this.in = source instanceof ChunkedInput ? source : new ChunkedInput(this.file, source, options.bufferBytes);
+    this.in = source instanceof ChunkedInput ? source : new ChunkedInput(this.file, source, options.bufferBytes, options.inWasmMemory);
     this.stopAtTruncation = options.truncatedEnd === 'stop';
   }
 

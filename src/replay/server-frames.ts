@@ -71,8 +71,8 @@ export class ServerFrames {
   private family: 4 | 6 = 4;
   private fam: Family | null = null;
   /** Ethernet + IP header + the ports, lengths, IPv4 ID and checksums zero (IPv6: the flow label too). */
-  private readonly head: Uint8Array;
-  private readonly headView: DataView;
+  private head: Uint8Array = new Uint8Array(HEAD_MAX);
+  private headView = new DataView(this.head.buffer);
   private headLen = 0;
   /** IPv4: the IP header's words without total length and ID. */
   private ipBase = 0;
@@ -93,25 +93,25 @@ export class ServerFrames {
    * there is room there: the header (head is a view of its start), the options, the last payload.
    * Kept as a field: the region goes back to the arena only once this object is gone.
    */
-  private region: Buffer | null;
+  private region: Buffer | null = null;
   /** The region's address (-1: no region: the frames are built in JavaScript). */
-  private base: number;
+  private base = -1;
   /** Options copied into the region so far. */
   private optionSets = 0;
+  /** Whether the region was asked for (with the first connection: a replay without outputs has none). */
+  private placedYet = false;
 
-  constructor(private readonly run: Run) {
+  constructor(private readonly run: Run) {}
+
+  /** The region, when the WebAssembly memory has room for it; head moves into it. */
+  private place(): void {
+    this.placedYet = true;
     const region = bytes(REGION_BYTES);
-    if (inMemory(region)) {
-      this.region = region;
-      this.base = region.byteOffset;
-      this.head = region.subarray(0, HEAD_MAX);
-      this.headView = new DataView(region.buffer, region.byteOffset, HEAD_MAX);
-    } else {
-      this.region = null;
-      this.base = -1;
-      this.head = new Uint8Array(HEAD_MAX);
-      this.headView = new DataView(this.head.buffer);
-    }
+    if (!inMemory(region)) return;
+    this.region = region;
+    this.base = region.byteOffset;
+    this.head = new Uint8Array(region.buffer, region.byteOffset, HEAD_MAX);
+    this.headView = new DataView(region.buffer, region.byteOffset, HEAD_MAX);
   }
 
   /**
@@ -120,6 +120,7 @@ export class ServerFrames {
    */
   connection(conn: number, serverMac: Uint8Array, clientMac: Uint8Array, server: IpAddr, sport: number, client: IpAddr, cport: number, serverIsn: number): void {
     if (conn === this.conn) return;
+    if (!this.placedYet) this.place();
     this.conn = conn;
     const family = server.family;
     this.family = family;

@@ -57,9 +57,13 @@ describe('the WebAssembly module', () => {
     expect(inMemory(bytes(4096))).toBe(true);
   });
 
-  it('holds a capture reader\'s file buffers, given back when it is closed', () => {
+  it('holds a capture reader\'s file buffers when asked, given back when it is closed', () => {
     const before = unitsTaken();
-    const r = openCapture(path.join(ROOT, 'captures/dual-stack.pcapng'));
+    const plain = openCapture(path.join(ROOT, 'captures/dual-stack.pcapng'));
+    expect(plain.next()).toBe(true);
+    expect(inMemory(plain.data)).toBe(false);
+    plain.close();
+    const r = openCapture(path.join(ROOT, 'captures/dual-stack.pcapng'), { inWasmMemory: true });
     expect(r.next()).toBe(true);
     expect(inMemory(r.data)).toBe(true);
     expect(unitsTaken()).toBeGreaterThan(before);

@@ -147,6 +147,8 @@ describe('replays written in WebAssembly', () => {
     ['captures/dual-stack.ns.pcap', 'captures/dual-stack.yaml'],
     ['captures/reuseport.pcap', 'captures/reuseport.yaml'],
     ['captures/reuseport.any.pcap', 'captures/reuseport.yaml'],
+    ['captures/dns-aliases.pcap', 'captures/dns-aliases.yaml'],
+    ['captures/dns-aliases.pcapng', 'captures/dns-aliases.yaml'],
   ] as const;
   it.each(cases)('%s: every policy\'s output is the JavaScript\'s, byte for byte', async (capture, scenarioFile) => {
     const scenario = loadScenarioFile(path.join(ROOT, scenarioFile));

@@ -136,7 +136,9 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
 
   /** Stores the frame written at the offset reserveFrame gave, as an EPB (comment, then record: two opt_comment options). */
   commitFrame(ifaceId: number, timeNs: number, len: number, comment?: string, record?: string): void {
-    this.commitFrameBytes(ifaceId, timeNs, len, comment !== undefined ? this.comments.bytes(comment) : null, record !== undefined ? this.comments.bytes(record) : null);
+    this.frameTimeNs = timeNs;
+    // The memo's arrays are never written into: stable.
+    this.commitFrameAt(ifaceId, len, comment !== undefined ? this.comments.bytes(comment) : null, record !== undefined ? this.comments.bytes(record) : null);
   }
 
   /** Whether frameBuffer is in the WebAssembly memory (wasm/packets.ts), and its address there. */
@@ -166,10 +168,13 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     return this.pos + 28;
   }
 
-  /** commitFrame with its comments as UTF-8 bytes (null: none). */
+  /**
+   * commitFrame with its comments as UTF-8 bytes (null: none), read during the call only: the
+   * caller may write other bytes into the same arrays for the next frame.
+   */
   commitFrameBytes(ifaceId: number, timeNs: number, len: number, comment: Uint8Array | null, record: Uint8Array | null): void {
     this.frameTimeNs = timeNs;
-    this.commitFrameAt(ifaceId, len, comment, record);
+    this.commitFrameAt(ifaceId, len, comment, record, false);
   }
 
   /**
@@ -179,8 +184,12 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
    */
   frameTimeNs = -0;
 
-  /** commitFrameBytes at frameTimeNs. */
-  commitFrameAt(ifaceId: number, len: number, comment: Uint8Array | null, record: Uint8Array | null): void {
+  /**
+   * commitFrameBytes at frameTimeNs. stable (the default): the comment arrays are never written
+   * into (a decision's bytes, a Utf8Memo's), so the writer may keep a copy of each by identity
+   * where the WebAssembly module builds blocks (see staged); false: read them during the call only.
+   */
+  commitFrameAt(ifaceId: number, len: number, comment: Uint8Array | null, record: Uint8Array | null, stable = true): void {
     const timeNs = this.frameTimeNs;
     const snaplen = this.snaplens[ifaceId];
     if (snaplen === undefined) throw new RangeError(`packet on undeclared interface ${ifaceId}`);
@@ -188,7 +197,7 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     const cap = len < snaplen ? len : snaplen;
     const buf = this.buf;
     const p = this.pos;
-    if (this.bufInMemory) {
+    if (this.bufInMemory && (stable || (comment === null && record === null))) {
       // The block built in the WebAssembly memory (assembly/packets.ts packetBlock), as below,
       // its comments copied from where they are staged there.
       const cAt = comment !== null ? this.staged(comment, -1) : 0, rAt = record !== null ? this.staged(record, cAt) : 0;

@@ -283,10 +283,12 @@ export class ChunkedInput {
     const from = this.base + this.end;
     let got = await this.ahead!;
     // A skip() past the window moved the file position since the read began: read again there.
-    if (this.aheadAt !== from) {
+    if (this.aheadAt !== from && this.fd >= 0) {
       this.readInto(next, from);
       got = await this.ahead!;
     }
+    // Closed while the read was on its way: its buffers have gone back (close()), nothing more to take in.
+    if (this.fd < 0) return;
     this.ahead = null;
     const cap = this.capacity;
     const tail = this.end - this.start;
@@ -306,9 +308,10 @@ export class ChunkedInput {
         const n = await new Promise<number>((resolve, reject) => {
           fs.read(fd, this.buf, this.end, this.buf.length - this.end, this.base + this.end, (err, k) => (err ? reject(err) : resolve(k)));
         });
-        if (n === 0) break;
+        if (n === 0 || this.fd < 0) break;
         this.end += n;
       }
+      if (this.fd < 0) return;
       if (this.base + this.end >= this.size) { this.spare = null; return; }
       this.spare = this.alloc(2 * this.capacity);
       this.readInto(this.spare, this.base + this.end);

@@ -161,6 +161,10 @@ export class ServerFrames {
     if (this.region !== null) release(this.region);
     this.region = null;
     this.base = -1;
+    // head was a view of the region: nothing may write there any more.
+    this.head = new Uint8Array(HEAD_MAX);
+    this.headView = new DataView(this.head.buffer);
+    this.conn = -1;
   }
 
   private profile(family: 4 | 6): Family {

@@ -10,7 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { allPolicies } from '../../src/emu/policy/index.js';
+import { nextPacket } from '../../src/pcap/capture-reader.js';
 import { openCapture } from '../../src/pcap/open-capture.js';
+import { buildPcap } from '../pcap/capture-builder.js';
 import { PcapngWriter } from '../../src/pcap/pcapng-writer.js';
 import { replayCapture } from '../../src/replay/replay.js';
 import { loadScenarioFile } from '../../src/scenario/load.js';
@@ -68,6 +70,31 @@ describe('the WebAssembly module', () => {
     expect(inMemory(r.data)).toBe(true);
     expect(unitsTaken()).toBeGreaterThan(before);
     r.close();
+    expect(unitsTaken()).toBe(before);
+  });
+
+  it('gives a reader\'s buffers back only once a read on its way is done, when closed while it waits', async () => {
+    // 3 MiB of records: read ahead in 1 MiB windows.
+    const recs = Array.from({ length: 3000 }, (_, i) => ({ sec: i, frac: 0, data: new Uint8Array(1000).fill(i & 0xff) }));
+    const file = path.join(tmp, 'ahead.pcap');
+    fs.writeFileSync(file, buildPcap({ little: true, ns: false, linkType: 1 }, recs));
+    const before = unitsTaken();
+    for (const stopAfter of [1, 900, 1500]) {
+      const r = openCapture(file, { inWasmMemory: true });
+      r.readAhead();
+      let n = 0;
+      while (n < stopAfter && (await nextPacket(r))) {
+        expect(r.data[r.offset + 999]).toBe(n & 0xff);
+        n++;
+      }
+      while (r.next()) n++;
+      // Waiting for the read ahead (or at the end): close with the read on its way, then let it finish.
+      const pending = r.waiting ? r.refill() : Promise.resolve();
+      r.close();
+      await pending;
+      await new Promise((res) => setTimeout(res, 50));
+      expect(r.next()).toBe(false);
+    }
     expect(unitsTaken()).toBe(before);
   });
 

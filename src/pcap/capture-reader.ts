@@ -4,6 +4,7 @@
 // Readers know nothing of scenarios, policies or what the packets mean.
 
 import * as fs from 'node:fs';
+import { bytes, release } from '../wasm/packets.js';
 
 /** The largest captured length a reader accepts (libpcap's MAXIMUM_SNAPLEN, 256 KiB). */
 export const MAX_CAPLEN = 262144;
@@ -35,6 +36,11 @@ export interface CaptureReaderOptions {
    * header. Default: every link type (the caller decides).
    */
   readonly linkTypes?: readonly number[];
+  /**
+   * A file's or stream's buffers in the WebAssembly memory when there is room there (wasm/packets.ts):
+   * a replay that writes outputs builds them from there. Default false (ordinary buffers).
+   */
+  readonly inWasmMemory?: boolean;
   /** Name used in error messages for in-memory input. Default "<memory>". */
   readonly name?: string;
   /**
@@ -154,14 +160,18 @@ export class ChunkedInput {
   private ahead: Promise<number> | null = null;
   private aheadAt = -1;
 
-  constructor(readonly file: string, source: string | Uint8Array | ByteStream, bufferBytes: number | undefined) {
+  /** Whether buffers come from the WebAssembly memory (see CaptureReaderOptions.inWasmMemory). */
+  private readonly wasm: boolean;
+
+  constructor(readonly file: string, source: string | Uint8Array | ByteStream, bufferBytes: number | undefined, inWasmMemory = false) {
+    this.wasm = inWasmMemory;
     this.seekable = !(source instanceof ByteStream);
     if (source instanceof ByteStream) {
       // Streamed (a pipe, or a decompressor): every byte arrives through refill(), never synchronously.
       this.stream = source;
       this.fd = -1;
       this.size = NaN;
-      this.buf = Buffer.allocUnsafe(Math.max(bufferBytes ?? 1 << 20, 1 << 19));
+      this.buf = this.alloc(Math.max(bufferBytes ?? 1 << 20, 1 << 19));
       this.capacity = this.buf.length;
       this.eof = false;
     } else if (typeof source === 'string') {
@@ -172,7 +182,7 @@ export class ChunkedInput {
         fs.closeSync(this.fd);
         throw e;
       }
-      this.buf = Buffer.allocUnsafe(Math.max(bufferBytes ?? 1 << 20, 1 << 19));
+      this.buf = this.alloc(Math.max(bufferBytes ?? 1 << 20, 1 << 19));
       this.capacity = this.buf.length;
       this.eof = false;
     } else {
@@ -184,6 +194,11 @@ export class ChunkedInput {
       this.eof = true;
     }
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  }
+
+  /** A buffer of n bytes, in the WebAssembly memory when asked for and there is room (released at close, or collected). */
+  private alloc(n: number): Buffer {
+    return this.wasm ? bytes(n) : Buffer.allocUnsafe(n);
   }
 
   /** File offset of buf[start]. */
@@ -238,7 +253,7 @@ export class ChunkedInput {
   private grow(n: number, factor: number): void {
     let cap = this.capacity;
     while (cap < n) cap *= 2;
-    const next = Buffer.allocUnsafe(cap * factor);
+    const next = this.alloc(cap * factor);
     next.set(this.buf.subarray(this.start, this.end), 0);
     this.base += this.start;
     this.end -= this.start;
@@ -251,7 +266,7 @@ export class ChunkedInput {
   /** Starts reading ahead (see the class comment); a no-op for bytes in memory or a stream, or when on already. */
   readAhead(): void {
     if (this.fd < 0 || this.spare || this.eof) return;
-    this.spare = Buffer.allocUnsafe(2 * this.capacity);
+    this.spare = this.alloc(2 * this.capacity);
     this.readInto(this.spare, this.base + this.end);
   }
 
@@ -268,10 +283,12 @@ export class ChunkedInput {
     const from = this.base + this.end;
     let got = await this.ahead!;
     // A skip() past the window moved the file position since the read began: read again there.
-    if (this.aheadAt !== from) {
+    if (this.aheadAt !== from && this.fd >= 0) {
       this.readInto(next, from);
       got = await this.ahead!;
     }
+    // Closed while the read was on its way: its buffers have gone back (close()), nothing more to take in.
+    if (this.fd < 0) return;
     this.ahead = null;
     const cap = this.capacity;
     const tail = this.end - this.start;
@@ -291,11 +308,12 @@ export class ChunkedInput {
         const n = await new Promise<number>((resolve, reject) => {
           fs.read(fd, this.buf, this.end, this.buf.length - this.end, this.base + this.end, (err, k) => (err ? reject(err) : resolve(k)));
         });
-        if (n === 0) break;
+        if (n === 0 || this.fd < 0) break;
         this.end += n;
       }
+      if (this.fd < 0) return;
       if (this.base + this.end >= this.size) { this.spare = null; return; }
-      this.spare = Buffer.allocUnsafe(2 * this.capacity);
+      this.spare = this.alloc(2 * this.capacity);
       this.readInto(this.spare, this.base + this.end);
       return;
     }
@@ -305,7 +323,8 @@ export class ChunkedInput {
       return;
     }
     // The first window's buffer is the plain one: the next read needs one of the doubled size.
-    this.spare = old.length === 2 * cap ? old : Buffer.allocUnsafe(2 * cap);
+    if (old.length !== 2 * cap) release(old);
+    this.spare = old.length === 2 * cap ? old : this.alloc(2 * cap);
     this.readInto(this.spare, from + got);
   }
 
@@ -403,11 +422,19 @@ export class ChunkedInput {
     this.stream?.close();
     if (this.fd >= 0) {
       const fd = this.fd;
-      const closeFd = () => { try { fs.closeSync(fd); } catch { /* already closed */ } };
-      // A read on the thread pool still uses the descriptor: close it only after (its number could be reused).
+      // A file's buffers go back to the WebAssembly memory's arena, the one a read fills once it is done.
+      const buf = this.buf, spare = this.spare;
+      const closeFd = () => {
+        try { fs.closeSync(fd); } catch { /* already closed */ }
+        release(buf);
+        if (spare) release(spare);
+      };
+      // A read on the thread pool still uses the descriptor (and the spare buffer): close it only after (its number could be reused).
       if (this.ahead) this.ahead.then(closeFd, closeFd);
       else closeFd();
       this.fd = -1;
+      this.buf = new Uint8Array(0);
+      this.view = new DataView(this.buf.buffer);
     }
     this.ahead = null;
     this.spare = null;
@@ -501,7 +528,7 @@ export abstract class StreamedReader {
   /** A path, bytes in memory, or an input already open (a stream: openCaptureStream). */
   constructor(source: string | Uint8Array | ChunkedInput, options: CaptureReaderOptions) {
     this.file = source instanceof ChunkedInput ? source.file : typeof source === 'string' ? source : options.name ?? '<memory>';
-    this.in = source instanceof ChunkedInput ? source : new ChunkedInput(this.file, source, options.bufferBytes);
+    this.in = source instanceof ChunkedInput ? source : new ChunkedInput(this.file, source, options.bufferBytes, options.inWasmMemory);
     this.stopAtTruncation = options.truncatedEnd === 'stop';
   }
 

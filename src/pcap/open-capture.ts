@@ -108,7 +108,7 @@ export async function openCaptureStream(path: string, options: CaptureReaderOpti
 export async function readCaptureStream(bytes: NodeJS.ReadableStream & { destroy?(): void }, options: CaptureReaderOptions = {}, size = NaN,
   counted?: NodeJS.ReadableStream & { destroy?(): void }, gzip = false): Promise<CaptureReader> {
   const label = options.name ?? '<stream>';
-  const input = new ChunkedInput(label, new ByteStream(bytes, size, counted), options.bufferBytes);
+  const input = new ChunkedInput(label, new ByteStream(bytes, size, counted), options.bufferBytes, options.inWasmMemory);
   try {
     await input.prefill(STREAM_HEADER_BYTES);
   } catch (e) {

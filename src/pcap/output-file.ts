@@ -18,6 +18,7 @@
 // Kept synchronous.)
 
 import { Publication, writeAll, type PendingFile } from '../io/publish.js';
+import { bytes, inMemory, release } from '../wasm/packets.js';
 
 /**
  * Where an output goes: a path (the file is its own publication, renamed by finish()), a file of
@@ -92,13 +93,22 @@ export abstract class BufferedOutput {
   protected view: DataView;
   protected pos = 0;
   protected closed = false;
+  /**
+   * Whether buf is in the WebAssembly memory (then wasm/packets.ts's functions can build blocks
+   * in it), and its address there (fields: a typed array's .buffer and .byteOffset are slow reads).
+   */
+  protected bufInMemory = false;
+  protected bufBase = 0;
   private readonly out: OutputFile;
 
   readonly finalPath: string;
 
   /** `what` names the format in errors ("pcapng writer"). */
   constructor(target: OutputTarget, chunkBytes: number | undefined, private readonly what: string) {
-    this.buf = Buffer.allocUnsafe(Math.max(chunkBytes ?? 1 << 20, 4096));
+    // In the WebAssembly memory when there is room: blocks are built there (wasm/packets.ts).
+    this.buf = bytes(Math.max(chunkBytes ?? 1 << 20, 4096));
+    this.bufInMemory = inMemory(this.buf);
+    this.bufBase = this.buf.byteOffset;
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.out = new OutputFile(target);
     this.tmpPath = this.out.tmpPath;
@@ -115,6 +125,7 @@ export abstract class BufferedOutput {
       throw e;
     }
     this.closed = true;
+    this.dropBuffer();
     this.out.finish();
   }
 
@@ -122,7 +133,17 @@ export abstract class BufferedOutput {
   abort(): void {
     if (this.closed) return;
     this.closed = true;
+    this.dropBuffer();
     this.out.abort();
+  }
+
+  /** Once closed: the buffer goes back (nothing writes into it again). */
+  protected dropBuffer(): void {
+    release(this.buf);
+    this.buf = new Uint8Array(0);
+    this.bufInMemory = false;
+    this.view = new DataView(this.buf.buffer);
+    this.pos = 0;
   }
 
   protected assertOpen(): void {
@@ -138,7 +159,10 @@ export abstract class BufferedOutput {
   protected makeRoom(n: number): void {
     this.flush();
     if (n > this.buf.length) {
-      this.buf = Buffer.allocUnsafe((n + 3) & ~3);
+      release(this.buf);
+      this.buf = bytes((n + 3) & ~3);
+      this.bufInMemory = inMemory(this.buf);
+      this.bufBase = this.buf.byteOffset;
       this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     }
   }

@@ -7,6 +7,7 @@ import { copyBytes } from '../emu/wire/copy.js';
 import { BufferedOutput, type OutputTarget } from './output-file.js';
 import type { CaptureInterface, InPlaceSink } from './sink.js';
 import { Utf8Memo } from './utf8-memo.js';
+import { bytes, inMemory, kernels, release } from '../wasm/packets.js';
 
 export interface PcapngWriterOptions {
   /** Wall-clock time (Unix seconds) of timeNs 0. */
@@ -43,6 +44,8 @@ const utf8 = new TextEncoder();
 const COMMENTS_KEPT = 4096;
 
 const pad4 = (n: number): number => (n + 3) & ~3;
+/** Comments staged in the WebAssembly memory for its packetBlock: slots, and the most bytes a slot holds (a longer comment is written in JavaScript). */
+const STAGE_SLOTS = 8, STAGE_SLOT_BYTES = 8192;
 
 interface PendingName {
   readonly family: 4 | 6;
@@ -133,7 +136,18 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
 
   /** Stores the frame written at the offset reserveFrame gave, as an EPB (comment, then record: two opt_comment options). */
   commitFrame(ifaceId: number, timeNs: number, len: number, comment?: string, record?: string): void {
-    this.commitFrameBytes(ifaceId, timeNs, len, comment !== undefined ? this.comments.bytes(comment) : null, record !== undefined ? this.comments.bytes(record) : null);
+    this.frameTimeNs = timeNs;
+    // The memo's arrays are never written into: stable.
+    this.commitFrameAt(ifaceId, len, comment !== undefined ? this.comments.bytes(comment) : null, record !== undefined ? this.comments.bytes(record) : null);
+  }
+
+  /** Whether frameBuffer is in the WebAssembly memory (wasm/packets.ts), and its address there. */
+  get frameInMemory(): boolean {
+    return this.bufInMemory;
+  }
+
+  get frameBase(): number {
+    return this.bufBase;
   }
 
   /** A DataView of frameBuffer (read it after reserveFrame, as frameBuffer). */
@@ -154,10 +168,13 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     return this.pos + 28;
   }
 
-  /** commitFrame with its comments as UTF-8 bytes (null: none). */
+  /**
+   * commitFrame with its comments as UTF-8 bytes (null: none), read during the call only: the
+   * caller may write other bytes into the same arrays for the next frame.
+   */
   commitFrameBytes(ifaceId: number, timeNs: number, len: number, comment: Uint8Array | null, record: Uint8Array | null): void {
     this.frameTimeNs = timeNs;
-    this.commitFrameAt(ifaceId, len, comment, record);
+    this.commitFrameAt(ifaceId, len, comment, record, false);
   }
 
   /**
@@ -167,17 +184,33 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
    */
   frameTimeNs = -0;
 
-  /** commitFrameBytes at frameTimeNs. */
-  commitFrameAt(ifaceId: number, len: number, comment: Uint8Array | null, record: Uint8Array | null): void {
+  /**
+   * commitFrameBytes at frameTimeNs. stable (the default): the comment arrays are never written
+   * into (a decision's bytes, a Utf8Memo's), so the writer may keep a copy of each by identity
+   * where the WebAssembly module builds blocks (see staged); false: read them during the call only.
+   */
+  commitFrameAt(ifaceId: number, len: number, comment: Uint8Array | null, record: Uint8Array | null, stable = true): void {
     const timeNs = this.frameTimeNs;
     const snaplen = this.snaplens[ifaceId];
     if (snaplen === undefined) throw new RangeError(`packet on undeclared interface ${ifaceId}`);
     if (!(timeNs >= 0)) throw new RangeError(`timeNs ${timeNs}`);
     const cap = len < snaplen ? len : snaplen;
-    const capPad = (cap + 3) & ~3;
     const buf = this.buf;
-    const v = this.view;
     const p = this.pos;
+    if (this.bufInMemory && (stable || (comment === null && record === null))) {
+      // The block built in the WebAssembly memory (assembly/packets.ts packetBlock), as below,
+      // its comments copied from where they are staged there.
+      const cAt = comment !== null ? this.staged(comment, -1) : 0, rAt = record !== null ? this.staged(record, cAt) : 0;
+      if (cAt >= 0 && rAt >= 0) {
+        const base = this.bufBase;
+        this.pos = kernels!.packetBlock(base + p, ifaceId, timeNs, this.nsPerUnit, this.baseHi, this.baseLo, cap, len,
+          cAt, comment !== null ? comment.length : -1, rAt, record !== null ? record.length : -1) - base;
+        this.lastBlockAt = p;
+        return;
+      }
+    }
+    const capPad = (cap + 3) & ~3;
+    const v = this.view;
 
     const units = this.nsPerUnit === 1 ? Math.floor(timeNs) : Math.floor(timeNs / 1000);
     // The carry from the low word without a branch (a branch first taken late deoptimizes), and
@@ -208,6 +241,47 @@ export class PcapngWriter extends BufferedOutput implements InPlaceSink {
     v.setUint32(q, total, true);
     this.pos = q + 4;
     this.lastBlockAt = p;
+  }
+
+  /**
+   * The region of the WebAssembly memory where comments are staged for packetBlock (allocated
+   * with the first), the comment arrays whose copies are in its slots (arrays from Utf8Memo or a
+   * decision: never written into, so the same array is the same bytes), and the next slot to reuse.
+   */
+  private stage: Buffer | null = null;
+  private stageBase = 0;
+  private readonly stagedOf: (Uint8Array | null)[] = new Array<Uint8Array | null>(STAGE_SLOTS).fill(null);
+  private readonly stagedAt = new Int32Array(STAGE_SLOTS);
+  private stageNext = 0;
+
+  /**
+   * The address of a copy of b in the WebAssembly memory (copied there if it is not yet, into a
+   * slot other than the one at address keep), or -1 when it cannot be.
+   */
+  private staged(b: Uint8Array, keep: number): number {
+    const of = this.stagedOf;
+    for (let i = 0; i < STAGE_SLOTS; i++) if (of[i] === b) return this.stagedAt[i]!;
+    if (b.length > STAGE_SLOT_BYTES) return -1;
+    if (this.stage === null) {
+      const stage = bytes(STAGE_SLOTS * STAGE_SLOT_BYTES);
+      if (!inMemory(stage)) return -1;
+      this.stage = stage;
+      this.stageBase = stage.byteOffset;
+    }
+    let i = this.stageNext;
+    if (this.stagedAt[i] === keep && of[i] !== null) i = i + 1 === STAGE_SLOTS ? 0 : i + 1;
+    this.stageNext = i + 1 === STAGE_SLOTS ? 0 : i + 1;
+    this.stage.set(b, i * STAGE_SLOT_BYTES);
+    of[i] = b;
+    this.stagedAt[i] = this.stageBase + i * STAGE_SLOT_BYTES;
+    return this.stagedAt[i]!;
+  }
+
+  protected override dropBuffer(): void {
+    super.dropBuffer();
+    if (this.stage !== null) release(this.stage);
+    this.stage = null;
+    this.stagedOf.fill(null);
   }
 
   /** Where the last packet's block starts in frameBuffer (see lastPacket). */

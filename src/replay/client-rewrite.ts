@@ -6,6 +6,7 @@
 import { foldChecksum } from '../emu/wire/checksum.js';
 import { ETHERNET_HEADER_LEN } from '../emu/wire/ethernet.js';
 import { LINKTYPE_ETHERNET } from '../pcap/linktypes.js';
+import { inMemory, kernels } from '../wasm/packets.js';
 
 const TCP_ACK = 16;
 const TCPOPT_EOL = 0, TCPOPT_NOP = 1, TCPOPT_SACK = 5, TCPOPT_TIMESTAMPS = 8;
@@ -20,6 +21,21 @@ export interface ServerSpace {
   emuNext: number;
   /** The TSval of the emulated server's latest segment (what the client echoes in TSecr). */
   emuTsval: number;
+}
+
+/**
+ * The last capture buffer and output buffer writeClientSegment saw, and whether each is in the
+ * WebAssembly memory, and where it starts there (asked once per buffer: a typed array's .buffer
+ * and .byteOffset cost ~25 ns a read in the packet loop).
+ */
+let lastData: Uint8Array | null = null, lastDataIn = false, lastDataBase = 0;
+let lastBuf: Uint8Array | null = null, lastBufIn = false, lastBufBase = 0;
+
+/** An Ethernet header from srcMac to dstMac for IP of the family at buf[at]. */
+function writeMacHeader(buf: Uint8Array, at: number, dstMac: Uint8Array, srcMac: Uint8Array, family: number): void {
+  for (let k = 0; k < 6; k++) { buf[at + k] = dstMac[k]!; buf[at + 6 + k] = srcMac[k]!; }
+  buf[at + 12] = family === 4 ? 0x08 : 0x86;
+  buf[at + 13] = family === 4 ? 0x00 : 0xdd;
 }
 
 /** A real server sequence number as the emulated server's: the same offset from the ISN, never past what it sent. */
@@ -39,8 +55,25 @@ function mapSeq(real: number, s: ServerSpace): number {
  */
 export function writeClientSegment(buf: Uint8Array, dv: DataView, at: number, data: Uint8Array, offset: number, caplen: number, linkType: number,
   ipAt: number, family: number, tcpAt: number, segEnd: number, dstMac: Uint8Array, srcMac: Uint8Array, space: ServerSpace | null): number {
-  const sv = viewOf(data);
   const capEnd = offset + caplen;
+  if (data !== lastData) { lastData = data; lastDataIn = inMemory(data); lastDataBase = data.byteOffset; }
+  if (buf !== lastBuf) { lastBuf = buf; lastBufIn = inMemory(buf); lastBufBase = buf.byteOffset; }
+  if (lastDataIn && lastBufIn) {
+    // Both buffers in the WebAssembly memory: the same work there (assembly/packets.ts clientSegment), on addresses.
+    const base = lastDataBase;
+    let from: number, to: number, len: number;
+    if (linkType === LINKTYPE_ETHERNET) {
+      from = offset; to = at; len = caplen;
+    } else {
+      writeMacHeader(buf, at, dstMac, srcMac, family);
+      from = ipAt; to = at + ETHERNET_HEADER_LEN; len = ETHERNET_HEADER_LEN + capEnd - ipAt;
+    }
+    const mapped = space !== null ? 1 : 0;
+    kernels!.clientSegment(base + from, (lastBufBase + to) - (base + from), base + ipAt, base + tcpAt, base + segEnd, base + capEnd, family === 4 ? 1 : 0,
+      mapped, mapped !== 0 ? space!.realIsn : 0, mapped !== 0 ? space!.emuIsn : 0, mapped !== 0 ? space!.emuNext : 0, mapped !== 0 ? space!.emuTsval : 0);
+    return len;
+  }
+  const sv = viewOf(data);
   // From here on an offset in data plus shift is the same byte's offset in buf.
   let shift: number, len: number;
   let i: number;
@@ -53,9 +86,7 @@ export function writeClientSegment(buf: Uint8Array, dv: DataView, at: number, da
   } else {
     shift = at + ETHERNET_HEADER_LEN - ipAt;
     len = ETHERNET_HEADER_LEN + capEnd - ipAt;
-    for (let k = 0; k < 6; k++) { buf[at + k] = dstMac[k]!; buf[at + 6 + k] = srcMac[k]!; }
-    buf[at + 12] = family === 4 ? 0x08 : 0x86;
-    buf[at + 13] = family === 4 ? 0x00 : 0xdd;
+    writeMacHeader(buf, at, dstMac, srcMac, family);
   }
   // Little-endian loads: each half is a big-endian word with its bytes swapped, and one's
   // complement sums commute with the swap [RFC 1071 §2(B)]: a sum is swapped back once folded.

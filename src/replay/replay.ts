@@ -245,7 +245,9 @@ export async function replayInProcess(capture: string, scenario: Scenario, polic
   // The setup ends at the first step that sends traffic (a connect or a datagram step).
   const firstConnect = scenario.steps.findIndex((s) => s.kind === 'connect' || (s.kind as string) === 'datagram');
   const setupEnd = firstConnect < 0 ? scenario.steps.length : firstConnect;
-  const reader = await openCaptureStream(capture, { linkTypes: SUPPORTED_LINK_TYPES, truncatedEnd: options.strict ? 'error' : 'stop' });
+  // With outputs, the capture is read into the WebAssembly memory, where they are built (wasm/packets.ts).
+  const reader = await openCaptureStream(capture, { linkTypes: SUPPORTED_LINK_TYPES, truncatedEnd: options.strict ? 'error' : 'stop',
+    inWasmMemory: Boolean(options.outDir) || pending !== undefined });
   const writers: PcapngWriter[] = [];
   const publication = options.outDir && !pending ? options.publication ?? new Publication() : null;
   let done = false;

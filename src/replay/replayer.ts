@@ -298,6 +298,7 @@ export class Replayer {
     this.flushAt = Infinity;
     for (let p = 0; p < this.policies.length; p++) if (this.policies[p]!.pendingCount > 0) this.flush(p, -1, false);
     for (const slot of this.tracked.slots()) this.judge(slot);
+    for (const f of this.frames) f.close();
     this.log?.finish(this.attempts);
     this.udp?.finish();
   }

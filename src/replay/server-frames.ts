@@ -13,6 +13,7 @@ import { IPPROTO_TCP, IPV4_HEADER_LEN, writeIpv4Header } from '../emu/wire/ipv4.
 import { IPV6_HEADER_LEN, writeIpv6Header } from '../emu/wire/ipv6.js';
 import { TCP_HEADER_LEN, TCP_MAX_OPTIONS_LEN, TCPOPT_EOL, TCPOPT_NOP, TCPOPT_TIMESTAMPS, writeTcpOptions } from '../emu/wire/tcp.js';
 import type { PcapngWriter } from '../pcap/pcapng-writer.js';
+import { bytes, inMemory, kernels, release } from '../wasm/packets.js';
 
 const TCP_FIN = 1, TCP_SYN = 2, TCP_RST = 4, TCP_ACK = 16;
 
@@ -25,6 +26,8 @@ interface Options {
   readonly tsAt: number;
   /** The options' 16-bit words summed with TSval and TSecr zero. */
   readonly sum: number;
+  /** Their address in the WebAssembly memory, where a copy is (see ServerFrames.region); -1: none. */
+  at: number;
 }
 
 /** The options as writeTcpOptions writes them, with where their timestamps go. */
@@ -43,7 +46,7 @@ function encodeOptions(list: ReplayServerProfile['synAckOptions']): Options {
   }
   let sum = 0;
   for (let i = 0; i < len; i += 2) sum += (bytes[i]! << 8) | bytes[i + 1]!;
-  return { bytes, view: new DataView(bytes.buffer), tsAt, sum };
+  return { bytes, view: new DataView(bytes.buffer), tsAt, sum, at: -1 };
 }
 
 /** The profile of one family, with its options encoded. */
@@ -53,9 +56,11 @@ interface Family {
   readonly data: Options;
 }
 
-const NO_OPTIONS: Options = { bytes: new Uint8Array(0), view: new DataView(new ArrayBuffer(0)), tsAt: -1, sum: 0 };
+const NO_OPTIONS: Options = { bytes: new Uint8Array(0), view: new DataView(new ArrayBuffer(0)), tsAt: -1, sum: 0, at: 0 };
 /** Ethernet + IPv6 + ports: the most a connection's header holds. */
 const HEAD_MAX = ETHERNET_HEADER_LEN + IPV6_HEADER_LEN + 4;
+/** The layout of a ServerFrames' region in the WebAssembly memory: the header, four sets of options (two per family), the last payload. */
+const REGION_OPTIONS = 64, REGION_PAYLOAD = REGION_OPTIONS + 4 * TCP_MAX_OPTIONS_LEN, REGION_BYTES = 4096;
 
 /** Builds one policy's emulated server frames (one per policy's Run: the headers are its fingerprint's). */
 export class ServerFrames {
@@ -66,8 +71,8 @@ export class ServerFrames {
   private family: 4 | 6 = 4;
   private fam: Family | null = null;
   /** Ethernet + IP header + the ports, lengths, IPv4 ID and checksums zero (IPv6: the flow label too). */
-  private readonly head = new Uint8Array(HEAD_MAX);
-  private readonly headView = new DataView(this.head.buffer);
+  private head: Uint8Array = new Uint8Array(HEAD_MAX);
+  private headView = new DataView(this.head.buffer);
   private headLen = 0;
   /** IPv4: the IP header's words without total length and ID. */
   private ipBase = 0;
@@ -83,8 +88,31 @@ export class ServerFrames {
   private lastPayload: Uint8Array | null = null;
   private lastPayloadSum = 0;
   private payloadView: DataView = new DataView(new ArrayBuffer(0));
+  /**
+   * Where the frames are built from in the WebAssembly memory (wasm/packets.ts serverFrame), when
+   * there is room there: the header (head is a view of its start), the options, the last payload.
+   * Kept as a field: the region goes back to the arena only once this object is gone.
+   */
+  private region: Buffer | null = null;
+  /** The region's address (-1: no region: the frames are built in JavaScript). */
+  private base = -1;
+  /** Options copied into the region so far. */
+  private optionSets = 0;
+  /** Whether the region was asked for (with the first connection: a replay without outputs has none). */
+  private placedYet = false;
 
   constructor(private readonly run: Run) {}
+
+  /** The region, when the WebAssembly memory has room for it; head moves into it. */
+  private place(): void {
+    this.placedYet = true;
+    const region = bytes(REGION_BYTES);
+    if (!inMemory(region)) return;
+    this.region = region;
+    this.base = region.byteOffset;
+    this.head = new Uint8Array(region.buffer, region.byteOffset, HEAD_MAX);
+    this.headView = new DataView(region.buffer, region.byteOffset, HEAD_MAX);
+  }
 
   /**
    * Makes the connection numbered conn current (a no-op when it is): the server at serverMac and
@@ -92,6 +120,7 @@ export class ServerFrames {
    */
   connection(conn: number, serverMac: Uint8Array, clientMac: Uint8Array, server: IpAddr, sport: number, client: IpAddr, cport: number, serverIsn: number): void {
     if (conn === this.conn) return;
+    if (!this.placedYet) this.place();
     this.conn = conn;
     const family = server.family;
     this.family = family;
@@ -127,9 +156,30 @@ export class ServerFrames {
     this.flow = run.replayFlowLabel(serverIsn, false);
   }
 
+  /** Gives the region back (the replay is over: no more frames). */
+  close(): void {
+    if (this.region !== null) release(this.region);
+    this.region = null;
+    this.base = -1;
+    // head was a view of the region: nothing may write there any more.
+    this.head = new Uint8Array(HEAD_MAX);
+    this.headView = new DataView(this.head.buffer);
+    this.conn = -1;
+  }
+
   private profile(family: 4 | 6): Family {
     const profile = this.run.replayServerProfile(family);
-    return { profile, synAck: encodeOptions(profile.synAckOptions), data: encodeOptions(profile.dataOptions) };
+    return { profile, synAck: this.placed(encodeOptions(profile.synAckOptions)), data: this.placed(encodeOptions(profile.dataOptions)) };
+  }
+
+  /** The options with a copy in the region (when there is one). */
+  private placed(opts: Options): Options {
+    if (this.region !== null) {
+      const at = REGION_OPTIONS + TCP_MAX_OPTIONS_LEN * this.optionSets++;
+      this.region.set(opts.bytes, at);
+      opts.at = this.base + at;
+    }
+    return opts;
   }
 
   /**
@@ -171,6 +221,15 @@ export class ServerFrames {
     const tcpLen = hlen + payload.length;
     const len = headLen - 4 + tcpLen;
     const at = w.reserveFrameBytes(len, comment, record);
+    if (this.base >= 0 && w.frameInMemory && payload.length <= REGION_BYTES - REGION_PAYLOAD) {
+      // The same frame built in the WebAssembly memory (assembly/packets.ts serverFrame).
+      const n = payload.length;
+      const psum = n !== 0 ? this.payloadSum(payload) : 0;
+      kernels!.serverFrame(w.frameBase + at, this.base, headLen, this.family === 4 ? 1 : 0, this.ipBase, ipId, flow, this.tcpBase,
+        seq, ack, flags, window, opts.at, optLen, opts.sum, opts.tsAt, tsval, tsecr, this.base + REGION_PAYLOAD, n, psum);
+      w.commitFrameAt(captureId, len, comment, record);
+      return;
+    }
     const buf = w.frameBuffer;
     const dv = w.frameView;
     // The connection's header: 4 bytes a move (38 or 58 bytes: a last 2).
@@ -231,6 +290,8 @@ export class ServerFrames {
     if ((n & 1) !== 0) sum += payload[n - 1]! << 8;
     this.lastPayload = payload;
     this.lastPayloadSum = sum;
+    // Its copy for serverFrame.
+    if (this.region !== null && n <= REGION_BYTES - REGION_PAYLOAD) this.region.set(payload, REGION_PAYLOAD);
     return sum;
   }
 }

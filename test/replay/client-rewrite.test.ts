@@ -3,7 +3,9 @@
 // correcting the sum for each rewritten field. Checked against a plain byte-by-byte rewrite of the
 // same frame with the checksums computed afresh (emu/wire/checksum.ts), for random TCP/IP frames:
 // IPv4 and IPv6, Ethernet and raw IP, any options (timestamps, SACK, padding, broken lengths),
-// odd and even payloads, link padding and frames cut by the snaplen.
+// odd and even payloads, link padding and frames cut by the snaplen. Twice: in JavaScript, and in
+// WebAssembly (assembly/packets.ts clientSegment), which a replay uses when the capture's and the
+// output's buffers are in its memory.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +13,7 @@ import { foldChecksum, internetChecksum, pseudoHeaderSum, sumWords } from '../..
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../../src/pcap/linktypes.js';
 import { writeClientSegment, type ServerSpace } from '../../src/replay/client-rewrite.js';
 import { decodeSegment, newSegment, type CapturedSegment } from '../../src/replay/segment.js';
+import { bytes, inMemory, loadKernels } from '../../src/wasm/packets.js';
 
 const get32 = (b: Uint8Array, at: number): number => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 const put32 = (b: Uint8Array, at: number, v: number): void => {
@@ -130,22 +133,40 @@ function frameOf(c: typeof capture extends fc.Arbitrary<infer T> ? T : never): {
   return { data, offset: c.before, caplen };
 }
 
-describe('writeClientSegment', () => {
-  it('writes the frame a plain rewrite and fresh checksums give', () => {
+/** Two areas in the WebAssembly memory, as a replay's reader and writer have (allocated once: a replay does not allocate per packet). */
+const areas = [bytes(4096), bytes(4096)];
+
+/** A copy of b in area i of the WebAssembly memory (wasm) or b itself. */
+function place(b: Uint8Array, wasm: boolean, i: number): Uint8Array {
+  if (!wasm) return b;
+  const area = areas[i]!;
+  expect(inMemory(area)).toBe(true);
+  const c = new Uint8Array(area.buffer, area.byteOffset, b.length);
+  c.set(b);
+  return c;
+}
+
+describe.each([['JavaScript', false], ['WebAssembly', true]] as const)('writeClientSegment in %s', (_, wasm) => {
+  it('writes the frame a plain rewrite and fresh checksums give, and nothing around it', () => {
+    if (wasm) expect(loadKernels()).toBe(true);
     const seen = new Set<string>();
     const seg = newSegment();
     const dstMac = Uint8Array.of(2, 0, 0, 0, 0, 1), srcMac = Uint8Array.of(2, 0, 0, 0, 0, 2);
     fc.assert(fc.property(capture, space, fc.integer({ min: 0, max: 30 }), (c, sp, at) => {
-      const { data, offset, caplen } = frameOf(c);
+      const f = frameOf(c);
+      const { offset, caplen } = f;
+      const data = place(f.data, wasm, 0);
       const fam = decodeSegment(c.linkType, data, offset, offset + caplen, seg);
       if (fam !== 4 && fam !== 6) return;
       const want = reference(data, offset, caplen, c.linkType, seg, dstMac, srcMac, sp);
-      const out = new Uint8Array(at + want.length + 64).fill(0xee);
-      const dv = new DataView(out.buffer);
+      const out = place(new Uint8Array(at + want.length + 64).fill(0xee), wasm, 1);
+      const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
       const len = writeClientSegment(out, dv, at, data, offset, caplen, c.linkType, seg.ipAt, seg.family, seg.tcpAt, seg.payloadAt + seg.payloadLen, dstMac, srcMac, sp);
       expect(len).toBe(want.length);
       expect(out.subarray(at, at + len)).toEqual(want);
       expect(out.subarray(0, at).every((b) => b === 0xee)).toBe(true);
+      expect(out.subarray(at + len).every((b) => b === 0xee)).toBe(true);
+      expect(data).toEqual(f.data);
       seen.add(`${fam} ${c.linkType} ${sp ? 'moved' : 'syn'} ${seg.payloadAt + seg.payloadLen <= offset + caplen ? 'whole' : 'cut'} ${seg.payloadLen & 1}`);
     }), { numRuns: 6000, seed: 14 });
     // Both families and link types, moved or not, whole or cut, odd and even payloads (the seed fixed: the tally does not depend on luck).

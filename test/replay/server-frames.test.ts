@@ -2,7 +2,9 @@
 // per-connection header and the policy's encoded options. Each must be byte for byte the frame the
 // general builder (emu/wire/frame.ts writeTcpFrame) makes from the same fields, in the same packet
 // block with the same comments: for every policy, random connections of both families, every kind
-// of segment, any payload and timestamps, connections coming back after others.
+// of segment, any payload and timestamps, connections coming back after others. Built in
+// JavaScript and in WebAssembly (assembly/packets.ts serverFrame and packetBlock: a replay's
+// output buffers in its memory), against the general builder's frames in an ordinary buffer.
 
 import fc from 'fast-check';
 import fs from 'node:fs';
@@ -17,6 +19,7 @@ import type { TcpOption } from '../../src/emu/wire/tcp.js';
 import { PcapngWriter } from '../../src/pcap/pcapng-writer.js';
 import { ServerFrames } from '../../src/replay/server-frames.js';
 import { loadScenarioFile } from '../../src/scenario/load.js';
+import { inMemory, loadKernels, useMemory } from '../../src/wasm/packets.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bindlab-server-frames-'));
@@ -53,10 +56,18 @@ const addr = (family: number, b: Uint8Array): IpAddr => makeIp(family as 4 | 6, 
 const withTimestamps = (list: readonly TcpOption[], tsval: number, tsecr: number): TcpOption[] =>
   list.map((o) => (o === TS_PLACEHOLDER ? { kind: 'timestamps', tsval, tsecr } : o));
 
-describe('ServerFrames', () => {
+afterAll(() => useMemory(true));
+
+describe.each([['JavaScript', false], ['WebAssembly', true]] as const)('ServerFrames in %s', (where, wasm) => {
   it.each(allPolicies().map((p) => p.name))('writes the frames writeTcpFrame builds from the same fields, under %s', (policy) => {
-    const fileA = path.join(tmp, `${policy}.template.pcapng`), fileB = path.join(tmp, `${policy}.general.pcapng`);
-    const a = new PcapngWriter(fileA, { startEpochSeconds: 1_700_000_000 }), b = new PcapngWriter(fileB, { startEpochSeconds: 1_700_000_000 });
+    const fileA = path.join(tmp, `${policy}.${where}.template.pcapng`), fileB = path.join(tmp, `${policy}.${where}.general.pcapng`);
+    if (wasm) expect(loadKernels()).toBe(true);
+    useMemory(wasm);
+    const a = new PcapngWriter(fileA, { startEpochSeconds: 1_700_000_000 });
+    expect(inMemory(a.frameBuffer)).toBe(wasm);
+    useMemory(false);
+    const b = new PcapngWriter(fileB, { startEpochSeconds: 1_700_000_000 });
+    useMemory(wasm);
     // Each run declares the scenario's links in its writer: interface 0 is the first.
     const runA = new Run(scenario, allPolicies().find((p) => p.name === policy)!, { sink: a });
     new Run(scenario, allPolicies().find((p) => p.name === policy)!, { sink: b });
@@ -100,7 +111,9 @@ describe('ServerFrames', () => {
         b.packet(0, s.t, frame, len, s.comment ?? undefined, s.record ?? undefined);
       }
     }), { numRuns: 300 });
+    frames.close();
     a.finish(); b.finish();
+    useMemory(true);
     const bytesA = fs.readFileSync(fileA), bytesB = fs.readFileSync(fileB);
     expect(bytesA.length).toBeGreaterThan(10000);
     expect(bytesA.equals(bytesB)).toBe(true);

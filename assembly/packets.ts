@@ -6,9 +6,14 @@
 //
 // Each function does what a JavaScript function does byte for byte, the one used when a buffer
 // is not in this memory: clientSegment is src/replay/client-rewrite.ts's writeClientSegment,
-// packetBlock is src/pcap/pcapng-writer.ts's commitFrameAt, serverFrame server-frames.ts's frame. Tests compare them
-// on random input (test/wasm/packets.test.ts). Where the JavaScript cites a rule, so does it; the
-// rules are not repeated here.
+// packetBlock is src/pcap/pcapng-writer.ts's commitFrameAt, serverFrame is
+// src/replay/server-frames.ts's frame. The tests compare them on random input
+// (test/replay/client-rewrite.test.ts, server-frames.test.ts, test/wasm/packets.test.ts).
+// The rules, cited there too: sums corrected per rewritten field [RFC 1624 §3]; the IPv4 header
+// checksum over the header alone [RFC 791 §3.1]; the TCP checksum over the pseudo header and the
+// segment [RFC 9293 §3.1, RFC 8200 §8.1]; SACK edges [RFC 2018 §3] and TSecr [RFC 7323 §3] in the
+// acknowledged side's sequence and timestamp space; the enhanced packet block and its
+// opt_comment options [draft-ietf-opsawg-pcapng, "Enhanced Packet Block", "Options"].
 //
 // Checksums (RFC 1071): words are loaded little-endian 8 bytes at a time; each 16-bit half is a
 // big-endian word with its bytes swapped, and one's complement sums commute with the swap

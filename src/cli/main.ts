@@ -10,6 +10,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ScenarioError } from '../scenario/types.js';
 import { Interrupted, UsageError } from './common.js';
+import { readableStack } from './stack.js';
 import { auditBuilder, explainBuilder, initBuilder, policiesBuilder, replayBuilder, runBuilder, testBuilder, validateBuilder,
   verifyKernelBuilder, wiresharkBuilder } from './builders.js';
 
@@ -139,7 +140,8 @@ main(hideBin(process.argv)).then(
       process.stderr.write(`bindlab: ${e.message}\n`);
       process.exitCode = 2;
     } else {
-      process.stderr.write(`bindlab: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
+      // (The bundle's frames mapped to the compiled modules: stack.ts.)
+      process.stderr.write(`bindlab: internal error: ${e instanceof Error ? readableStack(e.stack ?? e.message) : String(e)}\n`);
       process.exitCode = 70;
     }
   },

@@ -194,3 +194,51 @@ describe('replays written in WebAssembly', () => {
     for (const n of names) expect(fs.readFileSync(path.join(outs[0]!, n)).equals(fs.readFileSync(path.join(outs[1]!, n))), n).toBe(true);
   });
 });
+
+describe('replays of damaged captures written in WebAssembly', () => {
+  // The recorded captures with bytes changed inside their packets (lengths, flags, options,
+  // checksums, addresses): whatever the replay makes of them, it makes the same in both.
+  const seeds = [
+    ['captures/dual-stack.pcapng', 'captures/dual-stack.yaml'],
+    ['captures/dual-stack.ns.pcap', 'captures/dual-stack.yaml'],
+    ['captures/reuseport.pcap', 'captures/reuseport.yaml'],
+    ['captures/dns-aliases.pcap', 'captures/dns-aliases.yaml'],
+  ] as const;
+  const scenarios = new Map(seeds.map(([, s]) => [s, loadScenarioFile(path.join(ROOT, s))]));
+  const bytesOf = new Map(seeds.map(([c]) => [c, fs.readFileSync(path.join(ROOT, c))]));
+
+  /** The outputs' bytes by name, or the error's message. */
+  async function outcome(file: string, scenarioFile: string, wasm: boolean, name: string): Promise<string | Map<string, Buffer>> {
+    useMemory(wasm);
+    const out = path.join(tmp, name);
+    fs.rmSync(out, { recursive: true, force: true });
+    try {
+      await replayCapture(file, scenarios.get(scenarioFile)!, { policies: ['linux', 'freebsd', 'windows'], outDir: out, jobs: 1, allowNothing: true });
+    } catch (e) {
+      return (e as Error).message;
+    } finally {
+      useMemory(true);
+    }
+    return new Map(fs.readdirSync(out).map((n) => [n, fs.readFileSync(path.join(out, n))]));
+  }
+
+  it('are the JavaScript\'s, byte for byte, or fail alike', async () => {
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...seeds), fc.array(fc.tuple(fc.double({ min: 0.05, max: 0.999, noNaN: true }), fc.nat(255)), { minLength: 1, maxLength: 6 }),
+      async ([capture, scenarioFile], changes) => {
+        const b = Buffer.from(bytesOf.get(capture)!);
+        // Past the file's header (its first 64 bytes), inside the records.
+        for (const [where, value] of changes) b[64 + Math.floor(where * (b.length - 64))] = value;
+        const file = path.join(tmp, 'damaged' + path.extname(capture));
+        fs.writeFileSync(file, b);
+        const inWasm = await outcome(file, scenarioFile, true, 'damaged-wasm');
+        const inJs = await outcome(file, scenarioFile, false, 'damaged-js');
+        if (typeof inJs === 'string' || typeof inWasm === 'string') {
+          expect(inWasm).toEqual(inJs);
+          return;
+        }
+        expect([...inWasm.keys()].sort()).toEqual([...inJs.keys()].sort());
+        for (const [n, bytes] of inWasm) expect(bytes.equals(inJs.get(n)!), n).toBe(true);
+      }), { numRuns: 60, seed: 1207 });
+  });
+});
+

@@ -168,16 +168,18 @@ describe('packet blocks built in WebAssembly', () => {
   });
 });
 
+/** The recorded captures (TCP and UDP, pcap and pcapng) and their scenarios. */
+const RECORDED = [
+  ['captures/dual-stack.pcapng', 'captures/dual-stack.yaml'],
+  ['captures/dual-stack.ns.pcap', 'captures/dual-stack.yaml'],
+  ['captures/reuseport.pcap', 'captures/reuseport.yaml'],
+  ['captures/reuseport.any.pcap', 'captures/reuseport.yaml'],
+  ['captures/dns-aliases.pcap', 'captures/dns-aliases.yaml'],
+  ['captures/dns-aliases.pcapng', 'captures/dns-aliases.yaml'],
+] as const;
+
 describe('replays written in WebAssembly', () => {
-  const cases = [
-    ['captures/dual-stack.pcapng', 'captures/dual-stack.yaml'],
-    ['captures/dual-stack.ns.pcap', 'captures/dual-stack.yaml'],
-    ['captures/reuseport.pcap', 'captures/reuseport.yaml'],
-    ['captures/reuseport.any.pcap', 'captures/reuseport.yaml'],
-    ['captures/dns-aliases.pcap', 'captures/dns-aliases.yaml'],
-    ['captures/dns-aliases.pcapng', 'captures/dns-aliases.yaml'],
-  ] as const;
-  it.each(cases)('%s: every policy\'s output is the JavaScript\'s, byte for byte', async (capture, scenarioFile) => {
+  it.each(RECORDED)('%s: every policy\'s output is the JavaScript\'s, byte for byte', async (capture, scenarioFile) => {
     const scenario = loadScenarioFile(path.join(ROOT, scenarioFile));
     const policies = allPolicies().map((p) => p.name);
     const outs: string[] = [];
@@ -198,14 +200,8 @@ describe('replays written in WebAssembly', () => {
 describe('replays of damaged captures written in WebAssembly', () => {
   // The recorded captures with bytes changed inside their packets (lengths, flags, options,
   // checksums, addresses): whatever the replay makes of them, it makes the same in both.
-  const seeds = [
-    ['captures/dual-stack.pcapng', 'captures/dual-stack.yaml'],
-    ['captures/dual-stack.ns.pcap', 'captures/dual-stack.yaml'],
-    ['captures/reuseport.pcap', 'captures/reuseport.yaml'],
-    ['captures/dns-aliases.pcap', 'captures/dns-aliases.yaml'],
-  ] as const;
-  const scenarios = new Map(seeds.map(([, s]) => [s, loadScenarioFile(path.join(ROOT, s))]));
-  const bytesOf = new Map(seeds.map(([c]) => [c, fs.readFileSync(path.join(ROOT, c))]));
+  const scenarios = new Map(RECORDED.map(([, s]) => [s, loadScenarioFile(path.join(ROOT, s))]));
+  const bytesOf = new Map(RECORDED.map(([c]) => [c, fs.readFileSync(path.join(ROOT, c))]));
 
   /** The outputs' bytes by name, or the error's message. */
   async function outcome(file: string, scenarioFile: string, wasm: boolean, name: string): Promise<string | Map<string, Buffer>> {
@@ -223,7 +219,7 @@ describe('replays of damaged captures written in WebAssembly', () => {
   }
 
   it('are the JavaScript\'s, byte for byte, or fail alike', async () => {
-    await fc.assert(fc.asyncProperty(fc.constantFrom(...seeds), fc.array(fc.tuple(fc.double({ min: 0.05, max: 0.999, noNaN: true }), fc.nat(255)), { minLength: 1, maxLength: 6 }),
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...RECORDED), fc.array(fc.tuple(fc.double({ min: 0.05, max: 0.999, noNaN: true }), fc.nat(255)), { minLength: 1, maxLength: 6 }),
       async ([capture, scenarioFile], changes) => {
         const b = Buffer.from(bytesOf.get(capture)!);
         // Past the file's header (its first 64 bytes), inside the records.

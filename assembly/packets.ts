@@ -233,10 +233,6 @@ export function serverFrame(at: usize, head: usize, headLen: usize, v4: i32, ipB
   storeBe16(tcp + 16, complement(sum));
 }
 
-/** n bytes from src to dst (a packet comment into its option). */
-export function copy(dst: usize, src: usize, n: usize): void {
-  copyBytes(dst, src, n);
-}
 
 /** An opt_comment of n bytes from src at q (code 1, its length, the bytes, zeros to a multiple of 4); returns the offset after it. */
 @inline function putComment(q: usize, src: usize, n: usize): usize {

@@ -21,7 +21,6 @@ export interface PacketKernels {
   serverFrame(at: number, head: number, headLen: number, v4: number, ipBase: number, ipId: number, flow: number, tcpBase: number,
     seq: number, ack: number, flags: number, window: number, opts: number, optLen: number, optsSum: number, tsAt: number, tsval: number, tsecr: number,
     payload: number, payloadLen: number, payloadSum: number): void;
-  copy(dst: number, src: number, n: number): void;
 }
 
 const UNIT = 4096;
